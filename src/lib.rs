@@ -1,0 +1,6 @@
+//! outpost: a keyboard-driven terminal inbox and sequence engine for SDRs.
+//!
+//! The crate is one core with several faces (TUI, daemon, subcommands); see
+//! DESIGN.md in the project docs for the shape.
+
+pub mod clock;
