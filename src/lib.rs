@@ -4,3 +4,5 @@
 //! DESIGN.md in the project docs for the shape.
 
 pub mod clock;
+pub mod model;
+pub mod store;

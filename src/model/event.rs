@@ -1,0 +1,179 @@
+//! Email events: the facts a lead's timeline and the stats are built from.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The event types outpost records (DESIGN.md), plus category changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    EmailSent,
+    EmailDelivered,
+    EmailOpened,
+    EmailClicked,
+    EmailReplied,
+    EmailBounced,
+    EmailUnsubscribed,
+    EmailSpamReported,
+    EmailFollowUpOpened,
+    EmailFollowUpClicked,
+    EmailFollowUpReplied,
+    CategoryChanged,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 12] = [
+        EventType::EmailSent,
+        EventType::EmailDelivered,
+        EventType::EmailOpened,
+        EventType::EmailClicked,
+        EventType::EmailReplied,
+        EventType::EmailBounced,
+        EventType::EmailUnsubscribed,
+        EventType::EmailSpamReported,
+        EventType::EmailFollowUpOpened,
+        EventType::EmailFollowUpClicked,
+        EventType::EmailFollowUpReplied,
+        EventType::CategoryChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::EmailSent => "email_sent",
+            EventType::EmailDelivered => "email_delivered",
+            EventType::EmailOpened => "email_opened",
+            EventType::EmailClicked => "email_clicked",
+            EventType::EmailReplied => "email_replied",
+            EventType::EmailBounced => "email_bounced",
+            EventType::EmailUnsubscribed => "email_unsubscribed",
+            EventType::EmailSpamReported => "email_spam_reported",
+            EventType::EmailFollowUpOpened => "email_follow_up_opened",
+            EventType::EmailFollowUpClicked => "email_follow_up_clicked",
+            EventType::EmailFollowUpReplied => "email_follow_up_replied",
+            EventType::CategoryChanged => "category_changed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        let wanted = text.trim().to_ascii_lowercase();
+        // Accept the short forms a rep would type on the command line too.
+        let wanted = match wanted.as_str() {
+            "sent" | "opened" | "clicked" | "replied" | "bounced" | "unsubscribed"
+            | "delivered" | "spam_reported" => format!("email_{wanted}"),
+            "open" => "email_opened".into(),
+            "click" => "email_clicked".into(),
+            "reply" => "email_replied".into(),
+            "bounce" => "email_bounced".into(),
+            "category" => "category_changed".into(),
+            _ => wanted,
+        };
+        Self::ALL.into_iter().find(|t| t.as_str() == wanted)
+    }
+
+    /// The follow-up flavour of an open/click/reply for a step after the first.
+    pub fn for_sequence_step(self, sequence_number: Option<u32>) -> EventType {
+        match (self, sequence_number) {
+            (EventType::EmailOpened, Some(n)) if n > 1 => EventType::EmailFollowUpOpened,
+            (EventType::EmailClicked, Some(n)) if n > 1 => EventType::EmailFollowUpClicked,
+            (EventType::EmailReplied, Some(n)) if n > 1 => EventType::EmailFollowUpReplied,
+            (other, _) => other,
+        }
+    }
+
+    /// Opens, clicks and replies regardless of step.
+    pub fn base(self) -> EventType {
+        match self {
+            EventType::EmailFollowUpOpened => EventType::EmailOpened,
+            EventType::EmailFollowUpClicked => EventType::EmailClicked,
+            EventType::EmailFollowUpReplied => EventType::EmailReplied,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an event reached outpost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    Sync,
+    Webhook,
+    Tracking,
+    Outbox,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailEvent {
+    /// Derived from the dedupe key, so the same fact seen twice is one record.
+    pub id: String,
+    pub account: String,
+    pub kind: EventType,
+    pub lead_email: String,
+    pub campaign_id: Option<i64>,
+    pub sequence_number: Option<u32>,
+    pub at: DateTime<Utc>,
+    pub source: EventSource,
+    /// What makes this event unique at its provider (stats id + type + time, ...).
+    pub dedupe_key: String,
+    /// The message the event is about (RFC Message-ID), when known.
+    pub message_id: Option<String>,
+    /// Type-specific detail: the clicked URL, the new category, the bounce text.
+    pub detail: Option<String>,
+}
+
+impl EmailEvent {
+    /// The record id for a dedupe key: a short stable hash.
+    pub fn id_for(account: &str, dedupe_key: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(account.as_bytes());
+        hasher.update([0]);
+        hasher.update(dedupe_key.as_bytes());
+        let digest = hasher.finalize();
+        digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn lead_key(&self) -> String {
+        super::scoped_key(&self.account, super::normalize_email(&self.lead_email))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_forms_parse() {
+        assert_eq!(EventType::parse("replied"), Some(EventType::EmailReplied));
+        assert_eq!(
+            EventType::parse("email_opened"),
+            Some(EventType::EmailOpened)
+        );
+        assert_eq!(EventType::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn follow_up_flavour_only_after_first_step() {
+        assert_eq!(
+            EventType::EmailOpened.for_sequence_step(Some(1)),
+            EventType::EmailOpened
+        );
+        assert_eq!(
+            EventType::EmailReplied.for_sequence_step(Some(2)),
+            EventType::EmailFollowUpReplied
+        );
+    }
+
+    #[test]
+    fn event_ids_are_stable_and_scoped() {
+        let a = EmailEvent::id_for("acme", "EMAIL_OPEN|x|t");
+        assert_eq!(a, EmailEvent::id_for("acme", "EMAIL_OPEN|x|t"));
+        assert_ne!(a, EmailEvent::id_for("other", "EMAIL_OPEN|x|t"));
+        assert_eq!(a.len(), 24);
+    }
+}

@@ -1,0 +1,106 @@
+//! Threads and messages from both providers, in one shape.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Category, Provider};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    pub account: String,
+    pub provider: Provider,
+    /// Gmail's thread id, or `"{campaign_id}:{lead_id}"` for a Smartlead conversation.
+    pub provider_thread_id: String,
+    pub subject: String,
+    /// The lead this conversation is with, when one is known.
+    pub lead_email: Option<String>,
+    pub campaign_id: Option<i64>,
+    pub campaign_name: Option<String>,
+    pub last_message_at: DateTime<Utc>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub message_count: u32,
+    pub unread: bool,
+    /// True once the lead has written back: these make the inbox.
+    pub has_reply: bool,
+    pub category: Option<Category>,
+    pub snippet: String,
+    pub participants: Vec<String>,
+}
+
+impl Thread {
+    pub fn key(&self) -> String {
+        Self::key_for(&self.account, &self.provider_thread_id)
+    }
+
+    pub fn key_for(account: &str, provider_thread_id: &str) -> String {
+        super::scoped_key(account, provider_thread_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the lead to us.
+    Inbound,
+    /// From us (a mailbox of ours) to the lead.
+    Outbound,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub mime_type: String,
+    pub size: u64,
+}
+
+/// The Smartlead identifiers a reply to this message needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmartleadRef {
+    pub campaign_id: i64,
+    pub lead_id: i64,
+    pub stats_id: Option<String>,
+    pub sequence_number: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub account: String,
+    /// Gmail message id, or a stable id derived from Smartlead's history item.
+    pub provider_id: String,
+    pub thread_key: String,
+    pub direction: Direction,
+    /// RFC 5322 Message-ID, with angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub from: Address,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub subject: String,
+    pub date: DateTime<Utc>,
+    pub text_body: String,
+    pub html_body: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub read: bool,
+    pub labels: Vec<String>,
+    pub smartlead: Option<SmartleadRef>,
+}
+
+impl Message {
+    pub fn key(&self) -> String {
+        super::scoped_key(&self.account, &self.provider_id)
+    }
+
+    /// Every address on the message, lower-cased, for matching to leads.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut all: Vec<String> = std::iter::once(&self.from)
+            .chain(self.to.iter())
+            .chain(self.cc.iter())
+            .map(|a| super::normalize_email(&a.email))
+            .filter(|e| !e.is_empty())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}

@@ -1,0 +1,104 @@
+//! The durable outbox: every email is written here before any provider sees it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Provider;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its undo window or its turn.
+    Pending,
+    /// Handed to a provider; after a crash it must be reconciled before any retry.
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl OutboxState {
+    pub fn as_byte(self) -> u8 {
+        match self {
+            OutboxState::Pending => 0,
+            OutboxState::Sending => 1,
+            OutboxState::Sent => 2,
+            OutboxState::Failed => 3,
+            OutboxState::Cancelled => 4,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+            OutboxState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a Smartlead reply-email-thread call needs, copied from the message answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmartleadReply {
+    pub campaign_id: i64,
+    pub email_stats_id: String,
+    pub reply_message_id: String,
+    pub reply_email_time: DateTime<Utc>,
+    pub reply_email_body: String,
+}
+
+/// Adding a lead to a Smartlead campaign (sequence sends through Smartlead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmartleadEnroll {
+    pub campaign_id: i64,
+    pub email_account_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Delivery {
+    GmailSend { thread_id: Option<String> },
+    SmartleadReply(SmartleadReply),
+    SmartleadAddLead(SmartleadEnroll),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// Extra headers such as List-Unsubscribe.
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: String,
+    pub account: String,
+    pub provider: Provider,
+    /// One per (enrollment, step) or per composer send; never reused.
+    pub idempotency_key: String,
+    pub state: OutboxState,
+    /// Not sent before this time (the undo window, or a scheduled send).
+    pub not_before: DateTime<Utc>,
+    /// Fixed before sending, so a crash can be reconciled by searching for it.
+    pub message_id: String,
+    pub email: OutgoingEmail,
+    pub delivery: Delivery,
+    /// The thread in the store this belongs to, if any.
+    pub thread_key: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub step: Option<usize>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub provider_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

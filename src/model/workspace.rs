@@ -1,0 +1,85 @@
+//! Accounts and the small per-rep records: suppressions, tasks, drafts, cursors.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Provider;
+
+/// A configured Smartlead key or Gmail mailbox, with its sync state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub provider: Provider,
+    /// The mailbox address (Gmail) or the rep's sending address (Smartlead), when known.
+    pub email: Option<String>,
+    /// Set when the provider refused our credentials for good (e.g. `invalid_grant`).
+    pub needs_login: bool,
+    pub last_sync_ok: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Why an address must never be mailed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    Unsubscribed,
+    Bounced,
+    SpamReported,
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub account: String,
+    pub email: String,
+    pub reason: SuppressionReason,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+impl Suppression {
+    pub fn key(&self) -> String {
+        super::scoped_key(&self.account, &self.email)
+    }
+}
+
+/// A manual step for the rep (from a sequence task step, or made by hand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub account: String,
+    pub lead_email: String,
+    pub title: String,
+    pub body: String,
+    pub due_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub enrollment_id: Option<String>,
+}
+
+/// An unsent message the rep is writing; kept so nothing typed is ever lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    pub id: String,
+    pub account: String,
+    /// The thread being answered, or None for a new email to a lead.
+    pub thread_id: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a sync left off (Gmail history id, Smartlead high-water marks, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub account: String,
+    pub name: String,
+    pub value: String,
+}
+
+impl Cursor {
+    pub fn key(&self) -> String {
+        super::scoped_key(&self.account, &self.name)
+    }
+}

@@ -1,0 +1,191 @@
+//! The trees outpost keeps: one per record kind, plus secondary-index trees.
+
+use serde::{Deserialize, Serialize};
+
+/// A record kind; each has its own sled tree named by `tree()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Account,
+    Campaign,
+    CampaignDay,
+    Mailbox,
+    Lead,
+    Thread,
+    Message,
+    Event,
+    Sequence,
+    Enrollment,
+    Execution,
+    Outbox,
+    Suppression,
+    Task,
+    Draft,
+    Cursor,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 16] = [
+        Kind::Account,
+        Kind::Campaign,
+        Kind::CampaignDay,
+        Kind::Mailbox,
+        Kind::Lead,
+        Kind::Thread,
+        Kind::Message,
+        Kind::Event,
+        Kind::Sequence,
+        Kind::Enrollment,
+        Kind::Execution,
+        Kind::Outbox,
+        Kind::Suppression,
+        Kind::Task,
+        Kind::Draft,
+        Kind::Cursor,
+    ];
+
+    pub fn tree(self) -> &'static str {
+        match self {
+            Kind::Account => "accounts",
+            Kind::Campaign => "campaigns",
+            Kind::CampaignDay => "campaign_days",
+            Kind::Mailbox => "mailboxes",
+            Kind::Lead => "leads",
+            Kind::Thread => "threads",
+            Kind::Message => "messages",
+            Kind::Event => "events",
+            Kind::Sequence => "sequences",
+            Kind::Enrollment => "enrollments",
+            Kind::Execution => "executions",
+            Kind::Outbox => "outbox",
+            Kind::Suppression => "suppressions",
+            Kind::Task => "tasks",
+            Kind::Draft => "drafts",
+            Kind::Cursor => "cursors",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.tree() == name)
+    }
+
+    /// The index trees kept for this kind, in slot order.
+    pub fn indexes(self) -> &'static [Index] {
+        match self {
+            Kind::Lead => &[
+                Index::LeadsByEmail,
+                Index::LeadsByCampaign,
+                Index::LeadsByLastEvent,
+            ],
+            Kind::Thread => &[Index::ThreadsByTime, Index::ThreadsByLead],
+            Kind::Message => &[
+                Index::MessagesByThread,
+                Index::MessagesByAddress,
+                Index::MessagesByMessageId,
+            ],
+            Kind::Event => &[
+                Index::EventsByTime,
+                Index::EventsByLead,
+                Index::EventsByCampaign,
+            ],
+            Kind::Enrollment => &[
+                Index::EnrollmentsByDue,
+                Index::EnrollmentsBySequence,
+                Index::EnrollmentsByLead,
+            ],
+            Kind::Outbox => &[Index::OutboxByState, Index::OutboxByIdempotency],
+            Kind::Suppression => &[Index::SuppressionsByEmail],
+            Kind::Task => &[Index::TasksByDue],
+            Kind::Draft => &[Index::DraftsByThread],
+            _ => &[],
+        }
+    }
+}
+
+/// A secondary index. Its keys are `value bytes ++ primary key`; its values are
+/// the primary key, so a scan yields records in index order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Index {
+    /// normalized email \0
+    LeadsByEmail,
+    /// campaign key \0
+    LeadsByCampaign,
+    /// time (8 bytes) — only leads with an event
+    LeadsByLastEvent,
+    /// last message time — only threads with a reply (the inbox)
+    ThreadsByTime,
+    /// lead email \0 time
+    ThreadsByLead,
+    /// thread key \0 time
+    MessagesByThread,
+    /// address \0 time
+    MessagesByAddress,
+    /// Message-ID \0
+    MessagesByMessageId,
+    /// time
+    EventsByTime,
+    /// lead key \0 time
+    EventsByLead,
+    /// campaign key \0 time
+    EventsByCampaign,
+    /// due time — only active enrollments
+    EnrollmentsByDue,
+    /// sequence \0
+    EnrollmentsBySequence,
+    /// lead email \0
+    EnrollmentsByLead,
+    /// state byte, not_before time
+    OutboxByState,
+    /// idempotency key \0
+    OutboxByIdempotency,
+    /// email \0
+    SuppressionsByEmail,
+    /// open tasks by due time
+    TasksByDue,
+    /// thread key \0
+    DraftsByThread,
+}
+
+impl Index {
+    pub fn tree(self) -> &'static str {
+        match self {
+            Index::LeadsByEmail => "idx_leads_email",
+            Index::LeadsByCampaign => "idx_leads_campaign",
+            Index::LeadsByLastEvent => "idx_leads_last_event",
+            Index::ThreadsByTime => "idx_threads_time",
+            Index::ThreadsByLead => "idx_threads_lead",
+            Index::MessagesByThread => "idx_messages_thread",
+            Index::MessagesByAddress => "idx_messages_address",
+            Index::MessagesByMessageId => "idx_messages_message_id",
+            Index::EventsByTime => "idx_events_time",
+            Index::EventsByLead => "idx_events_lead",
+            Index::EventsByCampaign => "idx_events_campaign",
+            Index::EnrollmentsByDue => "idx_enrollments_due",
+            Index::EnrollmentsBySequence => "idx_enrollments_sequence",
+            Index::EnrollmentsByLead => "idx_enrollments_lead",
+            Index::OutboxByState => "idx_outbox_state",
+            Index::OutboxByIdempotency => "idx_outbox_idempotency",
+            Index::SuppressionsByEmail => "idx_suppressions_email",
+            Index::TasksByDue => "idx_tasks_due",
+            Index::DraftsByThread => "idx_drafts_thread",
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.indexes().contains(&self))
+            .expect("every index belongs to a kind")
+    }
+
+    /// Position of this index among its kind's trees (0 is the record tree).
+    pub fn slot(self) -> usize {
+        1 + self
+            .kind()
+            .indexes()
+            .iter()
+            .position(|i| *i == self)
+            .expect("index listed under its kind")
+    }
+}

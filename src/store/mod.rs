@@ -1,0 +1,448 @@
+//! The store: sled trees for records, secondary-index trees kept in step with
+//! them inside one transaction, a schema version, and a change feed.
+//!
+//! A record and its index entries always change together: readers never see an
+//! index entry pointing at a missing or stale record.
+
+mod error;
+mod feed;
+pub mod keys;
+mod kinds;
+mod lock;
+mod records;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::broadcast;
+
+pub use error::{StoreError, StoreResult};
+pub use feed::{Change, Op, SyncProgress};
+pub use kinds::{Index, Kind};
+pub use lock::{DataDirLock, LockInfo, current_holder};
+pub use records::{IndexEntry, Record};
+
+/// A cheap-to-clone handle to the open cache.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    path: PathBuf,
+    /// Per kind: the record tree followed by its index trees (slot order).
+    trees: Vec<Vec<sled::Tree>>,
+    feed: broadcast::Sender<Change>,
+    writes: AtomicU64,
+    lock: std::sync::Mutex<Option<DataDirLock>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the cache in `data_dir`, taking the data-dir
+    /// lock for `mode` ("tui", "daemon", "cli").
+    pub fn open(data_dir: &Path, mode: &str) -> StoreResult<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::from_io(data_dir, &e))?;
+        let lock = DataDirLock::acquire(data_dir, mode)?;
+        let db_path = data_dir.join("cache");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|e| StoreError::from_sled(&db_path, e))?;
+        Self::from_db(db, data_dir.to_path_buf(), Some(lock))
+    }
+
+    /// An in-memory store for tests and throwaway demos.
+    pub fn temporary() -> StoreResult<Store> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| StoreError::from_sled(Path::new("<memory>"), e))?;
+        Self::from_db(db, PathBuf::from("<memory>"), None)
+    }
+
+    fn from_db(db: sled::Db, path: PathBuf, lock: Option<DataDirLock>) -> StoreResult<Store> {
+        schema::ensure(&db, &path, schema::CURRENT, schema::MIGRATIONS)?;
+        let mut trees = Vec::with_capacity(Kind::ALL.len());
+        for kind in Kind::ALL {
+            let mut group = vec![
+                db.open_tree(kind.tree())
+                    .map_err(|e| StoreError::from_sled(&path, e))?,
+            ];
+            for index in kind.indexes() {
+                group.push(
+                    db.open_tree(index.tree())
+                        .map_err(|e| StoreError::from_sled(&path, e))?,
+                );
+            }
+            trees.push(group);
+        }
+        let (feed, _) = broadcast::channel(4096);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                trees,
+                feed,
+                writes: AtomicU64::new(0),
+                lock: std::sync::Mutex::new(lock),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Records who holds the data dir (e.g. the daemon's API address).
+    pub fn set_lock_info(&self, info: &LockInfo) -> StoreResult<()> {
+        let mut guard = self.inner.lock.lock().expect("lock mutex");
+        match guard.as_mut() {
+            Some(lock) => lock.write_info(info),
+            None => Ok(()),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.feed.subscribe()
+    }
+
+    /// Publishes a change that did not come from a record write (sync progress, notices).
+    pub fn publish(&self, change: Change) {
+        let _ = self.inner.feed.send(change);
+    }
+
+    /// How many records were actually written (changed) since open.
+    pub fn write_count(&self) -> u64 {
+        self.inner.writes.load(Ordering::Relaxed)
+    }
+
+    fn group(&self, kind: Kind) -> &[sled::Tree] {
+        &self.inner.trees[kind as usize]
+    }
+
+    fn tree(&self, kind: Kind) -> &sled::Tree {
+        &self.group(kind)[0]
+    }
+
+    fn index_tree(&self, index: Index) -> &sled::Tree {
+        &self.group(index.kind())[index.slot()]
+    }
+
+    fn sled_err(&self, err: sled::Error) -> StoreError {
+        StoreError::from_sled(&self.inner.path, err)
+    }
+
+    pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
+        let mut out = vec![R::VERSION];
+        let body = postcard::to_stdvec(record).map_err(|e| StoreError::Encode {
+            kind: R::KIND,
+            detail: e.to_string(),
+        })?;
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    pub fn decode<R: Record>(key: &[u8], bytes: &[u8]) -> StoreResult<R> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            kind: R::KIND,
+            key: String::from_utf8_lossy(key).into_owned(),
+            detail,
+        };
+        match bytes.split_first() {
+            Some((version, body)) if *version == R::VERSION => {
+                postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))
+            }
+            Some((version, _)) => Err(corrupt(format!(
+                "encoded with record version {version}, expected {}",
+                R::VERSION
+            ))),
+            None => Err(corrupt("empty record".into())),
+        }
+    }
+
+    pub fn get<R: Record>(&self, key: &str) -> StoreResult<Option<R>> {
+        match self
+            .tree(R::KIND)
+            .get(key.as_bytes())
+            .map_err(|e| self.sled_err(e))?
+        {
+            Some(bytes) => Ok(Some(Self::decode(key.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains<R: Record>(&self, key: &str) -> StoreResult<bool> {
+        self.tree(R::KIND)
+            .contains_key(key.as_bytes())
+            .map_err(|e| self.sled_err(e))
+    }
+
+    /// Writes a record and its index entries atomically. Returns false (and
+    /// writes nothing) when the stored record is already identical.
+    pub fn put<R: Record>(&self, record: &R) -> StoreResult<bool> {
+        Ok(self.put_all(std::slice::from_ref(record))? == 1)
+    }
+
+    /// Writes many records of one kind in a single transaction; returns how many
+    /// actually changed.
+    pub fn put_all<R: Record>(&self, records: &[R]) -> StoreResult<usize> {
+        self.write_batch::<R>(records, false)
+    }
+
+    /// Inserts records that are not there yet (events are immutable facts:
+    /// the first sighting wins). Returns how many were new.
+    pub fn insert_new<R: Record>(&self, records: &[R]) -> StoreResult<usize> {
+        self.write_batch::<R>(records, true)
+    }
+
+    fn write_batch<R: Record>(&self, records: &[R], only_new: bool) -> StoreResult<usize> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let mut prepared = Vec::with_capacity(records.len());
+        for record in records {
+            prepared.push((record.key(), Self::encode(record)?, record.index_entries()));
+        }
+        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
+        let result = group.as_slice().transaction(|views| {
+            let mut changed = Vec::new();
+            for (key, bytes, entries) in &prepared {
+                let main = &views[0];
+                let old = main.get(key.as_bytes())?;
+                if let Some(old) = &old {
+                    if only_new || old.as_ref() == bytes.as_slice() {
+                        continue;
+                    }
+                    let previous: R = Self::decode(key.as_bytes(), old)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    for stale in previous.index_entries() {
+                        views[stale.index.slot()].remove(stale.key)?;
+                    }
+                }
+                for entry in entries {
+                    views[entry.index.slot()].insert(entry.key.as_slice(), key.as_bytes())?;
+                }
+                main.insert(key.as_bytes(), bytes.as_slice())?;
+                changed.push(key.clone());
+            }
+            Ok(changed)
+        });
+        let changed = self.finish_tx(result)?;
+        self.inner
+            .writes
+            .fetch_add(changed.len() as u64, Ordering::Relaxed);
+        for key in &changed {
+            self.publish(Change::Record {
+                kind: R::KIND,
+                key: key.clone(),
+                op: Op::Put,
+            });
+        }
+        Ok(changed.len())
+    }
+
+    /// Removes a record and its index entries atomically; false if it was absent.
+    pub fn delete<R: Record>(&self, key: &str) -> StoreResult<bool> {
+        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
+        let result = group.as_slice().transaction(|views| {
+            let Some(old) = views[0].remove(key.as_bytes())? else {
+                return Ok(false);
+            };
+            let previous: R =
+                Self::decode(key.as_bytes(), &old).map_err(ConflictableTransactionError::Abort)?;
+            for stale in previous.index_entries() {
+                views[stale.index.slot()].remove(stale.key)?;
+            }
+            Ok(true)
+        });
+        let removed = self.finish_tx(result)?;
+        if removed {
+            self.inner.writes.fetch_add(1, Ordering::Relaxed);
+            self.publish(Change::Record {
+                kind: R::KIND,
+                key: key.to_string(),
+                op: Op::Delete,
+            });
+        }
+        Ok(removed)
+    }
+
+    fn finish_tx<T>(&self, result: Result<T, TransactionError<StoreError>>) -> StoreResult<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(TransactionError::Abort(err)) => Err(err),
+            Err(TransactionError::Storage(err)) => Err(self.sled_err(err)),
+        }
+    }
+
+    /// Every record of a kind, in key order.
+    pub fn iter<R: Record>(&self) -> impl Iterator<Item = StoreResult<R>> + '_ {
+        self.scan_prefix::<R>("")
+    }
+
+    /// Records whose key starts with `prefix`, in key order.
+    pub fn scan_prefix<R: Record>(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = StoreResult<R>> + '_ {
+        self.tree(R::KIND)
+            .scan_prefix(prefix.as_bytes())
+            .map(move |item| {
+                let (key, value) = item.map_err(|e| self.sled_err(e))?;
+                Self::decode(&key, &value)
+            })
+    }
+
+    pub fn count<R: Record>(&self) -> usize {
+        self.tree(R::KIND).len()
+    }
+
+    /// Primary keys from an index, for entries whose index key starts with
+    /// `prefix`, in index order (or reversed).
+    pub fn index_keys(
+        &self,
+        index: Index,
+        prefix: &[u8],
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = StoreResult<(Vec<u8>, String)>> + '_> {
+        let iter = self.index_tree(index).scan_prefix(prefix);
+        let map = move |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            Ok((k.to_vec(), String::from_utf8_lossy(&v).into_owned()))
+        };
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    /// Index entries with keys in `[start, end)`, in order (or reversed).
+    pub fn index_range(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = StoreResult<(Vec<u8>, String)>> + '_> {
+        let iter = self.index_tree(index).range(start.to_vec()..end.to_vec());
+        let map = move |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            Ok((k.to_vec(), String::from_utf8_lossy(&v).into_owned()))
+        };
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    /// Records reached through an index (prefix scan), skipping none.
+    pub fn by_index<R: Record>(
+        &self,
+        index: Index,
+        prefix: &[u8],
+        reverse: bool,
+    ) -> impl Iterator<Item = StoreResult<R>> + '_ {
+        debug_assert_eq!(index.kind(), R::KIND);
+        self.index_keys(index, prefix, reverse)
+            .filter_map(move |item| match item {
+                Ok((_, key)) => self.get::<R>(&key).transpose(),
+                Err(e) => Some(Err(e)),
+            })
+    }
+
+    pub fn index_len(&self, index: Index, prefix: &[u8]) -> usize {
+        self.index_tree(index).scan_prefix(prefix).count()
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub async fn flush_async(&self) -> StoreResult<()> {
+        self.inner
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.sled_err(e))
+    }
+
+    pub fn flush(&self) -> StoreResult<()> {
+        self.inner
+            .db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| self.sled_err(e))
+    }
+
+    /// Checks every index against the records, both ways. Used by tests and
+    /// `outpost doctor`; returns a description of each disagreement.
+    pub fn verify_indexes(&self) -> StoreResult<Vec<String>> {
+        let mut problems = Vec::new();
+        for kind in Kind::ALL {
+            if kind.indexes().is_empty() {
+                continue;
+            }
+            self.verify_kind(kind, &mut problems)?;
+        }
+        Ok(problems)
+    }
+
+    fn verify_kind(&self, kind: Kind, problems: &mut Vec<String>) -> StoreResult<()> {
+        use std::collections::BTreeSet;
+        let mut expected: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); kind.indexes().len()];
+        for item in self.tree(kind).iter() {
+            let (key, value) = item.map_err(|e| self.sled_err(e))?;
+            let entries = records::entries_of(kind, &key, &value)?;
+            for entry in entries {
+                expected[entry.index.slot() - 1].insert(entry.key);
+            }
+        }
+        for (slot, index) in kind.indexes().iter().enumerate() {
+            let mut actual = BTreeSet::new();
+            for item in self.index_tree(*index).iter() {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                if !self
+                    .tree(kind)
+                    .contains_key(&v)
+                    .map_err(|e| self.sled_err(e))?
+                {
+                    problems.push(format!(
+                        "{}: entry points at missing record {}",
+                        index.tree(),
+                        String::from_utf8_lossy(&v)
+                    ));
+                }
+                actual.insert(k.to_vec());
+            }
+            for missing in expected[slot].difference(&actual) {
+                problems.push(format!(
+                    "{}: missing entry {:?}",
+                    index.tree(),
+                    String::from_utf8_lossy(missing)
+                ));
+            }
+            for stale in actual.difference(&expected[slot]) {
+                problems.push(format!(
+                    "{}: stale entry {:?}",
+                    index.tree(),
+                    String::from_utf8_lossy(stale)
+                ));
+            }
+        }
+        Ok(())
+    }
+}

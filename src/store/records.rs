@@ -1,0 +1,327 @@
+//! How each model type is stored: its kind, its key and its index entries.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::keys::KeyBuf;
+use super::kinds::{Index, Kind};
+use crate::model::*;
+
+/// One entry a record contributes to one of its kind's index trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub index: Index,
+    pub key: Vec<u8>,
+}
+
+/// A type the store can keep. `VERSION` is written before each encoded record
+/// so that a later outpost can tell old layouts apart and migrate them.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const KIND: Kind;
+    const VERSION: u8 = 1;
+
+    fn key(&self) -> String;
+
+    /// Every index entry for this record; the store keeps them in step.
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        Vec::new()
+    }
+}
+
+fn entry(index: Index, key: Vec<u8>) -> IndexEntry {
+    IndexEntry { index, key }
+}
+
+impl Record for Account {
+    const KIND: Kind = Kind::Account;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Record for Campaign {
+    const KIND: Kind = Kind::Campaign;
+    fn key(&self) -> String {
+        Campaign::key(self)
+    }
+}
+
+impl Record for CampaignDay {
+    const KIND: Kind = Kind::CampaignDay;
+    fn key(&self) -> String {
+        CampaignDay::key(self)
+    }
+}
+
+impl Record for Mailbox {
+    const KIND: Kind = Kind::Mailbox;
+    fn key(&self) -> String {
+        Mailbox::key(self)
+    }
+}
+
+impl Record for Lead {
+    const KIND: Kind = Kind::Lead;
+    fn key(&self) -> String {
+        Lead::key(self)
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let key = Lead::key(self);
+        let mut out = vec![entry(
+            Index::LeadsByEmail,
+            KeyBuf::new().text(&self.email).primary(&key),
+        )];
+        let mut campaigns: Vec<i64> = self.memberships.iter().map(|m| m.campaign_id).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        for id in campaigns {
+            out.push(entry(
+                Index::LeadsByCampaign,
+                KeyBuf::new()
+                    .text(&Campaign::key_for(&self.account, id))
+                    .primary(&key),
+            ));
+        }
+        if let Some(at) = self.last_event_at {
+            out.push(entry(
+                Index::LeadsByLastEvent,
+                KeyBuf::new().time(at).primary(&key),
+            ));
+        }
+        out
+    }
+}
+
+impl Record for Thread {
+    const KIND: Kind = Kind::Thread;
+    fn key(&self) -> String {
+        Thread::key(self)
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let key = Thread::key(self);
+        let mut out = Vec::new();
+        if self.has_reply {
+            out.push(entry(
+                Index::ThreadsByTime,
+                KeyBuf::new().time(self.last_message_at).primary(&key),
+            ));
+        }
+        if let Some(lead) = &self.lead_email {
+            out.push(entry(
+                Index::ThreadsByLead,
+                KeyBuf::new()
+                    .text(lead)
+                    .time(self.last_message_at)
+                    .primary(&key),
+            ));
+        }
+        out
+    }
+}
+
+impl Record for Message {
+    const KIND: Kind = Kind::Message;
+    fn key(&self) -> String {
+        Message::key(self)
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let key = Message::key(self);
+        let mut out = vec![entry(
+            Index::MessagesByThread,
+            KeyBuf::new()
+                .text(&self.thread_key)
+                .time(self.date)
+                .primary(&key),
+        )];
+        for address in self.addresses() {
+            out.push(entry(
+                Index::MessagesByAddress,
+                KeyBuf::new().text(&address).time(self.date).primary(&key),
+            ));
+        }
+        if let Some(id) = &self.message_id {
+            out.push(entry(
+                Index::MessagesByMessageId,
+                KeyBuf::new().text(id).primary(&key),
+            ));
+        }
+        out
+    }
+}
+
+impl Record for EmailEvent {
+    const KIND: Kind = Kind::Event;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let mut out = vec![
+            entry(
+                Index::EventsByTime,
+                KeyBuf::new().time(self.at).primary(&self.id),
+            ),
+            entry(
+                Index::EventsByLead,
+                KeyBuf::new()
+                    .text(&self.lead_key())
+                    .time(self.at)
+                    .primary(&self.id),
+            ),
+        ];
+        if let Some(campaign) = self.campaign_id {
+            out.push(entry(
+                Index::EventsByCampaign,
+                KeyBuf::new()
+                    .text(&Campaign::key_for(&self.account, campaign))
+                    .time(self.at)
+                    .primary(&self.id),
+            ));
+        }
+        out
+    }
+}
+
+impl Record for Sequence {
+    const KIND: Kind = Kind::Sequence;
+    fn key(&self) -> String {
+        Sequence::key(self)
+    }
+}
+
+impl Record for Enrollment {
+    const KIND: Kind = Kind::Enrollment;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let mut out = vec![
+            entry(
+                Index::EnrollmentsBySequence,
+                KeyBuf::new().text(&self.sequence).primary(&self.id),
+            ),
+            entry(
+                Index::EnrollmentsByLead,
+                KeyBuf::new()
+                    .text(&normalize_email(&self.lead_email))
+                    .primary(&self.id),
+            ),
+        ];
+        // Only enrollments that can still act are due; a paused one with a
+        // resume time is due at that time.
+        let due = match self.state {
+            EnrollmentState::Active => self.next_due_at,
+            EnrollmentState::Paused => self.resume_at,
+            _ => None,
+        };
+        if let Some(at) = due {
+            out.push(entry(
+                Index::EnrollmentsByDue,
+                KeyBuf::new().time(at).primary(&self.id),
+            ));
+        }
+        out
+    }
+}
+
+impl Record for StepExecution {
+    const KIND: Kind = Kind::Execution;
+    fn key(&self) -> String {
+        StepExecution::key(self)
+    }
+}
+
+impl Record for OutboxItem {
+    const KIND: Kind = Kind::Outbox;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![
+            entry(
+                Index::OutboxByState,
+                KeyBuf::new()
+                    .byte(self.state.as_byte())
+                    .time(self.not_before)
+                    .primary(&self.id),
+            ),
+            entry(
+                Index::OutboxByIdempotency,
+                KeyBuf::new().text(&self.idempotency_key).primary(&self.id),
+            ),
+        ]
+    }
+}
+
+impl Record for Suppression {
+    const KIND: Kind = Kind::Suppression;
+    fn key(&self) -> String {
+        Suppression::key(self)
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![entry(
+            Index::SuppressionsByEmail,
+            KeyBuf::new()
+                .text(&normalize_email(&self.email))
+                .primary(&Suppression::key(self)),
+        )]
+    }
+}
+
+impl Record for Task {
+    const KIND: Kind = Kind::Task;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        if self.done_at.is_some() {
+            return Vec::new();
+        }
+        vec![entry(
+            Index::TasksByDue,
+            KeyBuf::new().time(self.due_at).primary(&self.id),
+        )]
+    }
+}
+
+impl Record for Draft {
+    const KIND: Kind = Kind::Draft;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        match &self.thread_id {
+            Some(thread) => vec![entry(
+                Index::DraftsByThread,
+                KeyBuf::new().text(thread).primary(&self.id),
+            )],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Record for Cursor {
+    const KIND: Kind = Kind::Cursor;
+    fn key(&self) -> String {
+        Cursor::key(self)
+    }
+}
+
+/// Decodes a raw record of `kind` and lists its index entries (for checks).
+pub(crate) fn entries_of(
+    kind: Kind,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<IndexEntry>, super::StoreError> {
+    use super::Store;
+    Ok(match kind {
+        Kind::Lead => Store::decode::<Lead>(key, value)?.index_entries(),
+        Kind::Thread => Store::decode::<Thread>(key, value)?.index_entries(),
+        Kind::Message => Store::decode::<Message>(key, value)?.index_entries(),
+        Kind::Event => Store::decode::<EmailEvent>(key, value)?.index_entries(),
+        Kind::Enrollment => Store::decode::<Enrollment>(key, value)?.index_entries(),
+        Kind::Outbox => Store::decode::<OutboxItem>(key, value)?.index_entries(),
+        Kind::Suppression => Store::decode::<Suppression>(key, value)?.index_entries(),
+        Kind::Task => Store::decode::<Task>(key, value)?.index_entries(),
+        Kind::Draft => Store::decode::<Draft>(key, value)?.index_entries(),
+        _ => Vec::new(),
+    })
+}

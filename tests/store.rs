@@ -1,0 +1,248 @@
+//! The store keeps every index in step with its records, across reopen, and
+//! refuses a second process on the same data dir.
+
+use chrono::{DateTime, TimeZone, Utc};
+use outpost::model::*;
+use outpost::store::{Change, Index, Kind, Store, StoreError, keys::KeyBuf};
+use proptest::prelude::*;
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+}
+
+fn lead(email_n: u8, campaigns: Vec<i64>, event_at: Option<i64>) -> Lead {
+    let mut lead = Lead::new("acme", &format!("lead{email_n}@example.com"));
+    lead.first_name = Some(format!("First{email_n}"));
+    lead.memberships = campaigns
+        .into_iter()
+        .map(|campaign_id| Membership {
+            campaign_id,
+            campaign_name: None,
+            map_id: Some(campaign_id * 1000 + email_n as i64),
+            status: Some("INPROGRESS".into()),
+            category_id: None,
+        })
+        .collect();
+    if let Some(secs) = event_at {
+        lead.last_event = Some(EventType::EmailOpened);
+        lead.last_event_at = Some(at(secs));
+    }
+    lead
+}
+
+fn enrollment(n: u8, state: EnrollmentState, due: Option<i64>) -> Enrollment {
+    Enrollment {
+        id: format!("enr-{n}"),
+        account: "acme".into(),
+        sequence: format!("seq-{}", n % 3),
+        lead_email: format!("lead{n}@example.com"),
+        state,
+        reason: None,
+        current_step: 0,
+        next_due_at: due.map(at),
+        enrolled_at: at(0),
+        started_at: at(0),
+        updated_at: at(0),
+        mailbox: None,
+        thread_id: None,
+        last_message_id: None,
+        references: vec![],
+        last_subject: None,
+        variants: Default::default(),
+        resume_at: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    PutLead(u8, Vec<i64>, Option<i64>),
+    DeleteLead(u8),
+    PutEnrollment(u8, u8, Option<i64>),
+    DeleteEnrollment(u8),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..20, prop::collection::vec(1i64..5, 0..3), prop::option::of(0i64..10_000))
+            .prop_map(|(n, c, e)| Op::PutLead(n, c, e)),
+        2 => (0u8..20).prop_map(Op::DeleteLead),
+        3 => (0u8..20, 0u8..5, prop::option::of(0i64..10_000))
+            .prop_map(|(n, s, d)| Op::PutEnrollment(n, s, d)),
+        1 => (0u8..20).prop_map(Op::DeleteEnrollment),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn state(n: u8) -> EnrollmentState {
+    [
+        EnrollmentState::Active,
+        EnrollmentState::Paused,
+        EnrollmentState::Completed,
+        EnrollmentState::Stopped,
+        EnrollmentState::Failed,
+    ][n as usize % 5]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn indexes_agree_with_records(ops in prop::collection::vec(op(), 1..60)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), "test").unwrap();
+        for op in ops {
+            match op {
+                Op::PutLead(n, c, e) => { store.put(&lead(n, c, e)).unwrap(); }
+                Op::DeleteLead(n) => {
+                    store.delete::<Lead>(&Lead::key_for("acme", &format!("lead{n}@example.com"))).unwrap();
+                }
+                Op::PutEnrollment(n, s, d) => { store.put(&enrollment(n, state(s), d)).unwrap(); }
+                Op::DeleteEnrollment(n) => { store.delete::<Enrollment>(&format!("enr-{n}")).unwrap(); }
+                Op::Reopen => {
+                    drop(store);
+                    store = Store::open(dir.path(), "test").unwrap();
+                }
+            }
+            let problems = store.verify_indexes().unwrap();
+            prop_assert!(problems.is_empty(), "{problems:?}");
+        }
+        drop(store);
+        let store = Store::open(dir.path(), "test").unwrap();
+        let problems = store.verify_indexes().unwrap();
+        prop_assert!(problems.is_empty(), "after reopen: {problems:?}");
+    }
+}
+
+#[test]
+fn identical_put_writes_nothing() {
+    let store = Store::temporary().unwrap();
+    let l = lead(1, vec![7], Some(5));
+    assert!(store.put(&l).unwrap());
+    let writes = store.write_count();
+    assert!(!store.put(&l).unwrap());
+    assert_eq!(store.write_count(), writes);
+    let mut changed = l.clone();
+    changed.company = Some("Ledgerly".into());
+    assert!(store.put(&changed).unwrap());
+    assert_eq!(store.write_count(), writes + 1);
+}
+
+#[test]
+fn events_are_inserted_once() {
+    let store = Store::temporary().unwrap();
+    let event = EmailEvent {
+        id: EmailEvent::id_for("acme", "k1"),
+        account: "acme".into(),
+        kind: EventType::EmailOpened,
+        lead_email: "a@b.example".into(),
+        campaign_id: Some(3),
+        sequence_number: Some(1),
+        at: at(10),
+        source: EventSource::Webhook,
+        dedupe_key: "k1".into(),
+        message_id: None,
+        detail: None,
+    };
+    assert_eq!(store.insert_new(std::slice::from_ref(&event)).unwrap(), 1);
+    let mut again = event.clone();
+    again.source = EventSource::Sync;
+    assert_eq!(store.insert_new(&[again]).unwrap(), 0);
+    let stored: EmailEvent = store.get(&event.id).unwrap().unwrap();
+    assert_eq!(stored.source, EventSource::Webhook, "first sighting wins");
+}
+
+#[test]
+fn index_scans_follow_index_order() {
+    let store = Store::temporary().unwrap();
+    store
+        .put_all(&[
+            lead(1, vec![1], Some(30)),
+            lead(2, vec![1, 2], Some(10)),
+            lead(3, vec![2], Some(20)),
+        ])
+        .unwrap();
+    let newest: Vec<String> = store
+        .by_index::<Lead>(Index::LeadsByLastEvent, b"", true)
+        .map(|l| l.unwrap().email)
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            "lead1@example.com",
+            "lead3@example.com",
+            "lead2@example.com"
+        ]
+    );
+    let in_campaign_2 = KeyBuf::new()
+        .text(&Campaign::key_for("acme", 2))
+        .into_prefix();
+    assert_eq!(store.index_len(Index::LeadsByCampaign, &in_campaign_2), 2);
+}
+
+#[test]
+fn due_index_holds_only_actionable_enrollments() {
+    let store = Store::temporary().unwrap();
+    store
+        .put(&enrollment(1, EnrollmentState::Active, Some(100)))
+        .unwrap();
+    store
+        .put(&enrollment(2, EnrollmentState::Completed, Some(50)))
+        .unwrap();
+    let due: Vec<String> = store
+        .by_index::<Enrollment>(Index::EnrollmentsByDue, b"", false)
+        .map(|e| e.unwrap().id)
+        .collect();
+    assert_eq!(due, ["enr-1"]);
+    let mut done = enrollment(1, EnrollmentState::Completed, None);
+    done.current_step = 3;
+    store.put(&done).unwrap();
+    assert_eq!(store.index_len(Index::EnrollmentsByDue, b""), 0);
+}
+
+#[test]
+fn a_second_process_gets_a_clear_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = Store::open(dir.path(), "daemon").unwrap();
+    let err = Store::open(dir.path(), "tui").unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }));
+    let text = err.to_string();
+    assert!(text.contains("in use by another outpost process"), "{text}");
+    assert!(text.contains("daemon pid"), "{text}");
+}
+
+#[test]
+fn the_feed_reports_writes() {
+    let store = Store::temporary().unwrap();
+    let mut feed = store.subscribe();
+    store.put(&lead(4, vec![], None)).unwrap();
+    match feed.try_recv().unwrap() {
+        Change::Record { kind, key, .. } => {
+            assert_eq!(kind, Kind::Lead);
+            assert_eq!(key, "acme/lead4@example.com");
+        }
+        other => panic!("unexpected change {other:?}"),
+    }
+}
+
+#[test]
+fn a_damaged_record_is_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), "test").unwrap();
+        store.put(&lead(5, vec![], None)).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let db = sled::open(dir.path().join("cache")).unwrap();
+        db.open_tree("leads")
+            .unwrap()
+            .insert("acme/lead5@example.com", &[1u8, 0xff, 0xff][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path(), "test").unwrap();
+    let err = store.get::<Lead>("acme/lead5@example.com").unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }));
+    assert!(err.to_string().contains("outpost export"));
+}
