@@ -1,0 +1,335 @@
+//! Read-side queries: inbox, thread, leads, lead timeline.
+//! Each one walks an index and stops when the page is full.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::model::*;
+use crate::store::{Index, StoreResult, keys::KeyBuf};
+
+/// Which replies to list. Empty filters match everything.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InboxQuery {
+    pub account: Option<String>,
+    pub campaign_id: Option<i64>,
+    /// Category name, case-insensitive ("interested", "out of office", ...).
+    pub category: Option<String>,
+    pub unread_only: bool,
+    pub search: Option<String>,
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThreadView {
+    pub key: String,
+    pub thread: Thread,
+    pub messages: Vec<Message>,
+}
+
+/// How leads are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSort {
+    /// By account, then email: the stable order for exports.
+    #[default]
+    Email,
+    /// Most recent interaction first.
+    LastEvent,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeadQuery {
+    pub account: Option<String>,
+    pub campaign_id: Option<i64>,
+    /// Case-insensitive substring of the company name.
+    pub company: Option<String>,
+    /// The type of the lead's last interaction.
+    pub event: Option<EventType>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of name, email or company.
+    pub search: Option<String>,
+    pub sort: LeadSort,
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+/// One line of a lead's activity: an event or a message, from either provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "item", rename_all = "snake_case")]
+pub enum TimelineItem {
+    Event(EmailEvent),
+    Message {
+        key: String,
+        thread_key: String,
+        account: String,
+        direction: Direction,
+        from: String,
+        subject: String,
+        date: DateTime<Utc>,
+        snippet: String,
+    },
+}
+
+impl TimelineItem {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            TimelineItem::Event(e) => e.at,
+            TimelineItem::Message { date, .. } => *date,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeadView {
+    /// The lead as each account knows it (one per Smartlead account).
+    pub records: Vec<Lead>,
+    pub enrollments: Vec<Enrollment>,
+    pub suppressed: Vec<Suppression>,
+    /// Newest first.
+    pub timeline: Vec<TimelineItem>,
+}
+
+fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
+    haystack.to_lowercase().contains(needle_lower)
+}
+
+fn thread_matches(thread: &Thread, q: &InboxQuery, search: Option<&str>) -> bool {
+    if q.account.as_deref().is_some_and(|a| a != thread.account) {
+        return false;
+    }
+    if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
+        return false;
+    }
+    if q.unread_only && !thread.unread {
+        return false;
+    }
+    if let Some(wanted) = &q.category {
+        let matches = thread
+            .category
+            .as_ref()
+            .is_some_and(|c| c.name.eq_ignore_ascii_case(wanted.trim()));
+        if !matches {
+            return false;
+        }
+    }
+    if let Some(needle) = search {
+        let hit = contains_ci(&thread.subject, needle)
+            || contains_ci(&thread.snippet, needle)
+            || thread
+                .lead_email
+                .as_deref()
+                .is_some_and(|e| contains_ci(e, needle))
+            || thread.participants.iter().any(|p| contains_ci(p, needle));
+        if !hit {
+            return false;
+        }
+    }
+    true
+}
+
+impl Engine {
+    /// Replies across every account, newest first.
+    pub fn inbox(&self, q: &InboxQuery) -> StoreResult<Vec<ThreadView>> {
+        let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for thread in self
+            .store
+            .by_index::<Thread>(Index::ThreadsByTime, b"", true)
+        {
+            let thread = thread?;
+            if !thread_matches(&thread, q, search.as_deref()) {
+                continue;
+            }
+            if skipped < q.offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(ThreadView {
+                key: thread.key(),
+                thread,
+                messages: Vec::new(),
+            });
+            if q.limit.is_some_and(|limit| out.len() >= limit) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn thread(&self, key: &str) -> StoreResult<Option<ThreadView>> {
+        let Some(thread) = self.store.get::<Thread>(key)? else {
+            return Ok(None);
+        };
+        let prefix = KeyBuf::new().text(key).into_prefix();
+        let messages = self
+            .store
+            .by_index::<Message>(Index::MessagesByThread, &prefix, false)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(ThreadView {
+            key: key.to_string(),
+            thread,
+            messages,
+        }))
+    }
+
+    pub fn leads(&self, q: &LeadQuery) -> StoreResult<Vec<Lead>> {
+        let company = q.company.as_ref().map(|s| s.to_lowercase());
+        let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let keep = |lead: &Lead| -> bool {
+            if q.account.as_deref().is_some_and(|a| a != lead.account) {
+                return false;
+            }
+            if let Some(id) = q.campaign_id
+                && lead.membership(id).is_none()
+            {
+                return false;
+            }
+            if let Some(needle) = &company
+                && !lead
+                    .company
+                    .as_deref()
+                    .is_some_and(|c| contains_ci(c, needle))
+            {
+                return false;
+            }
+            if let Some(kind) = q.event
+                && lead.last_event.map(EventType::base) != Some(kind.base())
+            {
+                return false;
+            }
+            if q.since.is_some() || q.until.is_some() {
+                let Some(at) = lead.last_event_at else {
+                    return false;
+                };
+                if q.since.is_some_and(|s| at < s) || q.until.is_some_and(|u| at > u) {
+                    return false;
+                }
+            }
+            if let Some(needle) = &search {
+                let hit = contains_ci(&lead.email, needle)
+                    || contains_ci(&lead.full_name(), needle)
+                    || lead
+                        .company
+                        .as_deref()
+                        .is_some_and(|c| contains_ci(c, needle));
+                if !hit {
+                    return false;
+                }
+            }
+            true
+        };
+
+        // Pick the narrowest index for the walk; the filter does the rest.
+        let source: Box<dyn Iterator<Item = StoreResult<Lead>>> =
+            match (q.campaign_id, &q.account, q.sort) {
+                (_, _, LeadSort::LastEvent) => Box::new(self.store.by_index::<Lead>(
+                    Index::LeadsByLastEvent,
+                    b"",
+                    true,
+                )),
+                (Some(id), Some(account), LeadSort::Email) => {
+                    let prefix = KeyBuf::new()
+                        .text(&Campaign::key_for(account, id))
+                        .into_prefix();
+                    Box::new(
+                        self.store
+                            .by_index::<Lead>(Index::LeadsByCampaign, &prefix, false),
+                    )
+                }
+                (_, Some(account), LeadSort::Email) => {
+                    Box::new(self.store.scan_prefix::<Lead>(&format!("{account}/")))
+                }
+                _ => Box::new(self.store.iter::<Lead>()),
+            };
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for lead in source {
+            let lead = lead?;
+            if !keep(&lead) {
+                continue;
+            }
+            if skipped < q.offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(lead);
+            if q.limit.is_some_and(|limit| out.len() >= limit) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A lead's details and its activity from both providers, merged by address.
+    pub fn lead(&self, email: &str) -> StoreResult<Option<LeadView>> {
+        let email = normalize_email(email);
+        let prefix = KeyBuf::new().text(&email).into_prefix();
+        let records = self
+            .store
+            .by_index::<Lead>(Index::LeadsByEmail, &prefix, false)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let messages = self
+            .store
+            .by_index::<Message>(Index::MessagesByAddress, &prefix, true)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if records.is_empty() && messages.is_empty() {
+            return Ok(None);
+        }
+        let mut timeline = Vec::new();
+        for lead in &records {
+            let lead_prefix = KeyBuf::new().text(&lead.key()).into_prefix();
+            for event in self
+                .store
+                .by_index::<EmailEvent>(Index::EventsByLead, &lead_prefix, true)
+            {
+                timeline.push(TimelineItem::Event(event?));
+            }
+        }
+        for message in messages {
+            timeline.push(TimelineItem::Message {
+                key: message.key(),
+                thread_key: message.thread_key.clone(),
+                account: message.account.clone(),
+                direction: message.direction,
+                from: message.from.to_string(),
+                subject: message.subject.clone(),
+                date: message.date,
+                snippet: snippet(&message.text_body, 120),
+            });
+        }
+        timeline.sort_by_key(|item| std::cmp::Reverse(item.at()));
+        let enrollments = self
+            .store
+            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let suppressed = self
+            .store
+            .by_index::<Suppression>(Index::SuppressionsByEmail, &prefix, false)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(LeadView {
+            records,
+            enrollments,
+            suppressed,
+            timeline,
+        }))
+    }
+
+    pub fn accounts(&self) -> StoreResult<Vec<Account>> {
+        self.store.iter::<Account>().collect()
+    }
+}
+
+/// The first `max` characters of a body on one line, for lists.
+pub fn snippet(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}

@@ -1,0 +1,224 @@
+//! Campaign statistics: counts, rates with their definitions, daily series and
+//! sending-mailbox deliverability.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::model::*;
+use crate::store::StoreResult;
+
+/// A rate and exactly what it divides, so the rep can check it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub name: String,
+    pub count: u64,
+    /// Percent, 0-100, None when the denominator is zero.
+    pub percent: Option<f64>,
+    pub numerator: String,
+    pub denominator: String,
+}
+
+fn rate(name: &str, count: u64, num_label: &str, den: u64, den_label: &str) -> Rate {
+    Rate {
+        name: name.to_string(),
+        count,
+        percent: (den > 0).then(|| (count as f64) * 100.0 / den as f64),
+        numerator: num_label.to_string(),
+        denominator: format!("{den_label} ({den})"),
+    }
+}
+
+/// The summary cards for a set of counts.
+pub fn rates(c: &Counts) -> Vec<Rate> {
+    let leads = c.unique_sent;
+    vec![
+        rate("sent", c.sent, "emails sent", c.sent, "emails sent"),
+        rate(
+            "delivered",
+            c.delivered(),
+            "emails sent minus bounces",
+            c.sent,
+            "emails sent",
+        ),
+        rate(
+            "opened",
+            c.unique_opened,
+            "leads who opened",
+            leads,
+            "leads contacted",
+        ),
+        rate(
+            "clicked",
+            c.unique_clicked,
+            "leads who clicked",
+            leads,
+            "leads contacted",
+        ),
+        rate(
+            "replied",
+            c.replied,
+            "leads who replied",
+            leads,
+            "leads contacted",
+        ),
+        rate(
+            "bounced",
+            c.bounced,
+            "emails bounced",
+            c.sent,
+            "emails sent",
+        ),
+        rate(
+            "unsubscribed",
+            c.unsubscribed,
+            "leads who unsubscribed",
+            leads,
+            "leads contacted",
+        ),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayPoint {
+    pub date: NaiveDate,
+    pub sent: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub replied: u64,
+    pub bounced: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStats {
+    pub account: String,
+    pub campaign_id: i64,
+    pub name: String,
+    pub status: String,
+    pub client_id: Option<i64>,
+    pub leads: u64,
+    pub counts: Counts,
+    pub lead_stats: LeadStats,
+    pub rates: Vec<Rate>,
+    pub days: Vec<DayPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReport {
+    pub campaigns: Vec<CampaignStats>,
+    /// Sums over the campaigns listed.
+    pub totals: Counts,
+    pub total_rates: Vec<Rate>,
+    pub mailboxes: Vec<MailboxHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxHealth {
+    pub mailbox: Mailbox,
+    /// Percent of the daily limit used today.
+    pub daily_use_percent: Option<f64>,
+    pub warmup_spam_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatsQuery {
+    pub account: Option<String>,
+    pub campaign_id: Option<i64>,
+}
+
+impl Engine {
+    pub fn stats(&self, q: &StatsQuery) -> StoreResult<StatsReport> {
+        let mut campaigns = Vec::new();
+        let mut totals = Counts::default();
+        for campaign in self.store.iter::<Campaign>() {
+            let campaign = campaign?;
+            if q.account.as_deref().is_some_and(|a| a != campaign.account)
+                || q.campaign_id.is_some_and(|id| id != campaign.id)
+            {
+                continue;
+            }
+            let days = self
+                .store
+                .scan_prefix::<CampaignDay>(&CampaignDay::prefix_for(
+                    &campaign.account,
+                    campaign.id,
+                ))
+                .map(|d| {
+                    d.map(|d| DayPoint {
+                        date: d.date,
+                        sent: d.counts.sent,
+                        opened: d.counts.opened,
+                        clicked: d.counts.clicked,
+                        replied: d.counts.replied,
+                        bounced: d.counts.bounced,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            totals.add(&campaign.counts);
+            campaigns.push(CampaignStats {
+                account: campaign.account.clone(),
+                campaign_id: campaign.id,
+                name: campaign.name.clone(),
+                status: campaign.status.clone(),
+                client_id: campaign.client_id,
+                leads: campaign.lead_stats.total,
+                rates: rates(&campaign.counts),
+                counts: campaign.counts,
+                lead_stats: campaign.lead_stats,
+                days,
+            });
+        }
+        let mut mailboxes = Vec::new();
+        for mailbox in self.store.iter::<Mailbox>() {
+            let mailbox = mailbox?;
+            if q.account.as_deref().is_some_and(|a| a != mailbox.account) {
+                continue;
+            }
+            let daily_use_percent = match (mailbox.sent_today, mailbox.daily_limit) {
+                (Some(sent), Some(limit)) if limit > 0 => Some(sent as f64 * 100.0 / limit as f64),
+                _ => None,
+            };
+            let warmup_spam_percent = match (mailbox.warmup_spam, mailbox.warmup_sent) {
+                (Some(spam), Some(sent)) if sent > 0 => Some(spam as f64 * 100.0 / sent as f64),
+                _ => None,
+            };
+            mailboxes.push(MailboxHealth {
+                mailbox,
+                daily_use_percent,
+                warmup_spam_percent,
+            });
+        }
+        Ok(StatsReport {
+            total_rates: rates(&totals),
+            campaigns,
+            totals,
+            mailboxes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_name_their_parts() {
+        let counts = Counts {
+            sent: 812,
+            unique_sent: 377,
+            unique_opened: 231,
+            replied: 26,
+            bounced: 9,
+            ..Counts::default()
+        };
+        let all = rates(&counts);
+        let replied = all.iter().find(|r| r.name == "replied").unwrap();
+        assert_eq!(replied.count, 26);
+        assert!((replied.percent.unwrap() - 6.896).abs() < 0.01);
+        assert_eq!(replied.denominator, "leads contacted (377)");
+        let delivered = all.iter().find(|r| r.name == "delivered").unwrap();
+        assert_eq!(delivered.count, 803);
+        let empty = rates(&Counts::default());
+        assert!(empty.iter().all(|r| r.percent.is_none()));
+    }
+}
