@@ -4,6 +4,7 @@
 //! DESIGN.md in the project docs for the shape.
 
 pub mod clock;
+pub mod config;
+pub mod engine;
 pub mod model;
 pub mod store;
-pub mod engine;
