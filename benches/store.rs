@@ -37,7 +37,12 @@ fn bench_store(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1_000));
     group.bench_function("put 1k leads, one transaction each", |b| {
         b.iter_batched(
-            || (Store::temporary().unwrap(), (0..1_000).map(lead).collect::<Vec<_>>()),
+            || {
+                (
+                    Store::temporary().unwrap(),
+                    (0..1_000).map(lead).collect::<Vec<_>>(),
+                )
+            },
             |(store, leads)| {
                 for l in &leads {
                     store.put(l).unwrap();
@@ -51,7 +56,12 @@ fn bench_store(c: &mut Criterion) {
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("put 10k leads, batches of 500", |b| {
         b.iter_batched(
-            || (Store::temporary().unwrap(), (0..10_000).map(lead).collect::<Vec<_>>()),
+            || {
+                (
+                    Store::temporary().unwrap(),
+                    (0..10_000).map(lead).collect::<Vec<_>>(),
+                )
+            },
             |(store, leads)| {
                 for chunk in leads.chunks(500) {
                     store.put_all(chunk).unwrap();

@@ -3,6 +3,7 @@
 //! The crate is one core with several faces (TUI, daemon, subcommands); see
 //! DESIGN.md in the project docs for the shape.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;

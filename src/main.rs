@@ -1,3 +1,6 @@
+use clap::Parser;
+
 fn main() {
-    println!("outpost");
+    let cli = outpost::cli::Cli::parse();
+    std::process::exit(outpost::cli::run(cli));
 }

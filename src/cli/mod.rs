@@ -1,0 +1,104 @@
+//! The command line: parse, pick a face, run, map failures to exit codes.
+
+mod error;
+mod output;
+mod read;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use error::{CliError, CliResult};
+
+use crate::clock::SystemClock;
+use crate::config::{self, Config, ConfigSources};
+use crate::engine::Engine;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "outpost",
+    version,
+    about = "A keyboard-driven terminal inbox and sequence engine for SDRs",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Config file (default: $OUTPOST_CONFIG, else the platform config dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default: $OUTPOST_DATA_DIR, else `data_dir` in the config,
+    /// else the platform data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replies across every account, newest first.
+    Inbox(read::InboxArgs),
+    /// One conversation with every message.
+    Thread(read::ThreadArgs),
+    /// Leads, filtered; every match unless --limit (so --json is a full export).
+    Leads(read::LeadsArgs),
+    /// One lead: details, enrollments and the activity timeline from both providers.
+    Lead(read::LeadArgs),
+    /// Campaign statistics: counts, rates and their definitions, daily series.
+    Stats(read::StatsArgs),
+}
+
+/// Options every data command shares.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JsonFlag {
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything a command needs that comes from the config and the data dir.
+pub struct Context {
+    pub config: Config,
+    pub engine: Engine,
+}
+
+impl Context {
+    /// Loads the config without resolving secrets (reading the cache needs
+    /// none) and opens the store.
+    pub fn open(cli: &Cli, mode: &str) -> CliResult<Context> {
+        let config = config::load_unresolved(&sources(cli))?;
+        for warning in config.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        let store = Store::open(config.data_dir(), mode)?;
+        let engine = Engine::new(store, Arc::new(SystemClock));
+        Ok(Context { config, engine })
+    }
+}
+
+pub fn sources(cli: &Cli) -> ConfigSources {
+    ConfigSources {
+        config_path: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match &cli.command {
+        Some(Command::Inbox(args)) => read::inbox(&cli, args),
+        Some(Command::Thread(args)) => read::thread(&cli, args),
+        Some(Command::Leads(args)) => read::leads(&cli, args),
+        Some(Command::Lead(args)) => read::lead(&cli, args),
+        Some(Command::Stats(args)) => read::stats(&cli, args),
+        None => Err(CliError::usage("no command given; see `outpost --help`")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("outpost: {err}");
+            err.code
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Printing for people (aligned tables) and for scripts (one JSON document).
+
+use std::io::Write;
+
+use chrono::{DateTime, Local, Utc};
+use serde::Serialize;
+
+use super::error::CliResult;
+
+/// Writes one JSON document and a newline on stdout.
+pub fn json<T: Serialize>(value: &T) -> CliResult {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A plain-text table: columns padded to the widest cell, long cells cut.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    max_width: usize,
+}
+
+impl Table {
+    pub fn new(headers: Vec<&'static str>) -> Self {
+        Self {
+            headers,
+            rows: Vec::new(),
+            max_width: 48,
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn print(&self) -> CliResult {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        out.write_all(self.render().as_bytes())?;
+        Ok(())
+    }
+
+    pub fn render(&self) -> String {
+        let cut = |s: &str| -> String {
+            let flat = s.replace(['\n', '\r', '\t'], " ");
+            if flat.chars().count() > self.max_width {
+                let mut c: String = flat.chars().take(self.max_width - 1).collect();
+                c.push('…');
+                c
+            } else {
+                flat
+            }
+        };
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| cut(c)).collect())
+            .collect();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+        }
+        let mut text = String::new();
+        let line = |cells: Vec<&str>, text: &mut String| {
+            let mut parts = Vec::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i + 1 == cells.len() {
+                    parts.push(cell.to_string());
+                } else {
+                    parts.push(format!("{cell}{}", " ".repeat(pad)));
+                }
+            }
+            text.push_str(parts.join("  ").trim_end());
+            text.push('\n');
+        };
+        line(self.headers.clone(), &mut text);
+        for row in &rows {
+            line(row.iter().map(String::as_str).collect(), &mut text);
+        }
+        text
+    }
+}
+
+/// A timestamp in the rep's local time, to the minute.
+pub fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn percent(p: Option<f64>) -> String {
+    p.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "-".into())
+}
+
+pub fn or_dash(value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() => v.to_string(),
+        _ => "-".into(),
+    }
+}

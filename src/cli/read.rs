@@ -1,0 +1,405 @@
+//! Read-only commands over the cache: inbox, thread, leads, lead, stats.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use clap::Args;
+
+use super::output::{self, Table, or_dash, percent, when};
+use super::{Cli, CliError, CliResult, Context, JsonFlag};
+use crate::engine::{InboxQuery, LeadQuery, LeadSort, StatsQuery, TimelineItem, snippet};
+use crate::model::EventType;
+
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    #[command(flatten)]
+    pub json: JsonFlag,
+    /// Only threads with unread replies.
+    #[arg(long)]
+    pub unread: bool,
+    /// Only this reply category (e.g. "Interested", "Out Of Office").
+    #[arg(long, value_name = "C")]
+    pub category: Option<String>,
+    /// Only this account (config name).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only this Smartlead campaign id.
+    #[arg(long, value_name = "ID")]
+    pub campaign: Option<i64>,
+    /// Text in the subject, snippet or addresses.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// At most this many threads.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ThreadArgs {
+    /// Thread id as `inbox` prints it (account/thread).
+    pub id: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct LeadsArgs {
+    #[command(flatten)]
+    pub json: JsonFlag,
+    /// Only leads in this Smartlead campaign id.
+    #[arg(long, value_name = "ID")]
+    pub campaign: Option<i64>,
+    /// Company name contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub company: Option<String>,
+    /// Last interaction type: sent, opened, clicked, replied, bounced, unsubscribed, ...
+    #[arg(long, value_name = "TYPE")]
+    pub event: Option<String>,
+    /// Last interaction on or after DATE (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Last interaction on or before DATE (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Name, email or company contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only this account (config name).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Most recent interaction first (default: by email).
+    #[arg(long)]
+    pub recent: bool,
+    /// At most this many leads.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct LeadArgs {
+    pub email: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One Smartlead campaign id (default: every campaign and the totals).
+    #[arg(long, value_name = "ID")]
+    pub campaign: Option<i64>,
+    /// Only this account (config name).
+    #[arg(long)]
+    pub account: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
+    let ctx = Context::open(cli, "cli")?;
+    let rows = ctx.engine.inbox(&InboxQuery {
+        account: args.account.clone(),
+        campaign_id: args.campaign,
+        category: args.category.clone(),
+        unread_only: args.unread,
+        search: args.search.clone(),
+        offset: 0,
+        limit: args.limit,
+    })?;
+    if args.json.json {
+        return output::json(&rows);
+    }
+    let mut table = Table::new(vec!["", "WHEN", "FROM", "CATEGORY", "SUBJECT", "ID"]);
+    for row in &rows {
+        let t = &row.thread;
+        table.row(vec![
+            if t.unread { "●".into() } else { " ".into() },
+            when(Some(t.last_message_at)),
+            or_dash(t.lead_email.as_deref()),
+            or_dash(t.category.as_ref().map(|c| c.name.as_str())),
+            t.subject.clone(),
+            row.key.clone(),
+        ]);
+    }
+    if table.is_empty() {
+        println!("No replies match.");
+        return Ok(());
+    }
+    table.print()
+}
+
+pub fn thread(cli: &Cli, args: &ThreadArgs) -> CliResult {
+    let ctx = Context::open(cli, "cli")?;
+    let Some(view) = ctx.engine.thread(&args.id)? else {
+        return Err(CliError::usage(format!(
+            "no thread {:?}; `outpost inbox` lists thread ids",
+            args.id
+        )));
+    };
+    if args.json.json {
+        return output::json(&view);
+    }
+    let t = &view.thread;
+    println!("{}", t.subject);
+    println!(
+        "{} · {} · {} message(s){}",
+        t.account,
+        t.campaign_name.as_deref().unwrap_or(t.provider.as_str()),
+        t.message_count,
+        t.category
+            .as_ref()
+            .map(|c| format!(" · {}", c.name))
+            .unwrap_or_default()
+    );
+    for m in &view.messages {
+        println!();
+        println!("── {} · {}", m.from, when(Some(m.date)));
+        println!("{}", m.text_body.trim_end());
+        for a in &m.attachments {
+            println!(
+                "[attachment: {} ({}, {} bytes)]",
+                a.filename, a.mime_type, a.size
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_date(text: &str, end_of_day: bool, flag: &str) -> CliResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        CliError::usage(format!(
+            "{flag} {text:?} is not a date; use YYYY-MM-DD or an RFC 3339 time"
+        ))
+    })?;
+    let time = if end_of_day {
+        NaiveTime::from_hms_milli_opt(23, 59, 59, 999).expect("valid time")
+    } else {
+        NaiveTime::MIN
+    };
+    Ok(day.and_time(time).and_utc())
+}
+
+pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
+    let event = match &args.event {
+        Some(text) => Some(EventType::parse(text).ok_or_else(|| {
+            CliError::usage(format!(
+                "--event {text:?} is not an event type; use one of: {}",
+                EventType::ALL.map(|e| e.as_str()).join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_date(s, false, "--since"))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_date(s, true, "--until"))
+        .transpose()?;
+    let ctx = Context::open(cli, "cli")?;
+    let leads = ctx.engine.leads(&LeadQuery {
+        account: args.account.clone(),
+        campaign_id: args.campaign,
+        company: args.company.clone(),
+        event,
+        since,
+        until,
+        search: args.search.clone(),
+        sort: if args.recent {
+            LeadSort::LastEvent
+        } else {
+            LeadSort::Email
+        },
+        offset: 0,
+        limit: args.limit,
+    })?;
+    if args.json.json {
+        return output::json(&leads);
+    }
+    let mut table = Table::new(vec![
+        "NAME",
+        "EMAIL",
+        "LINKEDIN",
+        "COMPANY",
+        "CAMPAIGN",
+        "LAST INTERACTION",
+        "WHEN",
+    ]);
+    for lead in &leads {
+        let campaigns: Vec<String> = lead
+            .memberships
+            .iter()
+            .map(|m| {
+                m.campaign_name
+                    .clone()
+                    .unwrap_or_else(|| m.campaign_id.to_string())
+            })
+            .collect();
+        table.row(vec![
+            or_dash(Some(&lead.full_name())),
+            lead.email.clone(),
+            or_dash(lead.linkedin_url.as_deref()),
+            or_dash(lead.company.as_deref()),
+            or_dash(Some(&campaigns.join(", "))),
+            or_dash(lead.last_event.map(|e| e.as_str())),
+            when(lead.last_event_at),
+        ]);
+    }
+    if table.is_empty() {
+        println!("No leads match.");
+        return Ok(());
+    }
+    table.print()
+}
+
+pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
+    let ctx = Context::open(cli, "cli")?;
+    let Some(view) = ctx.engine.lead(&args.email)? else {
+        return Err(CliError::usage(format!(
+            "no lead or message with {:?} in the cache; run `outpost sync` or check the address",
+            args.email
+        )));
+    };
+    if args.json.json {
+        return output::json(&view);
+    }
+    for lead in &view.records {
+        println!("{} <{}>  [{}]", lead.full_name(), lead.email, lead.account);
+        let fields = [
+            ("Company", lead.company.as_deref()),
+            ("LinkedIn", lead.linkedin_url.as_deref()),
+            ("Phone", lead.phone.as_deref()),
+            ("Website", lead.website.as_deref()),
+            ("Location", lead.location.as_deref()),
+            ("Timezone", lead.timezone.as_deref()),
+            ("Category", lead.category.as_ref().map(|c| c.name.as_str())),
+            ("Status", lead.status.as_deref()),
+        ];
+        for (label, value) in fields {
+            if let Some(value) = value {
+                println!("  {label:<10} {value}");
+            }
+        }
+        for (name, value) in &lead.custom_fields {
+            println!("  {name:<10} {value}");
+        }
+        for m in &lead.memberships {
+            println!(
+                "  Campaign   {} ({}) {}",
+                m.campaign_name.as_deref().unwrap_or("-"),
+                m.campaign_id,
+                m.status.as_deref().unwrap_or("")
+            );
+        }
+    }
+    for e in &view.enrollments {
+        println!(
+            "  Sequence   {} step {} {}{}",
+            e.sequence,
+            e.current_step + 1,
+            e.state.as_str(),
+            e.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    for s in &view.suppressed {
+        println!("  Suppressed {:?} since {}", s.reason, when(Some(s.at)));
+    }
+    println!();
+    println!("Activity (newest first):");
+    for item in &view.timeline {
+        match item {
+            TimelineItem::Event(e) => println!(
+                "  {}  {:<24} {}{}",
+                when(Some(e.at)),
+                e.kind.as_str(),
+                e.campaign_id
+                    .map(|c| format!("campaign {c}"))
+                    .unwrap_or_default(),
+                e.detail
+                    .as_ref()
+                    .map(|d| format!(" · {}", snippet(d, 60)))
+                    .unwrap_or_default()
+            ),
+            TimelineItem::Message {
+                date,
+                direction,
+                subject,
+                snippet: text,
+                ..
+            } => println!(
+                "  {}  {:<24} {} · {}",
+                when(Some(*date)),
+                match direction {
+                    crate::model::Direction::Inbound => "message from lead",
+                    crate::model::Direction::Outbound => "message to lead",
+                },
+                subject,
+                text
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub fn stats(cli: &Cli, args: &StatsArgs) -> CliResult {
+    let ctx = Context::open(cli, "cli")?;
+    let report = ctx.engine.stats(&StatsQuery {
+        account: args.account.clone(),
+        campaign_id: args.campaign,
+    })?;
+    if args.campaign.is_some() && report.campaigns.is_empty() {
+        return Err(CliError::usage(format!(
+            "no campaign {} in the cache; `outpost stats` lists them",
+            args.campaign.unwrap_or_default()
+        )));
+    }
+    if args.json.json {
+        return output::json(&report);
+    }
+    let mut table = Table::new(vec![
+        "CAMPAIGN", "ID", "STATUS", "SENT", "OPENED", "CLICKED", "REPLIED", "BOUNCED", "UNSUB",
+    ]);
+    let rate_of = |rates: &[crate::engine::Rate], name: &str| -> String {
+        rates
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| format!("{} ({})", r.count, percent(r.percent)))
+            .unwrap_or_default()
+    };
+    for c in &report.campaigns {
+        table.row(vec![
+            c.name.clone(),
+            c.campaign_id.to_string(),
+            c.status.clone(),
+            c.counts.sent.to_string(),
+            rate_of(&c.rates, "opened"),
+            rate_of(&c.rates, "clicked"),
+            rate_of(&c.rates, "replied"),
+            rate_of(&c.rates, "bounced"),
+            rate_of(&c.rates, "unsubscribed"),
+        ]);
+    }
+    table.row(vec![
+        "TOTAL".into(),
+        String::new(),
+        String::new(),
+        report.totals.sent.to_string(),
+        rate_of(&report.total_rates, "opened"),
+        rate_of(&report.total_rates, "clicked"),
+        rate_of(&report.total_rates, "replied"),
+        rate_of(&report.total_rates, "bounced"),
+        rate_of(&report.total_rates, "unsubscribed"),
+    ]);
+    table.print()?;
+    println!();
+    println!(
+        "Rates: opened/clicked/replied/unsubscribed = leads / leads contacted; bounced = bounces / emails sent."
+    );
+    Ok(())
+}
