@@ -8,4 +8,6 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod providers;
+pub mod sandbox;
 pub mod store;

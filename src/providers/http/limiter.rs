@@ -1,0 +1,175 @@
+//! Client-side rate limiting, one budget per API key.
+//!
+//! A sliding-window log rather than a token bucket: a bucket of `max` tokens
+//! refilled continuously lets almost `2 * max` requests through in one window,
+//! while the server counts requests per window. The log keeps the send times
+//! of the last `max` grants and waits until the oldest leaves the window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+/// At most `max` requests per `per`, per API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per: Duration,
+}
+
+impl Default for RateLimit {
+    /// Smartlead's documented budget: 10 requests every 2 seconds.
+    fn default() -> Self {
+        Self {
+            max: 10,
+            per: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RateLimit {
+    /// Grants allowed per window; a zero `max` would block forever, so it
+    /// counts as one.
+    fn effective_max(&self) -> usize {
+        self.max.max(1) as usize
+    }
+
+    /// The server stamps a request when it arrives, a few milliseconds after
+    /// we granted it; waiting a twentieth of the window longer keeps our
+    /// count and the server's from disagreeing at the window's edge.
+    fn window_with_guard(&self) -> Duration {
+        self.per + self.per / 20
+    }
+}
+
+/// Waits (asynchronously) until a request fits the budget.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    grants: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            grants: Mutex::new(VecDeque::with_capacity(limit.effective_max())),
+        }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Returns once a request may be sent; `true` if it had to wait.
+    pub async fn acquire(&self) -> bool {
+        let mut waited = false;
+        loop {
+            match self.try_grant(Instant::now()) {
+                Ok(()) => return waited,
+                Err(wake_at) => {
+                    waited = true;
+                    tokio::time::sleep_until(wake_at).await;
+                }
+            }
+        }
+    }
+
+    /// Records a grant at `now`, or says when the next slot opens.
+    fn try_grant(&self, now: Instant) -> Result<(), Instant> {
+        let window = self.limit.window_with_guard();
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        while grants
+            .front()
+            .is_some_and(|granted| now.duration_since(*granted) >= window)
+        {
+            grants.pop_front();
+        }
+        if grants.len() < self.limit.effective_max() {
+            grants.push_back(now);
+            return Ok(());
+        }
+        match grants.front() {
+            Some(oldest) => Err(*oldest + window),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Hands out one limiter per (API key, limit), so every client built with
+/// the same key shares one budget. Keys are held only as SHA-256 digests.
+#[derive(Debug, Default)]
+pub struct RateLimiterRegistry {
+    limiters: Mutex<HashMap<LimiterKey, Arc<RateLimiter>>>,
+}
+
+/// SHA-256 of the API key, and the limit it was registered with.
+type LimiterKey = ([u8; 32], RateLimit);
+
+impl RateLimiterRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide registry the provider clients use by default.
+    pub fn global() -> &'static RateLimiterRegistry {
+        static GLOBAL: OnceLock<RateLimiterRegistry> = OnceLock::new();
+        GLOBAL.get_or_init(RateLimiterRegistry::new)
+    }
+
+    pub fn limiter(&self, api_key: &str, limit: RateLimit) -> Arc<RateLimiter> {
+        let fingerprint: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
+        let mut limiters = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);
+        limiters
+            .entry((fingerprint, limit))
+            .or_insert_with(|| Arc::new(RateLimiter::new(limit)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_grants_more_than_max_inside_one_window() {
+        let limiter = RateLimiter::new(RateLimit {
+            max: 3,
+            per: Duration::from_secs(1),
+        });
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.try_grant(start).is_ok());
+        }
+        let next = limiter.try_grant(start + Duration::from_millis(900));
+        let wake_at = next.expect_err("fourth grant must wait");
+        assert!(wake_at >= start + Duration::from_secs(1));
+        assert!(limiter.try_grant(wake_at).is_ok());
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_and_reports_it() {
+        let limiter = RateLimiter::new(RateLimit {
+            max: 2,
+            per: Duration::from_millis(100),
+        });
+        let start = Instant::now();
+        assert!(!limiter.acquire().await);
+        assert!(!limiter.acquire().await);
+        assert!(limiter.acquire().await);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn same_key_and_limit_share_one_limiter() {
+        let registry = RateLimiterRegistry::new();
+        let limit = RateLimit::default();
+        let first = registry.limiter("key-a", limit);
+        let again = registry.limiter("key-a", limit);
+        let other = registry.limiter("key-b", limit);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(!Arc::ptr_eq(&first, &other));
+    }
+}

@@ -1,0 +1,237 @@
+//! When to try a request again, and how long to wait first.
+//!
+//! The rule for calls that change remote state in a way that must not
+//! repeat (sending mail):
+//! - a **429** is retried: the server refused the request before acting on
+//!   it, so nothing was sent;
+//! - a **connect failure** is retried: no byte of the request left this
+//!   machine;
+//! - anything else (5xx, a timeout, a connection dropped mid-request, an
+//!   unreadable response) is **never** retried, because the server may
+//!   already have acted; the caller gets the error and decides.
+//!
+//! Idempotent calls are also retried on 5xx and on every transport error.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+/// Whether repeating a call could repeat its effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads, and writes that land in the same state when repeated.
+    Idempotent,
+    /// Writes that must happen at most once (sending a reply).
+    NonIdempotent,
+}
+
+/// Why an attempt failed, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 429; the server's `Retry-After`, if it sent a readable one.
+    RateLimited { retry_after: Option<Duration> },
+    /// Any 5xx.
+    ServerError,
+    /// The connection was never established, so the request was not sent.
+    Connect,
+    /// The request may have reached the server (timeout, reset, bad body).
+    Transport,
+}
+
+/// Bounded, jittered exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff step for 5xx and transport errors; doubles each retry.
+    pub base_delay: Duration,
+    /// Cap on a single backoff step.
+    pub max_delay: Duration,
+    /// No retry is started if it would end later than this after the first
+    /// attempt began.
+    pub max_total: Duration,
+    /// Wait after a 429 without a usable `Retry-After` (plus jitter).
+    pub min_rate_limited_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_total: Duration::from_secs(90),
+            min_rate_limited_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `failure` may be retried at all for a call of this kind.
+    pub fn permits(failure: Failure, idempotency: Idempotency) -> bool {
+        match (failure, idempotency) {
+            (Failure::RateLimited { .. } | Failure::Connect, _) => true,
+            (Failure::ServerError | Failure::Transport, Idempotency::Idempotent) => true,
+            (Failure::ServerError | Failure::Transport, Idempotency::NonIdempotent) => false,
+        }
+    }
+
+    /// How long to wait before retry number `retries_done + 1`, or `None`
+    /// to give up. `elapsed` is the time since the first attempt started.
+    pub fn next_delay(
+        &self,
+        failure: Failure,
+        idempotency: Idempotency,
+        retries_done: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        if retries_done >= self.max_retries || !Self::permits(failure, idempotency) {
+            return None;
+        }
+        let delay = match failure {
+            Failure::RateLimited {
+                retry_after: Some(wait),
+            } => wait + jitter_up_to(Duration::from_millis(100)),
+            Failure::RateLimited { retry_after: None } => {
+                self.min_rate_limited_wait + jitter_up_to(self.min_rate_limited_wait / 2)
+            }
+            Failure::ServerError | Failure::Connect | Failure::Transport => {
+                self.backoff_step(retries_done)
+            }
+        };
+        (elapsed + delay <= self.max_total).then_some(delay)
+    }
+
+    /// "Equal jitter": half the exponential step, plus a random part of the
+    /// other half, so concurrent clients spread out but never retry at once.
+    fn backoff_step(&self, retries_done: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retries_done.min(16));
+        let step = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        step / 2 + jitter_up_to(step / 2)
+    }
+}
+
+fn jitter_up_to(limit: Duration) -> Duration {
+    let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// Reads a `Retry-After` value: delta seconds, or an HTTP date (a date in
+/// the past means "now").
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = date.with_timezone(&Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    #[test]
+    fn non_idempotent_calls_retry_only_when_nothing_was_sent() {
+        let rate_limited = Failure::RateLimited { retry_after: None };
+        let send = Idempotency::NonIdempotent;
+        assert!(RetryPolicy::permits(rate_limited, send));
+        assert!(RetryPolicy::permits(Failure::Connect, send));
+        assert!(!RetryPolicy::permits(Failure::ServerError, send));
+        assert!(!RetryPolicy::permits(Failure::Transport, send));
+        assert!(RetryPolicy::permits(
+            Failure::ServerError,
+            Idempotency::Idempotent
+        ));
+        assert!(RetryPolicy::permits(
+            Failure::Transport,
+            Idempotency::Idempotent
+        ));
+    }
+
+    #[test]
+    fn honours_retry_after_and_the_minimum_wait() {
+        let given = Failure::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        let delay = policy()
+            .next_delay(given, Idempotency::Idempotent, 0, Duration::ZERO)
+            .expect("retry");
+        assert!(delay >= Duration::from_secs(3) && delay <= Duration::from_millis(3100));
+
+        let absent = Failure::RateLimited { retry_after: None };
+        let delay = policy()
+            .next_delay(absent, Idempotency::Idempotent, 0, Duration::ZERO)
+            .expect("retry");
+        assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let policy = policy();
+        for retries_done in 0..4 {
+            let delay = policy
+                .next_delay(
+                    Failure::ServerError,
+                    Idempotency::Idempotent,
+                    retries_done,
+                    Duration::ZERO,
+                )
+                .expect("retry");
+            let step = policy.base_delay * 2u32.pow(retries_done);
+            assert!(delay >= step / 2 && delay <= step, "{delay:?} vs {step:?}");
+        }
+        assert_eq!(
+            policy.next_delay(
+                Failure::ServerError,
+                Idempotency::Idempotent,
+                4,
+                Duration::ZERO
+            ),
+            None
+        );
+        assert_eq!(
+            policy.next_delay(
+                Failure::ServerError,
+                Idempotency::Idempotent,
+                0,
+                policy.max_total
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn parses_seconds_and_http_dates() {
+        let now = DateTime::parse_from_rfc3339("2025-06-04T08:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 04 Jun 2025 08:00:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 04 Jun 2025 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}
