@@ -1,0 +1,3 @@
+//! Remote service clients.
+
+pub mod gmail;
