@@ -87,3 +87,6 @@ pub fn bare_message_id(id: &str) -> &str {
         .trim_end_matches('>')
         .trim()
 }
+
+#[cfg(test)]
+mod tests;
