@@ -794,3 +794,39 @@ async fn modify_marks_read() {
     let body: Value = serde_json::from_str(&call.body).unwrap();
     assert_eq!(body, json!({"removeLabelIds": ["UNREAD"]}));
 }
+
+#[tokio::test]
+async fn calls_are_paced_by_quota_units() {
+    let f = fixture(chrono::Duration::hours(1)).await;
+    let client = f
+        .client
+        .with_quota_units_per_minute(std::num::NonZeroU32::new(10).unwrap());
+    f.stub.script(
+        "threads/t1",
+        200,
+        json!({"id": "t1", "messages": [{"id": "a"}, {"id": "b"}]}),
+    );
+    f.stub.script("threads/t1", 200, json!({"id": "t1"}));
+    // threads.get costs 10 units: the first fits the budget, the second must
+    // wait for the next minute.
+    let thread = client
+        .get_thread("t1", outpost::providers::gmail::ThreadFormat::Full)
+        .await
+        .unwrap();
+    assert_eq!(thread.messages.len(), 2);
+    let second = tokio::time::timeout(
+        Duration::from_millis(300),
+        client.get_thread("t1", outpost::providers::gmail::ThreadFormat::Minimal),
+    )
+    .await;
+    assert!(
+        second.is_err(),
+        "second call should be held back by the quota"
+    );
+    assert_eq!(f.stub.api_calls().len(), 1);
+    assert!(
+        f.stub.api_calls()[0]
+            .query
+            .contains(&("format".into(), "full".into()))
+    );
+}

@@ -93,23 +93,24 @@ pub struct HistoryDelta {
 const MAX_PAGE_SIZE: u32 = 500;
 
 impl GmailClient {
-    fn get(&self, segments: &[&str]) -> ApiRequest {
+    fn get(&self, segments: &[&str], quota_units: u32) -> ApiRequest {
         ApiRequest {
             method: Method::GET,
             url: self.endpoint(segments),
             json: None,
             replay: Replay::Safe,
+            quota_units,
         }
     }
 
     /// `users.getProfile`: address and the current history id.
     pub async fn profile(&self) -> Result<Profile, GmailError> {
-        self.execute(self.get(&["profile"])).await
+        self.execute(self.get(&["profile"], 1)).await
     }
 
     /// `users.labels.list`.
     pub async fn list_labels(&self) -> Result<Vec<Label>, GmailError> {
-        let response: ListLabelsResponse = self.execute(self.get(&["labels"])).await?;
+        let response: ListLabelsResponse = self.execute(self.get(&["labels"], 1)).await?;
         Ok(response.labels)
     }
 
@@ -118,7 +119,7 @@ impl GmailClient {
         &self,
         query: &ListMessagesQuery,
     ) -> Result<ListMessagesResponse, GmailError> {
-        let mut request = self.get(&["messages"]);
+        let mut request = self.get(&["messages"], 5);
         {
             let mut pairs = request.url.query_pairs_mut();
             if let Some(q) = &query.q {
@@ -181,7 +182,7 @@ impl GmailClient {
         id: &str,
         format: MessageFormat,
     ) -> Result<Message, GmailError> {
-        let mut request = self.get(&["messages", non_empty(id, "message id")?]);
+        let mut request = self.get(&["messages", non_empty(id, "message id")?], 5);
         request
             .url
             .query_pairs_mut()
@@ -220,12 +221,15 @@ impl GmailClient {
         message_id: &str,
         attachment_id: &str,
     ) -> Result<Vec<u8>, GmailError> {
-        let request = self.get(&[
-            "messages",
-            non_empty(message_id, "message id")?,
-            "attachments",
-            non_empty(attachment_id, "attachment id")?,
-        ]);
+        let request = self.get(
+            &[
+                "messages",
+                non_empty(message_id, "message id")?,
+                "attachments",
+                non_empty(attachment_id, "attachment id")?,
+            ],
+            5,
+        );
         let body: MessagePartBody = self.execute(request).await?;
         let data = body.data.unwrap_or_default();
         decode_base64_lenient(&data).map_err(|err| GmailError::Decode(err.to_string()))
@@ -233,7 +237,7 @@ impl GmailClient {
 
     /// `users.threads.get`.
     pub async fn get_thread(&self, id: &str, format: ThreadFormat) -> Result<Thread, GmailError> {
-        let mut request = self.get(&["threads", non_empty(id, "thread id")?]);
+        let mut request = self.get(&["threads", non_empty(id, "thread id")?], 10);
         request
             .url
             .query_pairs_mut()
@@ -249,7 +253,7 @@ impl GmailClient {
         types: &[HistoryType],
         page_token: Option<&str>,
     ) -> Result<ListHistoryResponse, GmailError> {
-        let mut request = self.get(&["history"]);
+        let mut request = self.get(&["history"], 2);
         {
             let mut pairs = request.url.query_pairs_mut();
             pairs.append_pair("startHistoryId", &start_history_id.to_string());
@@ -311,6 +315,7 @@ impl GmailClient {
             url: self.endpoint(&["messages", non_empty(id, "message id")?, "modify"]),
             json: Some(to_json(&body)?),
             replay: Replay::Safe,
+            quota_units: 5,
         };
         self.execute(request).await
     }
@@ -334,6 +339,7 @@ impl GmailClient {
             url: self.endpoint(&["messages", "send"]),
             json: Some(to_json(&body)?),
             replay: Replay::NotIdempotent,
+            quota_units: 100,
         };
         self.execute(request).await
     }

@@ -1,7 +1,11 @@
 //! `GmailClient`: authenticated requests with token refresh and Gmail's
 //! retry rules. The typed API methods are in `api.rs`.
 
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +21,8 @@ use crate::clock::SharedClock;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Google's per-user quota: 6,000 units per minute per project (from May 2026).
+pub const DEFAULT_QUOTA_UNITS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(6_000).expect("non-zero");
 
 /// Everything a `GmailClient` needs for one account.
 #[derive(Debug, Clone)]
@@ -47,6 +53,10 @@ pub struct GmailClient {
     pub(super) clock: SharedClock,
     pub(super) max_concurrency: usize,
     pub(super) retry: RetryPolicy,
+    /// Paces calls by Gmail quota units so a full sync stays under the
+    /// per-user limit instead of bouncing off 429s.
+    quota: Arc<DefaultDirectRateLimiter>,
+    quota_per_minute: NonZeroU32,
     /// Cached tokens; the lock also serialises refreshes.
     tokens: Mutex<Option<TokenSet>>,
 }
@@ -65,6 +75,8 @@ pub(super) struct ApiRequest {
     pub url: Url,
     pub json: Option<serde_json::Value>,
     pub replay: Replay,
+    /// Gmail's quota cost of the call (messages.get = 5, send = 100...).
+    pub quota_units: u32,
 }
 
 impl GmailClient {
@@ -84,6 +96,10 @@ impl GmailClient {
             clock: config.clock,
             max_concurrency: config.max_concurrency.max(1),
             retry: RetryPolicy::default(),
+            quota: Arc::new(RateLimiter::direct(Quota::per_minute(
+                DEFAULT_QUOTA_UNITS_PER_MINUTE,
+            ))),
+            quota_per_minute: DEFAULT_QUOTA_UNITS_PER_MINUTE,
             tokens: Mutex::new(None),
         })
     }
@@ -91,6 +107,13 @@ impl GmailClient {
     /// Replaces the default backoff (5 retries, 1 s doubling to 32 s).
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Replaces the default quota pacing (6,000 units per minute).
+    pub fn with_quota_units_per_minute(mut self, units: NonZeroU32) -> Self {
+        self.quota = Arc::new(RateLimiter::direct(Quota::per_minute(units)));
+        self.quota_per_minute = units;
         self
     }
 
@@ -161,7 +184,11 @@ impl GmailClient {
     ) -> Result<T, GmailError> {
         let mut retries = 0u32;
         let mut refreshed = false;
+        let cost = NonZeroU32::new(request.quota_units.min(self.quota_per_minute.get()))
+            .unwrap_or(NonZeroU32::MIN);
         loop {
+            // The cost never exceeds the limiter's capacity, so this only waits.
+            let _ = self.quota.until_n_ready(cost).await;
             let token = self.access_token().await?;
             let mut builder = self
                 .http
