@@ -3,5 +3,7 @@
 //! `http` is the shared transport layer (user agent, timeouts, per-key rate
 //! limits, retries, redaction, counters); each provider builds on it.
 
+pub mod gmail;
 pub mod http;
 pub mod smartlead;
+
