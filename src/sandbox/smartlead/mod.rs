@@ -53,7 +53,6 @@ struct ControlLog {
 }
 
 /// Shared state behind every Smartlead route.
-#[derive(Debug)]
 pub struct SmartleadState {
     data: RwLock<Data>,
     api_key: String,
@@ -61,6 +60,19 @@ pub struct SmartleadState {
     limiter: limits::RateLimiter,
     counters: limits::RequestCounters,
     log: Mutex<ControlLog>,
+}
+
+/// Never prints the API key, and summarises the data instead of dumping it.
+impl std::fmt::Debug for SmartleadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let data = self.read();
+        f.debug_struct("SmartleadState")
+            .field("api_key", &"[redacted]")
+            .field("campaigns", &data.campaigns.len())
+            .field("leads", &data.leads.len())
+            .field("rate_limit", &self.limiter.config())
+            .finish()
+    }
 }
 
 impl SmartleadState {
@@ -135,6 +147,7 @@ impl SmartleadState {
     /// People to populate the Gmail mailbox with, so both sides talk about the same
     /// leads; those who replied come first.
     pub fn gmail_contacts(&self, n: usize) -> Vec<Contact> {
+        // Only the leads that go out are cloned; the partition holds references.
         let data = self.read();
         let replied = |lead: &model::Lead| {
             lead.memberships.iter().any(|&m| {
