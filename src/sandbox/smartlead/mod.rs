@@ -1,0 +1,214 @@
+//! The Smartlead API emulator: state, router and the control surface tests use.
+
+mod accounts;
+mod analytics;
+mod api;
+mod campaigns;
+mod control;
+pub mod generate;
+mod history;
+mod leads;
+mod limits;
+mod model;
+mod render;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::clock::SharedClock;
+use crate::sandbox::{Contact, RateLimit};
+
+pub use analytics::CampaignTruth;
+pub use history::{InjectReply, InjectedReply};
+pub(crate) use limits::lock;
+use model::{Data, MessageKind};
+
+/// A `reply-email-thread` post the emulator accepted, as sent plus its campaign.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplyPost {
+    pub campaign_id: i64,
+    pub body: Value,
+}
+
+/// A lead created through `POST /campaigns/{id}/leads`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddedLead {
+    pub campaign_id: i64,
+    pub lead_id: i64,
+    pub campaign_lead_map_id: i64,
+    pub email: String,
+}
+
+#[derive(Debug, Default)]
+struct ControlLog {
+    reply_posts: Vec<ReplyPost>,
+    added_leads: Vec<AddedLead>,
+}
+
+/// Shared state behind every Smartlead route.
+pub struct SmartleadState {
+    data: RwLock<Data>,
+    api_key: String,
+    clock: SharedClock,
+    limiter: limits::RateLimiter,
+    counters: limits::RequestCounters,
+    log: Mutex<ControlLog>,
+}
+
+/// Never prints the API key, and summarises the data instead of dumping it.
+impl std::fmt::Debug for SmartleadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let data = self.read();
+        f.debug_struct("SmartleadState")
+            .field("api_key", &"[redacted]")
+            .field("campaigns", &data.campaigns.len())
+            .field("leads", &data.leads.len())
+            .field("rate_limit", &self.limiter.config())
+            .finish()
+    }
+}
+
+impl SmartleadState {
+    /// Generates the data set and wraps it; `now` for generation comes from `clock`.
+    pub fn new(
+        seed: u64,
+        leads: usize,
+        api_key: String,
+        clock: SharedClock,
+        rate_limit: RateLimit,
+    ) -> Self {
+        let dataset = generate::generate(seed, leads, clock.now());
+        Self {
+            data: RwLock::new(dataset.data),
+            api_key,
+            clock,
+            limiter: limits::RateLimiter::new(rate_limit),
+            counters: limits::RequestCounters::default(),
+            log: Mutex::new(ControlLog::default()),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Data> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Data> {
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn rate_limit(&self) -> RateLimit {
+        self.limiter.config()
+    }
+
+    pub fn set_rate_limit(&self, limit: RateLimit) {
+        self.limiter.set_config(limit);
+    }
+
+    /// How many requests with `api_key` were answered 429.
+    pub fn throttled_count(&self, api_key: &str) -> u64 {
+        self.limiter.throttled_count(api_key)
+    }
+
+    pub fn throttled_total(&self) -> u64 {
+        self.limiter.throttled_total()
+    }
+
+    /// Requests per route template, e.g. `GET /api/v1/campaigns/{id}`.
+    pub fn requests_by_route(&self) -> BTreeMap<String, u64> {
+        self.counters.snapshot()
+    }
+
+    pub fn reply_posts(&self) -> Vec<ReplyPost> {
+        lock(&self.log).reply_posts.clone()
+    }
+
+    pub fn added_leads(&self) -> Vec<AddedLead> {
+        lock(&self.log).added_leads.clone()
+    }
+
+    /// Makes a lead reply in a campaign, as if it arrived in the sending mailbox.
+    pub fn inject_reply(&self, request: &InjectReply) -> Result<InjectedReply, InjectError> {
+        let now = self.clock.now();
+        history::inject_reply(&mut self.write(), request, now)
+    }
+
+    /// Per-campaign lead counts and analytics totals, computed from the histories.
+    pub fn ground_truth(&self) -> Vec<CampaignTruth> {
+        analytics::ground_truth(&self.read())
+    }
+
+    /// People to populate the Gmail mailbox with, so both sides talk about the same
+    /// leads; those who replied come first.
+    pub fn gmail_contacts(&self, n: usize) -> Vec<Contact> {
+        // Only the leads that go out are cloned; the partition holds references.
+        let data = self.read();
+        let replied = |lead: &model::Lead| {
+            lead.memberships.iter().any(|&m| {
+                data.memberships[m as usize]
+                    .history
+                    .iter()
+                    .any(|msg| msg.kind == MessageKind::Reply)
+            })
+        };
+        let (first, rest): (Vec<&model::Lead>, Vec<&model::Lead>) =
+            data.leads.iter().partition(|lead| replied(lead));
+        first
+            .into_iter()
+            .chain(rest)
+            .take(n)
+            .map(|lead| Contact {
+                email: lead.email.clone(),
+                first_name: lead.first_name.clone(),
+                last_name: lead.last_name.clone(),
+                company: lead.company_name.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Why an injected reply could not be recorded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InjectError {
+    #[error("campaign {0} does not exist")]
+    UnknownCampaign(i64),
+    #[error("no lead {0} in campaign {1}")]
+    UnknownLead(String, i64),
+    #[error("lead {0} has not been sent an email in campaign {1} yet")]
+    NothingToReplyTo(String, i64),
+    #[error("unknown category {0}")]
+    UnknownCategory(String),
+}
+
+/// Routes under `/api/v1` with auth, rate limit and counters; plus `/_sandbox/smartlead`.
+pub fn router(state: Arc<SmartleadState>) -> Router {
+    let api = Router::new()
+        .merge(campaigns::routes())
+        .merge(analytics::routes())
+        .merge(leads::routes())
+        .merge(history::routes())
+        .merge(accounts::routes())
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            limits::authenticate_and_limit,
+        ))
+        .route_layer(from_fn_with_state(state.clone(), limits::count_requests))
+        .fallback(unknown_route)
+        .with_state(state.clone());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(control::routes(state))
+}
+
+async fn unknown_route() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "error": "Route not found" })),
+    )
+}
