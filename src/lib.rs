@@ -4,3 +4,4 @@
 //! DESIGN.md in the project docs for the shape.
 
 pub mod clock;
+pub mod sandbox;
