@@ -10,9 +10,13 @@ use serde_json::json;
 const AUTH_REALM: &str = "Bearer realm=\"https://accounts.google.com/\"";
 const AUTH_HELP: &str = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
 
-/// One Gmail API error response.
+/// One Gmail API error response (boxed: it travels in every handler's `Result`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorDetails>);
+
+/// The fields of an [`ApiError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiErrorDetails {
     pub code: StatusCode,
     pub message: String,
     /// `errors[0].message` when it differs from the top-level message.
@@ -24,6 +28,20 @@ pub struct ApiError {
     pub www_authenticate: Option<String>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorDetails;
+
+    fn deref(&self) -> &ApiErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorDetails {
+        &mut self.0
+    }
+}
+
 impl ApiError {
     fn new(
         code: StatusCode,
@@ -32,7 +50,7 @@ impl ApiError {
         reason: &'static str,
         status: &'static str,
     ) -> Self {
-        Self {
+        Self(Box::new(ApiErrorDetails {
             code,
             message: message.into(),
             detail: None,
@@ -41,7 +59,7 @@ impl ApiError {
             status,
             location: None,
             www_authenticate: None,
-        }
+        }))
     }
 
     /// 400 with reason `invalidArgument`.
@@ -191,6 +209,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.code, axum::Json(self.body())).into_response();
         if let Some(value) = self
+            .0
             .www_authenticate
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
@@ -228,6 +247,7 @@ mod tests {
         assert!(
             error
                 .www_authenticate
+                .as_deref()
                 .is_some_and(|v| v.contains("invalid_token"))
         );
     }

@@ -297,8 +297,8 @@ impl Mailbox {
         let labels_after = message.labels.clone();
         let thread_id = message.thread_id.clone();
         for change in [
-            (!added.is_empty()).then(|| Change::LabelsAdded(added)),
-            (!removed.is_empty()).then(|| Change::LabelsRemoved(removed)),
+            (!added.is_empty()).then_some(Change::LabelsAdded(added)),
+            (!removed.is_empty()).then_some(Change::LabelsRemoved(removed)),
         ]
         .into_iter()
         .flatten()

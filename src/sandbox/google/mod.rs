@@ -26,7 +26,7 @@ use super::Contact;
 use crate::clock::SharedClock;
 
 pub use control::{ControlError, InboundMessage, InjectedMessage};
-pub use error::ApiError;
+pub use error::{ApiError, ApiErrorDetails};
 pub use mailbox::SentMessage;
 pub use oauth::{DEFAULT_ACCESS_LIFETIME_SECS, IssuedTokens};
 pub use quota::{DEFAULT_UNITS_PER_MINUTE, GoogleCounters, QuotaErrorStyle, QuotaSettings};
