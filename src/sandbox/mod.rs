@@ -3,6 +3,7 @@
 //! `outpost demo`, the tests and the benchmarks run the real clients against it.
 
 pub mod faults;
+pub mod google;
 mod names;
 pub mod smartlead;
 
@@ -220,9 +221,14 @@ pub struct Counters {
 
 /// The one place the emulators' routers are combined. The Google (Gmail + OAuth)
 /// router is merged here too; none of the merged routers may set a top-level fallback.
-fn compose_router(smartlead: Arc<SmartleadState>, faults: Arc<FaultInjector>) -> Router {
+fn compose_router(
+    smartlead: Arc<SmartleadState>,
+    google: Arc<google::GoogleSandbox>,
+    faults: Arc<FaultInjector>,
+) -> Router {
     Router::new()
         .merge(smartlead::router(smartlead))
+        .merge(google::router(google))
         .merge(faults::control_routes(faults.clone()))
         // Outermost, so a faulted request never reaches a handler.
         .layer(from_fn_with_state(faults, faults::inject))
@@ -235,6 +241,7 @@ pub struct SandboxHandle {
     info: SandboxInfo,
     google: GoogleIdentity,
     smartlead: Arc<SmartleadState>,
+    google_state: Arc<google::GoogleSandbox>,
     faults: Arc<FaultInjector>,
     stop: CancellationToken,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -264,7 +271,18 @@ pub async fn start(opts: SandboxOptions) -> Result<SandboxHandle, SandboxError> 
     .await
     .map(Arc::new)
     .map_err(|err| SandboxError::Generate(err.to_string()))?;
-    let router = compose_router(smartlead.clone(), faults.clone());
+    // The mailbox corresponds with a slice of the same leads, so a lead's
+    // timeline can merge both providers.
+    let contacts = smartlead.gmail_contacts(gmail_contact_count(opts.leads));
+    let google_state = google::GoogleSandbox::new(google::GoogleOptions {
+        mailbox_email: google.gmail_email.clone(),
+        client_id: google.client_id.clone(),
+        client_secret: google.client_secret.clone(),
+        contacts,
+        seed: opts.seed,
+        clock: opts.clock.clone(),
+    });
+    let router = compose_router(smartlead.clone(), google_state.clone(), faults.clone());
     let stop = CancellationToken::new();
     let server = tokio::spawn(
         axum::serve(listener, router)
@@ -276,10 +294,16 @@ pub async fn start(opts: SandboxOptions) -> Result<SandboxHandle, SandboxError> 
         info: SandboxInfo::new(addr, &api_key, &google),
         google,
         smartlead,
+        google_state,
         faults,
         stop,
         server: Some(server),
     })
+}
+
+/// How many leads also appear in the generated Gmail mailbox.
+fn gmail_contact_count(leads: usize) -> usize {
+    (leads / 10).clamp(1, 300)
 }
 
 impl SandboxHandle {
@@ -299,6 +323,11 @@ impl SandboxHandle {
     /// The Smartlead emulator's state, for controls not mirrored here.
     pub fn smartlead(&self) -> &Arc<SmartleadState> {
         &self.smartlead
+    }
+
+    /// The Gmail + OAuth emulator's state (inject inbound mail, revoke tokens, ...).
+    pub fn google(&self) -> &Arc<google::GoogleSandbox> {
+        &self.google_state
     }
 
     pub fn inject_reply(&self, request: &InjectReply) -> Result<InjectedReply, SandboxError> {
