@@ -5,9 +5,11 @@
 //! Queries return plain serializable views so the same call can be printed as
 //! a table, as `--json`, or sent over the daemon's API.
 
+mod commands;
 mod queries;
 mod stats;
 
+pub use commands::*;
 pub use queries::*;
 pub use stats::*;
 

@@ -6,4 +6,3 @@
 pub mod gmail;
 pub mod http;
 pub mod smartlead;
-

@@ -1,0 +1,271 @@
+//! Commands that change only the cache: read state, drafts, and queuing
+//! replies in the durable outbox (the outbox worker does the sending).
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::model::*;
+use crate::store::{Index, StoreError, keys::KeyBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type CommandResult<T> = Result<T, CommandError>;
+
+/// A reply as the composer hands it over.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplyDraft {
+    pub text: String,
+    pub html: Option<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+}
+
+/// `Re: ` once, never `Re: Re: `.
+pub fn reply_subject(subject: &str) -> String {
+    let trimmed = subject.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("re:") {
+        trimmed.to_string()
+    } else if trimmed.is_empty() {
+        "Re:".to_string()
+    } else {
+        format!("Re: {trimmed}")
+    }
+}
+
+/// A Message-ID outpost fixes before sending, under the sender's domain.
+pub fn new_message_id(from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
+        .unwrap_or("outpost.invalid");
+    format!("<{}@{domain}>", uuid::Uuid::new_v4().simple())
+}
+
+impl Engine {
+    /// Marks a thread and its messages read; true if anything changed.
+    pub fn mark_thread_read(&self, thread_key: &str) -> CommandResult<bool> {
+        let view = self
+            .thread(thread_key)?
+            .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?;
+        let mut changed = false;
+        let unread: Vec<Message> = view
+            .messages
+            .into_iter()
+            .filter(|m| !m.read)
+            .map(|mut m| {
+                m.read = true;
+                m
+            })
+            .collect();
+        if !unread.is_empty() {
+            changed |= self.store.put_all(&unread)? > 0;
+        }
+        if view.thread.unread {
+            let mut thread = view.thread;
+            thread.unread = false;
+            changed |= self.store.put(&thread)?;
+        }
+        Ok(changed)
+    }
+
+    pub fn save_draft(&self, draft: &Draft) -> CommandResult<()> {
+        self.store.put(draft)?;
+        Ok(())
+    }
+
+    pub fn delete_draft(&self, id: &str) -> CommandResult<bool> {
+        Ok(self.store.delete::<Draft>(id)?)
+    }
+
+    /// The newest draft kept for a thread, if any.
+    pub fn draft_for_thread(&self, thread_key: &str) -> CommandResult<Option<Draft>> {
+        let prefix = KeyBuf::new().text(thread_key).into_prefix();
+        let mut drafts = self
+            .store
+            .by_index::<Draft>(Index::DraftsByThread, &prefix, false)
+            .collect::<Result<Vec<_>, _>>()?;
+        drafts.sort_by_key(|d| d.updated_at);
+        Ok(drafts.pop())
+    }
+
+    /// The message a reply answers: the newest one from the lead, else the newest.
+    fn message_to_answer(messages: &[Message]) -> Option<&Message> {
+        messages
+            .iter()
+            .rev()
+            .find(|m| m.direction == Direction::Inbound)
+            .or_else(|| messages.last())
+    }
+
+    /// Puts a reply to a thread in the outbox, to leave after `delay` (the undo
+    /// window). The provider follows the thread: Smartlead's reply-email-thread
+    /// with the fields of the message answered, or a Gmail send in the thread.
+    pub fn queue_reply(
+        &self,
+        thread_key: &str,
+        reply: &ReplyDraft,
+        delay: Duration,
+    ) -> CommandResult<OutboxItem> {
+        if reply.text.trim().is_empty() && reply.html.as_deref().is_none_or(|h| h.trim().is_empty())
+        {
+            return Err(CommandError::Invalid(
+                "the reply is empty; write something first".into(),
+            ));
+        }
+        let view = self.thread(thread_key)?.ok_or_else(|| {
+            CommandError::NotFound(format!(
+                "no thread {thread_key:?}; `outpost inbox` lists thread ids"
+            ))
+        })?;
+        let parent = Self::message_to_answer(&view.messages).ok_or_else(|| {
+            CommandError::Invalid(format!("thread {thread_key:?} has no message to answer"))
+        })?;
+        let account = self.store.get::<Account>(&view.thread.account)?;
+        let from = account
+            .as_ref()
+            .and_then(|a| a.email.clone())
+            .or_else(|| match parent.direction {
+                Direction::Inbound => parent.to.first().map(|a| a.email.clone()),
+                Direction::Outbound => Some(parent.from.email.clone()),
+            })
+            .unwrap_or_default();
+        let to = match parent.direction {
+            Direction::Inbound => vec![parent.from.email.clone()],
+            Direction::Outbound => parent.to.iter().map(|a| a.email.clone()).collect(),
+        };
+        if to.is_empty() {
+            return Err(CommandError::Invalid(format!(
+                "cannot tell whom to answer in thread {thread_key:?}"
+            )));
+        }
+        let mut references = parent.references.clone();
+        if let Some(id) = &parent.message_id
+            && !references.contains(id)
+        {
+            references.push(id.clone());
+        }
+        let delivery = match view.thread.provider {
+            Provider::Gmail => Delivery::GmailSend {
+                thread_id: Some(view.thread.provider_thread_id.clone()),
+            },
+            Provider::Smartlead => {
+                let sl = parent.smartlead.as_ref().ok_or_else(|| {
+                    CommandError::Invalid(
+                        "the message answered has no Smartlead ids; run `outpost sync` first"
+                            .into(),
+                    )
+                })?;
+                let stats_id = sl.stats_id.clone().ok_or_else(|| {
+                    CommandError::Invalid(
+                        "the message answered has no Smartlead stats id; run `outpost sync` first"
+                            .into(),
+                    )
+                })?;
+                Delivery::SmartleadReply(SmartleadReply {
+                    campaign_id: sl.campaign_id,
+                    email_stats_id: stats_id,
+                    reply_message_id: parent.message_id.clone().unwrap_or_default(),
+                    reply_email_time: parent.date,
+                    reply_email_body: parent
+                        .html_body
+                        .clone()
+                        .unwrap_or_else(|| parent.text_body.clone()),
+                })
+            }
+        };
+        let now = self.clock.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let item = OutboxItem {
+            idempotency_key: format!("reply:{id}"),
+            id,
+            account: view.thread.account.clone(),
+            provider: view.thread.provider,
+            state: OutboxState::Pending,
+            not_before: now + delay,
+            message_id: new_message_id(&from),
+            email: OutgoingEmail {
+                from,
+                to,
+                cc: reply.cc.clone(),
+                bcc: reply.bcc.clone(),
+                subject: reply_subject(&view.thread.subject),
+                text_body: reply.text.clone(),
+                html_body: reply.html.clone(),
+                in_reply_to: parent.message_id.clone(),
+                references,
+                headers: Vec::new(),
+            },
+            delivery,
+            thread_key: Some(thread_key.to_string()),
+            enrollment_id: None,
+            step: None,
+            attempts: 0,
+            last_error: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.put(&item)?;
+        Ok(item)
+    }
+
+    /// Cancels an outbox item still in its undo window; false if it already left.
+    pub fn cancel_outbox(&self, id: &str) -> CommandResult<bool> {
+        let Some(mut item) = self.store.get::<OutboxItem>(id)? else {
+            return Err(CommandError::NotFound(format!("no outbox item {id:?}")));
+        };
+        if item.state != OutboxState::Pending {
+            return Ok(false);
+        }
+        item.state = OutboxState::Cancelled;
+        item.updated_at = self.clock.now();
+        self.store.put(&item)?;
+        Ok(true)
+    }
+
+    pub fn outbox_item(&self, id: &str) -> CommandResult<Option<OutboxItem>> {
+        Ok(self.store.get::<OutboxItem>(id)?)
+    }
+
+    /// Outbox items in one state, oldest `not_before` first.
+    pub fn outbox_in_state(&self, state: OutboxState) -> CommandResult<Vec<OutboxItem>> {
+        let prefix = KeyBuf::new().byte(state.as_byte()).into_prefix();
+        Ok(self
+            .store
+            .by_index::<OutboxItem>(Index::OutboxByState, &prefix, false)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_subject_adds_re_once() {
+        assert_eq!(reply_subject("Quick question"), "Re: Quick question");
+        assert_eq!(reply_subject("Re: Quick question"), "Re: Quick question");
+        assert_eq!(reply_subject("RE: x"), "RE: x");
+    }
+
+    #[test]
+    fn message_ids_use_the_sender_domain() {
+        let id = new_message_id("sam@acme.example");
+        assert!(
+            id.starts_with('<') && id.ends_with("@acme.example>"),
+            "{id}"
+        );
+        assert_ne!(id, new_message_id("sam@acme.example"));
+    }
+}
