@@ -5,26 +5,45 @@
 //! Queries return plain serializable views so the same call can be printed as
 //! a table, as `--json`, or sent over the daemon's API.
 
+mod categories;
 mod commands;
 mod queries;
 mod stats;
 
+pub use categories::*;
 pub use commands::*;
 pub use queries::*;
 pub use stats::*;
 
+use std::sync::Arc;
+
 use crate::clock::SharedClock;
+use crate::providers::registry::Providers;
 use crate::store::{Change, Store};
 
 #[derive(Clone, Debug)]
 pub struct Engine {
     store: Store,
     clock: SharedClock,
+    providers: Arc<Providers>,
 }
 
 impl Engine {
+    /// An engine over the cache alone (no provider can be reached).
     pub fn new(store: Store, clock: SharedClock) -> Self {
-        Self { store, clock }
+        Self::with_providers(store, clock, Arc::new(Providers::default()))
+    }
+
+    pub fn with_providers(store: Store, clock: SharedClock, providers: Arc<Providers>) -> Self {
+        Self {
+            store,
+            clock,
+            providers,
+        }
+    }
+
+    pub fn providers(&self) -> &Arc<Providers> {
+        &self.providers
     }
 
     pub fn store(&self) -> &Store {

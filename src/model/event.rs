@@ -106,6 +106,8 @@ pub enum EventSource {
     Webhook,
     Tracking,
     Outbox,
+    /// The rep did it in outpost (e.g. set a category).
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

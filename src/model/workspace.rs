@@ -16,6 +16,8 @@ pub struct Account {
     pub needs_login: bool,
     pub last_sync_ok: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The reply categories this account offers (Smartlead's lead categories).
+    pub categories: Vec<super::Category>,
 }
 
 /// Why an address must never be mailed again.

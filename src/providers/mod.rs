@@ -5,4 +5,5 @@
 
 pub mod gmail;
 pub mod http;
+pub mod registry;
 pub mod smartlead;
