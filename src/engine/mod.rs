@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+mod events;
 mod queries;
 mod stats;
 
@@ -52,6 +53,12 @@ impl Engine {
 
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// Runs the reactions to events that were new to the store (sequences
+    /// pausing on a reply, stopping on a bounce, ...).
+    fn after_new_events(&self, _events: &[crate::model::EmailEvent]) -> crate::store::StoreResult<()> {
+        Ok(())
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
