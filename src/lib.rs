@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod outbox;
 pub mod providers;
 pub mod sandbox;
 pub mod store;

@@ -57,7 +57,18 @@ impl Engine {
 
     /// Runs the reactions to events that were new to the store (sequences
     /// pausing on a reply, stopping on a bounce, ...).
-    fn after_new_events(&self, _events: &[crate::model::EmailEvent]) -> crate::store::StoreResult<()> {
+    fn after_new_events(
+        &self,
+        _events: &[crate::model::EmailEvent],
+    ) -> crate::store::StoreResult<()> {
+        Ok(())
+    }
+
+    /// Runs what follows a successful send (a sequence step moving on).
+    pub fn after_outbox_sent(
+        &self,
+        _item: &crate::model::OutboxItem,
+    ) -> crate::store::StoreResult<()> {
         Ok(())
     }
 

@@ -19,7 +19,10 @@ use crate::store::{Index, Store, StoreResult, keys::KeyBuf};
 const FULL_SYNC_LIMIT: usize = 5_000;
 const CURSOR: &str = "gmail_history_id";
 
-pub(super) async fn sync(se: &SyncEngine, acct: &GmailAccount) -> Result<AccountSummary, SyncError> {
+pub(super) async fn sync(
+    se: &SyncEngine,
+    acct: &GmailAccount,
+) -> Result<AccountSummary, SyncError> {
     let engine = se.engine();
     let store = engine.store();
     let name = acct.name.as_str();
@@ -193,7 +196,9 @@ fn store_messages(
                 touched.threads.insert(record.thread_key.clone());
                 records.push(record);
             }
-            None => tracing::warn!(account = %acct.name, "skipped a message that could not be read"),
+            None => {
+                tracing::warn!(account = %acct.name, "skipped a message that could not be read")
+            }
         }
         if let Some(h) = message.history_id
             && touched.cursor.is_none_or(|c| h > c)

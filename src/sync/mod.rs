@@ -89,7 +89,12 @@ impl SyncEngine {
 
     /// Every account's latest progress.
     pub fn progress(&self) -> Vec<SyncProgress> {
-        self.progress.lock().expect("progress lock").values().cloned().collect()
+        self.progress
+            .lock()
+            .expect("progress lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Asks the pollers to sync now instead of waiting for their interval.
@@ -100,10 +105,12 @@ impl SyncEngine {
     pub(crate) fn report(&self, update: impl FnOnce(&mut SyncProgress), account: &str) {
         let snapshot = {
             let mut all = self.progress.lock().expect("progress lock");
-            let entry = all.entry(account.to_string()).or_insert_with(|| SyncProgress {
-                account: account.to_string(),
-                ..SyncProgress::default()
-            });
+            let entry = all
+                .entry(account.to_string())
+                .or_insert_with(|| SyncProgress {
+                    account: account.to_string(),
+                    ..SyncProgress::default()
+                });
             update(entry);
             entry.clone()
         };
@@ -217,7 +224,12 @@ impl SyncEngine {
             .smartlead
             .values()
             .map(|a| (a.name.clone(), a.poll_interval))
-            .chain(providers.gmail.values().map(|a| (a.name.clone(), a.poll_interval)))
+            .chain(
+                providers
+                    .gmail
+                    .values()
+                    .map(|a| (a.name.clone(), a.poll_interval)),
+            )
             .collect();
         for (name, interval) in intervals {
             let this = self.clone();

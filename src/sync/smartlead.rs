@@ -11,16 +11,18 @@ use sha2::{Digest, Sha256};
 use super::{AccountSummary, SyncEngine, SyncError};
 use crate::model::{self, *};
 use crate::providers::registry::SmartleadAccount;
-use crate::providers::smartlead::{
-    self as sl, CampaignId, HistoryKind, LeadId, StatisticsQuery,
-};
+use crate::providers::smartlead::{self as sl, CampaignId, HistoryKind, LeadId, StatisticsQuery};
 
 const STATS_PAGE: u64 = 500;
 const WRITE_CHUNK: usize = 500;
 
 /// The dedupe key Smartlead facts share whether they arrive by sync or webhook.
 pub fn smartlead_dedupe_key(stats_id: &str, kind: EventType, at: DateTime<Utc>) -> String {
-    format!("sl|{stats_id}|{}|{}", kind.base().as_str(), at.timestamp_millis())
+    format!(
+        "sl|{stats_id}|{}|{}",
+        kind.base().as_str(),
+        at.timestamp_millis()
+    )
 }
 
 pub(super) async fn sync(
@@ -118,7 +120,10 @@ pub(super) async fn sync(
                 interested: lead_stats.interested,
             },
             email_account_ids: Vec::new(),
-            timezone: campaign.scheduler_cron_value.as_ref().and_then(|s| s.tz.clone()),
+            timezone: campaign
+                .scheduler_cron_value
+                .as_ref()
+                .and_then(|s| s.tz.clone()),
             synced_at: None,
         };
         store.put(&record)?;
@@ -164,7 +169,15 @@ pub(super) async fn sync(
                 .await?;
             let fetched = page.data.len() as u64;
             for row in &page.data {
-                facts_from_row(name, id.0, row, &mut events, &mut days, &mut replies, &campaign.name);
+                facts_from_row(
+                    name,
+                    id.0,
+                    row,
+                    &mut events,
+                    &mut days,
+                    &mut replies,
+                    &campaign.name,
+                );
             }
             offset += fetched;
             if fetched == 0 || offset >= page.total_stats {
@@ -231,7 +244,8 @@ pub(super) async fn sync(
         },
         name,
     );
-    for (done, ((campaign_id, email), (campaign_name, newest_reply))) in replies.iter().enumerate() {
+    for (done, ((campaign_id, email), (campaign_name, newest_reply))) in replies.iter().enumerate()
+    {
         let Some(lead_id) = lead_ids.get(email) else {
             continue;
         };
@@ -438,7 +452,9 @@ fn thread_from_history(
         let provider_id = format!("sl-{provider_thread_id}-{}", message_key_part(item, index));
         let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
         let date = item.time.unwrap_or_else(|| {
-            known.map(|t| t.last_message_at).unwrap_or(DateTime::UNIX_EPOCH)
+            known
+                .map(|t| t.last_message_at)
+                .unwrap_or(DateTime::UNIX_EPOCH)
         });
         let from_ours = item.from.clone().unwrap_or_else(|| ours.clone());
         let (from, to) = if inbound {
@@ -477,9 +493,7 @@ fn thread_from_history(
             from: Address::new(from),
             to: vec![Address::new(to)],
             cc: item.cc.iter().map(Address::new).collect(),
-            subject: item_subject.unwrap_or_else(|| {
-                crate::engine::reply_subject(&subject)
-            }),
+            subject: item_subject.unwrap_or_else(|| crate::engine::reply_subject(&subject)),
             date,
             text_body: body_text(&html),
             html_body: Some(html).filter(|h| h.contains('<')),
