@@ -403,15 +403,16 @@ async fn history_reply_categories_and_lead_actions() {
     client.pause_lead(campaign, lead_id).await.expect("pause");
     let leads = client.all_campaign_leads(campaign).await.expect("leads");
     assert_eq!(status_of(&leads), LeadStatus::Paused);
-    client
-        .resume_lead(campaign, lead_id, Some(2))
-        .await
-        .or_else(|error| match error {
-            // Resuming a lead at its last step is a documented business-rule 500.
-            SmartleadError::Server(500, text) if text.contains("last sequence") => Ok(()),
-            other => Err(other),
-        })
-        .expect("resume");
+    let resumed = match client.resume_lead(campaign, lead_id, Some(2)).await {
+        Ok(()) => true,
+        // Resuming a lead at its last step is a documented business-rule 500.
+        Err(SmartleadError::Server(500, text)) if text.contains("last sequence") => false,
+        Err(other) => panic!("resume failed: {other:?}"),
+    };
+    if resumed {
+        let leads = client.all_campaign_leads(campaign).await.expect("leads");
+        assert_ne!(status_of(&leads), LeadStatus::Paused);
+    }
     client
         .unsubscribe_lead_from_campaign(campaign, lead_id)
         .await
@@ -662,4 +663,61 @@ async fn faults_are_retried_for_reads_but_never_for_a_reply() {
     assert_eq!(sandbox.counters().faults_injected, faults_before + 1);
     assert_eq!(client.metrics().retries, retries_before);
     assert!(sandbox.reply_posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_overruns_the_limit_waits_out_the_429s() {
+    let key = "sl-key-overrun";
+    let sandbox = start(250, key).await;
+    sandbox.set_rate_limit(RateLimit {
+        max_requests: 3,
+        window: Duration::from_millis(600),
+    });
+    let mut config = config(&sandbox);
+    // Deliberately looser than the server, so the server has to push back.
+    config.rate_limit = ClientRateLimit {
+        max: 1000,
+        per: Duration::from_secs(1),
+    };
+    config.min_rate_limited_wait = Duration::from_millis(50);
+    let client = Client::new(config).expect("client");
+    let campaign = client.list_campaigns(None).await.expect("campaigns")[0].id;
+    let calls = (0..6).map(|_| {
+        let client = client.clone();
+        async move { client.campaign_analytics(campaign).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(sandbox.throttled_count(key) > 0);
+    assert_eq!(client.metrics().rate_limited, sandbox.throttled_count(key));
+}
+
+#[tokio::test]
+async fn errors_carry_the_server_text_and_never_the_key() {
+    let key = "sl-key-errors-0123456789";
+    let sandbox = start(250, key).await;
+    let client = unthrottled_client(&sandbox);
+
+    let missing = client.get_campaign(CampaignId(1)).await;
+    match &missing {
+        Err(SmartleadError::NotFound(text)) => {
+            assert_eq!(text, "Campaign not found - Invalid campaign_id.");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    let too_big = client.campaign_leads_page(CampaignId(1), 0, 101).await;
+    assert!(matches!(too_big, Err(SmartleadError::InvalidInput(_))));
+
+    let mut wrong = config(&sandbox);
+    wrong.api_key = SecretString::from("sl-key-wrong-0123456789");
+    let wrong = Client::new(wrong).expect("client");
+    let refused = wrong.list_campaigns(None).await;
+    match &refused {
+        Err(error @ SmartleadError::Unauthorized(text)) => {
+            assert_eq!(text, "Invalid API Key");
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("sl-key-wrong") && !shown.contains(key));
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
 }
