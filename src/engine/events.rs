@@ -36,7 +36,38 @@ impl Engine {
         Ok(fresh)
     }
 
+    /// The newest interaction with an address recorded under any account
+    /// (a lead first seen in one account may have Gmail activity in another).
+    pub fn newest_event_for(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(EventType, chrono::DateTime<chrono::Utc>)>> {
+        let email = normalize_email(email);
+        let mut newest: Option<(EventType, chrono::DateTime<chrono::Utc>)> = None;
+        for account in self.store.iter::<Account>() {
+            let account = account?;
+            let prefix = crate::store::keys::KeyBuf::new()
+                .text(&Lead::key_for(&account.name, &email))
+                .into_prefix();
+            for event in
+                self.store
+                    .by_index::<EmailEvent>(crate::store::Index::EventsByLead, &prefix, true)
+            {
+                let event = event?;
+                if event.kind == EventType::CategoryChanged {
+                    continue;
+                }
+                if newest.is_none_or(|(kind, at)| (event.at, event.kind) > (at, kind)) {
+                    newest = Some((event.kind, event.at));
+                }
+                break;
+            }
+        }
+        Ok(newest)
+    }
+
     fn advance_leads(&self, events: &[EmailEvent]) -> StoreResult<()> {
+        let _guard = self.lock_leads();
         let mut touched: BTreeMap<String, Lead> = BTreeMap::new();
         for event in events {
             if event.kind == EventType::CategoryChanged {

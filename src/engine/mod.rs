@@ -27,6 +27,9 @@ pub struct Engine {
     store: Store,
     clock: SharedClock,
     providers: Arc<Providers>,
+    /// Serializes read-modify-write of lead records, which several sources
+    /// (each account's sync, webhooks, the outbox) update concurrently.
+    lead_updates: Arc<std::sync::Mutex<()>>,
 }
 
 impl Engine {
@@ -40,7 +43,15 @@ impl Engine {
             store,
             clock,
             providers,
+            lead_updates: Arc::new(std::sync::Mutex::new(())),
         }
+    }
+
+    /// Held while reading, merging and writing lead records (never across an await).
+    pub fn lock_leads(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lead_updates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn providers(&self) -> &Arc<Providers> {

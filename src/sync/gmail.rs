@@ -358,18 +358,23 @@ fn thread_events(store: &Store, thread: &Thread, mailbox: &str) -> StoreResult<V
     let Some(lead) = thread.lead_email.clone() else {
         return Ok(Vec::new());
     };
-    if !thread.has_reply && !is_known_lead(store, &lead)? {
-        return Ok(Vec::new());
-    }
+    // Whether the counterpart is a lead may not be known yet (another account
+    // may still be syncing), so the events do not depend on it: what we sent
+    // always counts, and so does an answer in a conversation.
+    let answers_count = thread.has_reply || is_known_lead(store, &lead)?;
+    let ours = normalize_email(mailbox);
     let prefix = KeyBuf::new().text(&thread.key()).into_prefix();
     let mut out = Vec::new();
-    let _ = mailbox;
     for message in store.by_index::<Message>(Index::MessagesByThread, &prefix, false) {
         let message = message?;
         let kind = match message.direction {
-            Direction::Outbound => EventType::EmailSent,
-            Direction::Inbound if message.from.email == lead => EventType::EmailReplied,
-            Direction::Inbound => continue,
+            Direction::Outbound if message.to.iter().any(|a| a.email != ours) => {
+                EventType::EmailSent
+            }
+            Direction::Inbound if answers_count && message.from.email == lead => {
+                EventType::EmailReplied
+            }
+            _ => continue,
         };
         let dedupe_key = format!("gmail|{}|{}", message.provider_id, kind.as_str());
         out.push(EmailEvent {

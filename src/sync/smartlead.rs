@@ -197,26 +197,34 @@ pub(super) async fn sync(
         let entry = newest
             .entry(normalize_email(&event.lead_email))
             .or_insert((event.kind, event.at));
-        if event.at > entry.1 {
+        if (event.at, event.kind) > (entry.1, entry.0) {
             *entry = (event.kind, event.at);
         }
     }
-    let mut merged = Vec::with_capacity(leads.len());
-    for (email, mut lead) in leads {
-        lead.memberships.sort_by_key(|m| m.campaign_id);
-        if let Some(existing) = store.get::<Lead>(&lead.key())? {
-            lead.last_event = existing.last_event;
-            lead.last_event_at = existing.last_event_at;
-            lead.unsubscribed |= existing.unsubscribed;
+    summary.leads = leads.len();
+    let leads: Vec<(String, Lead)> = leads.into_iter().collect();
+    for chunk in leads.chunks(WRITE_CHUNK) {
+        // Merge under the lead lock so a concurrent sync or webhook cannot
+        // lose its update between our read and our write.
+        let _guard = engine.lock_leads();
+        let mut merged = Vec::with_capacity(chunk.len());
+        for (email, lead) in chunk {
+            let mut lead = lead.clone();
+            lead.memberships.sort_by_key(|m| m.campaign_id);
+            if let Some(existing) = store.get::<Lead>(&lead.key())? {
+                lead.last_event = existing.last_event;
+                lead.last_event_at = existing.last_event_at;
+                lead.unsubscribed |= existing.unsubscribed;
+            } else if let Some((kind, at)) = engine.newest_event_for(email)? {
+                // New here, but another account may already have seen activity.
+                lead.note_event(kind, at);
+            }
+            if let Some((kind, at)) = newest.get(email) {
+                lead.note_event(*kind, *at);
+            }
+            merged.push(lead);
         }
-        if let Some((kind, at)) = newest.get(&email) {
-            lead.note_event(*kind, *at);
-        }
-        merged.push(lead);
-    }
-    summary.leads = merged.len();
-    for chunk in merged.chunks(WRITE_CHUNK) {
-        store.put_all(chunk)?;
+        store.put_all(&merged)?;
     }
 
     se.report(|p| p.phase = "events".into(), name);
