@@ -5,6 +5,8 @@
 mod gmail;
 mod smartlead;
 
+pub use smartlead::{body_text, smartlead_dedupe_key};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
