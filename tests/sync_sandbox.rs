@@ -301,3 +301,48 @@ async fn gmail_refreshes_expired_tokens_and_resyncs_a_stale_history() {
     let gm = progress.iter().find(|p| p.account == "gm").unwrap();
     assert!(gm.needs_login && gm.last_error.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_conversation_refreshes_it_from_the_provider() {
+    let rig = fast_rig(300, 9).await;
+    let sync = SyncEngine::new(rig.engine.clone());
+    assert!(!sync.sync_all().await.failed());
+    let view = rig
+        .engine
+        .inbox(&InboxQuery {
+            account: Some("sl".into()),
+            ..InboxQuery::default()
+        })
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a Smartlead reply thread");
+    let thread = view.thread;
+    let before = rig
+        .engine
+        .thread(&view.key)
+        .unwrap()
+        .unwrap()
+        .messages
+        .len();
+    rig.sandbox
+        .inject_reply(&InjectReply {
+            campaign_id: thread.campaign_id.unwrap(),
+            lead_email: thread.lead_email.clone().unwrap(),
+            body: "<p>One more question about onboarding.</p>".into(),
+            category: None,
+        })
+        .unwrap();
+    assert!(sync.refresh_thread(&view.key).await.unwrap());
+    let after = rig.engine.thread(&view.key).unwrap().unwrap();
+    assert_eq!(after.messages.len(), before + 1);
+    assert!(after.thread.unread);
+    assert!(
+        after
+            .messages
+            .iter()
+            .any(|m| m.text_body.contains("onboarding"))
+    );
+    // Refreshing again changes nothing.
+    assert!(!sync.refresh_thread(&view.key).await.unwrap());
+}

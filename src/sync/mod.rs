@@ -85,6 +85,23 @@ impl SyncEngine {
         }
     }
 
+    /// Re-reads one conversation from its provider; true when the cache changed.
+    pub async fn refresh_thread(&self, thread_key: &str) -> Result<bool, SyncError> {
+        let Some(thread) = self
+            .engine
+            .store()
+            .get::<crate::model::Thread>(thread_key)?
+        else {
+            return Ok(false);
+        };
+        match thread.provider {
+            crate::model::Provider::Smartlead => {
+                smartlead::refresh_thread(&self.engine, &thread).await
+            }
+            crate::model::Provider::Gmail => gmail::refresh_thread(&self.engine, &thread).await,
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -565,3 +565,49 @@ fn thread_from_history(
     };
     Ok((thread, messages))
 }
+
+/// Re-reads one Smartlead conversation (e.g. when the rep opens it), so a
+/// follow-up reply the statistics poll cannot see shows up without waiting
+/// for a webhook. Returns true when the cache changed.
+pub async fn refresh_thread(
+    engine: &crate::engine::Engine,
+    thread: &Thread,
+) -> Result<bool, SyncError> {
+    let Some(account) = engine.providers().smartlead.get(&thread.account) else {
+        return Ok(false);
+    };
+    let Some((campaign, lead)) = thread.provider_thread_id.split_once(':') else {
+        return Ok(false);
+    };
+    let (Ok(campaign_id), Ok(lead_id)) = (campaign.parse::<i64>(), lead.parse::<i64>()) else {
+        return Ok(false);
+    };
+    let Some(lead_email) = thread.lead_email.clone() else {
+        return Ok(false);
+    };
+    let history = account
+        .client
+        .message_history(CampaignId(campaign_id), LeadId(lead_id))
+        .await?;
+    let store = engine.store();
+    let lead = store.get::<Lead>(&Lead::key_for(&thread.account, &lead_email))?;
+    let (updated, messages) = thread_from_history(
+        &thread.account,
+        campaign_id,
+        thread.campaign_name.as_deref().unwrap_or_default(),
+        LeadId(lead_id),
+        &lead_email,
+        &history,
+        Some(thread),
+        lead.as_ref(),
+        store,
+    )?;
+    let mut changed = store.put_all(&messages)? > 0;
+    // Keep what the rep set locally (category, read state of old mail).
+    let mut updated = updated;
+    if updated.category.is_none() {
+        updated.category = thread.category.clone();
+    }
+    changed |= store.put(&updated)?;
+    Ok(changed)
+}
