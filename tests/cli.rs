@@ -267,3 +267,78 @@ async fn replies_from_the_cli_reach_the_provider_once_with_the_right_fields() {
     );
     assert_eq!(sent.iter().filter(|m| m.raw == ours.raw).count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_gmail_without_a_browser_completes_through_the_loopback_redirect() {
+    let rig = fast_rig(50, 2).await;
+    let config = rig.config_path.clone();
+    let data_dir = rig.dir.path().join("data");
+    let token_file = data_dir.join("tokens").join("gm.json");
+    std::fs::remove_file(&token_file).unwrap();
+    drop(rig.engine);
+    let mut child = outpost()
+        .args([
+            "auth",
+            "gmail",
+            "--account",
+            "gm",
+            "--no-browser",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("no authorization URL printed");
+            }
+            if line.trim_start().starts_with("http") {
+                return (line.trim().to_string(), reader);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (url, reader) = url;
+    assert!(url.contains("code_challenge="), "{url}");
+    assert!(
+        !url.contains(&rig.sandbox.info().oauth_client_secret),
+        "the secret never rides in the URL"
+    );
+    let http = ::reqwest::Client::builder()
+        .redirect(::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let approve = http.get(&url).send().await.unwrap();
+    assert_eq!(approve.status().as_u16(), 302);
+    let back = approve.headers()["location"].to_str().unwrap().to_string();
+    let landed = http.get(&back).send().await.unwrap();
+    assert!(landed.status().is_success());
+    let (status, rest, errors) = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+        let mut errors = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut errors).unwrap();
+        (child.wait().unwrap(), rest, errors)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{rest}{errors}");
+    assert!(rest.contains("Tokens for gm stored"), "{rest}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let text = std::fs::read_to_string(&token_file).unwrap();
+    assert!(text.contains("refresh"), "a refresh token was stored");
+}

@@ -346,3 +346,46 @@ async fn opening_a_conversation_refreshes_it_from_the_provider() {
     // Refreshing again changes nothing.
     assert!(!sync.refresh_thread(&view.key).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agency_account_syncs_only_its_clients_campaigns() {
+    let rig = fast_rig(600, 4).await;
+    let client = &rig.engine.providers().smartlead["sl"].client;
+    let agency_client = client.clients().await.unwrap()[0].id;
+    let expected: BTreeSet<i64> = client
+        .list_campaigns(Some(agency_client))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.0)
+        .collect();
+    let all = client.list_campaigns(None).await.unwrap().len();
+    assert!(!expected.is_empty() && expected.len() < all);
+
+    // A second account entry narrowed to that client, in its own data dir.
+    let dir = tempfile::tempdir().unwrap();
+    let info = rig.sandbox.info();
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {}\n[accounts.customer]\nprovider = \"smartlead\"\napi_key = {}\nbase_url = {}\nclient_id = {agency_client}\nrate_limit = {{ max = 1000, per_secs = 1 }}\n",
+            q(&dir.path().join("data").to_string_lossy()),
+            q(&info.smartlead_api_key),
+            q(&info.smartlead_base_url),
+        ),
+    )
+    .unwrap();
+    let engine = support::engine_for(&path);
+    let summary = SyncEngine::new(engine.clone()).sync_all().await;
+    assert!(!summary.failed(), "{summary:?}");
+    let synced: BTreeSet<i64> = engine
+        .store()
+        .iter::<Campaign>()
+        .map(|c| c.unwrap())
+        .inspect(|c| assert_eq!(c.client_id, Some(agency_client)))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(synced, expected);
+}
