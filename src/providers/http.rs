@@ -171,15 +171,21 @@ impl HttpTransport {
         let started = Instant::now();
         let mut retries_done = 0;
         loop {
-            if self.limiter.acquire().await {
+            let slot = self.limiter.acquire_slot().await;
+            if slot.waited {
                 self.metrics.count_rate_limit_wait();
             }
-            let request = build(&self.client)
-                .build()
-                .map_err(HttpError::from_reqwest)?;
+            let request = match build(&self.client).build() {
+                Ok(request) => request,
+                Err(err) => {
+                    self.limiter.settle(slot);
+                    return Err(HttpError::from_reqwest(err));
+                }
+            };
             let label = format!("{} {}", request.method(), request.url().path());
             self.metrics.count_request();
             let attempt = self.attempt(request).await;
+            self.limiter.settle(slot);
             let failure = match &attempt {
                 Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS => {
                     self.metrics.count_rate_limited();

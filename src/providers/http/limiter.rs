@@ -44,6 +44,13 @@ impl RateLimit {
     }
 }
 
+/// A granted request, until `RateLimiter::settle` records when it finished.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    granted_at: Instant,
+    pub waited: bool,
+}
+
 /// Waits (asynchronously) until a request fits the budget.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -65,15 +72,39 @@ impl RateLimiter {
 
     /// Returns once a request may be sent; `true` if it had to wait.
     pub async fn acquire(&self) -> bool {
+        self.acquire_slot().await.waited
+    }
+
+    /// Like `acquire`, but hands back the slot so that `settle` can move it
+    /// to the moment the answer came back.
+    pub async fn acquire_slot(&self) -> Slot {
         let mut waited = false;
         loop {
-            match self.try_grant(Instant::now()) {
-                Ok(()) => return waited,
+            let now = Instant::now();
+            match self.try_grant(now) {
+                Ok(()) => {
+                    return Slot {
+                        granted_at: now,
+                        waited,
+                    };
+                }
                 Err(wake_at) => {
                     waited = true;
                     tokio::time::sleep_until(wake_at).await;
                 }
             }
+        }
+    }
+
+    /// Counts a finished request from when its answer arrived rather than
+    /// when it was allowed out: the server saw it somewhere in between, and a
+    /// request that was slow to leave must not let the next window start early.
+    pub fn settle(&self, slot: Slot) {
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(position) = grants.iter().position(|g| *g == slot.granted_at) {
+            grants.remove(position);
+            // Every grant so far happened before now, so the log stays sorted.
+            grants.push_back(Instant::now());
         }
     }
 
@@ -147,6 +178,21 @@ mod tests {
         let wake_at = next.expect_err("fourth grant must wait");
         assert!(wake_at >= start + Duration::from_secs(1));
         assert!(limiter.try_grant(wake_at).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_slot_counts_from_when_the_answer_came() {
+        let limiter = RateLimiter::new(RateLimit {
+            max: 1,
+            per: Duration::from_millis(200),
+        });
+        let slot = limiter.acquire_slot().await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        limiter.settle(slot);
+        let started = Instant::now();
+        assert!(limiter.acquire().await);
+        // The window restarts at the settle (150 ms in), not at the grant.
+        assert!(started.elapsed() >= Duration::from_millis(180));
     }
 
     #[tokio::test]
