@@ -394,6 +394,26 @@ fn thread_events(store: &Store, thread: &Thread, mailbox: &str) -> StoreResult<V
     Ok(out)
 }
 
+/// Re-reads one Gmail conversation (e.g. when the rep opens it).
+pub async fn refresh_thread(
+    engine: &crate::engine::Engine,
+    thread: &Thread,
+) -> Result<bool, SyncError> {
+    let Some(account) = engine.providers().gmail.get(&thread.account) else {
+        return Ok(false);
+    };
+    let fetched = account
+        .client
+        .get_thread(&thread.provider_thread_id, gm::ThreadFormat::Full)
+        .await?;
+    let store = engine.store();
+    let mut touched = Touched::default();
+    let writes = store.write_count();
+    store_messages(store, account, &fetched.messages, &mut touched)?;
+    rebuild_thread(store, &account.name, &account.email, &thread.key())?;
+    Ok(store.write_count() > writes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,24 +456,4 @@ mod tests {
         assert!(thread.unread);
         assert_eq!(thread.lead_email.as_deref(), Some("news@letters.example"));
     }
-}
-
-/// Re-reads one Gmail conversation (e.g. when the rep opens it).
-pub async fn refresh_thread(
-    engine: &crate::engine::Engine,
-    thread: &Thread,
-) -> Result<bool, SyncError> {
-    let Some(account) = engine.providers().gmail.get(&thread.account) else {
-        return Ok(false);
-    };
-    let fetched = account
-        .client
-        .get_thread(&thread.provider_thread_id, gm::ThreadFormat::Full)
-        .await?;
-    let store = engine.store();
-    let mut touched = Touched::default();
-    let writes = store.write_count();
-    store_messages(store, account, &fetched.messages, &mut touched)?;
-    rebuild_thread(store, &account.name, &account.email, &thread.key())?;
-    Ok(store.write_count() > writes)
 }
