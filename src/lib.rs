@@ -11,3 +11,4 @@ pub mod model;
 pub mod providers;
 pub mod sandbox;
 pub mod store;
+pub mod tui;

@@ -215,7 +215,8 @@ impl LeadFilter {
                     Some(id) if id.parse::<i64>().is_ok() => {
                         filter.campaign_id = id.parse().ok();
                     }
-                    _ => filter.campaign = Some(value.to_string()),
+                    // `_` stands for a space, so names fit in one token.
+                    _ => filter.campaign = Some(value.replace('_', " ")),
                 },
                 "company" if !value.is_empty() => filter.company = Some(value.to_string()),
                 "event" if !value.is_empty() => match EventType::parse(value) {
