@@ -120,10 +120,7 @@ impl App {
             compose: None,
             leads: LeadsPane::default(),
             lead: LeadPane::default(),
-            stats: StatsPane {
-                descending: true,
-                ..StatsPane::default()
-            },
+            stats: StatsPane::default(),
             sequences: SequencesPane::default(),
             overlay: Overlay::None,
             search: None,
@@ -539,6 +536,8 @@ impl App {
             Action::SortNext => match screen {
                 Screen::Stats => {
                     self.stats.sort = (self.stats.sort + 1) % super::panes::stats::SORTS.len();
+                    // Names read A→Z; figures read best first.
+                    self.stats.descending = self.stats.sort != 0;
                     self.stats.resort();
                 }
                 _ => {

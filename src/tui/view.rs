@@ -149,7 +149,8 @@ fn draw_message(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let sync: Vec<_> = app.sync.values().cloned().collect();
-    let mut spans = status::sync_spans(&sync, &app.theme, app.tick, panes::local_clock);
+    let now = app.now();
+    let mut spans = status::sync_spans(&sync, &app.theme, app.tick, |at| panes::age(now, at));
     if app.leads.loading {
         spans.push(Span::styled("  indexing leads…", app.theme.muted()));
     }
@@ -158,10 +159,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let [l, r] =
         Layout::horizontal([Constraint::Length(width + 2), Constraint::Fill(1)]).areas(area);
     f.render_widget(left, l);
-    f.render_widget(
-        status::hints(&app.keymap, app.screen(), &app.theme).right_aligned(),
-        r,
-    );
+    f.render_widget(status::hints(&app.keymap, app.screen(), &app.theme), r);
 }
 
 /// The screen shown when no account is configured yet.

@@ -166,35 +166,53 @@ impl StatsPane {
         c: &CampaignStats,
         report: &StatsReport,
     ) {
-        let card_height = if self.show_definitions { 5 } else { 4 };
+        let definitions_height = if self.show_definitions {
+            c.rates.len() as u16 + 2
+        } else {
+            0
+        };
         let mailbox_height = (report.mailboxes.len() as u16 + 3).min(8);
-        let [cards, chart, mailboxes] = Layout::vertical([
-            Constraint::Length(card_height),
+        let [cards, definitions, chart, mailboxes] = Layout::vertical([
+            Constraint::Length(4),
+            Constraint::Length(definitions_height),
             Constraint::Fill(1),
             Constraint::Length(mailbox_height),
         ])
         .areas(area);
-        let slots =
-            Layout::horizontal(vec![Constraint::Fill(1); c.rates.len().max(1)]).split(cards);
-        for (rate, slot) in c.rates.iter().zip(slots.iter()) {
-            let mut lines = vec![
-                Line::styled(rate.count.to_string(), theme.accent()),
-                Line::raw(percent(Some(rate))),
-            ];
-            if self.show_definitions {
-                lines.push(Line::styled(
-                    format!("{} / {}", rate.numerator, rate.denominator),
-                    theme.muted(),
-                ));
-            }
-            let card = Paragraph::new(lines)
-                .wrap(ratatui::widgets::Wrap { trim: true })
-                .block(
+        if self.show_definitions {
+            let lines: Vec<Line> = c
+                .rates
+                .iter()
+                .map(|r| {
+                    Line::from(vec![
+                        Span::styled(format!("{:<13}", r.name), theme.accent()),
+                        Span::raw(format!("{} / {}", r.numerator, r.denominator)),
+                    ])
+                })
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).block(
                     Block::default()
                         .borders(Borders::ALL)
                         .border_style(theme.border())
-                        .title(Span::styled(rate.name.clone(), theme.muted())),
-                );
+                        .title(Span::styled(" How each rate is computed ", theme.accent())),
+                ),
+                definitions,
+            );
+        }
+        let slots =
+            Layout::horizontal(vec![Constraint::Fill(1); c.rates.len().max(1)]).split(cards);
+        for (rate, slot) in c.rates.iter().zip(slots.iter()) {
+            let lines = vec![
+                Line::styled(rate.count.to_string(), theme.accent()),
+                Line::raw(percent(Some(rate))),
+            ];
+            let card = Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(rate.name.clone(), theme.muted())),
+            );
             f.render_widget(card, *slot);
         }
         self.render_chart(f, chart, theme, c);
