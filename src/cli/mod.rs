@@ -1,6 +1,8 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+mod demo;
 mod error;
+mod live;
 mod output;
 mod read;
 
@@ -46,6 +48,17 @@ pub enum Command {
     Lead(read::LeadArgs),
     /// Campaign statistics: counts, rates and their definitions, daily series.
     Stats(read::StatsArgs),
+    /// Pull every account now; progress on stderr, summary on stdout.
+    Sync(live::SyncArgs),
+    /// Answer a thread through the durable outbox (Smartlead or Gmail, from the thread).
+    Reply(live::ReplyArgs),
+    /// Log in to a provider and store its tokens.
+    #[command(subcommand)]
+    Auth(live::AuthCommand),
+    /// The Smartlead + Gmail + Google OAuth emulator alone, on loopback.
+    Sandbox(demo::SandboxArgs),
+    /// Run outpost against the built-in sandbox, no accounts needed.
+    Demo(demo::DemoArgs),
 }
 
 /// Options every data command shares.
@@ -118,6 +131,11 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Leads(args)) => read::leads(&cli, args),
         Some(Command::Lead(args)) => read::lead(&cli, args),
         Some(Command::Stats(args)) => read::stats(&cli, args),
+        Some(Command::Sync(args)) => live::sync(&cli, args),
+        Some(Command::Reply(args)) => live::reply(&cli, args),
+        Some(Command::Auth(command)) => live::auth(&cli, command),
+        Some(Command::Sandbox(args)) => demo::sandbox(args),
+        Some(Command::Demo(args)) => demo::demo(&cli, args),
         None => open_tui(&cli),
     };
     match result {

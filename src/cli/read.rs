@@ -92,22 +92,18 @@ pub struct StatsArgs {
     pub json: JsonFlag,
 }
 
-pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let rows = ctx.engine.inbox(&InboxQuery {
-        account: args.account.clone(),
-        campaign_id: args.campaign,
-        category: args.category.clone(),
-        unread_only: args.unread,
-        search: args.search.clone(),
-        offset: 0,
-        limit: args.limit,
+/// The newest replies as a table (the demo's summary uses it too).
+pub fn print_inbox(engine: &crate::engine::Engine, limit: usize) -> CliResult {
+    let rows = engine.inbox(&InboxQuery {
+        limit: Some(limit),
+        ..InboxQuery::default()
     })?;
-    if args.json.json {
-        return output::json(&rows);
-    }
+    inbox_table(&rows)
+}
+
+fn inbox_table(rows: &[crate::engine::ThreadView]) -> CliResult {
     let mut table = Table::new(vec!["", "WHEN", "FROM", "CATEGORY", "SUBJECT", "ID"]);
-    for row in &rows {
+    for row in rows {
         let t = &row.thread;
         table.row(vec![
             if t.unread { "●".into() } else { " ".into() },
@@ -123,6 +119,23 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         return Ok(());
     }
     table.print()
+}
+
+pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
+    let ctx = Context::open(cli, "cli")?;
+    let rows = ctx.engine.inbox(&InboxQuery {
+        account: args.account.clone(),
+        campaign_id: args.campaign,
+        category: args.category.clone(),
+        unread_only: args.unread,
+        search: args.search.clone(),
+        offset: 0,
+        limit: args.limit,
+    })?;
+    if args.json.json {
+        return output::json(&rows);
+    }
+    inbox_table(&rows)
 }
 
 pub fn thread(cli: &Cli, args: &ThreadArgs) -> CliResult {
@@ -349,18 +362,32 @@ pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
 
 pub fn stats(cli: &Cli, args: &StatsArgs) -> CliResult {
     let ctx = Context::open(cli, "cli")?;
-    let report = ctx.engine.stats(&StatsQuery {
+    let query = StatsQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
-    })?;
-    if args.campaign.is_some() && report.campaigns.is_empty() {
-        return Err(CliError::usage(format!(
-            "no campaign {} in the cache; `outpost stats` lists them",
-            args.campaign.unwrap_or_default()
-        )));
-    }
+    };
     if args.json.json {
+        let report = ctx.engine.stats(&query)?;
+        if args.campaign.is_some() && report.campaigns.is_empty() {
+            return Err(no_campaign(args.campaign));
+        }
         return output::json(&report);
+    }
+    print_stats(&ctx.engine, &query)
+}
+
+fn no_campaign(id: Option<i64>) -> CliError {
+    CliError::usage(format!(
+        "no campaign {} in the cache; `outpost stats` lists them",
+        id.unwrap_or_default()
+    ))
+}
+
+/// Every campaign's counts and rates, then the totals, as a table.
+pub fn print_stats(engine: &crate::engine::Engine, query: &StatsQuery) -> CliResult {
+    let report = engine.stats(query)?;
+    if query.campaign_id.is_some() && report.campaigns.is_empty() {
+        return Err(no_campaign(query.campaign_id));
     }
     let mut table = Table::new(vec![
         "CAMPAIGN", "ID", "STATUS", "SENT", "OPENED", "CLICKED", "REPLIED", "BOUNCED", "UNSUB",

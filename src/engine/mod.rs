@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+mod events;
 mod lead_index;
 mod queries;
 mod sequence_queries;
@@ -30,6 +31,9 @@ pub struct Engine {
     store: Store,
     clock: SharedClock,
     providers: Arc<Providers>,
+    /// Serializes read-modify-write of lead records, which several sources
+    /// (each account's sync, webhooks, the outbox) update concurrently.
+    lead_updates: Arc<std::sync::Mutex<()>>,
 }
 
 impl Engine {
@@ -43,7 +47,15 @@ impl Engine {
             store,
             clock,
             providers,
+            lead_updates: Arc::new(std::sync::Mutex::new(())),
         }
+    }
+
+    /// Held while reading, merging and writing lead records (never across an await).
+    pub fn lock_leads(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lead_updates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn providers(&self) -> &Arc<Providers> {
@@ -56,6 +68,23 @@ impl Engine {
 
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// Runs the reactions to events that were new to the store (sequences
+    /// pausing on a reply, stopping on a bounce, ...).
+    fn after_new_events(
+        &self,
+        _events: &[crate::model::EmailEvent],
+    ) -> crate::store::StoreResult<()> {
+        Ok(())
+    }
+
+    /// Runs what follows a successful send (a sequence step moving on).
+    pub fn after_outbox_sent(
+        &self,
+        _item: &crate::model::OutboxItem,
+    ) -> crate::store::StoreResult<()> {
+        Ok(())
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {

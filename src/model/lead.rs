@@ -103,7 +103,9 @@ impl Lead {
         }
         match self.last_event_at {
             Some(prev) if prev > at => false,
-            Some(prev) if prev == at && self.last_event == Some(kind) => false,
+            // Same instant: the later stage of the lifecycle wins (a bounce
+            // over the send it bounced), so the result never depends on order.
+            Some(prev) if prev == at && self.last_event.is_some_and(|k| k >= kind) => false,
             _ => {
                 self.last_event = Some(kind);
                 self.last_event_at = Some(at);

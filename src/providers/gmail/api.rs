@@ -198,8 +198,11 @@ impl GmailClient {
         ids: &[String],
         format: MessageFormat,
     ) -> Result<Vec<Message>, GmailError> {
-        let mut results = futures::stream::iter(ids.iter().enumerate())
-            .map(|(index, id)| async move { (index, self.get_message(id, format).await) })
+        // Owned ids keep the futures free of borrowed lifetimes, so callers
+        // can run this inside spawned tasks.
+        let owned: Vec<(usize, String)> = ids.iter().cloned().enumerate().collect();
+        let mut results = futures::stream::iter(owned)
+            .map(|(index, id)| async move { (index, self.get_message(&id, format).await) })
             .buffer_unordered(self.max_concurrency);
         let mut fetched = Vec::with_capacity(ids.len());
         while let Some((index, result)) = results.next().await {

@@ -371,6 +371,8 @@ pub struct CampaignTruth {
     pub status: String,
     pub lead_count: u64,
     pub history_items: u64,
+    /// Leads with at least one reply: the conversations a client's inbox should hold.
+    pub replied_leads: u64,
     pub totals: Totals,
 }
 
@@ -388,6 +390,16 @@ pub(super) fn ground_truth(data: &Data) -> Vec<CampaignTruth> {
                     .iter()
                     .map(|&m| data.memberships[m as usize].history.len() as u64)
                     .sum(),
+                replied_leads: c
+                    .members
+                    .iter()
+                    .filter(|&&m| {
+                        data.memberships[m as usize]
+                            .history
+                            .iter()
+                            .any(|msg| matches!(msg.kind, MessageKind::Reply))
+                    })
+                    .count() as u64,
                 totals: totals(data, i, None),
             }
         })

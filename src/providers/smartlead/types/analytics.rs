@@ -59,7 +59,7 @@ pub struct CampaignAnalytics {
     pub end_date: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct CampaignLeadStats {
     #[serde(default, deserialize_with = "de::count")]
     pub total: u64,

@@ -1,0 +1,164 @@
+//! `outpost sandbox` (the emulator alone) and `outpost demo` (the emulator
+//! in-process, a throwaway data dir, and the real clients against it).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use secrecy::SecretString;
+
+use super::live::{LiveContext, print_summary, progress_printer, runtime};
+use super::{Cli, CliError, CliResult};
+use crate::config::{self, ConfigSources};
+use crate::providers::gmail::{TokenSet, TokenStore};
+use crate::sandbox::{self, SandboxOptions};
+use crate::sync::SyncEngine;
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// How many leads to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub leads: usize,
+    /// Seed of the deterministic generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Share of requests answered with an injected 5xx (0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many leads the sandbox generates.
+    #[arg(long, default_value_t = 1000)]
+    pub leads: usize,
+    /// Seed of the deterministic generator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+pub fn sandbox(args: &SandboxArgs) -> CliResult {
+    let opts = SandboxOptions {
+        leads: args.leads,
+        seed: args.seed,
+        listen: args.listen,
+        faults: sandbox::Faults {
+            error_rate: args.error_rate,
+            latency_ms: args.latency_ms,
+        },
+        ..SandboxOptions::default()
+    };
+    runtime()?
+        .block_on(sandbox::run_cli(opts))
+        .map_err(|e| CliError::runtime(e.to_string()))
+}
+
+/// Writes the config a demo uses: one Smartlead key and one Gmail mailbox,
+/// both pointing at the sandbox. Secrets are literal (the file is 0600 and
+/// the sandbox's credentials are throwaway).
+fn write_demo_config(dir: &Path, info: &sandbox::SandboxInfo) -> CliResult<PathBuf> {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let text = format!(
+        "# Written by `outpost demo`: every account points at the built-in sandbox.\n\
+         data_dir = {data}\n\n\
+         [accounts.demo-smartlead]\nprovider = \"smartlead\"\napi_key = {key}\nbase_url = {base}\npoll_interval_secs = 30\n\n\
+         [accounts.demo-gmail]\nprovider = \"gmail\"\nemail = {email}\nclient_id = {cid}\nclient_secret = {secret}\n\
+         api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\npoll_interval_secs = 30\n",
+        data = quote(&dir.join("data").to_string_lossy()),
+        key = quote(&info.smartlead_api_key),
+        base = quote(&info.smartlead_base_url),
+        email = quote(&info.gmail_email),
+        cid = quote(&info.oauth_client_id),
+        secret = quote(&info.oauth_client_secret),
+        gbase = quote(&info.gmail_api_base_url),
+        auth = quote(&info.oauth_auth_url),
+        token = quote(&info.oauth_token_url),
+    );
+    let path = dir.join("config.toml");
+    write_private(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
+    // A throwaway directory unless the rep named one.
+    let scratch = match &cli.data_dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("outpost-demo-").tempdir()?),
+    };
+    let dir = match (&cli.data_dir, &scratch) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(tmp)) => tmp.path().to_path_buf(),
+        (None, None) => unreachable!("one of the two is set"),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        eprintln!(
+            "starting the sandbox ({} leads, seed {})…",
+            args.leads, args.seed
+        );
+        let handle = sandbox::start(SandboxOptions {
+            leads: args.leads,
+            seed: args.seed,
+            ..SandboxOptions::default()
+        })
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+        let config_path = write_demo_config(&dir, handle.info())?;
+        let config = config::load(&ConfigSources {
+            config_path: Some(config_path),
+            data_dir: None,
+        })?;
+        // The sandbox signs the demo mailbox in; `outpost auth gmail` does the
+        // same through the browser flow for a real one.
+        let issued = handle
+            .google()
+            .issue_tokens(crate::providers::gmail::GMAIL_MODIFY_SCOPE);
+        let tokens = TokenSet {
+            access_token: SecretString::from(issued.access_token),
+            refresh_token: issued.refresh_token.map(SecretString::from),
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(issued.expires_in)),
+            scopes: issued.scope.split(' ').map(str::to_string).collect(),
+        };
+        TokenStore::new(config.data_dir(), "demo-gmail")
+            .and_then(|store| store.save(&tokens))
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        let ctx = LiveContext::from_config(config, "tui")?;
+        let printer = progress_printer(&ctx.engine);
+        let summary = SyncEngine::new(ctx.engine.clone()).sync_all().await;
+        printer.abort();
+        print_summary(&summary, false)?;
+        println!();
+        super::read::print_inbox(&ctx.engine, 15)?;
+        println!();
+        super::read::print_stats(&ctx.engine, &Default::default())?;
+        if summary.failed() {
+            return Err(CliError::runtime("the demo sync failed (see above)"));
+        }
+        handle
+            .shutdown()
+            .await
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        Ok(())
+    })
+}

@@ -1,0 +1,318 @@
+//! Commands that reach the providers: sync, reply, auth.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::output;
+use super::{Cli, CliError, CliResult, sources};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, Config, ProviderSettings};
+use crate::engine::{Engine, ReplyDraft};
+use crate::outbox::OutboxWorker;
+use crate::providers::gmail::{self, OAuthParams, TokenStore};
+use crate::providers::registry::Providers;
+use crate::store::{Change, Store};
+use crate::sync::{SyncEngine, SyncSummary};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync once and exit (default: keep syncing at each account's interval).
+    #[arg(long)]
+    pub once: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("body_source").required(true).args(["body", "body_file"])))]
+pub struct ReplyArgs {
+    /// Thread id as `inbox` prints it.
+    pub thread_id: String,
+    /// The reply text.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Read the reply text from a file (`-` for stdin).
+    #[arg(long, value_name = "F")]
+    pub body_file: Option<PathBuf>,
+    /// Print the outbox item as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in to a Gmail mailbox (OAuth, loopback redirect) and store its tokens.
+    Gmail(AuthGmailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuthGmailArgs {
+    /// The account (config name); optional when only one Gmail account exists.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Print the authorization URL instead of opening a browser, then wait.
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// Config with every account's secret resolved, the store, and the clients.
+pub struct LiveContext {
+    pub config: Config,
+    pub engine: Engine,
+}
+
+impl LiveContext {
+    pub fn open(cli: &Cli, mode: &str) -> CliResult<LiveContext> {
+        let config = config::load_unresolved(&sources(cli))?;
+        Self::from_config(config, mode)
+    }
+
+    pub fn from_config(config: Config, mode: &str) -> CliResult<LiveContext> {
+        for warning in config.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        let clock: SharedClock = Arc::new(SystemClock);
+        let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).map_err(
+            |e| match e {
+                crate::providers::registry::ProviderSetupError::Config(c) => CliError::from(c),
+                other => CliError::runtime(other.to_string()),
+            },
+        )?;
+        let store = Store::open(config.data_dir(), mode)?;
+        let engine = Engine::with_providers(store, clock, Arc::new(providers));
+        Ok(LiveContext { config, engine })
+    }
+}
+
+/// Prints sync progress lines on stderr while `run` goes on.
+pub fn progress_printer(engine: &Engine) -> tokio::task::JoinHandle<()> {
+    let mut feed = engine.subscribe();
+    tokio::spawn(async move {
+        let mut last = std::collections::HashMap::<String, String>::new();
+        loop {
+            match feed.recv().await {
+                Ok(Change::Progress(p)) => {
+                    let line = match (p.total, &p.last_error) {
+                        (_, Some(err)) if !p.running => format!("{}: failed: {err}", p.account),
+                        (Some(total), _) if p.running => {
+                            format!("{}: {} ({}/{})", p.account, p.phase, p.done, total)
+                        }
+                        _ => format!("{}: {}", p.account, p.phase),
+                    };
+                    if last.get(&p.account) != Some(&line) {
+                        eprintln!("{line}");
+                        last.insert(p.account.clone(), line);
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+pub fn print_summary(summary: &SyncSummary, json: bool) -> CliResult {
+    if json {
+        return output::json(summary);
+    }
+    let mut table = output::Table::new(vec![
+        "ACCOUNT",
+        "PROVIDER",
+        "CAMPAIGNS",
+        "LEADS",
+        "THREADS",
+        "MESSAGES",
+        "NEW EVENTS",
+        "WRITES",
+        "REQUESTS",
+        "RESULT",
+    ]);
+    for a in &summary.accounts {
+        table.row(vec![
+            a.account.clone(),
+            a.provider.clone(),
+            a.campaigns.to_string(),
+            a.leads.to_string(),
+            a.threads.to_string(),
+            a.messages.to_string(),
+            a.new_events.to_string(),
+            a.writes.to_string(),
+            a.requests.to_string(),
+            match (&a.error, a.full_resync) {
+                (Some(err), _) => format!("failed: {err}"),
+                (None, true) => "ok (full resync)".into(),
+                (None, false) => "ok".into(),
+            },
+        ]);
+    }
+    table.print()
+}
+
+pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
+    let ctx = LiveContext::open(cli, "cli")?;
+    if ctx.engine.providers().is_empty() {
+        return Err(CliError::usage(format!(
+            "no accounts configured in {}; add an [accounts.<name>] section (see config.example.toml)",
+            ctx.config.config_path().display()
+        )));
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let printer = progress_printer(&ctx.engine);
+        let sync = SyncEngine::new(ctx.engine.clone());
+        if args.once {
+            let summary = sync.sync_all().await;
+            ctx.engine.store().flush_async().await?;
+            printer.abort();
+            print_summary(&summary, args.json)?;
+            if summary.failed() {
+                return Err(CliError::runtime(
+                    "some accounts failed to sync (see RESULT above)",
+                ));
+            }
+            return Ok(());
+        }
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+        });
+        eprintln!("syncing every account at its interval; Ctrl-C stops");
+        sync.run_pollers(shutdown).await;
+        ctx.engine.store().flush_async().await?;
+        printer.abort();
+        Ok(())
+    })
+}
+
+fn read_body(args: &ReplyArgs) -> CliResult<String> {
+    if let Some(body) = &args.body {
+        return Ok(body.clone());
+    }
+    let path = args.body_file.as_ref().expect("clap requires one source");
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read --body-file {}: {e}", path.display())))
+}
+
+pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
+    let body = read_body(args)?;
+    let ctx = LiveContext::open(cli, "cli")?;
+    let item = ctx
+        .engine
+        .queue_reply(
+            &args.thread_id,
+            &ReplyDraft {
+                text: body,
+                ..ReplyDraft::default()
+            },
+            chrono::Duration::zero(),
+        )
+        .map_err(|e| match e {
+            crate::engine::CommandError::Store(s) => CliError::from(s),
+            other => CliError::usage(other.to_string()),
+        })?;
+    let rt = runtime()?;
+    let sent = rt.block_on(async {
+        let worker = OutboxWorker::new(ctx.engine.clone());
+        let sent = worker.send(item).await?;
+        ctx.engine.store().flush_async().await?;
+        Ok::<_, crate::store::StoreError>(sent)
+    })?;
+    if args.json {
+        output::json(&sent)?;
+    } else {
+        println!(
+            "{}: {} (outbox {})",
+            sent.state.as_str(),
+            sent.email.subject,
+            sent.id
+        );
+    }
+    match sent.state {
+        crate::model::OutboxState::Sent => Ok(()),
+        _ => Err(CliError::runtime(format!(
+            "the reply was not sent: {}",
+            sent.last_error
+                .unwrap_or_else(|| sent.state.as_str().to_string())
+        ))),
+    }
+}
+
+pub fn auth(cli: &Cli, command: &AuthCommand) -> CliResult {
+    let AuthCommand::Gmail(args) = command;
+    let config = config::load_unresolved(&sources(cli))?;
+    let gmail_accounts: Vec<&str> = config
+        .accounts
+        .values()
+        .filter(|a| matches!(a.provider, ProviderSettings::Gmail(_)))
+        .map(|a| a.name.as_str())
+        .collect();
+    let name = match (&args.account, gmail_accounts.as_slice()) {
+        (Some(name), _) => name.clone(),
+        (None, [only]) => only.to_string(),
+        (None, []) => {
+            return Err(CliError::usage(format!(
+                "no Gmail account in {}; add [accounts.<name>] with provider = \"gmail\"",
+                config.config_path().display()
+            )));
+        }
+        (None, many) => {
+            return Err(CliError::usage(format!(
+                "several Gmail accounts ({}); pick one with --account",
+                many.join(", ")
+            )));
+        }
+    };
+    let Some(account) = config.account(&name) else {
+        return Err(CliError::usage(format!(
+            "no account {name:?} in the config"
+        )));
+    };
+    let ProviderSettings::Gmail(settings) = &account.provider else {
+        return Err(CliError::usage(format!(
+            "account {name:?} is not a Gmail account"
+        )));
+    };
+    let mut params = OAuthParams::google(
+        settings.client_id.clone(),
+        settings.client_secret.resolve()?,
+    );
+    params.auth_url = settings.auth_url.clone();
+    params.token_url = settings.token_url.clone();
+    let store =
+        TokenStore::new(config.data_dir(), &name).map_err(|e| CliError::runtime(e.to_string()))?;
+    let rt = runtime()?;
+    let tokens = rt.block_on(async {
+        let mut out = std::io::stdout();
+        gmail::login(params, args.no_browser, &mut out).await
+    });
+    let tokens = tokens.map_err(|e| CliError::runtime(e.to_string()))?;
+    store
+        .save(&tokens)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
+        "Tokens for {name} stored in {}",
+        store.path().display()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! The outbox worker: sends what the outbox holds once its time has come.
+//!
+//! Every item is marked `sending` durably *before* a provider sees it. A
+//! crash leaves it in `sending`, and on the next start it is reconciled (for
+//! Gmail: search Sent for the fixed Message-ID) before anything is retried, so
+//! a step is never sent twice and never forgotten. A call whose outcome is
+//! unknown is never repeated blindly.
+
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::model::*;
+use crate::providers::gmail::{GmailError, mime};
+use crate::providers::smartlead::{
+    CampaignId, LeadUploadSettings, NewLead, ReplyRequest, SmartleadError,
+};
+use crate::store::{Change, StoreError};
+
+/// How many times a send that certainly did not go out is tried again.
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent {
+        provider_id: Option<String>,
+    },
+    /// Certainly not sent; try again later.
+    Retry(String),
+    /// Will not be sent (refused, or the outcome cannot be known).
+    Failed(String),
+    /// The provider may have sent it; reconcile before doing anything else.
+    Unknown(String),
+}
+
+#[derive(Clone)]
+pub struct OutboxWorker {
+    engine: Engine,
+}
+
+impl OutboxWorker {
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+
+    /// Sends every pending item whose time has come; returns the items handled.
+    pub async fn send_due(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let now = self.engine.clock().now();
+        let due: Vec<OutboxItem> = self
+            .engine
+            .outbox_in_state(OutboxState::Pending)
+            .map_err(command_to_store)?
+            .into_iter()
+            .take_while(|item| item.not_before <= now)
+            .collect();
+        let mut handled = Vec::new();
+        for item in due {
+            handled.push(self.send(item).await?);
+        }
+        Ok(handled)
+    }
+
+    /// Resolves items left in `sending` by a crash, before any new send.
+    pub async fn reconcile(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let stuck = self
+            .engine
+            .outbox_in_state(OutboxState::Sending)
+            .map_err(command_to_store)?;
+        let mut resolved = Vec::new();
+        for mut item in stuck {
+            let outcome = self.reconcile_one(&item).await;
+            tracing::info!(id = %item.id, ?outcome, "reconciled an interrupted send");
+            match outcome {
+                Outcome::Sent { provider_id } => {
+                    item.provider_id = provider_id;
+                    self.finish_sent(&mut item)?;
+                }
+                Outcome::Retry(reason) => {
+                    item.state = OutboxState::Pending;
+                    item.last_error = Some(reason);
+                    self.save(&mut item)?;
+                }
+                Outcome::Failed(reason) | Outcome::Unknown(reason) => {
+                    self.finish_failed(&mut item, reason)?;
+                }
+            }
+            resolved.push(item);
+        }
+        Ok(resolved)
+    }
+
+    async fn reconcile_one(&self, item: &OutboxItem) -> Outcome {
+        match &item.delivery {
+            Delivery::GmailSend { .. } => {
+                let Some(account) = self.engine.providers().gmail.get(&item.account) else {
+                    return Outcome::Unknown(format!(
+                        "account {} is not configured; cannot check whether it was sent",
+                        item.account
+                    ));
+                };
+                match account.client.find_by_message_id(&item.message_id).await {
+                    Ok(Some(found)) => Outcome::Sent {
+                        provider_id: found.id,
+                    },
+                    Ok(None) => Outcome::Retry("not found in Sent after a restart".into()),
+                    Err(err) => Outcome::Retry(format!("could not check Sent yet: {err}")),
+                }
+            }
+            // Adding a lead again only updates it, so it is safe to redo.
+            Delivery::SmartleadAddLead(_) => Outcome::Retry("interrupted; adding again".into()),
+            // Smartlead offers no reliable way to look a reply up: never resend blindly.
+            Delivery::SmartleadReply(_) => Outcome::Unknown(
+                "interrupted while sending through Smartlead; check the thread in Smartlead before sending again".into(),
+            ),
+        }
+    }
+
+    fn save(&self, item: &mut OutboxItem) -> Result<(), StoreError> {
+        item.updated_at = self.engine.clock().now();
+        self.engine.store().put(item)?;
+        Ok(())
+    }
+
+    /// Marks the item `sending` (durably), hands it to its provider, records the result.
+    pub async fn send(&self, mut item: OutboxItem) -> Result<OutboxItem, StoreError> {
+        // Re-read: the rep may have cancelled it a moment ago.
+        match self.engine.store().get::<OutboxItem>(&item.id)? {
+            Some(current) if current.state == OutboxState::Pending => item = current,
+            Some(current) => return Ok(current),
+            None => return Ok(item),
+        }
+        item.state = OutboxState::Sending;
+        item.attempts += 1;
+        self.save(&mut item)?;
+        self.engine.store().flush_async().await?;
+
+        match self.deliver(&item).await {
+            Outcome::Sent { provider_id } => {
+                item.provider_id = provider_id;
+                self.finish_sent(&mut item)?;
+            }
+            Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
+                let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
+                item.state = OutboxState::Pending;
+                item.not_before = self.engine.clock().now() + backoff;
+                item.last_error = Some(reason);
+                self.save(&mut item)?;
+            }
+            Outcome::Retry(reason) | Outcome::Failed(reason) => {
+                self.finish_failed(&mut item, reason)?;
+            }
+            Outcome::Unknown(reason) => {
+                // Stays in `sending`: the next reconcile decides.
+                item.last_error = Some(reason);
+                self.save(&mut item)?;
+            }
+        }
+        Ok(item)
+    }
+
+    fn finish_failed(&self, item: &mut OutboxItem, reason: String) -> Result<(), StoreError> {
+        tracing::warn!(id = %item.id, error = %reason, "send failed");
+        item.state = OutboxState::Failed;
+        item.last_error = Some(reason.clone());
+        self.save(item)?;
+        self.engine.store().publish(Change::Notice {
+            level: "error".into(),
+            text: format!("Could not send \"{}\": {reason}", item.email.subject),
+        });
+        Ok(())
+    }
+
+    /// Records a sent item: its state, the message in its thread, the event.
+    fn finish_sent(&self, item: &mut OutboxItem) -> Result<(), StoreError> {
+        let now = self.engine.clock().now();
+        item.state = OutboxState::Sent;
+        item.last_error = None;
+        self.save(item)?;
+        let lead_email = item.email.to.first().cloned().unwrap_or_default();
+        if let Some(thread_key) = &item.thread_key
+            && let Some(mut thread) = self.engine.store().get::<Thread>(thread_key)?
+        {
+            let provider_id = match &item.provider_id {
+                Some(id) if item.provider == Provider::Gmail => id.clone(),
+                _ => format!("outbox-{}", item.id),
+            };
+            let message = Message {
+                account: thread.account.clone(),
+                provider_id,
+                thread_key: thread_key.clone(),
+                direction: Direction::Outbound,
+                message_id: Some(item.message_id.clone()),
+                in_reply_to: item.email.in_reply_to.clone(),
+                references: item.email.references.clone(),
+                from: Address::new(item.email.from.clone()),
+                to: item.email.to.iter().map(Address::new).collect(),
+                cc: item.email.cc.iter().map(Address::new).collect(),
+                subject: item.email.subject.clone(),
+                date: now,
+                text_body: item.email.text_body.clone(),
+                html_body: item.email.html_body.clone(),
+                attachments: Vec::new(),
+                read: true,
+                labels: vec!["SENT".into()],
+                smartlead: None,
+            };
+            self.engine.store().put(&message)?;
+            thread.last_message_at = now;
+            thread.message_count += 1;
+            thread.snippet = crate::engine::snippet(&item.email.text_body, 140);
+            self.engine.store().put(&thread)?;
+        }
+        let dedupe_key = format!("outbox|{}", item.idempotency_key);
+        let event = EmailEvent {
+            id: EmailEvent::id_for(&item.account, &dedupe_key),
+            account: item.account.clone(),
+            kind: EventType::EmailSent,
+            lead_email,
+            campaign_id: match &item.delivery {
+                Delivery::SmartleadReply(r) => Some(r.campaign_id),
+                Delivery::SmartleadAddLead(a) => Some(a.campaign_id),
+                Delivery::GmailSend { .. } => None,
+            },
+            sequence_number: item.step.map(|s| s as u32 + 1),
+            at: now,
+            source: EventSource::Outbox,
+            dedupe_key,
+            message_id: Some(item.message_id.clone()),
+            detail: Some(item.email.subject.clone()),
+        };
+        self.engine.record_events(&[event])?;
+        self.engine.after_outbox_sent(item)?;
+        self.engine.store().publish(Change::Notice {
+            level: "info".into(),
+            text: format!("Sent \"{}\"", item.email.subject),
+        });
+        Ok(())
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> Outcome {
+        match &item.delivery {
+            Delivery::GmailSend { thread_id } => {
+                self.deliver_gmail(item, thread_id.as_deref()).await
+            }
+            Delivery::SmartleadReply(reply) => self.deliver_smartlead_reply(item, reply).await,
+            Delivery::SmartleadAddLead(enroll) => self.deliver_smartlead_add(item, enroll).await,
+        }
+    }
+
+    async fn deliver_gmail(&self, item: &OutboxItem, thread_id: Option<&str>) -> Outcome {
+        let Some(account) = self.engine.providers().gmail.get(&item.account) else {
+            return Outcome::Failed(format!("Gmail account {} is not configured", item.account));
+        };
+        let mailbox = |a: &str| mime::Mailbox::new(None, a);
+        let raw = match mime::build_message(mime::OutgoingEmail {
+            from: mailbox(&item.email.from),
+            to: item.email.to.iter().map(|a| mailbox(a)).collect(),
+            cc: item.email.cc.iter().map(|a| mailbox(a)).collect(),
+            bcc: item.email.bcc.iter().map(|a| mailbox(a)).collect(),
+            subject: item.email.subject.clone(),
+            message_id: item.message_id.clone(),
+            in_reply_to: item.email.in_reply_to.clone(),
+            references: item.email.references.clone(),
+            extra_headers: item.email.headers.clone(),
+            text_body: Some(item.email.text_body.clone()),
+            html_body: item.email.html_body.clone(),
+            date: Some(self.engine.clock().now()),
+        }) {
+            Ok(raw) => raw,
+            Err(err) => return Outcome::Failed(format!("cannot build the message: {err}")),
+        };
+        match account.client.send(&raw, thread_id).await {
+            Ok(sent) => Outcome::Sent {
+                provider_id: sent.id,
+            },
+            Err(GmailError::SendOutcomeUnknown { detail }) => Outcome::Unknown(detail),
+            Err(GmailError::Transport(detail)) => Outcome::Unknown(detail),
+            Err(err @ GmailError::NeedsLogin { .. }) => Outcome::Retry(err.to_string()),
+            Err(err) => match err.reason() {
+                Some("rateLimitExceeded" | "userRateLimitExceeded" | "backendError") => {
+                    Outcome::Retry(err.to_string())
+                }
+                _ => Outcome::Failed(err.to_string()),
+            },
+        }
+    }
+
+    async fn deliver_smartlead_reply(&self, item: &OutboxItem, reply: &SmartleadReply) -> Outcome {
+        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+            return Outcome::Failed(format!(
+                "Smartlead account {} is not configured",
+                item.account
+            ));
+        };
+        let body = item
+            .email
+            .html_body
+            .clone()
+            .unwrap_or_else(|| text_to_html(&item.email.text_body));
+        let join = |list: &[String]| Some(list.join(",")).filter(|s| !s.is_empty());
+        let request = ReplyRequest {
+            email_stats_id: reply.email_stats_id.clone(),
+            email_body: body,
+            reply_message_id: reply.reply_message_id.clone(),
+            reply_email_time: reply
+                .reply_email_time
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            reply_email_body: reply.reply_email_body.clone(),
+            cc: join(&item.email.cc),
+            bcc: join(&item.email.bcc),
+            add_signature: Some(true),
+        };
+        match account
+            .client
+            .reply_email_thread(CampaignId(reply.campaign_id), &request)
+            .await
+        {
+            Ok(_) => Outcome::Sent { provider_id: None },
+            Err(SmartleadError::RateLimited { .. }) => {
+                Outcome::Retry("Smartlead rate limit; the reply was not accepted yet".into())
+            }
+            Err(err @ (SmartleadError::Server(..) | SmartleadError::Transport(_))) => {
+                Outcome::Failed(format!(
+                    "{err}; Smartlead may or may not have sent it, so outpost will not resend it: check the thread in Smartlead"
+                ))
+            }
+            Err(err) => Outcome::Failed(err.to_string()),
+        }
+    }
+
+    async fn deliver_smartlead_add(&self, item: &OutboxItem, enroll: &SmartleadEnroll) -> Outcome {
+        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+            return Outcome::Failed(format!(
+                "Smartlead account {} is not configured",
+                item.account
+            ));
+        };
+        let email = item.email.to.first().cloned().unwrap_or_default();
+        let lead = self
+            .engine
+            .store()
+            .get::<Lead>(&Lead::key_for(&item.account, &email))
+            .ok()
+            .flatten();
+        let new_lead = NewLead {
+            email: email.clone(),
+            first_name: lead.as_ref().and_then(|l| l.first_name.clone()),
+            last_name: lead.as_ref().and_then(|l| l.last_name.clone()),
+            company_name: lead.as_ref().and_then(|l| l.company.clone()),
+            phone_number: lead.as_ref().and_then(|l| l.phone.clone()),
+            website: lead.as_ref().and_then(|l| l.website.clone()),
+            company_url: None,
+            location: lead.as_ref().and_then(|l| l.location.clone()),
+            linkedin_profile: lead.as_ref().and_then(|l| l.linkedin_url.clone()),
+            custom_fields: lead.map(|l| l.custom_fields).unwrap_or_default(),
+        };
+        match account
+            .client
+            .add_leads(
+                CampaignId(enroll.campaign_id),
+                &[new_lead],
+                LeadUploadSettings::default(),
+            )
+            .await
+        {
+            Ok(summary) if summary.added_count > 0 || summary.already_added_to_campaign > 0 => {
+                Outcome::Sent { provider_id: None }
+            }
+            Ok(summary) => Outcome::Failed(format!(
+                "Smartlead did not add {email} (invalid: {}, blocked: {}, duplicates: {})",
+                summary.invalid_email_count, summary.block_count, summary.duplicate_count
+            )),
+            Err(
+                err @ (SmartleadError::RateLimited { .. }
+                | SmartleadError::Server(..)
+                | SmartleadError::Transport(_)),
+            ) => Outcome::Retry(err.to_string()),
+            Err(err) => Outcome::Failed(err.to_string()),
+        }
+    }
+
+    /// Reconciles, then sends due items every second until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(err) = self.reconcile().await {
+            tracing::error!(error = %err, "outbox reconcile failed");
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(err) = self.send_due().await {
+                        tracing::error!(error = %err, "outbox pass failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn command_to_store(err: crate::engine::CommandError) -> StoreError {
+    match err {
+        crate::engine::CommandError::Store(e) => e,
+        other => StoreError::Io {
+            path: Default::default(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Plain text as simple HTML paragraphs, escaped.
+pub fn text_to_html(text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    text.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p.trim()).replace('\n', "<br>")))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_becomes_escaped_paragraphs() {
+        assert_eq!(
+            text_to_html("Hi <Dana>,\nthanks.\n\nBest"),
+            "<p>Hi &lt;Dana&gt;,<br>thanks.</p><p>Best</p>"
+        );
+    }
+}

@@ -1,0 +1,459 @@
+//! Gmail → cache. The first run lists and fetches the mailbox (bounded
+//! concurrency, paced inside the quota by the client); later runs replay
+//! `history.list` from the stored cursor. An expired cursor (404) triggers a
+//! full resync, never a silent skip.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{AccountSummary, SyncEngine, SyncError};
+use crate::model::*;
+use crate::providers::gmail::{
+    self as gm, GmailError, HistoryType, ListMessagesQuery, MessageFormat, mime,
+};
+use crate::providers::registry::GmailAccount;
+use crate::store::{Index, Store, StoreResult, keys::KeyBuf};
+
+/// The newest messages a first sync reads; older mail stays in Gmail.
+const FULL_SYNC_LIMIT: usize = 5_000;
+const CURSOR: &str = "gmail_history_id";
+
+pub(super) async fn sync(
+    se: &SyncEngine,
+    acct: &GmailAccount,
+) -> Result<AccountSummary, SyncError> {
+    let engine = se.engine();
+    let store = engine.store();
+    let name = acct.name.as_str();
+    let mut summary = AccountSummary {
+        account: name.to_string(),
+        provider: "gmail".into(),
+        ..AccountSummary::default()
+    };
+    let existing = store.get::<Account>(name)?;
+    store.put(&Account {
+        name: name.to_string(),
+        provider: Provider::Gmail,
+        email: Some(normalize_email(&acct.email)),
+        needs_login: false,
+        last_sync_ok: None,
+        last_error: None,
+        categories: existing.map(|a| a.categories).unwrap_or_default(),
+    })?;
+
+    let cursor_key = scoped_key(name, CURSOR);
+    let cursor = store
+        .get::<Cursor>(&cursor_key)?
+        .and_then(|c| c.value.parse::<u64>().ok());
+    let touched = match cursor {
+        None => full_sync(se, acct).await?,
+        Some(start) => {
+            se.report(|p| p.phase = "history".into(), name);
+            let types = [
+                HistoryType::MessageAdded,
+                HistoryType::MessageDeleted,
+                HistoryType::LabelAdded,
+                HistoryType::LabelRemoved,
+            ];
+            match acct.client.list_history_since(start, &types).await {
+                Ok(delta) => apply_history(se, acct, delta).await?,
+                Err(GmailError::HistoryExpired) => {
+                    tracing::info!(account = name, "history cursor expired; full resync");
+                    summary.full_resync = true;
+                    full_sync(se, acct).await?
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    };
+    summary.messages = touched.messages;
+    summary.threads = touched.threads.len();
+    se.report(|p| p.phase = "threads".into(), name);
+    let mut events = Vec::new();
+    for thread_key in &touched.threads {
+        if let Some(thread) = rebuild_thread(store, name, &acct.email, thread_key)? {
+            events.extend(thread_events(store, &thread, &acct.email)?);
+        }
+    }
+    summary.new_events = engine.record_events(&events)?.len();
+    if let Some(history_id) = touched.cursor {
+        store.put(&Cursor {
+            account: name.to_string(),
+            name: CURSOR.to_string(),
+            value: history_id.to_string(),
+        })?;
+    }
+    Ok(summary)
+}
+
+#[derive(Default)]
+struct Touched {
+    messages: usize,
+    threads: BTreeSet<String>,
+    cursor: Option<u64>,
+}
+
+async fn full_sync(se: &SyncEngine, acct: &GmailAccount) -> Result<Touched, SyncError> {
+    let name = acct.name.as_str();
+    let store = se.engine().store();
+    se.report(|p| p.phase = "listing".into(), name);
+    // The profile's history id, taken before listing, is a safe floor for the cursor.
+    let floor = acct.client.profile().await?.history_id;
+    let refs = acct
+        .client
+        .list_all_message_ids(&ListMessagesQuery::default(), Some(FULL_SYNC_LIMIT))
+        .await?;
+    let ids: Vec<String> = refs.into_iter().filter_map(|r| r.id).collect();
+    let mut touched = Touched {
+        cursor: floor,
+        ..Touched::default()
+    };
+    let total = ids.len() as u64;
+    for (batch, chunk) in ids.chunks(100).enumerate() {
+        se.report(
+            |p| {
+                p.phase = "messages".into();
+                p.done = (batch * 100) as u64;
+                p.total = Some(total);
+            },
+            name,
+        );
+        let fetched = acct.client.get_messages(chunk, MessageFormat::Full).await?;
+        store_messages(store, acct, &fetched, &mut touched)?;
+    }
+    // Messages the cache holds that the mailbox no longer lists are gone.
+    let listed: BTreeSet<String> = ids.iter().map(|id| scoped_key(name, id)).collect();
+    let stale: Vec<Message> = store
+        .scan_prefix::<Message>(&format!("{name}/"))
+        .collect::<StoreResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|m| !listed.contains(&m.key()))
+        .collect();
+    for message in stale {
+        touched.threads.insert(message.thread_key.clone());
+        store.delete::<Message>(&message.key())?;
+    }
+    Ok(touched)
+}
+
+async fn apply_history(
+    se: &SyncEngine,
+    acct: &GmailAccount,
+    delta: gm::HistoryDelta,
+) -> Result<Touched, SyncError> {
+    let name = acct.name.as_str();
+    let store = se.engine().store();
+    let mut refetch = BTreeSet::new();
+    let mut deleted = BTreeSet::new();
+    for record in &delta.records {
+        for change in &record.messages_added {
+            if let Some(id) = change.message.as_ref().and_then(|m| m.id.clone()) {
+                refetch.insert(id);
+            }
+        }
+        for change in record.labels_added.iter().chain(&record.labels_removed) {
+            if let Some(id) = change.message.as_ref().and_then(|m| m.id.clone()) {
+                refetch.insert(id);
+            }
+        }
+        for change in &record.messages_deleted {
+            if let Some(id) = change.message.as_ref().and_then(|m| m.id.clone()) {
+                deleted.insert(id);
+            }
+        }
+    }
+    let mut touched = Touched {
+        cursor: delta.history_id,
+        ..Touched::default()
+    };
+    let ids: Vec<String> = refetch.difference(&deleted).cloned().collect();
+    for chunk in ids.chunks(100) {
+        // A message deleted since the record was written comes back 404 and is skipped.
+        let fetched = acct.client.get_messages(chunk, MessageFormat::Full).await?;
+        store_messages(store, acct, &fetched, &mut touched)?;
+    }
+    for id in deleted {
+        let key = scoped_key(name, &id);
+        if let Some(message) = store.get::<Message>(&key)? {
+            touched.threads.insert(message.thread_key.clone());
+            store.delete::<Message>(&key)?;
+        }
+    }
+    Ok(touched)
+}
+
+fn store_messages(
+    store: &Store,
+    acct: &GmailAccount,
+    fetched: &[gm::types::Message],
+    touched: &mut Touched,
+) -> Result<(), SyncError> {
+    let mut records = Vec::with_capacity(fetched.len());
+    for message in fetched {
+        match to_record(&acct.name, &acct.email, message) {
+            Some(record) => {
+                touched.threads.insert(record.thread_key.clone());
+                records.push(record);
+            }
+            None => {
+                tracing::warn!(account = %acct.name, "skipped a message that could not be read")
+            }
+        }
+        if let Some(h) = message.history_id
+            && touched.cursor.is_none_or(|c| h > c)
+        {
+            touched.cursor = Some(h);
+        }
+    }
+    touched.messages += records.len();
+    store.put_all(&records)?;
+    Ok(())
+}
+
+fn bracketed(id: &str) -> String {
+    let bare = mime::bare_message_id(id);
+    format!("<{bare}>")
+}
+
+/// A Gmail message as a cache record; None when it has no usable ids.
+fn to_record(account: &str, mailbox: &str, message: &gm::types::Message) -> Option<Message> {
+    let id = message.id.clone()?;
+    let thread_id = message.thread_id.clone().unwrap_or_else(|| id.clone());
+    let parsed = mime::parse_gmail_message(message).ok()?;
+    let from = parsed
+        .from
+        .as_ref()
+        .map(|m| Address {
+            name: m.name.clone(),
+            email: normalize_email(&m.address),
+        })
+        .unwrap_or_default();
+    let outbound =
+        from.email == normalize_email(mailbox) || message.label_ids.iter().any(|l| l == "SENT");
+    let date = message
+        .internal_date
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .or(parsed.date)
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let addresses = |list: &[mime::Mailbox]| -> Vec<Address> {
+        list.iter()
+            .map(|m| Address {
+                name: m.name.clone(),
+                email: normalize_email(&m.address),
+            })
+            .collect()
+    };
+    Some(Message {
+        account: account.to_string(),
+        provider_id: id,
+        thread_key: Thread::key_for(account, &thread_id),
+        direction: if outbound {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        message_id: parsed.message_id.as_deref().map(bracketed),
+        in_reply_to: parsed.in_reply_to.as_deref().map(bracketed),
+        references: parsed.references.iter().map(|r| bracketed(r)).collect(),
+        from,
+        to: addresses(&parsed.to),
+        cc: addresses(&parsed.cc),
+        subject: parsed.subject.clone().unwrap_or_default(),
+        date,
+        text_body: parsed.text_body.clone().unwrap_or_default(),
+        html_body: parsed.html_body.clone(),
+        attachments: parsed
+            .attachments
+            .iter()
+            .map(|a| Attachment {
+                filename: a.filename.clone().unwrap_or_else(|| "(unnamed)".into()),
+                mime_type: a.mime_type.clone(),
+                size: a.size,
+            })
+            .collect(),
+        read: !message.label_ids.iter().any(|l| l == "UNREAD"),
+        labels: message.label_ids.clone(),
+        smartlead: None,
+    })
+}
+
+fn is_known_lead(store: &Store, email: &str) -> StoreResult<bool> {
+    let prefix = KeyBuf::new().text(email).into_prefix();
+    Ok(store.index_len(Index::LeadsByEmail, &prefix) > 0)
+}
+
+/// Recomputes a thread from its cached messages (or removes it when empty).
+fn rebuild_thread(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    thread_key: &str,
+) -> StoreResult<Option<Thread>> {
+    let prefix = KeyBuf::new().text(thread_key).into_prefix();
+    let messages: Vec<Message> = store
+        .by_index::<Message>(Index::MessagesByThread, &prefix, false)
+        .collect::<StoreResult<_>>()?;
+    let existing = store.get::<Thread>(thread_key)?;
+    if messages.is_empty() {
+        if existing.is_some() {
+            store.delete::<Thread>(thread_key)?;
+        }
+        return Ok(None);
+    }
+    let ours = normalize_email(mailbox);
+    let mut participants: BTreeSet<String> = BTreeSet::new();
+    for m in &messages {
+        participants.extend(m.addresses());
+    }
+    participants.remove(&ours);
+    let mut lead_email = None;
+    for p in &participants {
+        if is_known_lead(store, p)? {
+            lead_email = Some(p.clone());
+            break;
+        }
+    }
+    let has_outbound = messages.iter().any(|m| m.direction == Direction::Outbound);
+    let has_inbound = messages.iter().any(|m| m.direction == Direction::Inbound);
+    let lead_known = lead_email.is_some();
+    let lead_email = lead_email.or_else(|| participants.iter().next().cloned());
+    let last = messages.last().expect("non-empty");
+    let provider_thread_id = thread_key
+        .split_once('/')
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_default();
+    let thread = Thread {
+        account: account.to_string(),
+        provider: Provider::Gmail,
+        provider_thread_id,
+        subject: messages[0].subject.clone(),
+        lead_email,
+        campaign_id: None,
+        campaign_name: None,
+        last_message_at: last.date,
+        last_inbound_at: messages
+            .iter()
+            .filter(|m| m.direction == Direction::Inbound)
+            .map(|m| m.date)
+            .max(),
+        message_count: messages.len() as u32,
+        unread: messages
+            .iter()
+            .any(|m| m.direction == Direction::Inbound && !m.read),
+        // A reply is mail from someone we wrote to, or from a known lead;
+        // newsletters stay out of the inbox.
+        has_reply: has_inbound && (has_outbound || lead_known),
+        category: existing.as_ref().and_then(|t| t.category.clone()),
+        snippet: crate::engine::snippet(&last.text_body, 140),
+        participants: participants.into_iter().collect(),
+    };
+    store.put(&thread)?;
+    Ok(Some(thread))
+}
+
+/// Sent and replied events for a conversation, so a lead's last interaction
+/// and the sequences see Gmail activity too.
+fn thread_events(store: &Store, thread: &Thread, mailbox: &str) -> StoreResult<Vec<EmailEvent>> {
+    let Some(lead) = thread.lead_email.clone() else {
+        return Ok(Vec::new());
+    };
+    // Whether the counterpart is a lead may not be known yet (another account
+    // may still be syncing), so the events do not depend on it: what we sent
+    // always counts, and so does an answer in a conversation.
+    let answers_count = thread.has_reply || is_known_lead(store, &lead)?;
+    let ours = normalize_email(mailbox);
+    let prefix = KeyBuf::new().text(&thread.key()).into_prefix();
+    let mut out = Vec::new();
+    for message in store.by_index::<Message>(Index::MessagesByThread, &prefix, false) {
+        let message = message?;
+        let kind = match message.direction {
+            Direction::Outbound if message.to.iter().any(|a| a.email != ours) => {
+                EventType::EmailSent
+            }
+            Direction::Inbound if answers_count && message.from.email == lead => {
+                EventType::EmailReplied
+            }
+            _ => continue,
+        };
+        let dedupe_key = format!("gmail|{}|{}", message.provider_id, kind.as_str());
+        out.push(EmailEvent {
+            id: EmailEvent::id_for(&thread.account, &dedupe_key),
+            account: thread.account.clone(),
+            kind,
+            lead_email: lead.clone(),
+            campaign_id: None,
+            sequence_number: None,
+            at: message.date,
+            source: EventSource::Sync,
+            dedupe_key,
+            message_id: message.message_id.clone(),
+            detail: Some(message.subject.clone()),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_kept_in_angle_brackets() {
+        assert_eq!(bracketed("abc@x"), "<abc@x>");
+        assert_eq!(bracketed("<abc@x>"), "<abc@x>");
+    }
+
+    #[test]
+    fn thread_rebuild_keeps_newsletters_out_of_the_inbox() {
+        let store = Store::temporary().unwrap();
+        let at = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let news = Message {
+            account: "me".into(),
+            provider_id: "n1".into(),
+            thread_key: "me/n1".into(),
+            direction: Direction::Inbound,
+            message_id: None,
+            in_reply_to: None,
+            references: vec![],
+            from: Address::new("news@letters.example"),
+            to: vec![Address::new("rep@acme.example")],
+            cc: vec![],
+            subject: "Weekly digest".into(),
+            date: at,
+            text_body: "News".into(),
+            html_body: None,
+            attachments: vec![],
+            read: false,
+            labels: vec!["INBOX".into(), "UNREAD".into()],
+            smartlead: None,
+        };
+        store.put(&news).unwrap();
+        let thread = rebuild_thread(&store, "me", "rep@acme.example", "me/n1")
+            .unwrap()
+            .unwrap();
+        assert!(!thread.has_reply);
+        assert!(thread.unread);
+        assert_eq!(thread.lead_email.as_deref(), Some("news@letters.example"));
+    }
+}
+
+/// Re-reads one Gmail conversation (e.g. when the rep opens it).
+pub async fn refresh_thread(
+    engine: &crate::engine::Engine,
+    thread: &Thread,
+) -> Result<bool, SyncError> {
+    let Some(account) = engine.providers().gmail.get(&thread.account) else {
+        return Ok(false);
+    };
+    let fetched = account
+        .client
+        .get_thread(&thread.provider_thread_id, gm::ThreadFormat::Full)
+        .await?;
+    let store = engine.store();
+    let mut touched = Touched::default();
+    let writes = store.write_count();
+    store_messages(store, account, &fetched.messages, &mut touched)?;
+    rebuild_thread(store, &account.name, &account.email, &thread.key())?;
+    Ok(store.write_count() > writes)
+}

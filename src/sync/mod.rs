@@ -1,0 +1,276 @@
+//! Sync: pull every account into the cache. Full on first run, incremental
+//! after (cursors in the store so a restart resumes), idempotent writes (a sync
+//! with nothing new writes nothing), progress on the change feed.
+
+mod gmail;
+mod smartlead;
+
+pub use smartlead::{body_text, smartlead_dedupe_key};
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::store::{Change, StoreError, SyncProgress};
+
+/// What one account's sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccountSummary {
+    pub account: String,
+    pub provider: String,
+    pub campaigns: usize,
+    pub leads: usize,
+    pub threads: usize,
+    pub messages: usize,
+    pub new_events: usize,
+    /// Records that actually changed in the store.
+    pub writes: u64,
+    /// Requests sent to the provider.
+    pub requests: u64,
+    /// True when a Gmail history cursor had expired and a full resync ran.
+    pub full_resync: bool,
+    pub error: Option<String>,
+    pub needs_login: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncSummary {
+    pub accounts: Vec<AccountSummary>,
+}
+
+impl SyncSummary {
+    pub fn failed(&self) -> bool {
+        self.accounts.iter().any(|a| a.error.is_some())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Smartlead(#[from] crate::providers::smartlead::SmartleadError),
+    #[error("{0}")]
+    Gmail(#[from] crate::providers::gmail::GmailError),
+}
+
+impl SyncError {
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Gmail(crate::providers::gmail::GmailError::NeedsLogin { .. })
+        )
+    }
+}
+
+/// Runs syncs and keeps each account's progress for status bars and `/health`.
+#[derive(Clone)]
+pub struct SyncEngine {
+    engine: Engine,
+    progress: Arc<Mutex<BTreeMap<String, SyncProgress>>>,
+    wake: Arc<Notify>,
+}
+
+impl SyncEngine {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            progress: Arc::new(Mutex::new(BTreeMap::new())),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Re-reads one conversation from its provider; true when the cache changed.
+    pub async fn refresh_thread(&self, thread_key: &str) -> Result<bool, SyncError> {
+        let Some(thread) = self
+            .engine
+            .store()
+            .get::<crate::model::Thread>(thread_key)?
+        else {
+            return Ok(false);
+        };
+        match thread.provider {
+            crate::model::Provider::Smartlead => {
+                smartlead::refresh_thread(&self.engine, &thread).await
+            }
+            crate::model::Provider::Gmail => gmail::refresh_thread(&self.engine, &thread).await,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Every account's latest progress.
+    pub fn progress(&self) -> Vec<SyncProgress> {
+        self.progress
+            .lock()
+            .expect("progress lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Asks the pollers to sync now instead of waiting for their interval.
+    pub fn sync_now(&self) {
+        self.wake.notify_waiters();
+    }
+
+    pub(crate) fn report(&self, update: impl FnOnce(&mut SyncProgress), account: &str) {
+        let snapshot = {
+            let mut all = self.progress.lock().expect("progress lock");
+            let entry = all
+                .entry(account.to_string())
+                .or_insert_with(|| SyncProgress {
+                    account: account.to_string(),
+                    ..SyncProgress::default()
+                });
+            update(entry);
+            entry.clone()
+        };
+        self.engine.store().publish(Change::Progress(snapshot));
+    }
+
+    /// Syncs every configured account once, concurrently.
+    pub async fn sync_all(&self) -> SyncSummary {
+        let providers = self.engine.providers().clone();
+        let mut jobs = Vec::new();
+        for name in providers.smartlead.keys() {
+            let this = self.clone();
+            let name = name.clone();
+            jobs.push(tokio::spawn(async move { this.sync_account(&name).await }));
+        }
+        for name in providers.gmail.keys() {
+            let this = self.clone();
+            let name = name.clone();
+            jobs.push(tokio::spawn(async move { this.sync_account(&name).await }));
+        }
+        let mut summary = SyncSummary::default();
+        for job in jobs {
+            match job.await {
+                Ok(account) => summary.accounts.push(account),
+                Err(err) => summary.accounts.push(AccountSummary {
+                    error: Some(format!("sync task failed: {err}")),
+                    ..AccountSummary::default()
+                }),
+            }
+        }
+        summary.accounts.sort_by(|a, b| a.account.cmp(&b.account));
+        summary
+    }
+
+    /// Syncs one account by config name, recording progress and the outcome.
+    pub async fn sync_account(&self, name: &str) -> AccountSummary {
+        let providers = self.engine.providers().clone();
+        let writes_before = self.engine.store().write_count();
+        self.report(
+            |p| {
+                p.running = true;
+                p.phase = "starting".into();
+                p.done = 0;
+                p.total = None;
+            },
+            name,
+        );
+        let result = if let Some(account) = providers.smartlead.get(name) {
+            smartlead::sync(self, account).await
+        } else if let Some(account) = providers.gmail.get(name) {
+            gmail::sync(self, account).await
+        } else {
+            return AccountSummary {
+                account: name.to_string(),
+                error: Some(format!("no account {name:?} in the config")),
+                ..AccountSummary::default()
+            };
+        };
+        let now = self.engine.clock().now();
+        match result {
+            Ok(mut summary) => {
+                summary.writes = self.engine.store().write_count() - writes_before;
+                self.report(
+                    |p| {
+                        p.running = false;
+                        p.phase = "idle".into();
+                        p.last_success = Some(now);
+                        p.last_error = None;
+                        p.needs_login = false;
+                    },
+                    name,
+                );
+                summary
+            }
+            Err(err) => {
+                let needs_login = err.needs_login();
+                let message = err.to_string();
+                tracing::warn!(account = name, error = %message, "sync failed");
+                self.report(
+                    |p| {
+                        p.running = false;
+                        p.phase = "failed".into();
+                        p.last_error = Some(message.clone());
+                        p.needs_login = needs_login;
+                    },
+                    name,
+                );
+                AccountSummary {
+                    account: name.to_string(),
+                    provider: if providers.smartlead.contains_key(name) {
+                        "smartlead".into()
+                    } else {
+                        "gmail".into()
+                    },
+                    writes: self.engine.store().write_count() - writes_before,
+                    error: Some(message),
+                    needs_login,
+                    ..AccountSummary::default()
+                }
+            }
+        }
+    }
+
+    /// Polls every account at its configured interval (and whenever
+    /// `sync_now` is called) until `shutdown`. An account that needs a new
+    /// login is not retried until the rep logs in and asks again.
+    pub async fn run_pollers(self, shutdown: CancellationToken) {
+        let providers = self.engine.providers().clone();
+        let mut tasks = Vec::new();
+        let intervals: Vec<(String, Duration)> = providers
+            .smartlead
+            .values()
+            .map(|a| (a.name.clone(), a.poll_interval))
+            .chain(
+                providers
+                    .gmail
+                    .values()
+                    .map(|a| (a.name.clone(), a.poll_interval)),
+            )
+            .collect();
+        for (name, interval) in intervals {
+            let this = self.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let summary = this.sync_account(&name).await;
+                    let wait = if summary.needs_login {
+                        Duration::from_secs(24 * 3600)
+                    } else {
+                        interval
+                    };
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = this.wake.notified() => {}
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! Smartlead → cache. Per campaign: analytics (1 request), leads (100 per
+//! page), statistics (500 per page; one row per email sent, with open, click,
+//! reply and bounce facts), then the message history of leads whose reply is
+//! newer than what the cache holds. Mailboxes last.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{AccountSummary, SyncEngine, SyncError};
+use crate::model::{self, *};
+use crate::providers::registry::SmartleadAccount;
+use crate::providers::smartlead::{self as sl, CampaignId, HistoryKind, LeadId, StatisticsQuery};
+
+const STATS_PAGE: u64 = 500;
+const WRITE_CHUNK: usize = 500;
+
+/// The dedupe key Smartlead facts share whether they arrive by sync or webhook.
+pub fn smartlead_dedupe_key(stats_id: &str, kind: EventType, at: DateTime<Utc>) -> String {
+    format!(
+        "sl|{stats_id}|{}|{}",
+        kind.base().as_str(),
+        at.timestamp_millis()
+    )
+}
+
+pub(super) async fn sync(
+    se: &SyncEngine,
+    acct: &SmartleadAccount,
+) -> Result<AccountSummary, SyncError> {
+    let engine = se.engine();
+    let store = engine.store();
+    let name = acct.name.as_str();
+    let client = &acct.client;
+    let requests_before = client.metrics().requests;
+    let mut summary = AccountSummary {
+        account: name.to_string(),
+        provider: "smartlead".into(),
+        ..AccountSummary::default()
+    };
+
+    se.report(|p| p.phase = "categories".into(), name);
+    let categories: Vec<Category> = client
+        .categories()
+        .await?
+        .into_iter()
+        .map(|c| Category {
+            id: c.id,
+            name: c.name,
+            sentiment: c.sentiment_type,
+        })
+        .collect();
+    let by_id: HashMap<i64, Category> = categories.iter().map(|c| (c.id, c.clone())).collect();
+    let existing_account = store.get::<Account>(name)?;
+    store.put(&Account {
+        name: name.to_string(),
+        provider: Provider::Smartlead,
+        email: existing_account.as_ref().and_then(|a| a.email.clone()),
+        needs_login: false,
+        last_sync_ok: None,
+        last_error: None,
+        categories: categories.clone(),
+    })?;
+
+    se.report(|p| p.phase = "campaigns".into(), name);
+    let campaigns = client.list_campaigns(acct.client_id).await?;
+    summary.campaigns = campaigns.len();
+    let total = campaigns.len() as u64;
+
+    let mut leads: BTreeMap<String, Lead> = BTreeMap::new();
+    let mut lead_ids: HashMap<String, LeadId> = HashMap::new();
+    let mut events: Vec<EmailEvent> = Vec::new();
+    let mut days: BTreeMap<(i64, NaiveDate), Counts> = BTreeMap::new();
+    // (campaign id, campaign name, lead email) → newest reply time.
+    let mut replies: BTreeMap<(i64, String), (String, DateTime<Utc>)> = BTreeMap::new();
+
+    for (index, campaign) in campaigns.iter().enumerate() {
+        let id = campaign.id;
+        se.report(
+            |p| {
+                p.phase = format!("campaign {}", campaign.name);
+                p.done = index as u64;
+                p.total = Some(total);
+            },
+            name,
+        );
+        let analytics = client.campaign_analytics(id).await?;
+        let lead_stats = analytics.campaign_lead_stats.clone().unwrap_or_default();
+        let record = model::Campaign {
+            account: name.to_string(),
+            id: id.0,
+            name: campaign.name.clone(),
+            status: campaign.status.as_str().to_string(),
+            client_id: campaign.client_id,
+            parent_campaign_id: campaign.parent_campaign_id.map(|p| p.0),
+            created_at: campaign.created_at,
+            sequence_count: analytics.sequence_count as u32,
+            counts: Counts {
+                sent: analytics.sent_count,
+                unique_sent: analytics.unique_sent_count,
+                opened: analytics.open_count,
+                unique_opened: analytics.unique_open_count,
+                clicked: analytics.click_count,
+                unique_clicked: analytics.unique_click_count,
+                replied: analytics.reply_count,
+                bounced: analytics.bounce_count,
+                unsubscribed: analytics.unsubscribed_count,
+                spam_reported: 0,
+                blocked: analytics.block_count,
+            },
+            lead_stats: LeadStats {
+                total: lead_stats.total,
+                not_started: lead_stats.not_started,
+                in_progress: lead_stats.inprogress,
+                completed: lead_stats.completed,
+                paused: lead_stats.paused,
+                stopped: lead_stats.stopped,
+                blocked: lead_stats.blocked,
+                interested: lead_stats.interested,
+            },
+            email_account_ids: Vec::new(),
+            timezone: campaign
+                .scheduler_cron_value
+                .as_ref()
+                .and_then(|s| s.tz.clone()),
+            synced_at: None,
+        };
+        store.put(&record)?;
+
+        for member in client.all_campaign_leads(id).await? {
+            let email = normalize_email(&member.lead.email);
+            if email.is_empty() {
+                continue;
+            }
+            lead_ids.insert(email.clone(), member.lead.id);
+            let lead = leads
+                .entry(email.clone())
+                .or_insert_with(|| lead_from_api(name, &member.lead));
+            lead.smartlead_lead_id = Some(member.lead.id.0);
+            lead.unsubscribed |= member.lead.is_unsubscribed;
+            if lead.created_at.is_none() {
+                lead.created_at = member.created_at;
+            }
+            if let Some(category) = member.lead_category_id.and_then(|c| by_id.get(&c)) {
+                lead.category = Some(category.clone());
+            }
+            lead.status = Some(member.status.as_str().to_string());
+            lead.memberships.push(Membership {
+                campaign_id: id.0,
+                campaign_name: Some(campaign.name.clone()),
+                map_id: Some(member.campaign_lead_map_id.0),
+                status: Some(member.status.as_str().to_string()),
+                category_id: member.lead_category_id,
+            });
+        }
+
+        let mut offset = 0;
+        loop {
+            let page = client
+                .campaign_statistics(
+                    id,
+                    &StatisticsQuery {
+                        offset,
+                        limit: STATS_PAGE,
+                        ..StatisticsQuery::default()
+                    },
+                )
+                .await?;
+            let fetched = page.data.len() as u64;
+            for row in &page.data {
+                facts_from_row(
+                    name,
+                    id.0,
+                    row,
+                    &mut events,
+                    &mut days,
+                    &mut replies,
+                    &campaign.name,
+                );
+            }
+            offset += fetched;
+            if fetched == 0 || offset >= page.total_stats {
+                break;
+            }
+        }
+    }
+
+    se.report(|p| p.phase = "leads".into(), name);
+    // Last interaction from the facts just read, without losing newer ones
+    // (webhooks) the cache already holds.
+    let mut newest: HashMap<String, (EventType, DateTime<Utc>)> = HashMap::new();
+    for event in &events {
+        if event.kind == EventType::CategoryChanged {
+            continue;
+        }
+        let entry = newest
+            .entry(normalize_email(&event.lead_email))
+            .or_insert((event.kind, event.at));
+        if (event.at, event.kind) > (entry.1, entry.0) {
+            *entry = (event.kind, event.at);
+        }
+    }
+    summary.leads = leads.len();
+    let leads: Vec<(String, Lead)> = leads.into_iter().collect();
+    for chunk in leads.chunks(WRITE_CHUNK) {
+        // Merge under the lead lock so a concurrent sync or webhook cannot
+        // lose its update between our read and our write.
+        let _guard = engine.lock_leads();
+        let mut merged = Vec::with_capacity(chunk.len());
+        for (email, lead) in chunk {
+            let mut lead = lead.clone();
+            lead.memberships.sort_by_key(|m| m.campaign_id);
+            if let Some(existing) = store.get::<Lead>(&lead.key())? {
+                lead.last_event = existing.last_event;
+                lead.last_event_at = existing.last_event_at;
+                lead.unsubscribed |= existing.unsubscribed;
+            } else if let Some((kind, at)) = engine.newest_event_for(email)? {
+                // New here, but another account may already have seen activity.
+                lead.note_event(kind, at);
+            }
+            if let Some((kind, at)) = newest.get(email) {
+                lead.note_event(*kind, *at);
+            }
+            merged.push(lead);
+        }
+        store.put_all(&merged)?;
+    }
+
+    se.report(|p| p.phase = "events".into(), name);
+    for chunk in events.chunks(WRITE_CHUNK * 4) {
+        summary.new_events += engine.record_events(chunk)?.len();
+    }
+    let day_records: Vec<CampaignDay> = days
+        .into_iter()
+        .map(|((campaign_id, date), counts)| CampaignDay {
+            account: name.to_string(),
+            campaign_id,
+            date,
+            counts,
+        })
+        .collect();
+    for chunk in day_records.chunks(WRITE_CHUNK) {
+        store.put_all(chunk)?;
+    }
+
+    se.report(
+        |p| {
+            p.phase = "replies".into();
+            p.done = 0;
+            p.total = Some(replies.len() as u64);
+        },
+        name,
+    );
+    for (done, ((campaign_id, email), (campaign_name, newest_reply))) in replies.iter().enumerate()
+    {
+        let Some(lead_id) = lead_ids.get(email) else {
+            continue;
+        };
+        let thread_key = Thread::key_for(name, &format!("{campaign_id}:{}", lead_id.0));
+        let known = store.get::<Thread>(&thread_key)?;
+        if known
+            .as_ref()
+            .and_then(|t| t.last_inbound_at)
+            .is_some_and(|at| at >= *newest_reply)
+        {
+            continue;
+        }
+        let history = client
+            .message_history(CampaignId(*campaign_id), *lead_id)
+            .await?;
+        let lead = store.get::<Lead>(&Lead::key_for(name, email))?;
+        let (thread, messages) = thread_from_history(
+            name,
+            *campaign_id,
+            campaign_name,
+            *lead_id,
+            email,
+            &history,
+            known.as_ref(),
+            lead.as_ref(),
+            store,
+        )?;
+        summary.messages += messages.len();
+        store.put_all(&messages)?;
+        store.put(&thread)?;
+        summary.threads += 1;
+        se.report(|p| p.done = done as u64 + 1, name);
+    }
+
+    se.report(|p| p.phase = "mailboxes".into(), name);
+    let mailboxes: Vec<Mailbox> = client
+        .all_email_accounts()
+        .await?
+        .into_iter()
+        .filter(|m| acct.client_id.is_none() || m.client_id == acct.client_id)
+        .map(|m| Mailbox {
+            account: name.to_string(),
+            id: m.id.0,
+            from_email: m.from_email,
+            from_name: m.from_name,
+            kind: m.account_type,
+            daily_limit: m.message_per_day,
+            sent_today: Some(m.daily_sent_count),
+            warmup_status: m.warmup_details.as_ref().and_then(|w| w.status.clone()),
+            warmup_reputation: m
+                .warmup_details
+                .as_ref()
+                .and_then(|w| w.warmup_reputation)
+                .map(|r| format!("{r}%")),
+            warmup_sent: m.warmup_details.as_ref().map(|w| w.total_sent_count),
+            warmup_spam: m.warmup_details.as_ref().map(|w| w.total_spam_count),
+            client_id: m.client_id,
+        })
+        .collect();
+    store.put_all(&mailboxes)?;
+
+    summary.requests = client.metrics().requests - requests_before;
+    Ok(summary)
+}
+
+fn lead_from_api(account: &str, api: &sl::Lead) -> Lead {
+    let mut lead = Lead::new(account, &api.email);
+    let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    lead.first_name = non_empty(&api.first_name);
+    lead.last_name = non_empty(&api.last_name);
+    lead.company = non_empty(&api.company_name);
+    lead.linkedin_url = non_empty(&api.linkedin_profile);
+    lead.phone = non_empty(&api.phone_number);
+    lead.website = non_empty(&api.website).or_else(|| non_empty(&api.company_url));
+    lead.location = non_empty(&api.location);
+    lead.custom_fields = api.custom_fields.clone();
+    lead.timezone = api
+        .custom_fields
+        .iter()
+        .find(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k == "timezone" || k == "time_zone" || k == "tz"
+        })
+        .map(|(_, v)| v.clone())
+        .filter(|tz| tz.parse::<chrono_tz::Tz>().is_ok());
+    lead
+}
+
+#[allow(clippy::too_many_arguments)]
+fn facts_from_row(
+    account: &str,
+    campaign_id: i64,
+    row: &sl::StatisticsRow,
+    events: &mut Vec<EmailEvent>,
+    days: &mut BTreeMap<(i64, NaiveDate), Counts>,
+    replies: &mut BTreeMap<(i64, String), (String, DateTime<Utc>)>,
+    campaign_name: &str,
+) {
+    let email = normalize_email(&row.lead_email);
+    if email.is_empty() {
+        return;
+    }
+    let seq = row.sequence_number.map(|n| n as u32);
+    let mut push = |kind: EventType, at: DateTime<Utc>, detail: Option<String>| {
+        let dedupe_key = smartlead_dedupe_key(&row.stats_id, kind, at);
+        events.push(EmailEvent {
+            id: EmailEvent::id_for(account, &dedupe_key),
+            account: account.to_string(),
+            kind: kind.for_sequence_step(seq),
+            lead_email: email.clone(),
+            campaign_id: Some(campaign_id),
+            sequence_number: seq,
+            at,
+            source: EventSource::Sync,
+            dedupe_key,
+            message_id: None,
+            detail,
+        });
+    };
+    let mut day = |at: DateTime<Utc>, f: &mut dyn FnMut(&mut Counts)| {
+        f(days.entry((campaign_id, at.date_naive())).or_default());
+    };
+    if let Some(sent) = row.sent_time {
+        push(EventType::EmailSent, sent, row.email_subject.clone());
+        day(sent, &mut |c| c.sent += 1);
+        if row.is_bounced {
+            push(EventType::EmailBounced, sent, None);
+            day(sent, &mut |c| c.bounced += 1);
+        }
+        if row.is_unsubscribed {
+            let at = row.reply_time.or(row.open_time).unwrap_or(sent);
+            push(EventType::EmailUnsubscribed, at, None);
+        }
+    }
+    if let Some(opened) = row.open_time.filter(|_| row.open_count > 0) {
+        push(EventType::EmailOpened, opened, None);
+        day(opened, &mut |c| c.opened += 1);
+    }
+    if let Some(clicked) = row.click_time.filter(|_| row.click_count > 0) {
+        push(EventType::EmailClicked, clicked, None);
+        day(clicked, &mut |c| c.clicked += 1);
+    }
+    if let Some(replied) = row.reply_time {
+        push(EventType::EmailReplied, replied, row.lead_category.clone());
+        day(replied, &mut |c| c.replied += 1);
+        let entry = replies
+            .entry((campaign_id, email.clone()))
+            .or_insert((campaign_name.to_string(), replied));
+        if replied > entry.1 {
+            entry.1 = replied;
+        }
+    }
+}
+
+fn message_key_part(item: &sl::HistoryItem, index: usize) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(item.kind.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(item.stats_id.as_deref().unwrap_or("").as_bytes());
+    hasher.update([0]);
+    hasher.update(item.message_id.as_deref().unwrap_or("").as_bytes());
+    hasher.update([0]);
+    match item.time {
+        Some(t) => hasher.update(t.timestamp_millis().to_be_bytes()),
+        None => hasher.update((index as u64).to_be_bytes()),
+    }
+    hasher.finalize()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Plain text for an HTML or text body.
+pub fn body_text(body: &str) -> String {
+    let looks_html = body.contains('<') && body.contains('>');
+    if !looks_html {
+        return body.trim().to_string();
+    }
+    html2text::from_read(body.as_bytes(), 100)
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|_| body.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn thread_from_history(
+    account: &str,
+    campaign_id: i64,
+    campaign_name: &str,
+    lead_id: LeadId,
+    lead_email: &str,
+    history: &sl::MessageHistory,
+    known: Option<&Thread>,
+    lead: Option<&Lead>,
+    store: &crate::store::Store,
+) -> Result<(Thread, Vec<Message>), SyncError> {
+    let provider_thread_id = format!("{campaign_id}:{}", lead_id.0);
+    let thread_key = Thread::key_for(account, &provider_thread_id);
+    let ours = history.from.clone().unwrap_or_default();
+    let mut messages = Vec::new();
+    let mut subject = String::new();
+    let mut last_sent_id: Option<String> = None;
+    for (index, item) in history.history.iter().enumerate() {
+        let inbound = item.kind == HistoryKind::Reply;
+        let provider_id = format!("sl-{provider_thread_id}-{}", message_key_part(item, index));
+        let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
+        let date = item.time.unwrap_or_else(|| {
+            known
+                .map(|t| t.last_message_at)
+                .unwrap_or(DateTime::UNIX_EPOCH)
+        });
+        let from_ours = item.from.clone().unwrap_or_else(|| ours.clone());
+        let (from, to) = if inbound {
+            (
+                item.from.clone().unwrap_or_else(|| lead_email.to_string()),
+                item.to.clone().unwrap_or_else(|| ours.clone()),
+            )
+        } else {
+            (
+                from_ours,
+                item.to
+                    .clone()
+                    .or_else(|| history.to.clone())
+                    .unwrap_or_else(|| lead_email.to_string()),
+            )
+        };
+        let item_subject = item.subject.clone().filter(|s| !s.trim().is_empty());
+        if subject.is_empty()
+            && let Some(s) = &item_subject
+        {
+            subject = s.clone();
+        }
+        let html = item.email_body.clone();
+        messages.push(Message {
+            account: account.to_string(),
+            provider_id,
+            thread_key: thread_key.clone(),
+            direction: if inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            message_id: item.message_id.clone(),
+            in_reply_to: if inbound { last_sent_id.clone() } else { None },
+            references: Vec::new(),
+            from: Address::new(from),
+            to: vec![Address::new(to)],
+            cc: item.cc.iter().map(Address::new).collect(),
+            subject: item_subject.unwrap_or_else(|| crate::engine::reply_subject(&subject)),
+            date,
+            text_body: body_text(&html),
+            html_body: Some(html).filter(|h| h.contains('<')),
+            attachments: Vec::new(),
+            // Outbound mail is ours; a reply is unread until the rep opens it.
+            read: existing.map(|m| m.read).unwrap_or(!inbound),
+            labels: Vec::new(),
+            smartlead: Some(SmartleadRef {
+                campaign_id,
+                lead_id: lead_id.0,
+                stats_id: item.stats_id.clone(),
+                sequence_number: item.email_seq_number.map(|n| n as u32),
+            }),
+        });
+        if !inbound {
+            last_sent_id = item.message_id.clone();
+        }
+    }
+    messages.sort_by_key(|m| m.date);
+    let last = messages.last();
+    let category = lead.and_then(|l| {
+        l.membership(campaign_id)
+            .and_then(|m| m.category_id)
+            .and_then(|id| l.category.clone().filter(|c| c.id == id))
+            .or_else(|| l.category.clone())
+    });
+    let thread = Thread {
+        account: account.to_string(),
+        provider: Provider::Smartlead,
+        provider_thread_id,
+        subject: if subject.is_empty() {
+            known.map(|t| t.subject.clone()).unwrap_or_default()
+        } else {
+            subject
+        },
+        lead_email: Some(lead_email.to_string()),
+        campaign_id: Some(campaign_id),
+        campaign_name: Some(campaign_name.to_string()),
+        last_message_at: last.map(|m| m.date).unwrap_or(DateTime::UNIX_EPOCH),
+        last_inbound_at: messages
+            .iter()
+            .filter(|m| m.direction == Direction::Inbound)
+            .map(|m| m.date)
+            .max(),
+        message_count: messages.len() as u32,
+        unread: messages
+            .iter()
+            .any(|m| m.direction == Direction::Inbound && !m.read),
+        has_reply: messages.iter().any(|m| m.direction == Direction::Inbound),
+        category,
+        snippet: last
+            .map(|m| crate::engine::snippet(&m.text_body, 140))
+            .unwrap_or_default(),
+        participants: {
+            let mut p = vec![normalize_email(lead_email)];
+            if !ours.is_empty() {
+                p.push(normalize_email(&ours));
+            }
+            p
+        },
+    };
+    Ok((thread, messages))
+}
+
+/// Re-reads one Smartlead conversation (e.g. when the rep opens it), so a
+/// follow-up reply the statistics poll cannot see shows up without waiting
+/// for a webhook. Returns true when the cache changed.
+pub async fn refresh_thread(
+    engine: &crate::engine::Engine,
+    thread: &Thread,
+) -> Result<bool, SyncError> {
+    let Some(account) = engine.providers().smartlead.get(&thread.account) else {
+        return Ok(false);
+    };
+    let Some((campaign, lead)) = thread.provider_thread_id.split_once(':') else {
+        return Ok(false);
+    };
+    let (Ok(campaign_id), Ok(lead_id)) = (campaign.parse::<i64>(), lead.parse::<i64>()) else {
+        return Ok(false);
+    };
+    let Some(lead_email) = thread.lead_email.clone() else {
+        return Ok(false);
+    };
+    let history = account
+        .client
+        .message_history(CampaignId(campaign_id), LeadId(lead_id))
+        .await?;
+    let store = engine.store();
+    let lead = store.get::<Lead>(&Lead::key_for(&thread.account, &lead_email))?;
+    let (updated, messages) = thread_from_history(
+        &thread.account,
+        campaign_id,
+        thread.campaign_name.as_deref().unwrap_or_default(),
+        LeadId(lead_id),
+        &lead_email,
+        &history,
+        Some(thread),
+        lead.as_ref(),
+        store,
+    )?;
+    let mut changed = store.put_all(&messages)? > 0;
+    // Keep what the rep set locally (category, read state of old mail).
+    let mut updated = updated;
+    if updated.category.is_none() {
+        updated.category = thread.category.clone();
+    }
+    changed |= store.put(&updated)?;
+    Ok(changed)
+}

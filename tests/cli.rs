@@ -1,0 +1,269 @@
+//! The command line as a user's scripts see it: exit codes, one-line errors,
+//! the sandbox's JSON line, and replies that reach the provider exactly once.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use outpost::sandbox::google::InboundMessage;
+use outpost::sandbox::{Contact, InjectReply};
+use support::fast_rig;
+
+fn outpost() -> Command {
+    let mut cmd = Command::cargo_bin("outpost").unwrap();
+    cmd.env_remove("OUTPOST_CONFIG")
+        .env_remove("OUTPOST_DATA_DIR");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configs_give_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("invalid.toml", "data_dir = [unclosed\n", "config.toml"),
+        (
+            "unknown.toml",
+            "[accounts.acme]\nprovider = \"smartlead\"\napi_key = \"k\"\npol_interval_secs = 5\n",
+            "pol_interval_secs",
+        ),
+        (
+            "missing_secret.toml",
+            "[accounts.acme]\nprovider = \"smartlead\"\napi_key_env = \"OUTPOST_TEST_UNSET_KEY_VAR\"\n",
+            "OUTPOST_TEST_UNSET_KEY_VAR",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let (code, stdout, stderr) = run(outpost()
+            .args(["sync", "--once", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("OUTPOST_TEST_UNSET_KEY_VAR"));
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: nothing on stdout");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{name}: one line: {stderr}"
+        );
+        let needle = if name == "invalid.toml" { name } else { needle };
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+    }
+    // A named config that does not exist is an error too; bad flags are usage errors.
+    let (code, _, stderr) = run(outpost().args(["inbox", "--config", "/nonexistent/outpost.toml"]));
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, _) = run(outpost().args(["leads", "--event", "teleported"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn sandbox_prints_one_json_line_and_serves() {
+    let mut child = outpost()
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--leads",
+            "1000",
+            "--seed",
+            "7",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    for key in [
+        "smartlead_base_url",
+        "smartlead_api_key",
+        "gmail_api_base_url",
+        "oauth_auth_url",
+        "oauth_token_url",
+        "oauth_client_id",
+        "oauth_client_secret",
+        "gmail_email",
+    ] {
+        assert!(info[key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    let url = format!(
+        "{}/campaigns/?api_key={}",
+        info["smartlead_base_url"].as_str().unwrap(),
+        info["smartlead_api_key"].as_str().unwrap()
+    );
+    let body: serde_json::Value = reqwest::blocking_get(&url);
+    assert!(body.as_array().is_some_and(|a| !a.is_empty()));
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+mod reqwest {
+    /// A tiny blocking GET for a test that has no runtime of its own.
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_from_the_cli_reach_the_provider_once_with_the_right_fields() {
+    let rig = fast_rig(200, 5).await;
+    let config = rig.config_path.clone();
+    drop(rig.engine); // the CLI opens the data dir itself
+    let cli = |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || run(outpost().arg("--config").arg(&config).args(args)))
+    };
+    let (code, stdout, stderr) = cli(vec!["sync".into(), "--once".into()]).await.unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Smartlead: answer a new reply from a lead who had not written before.
+    let (_, inbox_json, _) = cli(vec!["inbox".into(), "--json".into()]).await.unwrap();
+    let (_, leads_json, _) = cli(vec!["leads".into(), "--json".into()]).await.unwrap();
+    let inbox: serde_json::Value = serde_json::from_str(&inbox_json).unwrap();
+    let leads: serde_json::Value = serde_json::from_str(&leads_json).unwrap();
+    let answered: Vec<String> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap().to_string())
+        .collect();
+    let chosen = leads
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            let id = l["smartlead_lead_id"].as_i64().unwrap();
+            l["memberships"].as_array().unwrap().len() == 1
+                && !answered.iter().any(|k| k.ends_with(&format!(":{id}")))
+        })
+        .expect("a lead without a reply");
+    let lead_email = chosen["email"].as_str().unwrap().to_string();
+    let campaign_id = chosen["memberships"][0]["campaign_id"].as_i64().unwrap();
+    let lead_id = chosen["smartlead_lead_id"].as_i64().unwrap();
+    rig.sandbox
+        .inject_reply(&InjectReply {
+            campaign_id,
+            lead_email: lead_email.clone(),
+            body: "<div>Send me times for next week.</div>".into(),
+            category: None,
+        })
+        .unwrap();
+    let (code, _, stderr) = cli(vec!["sync".into(), "--once".into()]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let thread_id = format!("sl/{campaign_id}:{lead_id}");
+    let (code, stdout, stderr) = cli(vec![
+        "reply".into(),
+        thread_id.clone(),
+        "--body".into(),
+        "Tuesday 10:00 ET works.".into(),
+        "--json".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let item: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(item["state"], "sent");
+    let posts = rig.sandbox.reply_posts();
+    assert_eq!(posts.len(), 1, "exactly one reply reached Smartlead");
+    let body = &posts[0].body;
+    assert_eq!(posts[0].campaign_id, campaign_id);
+    for field in [
+        "email_stats_id",
+        "email_body",
+        "reply_message_id",
+        "reply_email_time",
+        "reply_email_body",
+    ] {
+        assert!(
+            body[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {body}"
+        );
+    }
+    assert!(
+        body["email_body"]
+            .as_str()
+            .unwrap()
+            .contains("Tuesday 10:00 ET works.")
+    );
+    assert!(
+        body["reply_email_body"]
+            .as_str()
+            .unwrap()
+            .contains("Send me times")
+    );
+    let (_, thread_json, _) = cli(vec!["thread".into(), thread_id, "--json".into()])
+        .await
+        .unwrap();
+    assert!(
+        thread_json.contains("Tuesday 10:00 ET works."),
+        "the sent reply shows in the thread"
+    );
+
+    // Gmail: a reply lands in the same thread with threading headers.
+    let google = rig.sandbox.google().clone();
+    let gmail_thread = google.thread_ids()[0].clone();
+    let injected = google
+        .inject_inbound(InboundMessage {
+            from: Contact {
+                email: "pat.doe@prospect.example".into(),
+                first_name: "Pat".into(),
+                last_name: "Doe".into(),
+                company: "Prospect".into(),
+            },
+            thread_id: Some(gmail_thread.clone()),
+            subject: None,
+            text: "Could you share pricing?".into(),
+            html: None,
+        })
+        .unwrap();
+    let (code, _, stderr) = cli(vec!["sync".into(), "--once".into()]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = cli(vec![
+        "reply".into(),
+        format!("gm/{gmail_thread}"),
+        "--body".into(),
+        "Pricing attached.".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let sent = google.sent_messages();
+    let ours = sent.last().expect("a sent message");
+    assert_eq!(ours.thread_id, gmail_thread);
+    let raw = String::from_utf8_lossy(&ours.raw);
+    assert!(
+        raw.contains(&format!("In-Reply-To: {}", injected.message_id_header)),
+        "{raw}"
+    );
+    let references_line = raw
+        .lines()
+        .find(|l| l.starts_with("References:"))
+        .expect("References header");
+    assert!(raw.contains(&injected.message_id_header) && !references_line.is_empty());
+    let subject_line = raw.lines().find(|l| l.starts_with("Subject:")).unwrap();
+    assert!(
+        subject_line.contains("Re: ") && !subject_line.contains("Re: Re:"),
+        "{subject_line}"
+    );
+    assert_eq!(sent.iter().filter(|m| m.raw == ours.raw).count(), 1);
+}

@@ -1,0 +1,110 @@
+//! Shared test rig: a sandbox on loopback, a config pointing at it, and an
+//! engine with the real provider clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use outpost::clock::{SharedClock, SystemClock};
+use outpost::config::{self, ConfigSources};
+use outpost::engine::Engine;
+use outpost::providers::gmail::{GMAIL_MODIFY_SCOPE, TokenSet, TokenStore};
+use outpost::providers::registry::Providers;
+use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
+use outpost::store::Store;
+use secrecy::SecretString;
+
+pub struct Rig {
+    pub sandbox: SandboxHandle,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub engine: Engine,
+}
+
+/// Client-side rate limit written into the config: (max, per_secs).
+pub struct ClientLimit(pub u32, pub u64);
+
+pub fn write_config(dir: &Path, info: &sandbox::SandboxInfo, limit: &ClientLimit) -> PathBuf {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let text = format!(
+        "data_dir = {data}\n\n\
+         [accounts.sl]\nprovider = \"smartlead\"\napi_key = {key}\nbase_url = {base}\n\
+         rate_limit = {{ max = {max}, per_secs = {per} }}\n\n\
+         [accounts.gm]\nprovider = \"gmail\"\nemail = {email}\nclient_id = {cid}\nclient_secret = {secret}\n\
+         api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\n",
+        data = q(&dir.join("data").to_string_lossy()),
+        key = q(&info.smartlead_api_key),
+        base = q(&info.smartlead_base_url),
+        max = limit.0,
+        per = limit.1,
+        email = q(&info.gmail_email),
+        cid = q(&info.oauth_client_id),
+        secret = q(&info.oauth_client_secret),
+        gbase = q(&info.gmail_api_base_url),
+        auth = q(&info.oauth_auth_url),
+        token = q(&info.oauth_token_url),
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
+/// Signs the sandbox mailbox in (what `outpost auth gmail` stores).
+pub fn store_gmail_tokens(sandbox: &SandboxHandle, data_dir: &Path) {
+    let issued = sandbox.google().issue_tokens(GMAIL_MODIFY_SCOPE);
+    let tokens = TokenSet {
+        access_token: SecretString::from(issued.access_token),
+        refresh_token: issued.refresh_token.map(SecretString::from),
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(issued.expires_in)),
+        scopes: issued.scope.split(' ').map(str::to_string).collect(),
+    };
+    TokenStore::new(data_dir, "gm")
+        .unwrap()
+        .save(&tokens)
+        .unwrap();
+}
+
+pub async fn rig(opts: SandboxOptions, limit: ClientLimit) -> Rig {
+    let sandbox = sandbox::start(opts).await.expect("sandbox starts");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), sandbox.info(), &limit);
+    store_gmail_tokens(&sandbox, &dir.path().join("data"));
+    let engine = engine_for(&config_path);
+    Rig {
+        sandbox,
+        dir,
+        config_path,
+        engine,
+    }
+}
+
+pub fn engine_for(config_path: &Path) -> Engine {
+    let config = config::load(&ConfigSources {
+        config_path: Some(config_path.to_path_buf()),
+        data_dir: None,
+    })
+    .expect("config loads");
+    let clock: SharedClock = Arc::new(SystemClock);
+    let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).unwrap();
+    let store = Store::open(config.data_dir(), "test").unwrap();
+    Engine::with_providers(store, clock, Arc::new(providers))
+}
+
+/// A sandbox without rate limits on either side, for tests about data.
+pub async fn fast_rig(leads: usize, seed: u64) -> Rig {
+    rig(
+        SandboxOptions {
+            leads,
+            seed,
+            rate_limit: sandbox::RateLimit::unlimited(),
+            ..SandboxOptions::default()
+        },
+        ClientLimit(100_000, 1),
+    )
+    .await
+}
