@@ -14,3 +14,4 @@ pub mod sandbox;
 pub mod services;
 pub mod store;
 pub mod sync;
+pub mod tui;

@@ -22,8 +22,7 @@ use crate::store::Store;
 #[command(
     name = "outpost",
     version,
-    about = "A keyboard-driven terminal inbox and sequence engine for SDRs",
-    arg_required_else_help = true
+    about = "A keyboard-driven terminal inbox and sequence engine for SDRs"
 )]
 pub struct Cli {
     /// Config file (default: $OUTPOST_CONFIG, else the platform config dir).
@@ -97,6 +96,33 @@ pub fn sources(cli: &Cli) -> ConfigSources {
     }
 }
 
+/// `outpost` alone: the full-screen client on the configured accounts (or
+/// the first-run screen when there are none).
+fn open_tui(cli: &Cli) -> CliResult<()> {
+    let config = config::load_unresolved(&sources(cli))?;
+    let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+    let store = Store::open(config.data_dir(), "tui")?;
+    let providers = if config.accounts.is_empty() {
+        Default::default()
+    } else {
+        crate::providers::registry::Providers::from_config(
+            &config,
+            config.data_dir(),
+            clock.clone(),
+        )
+        .map_err(|e| CliError::runtime(format!("{e}; `outpost doctor` checks the setup")))?
+    };
+    let engine = Engine::with_providers(store, clock, Arc::new(providers));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime
+        .block_on(crate::tui::run(
+            engine,
+            &config,
+            crate::tui::TuiOptions::default(),
+        ))
+        .map_err(|e| CliError::runtime(e.to_string()))
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
@@ -110,7 +136,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Auth(command)) => live::auth(&cli, command),
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),
-        None => Err(CliError::usage("no command given; see `outpost --help`")),
+        None => open_tui(&cli),
     };
     match result {
         Ok(()) => 0,

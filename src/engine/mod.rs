@@ -8,12 +8,16 @@
 mod categories;
 mod commands;
 mod events;
+mod lead_index;
 mod queries;
+mod sequence_queries;
 mod stats;
 
 pub use categories::*;
 pub use commands::*;
+pub use lead_index::*;
 pub use queries::*;
+pub use sequence_queries::*;
 pub use stats::*;
 
 use std::sync::Arc;

@@ -1,0 +1,404 @@
+//! What the sequences pane and the lead actions need: sequences with their
+//! per-step funnel, one sequence's enrollments, pause/resume, enrolling and
+//! pausing a lead, suppressing an address, and a new email to a lead.
+//!
+//! The scheduler that runs sequences lives elsewhere; this file only reads
+//! and writes the records it shares with it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{CommandError, CommandResult, Engine, new_message_id};
+use crate::model::*;
+use crate::store::{Index, StoreResult, keys::KeyBuf};
+
+/// How many enrollments got through each step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepFunnel {
+    pub step: usize,
+    pub name: String,
+    /// Enrollments for which this step ran (sent, task made, branched...).
+    pub done: u64,
+    /// Enrollments sitting at this step now.
+    pub waiting: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceSummary {
+    pub sequence: Sequence,
+    pub enrolled: u64,
+    pub by_state: BTreeMap<String, u64>,
+    pub funnel: Vec<StepFunnel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceDetail {
+    pub summary: SequenceSummary,
+    /// Soonest due first; finished ones last.
+    pub enrollments: Vec<Enrollment>,
+}
+
+fn ran(outcome: ExecutionOutcome) -> bool {
+    matches!(
+        outcome,
+        ExecutionOutcome::Sent
+            | ExecutionOutcome::TaskCreated
+            | ExecutionOutcome::WebhookDelivered
+            | ExecutionOutcome::Branched
+    )
+}
+
+/// Replaces `{{ name }}` with the lead's field; a variable the lead cannot
+/// answer is an error, so nothing half-filled is ever sent.
+pub fn render_template(text: &str, lead: &Lead) -> CommandResult<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(CommandError::Invalid(
+                "a `{{` is never closed with `}}`".into(),
+            ));
+        };
+        let name = after[..end].trim();
+        let value = lead.field(name).ok_or_else(|| {
+            CommandError::Invalid(format!(
+                "{{{{{name}}}}} has no value for {}; fill it in or remove it",
+                lead.email
+            ))
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The variables offered by the composer's insert menu for one lead.
+pub fn template_variables(lead: &Lead) -> Vec<(String, Option<String>)> {
+    Lead::STANDARD_FIELDS
+        .iter()
+        .map(|name| name.to_string())
+        .chain(lead.custom_fields.keys().cloned())
+        .map(|name| {
+            let value = lead.field(&name);
+            (name, value)
+        })
+        .collect()
+}
+
+impl Engine {
+    fn summarize(&self, sequence: Sequence) -> StoreResult<(SequenceSummary, Vec<Enrollment>)> {
+        let prefix = KeyBuf::new().text(&sequence.name).into_prefix();
+        let enrollments = self
+            .store
+            .by_index::<Enrollment>(Index::EnrollmentsBySequence, &prefix, false)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut by_state = BTreeMap::new();
+        let mut waiting = vec![0u64; sequence.steps.len()];
+        for e in &enrollments {
+            *by_state.entry(e.state.as_str().to_string()).or_insert(0) += 1;
+            if matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused)
+                && let Some(slot) = waiting.get_mut(e.current_step)
+            {
+                *slot += 1;
+            }
+        }
+        let mut done: Vec<HashSet<&str>> = vec![HashSet::new(); sequence.steps.len()];
+        let mut executions = Vec::new();
+        for e in &enrollments {
+            let prefix = format!("{}/", e.id);
+            for exec in self.store.scan_prefix::<StepExecution>(&prefix) {
+                executions.push(exec?);
+            }
+        }
+        for exec in &executions {
+            if ran(exec.outcome)
+                && let Some(set) = done.get_mut(exec.step)
+            {
+                set.insert(exec.enrollment_id.as_str());
+            }
+        }
+        let funnel = sequence
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| StepFunnel {
+                step: i,
+                name: step.name.clone(),
+                done: done[i].len() as u64,
+                waiting: waiting[i],
+            })
+            .collect();
+        Ok((
+            SequenceSummary {
+                enrolled: enrollments.len() as u64,
+                by_state,
+                funnel,
+                sequence,
+            },
+            enrollments,
+        ))
+    }
+
+    /// Every sequence with its counts and funnel, by name.
+    pub fn sequences(&self) -> StoreResult<Vec<SequenceSummary>> {
+        let mut out = Vec::new();
+        for sequence in self.store.iter::<Sequence>() {
+            out.push(self.summarize(sequence?)?.0);
+        }
+        Ok(out)
+    }
+
+    pub fn sequence_detail(&self, name: &str) -> StoreResult<Option<SequenceDetail>> {
+        let Some(sequence) = self.store.get::<Sequence>(name)? else {
+            return Ok(None);
+        };
+        let (summary, mut enrollments) = self.summarize(sequence)?;
+        enrollments.sort_by_key(|e| (e.next_due_at.is_none(), e.next_due_at, e.id.clone()));
+        Ok(Some(SequenceDetail {
+            summary,
+            enrollments,
+        }))
+    }
+
+    /// Pauses or resumes a whole sequence.
+    pub fn set_sequence_status(
+        &self,
+        name: &str,
+        status: SequenceStatus,
+    ) -> CommandResult<Sequence> {
+        let mut sequence = self
+            .store
+            .get::<Sequence>(name)?
+            .ok_or_else(|| CommandError::NotFound(format!("no sequence {name:?}")))?;
+        if sequence.status != status {
+            sequence.status = status;
+            sequence.updated_at = self.clock.now();
+            self.store.put(&sequence)?;
+        }
+        Ok(sequence)
+    }
+
+    /// Enrolls a lead at the first step, due now. Refuses suppressed
+    /// addresses and a second live enrollment in the same sequence.
+    pub fn enroll_lead(&self, sequence: &str, lead_email: &str) -> CommandResult<Enrollment> {
+        let sequence = self
+            .store
+            .get::<Sequence>(sequence)?
+            .ok_or_else(|| CommandError::NotFound(format!("no sequence {sequence:?}")))?;
+        let email = normalize_email(lead_email);
+        let prefix = KeyBuf::new().text(&email).into_prefix();
+        let suppressed = self
+            .store
+            .by_index::<Suppression>(Index::SuppressionsByEmail, &prefix, false)
+            .next()
+            .transpose()?;
+        if let Some(s) = suppressed {
+            return Err(CommandError::Invalid(format!(
+                "{email} is suppressed ({:?}); it cannot be enrolled",
+                s.reason
+            )));
+        }
+        for existing in self
+            .store
+            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
+        {
+            let existing = existing?;
+            if existing.sequence == sequence.name
+                && matches!(
+                    existing.state,
+                    EnrollmentState::Active | EnrollmentState::Paused
+                )
+            {
+                return Err(CommandError::Invalid(format!(
+                    "{email} is already in {:?} ({})",
+                    sequence.name,
+                    existing.state.as_str()
+                )));
+            }
+        }
+        let now = self.clock.now();
+        let enrollment = Enrollment {
+            id: uuid::Uuid::new_v4().to_string(),
+            account: sequence.account.clone(),
+            sequence: sequence.name.clone(),
+            lead_email: email,
+            state: EnrollmentState::Active,
+            reason: Some("enrolled from outpost".into()),
+            current_step: 0,
+            next_due_at: Some(now),
+            enrolled_at: now,
+            started_at: now,
+            updated_at: now,
+            mailbox: None,
+            thread_id: None,
+            last_message_id: None,
+            references: Vec::new(),
+            last_subject: None,
+            variants: BTreeMap::new(),
+            resume_at: None,
+        };
+        self.store.put(&enrollment)?;
+        Ok(enrollment)
+    }
+
+    /// Pauses every active enrollment of a lead; returns how many.
+    pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
+        let prefix = KeyBuf::new()
+            .text(&normalize_email(lead_email))
+            .into_prefix();
+        let now = self.clock.now();
+        let mut paused = Vec::new();
+        for e in self
+            .store
+            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
+        {
+            let mut e = e?;
+            if e.state == EnrollmentState::Active {
+                e.state = EnrollmentState::Paused;
+                e.reason = Some("paused by the rep".into());
+                e.resume_at = None;
+                e.updated_at = now;
+                paused.push(e);
+            }
+        }
+        self.store.put_all(&paused)?;
+        Ok(paused.len())
+    }
+
+    /// Never mail this address again from `account`, and stop its enrollments.
+    pub fn suppress_lead(&self, account: &str, lead_email: &str) -> CommandResult<Suppression> {
+        let now = self.clock.now();
+        let suppression = Suppression {
+            account: account.to_string(),
+            email: normalize_email(lead_email),
+            reason: SuppressionReason::Manual,
+            at: now,
+            note: Some("suppressed by the rep in outpost".into()),
+        };
+        self.store.put(&suppression)?;
+        let prefix = KeyBuf::new().text(&suppression.email).into_prefix();
+        let mut stopped = Vec::new();
+        for e in self
+            .store
+            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
+        {
+            let mut e = e?;
+            if matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused) {
+                e.state = EnrollmentState::Stopped;
+                e.reason = Some("suppressed".into());
+                e.updated_at = now;
+                stopped.push(e);
+            }
+        }
+        self.store.put_all(&stopped)?;
+        Ok(suppression)
+    }
+
+    /// A new email to a lead, through the first Gmail account, after `delay`
+    /// (the undo window). Template variables are filled from the lead first.
+    pub fn queue_new_email(
+        &self,
+        lead_key: &str,
+        subject: &str,
+        body: &str,
+        delay: Duration,
+    ) -> CommandResult<OutboxItem> {
+        let lead = self
+            .store
+            .get::<Lead>(lead_key)?
+            .ok_or_else(|| CommandError::NotFound(format!("no lead {lead_key:?}")))?;
+        let prefix = KeyBuf::new().text(&lead.email).into_prefix();
+        if self
+            .store
+            .by_index::<Suppression>(Index::SuppressionsByEmail, &prefix, false)
+            .next()
+            .is_some()
+        {
+            return Err(CommandError::Invalid(format!(
+                "{} is suppressed; nothing was sent",
+                lead.email
+            )));
+        }
+        let subject = render_template(subject, &lead)?;
+        let text = render_template(body, &lead)?;
+        if text.trim().is_empty() || subject.trim().is_empty() {
+            return Err(CommandError::Invalid(
+                "a new email needs a subject and a body".into(),
+            ));
+        }
+        let account = self
+            .accounts()?
+            .into_iter()
+            .find(|a| a.provider == Provider::Gmail)
+            .ok_or_else(|| {
+                CommandError::Invalid(
+                    "new emails leave through a Gmail account and none is set up; \
+                     Smartlead sends only inside campaigns (enroll the lead instead)"
+                        .into(),
+                )
+            })?;
+        let from = account.email.clone().unwrap_or_default();
+        let now = self.clock.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let item = OutboxItem {
+            idempotency_key: format!("compose:{id}"),
+            id,
+            account: account.name.clone(),
+            provider: Provider::Gmail,
+            state: OutboxState::Pending,
+            not_before: now + delay,
+            message_id: new_message_id(&from),
+            email: OutgoingEmail {
+                from,
+                to: vec![lead.email.clone()],
+                cc: Vec::new(),
+                bcc: Vec::new(),
+                subject,
+                text_body: text,
+                html_body: None,
+                in_reply_to: None,
+                references: Vec::new(),
+                headers: Vec::new(),
+            },
+            delivery: Delivery::GmailSend { thread_id: None },
+            thread_key: None,
+            enrollment_id: None,
+            step: None,
+            attempts: 0,
+            last_error: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.put(&item)?;
+        Ok(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_known_fields_and_refuse_missing_ones() {
+        let mut lead = Lead::new("acme", "dana@northwind.example");
+        lead.first_name = Some("Dana".into());
+        lead.custom_fields.insert("role".into(), "CFO".into());
+        assert_eq!(
+            render_template("Hi {{first_name}}, as {{ role }}…", &lead).unwrap(),
+            "Hi Dana, as CFO…"
+        );
+        assert!(render_template("Hi {{company}}", &lead).is_err());
+        assert!(render_template("Hi {{first_name", &lead).is_err());
+        let vars = template_variables(&lead);
+        assert!(
+            vars.iter()
+                .any(|(n, v)| n == "role" && v.as_deref() == Some("CFO"))
+        );
+    }
+}

@@ -1,0 +1,1000 @@
+//! The app's state and what each key does. It holds no engine: reading and
+//! writing happen in jobs (see `jobs.rs`), so everything here is instant and
+//! the whole app can be driven in tests on a TestBackend.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use super::action::{Action, Screen};
+use super::jobs::Job;
+use super::keymap::{KeyChord, Keymap};
+use super::panes::compose::{ComposePane, ComposeTarget};
+use super::panes::{
+    inbox, inbox::InboxPane, lead::LeadPane, leads::LeadsPane, sequences::SequencesPane,
+    stats::StatsPane, thread::ThreadPane,
+};
+use super::theme::Theme;
+use super::widgets::overlays::{Palette, Picker, PickerPurpose};
+use crate::clock::SharedClock;
+use crate::config::Notify;
+use crate::engine::{LeadColumn, ReplyDraft};
+use crate::model::{Draft, EventType, OutboxState, SequenceStatus};
+use crate::store::SyncProgress;
+
+/// Something only the terminal loop can do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Ring the bell or send an OSC 9 notification with this text.
+    Notify(String),
+    /// Suspend, run `$EDITOR` on this text, and hand the result to `editor_done`.
+    Editor(String),
+}
+
+#[derive(Debug)]
+pub enum Overlay {
+    None,
+    Help { scroll: u16 },
+    Palette(Palette),
+    Picker(Picker),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastLevel {
+    Info,
+    Error,
+}
+
+/// A send in its undo window (or on its way).
+#[derive(Debug, Clone)]
+pub struct PendingSend {
+    pub id: String,
+    pub to: String,
+    pub not_before: DateTime<Utc>,
+    pub state: OutboxState,
+    /// What was sent, so an undo can put it back in the composer.
+    pub target: ComposeTarget,
+    pub text: String,
+    pub draft_id: String,
+}
+
+/// Where the last frame drew clickable things.
+#[derive(Debug, Default, Clone)]
+pub struct HitMap {
+    pub tabs: Vec<(Rect, Screen)>,
+    /// The current list's rows and the index of its first visible row.
+    pub list: Option<(Rect, usize)>,
+}
+
+pub struct App {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub clock: SharedClock,
+    pub undo_send_secs: u64,
+    pub notify: Notify,
+    /// The tab (Inbox, Leads, Stats, Sequences) and the views opened on top.
+    pub tab: Screen,
+    pub stack: Vec<Screen>,
+    pub inbox: InboxPane,
+    pub thread: ThreadPane,
+    pub compose: Option<ComposePane>,
+    pub leads: LeadsPane,
+    pub lead: LeadPane,
+    pub stats: StatsPane,
+    pub sequences: SequencesPane,
+    pub overlay: Overlay,
+    /// The `/` line while the rep types a search or filter.
+    pub search: Option<String>,
+    pub toast: Option<(String, ToastLevel)>,
+    pub sync: BTreeMap<String, SyncProgress>,
+    pub pending_send: Option<PendingSend>,
+    pub variables: Vec<(String, Option<String>)>,
+    pub jobs: Vec<Job>,
+    pub effects: Vec<Effect>,
+    pub dirty: bool,
+    pub quit: bool,
+    pub tick: usize,
+    pub hits: HitMap,
+}
+
+impl App {
+    pub fn new(
+        keymap: Keymap,
+        theme: Theme,
+        clock: SharedClock,
+        undo_send_secs: u64,
+        notify: Notify,
+    ) -> App {
+        let mut app = App {
+            keymap,
+            theme,
+            clock,
+            undo_send_secs,
+            notify,
+            tab: Screen::Inbox,
+            stack: Vec::new(),
+            inbox: InboxPane::default(),
+            thread: ThreadPane::default(),
+            compose: None,
+            leads: LeadsPane::default(),
+            lead: LeadPane::default(),
+            stats: StatsPane::default(),
+            sequences: SequencesPane::default(),
+            overlay: Overlay::None,
+            search: None,
+            toast: None,
+            sync: BTreeMap::new(),
+            pending_send: None,
+            variables: Vec::new(),
+            jobs: Vec::new(),
+            effects: Vec::new(),
+            dirty: true,
+            quit: false,
+            tick: 0,
+            hits: HitMap::default(),
+        };
+        app.jobs.push(Job::Accounts);
+        app.request_inbox(true);
+        app.leads.loading = true;
+        app.jobs.push(Job::LeadIndex);
+        app
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The screen keys go to: the top of the stack, else the tab.
+    pub fn screen(&self) -> Screen {
+        self.stack.last().copied().unwrap_or(self.tab)
+    }
+
+    pub fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.toast = Some((text.into(), ToastLevel::Info));
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.toast = Some((text.into(), ToastLevel::Error));
+    }
+
+    // ------------------------------------------------------------ requests
+
+    /// Asks for the inbox again; coalesced while one is in flight.
+    pub fn request_inbox(&mut self, from_start: bool) {
+        if self.inbox.inflight {
+            self.inbox.again = true;
+            return;
+        }
+        self.inbox.inflight = true;
+        self.inbox.generation += 1;
+        let mut query = self.inbox.query.clone();
+        if from_start {
+            // Reload at least what is shown so the selection survives.
+            query.offset = 0;
+            query.limit = Some(self.inbox.rows.len().max(inbox::PAGE));
+        } else {
+            query.offset = self.inbox.rows.len();
+            query.limit = Some(inbox::PAGE);
+        }
+        self.jobs.push(Job::Inbox {
+            generation: self.inbox.generation,
+            query,
+        });
+    }
+
+    pub fn request_stats(&mut self) {
+        if self.stats.inflight {
+            self.stats.stale = true;
+        } else {
+            self.stats.inflight = true;
+            self.stats.stale = false;
+            self.jobs.push(Job::Stats);
+        }
+    }
+
+    pub fn request_sequences(&mut self) {
+        if self.sequences.inflight {
+            self.sequences.stale = true;
+            return;
+        }
+        self.sequences.inflight = true;
+        self.sequences.stale = false;
+        self.jobs.push(Job::Sequences);
+        if let Some(detail) = &self.sequences.detail {
+            self.jobs.push(Job::SequenceDetail {
+                name: detail.summary.sequence.name.clone(),
+            });
+        }
+    }
+
+    pub fn request_lead(&mut self) {
+        if self.lead.inflight {
+            self.lead.again = true;
+        } else if !self.lead.email.is_empty() {
+            self.lead.inflight = true;
+            self.jobs.push(Job::Lead {
+                email: self.lead.email.clone(),
+            });
+        }
+    }
+
+    pub fn request_lead_rows(&mut self) {
+        if self.leads.rows_inflight || self.leads.pending.is_empty() || self.leads.index.is_none() {
+            return;
+        }
+        self.leads.rows_inflight = true;
+        let keys = std::mem::take(&mut self.leads.pending)
+            .into_iter()
+            .collect();
+        self.jobs.push(Job::LeadRows { keys });
+    }
+
+    // ------------------------------------------------------------ input
+
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        self.dirty = true;
+        let chord = KeyChord::from_event(&key);
+        match &mut self.overlay {
+            Overlay::None => {}
+            Overlay::Help { scroll } => {
+                match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => *scroll += 1,
+                    KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
+                    _ => self.overlay = Overlay::None,
+                }
+                return;
+            }
+            Overlay::Palette(_) => return self.palette_key(key),
+            Overlay::Picker(_) => return self.picker_key(key),
+        }
+        if self.search.is_some() {
+            return self.search_key(key);
+        }
+        let screen = self.screen();
+        if screen == Screen::Compose {
+            match self.keymap.lookup(screen, chord) {
+                Some(action) => self.perform(action),
+                None if chord.ctrl && chord.code == KeyCode::Char('c') => {
+                    self.keep_draft();
+                    self.quit = true;
+                }
+                None => {
+                    if let Some(compose) = &mut self.compose {
+                        compose.textarea.input(key);
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(action) = self.keymap.lookup(screen, chord) {
+            self.perform(action);
+        }
+    }
+
+    pub fn handle_mouse(&mut self, mouse: MouseEvent) {
+        match mouse.kind {
+            MouseEventKind::ScrollDown => {
+                for _ in 0..3 {
+                    self.perform(Action::Down);
+                }
+            }
+            MouseEventKind::ScrollUp => {
+                for _ in 0..3 {
+                    self.perform(Action::Up);
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                let at = (mouse.column, mouse.row);
+                let inside = |r: &Rect| {
+                    at.0 >= r.x && at.0 < r.x + r.width && at.1 >= r.y && at.1 < r.y + r.height
+                };
+                if let Some((_, screen)) = self.hits.tabs.iter().find(|(r, _)| inside(r)).copied() {
+                    self.switch_tab(screen);
+                } else if let Some((area, offset)) = self.hits.list
+                    && inside(&area)
+                {
+                    let row = offset + (at.1 - area.y) as usize;
+                    self.select(row);
+                }
+            }
+            _ => return,
+        }
+        self.dirty = true;
+    }
+
+    fn select(&mut self, row: usize) {
+        match self.screen() {
+            Screen::Inbox => {
+                self.inbox.cursor.selected = row.min(self.inbox.rows.len().saturating_sub(1))
+            }
+            Screen::Leads => {
+                self.leads.cursor.selected = row.min(self.leads.ids.len().saturating_sub(1))
+            }
+            Screen::Stats => {
+                self.stats.cursor.selected = row.min(self.stats.order.len().saturating_sub(1))
+            }
+            Screen::Sequences => {
+                self.sequences.cursor.selected =
+                    row.min(self.sequences.list.len().saturating_sub(1))
+            }
+            Screen::Sequence => {
+                let len = self
+                    .sequences
+                    .detail
+                    .as_ref()
+                    .map_or(0, |d| d.enrollments.len());
+                self.sequences.detail_cursor.selected = row.min(len.saturating_sub(1));
+            }
+            _ => {}
+        }
+    }
+
+    fn search_key(&mut self, key: KeyEvent) {
+        let Some(text) = &mut self.search else { return };
+        match key.code {
+            KeyCode::Esc => {
+                self.search = None;
+                self.apply_search(String::new());
+            }
+            KeyCode::Enter => self.search = None,
+            KeyCode::Backspace => {
+                text.pop();
+                let text = text.clone();
+                self.apply_search(text);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                text.push(c);
+                let text = text.clone();
+                self.apply_search(text);
+            }
+            _ => {}
+        }
+    }
+
+    /// Filters as the rep types: the leads table in memory, the inbox by query.
+    fn apply_search(&mut self, text: String) {
+        match self.screen() {
+            Screen::Leads => self.leads.set_filter_text(&text),
+            _ => {
+                let search = Some(text).filter(|t| !t.trim().is_empty());
+                if self.inbox.query.search != search {
+                    self.inbox.query.search = search;
+                    self.reload_inbox_filtered();
+                }
+            }
+        }
+    }
+
+    fn reload_inbox_filtered(&mut self) {
+        self.inbox.rows.clear();
+        self.inbox.cursor = Default::default();
+        self.inbox.exhausted = false;
+        self.inbox.loaded = false;
+        // A newer query supersedes the one in flight.
+        self.inbox.inflight = false;
+        self.request_inbox(true);
+    }
+
+    fn palette_key(&mut self, key: KeyEvent) {
+        let screen = self.screen();
+        let Overlay::Palette(palette) = &mut self.overlay else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Down | KeyCode::Tab => {
+                let len = palette.matches(screen).len();
+                palette.cursor.down(len, 1);
+            }
+            KeyCode::Up | KeyCode::BackTab => palette.cursor.up(1),
+            KeyCode::Backspace => {
+                palette.input.pop();
+                palette.cursor = Default::default();
+            }
+            KeyCode::Enter => {
+                let chosen = palette
+                    .matches(screen)
+                    .get(palette.cursor.selected)
+                    .copied();
+                self.overlay = Overlay::None;
+                if let Some(action) = chosen {
+                    self.perform(action);
+                }
+            }
+            KeyCode::Char(c) => {
+                palette.input.push(c);
+                palette.cursor = Default::default();
+            }
+            _ => {}
+        }
+    }
+
+    fn picker_key(&mut self, key: KeyEvent) {
+        let Overlay::Picker(picker) = &mut self.overlay else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.overlay = Overlay::None,
+            KeyCode::Down | KeyCode::Char('j') => picker.cursor.down(picker.items.len(), 1),
+            KeyCode::Up | KeyCode::Char('k') => picker.cursor.up(1),
+            KeyCode::Enter => {
+                let chosen = picker.cursor.selected;
+                let Overlay::Picker(picker) = std::mem::replace(&mut self.overlay, Overlay::None)
+                else {
+                    return;
+                };
+                if chosen < picker.items.len() {
+                    self.picked(picker, chosen);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn picked(&mut self, picker: Picker, at: usize) {
+        match picker.purpose {
+            PickerPurpose::Category {
+                thread_key,
+                categories,
+            } => {
+                if let Some(category) = categories.get(at).cloned() {
+                    self.info(format!("Setting category {}…", category.name));
+                    self.jobs.push(Job::SetCategory {
+                        thread_key,
+                        category,
+                    });
+                }
+            }
+            PickerPurpose::Enroll { email } => {
+                if let Some(sequence) = picker.items.get(at).cloned() {
+                    self.jobs.push(Job::Enroll { sequence, email });
+                }
+            }
+            PickerPurpose::Variable => {
+                if let (Some((name, _)), Some(compose)) =
+                    (self.variables.get(at), &mut self.compose)
+                {
+                    compose.textarea.insert_str(format!("{{{{{name}}}}}"));
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ actions
+
+    pub fn perform(&mut self, action: Action) {
+        self.dirty = true;
+        let screen = self.screen();
+        match action {
+            Action::Quit => {
+                self.keep_draft();
+                self.quit = true;
+            }
+            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
+            Action::GoInbox => self.switch_tab(Screen::Inbox),
+            Action::GoLeads => self.switch_tab(Screen::Leads),
+            Action::GoStats => self.switch_tab(Screen::Stats),
+            Action::GoSequences => self.switch_tab(Screen::Sequences),
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::PageDown
+            | Action::PageUp => self.move_selection(action),
+            Action::Open => self.open(),
+            Action::Back => {
+                self.stack.pop();
+            }
+            Action::Search => {
+                let current = match screen {
+                    Screen::Leads => self.leads.filter_text.clone(),
+                    _ => self.inbox.query.search.clone().unwrap_or_default(),
+                };
+                self.search = Some(current);
+            }
+            Action::Reply => self.reply(),
+            Action::SetCategory => self.pick_category(),
+            Action::UndoSend => self.undo_send(),
+            Action::ToggleUnread => {
+                self.inbox.query.unread_only = !self.inbox.query.unread_only;
+                self.reload_inbox_filtered();
+            }
+            Action::CycleAccount => {
+                let accounts: Vec<String> = self.sync.keys().cloned().collect();
+                self.inbox.query.account = cycle(&accounts, self.inbox.query.account.as_ref());
+                self.reload_inbox_filtered();
+            }
+            Action::CycleCategory => {
+                let names: Vec<String> = crate::engine::default_categories()
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+                self.inbox.query.category = cycle(&names, self.inbox.query.category.as_ref());
+                self.reload_inbox_filtered();
+            }
+            Action::CycleCampaign => self.cycle_campaign(screen),
+            Action::ClearFilters => match screen {
+                Screen::Leads => self.leads.set_filter_text(""),
+                _ => {
+                    self.inbox.query = Default::default();
+                    self.reload_inbox_filtered();
+                }
+            },
+            Action::ToggleHeaders => self.thread.show_headers = !self.thread.show_headers,
+            Action::ToggleQuoted => self.thread.show_quoted = !self.thread.show_quoted,
+            Action::SortNext => match screen {
+                Screen::Stats => {
+                    self.stats.sort = (self.stats.sort + 1) % super::panes::stats::SORTS.len();
+                    // Names read A→Z; figures read best first.
+                    self.stats.descending = self.stats.sort != 0;
+                    self.stats.resort();
+                }
+                _ => {
+                    self.leads.order.column = self.leads.order.column.next();
+                    self.leads.order.descending = self.leads.order.column == LeadColumn::Timestamp;
+                    self.leads.refilter();
+                }
+            },
+            Action::SortReverse => match screen {
+                Screen::Stats => {
+                    self.stats.descending = !self.stats.descending;
+                    self.stats.resort();
+                }
+                _ => {
+                    self.leads.order.descending = !self.leads.order.descending;
+                    self.leads.refilter();
+                }
+            },
+            Action::CycleEvent => {
+                let kinds: Vec<String> = [
+                    EventType::EmailSent,
+                    EventType::EmailOpened,
+                    EventType::EmailClicked,
+                    EventType::EmailReplied,
+                    EventType::EmailBounced,
+                    EventType::EmailUnsubscribed,
+                ]
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect();
+                let current = self
+                    .leads
+                    .filter
+                    .event
+                    .map(|e| e.base().as_str().to_string());
+                let next = cycle(&kinds, current.as_ref());
+                let text = replace_token(&self.leads.filter_text, "event:", next.as_deref());
+                self.leads.set_filter_text(&text);
+            }
+            Action::ComposeNew => self.compose_new(),
+            Action::Enroll => {
+                if let Some(email) = self.lead_email() {
+                    self.jobs.push(Job::SequenceNames { email });
+                }
+            }
+            Action::PauseLead => {
+                if let Some(email) = self.lead_email() {
+                    self.jobs.push(Job::PauseLead { email });
+                }
+            }
+            Action::Suppress => {
+                if let (Some(email), Some(account)) = (self.lead_email(), self.lead_account()) {
+                    self.jobs.push(Job::Suppress { account, email });
+                }
+            }
+            Action::ToggleDefinitions => self.stats.show_definitions = !self.stats.show_definitions,
+            Action::PauseResume => self.pause_resume(),
+            Action::Refresh => {
+                self.request_inbox(true);
+                self.request_stats();
+                self.request_sequences();
+                self.request_lead();
+                self.jobs.push(Job::LeadIndex);
+            }
+            Action::Send => self.send(),
+            Action::ExternalEditor => {
+                if let Some(compose) = &self.compose {
+                    self.effects.push(Effect::Editor(compose.text()));
+                }
+            }
+            Action::InsertVariable => {
+                let items = self
+                    .variables
+                    .iter()
+                    .map(|(name, value)| match value {
+                        Some(v) => format!("{{{{{name}}}}}  = {}", super::widgets::clip(v, 24)),
+                        None => format!("{{{{{name}}}}}  (empty for this lead)"),
+                    })
+                    .collect();
+                self.overlay = Overlay::Picker(Picker {
+                    title: "Insert variable".into(),
+                    items,
+                    cursor: Default::default(),
+                    purpose: PickerPurpose::Variable,
+                });
+            }
+            Action::KeepDraft => {
+                self.keep_draft();
+                self.stack.pop();
+            }
+        }
+    }
+
+    fn switch_tab(&mut self, tab: Screen) {
+        self.tab = tab;
+        self.stack.clear();
+        match tab {
+            Screen::Stats if self.stats.report.is_none() || self.stats.stale => {
+                self.request_stats()
+            }
+            Screen::Sequences if !self.sequences.loaded || self.sequences.stale => {
+                self.request_sequences()
+            }
+            _ => {}
+        }
+    }
+
+    fn move_selection(&mut self, action: Action) {
+        let page = 20;
+        let screen = self.screen();
+        let (cursor, len) = match screen {
+            Screen::Inbox => (&mut self.inbox.cursor, self.inbox.rows.len()),
+            Screen::Leads => (&mut self.leads.cursor, self.leads.ids.len()),
+            Screen::Stats => (&mut self.stats.cursor, self.stats.order.len()),
+            Screen::Sequences => (&mut self.sequences.cursor, self.sequences.list.len()),
+            Screen::Sequence => (
+                &mut self.sequences.detail_cursor,
+                self.sequences
+                    .detail
+                    .as_ref()
+                    .map_or(0, |d| d.enrollments.len()),
+            ),
+            Screen::Thread | Screen::Lead => {
+                let scroll = if screen == Screen::Thread {
+                    &mut self.thread.scroll
+                } else {
+                    &mut self.lead.scroll
+                };
+                *scroll = match action {
+                    Action::Down => scroll.saturating_add(1),
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::PageDown => scroll.saturating_add(page as u16),
+                    Action::PageUp => scroll.saturating_sub(page as u16),
+                    Action::Top => 0,
+                    _ => u16::MAX,
+                };
+                return;
+            }
+            Screen::Compose => return,
+        };
+        match action {
+            Action::Down => cursor.down(len, 1),
+            Action::Up => cursor.up(1),
+            Action::PageDown => cursor.down(len, page),
+            Action::PageUp => cursor.up(page),
+            Action::Top => cursor.top(),
+            _ => cursor.bottom(len),
+        }
+        if screen == Screen::Inbox
+            && !self.inbox.exhausted
+            && self.inbox.cursor.selected + 50 >= self.inbox.rows.len()
+            && self.inbox.loaded
+        {
+            self.request_inbox(false);
+        }
+    }
+
+    fn open(&mut self) {
+        match self.screen() {
+            Screen::Inbox => {
+                if let Some(t) = self.inbox.selected().cloned() {
+                    self.open_thread(&t.key());
+                    if t.unread {
+                        self.jobs.push(Job::MarkRead { key: t.key() });
+                        if let Some(row) = self.inbox.rows.get_mut(self.inbox.cursor.selected) {
+                            row.unread = false;
+                        }
+                    }
+                }
+            }
+            Screen::Leads => {
+                if let Some(row) = self.leads.selected_row() {
+                    let email = row.email.clone();
+                    self.open_lead(&email);
+                }
+            }
+            Screen::Sequences => {
+                if let Some(s) = self.sequences.selected() {
+                    let name = s.sequence.name.clone();
+                    self.sequences.detail = None;
+                    self.sequences.detail_cursor = Default::default();
+                    self.jobs.push(Job::SequenceDetail { name });
+                    self.stack.push(Screen::Sequence);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn open_thread(&mut self, key: &str) {
+        self.thread = ThreadPane {
+            key: key.to_string(),
+            ..ThreadPane::default()
+        };
+        self.jobs.push(Job::Thread {
+            key: key.to_string(),
+        });
+        self.stack.push(Screen::Thread);
+    }
+
+    pub fn open_lead(&mut self, email: &str) {
+        self.lead = LeadPane {
+            email: email.to_string(),
+            ..LeadPane::default()
+        };
+        self.request_lead();
+        self.stack.push(Screen::Lead);
+    }
+
+    /// The thread the rep is looking at: the open one, else the inbox selection.
+    fn current_thread(&self) -> Option<crate::model::Thread> {
+        match self.screen() {
+            Screen::Thread => self.thread.view.as_ref().map(|v| v.thread.clone()),
+            Screen::Inbox => self.inbox.selected().cloned(),
+            _ => None,
+        }
+    }
+
+    fn reply(&mut self) {
+        let Some(t) = self.current_thread() else {
+            self.error("Nothing to reply to");
+            return;
+        };
+        let thread_key = t.key();
+        let target = ComposeTarget::Reply {
+            thread_key: thread_key.clone(),
+            account: t.account.clone(),
+            to: t
+                .lead_email
+                .clone()
+                .or_else(|| t.participants.first().cloned())
+                .unwrap_or_default(),
+            subject: t.subject.clone(),
+            lead_key: t
+                .lead_email
+                .as_ref()
+                .map(|e| crate::model::Lead::key_for(&t.account, e)),
+        };
+        self.start_compose(target);
+        self.jobs.push(Job::LoadDraft { thread_key });
+    }
+
+    fn compose_new(&mut self) {
+        let (Some(email), Some(account)) = (self.lead_email(), self.lead_account()) else {
+            self.error("Select a lead first");
+            return;
+        };
+        let lead_key = crate::model::Lead::key_for(&account, &email);
+        self.start_compose(ComposeTarget::NewEmail {
+            lead_key,
+            account,
+            email,
+        });
+    }
+
+    fn start_compose(&mut self, target: ComposeTarget) {
+        self.variables.clear();
+        if let Some(lead_key) = target.lead_key() {
+            self.jobs.push(Job::Variables {
+                lead_key: lead_key.to_string(),
+            });
+        }
+        let draft_id = uuid::Uuid::new_v4().to_string();
+        self.compose = Some(ComposePane::new(target, draft_id, ""));
+        self.stack.push(Screen::Compose);
+    }
+
+    fn lead_email(&self) -> Option<String> {
+        match self.screen() {
+            Screen::Lead => Some(self.lead.email.clone()).filter(|e| !e.is_empty()),
+            Screen::Leads => self.leads.selected_row().map(|r| r.email.clone()),
+            _ => None,
+        }
+    }
+
+    fn lead_account(&self) -> Option<String> {
+        match self.screen() {
+            Screen::Lead => self
+                .lead
+                .view
+                .as_ref()
+                .and_then(|v| v.records.first().map(|l| l.account.clone())),
+            Screen::Leads => self.leads.selected_row().map(|r| r.account.clone()),
+            _ => None,
+        }
+    }
+
+    fn pick_category(&mut self) {
+        match self.current_thread() {
+            Some(t) => self.jobs.push(Job::Categories {
+                thread_key: t.key(),
+                account: t.account.clone(),
+            }),
+            None => self.error("Open or select a conversation first"),
+        }
+    }
+
+    fn cycle_campaign(&mut self, screen: Screen) {
+        match screen {
+            Screen::Leads => {
+                let names = self
+                    .leads
+                    .index
+                    .as_ref()
+                    .map(|i| i.campaign_names())
+                    .unwrap_or_default();
+                let current = self.leads.filter.campaign.clone();
+                let next = cycle(&names, current.as_ref());
+                // Campaign names in the filter box use `_` for spaces.
+                let token = next.map(|n| n.replace(' ', "_"));
+                let text = replace_token(&self.leads.filter_text, "campaign:", token.as_deref());
+                self.leads.set_filter_text(&text);
+            }
+            _ => {
+                let mut ids: Vec<i64> = self
+                    .inbox
+                    .rows
+                    .iter()
+                    .filter_map(|t| t.campaign_id)
+                    .collect();
+                if let Some(report) = &self.stats.report {
+                    ids.extend(report.campaigns.iter().map(|c| c.campaign_id));
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                let current = self.inbox.query.campaign_id.map(|i| i.to_string());
+                self.inbox.query.campaign_id =
+                    cycle(&ids, current.as_ref()).and_then(|s| s.parse().ok());
+                self.reload_inbox_filtered();
+            }
+        }
+    }
+
+    fn pause_resume(&mut self) {
+        let sequence = match self.screen() {
+            Screen::Sequence => self
+                .sequences
+                .detail
+                .as_ref()
+                .map(|d| d.summary.sequence.clone()),
+            _ => self.sequences.selected().map(|s| s.sequence.clone()),
+        };
+        if let Some(s) = sequence {
+            let status = match s.status {
+                SequenceStatus::Active => SequenceStatus::Paused,
+                SequenceStatus::Paused => SequenceStatus::Active,
+            };
+            self.jobs.push(Job::SetSequenceStatus {
+                name: s.name,
+                status,
+            });
+        }
+    }
+
+    /// Keeps what was typed in the composer as a draft.
+    fn keep_draft(&mut self) {
+        let Some(compose) = self.compose.take() else {
+            return;
+        };
+        let text = compose.text();
+        if text.trim().is_empty() {
+            return;
+        }
+        let (subject, to) = match &compose.target {
+            ComposeTarget::Reply { subject, to, .. } => {
+                (crate::engine::reply_subject(subject), to.clone())
+            }
+            ComposeTarget::NewEmail { email, .. } => (compose.subject_and_body().0, email.clone()),
+        };
+        self.jobs.push(Job::SaveDraft(Draft {
+            id: compose.draft_id.clone(),
+            account: compose.target.account().to_string(),
+            thread_id: compose.target.thread_key().map(str::to_string),
+            to: vec![to],
+            cc: Vec::new(),
+            subject,
+            body: text,
+            updated_at: self.now(),
+        }));
+    }
+
+    fn send(&mut self) {
+        let Some(compose) = &self.compose else { return };
+        let text = compose.text();
+        let job = match &compose.target {
+            ComposeTarget::Reply { thread_key, .. } => Job::QueueReply {
+                thread_key: thread_key.clone(),
+                draft_id: compose.draft_id.clone(),
+                reply: ReplyDraft {
+                    text: text.clone(),
+                    ..ReplyDraft::default()
+                },
+                delay_secs: self.undo_send_secs,
+            },
+            ComposeTarget::NewEmail { lead_key, .. } => {
+                let (subject, body) = compose.subject_and_body();
+                Job::QueueNew {
+                    lead_key: lead_key.clone(),
+                    draft_id: compose.draft_id.clone(),
+                    subject,
+                    body,
+                    delay_secs: self.undo_send_secs,
+                }
+            }
+        };
+        self.info("Queuing…");
+        self.jobs.push(job);
+    }
+
+    fn undo_send(&mut self) {
+        match &self.pending_send {
+            Some(p) if p.state == OutboxState::Pending => {
+                self.jobs.push(Job::CancelOutbox { id: p.id.clone() });
+            }
+            Some(_) => self.error("Too late to undo: the email already left"),
+            None => self.error("Nothing to undo"),
+        }
+    }
+
+    /// The text back from `$EDITOR`.
+    pub fn editor_done(&mut self, result: Result<String, String>) {
+        self.dirty = true;
+        match (result, &mut self.compose) {
+            (Ok(text), Some(compose)) => compose.set_text(text.trim_end_matches('\n')),
+            (Err(e), _) => self.error(format!("editor: {e}")),
+            _ => {}
+        }
+    }
+
+    /// Called on a timer: moves spinners and the undo countdown.
+    pub fn on_tick(&mut self) {
+        let syncing = self.sync.values().any(|p| p.running);
+        if syncing || self.pending_send.is_some() || self.leads.loading {
+            self.tick = self.tick.wrapping_add(1);
+            self.dirty = true;
+        }
+    }
+}
+
+/// The next value after `current` in `values`, wrapping to None (no filter).
+fn cycle(values: &[String], current: Option<&String>) -> Option<String> {
+    match current.and_then(|c| values.iter().position(|v| v == c)) {
+        None => values.first().cloned(),
+        Some(at) => values.get(at + 1).cloned(),
+    }
+}
+
+/// Replaces (or removes) a `key:value` token in the filter text.
+fn replace_token(text: &str, prefix: &str, value: Option<&str>) -> String {
+    let mut tokens: Vec<String> = text
+        .split_whitespace()
+        .filter(|t| !t.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    if let Some(v) = value {
+        tokens.insert(0, format!("{prefix}{v}"));
+    }
+    tokens.join(" ")
+}

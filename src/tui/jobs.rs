@@ -1,0 +1,364 @@
+//! Background work. The UI task never touches the disk or the network: it
+//! queues `Job`s, a worker runs them on blocking threads (or awaits the
+//! network), and each comes back as a `JobResult` the app applies.
+
+use chrono::Duration;
+
+use crate::engine::*;
+use crate::model::*;
+
+#[derive(Debug, Clone)]
+pub enum Job {
+    Accounts,
+    Inbox {
+        generation: u64,
+        query: InboxQuery,
+    },
+    Thread {
+        key: String,
+    },
+    MarkRead {
+        key: String,
+    },
+    LeadIndex,
+    /// Re-read leads that changed, for the in-memory index.
+    LeadRows {
+        keys: Vec<String>,
+    },
+    Lead {
+        email: String,
+    },
+    Stats,
+    Sequences,
+    SequenceDetail {
+        name: String,
+    },
+    Categories {
+        thread_key: String,
+        account: String,
+    },
+    SetCategory {
+        thread_key: String,
+        category: Category,
+    },
+    /// The lead's variables for the composer's insert menu.
+    Variables {
+        lead_key: String,
+    },
+    LoadDraft {
+        thread_key: String,
+    },
+    SaveDraft(Draft),
+    DeleteDraft {
+        id: String,
+    },
+    QueueReply {
+        thread_key: String,
+        draft_id: String,
+        reply: ReplyDraft,
+        delay_secs: u64,
+    },
+    QueueNew {
+        lead_key: String,
+        draft_id: String,
+        subject: String,
+        body: String,
+        delay_secs: u64,
+    },
+    CancelOutbox {
+        id: String,
+    },
+    OutboxItem {
+        id: String,
+    },
+    SetSequenceStatus {
+        name: String,
+        status: SequenceStatus,
+    },
+    SequenceNames {
+        email: String,
+    },
+    Enroll {
+        sequence: String,
+        email: String,
+    },
+    PauseLead {
+        email: String,
+    },
+    Suppress {
+        account: String,
+        email: String,
+    },
+}
+
+#[derive(Debug)]
+pub enum JobResult {
+    Accounts(Vec<Account>),
+    Inbox {
+        generation: u64,
+        offset: usize,
+        rows: Vec<Thread>,
+    },
+    Thread(Box<Option<ThreadView>>),
+    LeadIndex(Box<LeadIndex>),
+    LeadRows {
+        found: Vec<Lead>,
+        missing: Vec<String>,
+    },
+    Lead {
+        email: String,
+        view: Box<Option<LeadView>>,
+    },
+    Stats(Box<StatsReport>),
+    Sequences(Vec<SequenceSummary>),
+    SequenceDetail(Box<Option<SequenceDetail>>),
+    Categories {
+        thread_key: String,
+        categories: Vec<Category>,
+    },
+    CategorySet {
+        thread_key: String,
+        category: Category,
+    },
+    Variables(Vec<(String, Option<String>)>),
+    Draft {
+        thread_key: String,
+        draft: Option<Draft>,
+    },
+    Queued {
+        item: Box<OutboxItem>,
+        draft_id: String,
+    },
+    Cancelled {
+        id: String,
+        cancelled: bool,
+    },
+    OutboxItem(Box<Option<OutboxItem>>),
+    SequenceNames {
+        email: String,
+        names: Vec<String>,
+    },
+    /// A command that succeeded; the text is shown to the rep.
+    Done(String),
+    /// A job that failed; the text says what went wrong.
+    Failed(String),
+    /// Nothing to show (e.g. a draft saved quietly).
+    Quiet,
+}
+
+fn failed(what: &str, err: impl std::fmt::Display) -> JobResult {
+    JobResult::Failed(format!("{what}: {err}"))
+}
+
+/// Runs one job to completion. Store work goes to a blocking thread so the
+/// async runtime (and the UI task on it) never waits on the disk.
+pub async fn run(engine: Engine, job: Job) -> JobResult {
+    if let Job::SetCategory {
+        thread_key,
+        category,
+    } = job
+    {
+        return match engine
+            .set_thread_category(&thread_key, category.clone())
+            .await
+        {
+            Ok(()) => JobResult::CategorySet {
+                thread_key,
+                category,
+            },
+            Err(e) => failed("category not set", e),
+        };
+    }
+    match tokio::task::spawn_blocking(move || run_blocking(&engine, job)).await {
+        Ok(result) => result,
+        Err(e) => failed("background job stopped", e),
+    }
+}
+
+/// The store-only jobs, run synchronously (tests call this directly too).
+pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
+    match job {
+        Job::Accounts => match engine.accounts() {
+            Ok(a) => JobResult::Accounts(a),
+            Err(e) => failed("accounts", e),
+        },
+        Job::Inbox { generation, query } => match engine.inbox(&query) {
+            Ok(views) => JobResult::Inbox {
+                generation,
+                offset: query.offset,
+                rows: views.into_iter().map(|v| v.thread).collect(),
+            },
+            Err(e) => failed("inbox", e),
+        },
+        Job::Thread { key } => match engine.thread(&key) {
+            Ok(view) => JobResult::Thread(Box::new(view)),
+            Err(e) => failed("thread", e),
+        },
+        Job::MarkRead { key } => match engine.mark_thread_read(&key) {
+            Ok(_) => JobResult::Quiet,
+            Err(e) => failed("mark read", e),
+        },
+        Job::LeadIndex => match LeadIndex::build(engine) {
+            Ok(index) => JobResult::LeadIndex(Box::new(index)),
+            Err(e) => failed("leads", e),
+        },
+        Job::LeadRows { keys } => {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for key in keys {
+                match engine.store().get::<Lead>(&key) {
+                    Ok(Some(lead)) => found.push(lead),
+                    Ok(None) => missing.push(key),
+                    Err(e) => return failed("lead", e),
+                }
+            }
+            JobResult::LeadRows { found, missing }
+        }
+        Job::Lead { email } => match engine.lead(&email) {
+            Ok(view) => JobResult::Lead {
+                email,
+                view: Box::new(view),
+            },
+            Err(e) => failed("lead", e),
+        },
+        Job::Stats => match engine.stats(&StatsQuery::default()) {
+            Ok(report) => JobResult::Stats(Box::new(report)),
+            Err(e) => failed("stats", e),
+        },
+        Job::Sequences => match engine.sequences() {
+            Ok(s) => JobResult::Sequences(s),
+            Err(e) => failed("sequences", e),
+        },
+        Job::SequenceDetail { name } => match engine.sequence_detail(&name) {
+            Ok(d) => JobResult::SequenceDetail(Box::new(d)),
+            Err(e) => failed("sequence", e),
+        },
+        Job::Categories {
+            thread_key,
+            account,
+        } => match engine.categories(&account) {
+            Ok(categories) => JobResult::Categories {
+                thread_key,
+                categories,
+            },
+            Err(e) => failed("categories", e),
+        },
+        Job::SetCategory { .. } => failed("category", "needs the async runner"),
+        Job::Variables { lead_key } => match engine.store().get::<Lead>(&lead_key) {
+            Ok(Some(lead)) => JobResult::Variables(template_variables(&lead)),
+            Ok(None) => JobResult::Variables(
+                Lead::STANDARD_FIELDS
+                    .iter()
+                    .map(|n| (n.to_string(), None))
+                    .collect(),
+            ),
+            Err(e) => failed("variables", e),
+        },
+        Job::LoadDraft { thread_key } => match engine.draft_for_thread(&thread_key) {
+            Ok(draft) => JobResult::Draft { thread_key, draft },
+            Err(e) => failed("draft", e),
+        },
+        Job::SaveDraft(draft) => match engine.save_draft(&draft) {
+            Ok(()) => JobResult::Done("Draft kept".into()),
+            Err(e) => failed("draft not saved", e),
+        },
+        Job::DeleteDraft { id } => match engine.delete_draft(&id) {
+            Ok(_) => JobResult::Quiet,
+            Err(e) => failed("draft", e),
+        },
+        Job::QueueReply {
+            thread_key,
+            draft_id,
+            mut reply,
+            delay_secs,
+        } => {
+            // Template variables work in replies too, filled from the thread's lead.
+            if reply.text.contains("{{") {
+                match fill_for_thread(engine, &thread_key, &reply.text) {
+                    Ok(text) => reply.text = text,
+                    Err(e) => return failed("not sent", e),
+                }
+            }
+            match engine.queue_reply(&thread_key, &reply, seconds(delay_secs)) {
+                Ok(item) => JobResult::Queued {
+                    item: Box::new(item),
+                    draft_id,
+                },
+                Err(e) => failed("not sent", e),
+            }
+        }
+        Job::QueueNew {
+            lead_key,
+            draft_id,
+            subject,
+            body,
+            delay_secs,
+        } => match engine.queue_new_email(&lead_key, &subject, &body, seconds(delay_secs)) {
+            Ok(item) => JobResult::Queued {
+                item: Box::new(item),
+                draft_id,
+            },
+            Err(e) => failed("not sent", e),
+        },
+        Job::CancelOutbox { id } => match engine.cancel_outbox(&id) {
+            Ok(cancelled) => JobResult::Cancelled { id, cancelled },
+            Err(e) => failed("undo", e),
+        },
+        Job::OutboxItem { id } => match engine.outbox_item(&id) {
+            Ok(item) => JobResult::OutboxItem(Box::new(item)),
+            Err(e) => failed("outbox", e),
+        },
+        Job::SetSequenceStatus { name, status } => {
+            match engine.set_sequence_status(&name, status) {
+                Ok(s) => JobResult::Done(format!(
+                    "Sequence {} {}",
+                    s.name,
+                    match s.status {
+                        SequenceStatus::Active => "resumed",
+                        SequenceStatus::Paused => "paused",
+                    }
+                )),
+                Err(e) => failed("sequence", e),
+            }
+        }
+        Job::SequenceNames { email } => match engine.sequences() {
+            Ok(all) => JobResult::SequenceNames {
+                email,
+                names: all.into_iter().map(|s| s.sequence.name).collect(),
+            },
+            Err(e) => failed("sequences", e),
+        },
+        Job::Enroll { sequence, email } => match engine.enroll_lead(&sequence, &email) {
+            Ok(_) => JobResult::Done(format!("Enrolled {email} in {sequence}")),
+            Err(e) => failed("not enrolled", e),
+        },
+        Job::PauseLead { email } => match engine.pause_lead(&email) {
+            Ok(0) => JobResult::Done(format!("{email} has no active enrollment")),
+            Ok(n) => JobResult::Done(format!("Paused {n} enrollment(s) of {email}")),
+            Err(e) => failed("pause", e),
+        },
+        Job::Suppress { account, email } => match engine.suppress_lead(&account, &email) {
+            Ok(_) => JobResult::Done(format!("{email} suppressed; enrollments stopped")),
+            Err(e) => failed("suppress", e),
+        },
+    }
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1_000))
+}
+
+fn fill_for_thread(engine: &Engine, thread_key: &str, text: &str) -> CommandResult<String> {
+    let thread = engine
+        .thread(thread_key)?
+        .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?
+        .thread;
+    let email = thread.lead_email.ok_or_else(|| {
+        CommandError::Invalid("this conversation has no lead to fill variables from".into())
+    })?;
+    let lead = engine
+        .store()
+        .get::<Lead>(&Lead::key_for(&thread.account, &email))?
+        .unwrap_or_else(|| Lead::new(&thread.account, &email));
+    render_template(text, &lead)
+}

@@ -1,0 +1,176 @@
+//! The full-screen client: inbox, thread, composer, leads, lead, campaign
+//! stats and sequences, over the Engine and its change feed.
+//!
+//! Shape: `App` (state, keys → actions → jobs) is pure and is what the tests
+//! drive on a TestBackend; `run` adds the terminal, a worker that runs jobs
+//! off the UI task, and the change feed. Events are drained, then one frame
+//! is drawn if anything changed, at most every ~10 ms.
+
+pub mod action;
+pub mod app;
+pub mod jobs;
+pub mod keymap;
+pub mod panes;
+pub mod terminal;
+pub mod theme;
+mod update;
+pub mod view;
+pub mod widgets;
+
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::Config;
+use crate::engine::Engine;
+
+pub use app::{App, Effect};
+pub use keymap::Keymap;
+pub use theme::Theme;
+
+/// How the caller wants the TUI opened.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// Force colours off (otherwise `NO_COLOR` decides).
+    pub no_color: bool,
+    /// Show the first-run screen even if accounts exist (for tests of it).
+    pub force_first_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The least time between two frames.
+const FRAME_GAP: Duration = Duration::from_millis(10);
+/// Spinner and countdown refresh.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Builds the app for a config (keymap and theme checked, with errors by name).
+pub fn build_app(engine: &Engine, config: &Config, options: &TuiOptions) -> Result<App, TuiError> {
+    let keymap = Keymap::with_overrides(&config.ui.keymap).map_err(TuiError::Config)?;
+    let no_color = options.no_color || Theme::no_color_from_env();
+    let theme = Theme::new(&config.ui.theme, no_color).map_err(TuiError::Config)?;
+    Ok(App::new(
+        keymap,
+        theme,
+        engine.clock().clone(),
+        config.ui.undo_send_secs,
+        config.ui.notify,
+    ))
+}
+
+/// Runs the TUI until the rep quits. Background services (sync, outbox,
+/// scheduler) are the caller's; the TUI only reads the engine and its feed.
+pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result<(), TuiError> {
+    let mut app = build_app(&engine, config, &options)?;
+    let mut terminal = terminal::enter()?;
+    let _guard = terminal::Guard;
+    if config.accounts.is_empty() || options.force_first_run {
+        return first_run(&mut terminal, config, &app.theme).await;
+    }
+    let mut feed = engine.subscribe();
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let mut events = EventStream::new();
+    let mut ticker = tokio::time::interval(TICK);
+    let mut last_draw = tokio::time::Instant::now() - FRAME_GAP;
+    loop {
+        for job in app.take_jobs() {
+            let tx = results_tx.clone();
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(jobs::run(engine, job).await);
+            });
+        }
+        for effect in app.take_effects() {
+            match effect {
+                Effect::Notify(text) => terminal::notify(app.notify, &text),
+                Effect::Editor(text) => {
+                    // Stop reading keys so the editor gets them all.
+                    drop(events);
+                    let result = terminal::edit_externally(&mut terminal, &text);
+                    events = EventStream::new();
+                    app.editor_done(result);
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+        if app.dirty && last_draw.elapsed() >= FRAME_GAP {
+            terminal.draw(|f| view::draw(f, &mut app))?;
+            last_draw = tokio::time::Instant::now();
+        }
+        let next_frame = last_draw + FRAME_GAP;
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => handle_event(&mut app, event),
+                Some(Err(e)) => return Err(TuiError::Terminal(e)),
+                None => break,
+            },
+            Some(result) = results.recv() => app.apply(result),
+            change = feed.recv() => match change {
+                Ok(change) => app.on_change(change),
+                Err(broadcast::error::RecvError::Lagged(_)) => app.refresh_all(),
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+            _ = ticker.tick() => app.on_tick(),
+            _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
+        }
+        // Drain whatever else is ready before drawing once.
+        while let Ok(result) = results.try_recv() {
+            app.apply(result);
+        }
+        loop {
+            match feed.try_recv() {
+                Ok(change) => app.on_change(change),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => app.refresh_all(),
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn handle_event(app: &mut App, event: Event) {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => app.handle_key(key),
+        Event::Mouse(mouse) => app.handle_mouse(mouse),
+        Event::Resize(_, _) => app.dirty = true,
+        _ => {}
+    }
+}
+
+async fn first_run(
+    terminal: &mut terminal::Term,
+    config: &Config,
+    theme: &Theme,
+) -> Result<(), TuiError> {
+    let mut events = EventStream::new();
+    loop {
+        terminal.draw(|f| view::draw_first_run(f, config.config_path(), theme))?;
+        match events.next().await {
+            Some(Ok(Event::Key(key))) if matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) => {
+                break;
+            }
+            Some(Ok(Event::Key(key)))
+                if key.code == KeyCode::Char('c')
+                    && key
+                        .modifiers
+                        .contains(crossterm::event::KeyModifiers::CONTROL) =>
+            {
+                break;
+            }
+            Some(Err(e)) => return Err(TuiError::Terminal(e)),
+            None => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}

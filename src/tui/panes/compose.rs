@@ -1,0 +1,141 @@
+//! The composer: a text area for a reply or a new email to a lead.
+//! For a new email the first line is `Subject: …`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders};
+use ratatui_textarea::TextArea;
+
+use crate::tui::theme::Theme;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComposeTarget {
+    Reply {
+        thread_key: String,
+        account: String,
+        to: String,
+        subject: String,
+        lead_key: Option<String>,
+    },
+    NewEmail {
+        lead_key: String,
+        account: String,
+        email: String,
+    },
+}
+
+impl ComposeTarget {
+    pub fn account(&self) -> &str {
+        match self {
+            ComposeTarget::Reply { account, .. } | ComposeTarget::NewEmail { account, .. } => {
+                account
+            }
+        }
+    }
+
+    pub fn thread_key(&self) -> Option<&str> {
+        match self {
+            ComposeTarget::Reply { thread_key, .. } => Some(thread_key),
+            ComposeTarget::NewEmail { .. } => None,
+        }
+    }
+
+    pub fn lead_key(&self) -> Option<&str> {
+        match self {
+            ComposeTarget::Reply { lead_key, .. } => lead_key.as_deref(),
+            ComposeTarget::NewEmail { lead_key, .. } => Some(lead_key),
+        }
+    }
+}
+
+pub struct ComposePane {
+    pub target: ComposeTarget,
+    pub draft_id: String,
+    pub textarea: TextArea<'static>,
+}
+
+impl ComposePane {
+    pub fn new(target: ComposeTarget, draft_id: String, text: &str) -> ComposePane {
+        let initial = if text.is_empty() {
+            match &target {
+                ComposeTarget::NewEmail { .. } => "Subject: \n\nHi {{first_name}},\n\n".to_string(),
+                ComposeTarget::Reply { .. } => String::new(),
+            }
+        } else {
+            text.to_string()
+        };
+        let mut textarea = TextArea::new(initial.split('\n').map(str::to_string).collect());
+        textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        textarea.move_cursor(ratatui_textarea::CursorMove::End);
+        ComposePane {
+            target,
+            draft_id,
+            textarea,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.textarea.lines().join("\n")
+    }
+
+    pub fn set_text(&mut self, text: &str) {
+        let target = self.target.clone();
+        let id = self.draft_id.clone();
+        *self = ComposePane::new(target, id, text);
+    }
+
+    /// For a new email: the subject line and the body after it.
+    pub fn subject_and_body(&self) -> (String, String) {
+        let text = self.text();
+        let mut lines = text.lines();
+        match lines.next() {
+            Some(first) if first.to_ascii_lowercase().starts_with("subject:") => (
+                first["subject:".len()..].trim().to_string(),
+                lines
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .trim_start_matches('\n')
+                    .to_string(),
+            ),
+            _ => (String::new(), text),
+        }
+    }
+
+    pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme, hints: &str) {
+        let [head, body] =
+            Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(area);
+        let (title, detail) = match &self.target {
+            ComposeTarget::Reply { to, subject, .. } => (
+                " Reply ",
+                format!(
+                    "To: {to}   Subject: {}",
+                    crate::engine::reply_subject(subject)
+                ),
+            ),
+            ComposeTarget::NewEmail { email, account, .. } => (
+                " New email ",
+                format!("To: {email}   From account: {account}"),
+            ),
+        };
+        let header = ratatui::widgets::Paragraph::new(vec![
+            Line::raw(detail),
+            Line::styled(hints.to_string(), theme.muted()),
+        ])
+        .block(
+            Block::default()
+                .borders(Borders::TOP | Borders::LEFT | Borders::RIGHT)
+                .border_style(theme.border())
+                .title(Span::styled(title, theme.accent())),
+        );
+        f.render_widget(header, head);
+        self.textarea.set_block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border()),
+        );
+        self.textarea
+            .set_cursor_line_style(ratatui::style::Style::default());
+        f.render_widget(&self.textarea, body);
+    }
+}

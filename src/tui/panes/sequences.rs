@@ -1,0 +1,312 @@
+//! Sequences as the store holds them: status and a per-step funnel; one
+//! sequence's steps and its enrollments with progress and next due time.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+use crate::engine::{SequenceDetail, SequenceSummary};
+use crate::model::{SequenceStatus, StepKind};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{clip, cursor::Cursor};
+
+#[derive(Debug, Default)]
+pub struct SequencesPane {
+    pub list: Vec<SequenceSummary>,
+    pub loaded: bool,
+    pub cursor: Cursor,
+    pub detail: Option<SequenceDetail>,
+    pub detail_cursor: Cursor,
+    pub inflight: bool,
+    pub stale: bool,
+}
+
+fn status_span(status: SequenceStatus, theme: &Theme) -> Span<'static> {
+    match status {
+        SequenceStatus::Active => Span::styled("active", theme.ok()),
+        SequenceStatus::Paused => Span::styled("paused", theme.warn()),
+    }
+}
+
+fn step_label(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Email {
+            variants,
+            same_thread,
+        } => format!(
+            "email{}{}",
+            if variants.len() > 1 {
+                format!(" ({} variants)", variants.len())
+            } else {
+                String::new()
+            },
+            if *same_thread { ", in thread" } else { "" }
+        ),
+        StepKind::Wait {
+            days,
+            hours,
+            business_days,
+        } => format!(
+            "wait {days}d {hours}h{}",
+            if *business_days {
+                " (business days)"
+            } else {
+                ""
+            }
+        ),
+        StepKind::Task { title, .. } => format!("task: {title}"),
+        StepKind::Conditional {
+            condition,
+            within_hours,
+            ..
+        } => {
+            format!("if {condition:?} within {within_hours}h")
+        }
+        StepKind::Webhook { url, .. } => format!("webhook {url}"),
+    }
+}
+
+fn funnel_lines(summary: &SequenceSummary, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let top = summary.enrolled.max(1) as f64;
+    summary
+        .funnel
+        .iter()
+        .map(|s| {
+            let bar = ((s.done as f64 / top) * width as f64).round() as usize;
+            Line::from(vec![
+                Span::raw(format!("{:>2}. {:<18} ", s.step + 1, clip(&s.name, 18))),
+                Span::styled("█".repeat(bar.min(width)), theme.accent()),
+                Span::raw(format!(" {} done", s.done)),
+                Span::styled(
+                    if s.waiting > 0 {
+                        format!(", {} waiting", s.waiting)
+                    } else {
+                        String::new()
+                    },
+                    theme.muted(),
+                ),
+            ])
+        })
+        .collect()
+}
+
+impl SequencesPane {
+    pub fn selected(&self) -> Option<&SequenceSummary> {
+        self.list.get(self.cursor.selected)
+    }
+
+    pub fn render_list(&mut self, f: &mut Frame, area: Rect, theme: &Theme) -> (Rect, usize) {
+        let [list_area, funnel_area] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Fill(1)]).areas(area);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(
+                format!(" Sequences ({}) ", self.list.len()),
+                theme.accent(),
+            ));
+        let inner = block.inner(list_area);
+        f.render_widget(block, list_area);
+        if self.list.is_empty() {
+            let text = if self.loaded {
+                "No sequences yet: `outpost sequence apply FILE` adds one."
+            } else {
+                "Loading…"
+            };
+            f.render_widget(Span::styled(text, theme.muted()), inner);
+            return (inner, 0);
+        }
+        let range = self
+            .cursor
+            .visible(self.list.len(), inner.height.saturating_sub(1) as usize);
+        let offset = range.start;
+        let rows: Vec<Row> = self.list[range]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let count = |state: &str| s.by_state.get(state).copied().unwrap_or(0).to_string();
+                let style = if offset + i == self.cursor.selected {
+                    theme.selected()
+                } else {
+                    ratatui::style::Style::default()
+                };
+                Row::new(vec![
+                    Cell::from(clip(&s.sequence.name, 28)),
+                    Cell::from(status_span(s.sequence.status, theme)),
+                    Cell::from(s.sequence.steps.len().to_string()),
+                    Cell::from(s.enrolled.to_string()),
+                    Cell::from(count("active")),
+                    Cell::from(count("paused")),
+                    Cell::from(count("completed")),
+                    Cell::from(count("stopped")),
+                    Cell::from(s.sequence.send_via.account.clone()),
+                ])
+                .style(style)
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Fill(1),
+                Constraint::Length(7),
+                Constraint::Length(5),
+                Constraint::Length(8),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(16),
+            ],
+        )
+        .header(
+            Row::new([
+                "Name",
+                "Status",
+                "Steps",
+                "Enrolled",
+                "Active",
+                "Paused",
+                "Completed",
+                "Stopped",
+                "Sends via",
+            ])
+            .style(theme.accent()),
+        );
+        f.render_widget(table, inner);
+        if let Some(s) = self.selected() {
+            let width = funnel_area.width.saturating_sub(40) as usize;
+            let funnel = Paragraph::new(funnel_lines(s, theme, width)).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(
+                        format!(" Funnel · {} ", s.sequence.name),
+                        theme.accent(),
+                    )),
+            );
+            f.render_widget(funnel, funnel_area);
+        }
+        (
+            Rect {
+                y: inner.y + 1,
+                height: inner.height.saturating_sub(1),
+                ..inner
+            },
+            offset,
+        )
+    }
+
+    pub fn render_detail(
+        &mut self,
+        f: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        now: DateTime<Utc>,
+    ) -> (Rect, usize) {
+        let Some(detail) = &self.detail else {
+            f.render_widget(Span::styled("Loading…", theme.muted()), area);
+            return (area, 0);
+        };
+        let s = &detail.summary;
+        let steps_height = (s.sequence.steps.len() as u16 + 4).min(area.height / 2);
+        let [steps_area, enrollments_area] =
+            Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(area);
+        let mut lines = vec![Line::from(vec![
+            Span::raw(format!("{} · ", s.sequence.description)),
+            status_span(s.sequence.status, theme),
+            Span::styled(
+                format!(
+                    " · {} via {} · window {}-{} {}",
+                    s.sequence.send_via.provider,
+                    s.sequence.send_via.account,
+                    s.sequence.settings.window.start.format("%H:%M"),
+                    s.sequence.settings.window.end.format("%H:%M"),
+                    s.sequence.settings.timezone
+                ),
+                theme.muted(),
+            ),
+        ])];
+        for (i, (step, funnel)) in s.sequence.steps.iter().zip(s.funnel.iter()).enumerate() {
+            lines.push(Line::raw(format!(
+                "{:>2}. {:<20} {:<34} {} done, {} waiting",
+                i + 1,
+                clip(&step.name, 20),
+                clip(&step_label(&step.kind), 34),
+                funnel.done,
+                funnel.waiting
+            )));
+        }
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(
+                        format!(" {} · steps ", s.sequence.name),
+                        theme.accent(),
+                    )),
+            ),
+            steps_area,
+        );
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(
+                format!(" Enrollments ({}) ", detail.enrollments.len()),
+                theme.accent(),
+            ));
+        let inner = block.inner(enrollments_area);
+        f.render_widget(block, enrollments_area);
+        let total_steps = s.sequence.steps.len().max(1);
+        let range = self.detail_cursor.visible(
+            detail.enrollments.len(),
+            inner.height.saturating_sub(1) as usize,
+        );
+        let offset = range.start;
+        let rows: Vec<Row> = detail.enrollments[range]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let done = e.current_step.min(total_steps);
+                let bar = format!("{}{}", "■".repeat(done), "□".repeat(total_steps - done));
+                let style = if offset + i == self.detail_cursor.selected {
+                    theme.selected()
+                } else {
+                    ratatui::style::Style::default()
+                };
+                Row::new(vec![
+                    clip(&e.lead_email, 32),
+                    e.state.as_str().to_string(),
+                    format!("{bar} {}/{}", done, total_steps),
+                    e.next_due_at
+                        .map(|t| super::short_time(t, now) + &t.format(" %H:%M").to_string())
+                        .unwrap_or_else(|| "—".into()),
+                    e.reason.clone().unwrap_or_default(),
+                ])
+                .style(style)
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Fill(2),
+                Constraint::Length(10),
+                Constraint::Length(total_steps as u16 + 8),
+                Constraint::Length(13),
+                Constraint::Fill(2),
+            ],
+        )
+        .header(Row::new(["Lead", "State", "Progress", "Next due", "Why"]).style(theme.accent()));
+        f.render_widget(table, inner);
+        (
+            Rect {
+                y: inner.y + 1,
+                height: inner.height.saturating_sub(1),
+                ..inner
+            },
+            offset,
+        )
+    }
+}

@@ -1,0 +1,341 @@
+//! Campaign stats: the campaign list (sortable by any rate), summary cards
+//! with rate definitions on demand, a daily chart, and sending mailboxes.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table,
+};
+
+use crate::engine::{CampaignStats, Rate, StatsReport};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{clip, cursor::Cursor};
+
+/// What the campaign list is sorted by: the name, or one of the rates.
+pub const SORTS: [&str; 8] = [
+    "name",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "unsubscribed",
+];
+
+#[derive(Debug, Default)]
+pub struct StatsPane {
+    pub report: Option<StatsReport>,
+    pub cursor: Cursor,
+    pub sort: usize,
+    pub descending: bool,
+    pub show_definitions: bool,
+    pub inflight: bool,
+    pub stale: bool,
+    /// Campaign positions in display order.
+    pub order: Vec<usize>,
+}
+
+fn rate_of<'a>(c: &'a CampaignStats, name: &str) -> Option<&'a Rate> {
+    c.rates.iter().find(|r| r.name == name)
+}
+
+fn percent(rate: Option<&Rate>) -> String {
+    match rate.and_then(|r| r.percent) {
+        Some(p) => format!("{p:.1}%"),
+        None => "—".to_string(),
+    }
+}
+
+impl StatsPane {
+    pub fn resort(&mut self) {
+        let Some(report) = &self.report else {
+            self.order.clear();
+            return;
+        };
+        let key = SORTS[self.sort % SORTS.len()];
+        let mut order: Vec<usize> = (0..report.campaigns.len()).collect();
+        order.sort_by(|a, b| {
+            let (ca, cb) = (&report.campaigns[*a], &report.campaigns[*b]);
+            let ord = if key == "name" {
+                ca.name.to_lowercase().cmp(&cb.name.to_lowercase())
+            } else if key == "sent" {
+                ca.counts.sent.cmp(&cb.counts.sent)
+            } else {
+                let pa = rate_of(ca, key).and_then(|r| r.percent).unwrap_or(-1.0);
+                let pb = rate_of(cb, key).and_then(|r| r.percent).unwrap_or(-1.0);
+                pa.total_cmp(&pb)
+            };
+            ord.then_with(|| ca.campaign_id.cmp(&cb.campaign_id))
+        });
+        if self.descending {
+            order.reverse();
+        }
+        self.order = order;
+    }
+
+    pub fn selected(&self) -> Option<&CampaignStats> {
+        let report = self.report.as_ref()?;
+        report.campaigns.get(*self.order.get(self.cursor.selected)?)
+    }
+
+    pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme) -> (Rect, usize) {
+        let [list_area, detail] =
+            Layout::horizontal([Constraint::Percentage(36), Constraint::Fill(1)]).areas(area);
+        let sort = SORTS[self.sort % SORTS.len()];
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(
+                format!(
+                    " Campaigns · sort {sort} {} ",
+                    if self.descending { "↓" } else { "↑" }
+                ),
+                theme.accent(),
+            ));
+        let inner = block.inner(list_area);
+        f.render_widget(block, list_area);
+        let Some(report) = &self.report else {
+            f.render_widget(Span::styled("Loading…", theme.muted()), inner);
+            return (inner, 0);
+        };
+        if report.campaigns.is_empty() {
+            f.render_widget(
+                Span::styled(
+                    "No campaigns yet; they appear once Smartlead syncs.",
+                    theme.muted(),
+                ),
+                inner,
+            );
+            return (inner, 0);
+        }
+        let range = self
+            .cursor
+            .visible(self.order.len(), inner.height.saturating_sub(1) as usize);
+        let offset = range.start;
+        let rows: Vec<Row> = self.order[range]
+            .iter()
+            .enumerate()
+            .map(|(i, at)| {
+                let c = &report.campaigns[*at];
+                let style = if offset + i == self.cursor.selected {
+                    theme.selected()
+                } else {
+                    ratatui::style::Style::default()
+                };
+                Row::new(vec![
+                    Cell::from(clip(&c.name, 24)),
+                    Cell::from(c.counts.sent.to_string()),
+                    Cell::from(percent(rate_of(c, "opened"))),
+                    Cell::from(percent(rate_of(c, "replied"))),
+                    Cell::from(percent(rate_of(c, "bounced"))),
+                ])
+                .style(style)
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Fill(1),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Length(6),
+            ],
+        )
+        .header(Row::new(["Campaign", "Sent", "Open", "Reply", "Bnc"]).style(theme.accent()));
+        f.render_widget(table, inner);
+        let list = Rect {
+            y: inner.y + 1,
+            height: inner.height.saturating_sub(1),
+            ..inner
+        };
+        if let Some(c) = self.selected() {
+            self.render_detail(f, detail, theme, c, report);
+        }
+        (list, offset)
+    }
+
+    fn render_detail(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        c: &CampaignStats,
+        report: &StatsReport,
+    ) {
+        let definitions_height = if self.show_definitions {
+            c.rates.len() as u16 + 2
+        } else {
+            0
+        };
+        let mailbox_height = (report.mailboxes.len() as u16 + 3).min(8);
+        let [cards, definitions, chart, mailboxes] = Layout::vertical([
+            Constraint::Length(4),
+            Constraint::Length(definitions_height),
+            Constraint::Fill(1),
+            Constraint::Length(mailbox_height),
+        ])
+        .areas(area);
+        if self.show_definitions {
+            let lines: Vec<Line> = c
+                .rates
+                .iter()
+                .map(|r| {
+                    Line::from(vec![
+                        Span::styled(format!("{:<13}", r.name), theme.accent()),
+                        Span::raw(format!("{} / {}", r.numerator, r.denominator)),
+                    ])
+                })
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(theme.border())
+                        .title(Span::styled(" How each rate is computed ", theme.accent())),
+                ),
+                definitions,
+            );
+        }
+        let slots =
+            Layout::horizontal(vec![Constraint::Fill(1); c.rates.len().max(1)]).split(cards);
+        for (rate, slot) in c.rates.iter().zip(slots.iter()) {
+            let lines = vec![
+                Line::styled(rate.count.to_string(), theme.accent()),
+                Line::raw(percent(Some(rate))),
+            ];
+            let card = Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(rate.name.clone(), theme.muted())),
+            );
+            f.render_widget(card, *slot);
+        }
+        self.render_chart(f, chart, theme, c);
+        let rows: Vec<Row> = report
+            .mailboxes
+            .iter()
+            .map(|m| {
+                let mb = &m.mailbox;
+                Row::new(vec![
+                    clip(&mb.from_email, 30),
+                    format!(
+                        "{}/{}",
+                        mb.sent_today.map_or("—".into(), |v| v.to_string()),
+                        mb.daily_limit.map_or("—".into(), |v| v.to_string())
+                    ),
+                    m.daily_use_percent
+                        .map_or("—".into(), |p| format!("{p:.0}%")),
+                    mb.warmup_status.clone().unwrap_or_else(|| "—".into()),
+                    mb.warmup_reputation.clone().unwrap_or_else(|| "—".into()),
+                    m.warmup_spam_percent
+                        .map_or("—".into(), |p| format!("{p:.1}%")),
+                ])
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Fill(1),
+                Constraint::Length(8),
+                Constraint::Length(6),
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Length(7),
+            ],
+        )
+        .header(
+            Row::new(["Mailbox", "Today", "Use", "Warm-up", "Rep.", "Spam"]).style(theme.accent()),
+        )
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border())
+                .title(Span::styled(" Deliverability by mailbox ", theme.accent())),
+        );
+        f.render_widget(table, mailboxes);
+    }
+
+    fn render_chart(&self, f: &mut Frame, area: Rect, theme: &Theme, c: &CampaignStats) {
+        let series = |pick: fn(&crate::engine::DayPoint) -> u64| -> Vec<(f64, f64)> {
+            c.days
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i as f64, pick(d) as f64))
+                .collect()
+        };
+        let opens = series(|d| d.opened);
+        let clicks = series(|d| d.clicked);
+        let replies = series(|d| d.replied);
+        let bounces = series(|d| d.bounced);
+        let max = [&opens, &clicks, &replies, &bounces]
+            .iter()
+            .flat_map(|s| s.iter().map(|p| p.1))
+            .fold(1.0, f64::max);
+        let style = |slot: &str| match theme.color(slot) {
+            Some(color) => ratatui::style::Style::default().fg(color),
+            None => ratatui::style::Style::default(),
+        };
+        let datasets = vec![
+            Dataset::default()
+                .name("opens")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style("accent"))
+                .data(&opens),
+            Dataset::default()
+                .name("clicks")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style("warn"))
+                .data(&clicks),
+            Dataset::default()
+                .name("replies")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style("ok"))
+                .data(&replies),
+            Dataset::default()
+                .name("bounces")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style("error"))
+                .data(&bounces),
+        ];
+        let first = c
+            .days
+            .first()
+            .map(|d| d.date.format("%b %d").to_string())
+            .unwrap_or_default();
+        let last = c
+            .days
+            .last()
+            .map(|d| d.date.format("%b %d").to_string())
+            .unwrap_or_default();
+        let chart = Chart::new(datasets)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(
+                        format!(" {} · by day ", clip(&c.name, 40)),
+                        theme.accent(),
+                    )),
+            )
+            .x_axis(
+                Axis::default()
+                    .bounds([0.0, (c.days.len().max(2) - 1) as f64])
+                    .labels([first, last]),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, max])
+                    .labels(["0".to_string(), format!("{max:.0}")]),
+            );
+        f.render_widget(chart, area);
+    }
+}

@@ -1,0 +1,170 @@
+//! One conversation: every message, quoted text folded, HTML shown as text,
+//! headers on demand.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use crate::engine::ThreadView;
+use crate::model::{Direction, Message};
+use crate::tui::theme::Theme;
+
+#[derive(Debug, Default)]
+pub struct ThreadPane {
+    pub key: String,
+    pub view: Option<ThreadView>,
+    pub scroll: u16,
+    pub show_headers: bool,
+    pub show_quoted: bool,
+    pub inflight: bool,
+}
+
+/// The readable body of a message: its text part, else its HTML as text.
+pub fn body_text(message: &Message) -> String {
+    if !message.text_body.trim().is_empty() {
+        return message.text_body.replace("\r\n", "\n");
+    }
+    match &message.html_body {
+        Some(html) => html2text::from_read(html.as_bytes(), 78).unwrap_or_else(|_| html.clone()),
+        None => String::new(),
+    }
+}
+
+/// Splits a body into what the sender wrote and the quoted tail.
+pub fn split_quoted(body: &str) -> (Vec<&str>, Vec<&str>) {
+    let lines: Vec<&str> = body.lines().collect();
+    let start = lines.iter().position(|l| {
+        let t = l.trim_start();
+        t.starts_with('>')
+            || (t.starts_with("On ") && t.trim_end().ends_with("wrote:"))
+            || t.starts_with("-----Original Message-----")
+    });
+    match start {
+        Some(at) => (lines[..at].to_vec(), lines[at..].to_vec()),
+        None => (lines, Vec::new()),
+    }
+}
+
+impl ThreadPane {
+    pub fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        let Some(view) = &self.view else {
+            return vec![Line::styled("Loading…", theme.muted())];
+        };
+        let t = &view.thread;
+        let mut out = vec![
+            Line::styled(t.subject.clone(), theme.accent()),
+            Line::from(vec![
+                Span::styled(format!("{} · {}", t.provider, t.account), theme.muted()),
+                Span::styled(
+                    t.campaign_name
+                        .as_ref()
+                        .map(|c| format!(" · campaign {c}"))
+                        .unwrap_or_default(),
+                    theme.muted(),
+                ),
+                Span::styled(
+                    t.category
+                        .as_ref()
+                        .map(|c| format!("  [{}]", c.name))
+                        .unwrap_or_default(),
+                    theme.badge(),
+                ),
+            ]),
+            Line::raw(""),
+        ];
+        for m in &view.messages {
+            let arrow = match m.direction {
+                Direction::Inbound => "◀",
+                Direction::Outbound => "▶",
+            };
+            out.push(Line::from(vec![
+                Span::styled(format!("{arrow} {}", m.from), theme.accent()),
+                Span::styled(format!("  {}", super::full_time(m.date)), theme.muted()),
+            ]));
+            if self.show_headers {
+                let list = |a: &[crate::model::Address]| {
+                    a.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                out.push(Line::styled(
+                    format!("  To: {}", list(&m.to)),
+                    theme.muted(),
+                ));
+                if !m.cc.is_empty() {
+                    out.push(Line::styled(
+                        format!("  Cc: {}", list(&m.cc)),
+                        theme.muted(),
+                    ));
+                }
+                out.push(Line::styled(
+                    format!("  Subject: {}", m.subject),
+                    theme.muted(),
+                ));
+                if let Some(id) = &m.message_id {
+                    out.push(Line::styled(format!("  Message-ID: {id}"), theme.muted()));
+                }
+                if let Some(id) = &m.in_reply_to {
+                    out.push(Line::styled(format!("  In-Reply-To: {id}"), theme.muted()));
+                }
+            }
+            let body = body_text(m);
+            let (own, quoted) = split_quoted(&body);
+            for line in own {
+                out.push(Line::raw(format!("  {line}")));
+            }
+            if !quoted.is_empty() {
+                if self.show_quoted {
+                    for line in quoted {
+                        out.push(Line::styled(format!("  {line}"), theme.muted()));
+                    }
+                } else {
+                    out.push(Line::styled(
+                        format!("  [… {} quoted lines folded]", quoted.len()),
+                        theme.muted().add_modifier(Modifier::ITALIC),
+                    ));
+                }
+            }
+            for a in &m.attachments {
+                out.push(Line::styled(
+                    format!("  📎 {} ({}, {} bytes)", a.filename, a.mime_type, a.size),
+                    theme.muted(),
+                ));
+            }
+            out.push(Line::raw(""));
+        }
+        out
+    }
+
+    pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let lines = self.lines(theme);
+        let max_scroll = (lines.len() as u16).saturating_sub(area.height.saturating_sub(2));
+        self.scroll = self.scroll.min(max_scroll);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(" Conversation ", theme.accent()));
+        let paragraph = Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((self.scroll, 0));
+        f.render_widget(paragraph, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_tail_is_split_off() {
+        let body =
+            "Sounds good, Tuesday works.\n\nOn Mon, Mar 2, 2026 Sam wrote:\n> Would Tuesday work?";
+        let (own, quoted) = split_quoted(body);
+        assert_eq!(own, ["Sounds good, Tuesday works.", ""]);
+        assert_eq!(quoted.len(), 2);
+    }
+}

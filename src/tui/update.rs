@@ -1,0 +1,382 @@
+//! Applying what comes back: job results and the store's change feed.
+
+use super::app::{App, Overlay, PendingSend};
+use super::jobs::{Job, JobResult};
+use super::panes::compose::ComposePane;
+use super::widgets::overlays::{Picker, PickerPurpose};
+use crate::model::OutboxState;
+use crate::store::{Change, Kind};
+
+impl App {
+    pub fn apply(&mut self, result: JobResult) {
+        self.dirty = true;
+        match result {
+            JobResult::Accounts(accounts) => {
+                for a in accounts {
+                    let entry = self.sync.entry(a.name.clone()).or_default();
+                    entry.account = a.name.clone();
+                    entry.needs_login = a.needs_login;
+                    if entry.last_success.is_none() {
+                        entry.last_success = a.last_sync_ok;
+                    }
+                    if entry.last_error.is_none() {
+                        entry.last_error = a.last_error.clone();
+                    }
+                }
+            }
+            JobResult::Inbox {
+                generation,
+                offset,
+                rows,
+            } => self.apply_inbox(generation, offset, rows),
+            JobResult::Thread(view) => {
+                self.thread.inflight = false;
+                match *view {
+                    Some(v) if v.key == self.thread.key => self.thread.view = Some(v),
+                    Some(_) => {}
+                    None => self.error("That conversation is no longer in the cache"),
+                }
+            }
+            JobResult::LeadIndex(index) => {
+                self.leads.index = Some(*index);
+                self.leads.loading = false;
+                self.leads.refilter();
+                self.request_lead_rows();
+            }
+            JobResult::LeadRows { found, missing } => {
+                self.leads.rows_inflight = false;
+                if let Some(index) = &mut self.leads.index {
+                    for lead in &found {
+                        index.upsert(lead);
+                    }
+                    for key in &missing {
+                        index.remove(key);
+                    }
+                    let text = self.leads.filter_text.clone();
+                    self.leads.filter = Default::default();
+                    self.leads.set_filter_text(&text);
+                }
+                self.request_lead_rows();
+            }
+            JobResult::Lead { email, view } => {
+                self.lead.inflight = false;
+                if email == self.lead.email {
+                    self.lead.view = *view;
+                }
+                if self.lead.again {
+                    self.lead.again = false;
+                    self.request_lead();
+                }
+            }
+            JobResult::Stats(report) => {
+                self.stats.inflight = false;
+                let keep = self
+                    .stats
+                    .selected()
+                    .map(|c| (c.account.clone(), c.campaign_id));
+                self.stats.report = Some(*report);
+                self.stats.resort();
+                if let (Some(keep), Some(report)) = (keep, &self.stats.report) {
+                    let at = self.stats.order.iter().position(|i| {
+                        let c = &report.campaigns[*i];
+                        (c.account.clone(), c.campaign_id) == keep
+                    });
+                    if let Some(at) = at {
+                        self.stats.cursor.selected = at;
+                    }
+                }
+                if self.stats.stale {
+                    self.request_stats();
+                }
+            }
+            JobResult::Sequences(list) => {
+                self.sequences.inflight = false;
+                let keep = self.sequences.selected().map(|s| s.sequence.name.clone());
+                self.sequences.list = list;
+                self.sequences.loaded = true;
+                if let Some(at) = keep.and_then(|k| {
+                    self.sequences
+                        .list
+                        .iter()
+                        .position(|s| s.sequence.name == k)
+                }) {
+                    self.sequences.cursor.selected = at;
+                }
+                self.sequences.cursor.clamp(self.sequences.list.len());
+                if self.sequences.stale {
+                    self.request_sequences();
+                }
+            }
+            JobResult::SequenceDetail(detail) => {
+                self.sequences.detail = *detail;
+            }
+            JobResult::Categories {
+                thread_key,
+                categories,
+            } => {
+                let current = self
+                    .thread
+                    .view
+                    .as_ref()
+                    .filter(|v| v.key == thread_key)
+                    .and_then(|v| v.thread.category.clone());
+                let items = categories
+                    .iter()
+                    .map(|c| {
+                        let mark = if current.as_ref().is_some_and(|cur| cur.id == c.id) {
+                            " ✓"
+                        } else {
+                            ""
+                        };
+                        format!("{}{mark}", c.name)
+                    })
+                    .collect();
+                self.overlay = Overlay::Picker(Picker {
+                    title: "Reply category".into(),
+                    items,
+                    cursor: Default::default(),
+                    purpose: PickerPurpose::Category {
+                        thread_key,
+                        categories,
+                    },
+                });
+            }
+            JobResult::CategorySet {
+                thread_key,
+                category,
+            } => {
+                self.info(format!("Category set to {}", category.name));
+                if let Some(view) = &mut self.thread.view
+                    && view.key == thread_key
+                {
+                    view.thread.category = Some(category.clone());
+                }
+                for row in self.inbox.rows.iter_mut().filter(|t| t.key() == thread_key) {
+                    row.category = Some(category.clone());
+                }
+            }
+            JobResult::Variables(vars) => self.variables = vars,
+            JobResult::Draft { thread_key, draft } => {
+                if let (Some(draft), Some(compose)) = (draft, &mut self.compose)
+                    && compose.target.thread_key() == Some(thread_key.as_str())
+                    && compose.text().trim().is_empty()
+                {
+                    *compose =
+                        ComposePane::new(compose.target.clone(), draft.id.clone(), &draft.body);
+                    self.info("Draft restored");
+                }
+            }
+            JobResult::Queued { item, draft_id } => {
+                let Some(compose) = self.compose.take() else {
+                    return;
+                };
+                self.jobs.push(Job::DeleteDraft {
+                    id: draft_id.clone(),
+                });
+                if self.screen() == super::action::Screen::Compose {
+                    self.stack.pop();
+                }
+                self.pending_send = Some(PendingSend {
+                    id: item.id.clone(),
+                    to: item.email.to.join(", "),
+                    not_before: item.not_before,
+                    state: item.state,
+                    text: compose.text(),
+                    target: compose.target,
+                    draft_id,
+                });
+                self.toast = None;
+            }
+            JobResult::Cancelled { id, cancelled } => {
+                let Some(pending) = self.pending_send.take_if(|p| p.id == id) else {
+                    return;
+                };
+                if cancelled {
+                    // Back into the composer, exactly as it was.
+                    self.compose = Some(ComposePane::new(
+                        pending.target.clone(),
+                        pending.draft_id.clone(),
+                        &pending.text,
+                    ));
+                    self.stack.push(super::action::Screen::Compose);
+                    self.info("Send cancelled; the message is back in the composer");
+                } else {
+                    self.error("Too late to undo: the email already left");
+                    self.pending_send = Some(PendingSend {
+                        state: OutboxState::Sending,
+                        ..pending
+                    });
+                }
+            }
+            JobResult::OutboxItem(item) => {
+                let Some(item) = *item else { return };
+                let Some(pending) = &mut self.pending_send else {
+                    return;
+                };
+                if pending.id != item.id {
+                    return;
+                }
+                pending.state = item.state;
+                match item.state {
+                    OutboxState::Sent => {
+                        let to = pending.to.clone();
+                        self.pending_send = None;
+                        self.info(format!("Sent to {to}"));
+                    }
+                    OutboxState::Failed => {
+                        let why = item.last_error.unwrap_or_else(|| "unknown error".into());
+                        self.error(format!("Send failed: {why}"));
+                        self.pending_send = None;
+                    }
+                    OutboxState::Cancelled => self.pending_send = None,
+                    OutboxState::Pending | OutboxState::Sending => {}
+                }
+            }
+            JobResult::SequenceNames { email, names } => {
+                self.overlay = Overlay::Picker(Picker {
+                    title: format!("Enroll {email} in"),
+                    items: names,
+                    cursor: Default::default(),
+                    purpose: PickerPurpose::Enroll { email },
+                });
+            }
+            JobResult::Done(text) => {
+                self.info(text);
+                self.request_lead();
+                if self.sequences.loaded {
+                    self.request_sequences();
+                }
+            }
+            JobResult::Failed(text) => self.error(text),
+            JobResult::Quiet => {}
+        }
+    }
+
+    fn apply_inbox(&mut self, generation: u64, offset: usize, rows: Vec<crate::model::Thread>) {
+        if generation != self.inbox.generation {
+            return;
+        }
+        self.inbox.inflight = false;
+        let got = rows.len();
+        let keep = self.inbox.selected().map(|t| t.key());
+        if offset == 0 {
+            self.notice_new_replies(&rows);
+            self.inbox.exhausted = got < self.inbox.rows.len().max(super::panes::inbox::PAGE);
+            self.inbox.rows = rows;
+        } else {
+            self.inbox.exhausted = got < super::panes::inbox::PAGE;
+            self.inbox.rows.truncate(offset);
+            self.inbox.rows.extend(rows);
+        }
+        self.inbox.loaded = true;
+        // New rows above keep the same conversation selected.
+        if let Some(at) = keep.and_then(|k| self.inbox.rows.iter().position(|t| t.key() == k)) {
+            self.inbox.cursor.selected = at;
+        }
+        self.inbox.cursor.clamp(self.inbox.rows.len());
+        if self.inbox.again {
+            self.inbox.again = false;
+            self.request_inbox(true);
+        }
+    }
+
+    /// Rings (per config) when a reply newer than any seen before arrives.
+    fn notice_new_replies(&mut self, rows: &[crate::model::Thread]) {
+        let newest = rows.iter().filter_map(|t| t.last_inbound_at).max();
+        let Some(newest) = newest else { return };
+        if let Some(seen) = self.inbox.newest_inbound
+            && newest > seen
+            && self.inbox.query.search.is_none()
+            && let Some(t) = rows
+                .iter()
+                .find(|t| t.last_inbound_at == Some(newest) && t.unread)
+        {
+            let who = t.lead_email.clone().unwrap_or_else(|| t.account.clone());
+            self.effects.push(super::app::Effect::Notify(format!(
+                "New reply from {who}: {}",
+                t.subject
+            )));
+        }
+        if self.inbox.newest_inbound.is_none_or(|seen| newest > seen) {
+            self.inbox.newest_inbound = Some(newest);
+        }
+    }
+
+    /// One change from the store's feed: schedule (coalesced) refreshes.
+    pub fn on_change(&mut self, change: Change) {
+        match change {
+            Change::Progress(p) => {
+                self.dirty = true;
+                let account = p.account.clone();
+                let finished = !p.running && self.sync.get(&account).is_some_and(|old| old.running);
+                self.sync.insert(account, p);
+                if finished {
+                    self.request_inbox(true);
+                }
+            }
+            Change::Notice { level, text } => {
+                if level == "error" {
+                    self.error(text);
+                } else {
+                    self.info(text);
+                }
+                self.dirty = true;
+            }
+            Change::Record { kind, key, .. } => match kind {
+                Kind::Thread | Kind::Message => {
+                    self.request_inbox(true);
+                    if self.screen() == super::action::Screen::Thread
+                        && (kind == Kind::Message || key == self.thread.key)
+                        && !self.thread.inflight
+                    {
+                        self.thread.inflight = true;
+                        self.jobs.push(Job::Thread {
+                            key: self.thread.key.clone(),
+                        });
+                    }
+                }
+                Kind::Lead => {
+                    self.leads.pending.insert(key);
+                    self.request_lead_rows();
+                    if self.screen() == super::action::Screen::Lead {
+                        self.request_lead();
+                    }
+                }
+                Kind::Event | Kind::Enrollment | Kind::Suppression
+                    if self.stack.contains(&super::action::Screen::Lead) =>
+                {
+                    self.request_lead();
+                    if kind == Kind::Enrollment {
+                        self.mark_sequences_stale();
+                    }
+                }
+                Kind::Campaign | Kind::CampaignDay | Kind::Mailbox => {
+                    if self.tab == super::action::Screen::Stats {
+                        self.request_stats();
+                    } else {
+                        self.stats.stale = true;
+                    }
+                }
+                Kind::Sequence | Kind::Enrollment | Kind::Execution => self.mark_sequences_stale(),
+                Kind::Outbox if self.pending_send.as_ref().is_some_and(|p| p.id == key) => {
+                    self.jobs.push(Job::OutboxItem { id: key });
+                }
+                Kind::Account => self.jobs.push(Job::Accounts),
+                _ => {}
+            },
+        }
+    }
+
+    fn mark_sequences_stale(&mut self) {
+        if self.tab == super::action::Screen::Sequences {
+            self.request_sequences();
+        } else {
+            self.sequences.stale = true;
+        }
+    }
+
+    /// After the feed lagged: everything may have changed.
+    pub fn refresh_all(&mut self) {
+        self.perform(super::action::Action::Refresh);
+    }
+}

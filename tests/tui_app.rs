@@ -1,0 +1,952 @@
+//! The TUI on ratatui's TestBackend over a realistic cache: every pane is
+//! checked by an insta snapshot, and scripted keys drive the app through
+//! opening a thread, replying, sending, undoing, setting a category,
+//! filtering leads, opening a lead's timeline, stats and sequences.
+
+// Fixture builders take every field positionally so the data reads as a table.
+#![allow(clippy::too_many_arguments)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use outpost::clock::FakeClock;
+use outpost::config::Notify;
+use outpost::engine::Engine;
+use outpost::model::*;
+use outpost::store::{Change, Store};
+use outpost::tui::action::Screen;
+use outpost::tui::{App, Effect, Keymap, Theme, jobs, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::broadcast;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const NOW: &str = "2026-03-10T15:00:00Z";
+
+fn account(name: &str, provider: Provider, email: &str) -> Account {
+    Account {
+        name: name.into(),
+        provider,
+        email: Some(email.into()),
+        needs_login: false,
+        last_sync_ok: Some(at("2026-03-10T14:56:00Z")),
+        last_error: None,
+        categories: Vec::new(),
+    }
+}
+
+fn lead(
+    email: &str,
+    first: &str,
+    last: &str,
+    company: &str,
+    campaign: (i64, &str),
+    last_event: (EventType, &str),
+) -> Lead {
+    let mut l = Lead::new("acme-smartlead", email);
+    l.first_name = Some(first.into());
+    l.last_name = Some(last.into());
+    l.company = Some(company.into());
+    l.linkedin_url = Some(format!(
+        "https://linkedin.com/in/{}-{}",
+        first.to_lowercase(),
+        last.to_lowercase()
+    ));
+    l.timezone = Some("America/New_York".into());
+    l.custom_fields = BTreeMap::from([("role".to_string(), "VP Finance".to_string())]);
+    l.memberships = vec![Membership {
+        campaign_id: campaign.0,
+        campaign_name: Some(campaign.1.into()),
+        map_id: Some(2_400_000 + campaign.0),
+        status: Some("INPROGRESS".into()),
+        category_id: None,
+    }];
+    l.last_event = Some(last_event.0);
+    l.last_event_at = Some(at(last_event.1));
+    l
+}
+
+fn counts(sent: u64, opened: u64, clicked: u64, replied: u64, bounced: u64) -> Counts {
+    Counts {
+        sent,
+        unique_sent: sent * 9 / 10,
+        opened: opened + opened / 3,
+        unique_opened: opened,
+        clicked: clicked + 2,
+        unique_clicked: clicked,
+        replied,
+        bounced,
+        unsubscribed: replied / 4,
+        spam_reported: 0,
+        blocked: 0,
+    }
+}
+
+fn message(
+    account: &str,
+    id: &str,
+    thread: &str,
+    dir: Direction,
+    from: (&str, &str),
+    to: &str,
+    subject: &str,
+    date: &str,
+    body: &str,
+) -> Message {
+    Message {
+        account: account.into(),
+        provider_id: id.into(),
+        thread_key: thread.into(),
+        direction: dir,
+        message_id: Some(format!("<{id}@mail.example>")),
+        in_reply_to: None,
+        references: Vec::new(),
+        from: Address {
+            name: Some(from.0.into()),
+            email: from.1.into(),
+        },
+        to: vec![Address::new(to)],
+        cc: Vec::new(),
+        subject: subject.into(),
+        date: at(date),
+        text_body: body.into(),
+        html_body: None,
+        attachments: Vec::new(),
+        read: dir == Direction::Outbound,
+        labels: Vec::new(),
+        smartlead: None,
+    }
+}
+
+fn thread(
+    account: &str,
+    provider: Provider,
+    id: &str,
+    subject: &str,
+    lead: &str,
+    campaign: Option<(i64, &str)>,
+    last: &str,
+    unread: bool,
+    snippet: &str,
+) -> Thread {
+    Thread {
+        account: account.into(),
+        provider,
+        provider_thread_id: id.into(),
+        subject: subject.into(),
+        lead_email: Some(lead.into()),
+        campaign_id: campaign.map(|c| c.0),
+        campaign_name: campaign.map(|c| c.1.to_string()),
+        last_message_at: at(last),
+        last_inbound_at: Some(at(last)),
+        message_count: 2,
+        unread,
+        has_reply: true,
+        category: None,
+        snippet: snippet.into(),
+        participants: vec![lead.into()],
+    }
+}
+
+/// A small but realistic cache: both providers, leads with events, two
+/// campaigns with daily stats, mailboxes, a sequence with enrollments.
+fn fixture(store: &Store) {
+    store
+        .put(&account(
+            "acme-smartlead",
+            Provider::Smartlead,
+            "sam@acme.io",
+        ))
+        .unwrap();
+    store
+        .put(&account("me-gmail", Provider::Gmail, "sam@acme.io"))
+        .unwrap();
+
+    let cfo = (3101, "Q1 CFO outreach");
+    let cto = (3102, "Fintech CTOs");
+    for (c, sent, o, cl, r, b) in [(cfo, 812, 231, 40, 26, 9), (cto, 430, 150, 12, 7, 21)] {
+        store
+            .put(&Campaign {
+                account: "acme-smartlead".into(),
+                id: c.0,
+                name: c.1.into(),
+                status: "ACTIVE".into(),
+                client_id: None,
+                parent_campaign_id: None,
+                created_at: Some(at("2026-02-01T09:00:00Z")),
+                sequence_count: 3,
+                counts: counts(sent, o, cl, r, b),
+                lead_stats: LeadStats {
+                    total: sent / 2,
+                    ..LeadStats::default()
+                },
+                email_account_ids: vec![11, 12],
+                timezone: Some("America/New_York".into()),
+                synced_at: Some(at("2026-03-10T14:56:00Z")),
+            })
+            .unwrap();
+        for day in 0..10u64 {
+            let date = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + Duration::days(day as i64);
+            store
+                .put(&CampaignDay {
+                    account: "acme-smartlead".into(),
+                    campaign_id: c.0,
+                    date,
+                    counts: counts(
+                        sent / 10,
+                        o / 10 + day * 2,
+                        cl / 10 + day % 3,
+                        r / 10 + day % 2,
+                        b / 10,
+                    ),
+                })
+                .unwrap();
+        }
+    }
+    for (id, email, sent, limit, spam) in [
+        (11, "sam@acme.io", 38, 50, 1),
+        (12, "sam@acme-mail.io", 12, 40, 0),
+    ] {
+        store
+            .put(&Mailbox {
+                account: "acme-smartlead".into(),
+                id,
+                from_email: email.into(),
+                from_name: Some("Sam Rivera".into()),
+                kind: Some("GMAIL".into()),
+                daily_limit: Some(limit),
+                sent_today: Some(sent),
+                warmup_status: Some("ACTIVE".into()),
+                warmup_reputation: Some("98%".into()),
+                warmup_sent: Some(120),
+                warmup_spam: Some(spam),
+                client_id: None,
+            })
+            .unwrap();
+    }
+
+    let leads = vec![
+        lead(
+            "dana@northwind.example",
+            "Dana",
+            "Whitfield",
+            "Northwind Traders",
+            cfo,
+            (EventType::EmailReplied, "2026-03-10T13:40:00Z"),
+        ),
+        lead(
+            "lee@contoso.example",
+            "Lee",
+            "Park",
+            "Contoso",
+            cto,
+            (EventType::EmailReplied, "2026-03-10T11:05:00Z"),
+        ),
+        lead(
+            "ana@fabrikam.example",
+            "Ana",
+            "Souza",
+            "Fabrikam",
+            cfo,
+            (EventType::EmailOpened, "2026-03-09T16:20:00Z"),
+        ),
+        lead(
+            "raj@northwind.example",
+            "Raj",
+            "Iyer",
+            "Northwind Traders",
+            cto,
+            (EventType::EmailClicked, "2026-03-08T10:00:00Z"),
+        ),
+        lead(
+            "mia@tailspin.example",
+            "Mia",
+            "Chen",
+            "Tailspin Toys",
+            cfo,
+            (EventType::EmailSent, "2026-03-07T09:30:00Z"),
+        ),
+        lead(
+            "omar@litware.example",
+            "Omar",
+            "Haddad",
+            "Litware",
+            cto,
+            (EventType::EmailBounced, "2026-03-06T09:30:00Z"),
+        ),
+    ];
+    store.put_all(&leads).unwrap();
+
+    let events: Vec<EmailEvent> = [
+        (EventType::EmailSent, "2026-03-02T14:00:00Z", 1),
+        (EventType::EmailOpened, "2026-03-02T15:10:00Z", 1),
+        (EventType::EmailSent, "2026-03-05T14:00:00Z", 2),
+        (EventType::EmailFollowUpOpened, "2026-03-06T08:45:00Z", 2),
+        (EventType::EmailClicked, "2026-03-06T08:46:00Z", 2),
+        (EventType::EmailFollowUpReplied, "2026-03-10T13:40:00Z", 2),
+    ]
+    .iter()
+    .map(|(kind, when, step)| {
+        let dedupe = format!("{kind}|dana|{when}");
+        EmailEvent {
+            id: EmailEvent::id_for("acme-smartlead", &dedupe),
+            account: "acme-smartlead".into(),
+            kind: *kind,
+            lead_email: "dana@northwind.example".into(),
+            campaign_id: Some(cfo.0),
+            sequence_number: Some(*step),
+            at: at(when),
+            source: EventSource::Sync,
+            dedupe_key: dedupe,
+            message_id: None,
+            detail: (*kind == EventType::EmailClicked)
+                .then(|| "https://acme.io/pricing".to_string()),
+        }
+    })
+    .collect();
+    store.insert_new(&events).unwrap();
+
+    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    let mut sl_thread = thread(
+        "acme-smartlead",
+        Provider::Smartlead,
+        "3101:9001",
+        "Quick question about Q2 close",
+        "dana@northwind.example",
+        Some(cfo),
+        "2026-03-10T13:40:00Z",
+        true,
+        "Thanks Sam, happy to chat. Does Thursday at 2pm work?",
+    );
+    sl_thread.category = Some(Category {
+        id: 1,
+        name: "Interested".into(),
+        sentiment: Some("positive".into()),
+    });
+    let gm_key = Thread::key_for("me-gmail", "18e0a1b2c3d4");
+    let gm_thread = thread(
+        "me-gmail",
+        Provider::Gmail,
+        "18e0a1b2c3d4",
+        "Re: Intro from Priya",
+        "lee@contoso.example",
+        None,
+        "2026-03-10T11:05:00Z",
+        true,
+        "Sure, send over the deck and a couple of times next week.",
+    );
+    let ooo_key = Thread::key_for("acme-smartlead", "3102:9002");
+    let mut ooo = thread(
+        "acme-smartlead",
+        Provider::Smartlead,
+        "3102:9002",
+        "Fintech CTOs: a 10-minute idea",
+        "raj@northwind.example",
+        Some(cto),
+        "2026-03-08T10:00:00Z",
+        false,
+        "I am out of the office until March 16 with limited access to email.",
+    );
+    ooo.category = Some(Category {
+        id: 6,
+        name: "Out Of Office".into(),
+        sentiment: None,
+    });
+    store.put_all(&[sl_thread, gm_thread, ooo]).unwrap();
+
+    let mut sl_in = message(
+        "acme-smartlead",
+        "sl-9001-2",
+        &sl_key,
+        Direction::Inbound,
+        ("Dana Whitfield", "dana@northwind.example"),
+        "sam@acme.io",
+        "Re: Quick question about Q2 close",
+        "2026-03-10T13:40:00Z",
+        "Thanks Sam, happy to chat. Does Thursday at 2pm work?\n\nDana\n\nOn Thu, Mar 5, 2026 Sam Rivera wrote:\n> Hi Dana, following up on my note about closing Q2 faster.\n> Worth a 15-minute call?",
+    );
+    sl_in.smartlead = Some(SmartleadRef {
+        campaign_id: cfo.0,
+        lead_id: 9001,
+        stats_id: Some("a1b2c3".into()),
+        sequence_number: Some(2),
+    });
+    let sl_out = message(
+        "acme-smartlead",
+        "sl-9001-1",
+        &sl_key,
+        Direction::Outbound,
+        ("Sam Rivera", "sam@acme.io"),
+        "dana@northwind.example",
+        "Quick question about Q2 close",
+        "2026-03-05T14:00:00Z",
+        "Hi Dana, following up on my note about closing Q2 faster.\nWorth a 15-minute call?",
+    );
+    let gm_out = message(
+        "me-gmail",
+        "18e0a1b2c3d4-1",
+        &gm_key,
+        Direction::Outbound,
+        ("Sam Rivera", "sam@acme.io"),
+        "lee@contoso.example",
+        "Intro from Priya",
+        "2026-03-09T17:00:00Z",
+        "Hi Lee, Priya suggested we talk about payment reconciliation.",
+    );
+    let mut gm_in = message(
+        "me-gmail",
+        "18e0a1b2c3d4-2",
+        &gm_key,
+        Direction::Inbound,
+        ("Lee Park", "lee@contoso.example"),
+        "sam@acme.io",
+        "Re: Intro from Priya",
+        "2026-03-10T11:05:00Z",
+        "",
+    );
+    gm_in.html_body = Some("<p>Sure, send over the <b>deck</b> and a couple of times next week.</p><blockquote>Hi Lee, Priya suggested we talk</blockquote>".into());
+    let ooo_in = message(
+        "acme-smartlead",
+        "sl-9002-1",
+        &ooo_key,
+        Direction::Inbound,
+        ("Raj Iyer", "raj@northwind.example"),
+        "sam@acme.io",
+        "Automatic reply",
+        "2026-03-08T10:00:00Z",
+        "I am out of the office until March 16 with limited access to email.",
+    );
+    store
+        .put_all(&[sl_out, sl_in, gm_out, gm_in, ooo_in])
+        .unwrap();
+
+    let window = SendingWindow {
+        start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        end: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+    };
+    let email_step = |name: &str, subject: &str| Step {
+        name: name.into(),
+        kind: StepKind::Email {
+            variants: vec![Variant {
+                label: "A".into(),
+                weight: 1,
+                subject: subject.into(),
+                body: "Hi {{first_name}}".into(),
+            }],
+            same_thread: subject.is_empty(),
+        },
+        source_line: None,
+    };
+    store
+        .put(&Sequence {
+            name: "cfo-q2".into(),
+            account: "me-gmail".into(),
+            description: "CFOs at Series B fintechs".into(),
+            category: SequenceCategory::ColdOutreach,
+            status: SequenceStatus::Active,
+            settings: SequenceSettings {
+                pause_on_reply: true,
+                pause_on_meeting_booked: true,
+                pause_on_bounce: true,
+                pause_on_unsubscribe: true,
+                stop_company_on_reply: false,
+                skip_weekends: true,
+                holidays: Vec::new(),
+                daily_limit_per_mailbox: 50,
+                window,
+                timezone: "America/New_York".into(),
+                random_gap_secs: (60, 300),
+                ooo_resume_days: 7,
+                track_opens: true,
+                track_clicks: true,
+                plain_text: false,
+            },
+            send_via: SendVia {
+                provider: Provider::Gmail,
+                account: "me-gmail".into(),
+                mailboxes: vec!["sam@acme.io".into()],
+                campaign_id: None,
+            },
+            steps: vec![
+                email_step("intro", "Closing Q2 faster"),
+                Step {
+                    name: "wait 3 days".into(),
+                    kind: StepKind::Wait {
+                        days: 3,
+                        hours: 0,
+                        business_days: true,
+                    },
+                    source_line: None,
+                },
+                email_step("bump", ""),
+            ],
+            source_file: None,
+            created_at: at("2026-03-01T09:00:00Z"),
+            updated_at: at("2026-03-01T09:00:00Z"),
+        })
+        .unwrap();
+    let enrollment = |id: &str,
+                      email: &str,
+                      state: EnrollmentState,
+                      step: usize,
+                      due: Option<&str>| Enrollment {
+        id: id.into(),
+        account: "me-gmail".into(),
+        sequence: "cfo-q2".into(),
+        lead_email: email.into(),
+        state,
+        reason: (state == EnrollmentState::Paused).then(|| "replied on 2026-03-10".to_string()),
+        current_step: step,
+        next_due_at: due.map(at),
+        enrolled_at: at("2026-03-02T09:00:00Z"),
+        started_at: at("2026-03-02T09:00:00Z"),
+        updated_at: at("2026-03-02T09:00:00Z"),
+        mailbox: Some("sam@acme.io".into()),
+        thread_id: None,
+        last_message_id: None,
+        references: Vec::new(),
+        last_subject: None,
+        variants: BTreeMap::new(),
+        resume_at: None,
+    };
+    store
+        .put_all(&[
+            enrollment(
+                "enr-1",
+                "ana@fabrikam.example",
+                EnrollmentState::Active,
+                1,
+                Some("2026-03-11T14:00:00Z"),
+            ),
+            enrollment(
+                "enr-2",
+                "mia@tailspin.example",
+                EnrollmentState::Active,
+                0,
+                Some("2026-03-10T16:30:00Z"),
+            ),
+            enrollment(
+                "enr-3",
+                "dana@northwind.example",
+                EnrollmentState::Paused,
+                2,
+                None,
+            ),
+        ])
+        .unwrap();
+    let exec = |enr: &str, step: usize| StepExecution {
+        enrollment_id: enr.into(),
+        account: "me-gmail".into(),
+        sequence: "cfo-q2".into(),
+        step,
+        variant: Some("A".into()),
+        outcome: ExecutionOutcome::Sent,
+        provider_id: None,
+        message_id: None,
+        error: None,
+        attempts: 1,
+        at: at("2026-03-03T14:00:00Z"),
+    };
+    store
+        .put_all(&[exec("enr-1", 0), exec("enr-3", 0), exec("enr-3", 1)])
+        .unwrap();
+}
+
+struct Harness {
+    app: App,
+    engine: Engine,
+    clock: FakeClock,
+    feed: broadcast::Receiver<Change>,
+    terminal: Terminal<TestBackend>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Self::with_theme(Theme::new(&BTreeMap::new(), false).unwrap())
+    }
+
+    fn with_theme(theme: Theme) -> Harness {
+        let store = Store::temporary().unwrap();
+        fixture(&store);
+        let clock = FakeClock::new(at(NOW));
+        let engine = Engine::new(store, Arc::new(clock.clone()));
+        let feed = engine.subscribe();
+        let app = App::new(
+            Keymap::defaults(),
+            theme,
+            Arc::new(clock.clone()),
+            10,
+            Notify::Bell,
+        );
+        Harness {
+            app,
+            engine,
+            clock,
+            feed,
+            terminal: Terminal::new(TestBackend::new(120, 32)).unwrap(),
+        }
+    }
+
+    /// Runs queued jobs and feeds store changes back until nothing is left.
+    async fn settle(&mut self) {
+        loop {
+            let mut busy = false;
+            for job in self.app.take_jobs() {
+                busy = true;
+                let result = jobs::run(self.engine.clone(), job).await;
+                self.app.apply(result);
+            }
+            while let Ok(change) = self.feed.try_recv() {
+                busy = true;
+                self.app.on_change(change);
+            }
+            if !busy {
+                break;
+            }
+        }
+    }
+
+    async fn keys(&mut self, keys: &str) {
+        for token in keys.split_whitespace() {
+            let event = match token {
+                "enter" => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+                "esc" => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+                "bksp" => KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
+                "space" => KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE),
+                t if t.starts_with("C-") => KeyEvent::new(
+                    KeyCode::Char(t.chars().nth(2).unwrap()),
+                    KeyModifiers::CONTROL,
+                ),
+                t => {
+                    let c = t.chars().next().unwrap();
+                    let mods = if c.is_ascii_uppercase() {
+                        KeyModifiers::SHIFT
+                    } else {
+                        KeyModifiers::NONE
+                    };
+                    KeyEvent::new(KeyCode::Char(c), mods)
+                }
+            };
+            self.app.handle_key(event);
+            self.settle().await;
+        }
+    }
+
+    async fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.app
+                .handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        self.settle().await;
+    }
+
+    fn screen(&mut self) -> String {
+        self.terminal
+            .draw(|f| view::draw(f, &mut self.app))
+            .unwrap();
+        buffer_text(self.terminal.backend().buffer())
+    }
+}
+
+fn buffer_text(buffer: &ratatui::buffer::Buffer) -> String {
+    let area = buffer.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test]
+async fn inbox_thread_reply_send_undo_and_category() {
+    let mut h = Harness::new();
+    h.settle().await;
+    insta::assert_snapshot!("inbox", h.screen());
+
+    // The Gmail conversation is second (newest first); open it.
+    h.keys("j enter").await;
+    assert_eq!(h.app.screen(), Screen::Thread);
+    insta::assert_snapshot!("thread", h.screen());
+    let gm_key = Thread::key_for("me-gmail", "18e0a1b2c3d4");
+    let stored = h.engine.thread(&gm_key).unwrap().unwrap();
+    assert!(!stored.thread.unread, "opening marks the thread read");
+    h.keys("h z").await;
+    insta::assert_snapshot!("thread_headers_unfolded", h.screen());
+
+    // Reply, send, undo: the outbox item is cancelled and the text comes back.
+    h.keys("r").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    h.type_text("Thanks Lee, Tuesday at 10 works.").await;
+    insta::assert_snapshot!("compose", h.screen());
+    h.keys("C-s").await;
+    let pending = h
+        .app
+        .pending_send
+        .clone()
+        .expect("a send in its undo window");
+    let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    assert_eq!(item.state, OutboxState::Pending);
+    assert_eq!(item.email.to, ["lee@contoso.example"]);
+    assert_eq!(item.not_before, at(NOW) + Duration::seconds(10));
+    h.clock.advance(Duration::seconds(3));
+    insta::assert_snapshot!("undo_countdown", h.screen());
+    h.keys("u").await;
+    let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    assert_eq!(item.state, OutboxState::Cancelled);
+    assert_eq!(h.app.screen(), Screen::Compose);
+    assert_eq!(
+        h.app.compose.as_ref().unwrap().text(),
+        "Thanks Lee, Tuesday at 10 works."
+    );
+
+    // Send again; the outbox worker (simulated) delivers it and the bar says so.
+    h.keys("C-s").await;
+    let pending = h.app.pending_send.clone().unwrap();
+    let mut item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    item.state = OutboxState::Sent;
+    h.engine.store().put(&item).unwrap();
+    h.settle().await;
+    assert!(h.app.pending_send.is_none());
+    assert!(h.screen().contains("Sent to lee@contoso.example"));
+
+    // Esc in the composer keeps a draft.
+    h.keys("r").await;
+    h.type_text("A second thought").await;
+    h.keys("esc").await;
+    let draft = h
+        .engine
+        .draft_for_thread(&gm_key)
+        .unwrap()
+        .expect("draft kept");
+    assert_eq!(draft.body, "A second thought");
+
+    // Set a category on the Gmail thread (no remote call for Gmail).
+    h.keys("c").await;
+    insta::assert_snapshot!("category_picker", h.screen());
+    h.keys("j enter").await;
+    let stored = h.engine.thread(&gm_key).unwrap().unwrap();
+    assert_eq!(stored.thread.category.unwrap().name, "Meeting Request");
+    assert!(h.screen().contains("[Meeting Request]"));
+}
+
+#[tokio::test]
+async fn leads_filter_lead_timeline_stats_and_sequences() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("2").await;
+    insta::assert_snapshot!("leads", h.screen());
+    h.keys("/").await;
+    h.type_text("north").await;
+    assert_eq!(h.app.leads.ids.len(), 2);
+    h.type_text(" event:replied").await;
+    assert_eq!(h.app.leads.ids.len(), 1);
+    insta::assert_snapshot!("leads_filtered", h.screen());
+    h.keys("enter enter").await;
+    assert_eq!(h.app.screen(), Screen::Lead);
+    insta::assert_snapshot!("lead_timeline", h.screen());
+
+    // Sort by another column, reverse, clear.
+    h.keys("esc x s").await;
+    assert_eq!(h.app.leads.order.column, outpost::engine::LeadColumn::Name);
+    let first = h.app.leads.selected_row().map(|r| r.name.clone());
+    h.keys("g").await;
+    assert_eq!(h.app.leads.selected_row().unwrap().name, "Ana Souza");
+    assert!(first.is_some());
+
+    h.keys("3").await;
+    insta::assert_snapshot!("stats", h.screen());
+    h.keys("d").await;
+    insta::assert_snapshot!("stats_definitions", h.screen());
+
+    h.keys("4").await;
+    insta::assert_snapshot!("sequences", h.screen());
+    h.keys("enter").await;
+    insta::assert_snapshot!("sequence_detail", h.screen());
+    h.keys("p").await;
+    let seq = h.engine.sequences().unwrap();
+    assert_eq!(seq[0].sequence.status, SequenceStatus::Paused);
+    assert!(h.screen().contains("paused"));
+}
+
+#[tokio::test]
+async fn lead_actions_enroll_pause_suppress_and_new_email() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("2 / r a j enter enter").await;
+    assert_eq!(h.app.lead.email, "raj@northwind.example");
+    h.keys("E").await;
+    h.keys("enter").await;
+    let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
+    assert_eq!(view.enrollments.len(), 1);
+    h.keys("p").await;
+    let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
+    assert_eq!(view.enrollments[0].state, EnrollmentState::Paused);
+
+    // A new email with a template variable, through the Gmail account.
+    h.keys("m").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    h.keys("C-t").await;
+    insta::assert_snapshot!("variable_menu", h.screen());
+    h.keys("esc").await;
+    h.app
+        .compose
+        .as_mut()
+        .unwrap()
+        .set_text("Subject: For {{company}}\n\nHi {{first_name}}, one idea.");
+    h.keys("C-s").await;
+    let pending = h.app.pending_send.clone().expect("queued");
+    let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    assert_eq!(item.email.subject, "For Northwind Traders");
+    assert_eq!(item.email.text_body, "Hi Raj, one idea.");
+    assert_eq!(item.account, "me-gmail");
+
+    h.keys("X").await;
+    let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
+    assert_eq!(view.suppressed.len(), 1);
+    assert_eq!(view.enrollments[0].state, EnrollmentState::Stopped);
+}
+
+#[tokio::test]
+async fn new_replies_appear_live_keep_the_selection_and_ring() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("j").await;
+    let selected = h.app.inbox.selected().unwrap().key();
+    let mut fresh = h
+        .engine
+        .thread(&Thread::key_for("me-gmail", "18e0a1b2c3d4"))
+        .unwrap()
+        .unwrap()
+        .thread;
+    fresh.provider_thread_id = "19f0ffee".into();
+    fresh.subject = "Pricing for 40 seats".into();
+    fresh.lead_email = Some("ana@fabrikam.example".into());
+    fresh.last_message_at = at("2026-03-10T14:59:00Z");
+    fresh.last_inbound_at = Some(at("2026-03-10T14:59:00Z"));
+    h.engine.store().put(&fresh).unwrap();
+    h.settle().await;
+    assert_eq!(h.app.inbox.rows.len(), 4);
+    assert_eq!(
+        h.app.inbox.selected().unwrap().key(),
+        selected,
+        "selection follows the row"
+    );
+    let effects = h.app.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::Notify(text)] if text.contains("ana@fabrikam.example"))
+    );
+    assert!(h.screen().contains("Pricing for 40 seats"));
+
+    // Sync progress shows in the status bar.
+    h.engine
+        .store()
+        .publish(Change::Progress(outpost::store::SyncProgress {
+            account: "acme-smartlead".into(),
+            running: true,
+            phase: "leads".into(),
+            done: 1200,
+            total: Some(5000),
+            ..Default::default()
+        }));
+    h.engine
+        .store()
+        .publish(Change::Progress(outpost::store::SyncProgress {
+            account: "me-gmail".into(),
+            last_error: Some("token refresh refused (401)".into()),
+            ..Default::default()
+        }));
+    h.settle().await;
+    let screen = h.screen();
+    assert!(
+        screen.contains("acme-smartlead ⠋ leads 1200/5000"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("me-gmail ✗ token refresh refused"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn help_palette_mouse_resize_and_no_color() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("?").await;
+    insta::assert_snapshot!("help", h.screen());
+    h.keys("esc :").await;
+    h.type_text("seque").await;
+    insta::assert_snapshot!("palette", h.screen());
+    h.keys("enter").await;
+    assert_eq!(h.app.screen(), Screen::Sequences);
+
+    // Click on the Inbox tab, then on the third row; scroll moves the selection.
+    let click = |col, row| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: col,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    h.screen();
+    h.app.handle_mouse(click(11, 0));
+    h.settle().await;
+    assert_eq!(h.app.screen(), Screen::Inbox);
+    h.screen();
+    h.app.handle_mouse(click(20, 4));
+    assert_eq!(h.app.inbox.cursor.selected, 2);
+    h.app.handle_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: 5,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(h.app.inbox.cursor.selected, 0);
+
+    // Resizing redraws cleanly at any size.
+    for (w, hgt) in [(80, 24), (200, 60), (40, 10), (120, 32)] {
+        h.terminal.backend_mut().resize(w, hgt);
+        h.terminal
+            .resize(ratatui::layout::Rect::new(0, 0, w, hgt))
+            .unwrap();
+        let text = h.screen();
+        assert_eq!(text.lines().count(), hgt as usize);
+    }
+
+    let mut plain = Harness::with_theme(Theme::new(&BTreeMap::new(), true).unwrap());
+    plain.settle().await;
+    plain.screen();
+    let buffer = plain.terminal.backend().buffer();
+    assert!(
+        buffer
+            .content()
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+}
+
+#[test]
+fn first_run_screen_says_what_to_configure() {
+    let mut terminal = Terminal::new(TestBackend::new(100, 32)).unwrap();
+    let theme = Theme::new(&BTreeMap::new(), true).unwrap();
+    terminal
+        .draw(|f| {
+            view::draw_first_run(
+                f,
+                std::path::Path::new("/home/sam/.config/outpost/config.toml"),
+                &theme,
+            )
+        })
+        .unwrap();
+    insta::assert_snapshot!("first_run", buffer_text(terminal.backend().buffer()));
+}
