@@ -20,11 +20,10 @@ impl Services {
     pub fn start(engine: &Engine) -> Services {
         let shutdown = CancellationToken::new();
         let sync = SyncEngine::new(engine.clone());
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(sync.clone().run_pollers(shutdown.clone())));
-        tasks.push(tokio::spawn(
-            OutboxWorker::new(engine.clone()).run(shutdown.clone()),
-        ));
+        let tasks = vec![
+            tokio::spawn(sync.clone().run_pollers(shutdown.clone())),
+            tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
+        ];
         Services {
             sync,
             shutdown,
