@@ -31,11 +31,17 @@ impl Services {
         }
     }
 
-    /// Asks every service to stop and waits for them (in-flight work finishes).
-    pub async fn stop(self) {
+    /// Asks every service to stop and gives in-flight work a grace period;
+    /// what is still running after it is aborted (every write is atomic and
+    /// every sync resumable, and an interrupted send is reconciled on the
+    /// next start).
+    pub async fn stop(self, grace: std::time::Duration) {
         self.shutdown.cancel();
-        for task in self.tasks {
-            let _ = task.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
     }
 }

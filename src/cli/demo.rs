@@ -144,16 +144,22 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
             .and_then(|store| store.save(&tokens))
             .map_err(|e| CliError::runtime(e.to_string()))?;
         let ctx = LiveContext::from_config(config, "tui")?;
-        let printer = progress_printer(&ctx.engine);
-        let summary = SyncEngine::new(ctx.engine.clone()).sync_all().await;
-        printer.abort();
-        print_summary(&summary, false)?;
-        println!();
-        super::read::print_inbox(&ctx.engine, 15)?;
-        println!();
-        super::read::print_stats(&ctx.engine, &Default::default())?;
-        if summary.failed() {
-            return Err(CliError::runtime("the demo sync failed (see above)"));
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            // The full-screen client; its status bar shows the first sync.
+            super::run_tui(ctx).await?;
+        } else {
+            // No terminal to draw on (a script, CI): sync once and print.
+            let printer = progress_printer(&ctx.engine);
+            let summary = SyncEngine::new(ctx.engine.clone()).sync_all().await;
+            printer.abort();
+            print_summary(&summary, false)?;
+            println!();
+            super::read::print_inbox(&ctx.engine, 15)?;
+            println!();
+            super::read::print_stats(&ctx.engine, &Default::default())?;
+            if summary.failed() {
+                return Err(CliError::runtime("the demo sync failed (see above)"));
+            }
         }
         handle
             .shutdown()

@@ -99,28 +99,22 @@ pub fn sources(cli: &Cli) -> ConfigSources {
 /// `outpost` alone: the full-screen client on the configured accounts (or
 /// the first-run screen when there are none).
 fn open_tui(cli: &Cli) -> CliResult<()> {
-    let config = config::load_unresolved(&sources(cli))?;
-    let clock: crate::clock::SharedClock = Arc::new(SystemClock);
-    let store = Store::open(config.data_dir(), "tui")?;
-    let providers = if config.accounts.is_empty() {
-        Default::default()
-    } else {
-        crate::providers::registry::Providers::from_config(
-            &config,
-            config.data_dir(),
-            clock.clone(),
-        )
-        .map_err(|e| CliError::runtime(format!("{e}; `outpost doctor` checks the setup")))?
-    };
-    let engine = Engine::with_providers(store, clock, Arc::new(providers));
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime
-        .block_on(crate::tui::run(
-            engine,
-            &config,
-            crate::tui::TuiOptions::default(),
-        ))
-        .map_err(|e| CliError::runtime(e.to_string()))
+    let ctx = live::LiveContext::open(cli, "tui")?;
+    live::runtime()?.block_on(run_tui(ctx))
+}
+
+/// The TUI with the background services beside it, until the rep quits.
+pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
+    let services = crate::services::Services::start(&ctx.engine);
+    let result = crate::tui::run(
+        ctx.engine.clone(),
+        &ctx.config,
+        crate::tui::TuiOptions::default(),
+    )
+    .await;
+    services.stop(std::time::Duration::from_secs(3)).await;
+    ctx.engine.store().flush_async().await?;
+    result.map_err(|e| CliError::runtime(e.to_string()))
 }
 
 /// Runs the parsed command line; returns the process exit code.
