@@ -10,4 +10,5 @@ pub mod engine;
 pub mod model;
 pub mod providers;
 pub mod sandbox;
+pub mod sequences;
 pub mod store;
