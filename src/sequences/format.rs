@@ -511,6 +511,12 @@ fn steps(
             "email" => {
                 let variants = variants(src, spanned, i, sites)?;
                 let same_thread = step.same_thread.unwrap_or(seen_email);
+                if !same_thread && variants.iter().any(|v| v.subject.trim().is_empty()) {
+                    return Err(src.at(
+                        spanned,
+                        "this email needs a subject (only in-thread follow-ups may leave it out)",
+                    ));
+                }
                 if same_thread && !seen_email {
                     return Err(src.at(
                         spanned,
@@ -670,10 +676,13 @@ fn variants(
             spanned,
             "give either subject and body, or [[steps.variants]], not both",
         )),
-        (None, Some(subject), Some(body)) => Ok(vec![Variant {
+        (None, subject, Some(body)) => Ok(vec![Variant {
             label: "A".into(),
             weight: 1,
-            subject: src.template(subject, index, "subject", sites)?,
+            subject: match subject {
+                Some(subject) => src.template(subject, index, "subject", sites)?,
+                None => String::new(),
+            },
             body: src.template(body, index, "body", sites)?,
         }]),
         (None, _, _) => Err(src.at(

@@ -124,11 +124,7 @@ fn bump(counts: &mut Counts, kind: EventType) {
 type EventFact = (EventType, DateTime<Utc>, Option<String>);
 
 /// A lead's events (any account) since `from`.
-fn lead_events(
-    store: &Store,
-    email: &str,
-    from: DateTime<Utc>,
-) -> SequenceResult<Vec<EventFact>> {
+fn lead_events(store: &Store, email: &str, from: DateTime<Utc>) -> SequenceResult<Vec<EventFact>> {
     let mut out = Vec::new();
     let prefix = KeyBuf::new().text(&normalize_email(email)).into_prefix();
     for lead in store.index_keys(Index::LeadsByEmail, &prefix, false) {
