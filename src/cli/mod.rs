@@ -3,6 +3,7 @@
 mod error;
 mod output;
 mod read;
+mod sequences;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub enum Command {
     Lead(read::LeadArgs),
     /// Campaign statistics: counts, rates and their definitions, daily series.
     Stats(read::StatsArgs),
+    #[command(flatten)]
+    Sequences(sequences::Commands),
 }
 
 /// Options every data command shares.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Leads(args)) => read::leads(&cli, args),
         Some(Command::Lead(args)) => read::lead(&cli, args),
         Some(Command::Stats(args)) => read::stats(&cli, args),
+        Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         None => Err(CliError::usage("no command given; see `outpost --help`")),
     };
     match result {
