@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod providers;
 pub mod sandbox;
 pub mod services;
+pub mod sequences;
 pub mod store;
 pub mod sync;
 pub mod tui;

@@ -5,6 +5,7 @@ mod error;
 mod live;
 mod output;
 mod read;
+mod sequences;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub enum Command {
     Sandbox(demo::SandboxArgs),
     /// Run outpost against the built-in sandbox, no accounts needed.
     Demo(demo::DemoArgs),
+    #[command(flatten)]
+    Sequences(sequences::Commands),
 }
 
 /// Options every data command shares.
@@ -131,6 +134,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),
         None => open_tui(&cli),
+        Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,148 @@
+//! The sequence subcommands through the real binary: apply (and its refusal
+//! with exit 2 and file:line), enroll from CSV, plan --json, show --json,
+//! enrollment pause/stop.
+
+use assert_cmd::Command;
+
+fn outpost(data: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("outpost").unwrap();
+    cmd.env_remove("OUTPOST_CONFIG")
+        .env_remove("OUTPOST_DATA_DIR")
+        .arg("--config")
+        .arg(data.join("config.toml"))
+        .arg("--data-dir")
+        .arg(data.join("data"));
+    cmd
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+#[test]
+fn apply_enroll_plan_show_and_control() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[sending]\ntimezone = \"America/New_York\"\n",
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/assets/sequences/cold-outreach-gmail.toml");
+    outpost(dir.path())
+        .args(["sequence", "apply", &example])
+        .assert()
+        .success();
+
+    // An unknown variable: exit 2, naming the variable, the file and the line.
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&example).unwrap().replace(
+        "{{ role | default(\"a finance lead\") }}",
+        "{{ seniority }}",
+    );
+    std::fs::write(&bad, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("seniority")).unwrap() + 1;
+    let out = outpost(dir.path())
+        .args(["sequence", "apply"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("bad.toml:{line}:")) && err.contains("{{seniority}}"),
+        "{err}"
+    );
+
+    let csv = format!("{root}/assets/leads.csv");
+    let out = outpost(dir.path())
+        .args([
+            "enroll",
+            "--sequence",
+            "cold-outreach-gmail",
+            "--csv",
+            &csv,
+            "--start",
+            "2026-03-02T12:00:00Z",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["enrolled"].as_array().unwrap().len(), 5);
+    assert_eq!(report["skipped"][0]["email"], "dana@ledgerly.example");
+
+    // The plan runs from "now", after the start: every lead's first email is in it.
+    let out = outpost(dir.path())
+        .args(["plan", "--days", "30", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&out.stdout);
+    let first: Vec<_> = plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["step"] == 1)
+        .collect();
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().all(|e| e["mailbox"] == "rep@acme.io"));
+
+    let out = outpost(dir.path())
+        .args(["sequence", "show", "cold-outreach-gmail", "--json"])
+        .output()
+        .unwrap();
+    let show = json(&out.stdout);
+    assert_eq!(show["enrolled"], 5);
+    assert_eq!(
+        show["step_stats"][0]["variants"].as_array().unwrap().len(),
+        2
+    );
+    let id = show["enrollments"][0]["id"].as_str().unwrap().to_string();
+
+    let out = outpost(dir.path())
+        .args(["enrollment", "pause", &id[..8], "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out.stdout)["state"], "paused");
+    let out = outpost(dir.path())
+        .args([
+            "enrollment",
+            "stop",
+            &id,
+            "--reason",
+            "asked by phone",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stopped = json(&out.stdout);
+    assert_eq!(
+        (stopped["state"].as_str(), stopped["reason"].as_str()),
+        (Some("stopped"), Some("asked by phone"))
+    );
+    let out = outpost(dir.path())
+        .args(["enrollment", "resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a stopped enrollment cannot resume"
+    );
+
+    let out = outpost(dir.path())
+        .args(["sequence", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cold-outreach-gmail"));
+}
