@@ -5,8 +5,10 @@
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::outbox::OutboxWorker;
+use crate::sequences::{Scheduler, SchedulerConfig};
 use crate::sync::SyncEngine;
 
 pub struct Services {
@@ -17,18 +19,26 @@ pub struct Services {
 
 impl Services {
     /// Starts every background service on the current runtime.
-    pub fn start(engine: &Engine) -> Services {
+    pub fn start(
+        engine: &Engine,
+        config: &Config,
+    ) -> Result<Services, crate::sequences::SequenceError> {
         let shutdown = CancellationToken::new();
         let sync = SyncEngine::new(engine.clone());
+        let scheduler = Scheduler::new(
+            engine.store().clone(),
+            SchedulerConfig::from_config(config)?,
+        );
         let tasks = vec![
             tokio::spawn(sync.clone().run_pollers(shutdown.clone())),
             tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
+            tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
         ];
-        Services {
+        Ok(Services {
             sync,
             shutdown,
             tasks,
-        }
+        })
     }
 
     /// Asks every service to stop and gives in-flight work a grace period;

@@ -108,7 +108,8 @@ fn open_tui(cli: &Cli) -> CliResult<()> {
 
 /// The TUI with the background services beside it, until the rep quits.
 pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
-    let services = crate::services::Services::start(&ctx.engine);
+    let services = crate::services::Services::start(&ctx.engine, &ctx.config)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
     let result = crate::tui::run(
         ctx.engine.clone(),
         &ctx.config,

@@ -74,17 +74,29 @@ impl Engine {
     /// pausing on a reply, stopping on a bounce, ...).
     fn after_new_events(
         &self,
-        _events: &[crate::model::EmailEvent],
+        events: &[crate::model::EmailEvent],
     ) -> crate::store::StoreResult<()> {
+        for event in events {
+            crate::sequences::react_to_event(&self.store, event, &*self.clock)?;
+        }
         Ok(())
     }
 
     /// Runs what follows a successful send (a sequence step moving on).
     pub fn after_outbox_sent(
         &self,
-        _item: &crate::model::OutboxItem,
+        item: &crate::model::OutboxItem,
     ) -> crate::store::StoreResult<()> {
-        Ok(())
+        crate::sequences::on_outbox_sent(&self.store, item, &*self.clock)
+    }
+
+    /// Runs what follows a send that will not happen (the enrollment fails with the reason).
+    pub fn after_outbox_failed(
+        &self,
+        item: &crate::model::OutboxItem,
+        error: &str,
+    ) -> crate::store::StoreResult<()> {
+        crate::sequences::on_outbox_failed(&self.store, item, error, &*self.clock)
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {

@@ -26,6 +26,8 @@ const MAX_ATTEMPTS: u32 = 5;
 pub enum Outcome {
     Sent {
         provider_id: Option<String>,
+        /// The provider's conversation id (Gmail threadId), for follow-ups.
+        thread_id: Option<String>,
     },
     /// Certainly not sent; try again later.
     Retry(String),
@@ -73,8 +75,12 @@ impl OutboxWorker {
             let outcome = self.reconcile_one(&item).await;
             tracing::info!(id = %item.id, ?outcome, "reconciled an interrupted send");
             match outcome {
-                Outcome::Sent { provider_id } => {
+                Outcome::Sent {
+                    provider_id,
+                    thread_id,
+                } => {
                     item.provider_id = provider_id;
+                    note_thread(&mut item, thread_id);
                     self.finish_sent(&mut item)?;
                 }
                 Outcome::Retry(reason) => {
@@ -103,6 +109,7 @@ impl OutboxWorker {
                 match account.client.find_by_message_id(&item.message_id).await {
                     Ok(Some(found)) => Outcome::Sent {
                         provider_id: found.id,
+                        thread_id: found.thread_id,
                     },
                     Ok(None) => Outcome::Retry("not found in Sent after a restart".into()),
                     Err(err) => Outcome::Retry(format!("could not check Sent yet: {err}")),
@@ -137,8 +144,12 @@ impl OutboxWorker {
         self.engine.store().flush_async().await?;
 
         match self.deliver(&item).await {
-            Outcome::Sent { provider_id } => {
+            Outcome::Sent {
+                provider_id,
+                thread_id,
+            } => {
                 item.provider_id = provider_id;
+                note_thread(&mut item, thread_id);
                 self.finish_sent(&mut item)?;
             }
             Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
@@ -165,6 +176,7 @@ impl OutboxWorker {
         item.state = OutboxState::Failed;
         item.last_error = Some(reason.clone());
         self.save(item)?;
+        self.engine.after_outbox_failed(item, &reason)?;
         self.engine.store().publish(Change::Notice {
             level: "error".into(),
             text: format!("Could not send \"{}\": {reason}", item.email.subject),
@@ -274,6 +286,7 @@ impl OutboxWorker {
         match account.client.send(&raw, thread_id).await {
             Ok(sent) => Outcome::Sent {
                 provider_id: sent.id,
+                thread_id: sent.thread_id,
             },
             Err(GmailError::SendOutcomeUnknown { detail }) => Outcome::Unknown(detail),
             Err(GmailError::Transport(detail)) => Outcome::Unknown(detail),
@@ -317,7 +330,10 @@ impl OutboxWorker {
             .reply_email_thread(CampaignId(reply.campaign_id), &request)
             .await
         {
-            Ok(_) => Outcome::Sent { provider_id: None },
+            Ok(_) => Outcome::Sent {
+                provider_id: None,
+                thread_id: None,
+            },
             Err(SmartleadError::RateLimited { .. }) => {
                 Outcome::Retry("Smartlead rate limit; the reply was not accepted yet".into())
             }
@@ -366,7 +382,10 @@ impl OutboxWorker {
             .await
         {
             Ok(summary) if summary.added_count > 0 || summary.already_added_to_campaign > 0 => {
-                Outcome::Sent { provider_id: None }
+                Outcome::Sent {
+                    provider_id: None,
+                    thread_id: None,
+                }
             }
             Ok(summary) => Outcome::Failed(format!(
                 "Smartlead did not add {email} (invalid: {}, blocked: {}, duplicates: {})",
@@ -397,6 +416,21 @@ impl OutboxWorker {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Records the conversation a first email started, so follow-ups thread.
+fn note_thread(item: &mut OutboxItem, thread_id: Option<String>) {
+    let Some(thread_id) = thread_id else {
+        return;
+    };
+    if let Delivery::GmailSend { thread_id: known } = &mut item.delivery {
+        if known.is_none() {
+            *known = Some(thread_id.clone());
+        }
+        if item.thread_key.is_none() {
+            item.thread_key = Some(Thread::key_for(&item.account, &thread_id));
         }
     }
 }
