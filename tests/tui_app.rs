@@ -950,3 +950,41 @@ fn first_run_screen_says_what_to_configure() {
         .unwrap();
     insta::assert_snapshot!("first_run", buffer_text(terminal.backend().buffer()));
 }
+
+#[tokio::test]
+async fn leads_synced_after_the_index_was_built_appear_in_the_table() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("2").await;
+    let before = h.app.leads.ids.len();
+    assert!(before > 0);
+    let newcomers: Vec<Lead> = (0..3)
+        .map(|n| {
+            lead(
+                &format!("new{n}@contoso.example"),
+                "New",
+                &format!("Lead{n}"),
+                "Contoso",
+                (7, "Q3 Fintech CFOs"),
+                (EventType::EmailSent, "2026-03-10T09:00:00Z"),
+            )
+        })
+        .collect();
+    h.engine.store().put_all(&newcomers).unwrap();
+    h.settle().await;
+    assert_eq!(h.app.leads.ids.len(), before + 3);
+    let index = h.app.leads.index.as_ref().unwrap();
+    let shown: Vec<String> = h
+        .app
+        .leads
+        .ids
+        .iter()
+        .filter_map(|id| index.row(*id).map(|r| r.email.clone()))
+        .collect();
+    for n in 0..3 {
+        assert!(
+            shown.contains(&format!("new{n}@contoso.example")),
+            "{shown:?}"
+        );
+    }
+}

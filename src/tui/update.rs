@@ -52,10 +52,10 @@ impl App {
                     for key in &missing {
                         index.remove(key);
                     }
-                    let text = self.leads.filter_text.clone();
-                    self.leads.filter = Default::default();
-                    self.leads.set_filter_text(&text);
                 }
+                // Rows arrived or changed: recompute in full (narrowing the
+                // previous result would hide the new ones).
+                self.leads.refilter();
                 self.request_lead_rows();
             }
             JobResult::Lead { email, view } => {
