@@ -46,7 +46,7 @@ keys r; wait_for "Reply"
 keys -l "Thanks, Tuesday at 10 works for me."
 keys C-s; wait_for "to undo"
 # The undo window passes; the outbox worker sends it to the sandbox.
-wait_for "Sent to" 60
+wait_for "Sent " 60
 keys Escape; keys q
 wait_for "OUTPOST-EXITED-0" 20
 if [ "$(tmux display -p -t "$SESSION" '#{alternate_on}')" != "0" ]; then

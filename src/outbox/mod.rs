@@ -246,7 +246,11 @@ impl OutboxWorker {
         self.engine.after_outbox_sent(item)?;
         self.engine.store().publish(Change::Notice {
             level: "info".into(),
-            text: format!("Sent \"{}\"", item.email.subject),
+            text: format!(
+                "Sent \"{}\" to {}",
+                item.email.subject,
+                item.email.to.join(", ")
+            ),
         });
         Ok(())
     }
