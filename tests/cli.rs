@@ -342,3 +342,31 @@ async fn auth_gmail_without_a_browser_completes_through_the_loopback_redirect() 
     let text = std::fs::read_to_string(&token_file).unwrap();
     assert!(text.contains("refresh"), "a refresh token was stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_config_credentials_reachability_and_data_dir() {
+    let rig = fast_rig(50, 8).await;
+    let config = rig.config_path.clone();
+    drop(rig.engine);
+    let run_doctor = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            run(outpost().arg("doctor").arg("--config").arg(config))
+        })
+    };
+    let (code, stdout, stderr) = run_doctor(config.clone()).await.unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("sl: Smartlead answers") && stdout.contains("gm: Gmail answers"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("all good"));
+
+    // A missing Gmail login is named with the command that fixes it.
+    std::fs::remove_file(rig.dir.path().join("data/tokens/gm.json")).unwrap();
+    let (code, stdout, _) = run_doctor(config).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("outpost auth gmail --account gm"),
+        "{stdout}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
 mod demo;
+mod doctor;
 mod error;
 mod live;
 mod output;
@@ -60,6 +61,8 @@ pub enum Command {
     Sandbox(demo::SandboxArgs),
     /// Run outpost against the built-in sandbox, no accounts needed.
     Demo(demo::DemoArgs),
+    /// Check the config, credentials, reachability and the data dir.
+    Doctor,
     #[command(flatten)]
     Sequences(sequences::Commands),
 }
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Auth(command)) => live::auth(&cli, command),
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),
+        Some(Command::Doctor) => doctor::doctor(&cli),
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
     };

@@ -1,0 +1,145 @@
+//! `outpost doctor`: checks the config, each account's credentials and
+//! reachability, and the data dir, and says what to fix.
+
+use std::sync::Arc;
+
+use super::live::runtime;
+use super::{Cli, CliError, CliResult, sources};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, ProviderSettings};
+use crate::providers::gmail::TokenStore;
+use crate::providers::registry::Providers;
+use crate::store::{Store, current_holder};
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str) {
+        println!("  ok    {what}");
+    }
+
+    fn bad(&mut self, what: &str, fix: &str) {
+        self.problems += 1;
+        println!("  FAIL  {what}");
+        println!("        → {fix}");
+    }
+}
+
+pub fn doctor(cli: &Cli) -> CliResult {
+    let mut report = Report { problems: 0 };
+    println!("config");
+    let config = match config::load_unresolved(&sources(cli)) {
+        Ok(config) => config,
+        Err(err) => {
+            report.bad(&err.to_string(), "fix the line named above");
+            return finish(report);
+        }
+    };
+    if config.file_found() {
+        report.ok(&format!("{} loads", config.config_path().display()));
+    } else {
+        report.bad(
+            &format!("no config file at {}", config.config_path().display()),
+            "copy config.example.toml there and add an [accounts.<name>] section",
+        );
+    }
+    for warning in config.warnings() {
+        report.bad(
+            warning,
+            "chmod 600 the config, or move the secret to *_env / *_cmd",
+        );
+    }
+
+    println!("credentials");
+    let mut secrets_ok = true;
+    for secret in config.secrets() {
+        match secret.resolve() {
+            Ok(_) => report.ok(&format!("{} is set", secret.key_path())),
+            Err(err) => {
+                secrets_ok = false;
+                report.bad(&err.to_string(), "set the variable or fix the command");
+            }
+        }
+    }
+    for account in config.accounts.values() {
+        if let ProviderSettings::Gmail(_) = account.provider {
+            let tokens = TokenStore::new(config.data_dir(), &account.name).and_then(|s| s.load());
+            match tokens {
+                Ok(Some(t)) if t.refresh_token.is_some() => {
+                    report.ok(&format!("{}: signed in", account.name))
+                }
+                Ok(_) => report.bad(
+                    &format!("{}: not signed in", account.name),
+                    &format!("run `outpost auth gmail --account {}`", account.name),
+                ),
+                Err(err) => report.bad(&format!("{}: {err}", account.name), "check the data dir"),
+            }
+        }
+    }
+
+    println!("data dir {}", config.data_dir().display());
+    match current_holder(config.data_dir()) {
+        Some(holder) => report.ok(&format!(
+            "in use by outpost {} (pid {}); not opened here",
+            holder.mode, holder.pid
+        )),
+        None => {
+            match Store::open(config.data_dir(), "doctor") {
+                Ok(store) => {
+                    report.ok("opens, schema is current");
+                    match store.verify_indexes() {
+                    Ok(problems) if problems.is_empty() => report.ok("every index agrees with its records"),
+                    Ok(problems) => report.bad(
+                        &format!("{} index entries disagree with records", problems.len()),
+                        "run `outpost sync` after moving the data dir aside to rebuild the cache",
+                    ),
+                    Err(err) => report.bad(&err.to_string(), "see the message"),
+                }
+                }
+                Err(err) => report.bad(&err.to_string(), "see the message"),
+            }
+        }
+    }
+
+    if secrets_ok && !config.accounts.is_empty() {
+        println!("reachability");
+        let clock: SharedClock = Arc::new(SystemClock);
+        match Providers::from_config(&config, config.data_dir(), clock) {
+            Ok(providers) => runtime()?.block_on(async {
+                for account in providers.smartlead.values() {
+                    match account.client.categories().await {
+                        Ok(_) => report.ok(&format!("{}: Smartlead answers", account.name)),
+                        Err(err) => report.bad(
+                            &format!("{}: {err}", account.name),
+                            "check api_key and base_url",
+                        ),
+                    }
+                }
+                for account in providers.gmail.values() {
+                    match account.client.profile().await {
+                        Ok(_) => report.ok(&format!("{}: Gmail answers", account.name)),
+                        Err(err) => {
+                            report.bad(&format!("{}: {err}", account.name), "see the message")
+                        }
+                    }
+                }
+            }),
+            Err(err) => report.bad(&err.to_string(), "see the message"),
+        }
+    }
+    finish(report)
+}
+
+fn finish(report: Report) -> CliResult {
+    if report.problems == 0 {
+        println!("all good");
+        Ok(())
+    } else {
+        Err(CliError::runtime(format!(
+            "{} problem(s) found (see above)",
+            report.problems
+        )))
+    }
+}
