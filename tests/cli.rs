@@ -370,3 +370,57 @@ async fn doctor_checks_config_credentials_reachability_and_data_dir() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_rebuilds_the_cache_and_bad_lines_are_refused() {
+    let rig = fast_rig(120, 12).await;
+    let summary = outpost::sync::SyncEngine::new(rig.engine.clone())
+        .sync_all()
+        .await;
+    assert!(!summary.failed());
+    let leads = rig.engine.store().count::<outpost::model::Lead>();
+    let events = rig.engine.store().count::<outpost::model::EmailEvent>();
+    let config = rig.config_path.clone();
+    drop(rig.engine);
+    let export_file = rig.dir.path().join("export.jsonl");
+    let fresh = rig.dir.path().join("fresh");
+    let (export_file2, fresh2) = (export_file.clone(), fresh.clone());
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || {
+        run(outpost()
+            .args(["export", "--output"])
+            .arg(&export_file2)
+            .arg("--config")
+            .arg(&config))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&export_file).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+
+    let (code, stdout, stderr) = run(outpost()
+        .arg("import")
+        .arg(&export_file)
+        .arg("--data-dir")
+        .arg(&fresh2));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("imported"), "{stdout}");
+    let store = outpost::store::Store::open(&fresh, "test").unwrap();
+    assert_eq!(store.count::<outpost::model::Lead>(), leads);
+    assert_eq!(store.count::<outpost::model::EmailEvent>(), events);
+    assert!(store.verify_indexes().unwrap().is_empty());
+    drop(store);
+
+    let broken = rig.dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"kind\":\"leads\",\"record\":{\"nope\":1}}\n").unwrap();
+    let (code, _, stderr) = run(outpost()
+        .arg("import")
+        .arg(&broken)
+        .arg("--data-dir")
+        .arg(rig.dir.path().join("other")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+}

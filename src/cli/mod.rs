@@ -5,6 +5,7 @@ mod doctor;
 mod error;
 mod live;
 mod output;
+mod portable;
 mod read;
 mod sequences;
 
@@ -63,6 +64,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the config, credentials, reachability and the data dir.
     Doctor,
+    /// Write every record in the cache as JSON lines.
+    Export(portable::ExportArgs),
+    /// Load an export back into the cache (records and indexes).
+    Import(portable::ImportArgs),
     #[command(flatten)]
     Sequences(sequences::Commands),
 }
@@ -138,6 +143,8 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),
         Some(Command::Doctor) => doctor::doctor(&cli),
+        Some(Command::Export(args)) => portable::export(&cli, args),
+        Some(Command::Import(args)) => portable::import(&cli, args),
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
     };

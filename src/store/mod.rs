@@ -9,6 +9,7 @@ mod feed;
 pub mod keys;
 mod kinds;
 mod lock;
+pub mod portable;
 mod records;
 pub mod schema;
 
