@@ -61,6 +61,9 @@ impl Store {
         let db = sled::Config::new()
             .path(&db_path)
             .flush_every_ms(Some(200))
+            // sled's default page cache is 1 GiB; the indexes make most reads
+            // short, so a small cache keeps a rep's laptop light.
+            .cache_capacity(64 * 1024 * 1024)
             .open()
             .map_err(|e| StoreError::from_sled(&db_path, e))?;
         Self::from_db(db, data_dir.to_path_buf(), Some(lock))
