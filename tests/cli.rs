@@ -424,3 +424,78 @@ async fn export_then_import_rebuilds_the_cache_and_bad_lines_are_refused() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("line 1"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_output_or_logs_even_at_trace_level() {
+    let rig = fast_rig(60, 13).await;
+    let config = rig.config_path.clone();
+    let info = rig.sandbox.info().clone();
+    let token_file = rig.dir.path().join("data/tokens/gm.json");
+    drop(rig.engine);
+    let traced = |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            run(outpost()
+                .env("RUST_LOG", "trace")
+                .arg("--config")
+                .arg(&config)
+                .args(args))
+        })
+    };
+    let mut seen = String::new();
+    let (code, out, err) = traced(vec!["sync".into(), "--once".into()]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("DEBUG") || err.contains("TRACE"),
+        "logging is on"
+    );
+    seen.push_str(&out);
+    seen.push_str(&err);
+    let gmail_thread = rig.sandbox.google().thread_ids()[0].clone();
+    let (code, out, err) = traced(vec![
+        "reply".into(),
+        format!("gm/{gmail_thread}"),
+        "--body".into(),
+        "Thanks!".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    seen.push_str(&out);
+    seen.push_str(&err);
+
+    // A refused key is reported without the key.
+    let bad = rig.dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&info.smartlead_api_key, "sk-wrong-key-0000");
+    std::fs::write(&bad, text).unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(outpost()
+            .env("RUST_LOG", "trace")
+            .args(["sync", "--once", "--config"])
+            .arg(&bad))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(!format!("{out}{err}").contains("sk-wrong-key-0000"));
+    seen.push_str(&out);
+    seen.push_str(&err);
+
+    let tokens: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
+    let mut secrets = vec![
+        info.smartlead_api_key.clone(),
+        info.oauth_client_secret.clone(),
+    ];
+    for field in ["access_token", "refresh_token"] {
+        if let Some(value) = tokens[field].as_str() {
+            secrets.push(value.to_string());
+        }
+    }
+    assert!(secrets.len() >= 3, "{tokens}");
+    for secret in secrets {
+        assert!(!seen.contains(&secret), "a secret leaked into the output");
+    }
+}

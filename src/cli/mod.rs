@@ -4,6 +4,7 @@ mod demo;
 mod doctor;
 mod error;
 mod live;
+mod logging;
 mod output;
 mod portable;
 mod read;
@@ -116,6 +117,7 @@ fn open_tui(cli: &Cli) -> CliResult<()> {
 
 /// The TUI with the background services beside it, until the rep quits.
 pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
+    logging::to_file(&ctx.config, ctx.config.data_dir());
     let services = crate::services::Services::start(&ctx.engine, &ctx.config)
         .map_err(|e| CliError::runtime(e.to_string()))?;
     let result = crate::tui::run(
@@ -131,6 +133,11 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    let interactive = matches!(cli.command, None | Some(Command::Demo(_)))
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !interactive {
+        logging::to_stderr(None);
+    }
     let result = match &cli.command {
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),

@@ -1,0 +1,35 @@
+//! Where logs go: stderr for commands (stdout stays clean for `--json`), a
+//! file in the data dir for the full-screen client (stderr would draw over
+//! the screen). `RUST_LOG` overrides the config's `[logging] level`.
+
+use std::path::Path;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+fn filter(config: Option<&Config>) -> EnvFilter {
+    let level = config
+        .map(|c| c.logging.level.to_tracing())
+        .unwrap_or(tracing::Level::WARN);
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()))
+}
+
+/// Logs to stderr (commands). Safe to call more than once.
+pub fn to_stderr(config: Option<&Config>) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(config))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Logs to `<data dir>/outpost.log` (the TUI). Safe to call more than once.
+pub fn to_file(config: &Config, data_dir: &Path) {
+    let appender = tracing_appender::rolling::never(data_dir, "outpost.log");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(Some(config)))
+        .with_writer(appender)
+        .with_ansi(false)
+        .try_init();
+}
