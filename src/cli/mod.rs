@@ -5,6 +5,7 @@ mod error;
 mod live;
 mod output;
 mod read;
+mod send;
 mod sequences;
 
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ pub enum Command {
     Sandbox(demo::SandboxArgs),
     /// Run outpost against the built-in sandbox, no accounts needed.
     Demo(demo::DemoArgs),
+    /// Queue due sequence steps and send what is due (a cron verb; no daemon needed).
+    Send(send::SendArgs),
     #[command(flatten)]
     Sequences(sequences::Commands),
 }
@@ -136,6 +139,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Demo(args)) => demo::demo(&cli, args),
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
+        Some(Command::Send(args)) => send::send(&cli, args),
     };
     match result {
         Ok(()) => 0,
