@@ -21,15 +21,19 @@ pub fn on_outbox_sent(store: &Store, item: &OutboxItem, clock: &dyn Clock) -> St
     let Some(mut enr) = store.get::<Enrollment>(enrollment_id)? else {
         return Ok(());
     };
+    if step != enr.current_step {
+        return Ok(());
+    }
+    // A crash between the two writes below leaves the execution without the
+    // enrollment's move; the retry must still move it.
     let key = format!("{enrollment_id}/{step:05}");
     let already = store
         .get::<StepExecution>(&key)?
         .is_some_and(|e| e.outcome == ExecutionOutcome::Sent);
-    if already || step != enr.current_step {
-        return Ok(());
-    }
     let exec = record_sent(&mut enr, item, step, clock.now());
-    store.put(&exec)?;
+    if !already {
+        store.put(&exec)?;
+    }
     store.put(&enr)?;
     Ok(())
 }
