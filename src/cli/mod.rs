@@ -8,6 +8,7 @@ mod logging;
 mod output;
 mod portable;
 mod read;
+mod send;
 mod sequences;
 
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ pub enum Command {
     Export(portable::ExportArgs),
     /// Load an export back into the cache (records and indexes).
     Import(portable::ImportArgs),
+    /// Queue due sequence steps and send what is due (a cron verb; no daemon needed).
+    Send(send::SendArgs),
     #[command(flatten)]
     Sequences(sequences::Commands),
 }
@@ -154,6 +157,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Import(args)) => portable::import(&cli, args),
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
+        Some(Command::Send(args)) => send::send(&cli, args),
     };
     match result {
         Ok(()) => 0,

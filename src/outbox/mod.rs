@@ -186,10 +186,12 @@ impl OutboxWorker {
 
     /// Records a sent item: its state, the message in its thread, the event.
     fn finish_sent(&self, item: &mut OutboxItem) -> Result<(), StoreError> {
+        // The item is marked sent last: a crash before that leaves it in
+        // `sending`, and the reconcile that follows redoes every step below
+        // (each one idempotent), so the enrollment always moves on.
         let now = self.engine.clock().now();
         item.state = OutboxState::Sent;
         item.last_error = None;
-        self.save(item)?;
         let lead_email = item.email.to.first().cloned().unwrap_or_default();
         if let Some(thread_key) = &item.thread_key
             && let Some(mut thread) = self.engine.store().get::<Thread>(thread_key)?
@@ -218,11 +220,13 @@ impl OutboxWorker {
                 labels: vec!["SENT".into()],
                 smartlead: None,
             };
-            self.engine.store().put(&message)?;
-            thread.last_message_at = now;
-            thread.message_count += 1;
-            thread.snippet = crate::engine::snippet(&item.email.text_body, 140);
-            self.engine.store().put(&thread)?;
+            if !self.engine.store().contains::<Message>(&message.key())? {
+                self.engine.store().put(&message)?;
+                thread.last_message_at = now;
+                thread.message_count += 1;
+                thread.snippet = crate::engine::snippet(&item.email.text_body, 140);
+                self.engine.store().put(&thread)?;
+            }
         }
         let dedupe_key = format!("outbox|{}", item.idempotency_key);
         let event = EmailEvent {
@@ -244,6 +248,7 @@ impl OutboxWorker {
         };
         self.engine.record_events(&[event])?;
         self.engine.after_outbox_sent(item)?;
+        self.save(item)?;
         self.engine.store().publish(Change::Notice {
             level: "info".into(),
             text: format!(

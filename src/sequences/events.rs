@@ -21,15 +21,19 @@ pub fn on_outbox_sent(store: &Store, item: &OutboxItem, clock: &dyn Clock) -> St
     let Some(mut enr) = store.get::<Enrollment>(enrollment_id)? else {
         return Ok(());
     };
+    if step != enr.current_step {
+        return Ok(());
+    }
+    // A crash between the two writes below leaves the execution without the
+    // enrollment's move; the retry must still move it.
     let key = format!("{enrollment_id}/{step:05}");
     let already = store
         .get::<StepExecution>(&key)?
         .is_some_and(|e| e.outcome == ExecutionOutcome::Sent);
-    if already || step != enr.current_step {
-        return Ok(());
-    }
     let exec = record_sent(&mut enr, item, step, clock.now());
-    store.put(&exec)?;
+    if !already {
+        store.put(&exec)?;
+    }
     store.put(&enr)?;
     Ok(())
 }
@@ -82,10 +86,13 @@ fn looks_out_of_office(text: &str) -> bool {
         "on vacation",
         "on leave",
         "away from the office",
-        "ooo",
     ]
     .iter()
     .any(|p| lower.contains(p))
+        // "OOO" only as a word of its own, never inside one ("cooperation").
+        || lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word == "ooo")
 }
 
 fn category_is(detail: Option<&str>, names: &[&str]) -> bool {
@@ -330,4 +337,16 @@ fn stop_company(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_out_of_office;
+
+    #[test]
+    fn ooo_counts_only_as_a_word() {
+        assert!(looks_out_of_office("OOO until Monday"));
+        assert!(looks_out_of_office("Re: [OOO] quick question"));
+        assert!(!looks_out_of_office("Looking forward to our cooperation"));
+    }
 }

@@ -33,7 +33,7 @@ pub use manage::{
 };
 pub use metrics::{SequenceDetail, SequenceSummary, StepStats, VariantStats, list, show};
 pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
-pub use scheduler::{Scheduler, SchedulerConfig, TickReport, WebhookJob};
+pub use scheduler::{Scheduler, SchedulerConfig, TickReport, WebhookJob, webhook_client};
 pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
 
 use crate::model::{Enrollment, OutboxItem, OutboxState};

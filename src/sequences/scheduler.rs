@@ -184,10 +184,7 @@ impl Scheduler {
     /// Ticks until `shutdown`: at the next due time or every few seconds,
     /// whichever is sooner; delivers webhook steps with retries.
     pub async fn run(self, clock: SharedClock, shutdown: CancellationToken) {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
-            .build()
-            .unwrap_or_default();
+        let client = webhook_client();
         loop {
             let now = clock.now();
             let mut pause = std::time::Duration::from_secs(5);
@@ -196,12 +193,8 @@ impl Scheduler {
                     if report.more {
                         pause = std::time::Duration::ZERO;
                     }
-                    for job in &report.webhooks {
-                        let (result, attempts) = deliver_webhook(&client, job).await;
-                        if let Err(e) = self.finish_webhook(job, result, attempts, clock.now()) {
-                            tracing::warn!(error = %e, "cannot record a webhook step");
-                        }
-                    }
+                    self.deliver_webhooks(&client, &report.webhooks, &clock)
+                        .await;
                 }
                 Err(e) => tracing::warn!(error = %e, "sequence tick failed"),
             }
@@ -212,6 +205,31 @@ impl Scheduler {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(pause.max(std::time::Duration::from_millis(50))) => {}
+            }
+        }
+    }
+}
+
+/// The HTTP client webhook steps are delivered with.
+pub fn webhook_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap_or_default()
+}
+
+impl Scheduler {
+    /// Delivers a tick's webhook steps (with retries) and records each outcome.
+    pub async fn deliver_webhooks(
+        &self,
+        client: &reqwest::Client,
+        jobs: &[WebhookJob],
+        clock: &SharedClock,
+    ) {
+        for job in jobs {
+            let (result, attempts) = deliver_webhook(client, job).await;
+            if let Err(e) = self.finish_webhook(job, result, attempts, clock.now()) {
+                tracing::warn!(error = %e, "cannot record a webhook step");
             }
         }
     }
