@@ -11,5 +11,6 @@ pub mod model;
 pub mod outbox;
 pub mod providers;
 pub mod sandbox;
+pub mod sequences;
 pub mod store;
 pub mod sync;

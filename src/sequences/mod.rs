@@ -1,0 +1,109 @@
+//! Sequences: multi-step outreach written as TOML, enrollments, and the
+//! scheduler that turns due steps into outbox items.
+//!
+//! The scheduler never talks to a mail provider. An email step becomes an
+//! `OutboxItem` (idempotency key `seq:{enrollment}:{step}`, Message-ID fixed at
+//! creation); the outbox worker sends it and calls [`on_outbox_sent`] or
+//! [`on_outbox_failed`]. Sync and webhooks call [`react_to_event`] for every
+//! new event so replies pause, bounces and unsubscribes stop.
+//!
+//! Crash safety: the outbox item is written before the enrollment moves on,
+//! and a due enrollment first looks its step up by idempotency key, so a
+//! crash between the two writes neither loses nor repeats a step.
+
+mod compose;
+mod enroll;
+mod events;
+pub mod format;
+mod ledger;
+mod manage;
+mod metrics;
+mod plan;
+pub mod rules;
+mod scheduler;
+pub mod template;
+pub mod tokens;
+
+pub use enroll::{EnrollReport, LeadInput, Skipped, enroll_leads, read_leads_csv};
+pub use events::{on_outbox_failed, on_outbox_sent, react_to_event};
+pub use format::{FormatError, ParsedSequence, parse_sequence};
+pub use manage::{
+    ApplyReport, EnrollmentAction, apply_sequence, find_enrollment, pause_sequence,
+    resume_sequence, set_enrollment_state, update_step_text,
+};
+pub use metrics::{SequenceDetail, SequenceSummary, StepStats, VariantStats, list, show};
+pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
+pub use scheduler::{Scheduler, SchedulerConfig, TickReport, WebhookJob};
+pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
+
+use crate::model::{Enrollment, OutboxItem, OutboxState};
+use crate::store::{Index, Store, StoreError, StoreResult, keys::KeyBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type SequenceResult<T> = Result<T, SequenceError>;
+
+/// The idempotency key of one step of one enrollment.
+pub fn idempotency_key(enrollment_id: &str, step: usize) -> String {
+    format!("seq:{enrollment_id}:{step}")
+}
+
+/// The live (not cancelled) outbox item for a step, if one was ever written.
+pub fn outbox_item_for(
+    store: &Store,
+    enrollment_id: &str,
+    step: usize,
+) -> StoreResult<Option<OutboxItem>> {
+    let prefix = KeyBuf::new()
+        .text(&idempotency_key(enrollment_id, step))
+        .into_prefix();
+    for item in store.by_index::<OutboxItem>(Index::OutboxByIdempotency, &prefix, false) {
+        let item = item?;
+        if item.state != OutboxState::Cancelled {
+            return Ok(Some(item));
+        }
+    }
+    Ok(None)
+}
+
+/// Cancels the step's outbox item if it has not left yet (pause, stop).
+pub(crate) fn cancel_pending(
+    store: &Store,
+    enrollment: &Enrollment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<()> {
+    if let Some(mut item) = outbox_item_for(store, &enrollment.id, enrollment.current_step)?
+        && item.state == OutboxState::Pending
+    {
+        item.state = OutboxState::Cancelled;
+        item.updated_at = now;
+        store.put(&item)?;
+    }
+    Ok(())
+}
+
+/// A stable 64-bit seed from text (A/B picks, spintax, gaps).
+pub(crate) fn seed_of(parts: &[&str]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(bytes)
+}
