@@ -1,5 +1,6 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+mod daemon_cli;
 mod demo;
 mod error;
 mod live;
@@ -33,6 +34,8 @@ pub struct Cli {
     /// else the platform data dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub daemon: daemon_cli::DaemonFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,6 +63,9 @@ pub enum Command {
     Sandbox(demo::SandboxArgs),
     /// Run outpost against the built-in sandbox, no accounts needed.
     Demo(demo::DemoArgs),
+    /// Smartlead webhooks pointing at the daemon.
+    #[command(subcommand)]
+    Webhooks(daemon_cli::WebhooksCommand),
 }
 
 /// Options every data command shares.
@@ -100,6 +106,7 @@ pub fn sources(cli: &Cli) -> ConfigSources {
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
+        _ if cli.daemon.daemon => daemon_cli::run_daemon(&cli),
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),
         Some(Command::Leads(args)) => read::leads(&cli, args),
@@ -110,6 +117,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Auth(command)) => live::auth(&cli, command),
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),
+        Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
         None => Err(CliError::usage("no command given; see `outpost --help`")),
     };
     match result {
