@@ -9,6 +9,7 @@ mod categories;
 mod commands;
 mod events;
 mod queries;
+pub mod remote;
 mod stats;
 
 pub use categories::*;
