@@ -6,12 +6,14 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod model;
 pub mod outbox;
 pub mod providers;
 pub mod sandbox;
 pub mod sequences;
+pub mod server;
 pub mod services;
 pub mod store;
 pub mod sync;

@@ -1,5 +1,6 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+mod daemon_cli;
 mod demo;
 mod doctor;
 mod error;
@@ -37,6 +38,8 @@ pub struct Cli {
     /// else the platform data dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub daemon: daemon_cli::DaemonFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -74,6 +77,9 @@ pub enum Command {
     Send(send::SendArgs),
     #[command(flatten)]
     Sequences(sequences::Commands),
+    /// Smartlead webhooks pointing at the daemon.
+    #[command(subcommand)]
+    Webhooks(daemon_cli::WebhooksCommand),
 }
 
 /// Options every data command shares.
@@ -136,12 +142,14 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    // The TUI logs to a file and the daemon sets up its own logging.
     let interactive = matches!(cli.command, None | Some(Command::Demo(_)))
         && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    if !interactive {
+    if !interactive && !cli.daemon.daemon {
         logging::to_stderr(None);
     }
     let result = match &cli.command {
+        _ if cli.daemon.daemon => daemon_cli::run_daemon(&cli),
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),
         Some(Command::Leads(args)) => read::leads(&cli, args),
@@ -158,6 +166,7 @@ pub fn run(cli: Cli) -> i32 {
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
+        Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
     };
     match result {
         Ok(()) => 0,

@@ -10,6 +10,7 @@ mod commands;
 mod events;
 mod lead_index;
 mod queries;
+pub mod remote;
 mod sequence_queries;
 mod stats;
 

@@ -1,0 +1,478 @@
+//! `outpost --daemon`: sync pollers, the outbox worker, the sequence
+//! scheduler and the HTTP server in one process, on one data dir.
+//!
+//! Start: logs (text or JSON, stderr or a file), the data-dir lock (a second
+//! outpost is refused, naming the holder), the listener, then the lock file
+//! is updated with the API URL so a local TUI can attach. Stop (SIGTERM or
+//! SIGINT): stop accepting, let in-flight requests finish, stop the workers,
+//! flush the store, all within [`SHUTDOWN_BUDGET`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, LogFormat};
+use crate::engine::Engine;
+use crate::outbox::OutboxWorker;
+use crate::providers::registry::Providers;
+use crate::sequences::{Scheduler, SchedulerConfig, TrackingKey};
+use crate::server::state::{ServerParts, webhook_routes};
+use crate::server::{Ingest, Metrics, ServerState};
+use crate::store::{LockInfo, Store};
+use crate::sync::SyncEngine;
+
+/// The API token file in the data dir, made on first start (mode 0600).
+pub const TOKEN_FILE: &str = "api.token";
+/// Everything stops within this after a signal.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Setup(String),
+    #[error(
+        "cannot listen on {addr}: {detail}; pick another address with --listen or [daemon] listen"
+    )]
+    Listen { addr: SocketAddr, detail: String },
+    #[error("cannot use the API token file {path}: {detail}")]
+    Token { path: PathBuf, detail: String },
+}
+
+impl DaemonError {
+    /// 2 for problems the user must fix in config or flags, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DaemonError::Config(c) => c.exit_code(),
+            DaemonError::Listen { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Reads the API token from the data dir, creating it (random, 0600) if absent.
+pub fn load_or_create_token(data_dir: &Path) -> Result<SecretString, DaemonError> {
+    use std::io::Write;
+    let path = data_dir.join(TOKEN_FILE);
+    let fail = |detail: String| DaemonError::Token {
+        path: path.clone(),
+        detail,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(SecretString::from(text.trim())),
+        Ok(_) => {
+            return Err(fail(
+                "the file is empty; delete it to make a new token".into(),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut file) => {
+            file.write_all(token.as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(SecretString::from(token))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_token(data_dir),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Where a local daemon holding `data_dir` serves its API, and its token, so
+/// a TUI started on that data dir can attach instead of failing.
+pub fn local_daemon(config: &Config) -> Option<(String, SecretString)> {
+    let holder = crate::store::current_holder(config.data_dir())?;
+    if holder.mode != "daemon" {
+        return None;
+    }
+    let url = holder.api_url?;
+    let token = match &config.daemon.api_token {
+        Some(secret) => secret.resolve().ok()?,
+        None => {
+            let text = std::fs::read_to_string(config.data_dir().join(TOKEN_FILE)).ok()?;
+            SecretString::from(text.trim())
+        }
+    };
+    Some((url, token))
+}
+
+/// Keeps the log writer alive; logs are lost after it is dropped.
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+/// Sets up tracing as the config asks. Does nothing if a subscriber is set.
+pub fn init_logging(config: &Config) -> Result<LogGuard, DaemonError> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.logging.level.as_str()));
+    let (writer, guard) = match &config.daemon.log_file {
+        Some(path) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let name = path.file_name().ok_or_else(|| {
+                DaemonError::Setup(format!("log_file {} has no file name", path.display()))
+            })?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DaemonError::Setup(format!(
+                    "cannot create the log directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let appender = tracing_appender::rolling::never(dir, name);
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (writer, Some(guard))
+        }
+        None => {
+            let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+            (writer, Some(guard))
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false);
+    let result = match config.daemon.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.event_format(json_log::JsonLines).try_init(),
+    };
+    if result.is_err() {
+        // Someone (a test harness) already set a subscriber: keep theirs.
+        return Ok(LogGuard { _writer: None });
+    }
+    Ok(LogGuard { _writer: guard })
+}
+
+/// What the running daemon tells its starter.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub addr: SocketAddr,
+    pub api_url: String,
+}
+
+/// Runs the daemon until `shutdown` is cancelled. `ready` receives the bound
+/// address once requests are being served.
+pub async fn run(
+    config: Config,
+    listen: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<Started>>,
+) -> Result<(), DaemonError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let data_dir = config.data_dir().to_path_buf();
+    let webhook_secret = match &config.daemon.webhook_secret {
+        Some(secret) => Some(secret.resolve()?),
+        None => {
+            tracing::warn!(
+                "no [daemon] webhook_secret is configured: Smartlead webhooks will be refused (503)"
+            );
+            None
+        }
+    };
+    let api_token = match &config.daemon.api_token {
+        Some(secret) => secret.resolve()?,
+        None => load_or_create_token(&data_dir)?,
+    };
+    let providers = Providers::from_config(&config, &data_dir, clock.clone())
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let store = Store::open(&data_dir, "daemon")?;
+    let addr = listen.unwrap_or(config.daemon.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| DaemonError::Listen {
+            addr,
+            detail: e.to_string(),
+        })?;
+    let bound = listener.local_addr().map_err(|e| DaemonError::Listen {
+        addr,
+        detail: e.to_string(),
+    })?;
+    let api_url = format!("http://{bound}");
+    store.set_lock_info(&LockInfo {
+        pid: std::process::id(),
+        mode: "daemon".into(),
+        api_url: Some(api_url.clone()),
+    })?;
+    let tracking_key =
+        TrackingKey::load_or_create(&data_dir).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let scheduler_config =
+        SchedulerConfig::from_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
+
+    let engine = Engine::with_providers(store.clone(), clock.clone(), Arc::new(providers));
+    let sync = SyncEngine::new(engine.clone());
+    let scheduler = Scheduler::new(store.clone(), scheduler_config);
+    let metrics = Arc::new(Metrics::default());
+    let (ingest, writer) = Ingest::start(engine.clone(), metrics.clone());
+    let workers = CancellationToken::new();
+    let state = ServerState::new(ServerParts {
+        engine: engine.clone(),
+        ingest,
+        metrics: metrics.clone(),
+        routes: webhook_routes(&config),
+        webhook_secret,
+        api_token,
+        tracking_key: Some(tracking_key),
+        sync: Some(sync.clone()),
+        scheduler: Some(scheduler.clone()),
+        shutdown: shutdown.clone(),
+    });
+
+    let pollers = tokio::spawn(sync.run_pollers(workers.clone()));
+    let outbox = tokio::spawn(OutboxWorker::new(engine.clone()).run(workers.clone()));
+    let ticks = tokio::spawn(scheduler_loop(
+        scheduler,
+        clock.clone(),
+        metrics,
+        workers.clone(),
+    ));
+    let server = tokio::spawn(crate::server::serve(listener, state, shutdown.clone()));
+    tracing::info!(%api_url, data_dir = %data_dir.display(), "outpost daemon listening");
+    if let Some(ready) = ready {
+        let _ = ready.send(Started {
+            addr: bound,
+            api_url: api_url.clone(),
+        });
+    }
+
+    shutdown.cancelled().await;
+    let deadline = Instant::now() + SHUTDOWN_BUDGET - Duration::from_millis(500);
+    tracing::info!("stopping: no new requests; finishing those in flight");
+    let left = || deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left(), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the server stopped with an error"),
+        Err(_) => tracing::warn!("requests still open at the deadline were dropped"),
+        _ => {}
+    }
+    // The server's state held the last ingest handle: the writer drains and ends.
+    if tokio::time::timeout(left(), writer).await.is_err() {
+        tracing::warn!("the event writer did not finish in time");
+    }
+    workers.cancel();
+    for (name, task) in [("sync", pollers), ("outbox", outbox), ("scheduler", ticks)] {
+        if tokio::time::timeout(left(), task).await.is_err() {
+            tracing::warn!(worker = name, "did not stop in time");
+        }
+    }
+    engine.store().flush_async().await?;
+    tracing::info!("stopped; the store is flushed");
+    Ok(())
+}
+
+/// Ticks the sequence scheduler like `Scheduler::run`, timing each tick for
+/// `/metrics`.
+async fn scheduler_loop(
+    scheduler: Scheduler,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap_or_default();
+    loop {
+        let mut pause = Duration::from_secs(5);
+        let started = Instant::now();
+        let ticked = {
+            let scheduler = scheduler.clone();
+            let now = clock.now();
+            tokio::task::spawn_blocking(move || scheduler.tick(now)).await
+        };
+        metrics.record_tick(started.elapsed());
+        match ticked {
+            Ok(Ok(report)) => {
+                if report.more {
+                    pause = Duration::ZERO;
+                }
+                for job in &report.webhooks {
+                    let (result, attempts) = deliver_step_webhook(&client, job, &shutdown).await;
+                    if let Err(e) = scheduler.finish_webhook(job, result, attempts, clock.now()) {
+                        tracing::warn!(error = %e, "cannot record a webhook step");
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "sequence tick failed"),
+            Err(e) => tracing::error!(error = %e, "sequence tick panicked"),
+        }
+        if let Ok(Some(next)) = scheduler.next_due_at() {
+            pause = pause.min((next - clock.now()).to_std().unwrap_or_default());
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause.max(Duration::from_millis(50))) => {}
+        }
+    }
+}
+
+/// POSTs a sequence's webhook step, retrying 5xx, 429 and network errors.
+async fn deliver_step_webhook(
+    client: &reqwest::Client,
+    job: &crate::sequences::WebhookJob,
+    shutdown: &CancellationToken,
+) -> (Result<(), String>, u32) {
+    let mut attempts = 0;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        attempts += 1;
+        let error = match client.post(&job.url).json(&job.body).send().await {
+            Ok(resp) if resp.status().is_success() => return (Ok(()), attempts),
+            Ok(resp) => {
+                let status = resp.status();
+                let message = format!("the webhook answered {status}");
+                if !(status.is_server_error() || status.as_u16() == 429) {
+                    return (Err(message), attempts);
+                }
+                message
+            }
+            Err(e) => format!("cannot reach the webhook: {}", e.without_url()),
+        };
+        if attempts >= 4 || shutdown.is_cancelled() {
+            return (Err(error), attempts);
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then cancels `shutdown`.
+pub async fn cancel_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}
+
+/// The token as the API expects it in `Authorization: Bearer`.
+pub fn bearer_value(token: &SecretString) -> String {
+    format!("Bearer {}", token.expose_secret())
+}
+
+mod json_log {
+    //! One JSON object per log line, for log shippers.
+
+    use std::fmt;
+
+    use serde_json::{Map, Value};
+    use tracing::field::{Field, Visit};
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub struct JsonLines;
+
+    struct Fields<'a>(&'a mut Map<String, Value>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.insert(
+                field.name().to_string(),
+                Value::String(format!("{value:?}")),
+            );
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0
+                .insert(field.name().to_string(), Value::String(value.to_string()));
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.0.insert(field.name().to_string(), Value::from(value));
+        }
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.0.insert(field.name().to_string(), Value::from(value));
+        }
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.0.insert(field.name().to_string(), Value::from(value));
+        }
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.0.insert(field.name().to_string(), Value::from(value));
+        }
+    }
+
+    impl<S, N> FormatEvent<S, N> for JsonLines
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        fn format_event(
+            &self,
+            _ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            let meta = event.metadata();
+            let mut line = Map::new();
+            line.insert(
+                "ts".into(),
+                Value::String(
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
+            );
+            line.insert("level".into(), Value::String(meta.level().to_string()));
+            line.insert("target".into(), Value::String(meta.target().to_string()));
+            let mut fields = Map::new();
+            event.record(&mut Fields(&mut fields));
+            line.extend(fields);
+            writeln!(writer, "{}", Value::Object(line))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn token_file_is_private_and_stable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_token(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = load_or_create_token(dir.path()).unwrap();
+        assert_eq!(first.expose_secret(), again.expose_secret());
+        assert_eq!(first.expose_secret().len(), 64);
+    }
+}

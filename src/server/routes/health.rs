@@ -1,0 +1,73 @@
+//! `GET /health`: is the daemon alive, and how are its parts doing.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use crate::model::OutboxState;
+use crate::server::metrics::Metrics;
+use crate::server::state::ServerState;
+use crate::store::{Index, SyncProgress, keys::KeyBuf};
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub accounts: Vec<SyncProgress>,
+    pub outbox: OutboxDepth,
+    /// How far behind the scheduler is: seconds since the oldest due step
+    /// should have run (0 when nothing is overdue).
+    pub scheduler_lag_secs: Option<i64>,
+    pub events_ingested: u64,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct OutboxDepth {
+    pub pending: usize,
+    pub sending: usize,
+    pub failed: usize,
+}
+
+pub fn outbox_depth(state: &ServerState) -> OutboxDepth {
+    let store = state.engine().store();
+    let count = |s: OutboxState| {
+        store.index_len(
+            Index::OutboxByState,
+            &KeyBuf::new().byte(s.as_byte()).into_prefix(),
+        )
+    };
+    OutboxDepth {
+        pending: count(OutboxState::Pending),
+        sending: count(OutboxState::Sending),
+        failed: count(OutboxState::Failed),
+    }
+}
+
+pub fn scheduler_lag(state: &ServerState) -> Option<i64> {
+    let scheduler = state.inner.scheduler.as_ref()?;
+    let now = state.engine().clock().now();
+    match scheduler.next_due_at() {
+        Ok(Some(due)) => Some((now - due).num_seconds().max(0)),
+        Ok(None) => Some(0),
+        Err(_) => None,
+    }
+}
+
+pub async fn health(State(state): State<ServerState>) -> Json<Health> {
+    let accounts = state
+        .inner
+        .sync
+        .as_ref()
+        .map(|s| s.progress())
+        .unwrap_or_default();
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.inner.started.elapsed().as_secs(),
+        accounts,
+        outbox: outbox_depth(&state),
+        scheduler_lag_secs: scheduler_lag(&state),
+        events_ingested: Metrics::get(&state.metrics().events_ingested),
+    })
+}

@@ -1,0 +1,111 @@
+//! `GET /metrics`: Prometheus text. The daemon's counters, the outbox, and
+//! each provider client's request, retry and rate-limit counters.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::health::{outbox_depth, scheduler_lag};
+use crate::model::OutboxState;
+use crate::server::state::ServerState;
+use crate::store::{Index, keys::KeyBuf};
+
+/// Reads one counter from a provider's snapshot.
+type Pick = fn(&crate::providers::http::HttpMetricsSnapshot) -> u64;
+
+pub fn render(state: &ServerState) -> String {
+    let mut out = String::with_capacity(4096);
+    state.metrics().render(&mut out);
+    let store = state.engine().store();
+    let sent = store.index_len(
+        Index::OutboxByState,
+        &KeyBuf::new()
+            .byte(OutboxState::Sent.as_byte())
+            .into_prefix(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP outpost_sends_total Emails the outbox has sent."
+    );
+    let _ = writeln!(out, "# TYPE outpost_sends_total counter");
+    let _ = writeln!(out, "outpost_sends_total {sent}");
+    let depth = outbox_depth(state);
+    let _ = writeln!(out, "# HELP outpost_outbox_depth Outbox items by state.");
+    let _ = writeln!(out, "# TYPE outpost_outbox_depth gauge");
+    for (label, n) in [
+        ("pending", depth.pending),
+        ("sending", depth.sending),
+        ("failed", depth.failed),
+    ] {
+        let _ = writeln!(out, "outpost_outbox_depth{{state=\"{label}\"}} {n}");
+    }
+    if let Some(lag) = scheduler_lag(state) {
+        let _ = writeln!(
+            out,
+            "# HELP outpost_scheduler_lag_seconds Age of the oldest overdue sequence step."
+        );
+        let _ = writeln!(out, "# TYPE outpost_scheduler_lag_seconds gauge");
+        let _ = writeln!(out, "outpost_scheduler_lag_seconds {lag}");
+    }
+    let providers = state.engine().providers();
+    let series: [(&str, &str, Pick); 4] = [
+        (
+            "outpost_provider_requests_total",
+            "Requests sent to a provider, retries included.",
+            |m| m.requests,
+        ),
+        (
+            "outpost_provider_errors_total",
+            "Provider answers that were retried (429, 5xx, network).",
+            |m| m.retries,
+        ),
+        (
+            "outpost_provider_rate_limited_total",
+            "Provider answers with status 429.",
+            |m| m.rate_limited,
+        ),
+        (
+            "outpost_rate_limit_waits_total",
+            "Times the local rate limiter made a request wait.",
+            |m| m.rate_limit_waits,
+        ),
+    ];
+    for (name, help, pick) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (account, sl) in &providers.smartlead {
+            let _ = writeln!(
+                out,
+                "{name}{{account=\"{account}\",provider=\"smartlead\"}} {}",
+                pick(&sl.client.metrics())
+            );
+        }
+    }
+    let failing = state
+        .inner
+        .sync
+        .as_ref()
+        .map(|s| {
+            s.progress()
+                .iter()
+                .filter(|p| p.last_error.is_some())
+                .count()
+        })
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP outpost_sync_failing_accounts Accounts whose latest sync failed."
+    );
+    let _ = writeln!(out, "# TYPE outpost_sync_failing_accounts gauge");
+    let _ = writeln!(out, "outpost_sync_failing_accounts {failing}");
+    out
+}
+
+pub async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&state),
+    )
+}

@@ -1,0 +1,317 @@
+//! `POST /webhooks/smartlead` and `/webhooks/smartlead/{account_token}`.
+//!
+//! Checks, in order: body size (413), account routing (404), a configured
+//! secret (503), the signature header when present (401), JSON (400), every
+//! payload's `secret_key` (401), event type and required fields (422). Only
+//! then is anything written, and the 2xx leaves after the store is flushed.
+
+pub mod apply;
+pub mod parse;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::json_error;
+use crate::server::limits::{MAX_WEBHOOK_BODY, secrets_match};
+use crate::server::metrics::{Metrics, Rejection};
+use crate::server::state::ServerState;
+use parse::{Payload, PayloadError};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RouteQuery {
+    /// The account token as a query parameter (`?t=...`), as the reference's
+    /// example URL shows.
+    pub t: Option<String>,
+}
+
+pub async fn smartlead(
+    State(state): State<ServerState>,
+    Query(query): Query<RouteQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, query.t, headers, body).await
+}
+
+pub async fn smartlead_for_account(
+    State(state): State<ServerState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, Some(token), headers, body).await
+}
+
+fn refuse(state: &ServerState, why: Rejection, status: StatusCode, message: &str) -> Response {
+    state.metrics().reject(why);
+    tracing::info!(
+        reason = why.as_str(),
+        status = status.as_u16(),
+        "webhook refused"
+    );
+    json_error(status, why.as_str(), message)
+}
+
+async fn handle(
+    state: ServerState,
+    token: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    Metrics::add(&state.metrics().webhook_requests, 1);
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || format!("the body is larger than {} KiB", MAX_WEBHOOK_BODY / 1024);
+    if declared.is_some_and(|n| n > MAX_WEBHOOK_BODY) {
+        return refuse(
+            &state,
+            Rejection::TooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &too_large(),
+        );
+    }
+    let raw: Bytes = match axum::body::to_bytes(body, MAX_WEBHOOK_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refuse(
+                &state,
+                Rejection::TooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &too_large(),
+            );
+        }
+    };
+    let account = match state.webhook_account(token.as_deref()) {
+        Ok(account) => account,
+        Err(message) => {
+            return refuse(
+                &state,
+                Rejection::UnknownAccount,
+                StatusCode::NOT_FOUND,
+                &message,
+            );
+        }
+    };
+    let Some(secret) = state.webhook_secret().map(str::to_string) else {
+        return refuse(
+            &state,
+            Rejection::NotConfigured,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon has no [daemon] webhook_secret configured, so it cannot check webhooks",
+        );
+    };
+    if let Some(signature) = headers.get("x-smartlead-signature") {
+        let valid = signature
+            .to_str()
+            .ok()
+            .is_some_and(|s| signature_matches(secret.as_bytes(), &raw, s));
+        if !valid {
+            return refuse(
+                &state,
+                Rejection::BadSignature,
+                StatusCode::UNAUTHORIZED,
+                "X-Smartlead-Signature does not match the body",
+            );
+        }
+    }
+    let value: Value = match serde_json::from_slice(&raw) {
+        Ok(v) => v,
+        Err(e) => {
+            return refuse(
+                &state,
+                Rejection::BadJson,
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let items: Vec<Value> = match value {
+        Value::Array(items) if !items.is_empty() => items,
+        Value::Array(_) => {
+            return refuse(
+                &state,
+                Rejection::MissingField,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the payload array is empty",
+            );
+        }
+        obj @ Value::Object(_) => vec![obj],
+        _ => {
+            return refuse(
+                &state,
+                Rejection::BadJson,
+                StatusCode::BAD_REQUEST,
+                "the payload must be a JSON object or an array of objects",
+            );
+        }
+    };
+    for item in &items {
+        let given = parse::text(item, "secret_key").unwrap_or_default();
+        if !secrets_match(given.as_bytes(), secret.as_bytes()) {
+            return refuse(
+                &state,
+                Rejection::BadSecret,
+                StatusCode::UNAUTHORIZED,
+                "secret_key does not match the configured webhook secret",
+            );
+        }
+    }
+    let mut payloads: Vec<(Payload, String)> = Vec::with_capacity(items.len());
+    for item in &items {
+        match parse::parse(item) {
+            Ok(payload) => payloads.push((payload, item_hash(item))),
+            Err(PayloadError::UnknownEventType(kind)) => {
+                return refuse(
+                    &state,
+                    Rejection::UnknownEventType,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("unknown event_type {kind:?}"),
+                );
+            }
+            Err(PayloadError::NotAnObject) => {
+                return refuse(
+                    &state,
+                    Rejection::BadJson,
+                    StatusCode::BAD_REQUEST,
+                    "every payload in the array must be a JSON object",
+                );
+            }
+            Err(other) => {
+                return refuse(
+                    &state,
+                    Rejection::MissingField,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &other.to_string(),
+                );
+            }
+        }
+    }
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(|v| format!("{account}|{v}"));
+    if let Some(id) = &request_id
+        && !state.first_delivery(id)
+    {
+        Metrics::add(&state.metrics().webhook_duplicates, 1);
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"ok": true, "duplicate": true})),
+        )
+            .into_response();
+    }
+    let now = state.engine().clock().now();
+    let count = payloads.len();
+    let events: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (p, hash))| {
+            let delivery = match &request_id {
+                Some(id) if count == 1 => id.clone(),
+                Some(id) => format!("{id}#{index}"),
+                None => hash.clone(),
+            };
+            apply::event_for(&account, p, &delivery, now)
+        })
+        .collect();
+    let account_for_apply = account.clone();
+    let apply: crate::server::ingest::Apply = Box::new(move |engine| {
+        for (payload, _) in &payloads {
+            apply::apply(engine, &account_for_apply, payload)?;
+        }
+        Ok(())
+    });
+    match state.inner.ingest.submit(events, Some(apply)).await {
+        Ok(outcome) => {
+            if outcome.fresh == 0 && outcome.known > 0 {
+                Metrics::add(&state.metrics().webhook_duplicates, 1);
+            }
+            (
+                StatusCode::OK,
+                axum::Json(json!({
+                    "ok": true,
+                    "account": account,
+                    "events": count,
+                    "new_events": outcome.fresh,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            if let Some(id) = &request_id {
+                state.forget_delivery(id);
+            }
+            refuse(
+                &state,
+                Rejection::StoreFailure,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("{e}; the delivery can be retried"),
+            )
+        }
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the webhook secret.
+fn signature_matches(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let hex = header.trim();
+    let hex = hex.strip_prefix("sha256=").unwrap_or(hex);
+    let Some(given) = decode_hex(hex) else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
+
+/// The signature a sender computes (for tests and the load generator).
+pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Stands in for a missing timestamp in the dedupe key: a replay of the same
+/// payload hashes the same.
+fn item_hash(item: &Value) -> String {
+    let digest = Sha256::digest(item.to_string().as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_refuse() {
+        let sig = sign_body(b"k", b"{}");
+        assert!(signature_matches(b"k", b"{}", &sig));
+        assert!(!signature_matches(b"k", b"{ }", &sig));
+        assert!(!signature_matches(b"other", b"{}", &sig));
+        assert!(!signature_matches(b"k", b"{}", "sha256=zz"));
+        assert!(!signature_matches(b"k", b"{}", ""));
+    }
+}
