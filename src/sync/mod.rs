@@ -5,7 +5,7 @@
 mod gmail;
 mod smartlead;
 
-pub use smartlead::{body_text, smartlead_dedupe_key};
+pub use smartlead::{body_text, smartlead_dedupe_key, smartlead_message_id};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -408,22 +408,33 @@ fn facts_from_row(
     }
 }
 
-fn message_key_part(item: &sl::HistoryItem, index: usize) -> String {
+/// The cache id of one Smartlead history item, shared by sync and webhooks so
+/// both sources write one message. Items without a time fall back to their
+/// position in the history.
+pub fn smartlead_message_id(
+    provider_thread_id: &str,
+    kind: &str,
+    stats_id: Option<&str>,
+    message_id: Option<&str>,
+    at: Option<DateTime<Utc>>,
+    index: usize,
+) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(item.kind.as_str().as_bytes());
+    hasher.update(kind.as_bytes());
     hasher.update([0]);
-    hasher.update(item.stats_id.as_deref().unwrap_or("").as_bytes());
+    hasher.update(stats_id.unwrap_or("").as_bytes());
     hasher.update([0]);
-    hasher.update(item.message_id.as_deref().unwrap_or("").as_bytes());
+    hasher.update(message_id.unwrap_or("").as_bytes());
     hasher.update([0]);
-    match item.time {
+    match at {
         Some(t) => hasher.update(t.timestamp_millis().to_be_bytes()),
         None => hasher.update((index as u64).to_be_bytes()),
     }
-    hasher.finalize()[..10]
+    let digest: String = hasher.finalize()[..10]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    format!("sl-{provider_thread_id}-{digest}")
 }
 
 /// Plain text for an HTML or text body.
@@ -457,7 +468,14 @@ fn thread_from_history(
     let mut last_sent_id: Option<String> = None;
     for (index, item) in history.history.iter().enumerate() {
         let inbound = item.kind == HistoryKind::Reply;
-        let provider_id = format!("sl-{provider_thread_id}-{}", message_key_part(item, index));
+        let provider_id = smartlead_message_id(
+            &provider_thread_id,
+            item.kind.as_str(),
+            item.stats_id.as_deref(),
+            item.message_id.as_deref(),
+            item.time,
+            index,
+        );
         let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
         let date = item.time.unwrap_or_else(|| {
             known

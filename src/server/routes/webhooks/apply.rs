@@ -3,13 +3,12 @@
 //! first heard of through a webhook, a campaign's status).
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::parse::{MessagePart, Payload, SmartleadEvent};
 use crate::engine::{Engine, reply_subject, snippet};
 use crate::model::*;
 use crate::store::{Change, StoreResult};
-use crate::sync::{body_text, smartlead_dedupe_key};
+use crate::sync::{body_text, smartlead_dedupe_key, smartlead_message_id};
 
 /// How long a reply preview kept in an event's `detail` may be.
 const DETAIL_CHARS: usize = 200;
@@ -246,28 +245,6 @@ fn set_thread_category(
     Ok(())
 }
 
-/// The id sync gives the same history item, so sync and webhook write one
-/// message (mirrors `sync::smartlead`'s message key).
-fn message_key_part(
-    kind: &str,
-    stats_id: Option<&str>,
-    message_id: Option<&str>,
-    at: DateTime<Utc>,
-) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(stats_id.unwrap_or("").as_bytes());
-    hasher.update([0]);
-    hasher.update(message_id.unwrap_or("").as_bytes());
-    hasher.update([0]);
-    hasher.update(at.timestamp_millis().to_be_bytes());
-    hasher.finalize()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A reply creates or updates its conversation at once: the sent email (when
 /// the payload carries it), the reply (unread), and the thread's summary.
 fn upsert_reply_thread(
@@ -301,14 +278,13 @@ fn upsert_reply_thread(
     if let Some(sent) = &p.sent
         && let Some(sent_at) = sent.time
     {
-        let provider_id = format!(
-            "sl-{provider_thread_id}-{}",
-            message_key_part(
-                "SENT",
-                p.stats_id.as_deref(),
-                sent.message_id.as_deref(),
-                sent_at
-            )
+        let provider_id = smartlead_message_id(
+            &provider_thread_id,
+            "SENT",
+            p.stats_id.as_deref(),
+            sent.message_id.as_deref(),
+            Some(sent_at),
+            0,
         );
         if !store.contains::<Message>(&scoped_key(account, &provider_id))? {
             let html = sent.html.clone().unwrap_or_default();
@@ -334,14 +310,13 @@ fn upsert_reply_thread(
             });
         }
     }
-    let provider_id = format!(
-        "sl-{provider_thread_id}-{}",
-        message_key_part(
-            "REPLY",
-            p.stats_id.as_deref(),
-            reply.message_id.as_deref(),
-            reply_at
-        )
+    let provider_id = smartlead_message_id(
+        &provider_thread_id,
+        "REPLY",
+        p.stats_id.as_deref(),
+        reply.message_id.as_deref(),
+        Some(reply_at),
+        0,
     );
     let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
     let html = reply.html.clone().unwrap_or_default();
