@@ -7,7 +7,7 @@ use super::kinds::Kind;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "data dir {path} is in use by another outpost process{holder}; stop it, attach to it, or pass --data-dir to use another directory"
+        "data dir {path} is in use by another outpost process{holder}; stop it, or pass --data-dir to use another directory"
     )]
     Locked { path: PathBuf, holder: String },
 
