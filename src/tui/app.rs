@@ -17,11 +17,11 @@ use super::panes::{
     stats::StatsPane, thread::ThreadPane,
 };
 use super::theme::Theme;
-use super::widgets::overlays::{Palette, Picker, PickerPurpose};
+use super::widgets::overlays::{Palette, Picker, PickerPurpose, StepText};
 use crate::clock::SharedClock;
 use crate::config::Notify;
 use crate::engine::{LeadColumn, ReplyDraft};
-use crate::model::{Draft, EventType, OutboxState, SequenceStatus};
+use crate::model::{Draft, EventType, OutboxState, SequenceStatus, StepKind};
 use crate::store::SyncProgress;
 
 /// Something only the terminal loop can do.
@@ -460,6 +460,15 @@ impl App {
                     self.jobs.push(Job::Enroll { sequence, email });
                 }
             }
+            PickerPurpose::EditStep {
+                sequence,
+                account,
+                steps,
+            } => {
+                if let Some(chosen) = steps.into_iter().nth(at) {
+                    self.edit_step_text(sequence, account, chosen);
+                }
+            }
             PickerPurpose::Variable => {
                 if let (Some((name, _)), Some(compose)) =
                     (self.variables.get(at), &mut self.compose)
@@ -595,6 +604,7 @@ impl App {
             }
             Action::ToggleDefinitions => self.stats.show_definitions = !self.stats.show_definitions,
             Action::PauseResume => self.pause_resume(),
+            Action::EditStep => self.pick_step_to_edit(),
             Action::Refresh => {
                 self.request_inbox(true);
                 self.request_stats();
@@ -893,6 +903,76 @@ impl App {
         }
     }
 
+    /// Lists the open sequence's email steps (each variant on its own line).
+    fn pick_step_to_edit(&mut self) {
+        let Some(sequence) = self.sequences.detail.as_ref().map(|d| &d.summary.sequence) else {
+            self.error("Open a sequence first");
+            return;
+        };
+        let mut steps = Vec::new();
+        let mut items = Vec::new();
+        for (index, step) in sequence.steps.iter().enumerate() {
+            let StepKind::Email { variants, .. } = &step.kind else {
+                continue;
+            };
+            for v in variants {
+                let variant = (variants.len() > 1).then(|| v.label.clone());
+                let shown = if v.subject.is_empty() {
+                    "(follow-up in thread)".to_string()
+                } else {
+                    super::widgets::clip(&v.subject, 40)
+                };
+                items.push(format!(
+                    "{}. {}{} · {shown}",
+                    index + 1,
+                    step.name,
+                    variant
+                        .as_ref()
+                        .map(|l| format!(" [{l}]"))
+                        .unwrap_or_default()
+                ));
+                steps.push(StepText {
+                    step: index,
+                    variant,
+                    subject: v.subject.clone(),
+                    body: v.body.clone(),
+                });
+            }
+        }
+        if steps.is_empty() {
+            self.error(format!("{} has no email step to edit", sequence.name));
+            return;
+        }
+        self.overlay = Overlay::Picker(Picker {
+            title: format!("Edit a step of {}", sequence.name),
+            items,
+            cursor: Default::default(),
+            purpose: PickerPurpose::EditStep {
+                sequence: sequence.name.clone(),
+                account: sequence.account.clone(),
+                steps,
+            },
+        });
+    }
+
+    /// Opens the composer on a step's text: a `Subject:` line, then the body.
+    fn edit_step_text(&mut self, sequence: String, account: String, chosen: StepText) {
+        let target = ComposeTarget::SequenceStep {
+            sequence,
+            account,
+            step: chosen.step,
+            variant: chosen.variant,
+        };
+        self.start_compose(target);
+        if let Some(compose) = &mut self.compose {
+            compose.set_text(&format!("Subject: {}\n\n{}", chosen.subject, chosen.body));
+        }
+        self.variables = crate::model::Lead::STANDARD_FIELDS
+            .iter()
+            .map(|name| (name.to_string(), None))
+            .collect();
+    }
+
     /// Keeps what was typed in the composer as a draft.
     fn keep_draft(&mut self) {
         let Some(compose) = self.compose.take() else {
@@ -902,11 +982,17 @@ impl App {
         if text.trim().is_empty() {
             return;
         }
+        if let ComposeTarget::SequenceStep { step, .. } = &compose.target {
+            // A step is only ever changed by saving it; leaving discards the edit.
+            self.info(format!("Step {} left unchanged", step + 1));
+            return;
+        }
         let (subject, to) = match &compose.target {
             ComposeTarget::Reply { subject, to, .. } => {
                 (crate::engine::reply_subject(subject), to.clone())
             }
             ComposeTarget::NewEmail { email, .. } => (compose.subject_and_body().0, email.clone()),
+            ComposeTarget::SequenceStep { .. } => return,
         };
         self.jobs.push(Job::SaveDraft(Draft {
             id: compose.draft_id.clone(),
@@ -942,6 +1028,24 @@ impl App {
                     body,
                     delay_secs: self.undo_send_secs,
                 }
+            }
+            ComposeTarget::SequenceStep {
+                sequence,
+                step,
+                variant,
+                ..
+            } => {
+                let (subject, body) = compose.step_text();
+                let job = Job::UpdateStepText {
+                    sequence: sequence.clone(),
+                    step: *step,
+                    variant: variant.clone(),
+                    subject,
+                    body,
+                };
+                self.info("Saving the step…");
+                self.jobs.push(job);
+                return;
             }
         };
         self.info("Queuing…");
