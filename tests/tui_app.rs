@@ -1018,6 +1018,13 @@ async fn a_sequence_step_is_edited_in_the_composer_and_saved() {
     let compose = h.app.compose.as_ref().unwrap();
     assert_eq!(compose.text(), "Subject: \n\nHi {{first_name}}");
     assert!(h.screen().contains("Sequence cfo-q2 · step 3"));
+    // Variables can be inserted; a step has no one lead's values to show.
+    h.keys("C-t").await;
+    let menu = h.screen();
+    assert!(menu.contains("{{first_name}}"), "{menu}");
+    assert!(!menu.contains("empty for this lead"), "{menu}");
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
     h.keys("enter").await;
     h.type_text("Any news from {{company}}?").await;
     h.keys("C-s").await;

@@ -619,10 +619,16 @@ impl App {
                 }
             }
             Action::InsertVariable => {
+                // A step is written for every lead, so there is no value to show.
+                let for_step = matches!(
+                    self.compose.as_ref().map(|c| &c.target),
+                    Some(ComposeTarget::SequenceStep { .. })
+                );
                 let items = self
                     .variables
                     .iter()
                     .map(|(name, value)| match value {
+                        _ if for_step => format!("{{{{{name}}}}}"),
                         Some(v) => format!("{{{{{name}}}}}  = {}", super::widgets::clip(v, 24)),
                         None => format!("{{{{{name}}}}}  (empty for this lead)"),
                     })
