@@ -988,3 +988,75 @@ async fn leads_synced_after_the_index_was_built_appear_in_the_table() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sequence_step_is_edited_in_the_composer_and_saved() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let variant = |h: &Harness, step: usize| -> Variant {
+        let seq = h.engine.store().get::<Sequence>("cfo-q2").unwrap().unwrap();
+        match &seq.steps[step].kind {
+            StepKind::Email { variants, .. } => variants[0].clone(),
+            other => panic!("step {step} is {other:?}"),
+        }
+    };
+
+    // The open sequence's email steps are offered; the wait step is not.
+    h.keys("4 enter e").await;
+    let screen = h.screen();
+    assert!(screen.contains("Edit a step of cfo-q2"), "{screen}");
+    assert!(screen.contains("1. intro · Closing Q2 faster"), "{screen}");
+    assert!(
+        screen.contains("3. bump · (follow-up in thread)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("wait 3 days ·"), "{screen}");
+
+    // The follow-up: its text comes up in the composer, a line is added, saved.
+    h.keys("j enter").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    let compose = h.app.compose.as_ref().unwrap();
+    assert_eq!(compose.text(), "Subject: \n\nHi {{first_name}}");
+    assert!(h.screen().contains("Sequence cfo-q2 · step 3"));
+    // Variables can be inserted; a step has no one lead's values to show.
+    h.keys("C-t").await;
+    let menu = h.screen();
+    assert!(menu.contains("{{first_name}}"), "{menu}");
+    assert!(!menu.contains("empty for this lead"), "{menu}");
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    h.keys("enter").await;
+    h.type_text("Any news from {{company}}?").await;
+    h.keys("C-s").await;
+    assert_eq!(h.app.screen(), Screen::Sequence);
+    assert!(h.app.compose.is_none());
+    let bump = variant(&h, 2);
+    assert_eq!(bump.body, "Hi {{first_name}}\nAny news from {{company}}?");
+    assert_eq!(bump.subject, "", "still a follow-up in the thread");
+    assert!(h.screen().contains("Saved step 3 of cfo-q2"));
+
+    // The first email's subject line is edited too.
+    h.keys("e enter").await;
+    for code in [KeyCode::Up, KeyCode::Up, KeyCode::End] {
+        h.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+    }
+    h.type_text(" this month").await;
+    h.keys("C-s").await;
+    let intro = variant(&h, 0);
+    assert_eq!(intro.subject, "Closing Q2 faster this month");
+    assert_eq!(intro.body, "Hi {{first_name}}");
+
+    // An unknown variable is refused: the composer stays open, nothing changes.
+    h.keys("e enter").await;
+    h.type_text(" {{favourite_colour}}").await;
+    h.keys("C-s").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    assert!(h.screen().contains("favourite_colour"));
+    assert_eq!(variant(&h, 0), intro);
+
+    // Leaving discards the edit and keeps no draft.
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Sequence);
+    assert_eq!(variant(&h, 0), intro);
+    assert_eq!(h.engine.store().iter::<Draft>().count(), 0);
+}

@@ -67,6 +67,7 @@ pub enum Action {
     Suppress,
     ToggleDefinitions,
     PauseResume,
+    EditStep,
     Refresh,
     Send,
     ExternalEditor,
@@ -141,6 +142,7 @@ actions! {
     Suppress, "suppress", "Suppress the lead (never email again)", Scope::Only(&[Lead]), ["X"], true;
     ToggleDefinitions, "definitions", "Show how each rate is computed", Scope::Only(&[Stats]), ["d"], true;
     PauseResume, "pause_resume", "Pause or resume the sequence", Scope::Only(&[Sequences, Sequence]), ["p"], true;
+    EditStep, "edit_step", "Edit an email step's subject and body (Ctrl-S saves)", Scope::Only(&[Sequence]), ["e"], true;
     Refresh, "refresh", "Reload from the cache", Scope::Global, ["ctrl-r"], false;
     Send, "send", "Send (with an undo window)", Scope::Only(&[Compose]), ["ctrl-s"], true;
     ExternalEditor, "editor", "Edit in $EDITOR", Scope::Only(&[Compose]), ["ctrl-e"], true;

@@ -460,6 +460,15 @@ impl App {
                     self.jobs.push(Job::Enroll { sequence, email });
                 }
             }
+            PickerPurpose::EditStep {
+                sequence,
+                account,
+                steps,
+            } => {
+                if let Some(chosen) = steps.into_iter().nth(at) {
+                    self.edit_step_text(sequence, account, chosen);
+                }
+            }
             PickerPurpose::Variable => {
                 if let (Some((name, _)), Some(compose)) =
                     (self.variables.get(at), &mut self.compose)
@@ -595,6 +604,7 @@ impl App {
             }
             Action::ToggleDefinitions => self.stats.show_definitions = !self.stats.show_definitions,
             Action::PauseResume => self.pause_resume(),
+            Action::EditStep => self.pick_step_to_edit(),
             Action::Refresh => {
                 self.request_inbox(true);
                 self.request_stats();
@@ -609,10 +619,16 @@ impl App {
                 }
             }
             Action::InsertVariable => {
+                // A step is written for every lead, so there is no value to show.
+                let for_step = matches!(
+                    self.compose.as_ref().map(|c| &c.target),
+                    Some(ComposeTarget::SequenceStep { .. })
+                );
                 let items = self
                     .variables
                     .iter()
                     .map(|(name, value)| match value {
+                        _ if for_step => format!("{{{{{name}}}}}"),
                         Some(v) => format!("{{{{{name}}}}}  = {}", super::widgets::clip(v, 24)),
                         None => format!("{{{{{name}}}}}  (empty for this lead)"),
                     })
@@ -793,7 +809,7 @@ impl App {
         });
     }
 
-    fn start_compose(&mut self, target: ComposeTarget) {
+    pub(super) fn start_compose(&mut self, target: ComposeTarget) {
         self.variables.clear();
         if let Some(lead_key) = target.lead_key() {
             self.jobs.push(Job::Variables {
@@ -902,11 +918,17 @@ impl App {
         if text.trim().is_empty() {
             return;
         }
+        if let ComposeTarget::SequenceStep { step, .. } = &compose.target {
+            // A step is only ever changed by saving it; leaving discards the edit.
+            self.info(format!("Step {} left unchanged", step + 1));
+            return;
+        }
         let (subject, to) = match &compose.target {
             ComposeTarget::Reply { subject, to, .. } => {
                 (crate::engine::reply_subject(subject), to.clone())
             }
             ComposeTarget::NewEmail { email, .. } => (compose.subject_and_body().0, email.clone()),
+            ComposeTarget::SequenceStep { .. } => return,
         };
         self.jobs.push(Job::SaveDraft(Draft {
             id: compose.draft_id.clone(),
@@ -942,6 +964,24 @@ impl App {
                     body,
                     delay_secs: self.undo_send_secs,
                 }
+            }
+            ComposeTarget::SequenceStep {
+                sequence,
+                step,
+                variant,
+                ..
+            } => {
+                let (subject, body) = compose.step_text();
+                let job = Job::UpdateStepText {
+                    sequence: sequence.clone(),
+                    step: *step,
+                    variant: variant.clone(),
+                    subject,
+                    body,
+                };
+                self.info("Saving the step…");
+                self.jobs.push(job);
+                return;
             }
         };
         self.info("Queuing…");

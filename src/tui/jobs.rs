@@ -78,6 +78,14 @@ pub enum Job {
     SequenceNames {
         email: String,
     },
+    /// Saves an email step's text edited in the composer.
+    UpdateStepText {
+        sequence: String,
+        step: usize,
+        variant: Option<String>,
+        subject: Option<String>,
+        body: String,
+    },
     Enroll {
         sequence: String,
         email: String,
@@ -137,6 +145,10 @@ pub enum JobResult {
     SequenceNames {
         email: String,
         names: Vec<String>,
+    },
+    StepSaved {
+        sequence: String,
+        step: usize,
     },
     /// A command that succeeded; the text is shown to the rep.
     Done(String),
@@ -327,6 +339,24 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
                 names: all.into_iter().map(|s| s.sequence.name).collect(),
             },
             Err(e) => failed("sequences", e),
+        },
+        Job::UpdateStepText {
+            sequence,
+            step,
+            variant,
+            subject,
+            body,
+        } => match crate::sequences::update_step_text(
+            engine.store(),
+            &sequence,
+            step,
+            variant.as_deref(),
+            subject.as_deref(),
+            Some(&body),
+            engine.clock().now(),
+        ) {
+            Ok(_) => JobResult::StepSaved { sequence, step },
+            Err(e) => failed("step not saved", e),
         },
         Job::Enroll { sequence, email } => match engine.enroll_lead(&sequence, &email) {
             Ok(_) => JobResult::Done(format!("Enrolled {email} in {sequence}")),

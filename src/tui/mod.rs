@@ -11,6 +11,7 @@ pub mod app;
 pub mod jobs;
 pub mod keymap;
 pub mod panes;
+mod step_edit;
 pub mod terminal;
 pub mod theme;
 mod update;

@@ -2,7 +2,7 @@
 
 use super::app::{App, Overlay, PendingSend};
 use super::jobs::{Job, JobResult};
-use super::panes::compose::ComposePane;
+use super::panes::compose::{ComposePane, ComposeTarget};
 use super::widgets::overlays::{Picker, PickerPurpose};
 use crate::model::OutboxState;
 use crate::store::{Change, Kind};
@@ -239,6 +239,21 @@ impl App {
                     cursor: Default::default(),
                     purpose: PickerPurpose::Enroll { email },
                 });
+            }
+            JobResult::StepSaved { sequence, step } => {
+                if matches!(
+                    self.compose.as_ref().map(|c| &c.target),
+                    Some(ComposeTarget::SequenceStep { sequence: s, step: n, .. })
+                        if *s == sequence && *n == step
+                ) {
+                    self.compose = None;
+                    if self.screen() == super::action::Screen::Compose {
+                        self.stack.pop();
+                    }
+                }
+                self.info(format!("Saved step {} of {sequence}", step + 1));
+                // Also reloads the open sequence's detail.
+                self.request_sequences();
             }
             JobResult::Done(text) => {
                 self.info(text);

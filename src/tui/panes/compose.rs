@@ -23,21 +23,28 @@ pub enum ComposeTarget {
         account: String,
         email: String,
     },
+    /// A sequence's email step (or one of its variants), saved in place.
+    SequenceStep {
+        sequence: String,
+        account: String,
+        step: usize,
+        variant: Option<String>,
+    },
 }
 
 impl ComposeTarget {
     pub fn account(&self) -> &str {
         match self {
-            ComposeTarget::Reply { account, .. } | ComposeTarget::NewEmail { account, .. } => {
-                account
-            }
+            ComposeTarget::Reply { account, .. }
+            | ComposeTarget::NewEmail { account, .. }
+            | ComposeTarget::SequenceStep { account, .. } => account,
         }
     }
 
     pub fn thread_key(&self) -> Option<&str> {
         match self {
             ComposeTarget::Reply { thread_key, .. } => Some(thread_key),
-            ComposeTarget::NewEmail { .. } => None,
+            ComposeTarget::NewEmail { .. } | ComposeTarget::SequenceStep { .. } => None,
         }
     }
 
@@ -45,6 +52,7 @@ impl ComposeTarget {
         match self {
             ComposeTarget::Reply { lead_key, .. } => lead_key.as_deref(),
             ComposeTarget::NewEmail { lead_key, .. } => Some(lead_key),
+            ComposeTarget::SequenceStep { .. } => None,
         }
     }
 }
@@ -60,7 +68,7 @@ impl ComposePane {
         let initial = if text.is_empty() {
             match &target {
                 ComposeTarget::NewEmail { .. } => "Subject: \n\nHi {{first_name}},\n\n".to_string(),
-                ComposeTarget::Reply { .. } => String::new(),
+                ComposeTarget::Reply { .. } | ComposeTarget::SequenceStep { .. } => String::new(),
             }
         } else {
             text.to_string()
@@ -102,6 +110,18 @@ impl ComposePane {
         }
     }
 
+    /// For a sequence step: the subject when a `Subject:` line leads (None
+    /// keeps the step's subject as it is) and the body.
+    pub fn step_text(&self) -> (Option<String>, String) {
+        let text = self.text();
+        let has_subject = text
+            .lines()
+            .next()
+            .is_some_and(|first| first.to_ascii_lowercase().starts_with("subject:"));
+        let (subject, body) = self.subject_and_body();
+        (has_subject.then_some(subject), body)
+    }
+
     pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme, hints: &str) {
         let [head, body] =
             Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(area);
@@ -116,6 +136,22 @@ impl ComposePane {
             ComposeTarget::NewEmail { email, account, .. } => (
                 " New email ",
                 format!("To: {email}   From account: {account}"),
+            ),
+            ComposeTarget::SequenceStep {
+                sequence,
+                step,
+                variant,
+                ..
+            } => (
+                " Edit step ",
+                format!(
+                    "Sequence {sequence} · step {}{}   (an empty subject follows up in the thread)",
+                    step + 1,
+                    variant
+                        .as_ref()
+                        .map(|v| format!(" · variant {v}"))
+                        .unwrap_or_default()
+                ),
             ),
         };
         let header = ratatui::widgets::Paragraph::new(vec![

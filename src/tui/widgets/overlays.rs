@@ -22,6 +22,22 @@ pub enum PickerPurpose {
         email: String,
     },
     Variable,
+    /// One entry per email step (and variant) of a sequence, in `items` order.
+    EditStep {
+        sequence: String,
+        account: String,
+        steps: Vec<StepText>,
+    },
+}
+
+/// An email step's text as it stands, for the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepText {
+    pub step: usize,
+    /// None when the step has a single variant.
+    pub variant: Option<String>,
+    pub subject: String,
+    pub body: String,
 }
 
 #[derive(Debug, Clone)]
