@@ -246,3 +246,27 @@ fn a_damaged_record_is_reported_not_panicked_on() {
     assert!(matches!(err, StoreError::Corrupt { .. }));
     assert!(err.to_string().contains("outpost export"));
 }
+
+#[test]
+fn moving_a_due_time_keeps_the_other_entries_and_moves_the_due_one() {
+    let store = Store::temporary().unwrap();
+    store
+        .put(&enrollment(1, EnrollmentState::Active, Some(100)))
+        .unwrap();
+    // The same enrollment twice in one batch: the second sees the first's entries.
+    let batch = [
+        enrollment(1, EnrollmentState::Active, Some(200)),
+        enrollment(1, EnrollmentState::Active, Some(300)),
+    ];
+    assert_eq!(store.put_all(&batch).unwrap(), 2);
+    let due: Vec<(Vec<u8>, String)> = store
+        .index_keys(Index::EnrollmentsByDue, b"", false)
+        .map(|e| e.unwrap())
+        .collect();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].1, "enr-1");
+    assert_eq!(outpost::store::keys::time_from(&due[0].0), Some(at(300)));
+    assert_eq!(store.index_len(Index::EnrollmentsBySequence, b""), 1);
+    assert_eq!(store.index_len(Index::EnrollmentsByLead, b""), 1);
+    assert!(store.verify_indexes().unwrap().is_empty());
+}

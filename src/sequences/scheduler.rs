@@ -3,7 +3,9 @@
 //! outbox. All writes of a tick are batched per kind, in an order that makes a
 //! crash harmless: send ledger, tasks, outbox items, executions, enrollments.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -354,6 +356,7 @@ struct Work<'a> {
     scheduler: &'a Scheduler,
     now: DateTime<Utc>,
     sequences: HashMap<String, Option<Arc<Sequence>>>,
+    templates: RefCell<HashMap<String, Result<Rc<Template>, String>>>,
     ledger: Ledger,
     tasks: Vec<Task>,
     outbox: Vec<OutboxItem>,
@@ -368,6 +371,7 @@ impl<'a> Work<'a> {
             scheduler,
             now,
             sequences: HashMap::new(),
+            templates: RefCell::new(HashMap::new()),
             ledger: Ledger::default(),
             tasks: Vec::new(),
             outbox: Vec::new(),
@@ -541,6 +545,19 @@ impl<'a> Work<'a> {
         self.report.blocked += 1;
     }
 
+    /// A parsed template, parsed once per tick (every enrollment at a step
+    /// shares its text).
+    fn template(&self, text: &str) -> Result<Rc<Template>, String> {
+        if let Some(found) = self.templates.borrow().get(text) {
+            return found.clone();
+        }
+        let parsed = Template::parse(text).map(Rc::new).map_err(|e| e.message);
+        self.templates
+            .borrow_mut()
+            .insert(text.to_string(), parsed.clone());
+        parsed
+    }
+
     fn render(
         &self,
         text: &str,
@@ -548,7 +565,7 @@ impl<'a> Work<'a> {
         extra: &dyn Fn(&str) -> Option<String>,
         seed: u64,
     ) -> Result<String, String> {
-        let template = Template::parse(text).map_err(|e| e.message)?;
+        let template = self.template(text)?;
         let lookup = |name: &str| extra(name).or_else(|| lead.field(name));
         let out = template.render(&lookup, seed).map_err(|e| e.to_string())?;
         if out.contains("{{") || out.contains("}}") {

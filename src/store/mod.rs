@@ -227,6 +227,10 @@ impl Store {
             for (key, bytes, entries) in &prepared {
                 let main = &views[0];
                 let old = main.get(key.as_bytes())?;
+                // Entries the old record already has are left alone: an index
+                // key embeds the primary key, so an equal entry is identical,
+                // and most updates (a due time moving) touch one index only.
+                let mut kept = Vec::new();
                 if let Some(old) = &old {
                     if only_new || old.as_ref() == bytes.as_slice() {
                         continue;
@@ -234,10 +238,14 @@ impl Store {
                     let previous: R = Self::decode(key.as_bytes(), old)
                         .map_err(ConflictableTransactionError::Abort)?;
                     for stale in previous.index_entries() {
-                        views[stale.index.slot()].remove(stale.key)?;
+                        if entries.contains(&stale) {
+                            kept.push(stale);
+                        } else {
+                            views[stale.index.slot()].remove(stale.key)?;
+                        }
                     }
                 }
-                for entry in entries {
+                for entry in entries.iter().filter(|e| !kept.contains(e)) {
                     views[entry.index.slot()].insert(entry.key.as_slice(), key.as_bytes())?;
                 }
                 main.insert(key.as_bytes(), bytes.as_slice())?;
