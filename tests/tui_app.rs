@@ -1060,3 +1060,31 @@ async fn a_sequence_step_is_edited_in_the_composer_and_saved() {
     assert_eq!(variant(&h, 0), intro);
     assert_eq!(h.engine.store().iter::<Draft>().count(), 0);
 }
+
+#[tokio::test]
+async fn opening_a_conversation_also_refreshes_it_from_its_provider() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.app
+        .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let jobs = h.app.take_jobs();
+    let opened = jobs.iter().find_map(|j| match j {
+        jobs::Job::Thread { key } => Some(key.clone()),
+        _ => None,
+    });
+    let refreshed = jobs.iter().find_map(|j| match j {
+        jobs::Job::RefreshThread { key } => Some(key.clone()),
+        _ => None,
+    });
+    assert!(opened.is_some());
+    assert_eq!(
+        opened, refreshed,
+        "the opened thread is re-read from its provider"
+    );
+    // Without a reachable provider the refresh is quiet and the thread still shows.
+    for job in jobs {
+        let result = jobs::run(h.engine.clone(), job).await;
+        assert!(!matches!(result, jobs::JobResult::Failed(_)));
+        h.app.apply(result);
+    }
+}

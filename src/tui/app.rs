@@ -751,6 +751,9 @@ impl App {
         self.jobs.push(Job::Thread {
             key: key.to_string(),
         });
+        self.jobs.push(Job::RefreshThread {
+            key: key.to_string(),
+        });
         self.stack.push(Screen::Thread);
     }
 

@@ -41,6 +41,11 @@ pub enum Job {
         thread_key: String,
         category: Category,
     },
+    /// Re-read an opened conversation from its provider (a follow-up reply
+    /// the periodic sync cannot see); changes arrive through the feed.
+    RefreshThread {
+        key: String,
+    },
     /// The lead's variables for the composer's insert menu.
     Variables {
         lead_key: String,
@@ -181,6 +186,15 @@ pub async fn run(engine: Engine, job: Job) -> JobResult {
             Err(e) => failed("category not set", e),
         };
     }
+    if let Job::RefreshThread { key } = job {
+        return match crate::sync::SyncEngine::new(engine)
+            .refresh_thread(&key)
+            .await
+        {
+            Ok(_) => JobResult::Quiet,
+            Err(e) => failed("could not refresh the conversation", e),
+        };
+    }
     match tokio::task::spawn_blocking(move || run_blocking(&engine, job)).await {
         Ok(result) => result,
         Err(e) => failed("background job stopped", e),
@@ -256,6 +270,7 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
             Err(e) => failed("categories", e),
         },
         Job::SetCategory { .. } => failed("category", "needs the async runner"),
+        Job::RefreshThread { .. } => failed("refresh", "needs the async runner"),
         Job::Variables { lead_key } => match engine.store().get::<Lead>(&lead_key) {
             Ok(Some(lead)) => JobResult::Variables(template_variables(&lead)),
             Ok(None) => JobResult::Variables(
