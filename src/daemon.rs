@@ -239,12 +239,11 @@ pub async fn run(
 
     let pollers = tokio::spawn(sync.run_pollers(workers.clone()));
     let outbox = tokio::spawn(OutboxWorker::new(engine.clone()).run(workers.clone()));
-    let ticks = tokio::spawn(scheduler_loop(
-        scheduler,
-        clock.clone(),
-        metrics,
-        workers.clone(),
-    ));
+    let ticks = tokio::spawn(
+        scheduler.run_observed(clock.clone(), workers.clone(), move |took| {
+            metrics.record_tick(took)
+        }),
+    );
     let server = tokio::spawn(crate::server::serve(listener, state, shutdown.clone()));
     tracing::info!(%api_url, data_dir = %data_dir.display(), "outpost daemon listening");
     if let Some(ready) = ready {
@@ -276,82 +275,6 @@ pub async fn run(
     engine.store().flush_async().await?;
     tracing::info!("stopped; the store is flushed");
     Ok(())
-}
-
-/// Ticks the sequence scheduler like `Scheduler::run`, timing each tick for
-/// `/metrics`.
-async fn scheduler_loop(
-    scheduler: Scheduler,
-    clock: SharedClock,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap_or_default();
-    loop {
-        let mut pause = Duration::from_secs(5);
-        let started = Instant::now();
-        let ticked = {
-            let scheduler = scheduler.clone();
-            let now = clock.now();
-            tokio::task::spawn_blocking(move || scheduler.tick(now)).await
-        };
-        metrics.record_tick(started.elapsed());
-        match ticked {
-            Ok(Ok(report)) => {
-                if report.more {
-                    pause = Duration::ZERO;
-                }
-                for job in &report.webhooks {
-                    let (result, attempts) = deliver_step_webhook(&client, job, &shutdown).await;
-                    if let Err(e) = scheduler.finish_webhook(job, result, attempts, clock.now()) {
-                        tracing::warn!(error = %e, "cannot record a webhook step");
-                    }
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "sequence tick failed"),
-            Err(e) => tracing::error!(error = %e, "sequence tick panicked"),
-        }
-        if let Ok(Some(next)) = scheduler.next_due_at() {
-            pause = pause.min((next - clock.now()).to_std().unwrap_or_default());
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(pause.max(Duration::from_millis(50))) => {}
-        }
-    }
-}
-
-/// POSTs a sequence's webhook step, retrying 5xx, 429 and network errors.
-async fn deliver_step_webhook(
-    client: &reqwest::Client,
-    job: &crate::sequences::WebhookJob,
-    shutdown: &CancellationToken,
-) -> (Result<(), String>, u32) {
-    let mut attempts = 0;
-    let mut delay = Duration::from_millis(500);
-    loop {
-        attempts += 1;
-        let error = match client.post(&job.url).json(&job.body).send().await {
-            Ok(resp) if resp.status().is_success() => return (Ok(()), attempts),
-            Ok(resp) => {
-                let status = resp.status();
-                let message = format!("the webhook answered {status}");
-                if !(status.is_server_error() || status.as_u16() == 429) {
-                    return (Err(message), attempts);
-                }
-                message
-            }
-            Err(e) => format!("cannot reach the webhook: {}", e.without_url()),
-        };
-        if attempts >= 4 || shutdown.is_cancelled() {
-            return (Err(error), attempts);
-        }
-        tokio::time::sleep(delay).await;
-        delay *= 2;
-    }
 }
 
 /// Waits for SIGTERM or SIGINT, then cancels `shutdown`.

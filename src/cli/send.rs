@@ -70,7 +70,7 @@ pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
             let report = scheduler.tick(clock.now())?;
             summary.queued += report.queued.len();
             scheduler
-                .deliver_webhooks(&client, &report.webhooks, &clock)
+                .deliver_webhooks(&client, &report.webhooks, &clock, &tokio_util::sync::CancellationToken::new())
                 .await;
             let handled = worker.send_due().await?;
             summary.count(&handled);

@@ -186,19 +186,37 @@ impl Scheduler {
     /// Ticks until `shutdown`: at the next due time or every few seconds,
     /// whichever is sooner; delivers webhook steps with retries.
     pub async fn run(self, clock: SharedClock, shutdown: CancellationToken) {
+        self.run_observed(clock, shutdown, |_| {}).await
+    }
+
+    /// `run`, reporting how long each tick took (the daemon's `/metrics`).
+    /// The tick reads and writes the store, so it runs off the async workers.
+    pub async fn run_observed(
+        self,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+        on_tick: impl Fn(std::time::Duration) + Send,
+    ) {
         let client = webhook_client();
         loop {
-            let now = clock.now();
             let mut pause = std::time::Duration::from_secs(5);
-            match self.tick(now) {
-                Ok(report) => {
+            let started = std::time::Instant::now();
+            let ticked = {
+                let scheduler = self.clone();
+                let now = clock.now();
+                tokio::task::spawn_blocking(move || scheduler.tick(now)).await
+            };
+            on_tick(started.elapsed());
+            match ticked {
+                Ok(Ok(report)) => {
                     if report.more {
                         pause = std::time::Duration::ZERO;
                     }
-                    self.deliver_webhooks(&client, &report.webhooks, &clock)
+                    self.deliver_webhooks(&client, &report.webhooks, &clock, &shutdown)
                         .await;
                 }
-                Err(e) => tracing::warn!(error = %e, "sequence tick failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "sequence tick failed"),
+                Err(e) => tracing::error!(error = %e, "sequence tick stopped"),
             }
             if let Ok(Some(next)) = self.next_due_at() {
                 let until = (next - clock.now()).to_std().unwrap_or_default();
@@ -227,9 +245,10 @@ impl Scheduler {
         client: &reqwest::Client,
         jobs: &[WebhookJob],
         clock: &SharedClock,
+        shutdown: &CancellationToken,
     ) {
         for job in jobs {
-            let (result, attempts) = deliver_webhook(client, job).await;
+            let (result, attempts) = deliver_webhook(client, job, shutdown).await;
             if let Err(e) = self.finish_webhook(job, result, attempts, clock.now()) {
                 tracing::warn!(error = %e, "cannot record a webhook step");
             }
@@ -238,7 +257,12 @@ impl Scheduler {
 }
 
 /// POSTs a webhook body, retrying 5xx and network errors with backoff.
-async fn deliver_webhook(client: &reqwest::Client, job: &WebhookJob) -> (Result<(), String>, u32) {
+/// Stops retrying once `shutdown` is cancelled, so a stop is never held up.
+async fn deliver_webhook(
+    client: &reqwest::Client,
+    job: &WebhookJob,
+    shutdown: &CancellationToken,
+) -> (Result<(), String>, u32) {
     let mut attempts = 0;
     let mut delay = std::time::Duration::from_millis(500);
     loop {
@@ -255,7 +279,7 @@ async fn deliver_webhook(client: &reqwest::Client, job: &WebhookJob) -> (Result<
             }
             Err(e) => format!("cannot reach the webhook: {}", e.without_url()),
         };
-        if attempts >= 4 {
+        if attempts >= 4 || shutdown.is_cancelled() {
             return (Err(retryable), attempts);
         }
         tokio::time::sleep(delay).await;
