@@ -39,7 +39,10 @@ const COMPANIES: [&str; 12] = [
 
 fn generate(store: &Store, scale: f64) {
     let leads_n = (100_000.0 * scale) as u64;
-    let events_per_lead = 10;
+    let events_per_lead: u64 = std::env::var("OUTPOST_BENCH_EVENTS_PER_LEAD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let threads_n = (20_000.0 * scale) as u64;
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
     store
@@ -73,7 +76,7 @@ fn generate(store: &Store, scale: f64) {
             .unwrap();
     }
     let mut leads = Vec::with_capacity(1000);
-    let mut events = Vec::with_capacity(10_000);
+    let mut events = Vec::with_capacity(1000);
     for n in 0..leads_n {
         let company = COMPANIES[(n % 12) as usize];
         let mut lead = Lead::new(
@@ -97,11 +100,12 @@ fn generate(store: &Store, scale: f64) {
             category_id: None,
         }];
         let last = base + Duration::minutes((n * 7 % 100_000) as i64);
+        let mut activity = Activity::new("bench", &lead.email);
         for e in 0..events_per_lead {
             let kind = EventType::ALL[(e % 7) as usize];
             let at = last - Duration::hours(e as i64);
             let dedupe = format!("{n}|{e}");
-            events.push(EmailEvent {
+            activity.insert(EmailEvent {
                 id: EmailEvent::id_for("bench", &dedupe),
                 account: "bench".into(),
                 kind,
@@ -115,18 +119,21 @@ fn generate(store: &Store, scale: f64) {
                 detail: None,
             });
         }
+        if !activity.events.is_empty() {
+            events.push(activity);
+        }
         lead.last_event = Some(EventType::EmailOpened);
         lead.last_event_at = Some(last);
         leads.push(lead);
         if leads.len() == 1000 {
             store.put_all(&leads).unwrap();
-            store.insert_new(&events).unwrap();
+            store.put_all(&events).unwrap();
             leads.clear();
             events.clear();
         }
     }
     store.put_all(&leads).unwrap();
-    store.insert_new(&events).unwrap();
+    store.put_all(&events).unwrap();
     let mut threads = Vec::with_capacity(1000);
     for n in 0..threads_n {
         let at = base + Duration::minutes(n as i64 * 5);
@@ -157,8 +164,16 @@ fn generate(store: &Store, scale: f64) {
 }
 
 fn peak_rss_mb() -> Option<f64> {
+    proc_status_mb("VmHWM:")
+}
+
+fn rss_mb() -> f64 {
+    proc_status_mb("VmRSS:").unwrap_or(0.0)
+}
+
+fn proc_status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -176,6 +191,7 @@ fn measure(dir: &std::path::Path) {
     let start = Instant::now();
     let store = Store::open(dir, "bench").unwrap();
     let opened = start.elapsed();
+    let rss_open = rss_mb();
     let engine = Engine::new(store, Arc::new(SystemClock));
     let theme = Theme::new(&BTreeMap::new(), false).unwrap();
     let mut app = App::new(
@@ -207,6 +223,7 @@ fn measure(dir: &std::path::Path) {
         app.apply(result);
     }
     let index_time = index_start.elapsed();
+    let rss_indexed = rss_mb();
     let leads = app.leads.index.as_ref().map_or(0, |i| i.len());
 
     app.handle_key(key('2'));
@@ -247,6 +264,7 @@ fn measure(dir: &std::path::Path) {
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
         samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
     );
+    println!("RSS after store open {rss_open:.0} MB, after lead index {rss_indexed:.0} MB");
     match peak_rss_mb() {
         Some(mb) => println!("peak RSS: {mb:.0} MB"),
         None => println!("peak RSS: unavailable (no /proc)"),
@@ -269,22 +287,30 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let dir = tempfile::tempdir().unwrap();
+    // OUTPOST_BENCH_DIR keeps the generated cache between runs (generated
+    // once if the directory is empty), for measuring store changes quickly.
+    let kept = std::env::var_os("OUTPOST_BENCH_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let reuse = kept.is_some() && dir.join("cache").exists();
     let t = Instant::now();
-    {
-        let store = Store::open(dir.path(), "bench-gen").unwrap();
+    if !reuse {
+        let store = Store::open(&dir, "bench-gen").unwrap();
         generate(&store, scale);
         println!(
             "generated {} leads, {} events, {} threads in {:.1} s",
             store.count::<Lead>(),
-            store.count::<EmailEvent>(),
+            store
+                .iter::<Activity>()
+                .map(|a| a.unwrap().events.len())
+                .sum::<usize>(),
             store.count::<Thread>(),
             t.elapsed().as_secs_f64()
         );
     }
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .arg("--measure")
-        .arg(dir.path())
+        .arg(&dir)
         .status()
         .unwrap();
     assert!(status.success());

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use outpost::clock::{SharedClock, SystemClock};
 use outpost::engine::Engine;
-use outpost::model::EmailEvent;
 use outpost::sequences::TrackingKey;
 use outpost::server::state::{ServerParts, WebhookRoute};
 use outpost::server::{Ingest, Metrics, ServerState};
@@ -174,7 +173,7 @@ fn main() {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let answered = ok.load(Ordering::Relaxed);
-        let stored = store.count::<EmailEvent>() as u64;
+        let stored = engine.event_count().expect("count events") as u64;
         shutdown.cancel();
         let _ = server.await;
         println!("webhook ingest, {concurrency} in flight, {secs} s, loopback, one process");

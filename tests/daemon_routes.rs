@@ -85,12 +85,7 @@ async fn every_event_type_maps_and_follow_ups_are_marked() {
             .post_webhook(&event_payload(kind, "a@b.example", &at))
             .await;
         assert_eq!(status, 200, "{kind}: {body}");
-        let events: Vec<EmailEvent> = server
-            .engine
-            .store()
-            .iter::<EmailEvent>()
-            .map(Result::unwrap)
-            .collect();
+        let events: Vec<EmailEvent> = server.engine.all_events().map(Result::unwrap).collect();
         assert!(
             events.iter().any(|e| e.kind == *expected),
             "{kind} → {expected:?}"
@@ -133,8 +128,7 @@ async fn every_event_type_maps_and_follow_ups_are_marked() {
     );
     let changed: Vec<EmailEvent> = server
         .engine
-        .store()
-        .iter::<EmailEvent>()
+        .all_events()
         .map(Result::unwrap)
         .filter(|e| e.kind == EventType::CategoryChanged)
         .collect();
@@ -405,12 +399,7 @@ async fn tracking_links_only_do_what_their_signature_says() {
         assert_eq!(resp.headers()["content-type"], "image/gif");
         assert_eq!(&resp.bytes().await.unwrap()[..6], b"GIF89a");
     }
-    let events: Vec<EmailEvent> = server
-        .engine
-        .store()
-        .iter::<EmailEvent>()
-        .map(Result::unwrap)
-        .collect();
+    let events: Vec<EmailEvent> = server.engine.all_events().map(Result::unwrap).collect();
     assert_eq!(events.len(), 1, "repeated opens are deduped");
     assert_eq!(events[0].kind, EventType::EmailOpened);
     assert!(
@@ -479,8 +468,7 @@ async fn tracking_links_only_do_what_their_signature_says() {
     assert_eq!(resp.status(), 400);
     let clicks = server
         .engine
-        .store()
-        .iter::<EmailEvent>()
+        .all_events()
         .map(Result::unwrap)
         .filter(|e| e.kind == EventType::EmailClicked)
         .count();

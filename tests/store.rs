@@ -144,12 +144,46 @@ fn events_are_inserted_once() {
         message_id: None,
         detail: None,
     };
-    assert_eq!(store.insert_new(std::slice::from_ref(&event)).unwrap(), 1);
+    let engine = outpost::engine::Engine::new(
+        store.clone(),
+        std::sync::Arc::new(outpost::clock::FakeClock::new(at(20))),
+    );
+    assert_eq!(
+        engine
+            .record_events(std::slice::from_ref(&event))
+            .unwrap()
+            .len(),
+        1
+    );
     let mut again = event.clone();
     again.source = EventSource::Sync;
-    assert_eq!(store.insert_new(&[again]).unwrap(), 0);
-    let stored: EmailEvent = store.get(&event.id).unwrap().unwrap();
-    assert_eq!(stored.source, EventSource::Webhook, "first sighting wins");
+    assert!(engine.record_events(&[again]).unwrap().is_empty());
+    let stored = engine.lead_events("acme/a@b.example").unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].source,
+        EventSource::Webhook,
+        "first sighting wins"
+    );
+
+    // Writers racing with the same facts store each once (dedupe happens
+    // inside the write's transaction).
+    let facts: Vec<EmailEvent> = (0..50)
+        .map(|n| EmailEvent {
+            id: EmailEvent::id_for("acme", &format!("race{n}")),
+            dedupe_key: format!("race{n}"),
+            at: at(n),
+            ..event.clone()
+        })
+        .collect();
+    let fresh: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| engine.record_events(&facts).unwrap().len()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(fresh, 50, "each fact is new to exactly one writer");
+    assert_eq!(engine.lead_events("acme/a@b.example").unwrap().len(), 51);
 }
 
 #[test]

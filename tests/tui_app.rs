@@ -311,7 +311,11 @@ fn fixture(store: &Store) {
         }
     })
     .collect();
-    store.insert_new(&events).unwrap();
+    let mut activity = Activity::new("acme-smartlead", "dana@northwind.example");
+    for event in events {
+        activity.insert(event);
+    }
+    store.put(&activity).unwrap();
 
     let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
     let mut sl_thread = thread(

@@ -122,7 +122,7 @@ impl Engine {
                 message_id: None,
                 detail: Some(category.name.clone()),
             };
-            self.store.insert_new(&[event])?;
+            self.store_events(&[event])?;
         }
         Ok(())
     }

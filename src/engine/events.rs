@@ -13,27 +13,69 @@ impl Engine {
     /// interaction (in the event's account and any other account that knows the
     /// address) moves forward when an event is newer.
     pub fn record_events(&self, events: &[EmailEvent]) -> StoreResult<Vec<EmailEvent>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Dedupe within the batch first; the store dedupes against the past.
-        let mut unique: BTreeMap<String, &EmailEvent> = BTreeMap::new();
-        for event in events {
-            unique.entry(event.id.clone()).or_insert(event);
-        }
-        let mut fresh = Vec::new();
-        for event in unique.values() {
-            if !self.store.contains::<EmailEvent>(&event.id)? {
-                fresh.push((*event).clone());
-            }
-        }
+        let fresh = self.store_events(events)?;
         if fresh.is_empty() {
             return Ok(fresh);
         }
-        self.store.insert_new(&fresh)?;
         self.advance_leads(&fresh)?;
         self.after_new_events(&fresh)?;
         Ok(fresh)
+    }
+
+    /// Stores the events not seen before, each in its lead's activity record,
+    /// and returns them. Dedupe (within the batch and against what is stored)
+    /// happens inside the write's transaction, so two writers racing with the
+    /// same fact store it once.
+    pub(crate) fn store_events(&self, events: &[EmailEvent]) -> StoreResult<Vec<EmailEvent>> {
+        let mut by_lead: BTreeMap<String, Vec<&EmailEvent>> = BTreeMap::new();
+        for event in events {
+            by_lead.entry(event.lead_key()).or_default().push(event);
+        }
+        let keys: Vec<String> = by_lead.keys().cloned().collect();
+        let fresh = self
+            .store
+            .modify::<Activity, Vec<EmailEvent>>(&keys, |key, current| {
+                let incoming = by_lead.get(key)?;
+                let first = incoming.first()?;
+                let mut activity =
+                    current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
+                let mut added = Vec::new();
+                for event in incoming {
+                    if activity.insert((*event).clone()) {
+                        added.push((*event).clone());
+                    }
+                }
+                (!added.is_empty()).then_some((activity, added))
+            })?;
+        Ok(fresh.into_iter().flatten().collect())
+    }
+
+    /// Every event stored for one lead key (`account/email`), oldest first.
+    pub fn lead_events(&self, lead_key: &str) -> StoreResult<Vec<EmailEvent>> {
+        Ok(self
+            .store
+            .get::<Activity>(lead_key)?
+            .map(|a| a.events)
+            .unwrap_or_default())
+    }
+
+    /// Every stored event, lead by lead (checks, tests, exports).
+    pub fn all_events(&self) -> impl Iterator<Item = StoreResult<EmailEvent>> + '_ {
+        self.store
+            .iter::<Activity>()
+            .flat_map(|activity| match activity {
+                Ok(a) => a.events.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+    }
+
+    /// How many events are stored (reads every activity record).
+    pub fn event_count(&self) -> StoreResult<usize> {
+        let mut count = 0;
+        for activity in self.store.iter::<Activity>() {
+            count += activity?.events.len();
+        }
+        Ok(count)
     }
 
     /// The newest interaction with an address recorded under any account
@@ -46,21 +88,21 @@ impl Engine {
         let mut newest: Option<(EventType, chrono::DateTime<chrono::Utc>)> = None;
         for account in self.store.iter::<Account>() {
             let account = account?;
-            let prefix = crate::store::keys::KeyBuf::new()
-                .text(&Lead::key_for(&account.name, &email))
-                .into_prefix();
-            for event in
-                self.store
-                    .by_index::<EmailEvent>(crate::store::Index::EventsByLead, &prefix, true)
+            let Some(activity) = self
+                .store
+                .get::<Activity>(&Lead::key_for(&account.name, &email))?
+            else {
+                continue;
+            };
+            let latest = activity
+                .events
+                .iter()
+                .rev()
+                .find(|e| e.kind != EventType::CategoryChanged);
+            if let Some(event) = latest
+                && newest.is_none_or(|(kind, at)| (event.at, event.kind) > (at, kind))
             {
-                let event = event?;
-                if event.kind == EventType::CategoryChanged {
-                    continue;
-                }
-                if newest.is_none_or(|(kind, at)| (event.at, event.kind) > (at, kind)) {
-                    newest = Some((event.kind, event.at));
-                }
-                break;
+                newest = Some((event.kind, event.at));
             }
         }
         Ok(newest)

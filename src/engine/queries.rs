@@ -281,12 +281,8 @@ impl Engine {
         }
         let mut timeline = Vec::new();
         for lead in &records {
-            let lead_prefix = KeyBuf::new().text(&lead.key()).into_prefix();
-            for event in self
-                .store
-                .by_index::<EmailEvent>(Index::EventsByLead, &lead_prefix, true)
-            {
-                timeline.push(TimelineItem::Event(event?));
+            for event in self.lead_events(&lead.key())?.into_iter().rev() {
+                timeline.push(TimelineItem::Event(event));
             }
         }
         for message in messages {

@@ -145,6 +145,60 @@ impl EmailEvent {
     }
 }
 
+/// Every event of one address in one account, oldest first. One record per
+/// lead rather than one per event keeps a big cache small (a tenth of the
+/// keys, so the store opens fast), makes a timeline one read, and lets dedupe
+/// happen in the same read-modify-write that stores the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub account: String,
+    /// Normalized address.
+    pub lead_email: String,
+    pub events: Vec<EmailEvent>,
+}
+
+impl Activity {
+    pub fn new(account: &str, email: &str) -> Activity {
+        Activity {
+            account: account.to_string(),
+            lead_email: super::normalize_email(email),
+            events: Vec::new(),
+        }
+    }
+
+    /// The record key: the same as the lead's (`account/email`).
+    pub fn key(&self) -> String {
+        super::scoped_key(&self.account, &self.lead_email)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.events.iter().any(|e| e.id == id)
+    }
+
+    /// Adds an event not seen before, keeping time order; false for a duplicate
+    /// (the first sighting of a fact wins).
+    pub fn insert(&mut self, event: EmailEvent) -> bool {
+        if self.contains(&event.id) {
+            return false;
+        }
+        let at = self
+            .events
+            .partition_point(|e| (e.at, e.kind) <= (event.at, event.kind));
+        self.events.insert(at, event);
+        true
+    }
+
+    /// Events with `from <= at <= to`, oldest first.
+    pub fn between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = &EmailEvent> + '_ {
+        let start = self.events.partition_point(|e| e.at < from);
+        self.events[start..].iter().take_while(move |e| e.at <= to)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +231,37 @@ mod tests {
         assert_eq!(a, EmailEvent::id_for("acme", "EMAIL_OPEN|x|t"));
         assert_ne!(a, EmailEvent::id_for("other", "EMAIL_OPEN|x|t"));
         assert_eq!(a.len(), 24);
+    }
+
+    fn event(id: &str, minute: i64) -> EmailEvent {
+        EmailEvent {
+            id: id.into(),
+            account: "acme".into(),
+            kind: EventType::EmailOpened,
+            lead_email: "Ann@Example.com".into(),
+            campaign_id: None,
+            sequence_number: None,
+            at: DateTime::from_timestamp(1_770_000_000 + minute * 60, 0).unwrap(),
+            source: EventSource::Sync,
+            dedupe_key: id.into(),
+            message_id: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn activity_keeps_time_order_and_dedupes() {
+        let mut activity = Activity::new("acme", "Ann@Example.com");
+        assert_eq!(activity.key(), "acme/ann@example.com");
+        assert!(activity.insert(event("b", 5)));
+        assert!(activity.insert(event("a", 1)));
+        assert!(activity.insert(event("c", 9)));
+        assert!(!activity.insert(event("a", 3)));
+        let ids: Vec<&str> = activity.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let from = event("x", 1).at;
+        let to = event("x", 5).at;
+        let within: Vec<&str> = activity.between(from, to).map(|e| e.id.as_str()).collect();
+        assert_eq!(within, ["a", "b"]);
     }
 }

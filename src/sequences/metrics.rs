@@ -129,16 +129,12 @@ fn lead_events(store: &Store, email: &str, from: DateTime<Utc>) -> SequenceResul
     let prefix = KeyBuf::new().text(&normalize_email(email)).into_prefix();
     for lead in store.index_keys(Index::LeadsByEmail, &prefix, false) {
         let (_, lead_key) = lead?;
-        let start = KeyBuf::new()
-            .text(&lead_key)
-            .time(from - Duration::seconds(1))
-            .into_prefix();
-        let end = crate::store::keys::prefix_end(&KeyBuf::new().text(&lead_key).into_prefix())
-            .unwrap_or_default();
-        for entry in store.index_range(Index::EventsByLead, &start, &end, false) {
-            if let Some(e) = store.get::<EmailEvent>(&entry?.1)? {
-                out.push((e.kind.base(), e.at, e.message_id));
-            }
+        let Some(activity) = store.get::<Activity>(&lead_key)? else {
+            continue;
+        };
+        let since = from - Duration::seconds(1);
+        for e in activity.events.into_iter().filter(|e| e.at >= since) {
+            out.push((e.kind.base(), e.at, e.message_id));
         }
     }
     Ok(out)

@@ -90,7 +90,7 @@ pub fn plan(
     copy_all::<Lead>(store, &sim)?;
     copy_all::<Suppression>(store, &sim)?;
     copy_all::<Cursor>(store, &sim)?;
-    copy_all::<EmailEvent>(store, &sim)?;
+    copy_all::<Activity>(store, &sim)?;
     copy_all::<StepExecution>(store, &sim)?;
     copy_all::<OutboxItem>(store, &sim)?;
     copy_all::<Mailbox>(store, &sim)?;

@@ -1027,16 +1027,8 @@ pub(crate) fn events_between(
         .into_prefix();
     for lead in store.index_keys(Index::LeadsByEmail, &prefix, false) {
         let (_, lead_key) = lead?;
-        let start = keys::KeyBuf::new().text(&lead_key).time(from).into_prefix();
-        let end = keys::KeyBuf::new()
-            .text(&lead_key)
-            .time(to + Duration::milliseconds(1))
-            .into_prefix();
-        for entry in store.index_range(Index::EventsByLead, &start, &end, false) {
-            let (_, id) = entry?;
-            if let Some(event) = store.get::<EmailEvent>(&id)? {
-                out.push(event.kind.base());
-            }
+        if let Some(activity) = store.get::<Activity>(&lead_key)? {
+            out.extend(activity.between(from, to).map(|e| e.kind.base()));
         }
     }
     Ok(out)

@@ -13,7 +13,7 @@ pub enum Kind {
     Lead,
     Thread,
     Message,
-    Event,
+    Activity,
     Sequence,
     Enrollment,
     Execution,
@@ -33,7 +33,7 @@ impl Kind {
         Kind::Lead,
         Kind::Thread,
         Kind::Message,
-        Kind::Event,
+        Kind::Activity,
         Kind::Sequence,
         Kind::Enrollment,
         Kind::Execution,
@@ -53,7 +53,7 @@ impl Kind {
             Kind::Lead => "leads",
             Kind::Thread => "threads",
             Kind::Message => "messages",
-            Kind::Event => "events",
+            Kind::Activity => "activity",
             Kind::Sequence => "sequences",
             Kind::Enrollment => "enrollments",
             Kind::Execution => "executions",
@@ -82,11 +82,6 @@ impl Kind {
                 Index::MessagesByThread,
                 Index::MessagesByAddress,
                 Index::MessagesByMessageId,
-            ],
-            Kind::Event => &[
-                Index::EventsByTime,
-                Index::EventsByLead,
-                Index::EventsByCampaign,
             ],
             Kind::Enrollment => &[
                 Index::EnrollmentsByDue,
@@ -123,12 +118,6 @@ pub enum Index {
     MessagesByAddress,
     /// Message-ID \0
     MessagesByMessageId,
-    /// time
-    EventsByTime,
-    /// lead key \0 time
-    EventsByLead,
-    /// campaign key \0 time
-    EventsByCampaign,
     /// due time — only active enrollments
     EnrollmentsByDue,
     /// sequence \0
@@ -158,9 +147,6 @@ impl Index {
             Index::MessagesByThread => "idx_messages_thread",
             Index::MessagesByAddress => "idx_messages_address",
             Index::MessagesByMessageId => "idx_messages_message_id",
-            Index::EventsByTime => "idx_events_time",
-            Index::EventsByLead => "idx_events_lead",
-            Index::EventsByCampaign => "idx_events_campaign",
             Index::EnrollmentsByDue => "idx_enrollments_due",
             Index::EnrollmentsBySequence => "idx_enrollments_sequence",
             Index::EnrollmentsByLead => "idx_enrollments_lead",

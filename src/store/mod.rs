@@ -9,6 +9,7 @@ mod feed;
 pub mod keys;
 mod kinds;
 mod lock;
+mod migrations;
 pub mod portable;
 mod records;
 pub mod schema;
@@ -225,46 +226,119 @@ impl Store {
         let result = group.as_slice().transaction(|views| {
             let mut changed = Vec::new();
             for (key, bytes, entries) in &prepared {
-                let main = &views[0];
-                let old = main.get(key.as_bytes())?;
-                // Entries the old record already has are left alone: an index
-                // key embeds the primary key, so an equal entry is identical,
-                // and most updates (a due time moving) touch one index only.
-                let mut kept = Vec::new();
-                if let Some(old) = &old {
-                    if only_new || old.as_ref() == bytes.as_slice() {
-                        continue;
-                    }
-                    let previous: R = Self::decode(key.as_bytes(), old)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    for stale in previous.index_entries() {
-                        if entries.contains(&stale) {
-                            kept.push(stale);
-                        } else {
-                            views[stale.index.slot()].remove(stale.key)?;
-                        }
-                    }
+                let old = views[0].get(key.as_bytes())?;
+                if old.is_some() && only_new {
+                    continue;
                 }
-                for entry in entries.iter().filter(|e| !kept.contains(e)) {
-                    views[entry.index.slot()].insert(entry.key.as_slice(), key.as_bytes())?;
+                if Self::replace_in_tx::<R>(views, key, old.as_deref(), bytes, entries)? {
+                    changed.push(key.clone());
                 }
-                main.insert(key.as_bytes(), bytes.as_slice())?;
-                changed.push(key.clone());
             }
             Ok(changed)
         });
         let changed = self.finish_tx(result)?;
+        self.announce(R::KIND, &changed);
+        Ok(changed.len())
+    }
+
+    /// Reads, changes and writes records of one kind in one transaction.
+    /// `change` sees each key's current record (None when absent) and returns
+    /// the record to write, or None to leave it; with it, a value handed back
+    /// to the caller. sled reruns the closure when another writer got there
+    /// first, so read-modify-write never loses an update; only the last run's
+    /// values are returned.
+    pub fn modify<R: Record, T>(
+        &self,
+        keys: &[String],
+        change: impl Fn(&str, Option<R>) -> Option<(R, T)>,
+    ) -> StoreResult<Vec<T>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
+        let result = group.as_slice().transaction(|views| {
+            let mut changed = Vec::new();
+            let mut values = Vec::new();
+            for key in keys {
+                let old = views[0].get(key.as_bytes())?;
+                let current = match &old {
+                    Some(bytes) => Some(
+                        Self::decode::<R>(key.as_bytes(), bytes)
+                            .map_err(ConflictableTransactionError::Abort)?,
+                    ),
+                    None => None,
+                };
+                let Some((record, value)) = change(key, current) else {
+                    continue;
+                };
+                values.push(value);
+                if record.key() != *key {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Encode {
+                        kind: R::KIND,
+                        detail: format!(
+                            "a change to {key} produced a record keyed {}",
+                            record.key()
+                        ),
+                    }));
+                }
+                let bytes = Self::encode(&record).map_err(ConflictableTransactionError::Abort)?;
+                let entries = record.index_entries();
+                if Self::replace_in_tx::<R>(views, key, old.as_deref(), &bytes, &entries)? {
+                    changed.push(key.clone());
+                }
+            }
+            Ok((changed, values))
+        });
+        let (changed, values) = self.finish_tx(result)?;
+        self.announce(R::KIND, &changed);
+        Ok(values)
+    }
+
+    /// Writes one record over `old` inside a transaction, touching only the
+    /// index entries that differ. False when the bytes are already stored.
+    fn replace_in_tx<R: Record>(
+        views: &[sled::transaction::TransactionalTree],
+        key: &str,
+        old: Option<&[u8]>,
+        bytes: &[u8],
+        entries: &[IndexEntry],
+    ) -> Result<bool, ConflictableTransactionError<StoreError>> {
+        // Entries the old record already has are left alone: an index key
+        // embeds the primary key, so an equal entry is identical, and most
+        // updates (a due time moving) touch one index only.
+        let mut kept = Vec::new();
+        if let Some(old) = old {
+            if old == bytes {
+                return Ok(false);
+            }
+            let previous: R =
+                Self::decode(key.as_bytes(), old).map_err(ConflictableTransactionError::Abort)?;
+            for stale in previous.index_entries() {
+                if entries.contains(&stale) {
+                    kept.push(stale);
+                } else {
+                    views[stale.index.slot()].remove(stale.key)?;
+                }
+            }
+        }
+        for entry in entries.iter().filter(|e| !kept.contains(e)) {
+            views[entry.index.slot()].insert(entry.key.as_slice(), key.as_bytes())?;
+        }
+        views[0].insert(key.as_bytes(), bytes)?;
+        Ok(true)
+    }
+
+    fn announce(&self, kind: Kind, changed: &[String]) {
         self.inner
             .writes
             .fetch_add(changed.len() as u64, Ordering::Relaxed);
-        for key in &changed {
+        for key in changed {
             self.publish(Change::Record {
-                kind: R::KIND,
+                kind,
                 key: key.clone(),
                 op: Op::Put,
             });
         }
-        Ok(changed.len())
     }
 
     /// Removes a record and its index entries atomically; false if it was absent.

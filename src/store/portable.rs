@@ -53,7 +53,7 @@ macro_rules! for_each_kind {
             Kind::Lead => $body!(Lead),
             Kind::Thread => $body!(Thread),
             Kind::Message => $body!(Message),
-            Kind::Event => $body!(EmailEvent),
+            Kind::Activity => $body!(Activity),
             Kind::Sequence => $body!(Sequence),
             Kind::Enrollment => $body!(Enrollment),
             Kind::Execution => $body!(StepExecution),

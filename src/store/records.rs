@@ -148,35 +148,10 @@ impl Record for Message {
     }
 }
 
-impl Record for EmailEvent {
-    const KIND: Kind = Kind::Event;
+impl Record for Activity {
+    const KIND: Kind = Kind::Activity;
     fn key(&self) -> String {
-        self.id.clone()
-    }
-    fn index_entries(&self) -> Vec<IndexEntry> {
-        let mut out = vec![
-            entry(
-                Index::EventsByTime,
-                KeyBuf::new().time(self.at).primary(&self.id),
-            ),
-            entry(
-                Index::EventsByLead,
-                KeyBuf::new()
-                    .text(&self.lead_key())
-                    .time(self.at)
-                    .primary(&self.id),
-            ),
-        ];
-        if let Some(campaign) = self.campaign_id {
-            out.push(entry(
-                Index::EventsByCampaign,
-                KeyBuf::new()
-                    .text(&Campaign::key_for(&self.account, campaign))
-                    .time(self.at)
-                    .primary(&self.id),
-            ));
-        }
-        out
+        Activity::key(self)
     }
 }
 
@@ -316,7 +291,6 @@ pub(crate) fn entries_of(
         Kind::Lead => Store::decode::<Lead>(key, value)?.index_entries(),
         Kind::Thread => Store::decode::<Thread>(key, value)?.index_entries(),
         Kind::Message => Store::decode::<Message>(key, value)?.index_entries(),
-        Kind::Event => Store::decode::<EmailEvent>(key, value)?.index_entries(),
         Kind::Enrollment => Store::decode::<Enrollment>(key, value)?.index_entries(),
         Kind::Outbox => Store::decode::<OutboxItem>(key, value)?.index_entries(),
         Kind::Suppression => Store::decode::<Suppression>(key, value)?.index_entries(),

@@ -6,7 +6,7 @@ use super::error::{StoreError, StoreResult};
 
 /// The layout this build writes. Bump it with a migration when a record's
 /// encoding or an index's key layout changes.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -17,8 +17,8 @@ pub struct Migration {
     pub run: fn(&sled::Db) -> sled::Result<()>,
 }
 
-/// Migrations of this build, in order. Version 1 is the first layout.
-pub const MIGRATIONS: &[Migration] = &[];
+/// Migrations of this build, in order.
+pub const MIGRATIONS: &[Migration] = super::migrations::ALL;
 
 /// Brings the data dir to `target`, or explains why it cannot.
 pub fn ensure(

@@ -357,7 +357,7 @@ impl App {
                         self.request_lead();
                     }
                 }
-                Kind::Event | Kind::Enrollment | Kind::Suppression
+                Kind::Activity | Kind::Enrollment | Kind::Suppression
                     if self.stack.contains(&super::action::Screen::Lead) =>
                 {
                     self.request_lead();

@@ -105,7 +105,7 @@ impl TestServer {
     }
 
     pub fn event_count(&self) -> usize {
-        self.engine.store().count::<outpost::model::EmailEvent>()
+        self.engine.event_count().unwrap()
     }
 }
 
