@@ -5,6 +5,11 @@
 #   scripts/sigkill-under-load.sh [ROUNDS]        (default 3 rounds)
 #
 # Needs curl and python3. Uses target/debug/outpost (built if missing).
+#
+# The daemon is started as a direct child of this script (not through a shell
+# function: `$!` would then be a subshell, and SIGKILL would leave the real
+# daemon running with the data-dir lock and the port), and each round waits
+# for *that* process to answer /health before the load starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -12,6 +17,7 @@ bin=${CARGO_TARGET_DIR:-target}/debug/outpost
 [ -x "$bin" ] || cargo build --quiet
 work=$(mktemp -d)
 trap 'kill -9 ${daemon:-0} 2>/dev/null || true; rm -rf "$work"' EXIT
+started=$(date +%s)
 port=$((20000 + RANDOM % 20000))
 secret=sigkill-secret
 cat > "$work/config.toml" <<TOML
@@ -26,7 +32,17 @@ listen = "127.0.0.1:$port"
 webhook_secret = "$secret"
 TOML
 chmod 600 "$work/config.toml"
-run() { "$bin" --config "$work/config.toml" --data-dir "$work/data" "$@"; }
+args=(--config "$work/config.toml" --data-dir "$work/data")
+
+wait_ready() { # $1 = daemon pid; fails if it exits or is not serving within 60 s
+  for _ in $(seq 1 600); do
+    kill -0 "$1" 2>/dev/null || { echo "the daemon exited; its log:" >&2; tail -5 "$work/daemon.log" >&2; exit 1; }
+    curl -sf -m 2 "http://127.0.0.1:$port/health" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the daemon did not answer /health within 60 s" >&2
+  exit 1
+}
 
 post() { # $1 = request number; prints the lead email when answered 2xx
   local email="lead$1@kill.example"
@@ -41,9 +57,11 @@ post() { # $1 = request number; prints the lead email when answered 2xx
 : > "$work/acked"
 next=0
 for round in $(seq 1 "$rounds"); do
-  run --daemon 2>>"$work/daemon.log" &
+  t0=$(date +%s.%N)
+  "$bin" "${args[@]}" --daemon >>"$work/daemon.log" 2>&1 &
   daemon=$!
-  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  wait_ready "$daemon"
+  ready_secs=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$(date +%s.%N)")
   end=$(( $(date +%s) + 4 ))
   for worker in $(seq 0 7); do
     ( n=$((next + worker)); while [ "$(date +%s)" -lt "$end" ]; do post $n; n=$((n + 8)); done ) >> "$work/acked" &
@@ -52,10 +70,10 @@ for round in $(seq 1 "$rounds"); do
   kill -9 "$daemon"
   wait # the daemon and the load workers (they stop on their own a second later)
   next=$((next + 1000000))
-  echo "round $round: SIGKILL after 3 s of load; $(wc -l < "$work/acked") acknowledged so far"
+  echo "round $round: ready in ${ready_secs} s; SIGKILL after 3 s of load; $(wc -l < "$work/acked") acknowledged so far"
 done
 
-run leads --json > "$work/leads.json"
+"$bin" "${args[@]}" leads --json > "$work/leads.json"
 python3 - "$work/acked" "$work/leads.json" <<'PY'
 import json, sys
 acked = {l.strip() for l in open(sys.argv[1]) if l.strip()}
@@ -68,3 +86,4 @@ if lost:
     print("lost:", lost[:10])
     sys.exit(1)
 PY
+echo "$rounds rounds in $(( $(date +%s) - started )) s"

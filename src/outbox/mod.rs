@@ -4,7 +4,9 @@
 //! crash leaves it in `sending`, and on the next start it is reconciled (for
 //! Gmail: search Sent for the fixed Message-ID) before anything is retried, so
 //! a step is never sent twice and never forgotten. A call whose outcome is
-//! unknown is never repeated blindly.
+//! unknown (a 5xx, a dropped connection) is never repeated blindly: it is
+//! settled the same way right away, or on the next pass if Gmail cannot be
+//! asked yet, without waiting for a restart.
 
 use std::time::Duration;
 
@@ -21,6 +23,8 @@ use crate::store::{Change, StoreError};
 
 /// How many times a send that certainly did not go out is tried again.
 const MAX_ATTEMPTS: u32 = 5;
+/// How a reconcile says it could not look the message up (so: try later).
+const LOOKUP_FAILED: &str = "could not check Sent yet";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -49,6 +53,7 @@ impl OutboxWorker {
 
     /// Sends every pending item whose time has come; returns the items handled.
     pub async fn send_due(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut handled = self.settle_unknowns().await?;
         let now = self.engine.clock().now();
         let due: Vec<OutboxItem> = self
             .engine
@@ -57,7 +62,6 @@ impl OutboxWorker {
             .into_iter()
             .take_while(|item| item.not_before <= now)
             .collect();
-        let mut handled = Vec::new();
         for item in due {
             handled.push(self.send(item).await?);
         }
@@ -111,8 +115,8 @@ impl OutboxWorker {
                         provider_id: found.id,
                         thread_id: found.thread_id,
                     },
-                    Ok(None) => Outcome::Retry("not found in Sent after a restart".into()),
-                    Err(err) => Outcome::Retry(format!("could not check Sent yet: {err}")),
+                    Ok(None) => Outcome::Retry("not found in Sent; sending again".into()),
+                    Err(err) => Outcome::Retry(format!("{LOOKUP_FAILED}: {err}")),
                 }
             }
             // Adding a lead again only updates it, so it is safe to redo.
@@ -140,6 +144,9 @@ impl OutboxWorker {
         }
         item.state = OutboxState::Sending;
         item.attempts += 1;
+        // A `sending` item with an error is one awaiting settlement; a fresh
+        // attempt must not look like one.
+        item.last_error = None;
         self.save(&mut item)?;
         self.engine.store().flush_async().await?;
 
@@ -163,12 +170,62 @@ impl OutboxWorker {
                 self.finish_failed(&mut item, reason)?;
             }
             Outcome::Unknown(reason) => {
-                // Stays in `sending`: the next reconcile decides.
+                // Stays in `sending` until settled: it may have gone out.
                 item.last_error = Some(reason);
                 self.save(&mut item)?;
+                self.engine.store().flush_async().await?;
+                item = self.settle_unknown(item).await?;
             }
         }
         Ok(item)
+    }
+
+    /// Settles a send whose outcome was unknown, at once instead of at the
+    /// next start: without this a daemon left the item in `sending` (and its
+    /// enrollment stuck) until it was restarted. Not found means not sent
+    /// (Gmail's send is synchronous); a failed lookup leaves it for the next
+    /// pass, see [`OutboxWorker::settle_unknowns`].
+    async fn settle_unknown(&self, mut item: OutboxItem) -> Result<OutboxItem, StoreError> {
+        match self.reconcile_one(&item).await {
+            Outcome::Sent {
+                provider_id,
+                thread_id,
+            } => {
+                item.provider_id = provider_id;
+                note_thread(&mut item, thread_id);
+                self.finish_sent(&mut item)?;
+            }
+            Outcome::Retry(reason) if reason.starts_with(LOOKUP_FAILED) => {
+                item.last_error = Some(reason);
+                item.state = OutboxState::Sending;
+                self.save(&mut item)?;
+            }
+            Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
+                let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
+                item.state = OutboxState::Pending;
+                item.not_before = self.engine.clock().now() + backoff;
+                item.last_error = Some(reason);
+                self.save(&mut item)?;
+            }
+            Outcome::Retry(reason) | Outcome::Failed(reason) | Outcome::Unknown(reason) => {
+                self.finish_failed(&mut item, reason)?;
+            }
+        }
+        Ok(item)
+    }
+
+    /// Items this worker left in `sending` with an unknown outcome (marked by
+    /// `last_error`; a fresh send clears it), settled before new sends.
+    async fn settle_unknowns(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let stuck = self
+            .engine
+            .outbox_in_state(OutboxState::Sending)
+            .map_err(command_to_store)?;
+        let mut settled = Vec::new();
+        for item in stuck.into_iter().filter(|i| i.last_error.is_some()) {
+            settled.push(self.settle_unknown(item).await?);
+        }
+        Ok(settled)
     }
 
     fn finish_failed(&self, item: &mut OutboxItem, reason: String) -> Result<(), StoreError> {
