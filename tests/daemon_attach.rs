@@ -1,6 +1,7 @@
 //! A client attached through `/api` sees a reply posted to the webhook
-//! within a second, through the live change stream; and the real daemon
-//! starts, advertises its API, refuses a second process and stops cleanly.
+//! within a second, through the live change stream; every TUI job runs
+//! through the API; and the real daemon starts, advertises its API, refuses
+//! a second process and stops cleanly.
 
 mod daemon_support;
 
@@ -168,4 +169,180 @@ async fn the_daemon_advertises_its_api_refuses_a_second_process_and_stops_in_tim
         1,
         "the acknowledged event is on disk"
     );
+}
+
+/// Every job the TUI runs works through the daemon's API, with the same
+/// results (and failure texts) a local run gives.
+#[tokio::test]
+async fn every_tui_job_runs_through_the_daemon() {
+    use outpost::model::{Account, Lead, Provider, SequenceStatus};
+    use outpost::tui::jobs::{Job, JobResult, run};
+
+    let server = TestServer::start().await;
+    let store = server.engine.store();
+    let now = server.engine.clock().now();
+    store
+        .put(&Account {
+            name: "me-gmail".into(),
+            provider: Provider::Gmail,
+            email: Some("rep@acme.example".into()),
+            needs_login: false,
+            last_sync_ok: None,
+            last_error: None,
+            categories: Vec::new(),
+        })
+        .unwrap();
+    let mut lead = Lead::new(ACCOUNT, "dana@ledgerly.example");
+    lead.first_name = Some("Dana".into());
+    lead.company = Some("Ledgerly".into());
+    store.put(&lead).unwrap();
+    let sequence = "name = \"cfo\"\naccount = \"me-gmail\"\n\n[send_via]\nprovider = \"gmail\"\n\
+         mailboxes = [\"rep@acme.example\"]\n\n[[steps]]\ntype = \"email\"\n\
+         subject = \"Hello {{first_name}}\"\nbody = \"Hi {{first_name}}.\"\n";
+    outpost::sequences::apply_sequence(
+        store,
+        "cfo.toml",
+        sequence,
+        &outpost::config::SendingConfig::default(),
+        now,
+    )
+    .unwrap();
+    let remote = RemoteEngine::new(&server.base, SecretString::from(API_TOKEN)).unwrap();
+    let job = |job: Job| run(remote.clone(), job);
+
+    match job(Job::LeadIndex).await {
+        JobResult::LeadIndex(index) => assert_eq!(index.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    match job(Job::LeadRows {
+        keys: vec![lead.key(), format!("{ACCOUNT}/gone@x.example")],
+    })
+    .await
+    {
+        JobResult::LeadRows { found, missing } => {
+            assert_eq!(found, vec![lead.clone()]);
+            assert_eq!(missing, vec![format!("{ACCOUNT}/gone@x.example")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match job(Job::Variables {
+        lead_key: lead.key(),
+    })
+    .await
+    {
+        JobResult::Variables(vars) => assert!(
+            vars.iter()
+                .any(|(n, v)| n == "first_name" && v.as_deref() == Some("Dana"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    match job(Job::Sequences).await {
+        JobResult::Sequences(list) => assert_eq!(list[0].sequence.name, "cfo"),
+        other => panic!("{other:?}"),
+    }
+    match job(Job::SequenceDetail { name: "cfo".into() }).await {
+        JobResult::SequenceDetail(detail) => assert!(detail.is_some()),
+        other => panic!("{other:?}"),
+    }
+    let done = |result: JobResult| match result {
+        JobResult::Done(text) => text,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        done(
+            job(Job::SetSequenceStatus {
+                name: "cfo".into(),
+                status: SequenceStatus::Paused,
+            })
+            .await
+        ),
+        "Sequence cfo paused"
+    );
+    assert!(matches!(
+        job(Job::UpdateStepText {
+            sequence: "cfo".into(),
+            step: 0,
+            variant: None,
+            subject: None,
+            body: "Hello again {{first_name}}.".into(),
+        })
+        .await,
+        JobResult::StepSaved { step: 0, .. }
+    ));
+    match job(Job::UpdateStepText {
+        sequence: "cfo".into(),
+        step: 0,
+        variant: None,
+        subject: None,
+        body: "Hi {{no_such_field}}".into(),
+    })
+    .await
+    {
+        JobResult::Failed(text) => assert!(text.starts_with("step not saved: "), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        done(
+            job(Job::Enroll {
+                sequence: "cfo".into(),
+                email: lead.email.clone(),
+            })
+            .await
+        ),
+        "Enrolled dana@ledgerly.example in cfo"
+    );
+    assert_eq!(
+        done(
+            job(Job::PauseLead {
+                email: lead.email.clone(),
+            })
+            .await
+        ),
+        "Paused 1 enrollment(s) of dana@ledgerly.example"
+    );
+    match job(Job::QueueNew {
+        lead_key: lead.key(),
+        draft_id: "d1".into(),
+        subject: "Hi {{first_name}}".into(),
+        body: "About {{company}}.".into(),
+        delay_secs: 10,
+    })
+    .await
+    {
+        JobResult::Queued { item, draft_id } => {
+            assert_eq!(draft_id, "d1");
+            assert_eq!(item.email.subject, "Hi Dana");
+            assert_eq!(item.email.text_body, "About Ledgerly.");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        done(
+            job(Job::Suppress {
+                account: ACCOUNT.into(),
+                email: lead.email.clone(),
+            })
+            .await
+        ),
+        "dana@ledgerly.example suppressed; enrollments stopped"
+    );
+    assert!(matches!(
+        job(Job::RefreshThread {
+            key: format!("{ACCOUNT}/none"),
+        })
+        .await,
+        JobResult::Quiet
+    ));
+    assert!(matches!(job(Job::Stats).await, JobResult::Stats(_)));
+    match job(Job::Enroll {
+        sequence: "missing".into(),
+        email: lead.email.clone(),
+    })
+    .await
+    {
+        JobResult::Failed(text) => {
+            assert_eq!(text, "not enrolled: no sequence \"missing\"")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,5 +1,6 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+pub mod attach;
 mod daemon_cli;
 mod demo;
 mod doctor;
@@ -40,6 +41,8 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub daemon: daemon_cli::DaemonFlags,
+    #[command(flatten)]
+    pub attach: attach::AttachFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,10 +121,22 @@ pub fn sources(cli: &Cli) -> ConfigSources {
 }
 
 /// `outpost` alone: the full-screen client on the configured accounts (or
-/// the first-run screen when there are none).
+/// the first-run screen when there are none), or on a daemon's data when
+/// `--remote` is given or a local daemon holds the data dir.
 fn open_tui(cli: &Cli) -> CliResult<()> {
-    let ctx = live::LiveContext::open(cli, "tui")?;
-    live::runtime()?.block_on(run_tui(ctx))
+    let config = config::load_unresolved(&sources(cli))?;
+    match attach::tui_target(&cli.attach, &config)? {
+        attach::TuiTarget::Local => {
+            let ctx = live::LiveContext::from_config(config, "tui")?;
+            live::runtime()?.block_on(run_tui(ctx))
+        }
+        attach::TuiTarget::Remote { url, token, .. } => {
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            live::runtime()?.block_on(attach::run_attached_tui(config, url, token))
+        }
+    }
 }
 
 /// The TUI with the background services beside it, until the rep quits.
@@ -150,6 +165,9 @@ pub fn run(cli: Cli) -> i32 {
     }
     let result = match &cli.command {
         _ if cli.daemon.daemon => daemon_cli::run_daemon(&cli),
+        Some(_) if cli.attach.remote.is_some() => Err(CliError::usage(
+            "--remote opens the full-screen client on a daemon; it takes no subcommand",
+        )),
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),
         Some(Command::Leads(args)) => read::leads(&cli, args),

@@ -8,11 +8,18 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
-use super::{InboxQuery, LeadQuery, LeadView, ReplyDraft, StatsQuery, StatsReport, ThreadView};
-use crate::model::{Account, Category, Draft, Lead, OutboxItem};
+pub mod wire;
+
+use super::{
+    InboxQuery, LeadQuery, LeadView, ReplyDraft, SequenceDetail, SequenceSummary, StatsQuery,
+    StatsReport, ThreadView,
+};
+use crate::model::{
+    Account, Category, Draft, Enrollment, Lead, OutboxItem, Sequence, SequenceStatus, Suppression,
+};
 use crate::store::Change;
+use wire::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -67,6 +74,21 @@ impl RemoteEngine {
         Ok(RemoteEngine { base, token, http })
     }
 
+    /// A transport failure, with its innermost cause ("connection refused").
+    fn unreachable(&self, error: reqwest::Error) -> RemoteError {
+        let error = error.without_url();
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            detail = cause.to_string();
+            source = cause.source();
+        }
+        RemoteError::Unreachable {
+            url: self.base_url().to_string(),
+            detail,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/{path}", self.base.as_str().trim_end_matches('/'))
     }
@@ -89,10 +111,7 @@ impl RemoteEngine {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| RemoteError::Unreachable {
-            url: self.base.to_string(),
-            detail: e.without_url().to_string(),
-        })?;
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
         if status.is_success() {
             return response
@@ -141,6 +160,11 @@ impl RemoteEngine {
         }
     }
 
+    /// The daemon's base URL, as given (for the status bar and errors).
+    pub fn base_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
     pub async fn accounts(&self) -> RemoteResult<Vec<Account>> {
         self.get("accounts", &[]).await
     }
@@ -154,15 +178,28 @@ impl RemoteEngine {
     }
 
     pub async fn mark_thread_read(&self, key: &str) -> RemoteResult<bool> {
-        let flag: serde_json::Value = self.post("thread/read", json!({"key": key})).await?;
-        Ok(flag["value"].as_bool().unwrap_or(false))
+        let flag: Flag = self
+            .post("thread/read", KeyParam { key: key.into() })
+            .await?;
+        Ok(flag.value)
     }
 
     pub async fn set_thread_category(&self, key: &str, category: Category) -> RemoteResult<()> {
-        let _: serde_json::Value = self
-            .post("thread/category", json!({"key": key, "category": category}))
-            .await?;
+        let request = CategoryRequest {
+            key: key.into(),
+            category,
+        };
+        let _: Flag = self.post("thread/category", request).await?;
         Ok(())
+    }
+
+    /// Re-reads a conversation from its provider on the daemon's side; true
+    /// if the provider was asked.
+    pub async fn refresh_thread(&self, key: &str) -> RemoteResult<bool> {
+        let flag: Flag = self
+            .post("thread/refresh", KeyParam { key: key.into() })
+            .await?;
+        Ok(flag.value)
     }
 
     pub async fn leads(&self, q: &LeadQuery) -> RemoteResult<Vec<Lead>> {
@@ -176,6 +213,16 @@ impl RemoteEngine {
     /// One lead record by store key (`account/email`).
     pub async fn lead_record(&self, key: &str) -> RemoteResult<Option<Lead>> {
         Self::maybe(self.get("lead-record", &[("key", key)]).await).await
+    }
+
+    /// Several lead records by store key, and the keys that no longer exist.
+    pub async fn lead_records(&self, keys: Vec<String>) -> RemoteResult<LeadRecords> {
+        self.post("lead-records", LeadKeys { keys }).await
+    }
+
+    /// Every lead and campaign name, to build the leads table's index.
+    pub async fn lead_index_source(&self) -> RemoteResult<LeadIndexSource> {
+        self.get("lead-index", &[]).await
     }
 
     pub async fn stats(&self, q: &StatsQuery) -> RemoteResult<StatsReport> {
@@ -192,15 +239,15 @@ impl RemoteEngine {
 
     pub async fn save_draft(&self, draft: &Draft) -> RemoteResult<()> {
         let body = serde_json::to_value(draft).map_err(|e| RemoteError::Invalid(e.to_string()))?;
-        let _: serde_json::Value = self.call(Method::PUT, "draft", &[], Some(body)).await?;
+        let _: Flag = self.call(Method::PUT, "draft", &[], Some(body)).await?;
         Ok(())
     }
 
     pub async fn delete_draft(&self, id: &str) -> RemoteResult<bool> {
-        let flag: serde_json::Value = self
+        let flag: Flag = self
             .call(Method::DELETE, "draft", &[("id", id)], None)
             .await?;
-        Ok(flag["value"].as_bool().unwrap_or(false))
+        Ok(flag.value)
     }
 
     pub async fn queue_reply(
@@ -209,25 +256,96 @@ impl RemoteEngine {
         reply: &ReplyDraft,
         delay: chrono::Duration,
     ) -> RemoteResult<OutboxItem> {
-        self.post(
-            "reply",
-            json!({"thread_key": thread_key, "reply": reply, "delay_secs": delay.num_seconds()}),
-        )
-        .await
+        let request = ReplyRequest {
+            thread_key: thread_key.into(),
+            reply: reply.clone(),
+            delay_secs: delay.num_seconds(),
+        };
+        self.post("reply", request).await
+    }
+
+    /// A new email to a lead; template variables are filled by the daemon.
+    pub async fn queue_new_email(
+        &self,
+        lead_key: &str,
+        subject: &str,
+        body: &str,
+        delay: chrono::Duration,
+    ) -> RemoteResult<OutboxItem> {
+        let request = NewEmailRequest {
+            lead_key: lead_key.into(),
+            subject: subject.into(),
+            body: body.into(),
+            delay_secs: delay.num_seconds(),
+        };
+        self.post("new-email", request).await
     }
 
     pub async fn cancel_outbox(&self, id: &str) -> RemoteResult<bool> {
-        let flag: serde_json::Value = self.post("outbox/cancel", json!({"id": id})).await?;
-        Ok(flag["value"].as_bool().unwrap_or(false))
+        let flag: Flag = self
+            .post("outbox/cancel", IdParam { id: id.into() })
+            .await?;
+        Ok(flag.value)
     }
 
     pub async fn outbox_item(&self, id: &str) -> RemoteResult<Option<OutboxItem>> {
         Self::maybe(self.get("outbox", &[("id", id)]).await).await
     }
 
-    /// Sequence summaries as the daemon reports them.
-    pub async fn sequences(&self) -> RemoteResult<serde_json::Value> {
+    /// Every sequence with its counts and funnel, by name.
+    pub async fn sequences(&self) -> RemoteResult<Vec<SequenceSummary>> {
         self.get("sequences", &[]).await
+    }
+
+    pub async fn sequence_detail(&self, name: &str) -> RemoteResult<Option<SequenceDetail>> {
+        Self::maybe(self.get("sequence", &[("name", name)]).await).await
+    }
+
+    /// Pauses or resumes a whole sequence.
+    pub async fn set_sequence_status(
+        &self,
+        name: &str,
+        status: SequenceStatus,
+    ) -> RemoteResult<Sequence> {
+        let request = SequenceStatusRequest {
+            name: name.into(),
+            status,
+        };
+        self.post("sequence/status", request).await
+    }
+
+    /// Saves an email step's text (checked by the daemon like a local edit).
+    pub async fn update_step_text(&self, request: &StepTextRequest) -> RemoteResult<Sequence> {
+        self.post("sequence/step-text", request).await
+    }
+
+    pub async fn enroll_lead(&self, sequence: &str, email: &str) -> RemoteResult<Enrollment> {
+        let request = EnrollRequest {
+            sequence: sequence.into(),
+            email: email.into(),
+        };
+        self.post("enroll", request).await
+    }
+
+    /// Pauses every active enrollment of a lead; returns how many.
+    pub async fn pause_lead(&self, email: &str) -> RemoteResult<usize> {
+        let count: Count = self
+            .post(
+                "lead/pause",
+                EmailParam {
+                    email: email.into(),
+                },
+            )
+            .await?;
+        Ok(count.count)
+    }
+
+    pub async fn suppress_lead(&self, account: &str, email: &str) -> RemoteResult<Suppression> {
+        let request = SuppressRequest {
+            account: account.into(),
+            email: email.into(),
+        };
+        self.post("suppress", request).await
     }
 
     /// Opens the live stream of changes.
@@ -239,10 +357,7 @@ impl RemoteEngine {
             .header("accept", "text/event-stream")
             .send()
             .await
-            .map_err(|e| RemoteError::Unreachable {
-                url: self.base.to_string(),
-                detail: e.without_url().to_string(),
-            })?;
+            .map_err(|e| self.unreachable(e))?;
         match response.status() {
             StatusCode::OK => Ok(ChangeStream {
                 response,

@@ -89,6 +89,8 @@ pub struct App {
     pub search: Option<String>,
     pub toast: Option<(String, ToastLevel)>,
     pub sync: BTreeMap<String, SyncProgress>,
+    /// Set when the data is a daemon's (`--remote` or auto-attach).
+    pub attached: Option<super::feed::Attachment>,
     pub pending_send: Option<PendingSend>,
     pub variables: Vec<(String, Option<String>)>,
     pub jobs: Vec<Job>,
@@ -126,6 +128,7 @@ impl App {
             search: None,
             toast: None,
             sync: BTreeMap::new(),
+            attached: None,
             pending_send: None,
             variables: Vec::new(),
             jobs: Vec::new(),

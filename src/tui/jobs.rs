@@ -1,11 +1,36 @@
 //! Background work. The UI task never touches the disk or the network: it
 //! queues `Job`s, a worker runs them on blocking threads (or awaits the
 //! network), and each comes back as a `JobResult` the app applies.
+//!
+//! Jobs run against a [`Backend`]: the local engine, or a daemon's engine API
+//! when the TUI is attached (`remote.rs`). Both give the same results.
+
+mod remote;
 
 use chrono::Duration;
 
+use crate::engine::remote::RemoteEngine;
 use crate::engine::*;
 use crate::model::*;
+
+/// Where the TUI's data lives: this process's engine, or a daemon's.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local(Engine),
+    Remote(RemoteEngine),
+}
+
+impl From<Engine> for Backend {
+    fn from(engine: Engine) -> Self {
+        Backend::Local(engine)
+    }
+}
+
+impl From<RemoteEngine> for Backend {
+    fn from(remote: RemoteEngine) -> Self {
+        Backend::Remote(remote)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Job {
@@ -167,9 +192,17 @@ fn failed(what: &str, err: impl std::fmt::Display) -> JobResult {
     JobResult::Failed(format!("{what}: {err}"))
 }
 
-/// Runs one job to completion. Store work goes to a blocking thread so the
-/// async runtime (and the UI task on it) never waits on the disk.
-pub async fn run(engine: Engine, job: Job) -> JobResult {
+/// Runs one job to completion against either backend.
+pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
+    match backend.into() {
+        Backend::Local(engine) => run_local(engine, job).await,
+        Backend::Remote(remote) => remote::run(&remote, job).await,
+    }
+}
+
+/// Runs one job on the local engine. Store work goes to a blocking thread so
+/// the async runtime (and the UI task on it) never waits on the disk.
+async fn run_local(engine: Engine, job: Job) -> JobResult {
     if let Job::SetCategory {
         thread_key,
         category,
@@ -272,13 +305,7 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
         Job::SetCategory { .. } => failed("category", "needs the async runner"),
         Job::RefreshThread { .. } => failed("refresh", "needs the async runner"),
         Job::Variables { lead_key } => match engine.store().get::<Lead>(&lead_key) {
-            Ok(Some(lead)) => JobResult::Variables(template_variables(&lead)),
-            Ok(None) => JobResult::Variables(
-                Lead::STANDARD_FIELDS
-                    .iter()
-                    .map(|n| (n.to_string(), None))
-                    .collect(),
-            ),
+            Ok(lead) => variables(lead),
             Err(e) => failed("variables", e),
         },
         Job::LoadDraft { thread_key } => match engine.draft_for_thread(&thread_key) {
@@ -337,14 +364,7 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
         },
         Job::SetSequenceStatus { name, status } => {
             match engine.set_sequence_status(&name, status) {
-                Ok(s) => JobResult::Done(format!(
-                    "Sequence {} {}",
-                    s.name,
-                    match s.status {
-                        SequenceStatus::Active => "resumed",
-                        SequenceStatus::Paused => "paused",
-                    }
-                )),
+                Ok(s) => sequence_status_set(&s),
                 Err(e) => failed("sequence", e),
             }
         }
@@ -374,19 +394,64 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
             Err(e) => failed("step not saved", e),
         },
         Job::Enroll { sequence, email } => match engine.enroll_lead(&sequence, &email) {
-            Ok(_) => JobResult::Done(format!("Enrolled {email} in {sequence}")),
+            Ok(_) => enrolled(&sequence, &email),
             Err(e) => failed("not enrolled", e),
         },
         Job::PauseLead { email } => match engine.pause_lead(&email) {
-            Ok(0) => JobResult::Done(format!("{email} has no active enrollment")),
-            Ok(n) => JobResult::Done(format!("Paused {n} enrollment(s) of {email}")),
+            Ok(n) => lead_paused(&email, n),
             Err(e) => failed("pause", e),
         },
         Job::Suppress { account, email } => match engine.suppress_lead(&account, &email) {
-            Ok(_) => JobResult::Done(format!("{email} suppressed; enrollments stopped")),
+            Ok(_) => suppressed(&email),
             Err(e) => failed("suppress", e),
         },
     }
+}
+
+// The texts and shapes both backends answer with.
+
+fn sequence_status_set(sequence: &Sequence) -> JobResult {
+    JobResult::Done(format!(
+        "Sequence {} {}",
+        sequence.name,
+        match sequence.status {
+            SequenceStatus::Active => "resumed",
+            SequenceStatus::Paused => "paused",
+        }
+    ))
+}
+
+fn enrolled(sequence: &str, email: &str) -> JobResult {
+    JobResult::Done(format!("Enrolled {email} in {sequence}"))
+}
+
+fn lead_paused(email: &str, count: usize) -> JobResult {
+    match count {
+        0 => JobResult::Done(format!("{email} has no active enrollment")),
+        n => JobResult::Done(format!("Paused {n} enrollment(s) of {email}")),
+    }
+}
+
+fn suppressed(email: &str) -> JobResult {
+    JobResult::Done(format!("{email} suppressed; enrollments stopped"))
+}
+
+/// The composer's insert menu: the lead's variables, or the standard names
+/// (empty) when the lead is not cached.
+fn variables(lead: Option<Lead>) -> JobResult {
+    match lead {
+        Some(lead) => JobResult::Variables(template_variables(&lead)),
+        None => JobResult::Variables(
+            Lead::STANDARD_FIELDS
+                .iter()
+                .map(|n| (n.to_string(), None))
+                .collect(),
+        ),
+    }
+}
+
+fn no_lead_to_fill() -> CommandError {
+    CommandError::Invalid("this conversation has no lead to fill variables from".into())
 }
 
 fn seconds(secs: u64) -> Duration {
@@ -398,9 +463,7 @@ fn fill_for_thread(engine: &Engine, thread_key: &str, text: &str) -> CommandResu
         .thread(thread_key)?
         .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?
         .thread;
-    let email = thread.lead_email.ok_or_else(|| {
-        CommandError::Invalid("this conversation has no lead to fill variables from".into())
-    })?;
+    let email = thread.lead_email.ok_or_else(no_lead_to_fill)?;
     let lead = engine
         .store()
         .get::<Lead>(&Lead::key_for(&thread.account, &email))?

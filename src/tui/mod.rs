@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod app;
+pub mod feed;
 pub mod jobs;
 pub mod keymap;
 pub mod panes;
@@ -22,12 +23,16 @@ use std::time::Duration;
 
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind};
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::engine::remote::RemoteEngine;
 
 pub use app::{App, Effect};
+pub use feed::{Feed, FeedEvent};
+pub use jobs::Backend;
 pub use keymap::Keymap;
 pub use theme::Theme;
 
@@ -54,14 +59,18 @@ const FRAME_GAP: Duration = Duration::from_millis(10);
 const TICK: Duration = Duration::from_millis(250);
 
 /// Builds the app for a config (keymap and theme checked, with errors by name).
-pub fn build_app(engine: &Engine, config: &Config, options: &TuiOptions) -> Result<App, TuiError> {
+pub fn build_app(
+    clock: SharedClock,
+    config: &Config,
+    options: &TuiOptions,
+) -> Result<App, TuiError> {
     let keymap = Keymap::with_overrides(&config.ui.keymap).map_err(TuiError::Config)?;
     let no_color = options.no_color || Theme::no_color_from_env();
     let theme = Theme::new(&config.ui.theme, no_color).map_err(TuiError::Config)?;
     Ok(App::new(
         keymap,
         theme,
-        engine.clock().clone(),
+        clock,
         config.ui.undo_send_secs,
         config.ui.notify,
     ))
@@ -70,13 +79,37 @@ pub fn build_app(engine: &Engine, config: &Config, options: &TuiOptions) -> Resu
 /// Runs the TUI until the rep quits. Background services (sync, outbox,
 /// scheduler) are the caller's; the TUI only reads the engine and its feed.
 pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result<(), TuiError> {
-    let mut app = build_app(&engine, config, &options)?;
+    let app = build_app(engine.clock().clone(), config, &options)?;
     let mut terminal = terminal::enter()?;
     let _guard = terminal::Guard;
     if config.accounts.is_empty() || options.force_first_run {
         return first_run(&mut terminal, config, &app.theme).await;
     }
-    let mut feed = engine.subscribe();
+    let feed = Feed::local(&engine);
+    run_loop(&mut terminal, app, Backend::Local(engine), feed).await
+}
+
+/// Runs the TUI on a daemon's engine API until the rep quits. The daemon
+/// runs the background services; its accounts decide what is shown.
+pub async fn run_attached(
+    remote: RemoteEngine,
+    config: &Config,
+    options: TuiOptions,
+) -> Result<(), TuiError> {
+    let mut app = build_app(std::sync::Arc::new(SystemClock), config, &options)?;
+    app.attach(remote.base_url());
+    let mut terminal = terminal::enter()?;
+    let _guard = terminal::Guard;
+    let feed = Feed::remote(remote.clone());
+    run_loop(&mut terminal, app, Backend::Remote(remote), feed).await
+}
+
+async fn run_loop(
+    terminal: &mut terminal::Term,
+    mut app: App,
+    backend: Backend,
+    mut feed: Feed,
+) -> Result<(), TuiError> {
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(TICK);
@@ -84,9 +117,9 @@ pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result
     loop {
         for job in app.take_jobs() {
             let tx = results_tx.clone();
-            let engine = engine.clone();
+            let backend = backend.clone();
             tokio::spawn(async move {
-                let _ = tx.send(jobs::run(engine, job).await);
+                let _ = tx.send(jobs::run(backend, job).await);
             });
         }
         for effect in app.take_effects() {
@@ -95,7 +128,7 @@ pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result
                 Effect::Editor(text) => {
                     // Stop reading keys so the editor gets them all.
                     drop(events);
-                    let result = terminal::edit_externally(&mut terminal, &text);
+                    let result = terminal::edit_externally(terminal, &text);
                     events = EventStream::new();
                     app.editor_done(result);
                 }
@@ -116,11 +149,7 @@ pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result
                 None => break,
             },
             Some(result) = results.recv() => app.apply(result),
-            change = feed.recv() => match change {
-                Ok(change) => app.on_change(change),
-                Err(broadcast::error::RecvError::Lagged(_)) => app.refresh_all(),
-                Err(broadcast::error::RecvError::Closed) => {}
-            },
+            event = feed.recv() => app.on_feed(event),
             _ = ticker.tick() => app.on_tick(),
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
         }
@@ -128,12 +157,8 @@ pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result
         while let Ok(result) = results.try_recv() {
             app.apply(result);
         }
-        loop {
-            match feed.try_recv() {
-                Ok(change) => app.on_change(change),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => app.refresh_all(),
-                Err(_) => break,
-            }
+        while let Some(event) = feed.try_recv() {
+            app.on_feed(event);
         }
     }
     Ok(())

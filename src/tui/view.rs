@@ -154,6 +154,14 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     if app.leads.loading {
         spans.push(Span::styled("  indexing leads…", app.theme.muted()));
     }
+    if let Some((note, problem)) = app.attachment_note() {
+        let style = if problem {
+            app.theme.error()
+        } else {
+            app.theme.muted()
+        };
+        spans.push(Span::styled(format!("  {note}"), style));
+    }
     let left = Line::from(spans);
     let width = left.width() as u16;
     let [l, r] =

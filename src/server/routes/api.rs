@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::api_actions;
 use super::json_error;
-use crate::engine::{CommandError, InboxQuery, LeadQuery, ReplyDraft, StatsQuery};
+use crate::engine::remote::wire::*;
+use crate::engine::{CommandError, InboxQuery, LeadQuery, StatsQuery};
 use crate::model::{Category, Draft, Lead};
 use crate::server::limits::{MAX_API_BODY, bearer};
 use crate::server::metrics::Metrics;
@@ -47,8 +47,7 @@ pub fn router(state: ServerState) -> Router<ServerState> {
         .route("/reply", post(reply))
         .route("/outbox", get(outbox_item))
         .route("/outbox/cancel", post(cancel_outbox))
-        .route("/sequences", get(sequences))
-        .route("/sequence", get(sequence))
+        .merge(api_actions::router())
         .route("/changes", get(changes))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(middleware::from_fn_with_state(state, require_token))
@@ -79,7 +78,7 @@ async fn require_token(State(state): State<ServerState>, request: Request, next:
 }
 
 /// An engine failure as an HTTP answer.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -105,69 +104,29 @@ impl From<StoreError> for ApiError {
 
 impl From<crate::sequences::SequenceError> for ApiError {
     fn from(e: crate::sequences::SequenceError) -> Self {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "sequences",
-            e.to_string(),
-        )
+        use crate::sequences::SequenceError;
+        match e {
+            SequenceError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
+            SequenceError::Store(s) => s.into(),
+            invalid => ApiError(StatusCode::BAD_REQUEST, "invalid", invalid.to_string()),
+        }
     }
 }
 
-fn not_found(what: String) -> ApiError {
+impl From<crate::sync::SyncError> for ApiError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        match e {
+            crate::sync::SyncError::Store(s) => s.into(),
+            provider => ApiError(StatusCode::BAD_GATEWAY, "provider", provider.to_string()),
+        }
+    }
+}
+
+pub(super) fn not_found(what: String) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", what)
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct KeyParam {
-    pub key: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EmailParam {
-    pub email: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AccountParam {
-    pub account: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ThreadKeyParam {
-    pub thread_key: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IdParam {
-    pub id: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct NameParam {
-    pub name: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CategoryRequest {
-    pub key: String,
-    pub category: Category,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ReplyRequest {
-    pub thread_key: String,
-    pub reply: ReplyDraft,
-    /// The undo window before the reply leaves.
-    pub delay_secs: i64,
-}
-
-/// `{"changed": bool}` and the like.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Flag {
-    pub value: bool,
-}
+pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn accounts(State(s): State<ServerState>) -> ApiResult<Vec<crate::model::Account>> {
     Ok(Json(s.engine().accounts()?))
@@ -258,18 +217,23 @@ async fn delete_draft(State(s): State<ServerState>, Query(p): Query<IdParam>) ->
     }))
 }
 
-async fn reply(
-    State(s): State<ServerState>,
-    Json(r): Json<ReplyRequest>,
-) -> ApiResult<crate::model::OutboxItem> {
-    if !(0..=3600).contains(&r.delay_secs) {
+/// A send's undo window, at most an hour.
+pub(super) fn undo_window(delay_secs: i64) -> Result<chrono::Duration, ApiError> {
+    if !(0..=3600).contains(&delay_secs) {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             "invalid",
             "delay_secs must be between 0 and 3600".into(),
         ));
     }
-    let delay = chrono::Duration::seconds(r.delay_secs);
+    Ok(chrono::Duration::seconds(delay_secs))
+}
+
+async fn reply(
+    State(s): State<ServerState>,
+    Json(r): Json<ReplyRequest>,
+) -> ApiResult<crate::model::OutboxItem> {
+    let delay = undo_window(r.delay_secs)?;
     Ok(Json(s.engine().queue_reply(
         &r.thread_key,
         &r.reply,
@@ -291,21 +255,6 @@ async fn cancel_outbox(State(s): State<ServerState>, Json(p): Json<IdParam>) -> 
     Ok(Json(Flag {
         value: s.engine().cancel_outbox(&p.id)?,
     }))
-}
-
-async fn sequences(State(s): State<ServerState>) -> Result<Response, ApiError> {
-    let list = crate::sequences::list(s.engine().store())?;
-    Ok(Json(json!(list)).into_response())
-}
-
-async fn sequence(
-    State(s): State<ServerState>,
-    Query(p): Query<NameParam>,
-) -> Result<Response, ApiError> {
-    match crate::sequences::show(s.engine().store(), &p.name)? {
-        Some(detail) => Ok(Json(json!(detail)).into_response()),
-        None => Err(not_found(format!("no sequence {:?}", p.name))),
-    }
 }
 
 /// The change feed as server-sent events: `change` events carry one
