@@ -402,8 +402,8 @@ fn outcome(
         .collect();
     threads.sort();
     let mut events: Vec<String> = store
-        .iter::<EmailEvent>()
-        .map(|e| e.expect("event"))
+        .iter::<outpost::model::Activity>()
+        .flat_map(|a| a.expect("activity").events)
         .map(|e| {
             // Outbox events are keyed by per-run idempotency keys, and
             // messages our sends made get their Gmail id from the order of sends.
