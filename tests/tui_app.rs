@@ -764,9 +764,9 @@ async fn leads_filter_lead_timeline_stats_and_sequences() {
     // Sort by another column, reverse, clear.
     h.keys("esc x s").await;
     assert_eq!(h.app.leads.order.column, outpost::engine::LeadColumn::Name);
-    let first = h.app.leads.selected_row().map(|r| r.name.clone());
+    let first = h.app.leads.selected_row().map(|r| r.name().to_string());
     h.keys("g").await;
-    assert_eq!(h.app.leads.selected_row().unwrap().name, "Ana Souza");
+    assert_eq!(h.app.leads.selected_row().unwrap().name(), "Ana Souza");
     assert!(first.is_some());
 
     h.keys("3").await;
@@ -983,7 +983,7 @@ async fn leads_synced_after_the_index_was_built_appear_in_the_table() {
         .leads
         .ids
         .iter()
-        .filter_map(|id| index.row(*id).map(|r| r.email.clone()))
+        .filter_map(|id| index.row(*id).map(|r| r.email().to_string()))
         .collect();
     for n in 0..3 {
         assert!(

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use memchr::memmem::Finder;
 
 use super::Engine;
 use crate::model::{Campaign, EventType, Lead};
@@ -60,83 +61,158 @@ impl LeadColumn {
     }
 }
 
-/// One lead as the table shows it.
+/// One lead as the table shows it. The texts live in two allocations (the
+/// display text and its lower-cased search text) with offsets, so 100k rows
+/// stay a few tens of megabytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadRow {
-    /// The lead's record key (`account/email`).
-    pub key: String,
-    pub account: String,
-    pub name: String,
-    pub email: String,
-    pub linkedin: String,
-    pub company: String,
-    /// Every campaign the lead is in, joined for display.
-    pub campaign: String,
-    pub campaign_ids: Vec<i64>,
+    /// `account/email` (the record key), then name, LinkedIn, company, and
+    /// every campaign the lead is in, joined for display.
+    text: Box<str>,
+    /// Where the account, key, name, LinkedIn and company end in `text`.
+    ends: [u32; 5],
+    /// Lower-cased `name \u{1} email \u{1} company \u{1} campaign`.
+    lower: Box<str>,
+    /// Where the free-text part (name, email, company) ends and where the
+    /// company starts, in `lower`.
+    search_end: u32,
+    company_start: u32,
+    campaign_ids: Box<[i64]>,
     pub last_event: Option<EventType>,
     pub last_event_at: Option<DateTime<Utc>>,
-    /// Lower-cased name, email and company: what free-text search looks in.
-    haystack: String,
-    company_lower: String,
-    campaign_lower: String,
 }
 
 impl LeadRow {
     fn from_lead(lead: &Lead, campaign_names: &HashMap<(String, i64), String>) -> LeadRow {
         let name = lead.full_name();
-        let company = lead.company.clone().unwrap_or_default();
-        let campaign = lead
-            .memberships
-            .iter()
-            .map(|m| {
-                m.campaign_name
-                    .clone()
-                    .or_else(|| {
-                        campaign_names
-                            .get(&(lead.account.clone(), m.campaign_id))
-                            .cloned()
-                    })
-                    .unwrap_or_else(|| format!("#{}", m.campaign_id))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let haystack = format!("{name}\u{1}{}\u{1}{company}", lead.email).to_lowercase();
-        LeadRow {
-            key: lead.key(),
-            account: lead.account.clone(),
-            email: lead.email.clone(),
-            linkedin: lead.linkedin_url.clone().unwrap_or_default(),
-            company_lower: company.to_lowercase(),
-            campaign_lower: campaign.to_lowercase(),
+        let company = lead.company.as_deref().unwrap_or_default();
+        let linkedin = lead.linkedin_url.as_deref().unwrap_or_default();
+        let mut campaign = String::new();
+        for (i, m) in lead.memberships.iter().enumerate() {
+            if i > 0 {
+                campaign.push_str(", ");
+            }
+            match m.campaign_name.as_ref().or_else(|| {
+                campaign_names.get(&(lead.account.clone(), m.campaign_id))
+            }) {
+                Some(name) => campaign.push_str(name),
+                None => campaign.push_str(&format!("#{}", m.campaign_id)),
+            }
+        }
+        let mut text = String::with_capacity(
+            lead.account.len() + 1 + lead.email.len() + name.len() + linkedin.len()
+                + company.len()
+                + campaign.len(),
+        );
+        let mut ends = [0u32; 5];
+        for (slot, part) in [
+            lead.account.as_str(),
+            "/",
+            lead.email.as_str(),
+            name.as_str(),
+            linkedin,
             company,
-            campaign,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.push_str(part);
+            // The "/" between account and email closes no field of its own.
+            match slot {
+                0 => ends[0] = text.len() as u32,
+                1 => {}
+                n => ends[n - 1] = text.len() as u32,
+            }
+        }
+        text.push_str(&campaign);
+        let mut lower = format!("{name}\u{1}{}\u{1}", lead.email).to_lowercase();
+        let company_start = lower.len() as u32;
+        lower.push_str(&company.to_lowercase());
+        let search_end = lower.len() as u32;
+        lower.push('\u{1}');
+        lower.push_str(&campaign.to_lowercase());
+        LeadRow {
+            text: text.into_boxed_str(),
+            ends,
+            lower: lower.into_boxed_str(),
+            search_end,
+            company_start,
             campaign_ids: lead.memberships.iter().map(|m| m.campaign_id).collect(),
             last_event: lead.last_event,
             last_event_at: lead.last_event_at,
-            name,
-            haystack,
         }
+    }
+
+    fn part(&self, from: u32, to: u32) -> &str {
+        &self.text[from as usize..to as usize]
+    }
+
+    /// The lead's record key (`account/email`).
+    pub fn key(&self) -> &str {
+        self.part(0, self.ends[1])
+    }
+
+    pub fn account(&self) -> &str {
+        self.part(0, self.ends[0])
+    }
+
+    pub fn email(&self) -> &str {
+        self.part(self.ends[0] + 1, self.ends[1])
+    }
+
+    pub fn name(&self) -> &str {
+        self.part(self.ends[1], self.ends[2])
+    }
+
+    pub fn linkedin(&self) -> &str {
+        self.part(self.ends[2], self.ends[3])
+    }
+
+    pub fn company(&self) -> &str {
+        self.part(self.ends[3], self.ends[4])
+    }
+
+    /// Every campaign the lead is in, joined for display.
+    pub fn campaign(&self) -> &str {
+        &self.text[self.ends[4] as usize..]
+    }
+
+    pub fn campaign_ids(&self) -> &[i64] {
+        &self.campaign_ids
+    }
+
+    /// Lower-cased name, email and company: what free-text search looks in.
+    fn haystack(&self) -> &str {
+        &self.lower[..self.search_end as usize]
+    }
+
+    fn company_lower(&self) -> &str {
+        &self.lower[self.company_start as usize..self.search_end as usize]
+    }
+
+    fn campaign_lower(&self) -> &str {
+        &self.lower[self.search_end as usize + 1..]
     }
 
     fn compare(&self, other: &LeadRow, column: LeadColumn) -> Ordering {
         let primary = match column {
-            LeadColumn::Name => cmp_text(&self.name, &other.name),
-            LeadColumn::Email => self.email.cmp(&other.email),
-            LeadColumn::LinkedIn => self.linkedin.cmp(&other.linkedin),
-            LeadColumn::Company => self.company_lower.cmp(&other.company_lower),
-            LeadColumn::Campaign => self.campaign_lower.cmp(&other.campaign_lower),
+            LeadColumn::Name => cmp_text(self.name(), other.name()),
+            LeadColumn::Email => self.email().cmp(other.email()),
+            LeadColumn::LinkedIn => self.linkedin().cmp(other.linkedin()),
+            LeadColumn::Company => self.company_lower().cmp(other.company_lower()),
+            LeadColumn::Campaign => self.campaign_lower().cmp(other.campaign_lower()),
             LeadColumn::LastInteraction => self
                 .last_event
                 .map(EventType::as_str)
                 .cmp(&other.last_event.map(EventType::as_str)),
             LeadColumn::Timestamp => self.last_event_at.cmp(&other.last_event_at),
         };
-        primary.then_with(|| self.key.cmp(&other.key))
+        primary.then_with(|| self.key().cmp(other.key()))
     }
 
     fn matches(&self, filter: &PreparedFilter) -> bool {
         if let Some(campaign) = &filter.campaign
-            && !self.campaign_lower.contains(campaign.as_str())
+            && campaign.find(self.campaign_lower().as_bytes()).is_none()
         {
             return false;
         }
@@ -146,7 +222,7 @@ impl LeadRow {
             return false;
         }
         if let Some(company) = &filter.company
-            && !self.company_lower.contains(company.as_str())
+            && company.find(self.company_lower().as_bytes()).is_none()
         {
             return false;
         }
@@ -163,10 +239,11 @@ impl LeadRow {
                 return false;
             }
         }
+        let haystack = self.haystack().as_bytes();
         filter
             .words
             .iter()
-            .all(|word| self.haystack.contains(word.as_str()))
+            .all(|word| word.find(haystack).is_some())
     }
 }
 
@@ -256,16 +333,17 @@ impl LeadFilter {
 
     fn prepare(&self) -> PreparedFilter {
         let day_start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let finder = |text: &str| Finder::new(text.as_bytes()).into_owned();
         PreparedFilter {
             words: self
                 .search
                 .to_lowercase()
                 .split_whitespace()
-                .map(str::to_string)
+                .map(finder)
                 .collect(),
-            campaign: self.campaign.as_ref().map(|c| c.to_lowercase()),
+            campaign: self.campaign.as_ref().map(|c| finder(&c.to_lowercase())),
             campaign_id: self.campaign_id,
-            company: self.company.as_ref().map(|c| c.to_lowercase()),
+            company: self.company.as_ref().map(|c| finder(&c.to_lowercase())),
             event: self.event,
             since: self.since.and_then(day_start),
             until: self.until.and_then(|d| d.succ_opt()).and_then(day_start),
@@ -273,11 +351,13 @@ impl LeadFilter {
     }
 }
 
+/// A filter ready to run over 100k rows: each needle's searcher is built
+/// once, not once per row.
 struct PreparedFilter {
-    words: Vec<String>,
-    campaign: Option<String>,
+    words: Vec<Finder<'static>>,
+    campaign: Option<Finder<'static>>,
     campaign_id: Option<i64>,
-    company: Option<String>,
+    company: Option<Finder<'static>>,
     event: Option<EventType>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
@@ -305,7 +385,7 @@ impl Default for LeadOrder {
 #[derive(Debug, Default)]
 pub struct LeadIndex {
     rows: Vec<Option<LeadRow>>,
-    by_key: HashMap<String, u32>,
+    by_key: HashMap<Box<str>, u32>,
     /// Per column, the live row ids in ascending order.
     orders: Vec<Vec<u32>>,
     campaign_names: HashMap<(String, i64), String>,
@@ -321,26 +401,32 @@ impl LeadIndex {
             let campaign = campaign?;
             campaign_names.insert((campaign.account, campaign.id), campaign.name);
         }
-        let mut leads = Vec::with_capacity(engine.store().count::<Lead>());
+        // Rows are made as the leads stream by: holding every full Lead at
+        // once would cost several times the index itself.
+        let mut rows = Vec::with_capacity(engine.store().count::<Lead>());
         for lead in engine.store().iter::<Lead>() {
-            leads.push(lead?);
+            rows.push(LeadRow::from_lead(&lead?, &campaign_names));
         }
-        Ok(Self::from_leads(&leads, campaign_names))
+        Ok(Self::from_rows(rows, campaign_names))
     }
 
     pub fn from_leads(leads: &[Lead], campaign_names: HashMap<(String, i64), String>) -> LeadIndex {
-        let rows: Vec<Option<LeadRow>> = leads
+        let rows = leads
             .iter()
-            .map(|l| Some(LeadRow::from_lead(l, &campaign_names)))
+            .map(|l| LeadRow::from_lead(l, &campaign_names))
             .collect();
+        Self::from_rows(rows, campaign_names)
+    }
+
+    fn from_rows(rows: Vec<LeadRow>, campaign_names: HashMap<(String, i64), String>) -> LeadIndex {
         let by_key = rows
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (r.key.clone(), i as u32)))
+            .map(|(i, r)| (Box::from(r.key()), i as u32))
             .collect();
         let mut index = LeadIndex {
             live: rows.len(),
-            rows,
+            rows: rows.into_iter().map(Some).collect(),
             by_key,
             orders: Vec::new(),
             campaign_names,
@@ -404,7 +490,7 @@ impl LeadIndex {
     /// Adds or replaces a lead, keeping every column order sorted.
     pub fn upsert(&mut self, lead: &Lead) {
         let row = LeadRow::from_lead(lead, &self.campaign_names);
-        let id = match self.by_key.get(&row.key).copied() {
+        let id = match self.by_key.get(row.key()).copied() {
             Some(id) => {
                 if self.row(id) == Some(&row) {
                     return;
@@ -415,7 +501,7 @@ impl LeadIndex {
             }
             None => {
                 let id = self.rows.len() as u32;
-                self.by_key.insert(row.key.clone(), id);
+                self.by_key.insert(Box::from(row.key()), id);
                 self.rows.push(Some(row));
                 id
             }
@@ -507,7 +593,7 @@ mod tests {
 
     fn emails(index: &LeadIndex, ids: &[u32]) -> Vec<String> {
         ids.iter()
-            .map(|id| index.row(*id).unwrap().email.clone())
+            .map(|id| index.row(*id).unwrap().email().to_string())
             .collect()
     }
 
@@ -561,8 +647,8 @@ mod tests {
         index.upsert(&lead(9, "zeta", EventType::EmailSent));
         assert_eq!(index.len(), 5);
         let newest = index.filter(&LeadFilter::default(), LeadOrder::default());
-        assert_eq!(index.row(newest[0]).unwrap().email, "p1@northwind.example");
-        assert_eq!(index.row(newest[1]).unwrap().email, "p9@zeta.example");
+        assert_eq!(index.row(newest[0]).unwrap().email(), "p1@northwind.example");
+        assert_eq!(index.row(newest[1]).unwrap().email(), "p9@zeta.example");
         index.remove(&Lead::key_for("acme", "p2@contoso.example"));
         assert_eq!(index.len(), 4);
         for column in LeadColumn::ALL {

@@ -62,6 +62,10 @@ impl Store {
         let db = sled::Config::new()
             .path(&db_path)
             .flush_every_ms(Some(200))
+            // Opening replays the log written since the last snapshot; a
+            // snapshot every 100k operations (sled's default is 1M) keeps the
+            // first open after a big sync or import short.
+            .snapshot_after_ops(100_000)
             // sled's default page cache is 1 GiB; the indexes make most reads
             // short, so a small cache keeps a rep's laptop light.
             .cache_capacity(64 * 1024 * 1024)

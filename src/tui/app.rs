@@ -729,7 +729,7 @@ impl App {
             }
             Screen::Leads => {
                 if let Some(row) = self.leads.selected_row() {
-                    let email = row.email.clone();
+                    let email = row.email().to_string();
                     self.open_lead(&email);
                 }
             }
@@ -830,7 +830,7 @@ impl App {
     fn lead_email(&self) -> Option<String> {
         match self.screen() {
             Screen::Lead => Some(self.lead.email.clone()).filter(|e| !e.is_empty()),
-            Screen::Leads => self.leads.selected_row().map(|r| r.email.clone()),
+            Screen::Leads => self.leads.selected_row().map(|r| r.email().to_string()),
             _ => None,
         }
     }
@@ -842,7 +842,7 @@ impl App {
                 .view
                 .as_ref()
                 .and_then(|v| v.records.first().map(|l| l.account.clone())),
-            Screen::Leads => self.leads.selected_row().map(|r| r.account.clone()),
+            Screen::Leads => self.leads.selected_row().map(|r| r.account().to_string()),
             _ => None,
         }
     }

@@ -73,7 +73,7 @@ impl LeadsPane {
 
     pub fn selected_key(&self) -> Option<String> {
         let id = self.ids.get(self.cursor.selected)?;
-        Some(self.index.as_ref()?.row(*id)?.key.clone())
+        Some(self.index.as_ref()?.row(*id)?.key().to_string())
     }
 
     pub fn selected_row(&self) -> Option<&crate::engine::LeadRow> {
@@ -131,11 +131,11 @@ impl LeadsPane {
                 };
                 Some(
                     Row::new(vec![
-                        Cell::from(clip(&r.name, 22)),
-                        Cell::from(clip(&r.email, 30)),
-                        Cell::from(clip(&r.linkedin, 30)),
-                        Cell::from(clip(&r.company, 20)),
-                        Cell::from(clip(&r.campaign, 20)),
+                        Cell::from(clip(r.name(), 22)),
+                        Cell::from(clip(r.email(), 30)),
+                        Cell::from(clip(r.linkedin(), 30)),
+                        Cell::from(clip(r.company(), 20)),
+                        Cell::from(clip(r.campaign(), 20)),
                         Cell::from(r.last_event.map(|e| e.as_str()).unwrap_or("—")),
                         Cell::from(
                             r.last_event_at
