@@ -304,3 +304,31 @@ fn moving_a_due_time_keeps_the_other_entries_and_moves_the_due_one() {
     assert_eq!(store.index_len(Index::EnrollmentsByLead, b""), 1);
     assert!(store.verify_indexes().unwrap().is_empty());
 }
+
+#[test]
+fn a_big_session_is_checkpointed_on_close_and_reopens_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 25_000;
+    {
+        let store = Store::open(dir.path(), "test").unwrap();
+        let reader = store.clone();
+        for chunk in (0..total).collect::<Vec<u32>>().chunks(5_000) {
+            let cursors: Vec<Cursor> = chunk
+                .iter()
+                .map(|n| Cursor {
+                    account: "acme".into(),
+                    name: format!("c{n:06}"),
+                    value: n.to_string(),
+                })
+                .collect();
+            store.put_all(&cursors).unwrap();
+        }
+        drop(store);
+        // A clone keeps the store open; the checkpoint waits for the last one.
+        assert_eq!(reader.count::<Cursor>(), total as usize);
+    }
+    let store = Store::open(dir.path(), "test").unwrap();
+    assert_eq!(store.count::<Cursor>(), total as usize);
+    let last: Cursor = store.get("acme/c024999").unwrap().unwrap();
+    assert_eq!(last.value, "24999");
+}

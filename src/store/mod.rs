@@ -35,13 +35,54 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
+    /// Always Some until the store is dropped (see `Drop for Inner`).
+    db: Option<sled::Db>,
     path: PathBuf,
     /// Per kind: the record tree followed by its index trees (slot order).
     trees: Vec<Vec<sled::Tree>>,
     feed: broadcast::Sender<Change>,
     writes: AtomicU64,
     lock: std::sync::Mutex<Option<DataDirLock>>,
+}
+
+/// After this many record writes in one session, closing the store also
+/// checkpoints it (see `Drop for Inner`).
+const CHECKPOINT_AFTER_WRITES: u64 = 20_000;
+
+impl Drop for Inner {
+    /// sled writes its snapshot (the page table) only while opening, so the
+    /// next open replays every log entry written since the last one: after a
+    /// big sync or import that is seconds of startup. Reopening once here,
+    /// while the data-dir lock is still held, moves that cost to the end of
+    /// the session that wrote so much, and the next start is quick.
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        let big_session = self.writes.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_WRITES;
+        let on_disk = self.lock.get_mut().map(|l| l.is_some()).unwrap_or(false);
+        if let Err(e) = db.flush() {
+            tracing::warn!(error = %e, "flushing the cache on close failed");
+            return;
+        }
+        // The trees share the database's internals; all must go before the
+        // files can be opened again.
+        self.trees.clear();
+        drop(db);
+        if big_session && on_disk {
+            let started = std::time::Instant::now();
+            match sled::Config::new().path(self.path.join("cache")).open() {
+                Ok(db) => {
+                    drop(db);
+                    tracing::debug!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "cache checkpointed"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "checkpointing the cache on close failed"),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -62,10 +103,6 @@ impl Store {
         let db = sled::Config::new()
             .path(&db_path)
             .flush_every_ms(Some(200))
-            // Opening replays the log written since the last snapshot; a
-            // snapshot every 100k operations (sled's default is 1M) keeps the
-            // first open after a big sync or import short.
-            .snapshot_after_ops(100_000)
             // sled's default page cache is 1 GiB; the indexes make most reads
             // short, so a small cache keeps a rep's laptop light.
             .cache_capacity(64 * 1024 * 1024)
@@ -102,7 +139,7 @@ impl Store {
         let (feed, _) = broadcast::channel(4096);
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: Some(db),
                 path,
                 trees,
                 feed,
@@ -114,6 +151,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    fn db(&self) -> &sled::Db {
+        self.inner
+            .db
+            .as_ref()
+            .expect("the database is open while the store is")
     }
 
     /// Records who holds the data dir (e.g. the daemon's API address).
@@ -462,8 +506,7 @@ impl Store {
 
     /// Waits until everything written so far is on disk.
     pub async fn flush_async(&self) -> StoreResult<()> {
-        self.inner
-            .db
+        self.db()
             .flush_async()
             .await
             .map(|_| ())
@@ -471,11 +514,7 @@ impl Store {
     }
 
     pub fn flush(&self) -> StoreResult<()> {
-        self.inner
-            .db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| self.sled_err(e))
+        self.db().flush().map(|_| ()).map_err(|e| self.sled_err(e))
     }
 
     /// Checks every index against the records, both ways. Used by tests and

@@ -40,7 +40,7 @@ impl LeadsPane {
         };
         let keep = self.selected_key();
         self.ids = if filter.narrows(&self.filter) && !self.ids.is_empty() {
-            index.refine(&self.ids, &filter)
+            index.refine(&self.ids, &filter, self.order)
         } else {
             index.filter(&filter, self.order)
         };
