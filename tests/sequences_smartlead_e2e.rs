@@ -401,3 +401,147 @@ async fn an_unknown_sender_fails_the_send_with_the_reason() {
     assert_eq!(handled[0].state, OutboxState::Failed);
     assert!(error.contains("sends as nobody@nowhere.example"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_attaches_and_detaches_campaign_mailboxes_like_smartlead() {
+    let rig = fake_rig("2026-03-02T07:00:00Z".parse().unwrap()).await;
+    let info = rig.sandbox.info();
+    let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
+    let url = format!(
+        "{}/campaigns/{campaign_id}/email-accounts",
+        info.smartlead_base_url
+    );
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, body: serde_json::Value| {
+        http.request(method, &url)
+            .query(&[("api_key", info.smartlead_api_key.as_str())])
+            .json(&body)
+            .send()
+    };
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let listed = |value: &serde_json::Value| -> Vec<i64> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect()
+    };
+    let list = http
+        .get(&url)
+        .query(&[("api_key", info.smartlead_api_key.as_str())])
+        .send();
+    let (_, before) = answer(list.await.unwrap()).await;
+    let before = listed(&before);
+
+    // Validation and lookups, in Smartlead's shapes; nothing changes.
+    let post = reqwest::Method::POST;
+    let (status, body) = answer(call(post.clone(), serde_json::json!({})).await.unwrap()).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (400, &"\"email_account_ids\" is required".into())
+    );
+    let (status, body) = answer(
+        call(
+            post.clone(),
+            serde_json::json!({"email_account_ids": [1], "x": 1}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["message"]),
+        (400, &"\"x\" is not allowed".into())
+    );
+    let (status, body) = answer(
+        call(
+            post.clone(),
+            serde_json::json!({"email_account_ids": [999999]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "Email account not found - Invalid email_account_id."
+    );
+
+    // Detach one (as a string id, which Smartlead accepts), attach it twice.
+    let one = before[0].to_string();
+    let (status, body) = answer(
+        call(
+            reqwest::Method::DELETE,
+            serde_json::json!({"email_account_ids": [one]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, serde_json::json!({"ok": true})));
+    let client = &rig.engine.providers().smartlead["sl"].client;
+    let campaign = outpost::providers::smartlead::CampaignId(campaign_id);
+    let now: Vec<i64> = client
+        .campaign_email_accounts(campaign)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.0)
+        .collect();
+    assert!(!now.contains(&before[0]), "{now:?}");
+    let ids = [outpost::providers::smartlead::EmailAccountId(before[0])];
+    client
+        .attach_campaign_email_accounts(campaign, &ids)
+        .await
+        .unwrap();
+    client
+        .attach_campaign_email_accounts(campaign, &ids)
+        .await
+        .unwrap();
+    let mut after: Vec<i64> = client
+        .campaign_email_accounts(campaign)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.0)
+        .collect();
+    after.sort_unstable();
+    let mut expected = before.clone();
+    expected.sort_unstable();
+    assert_eq!(after, expected);
+}
+
+#[test]
+fn email_accounts_take_ids_and_addresses_and_refuse_anything_else() {
+    let sending = outpost::config::SendingConfig::default();
+    let now: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
+    let parse = |senders: &str| {
+        sequences::parse_sequence(
+            "s.toml",
+            &smartlead_sequence_from(2011, senders),
+            &sending,
+            now,
+        )
+    };
+    let parsed =
+        parse("email_account_ids = [4412]\nemail_accounts = [\"4413\", \" Sam@Acme.io \", 4412]")
+            .unwrap();
+    assert_eq!(
+        parsed.sequence.send_via.mailboxes,
+        vec!["4412", "4413", "sam@acme.io"],
+        "ids as text, addresses lower-cased, no repeats"
+    );
+    for bad in ["email_accounts = [\"sam\"]", "email_accounts = [0]"] {
+        let err = parse(bad).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("email_accounts takes Smartlead email account ids"),
+            "{bad}: {err}"
+        );
+    }
+}
