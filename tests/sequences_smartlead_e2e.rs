@@ -62,6 +62,11 @@ async fn fake_rig(start: DateTime<Utc>) -> FakeRig {
 }
 
 fn smartlead_sequence(campaign_id: i64) -> String {
+    smartlead_sequence_from(campaign_id, "")
+}
+
+/// The sequence, with `senders` (e.g. `email_accounts = [..]`) in `[send_via]`.
+fn smartlead_sequence_from(campaign_id: i64, senders: &str) -> String {
     format!(
         r#"
 name = "e2e-smartlead"
@@ -77,6 +82,7 @@ skip_weekends = true
 [send_via]
 provider = "smartlead"
 campaign_id = {campaign_id}
+{senders}
 
 [[steps]]
 type = "email"
@@ -124,11 +130,7 @@ async fn drive(
             break;
         }
         rig.clock.set(t);
-        let sent = worker.send_due().await.unwrap();
-        for item in &sent {
-            assert_eq!(item.state, OutboxState::Sent, "{:?}", item.last_error);
-        }
-        handled.extend(sent);
+        handled.extend(worker.send_due().await.unwrap());
         scheduler.tick(t).unwrap();
     }
     handled
@@ -175,6 +177,9 @@ async fn twenty_leads_land_in_the_campaign_once_with_their_fields() {
     let worker = OutboxWorker::new(rig.engine.clone());
     let horizon = start + Duration::days(14);
     let handled = drive(&rig, &scheduler, &worker, horizon).await;
+    for item in &handled {
+        assert_eq!(item.state, OutboxState::Sent, "{:?}", item.last_error);
+    }
     assert_eq!(handled.len(), 2 * LEADS, "two email steps for each lead");
     assert!(handled.iter().all(|i| matches!(
         &i.delivery,
@@ -251,4 +256,292 @@ async fn twenty_leads_land_in_the_campaign_once_with_their_fields() {
     assert_eq!(rig.sandbox.added_leads(), added, "{tick:?}");
     let outbox = store.iter::<OutboxItem>().count();
     assert_eq!(outbox, 2 * LEADS);
+}
+
+/// Applies the sequence with `senders`, enrolls `count` new leads and runs
+/// the scheduler and the worker over a week; returns what the worker handled.
+async fn run_with_senders(
+    rig: &FakeRig,
+    campaign_id: i64,
+    senders: &str,
+    count: usize,
+) -> Vec<OutboxItem> {
+    let start = rig.clock.now();
+    let store = rig.engine.store().clone();
+    sequences::apply_sequence(
+        &store,
+        "e2e-smartlead.toml",
+        &smartlead_sequence_from(campaign_id, senders),
+        &rig.config.sending,
+        start,
+    )
+    .unwrap();
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..count {
+        csv.push_str(&format!("sender{i}@contoso-{i}.example.com,Pat{i}\n"));
+    }
+    let inputs = sequences::read_leads_csv(csv.as_bytes(), "leads.csv").unwrap();
+    let report = sequences::enroll_leads(&store, "e2e-smartlead", &inputs, start, false, start)
+        .expect("enrolls");
+    assert_eq!(report.enrolled.len(), count, "{:?}", report.skipped);
+    let scheduler = Scheduler::new(
+        store.clone(),
+        SchedulerConfig::from_config(&rig.config).unwrap(),
+    );
+    let worker = OutboxWorker::new(rig.engine.clone());
+    drive(rig, &scheduler, &worker, start + Duration::days(7)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_senders_are_attached_to_the_campaign_once_per_run() {
+    let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
+    let rig = fake_rig(start).await;
+    let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
+    let client = &rig.engine.providers().smartlead["sl"].client;
+    let campaign = outpost::providers::smartlead::CampaignId(campaign_id);
+    let attached_ids = |accounts: Vec<outpost::providers::smartlead::EmailAccount>| {
+        accounts.iter().map(|a| a.id.0).collect::<Vec<i64>>()
+    };
+    let before = attached_ids(client.campaign_email_accounts(campaign).await.unwrap());
+    // One mailbox the campaign already sends from, by id, and one it does
+    // not, by address (nothing is synced, so it is found in Smartlead's list).
+    let outsider = client
+        .all_email_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| !before.contains(&a.id.0))
+        .expect("the sandbox has a spare mailbox");
+    let senders = format!(
+        "email_accounts = [{}, \"{}\"]",
+        before[0],
+        outsider.from_email.to_uppercase()
+    );
+
+    let handled = run_with_senders(&rig, campaign_id, &senders, 3).await;
+    assert_eq!(handled.len(), 6, "two email steps for each of three leads");
+    for item in &handled {
+        assert_eq!(item.state, OutboxState::Sent, "{:?}", item.last_error);
+    }
+
+    let after = attached_ids(client.campaign_email_accounts(campaign).await.unwrap());
+    for id in before.iter().chain([&outsider.id.0]) {
+        assert!(after.contains(id), "{id} attached: {after:?}");
+    }
+    assert_eq!(after.len(), before.len() + 1, "nothing attached twice");
+
+    // Six sends cost one attach and one check per sending day (a check is
+    // trusted for an hour), not one per lead; the test itself read the
+    // campaign's mailboxes twice and the account list once.
+    let routes = rig.sandbox.counters().requests_by_route;
+    let count = |route: &str| routes.get(route).copied().unwrap_or_default();
+    assert_eq!(
+        count("POST /api/v1/campaigns/{id}/email-accounts"),
+        1,
+        "{routes:?}"
+    );
+    assert_eq!(
+        count("GET /api/v1/campaigns/{id}/email-accounts"),
+        2 + 2,
+        "{routes:?}"
+    );
+    assert_eq!(count("GET /api/v1/email-accounts"), 1 + 1, "{routes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_sender_fails_the_send_with_the_reason() {
+    let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
+    let rig = fake_rig(start).await;
+    let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
+
+    let handled = run_with_senders(&rig, campaign_id, "email_accounts = [999999]", 2).await;
+    assert_eq!(handled.len(), 2, "only the first step is tried");
+    for item in &handled {
+        assert_eq!(item.state, OutboxState::Failed);
+        let error = item.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("cannot attach Smartlead email account 999999")
+                && error.contains("Email account not found"),
+            "{error}"
+        );
+    }
+    assert!(rig.sandbox.added_leads().is_empty(), "no lead was added");
+
+    // The plan and lead views read the reason from the enrollment and its step.
+    let store = rig.engine.store();
+    for enr in store.iter::<Enrollment>().map(|e| e.unwrap()) {
+        assert_eq!(enr.state, EnrollmentState::Failed);
+        let reason = enr.reason.unwrap_or_default();
+        assert!(reason.contains("step 1 could not be sent"), "{reason}");
+        assert!(reason.contains("999999"), "{reason}");
+    }
+    let failed: Vec<StepExecution> = store
+        .iter::<StepExecution>()
+        .map(|e| e.unwrap())
+        .filter(|x| x.outcome == ExecutionOutcome::Failed)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed
+            .iter()
+            .all(|x| x.error.as_deref().is_some_and(|e| e.contains("999999")))
+    );
+
+    // An address no mailbox sends as fails the same way, naming it.
+    let rig = fake_rig(start).await;
+    let handled = run_with_senders(
+        &rig,
+        campaign_id,
+        "email_accounts = [\"nobody@nowhere.example\"]",
+        1,
+    )
+    .await;
+    assert_eq!(handled.len(), 1);
+    let error = handled[0].last_error.as_deref().unwrap_or_default();
+    assert_eq!(handled[0].state, OutboxState::Failed);
+    assert!(error.contains("sends as nobody@nowhere.example"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_attaches_and_detaches_campaign_mailboxes_like_smartlead() {
+    let rig = fake_rig("2026-03-02T07:00:00Z".parse().unwrap()).await;
+    let info = rig.sandbox.info();
+    let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
+    let url = format!(
+        "{}/campaigns/{campaign_id}/email-accounts",
+        info.smartlead_base_url
+    );
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, body: serde_json::Value| {
+        http.request(method, &url)
+            .query(&[("api_key", info.smartlead_api_key.as_str())])
+            .json(&body)
+            .send()
+    };
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let listed = |value: &serde_json::Value| -> Vec<i64> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect()
+    };
+    let list = http
+        .get(&url)
+        .query(&[("api_key", info.smartlead_api_key.as_str())])
+        .send();
+    let (_, before) = answer(list.await.unwrap()).await;
+    let before = listed(&before);
+
+    // Validation and lookups, in Smartlead's shapes; nothing changes.
+    let post = reqwest::Method::POST;
+    let (status, body) = answer(call(post.clone(), serde_json::json!({})).await.unwrap()).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (400, &"\"email_account_ids\" is required".into())
+    );
+    let (status, body) = answer(
+        call(
+            post.clone(),
+            serde_json::json!({"email_account_ids": [1], "x": 1}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["message"]),
+        (400, &"\"x\" is not allowed".into())
+    );
+    let (status, body) = answer(
+        call(
+            post.clone(),
+            serde_json::json!({"email_account_ids": [999999]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "Email account not found - Invalid email_account_id."
+    );
+
+    // Detach one (as a string id, which Smartlead accepts), attach it twice.
+    let one = before[0].to_string();
+    let (status, body) = answer(
+        call(
+            reqwest::Method::DELETE,
+            serde_json::json!({"email_account_ids": [one]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, serde_json::json!({"ok": true})));
+    let client = &rig.engine.providers().smartlead["sl"].client;
+    let campaign = outpost::providers::smartlead::CampaignId(campaign_id);
+    let now: Vec<i64> = client
+        .campaign_email_accounts(campaign)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.0)
+        .collect();
+    assert!(!now.contains(&before[0]), "{now:?}");
+    let ids = [outpost::providers::smartlead::EmailAccountId(before[0])];
+    client
+        .attach_campaign_email_accounts(campaign, &ids)
+        .await
+        .unwrap();
+    client
+        .attach_campaign_email_accounts(campaign, &ids)
+        .await
+        .unwrap();
+    let mut after: Vec<i64> = client
+        .campaign_email_accounts(campaign)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.0)
+        .collect();
+    after.sort_unstable();
+    let mut expected = before.clone();
+    expected.sort_unstable();
+    assert_eq!(after, expected);
+}
+
+#[test]
+fn email_accounts_take_ids_and_addresses_and_refuse_anything_else() {
+    let sending = outpost::config::SendingConfig::default();
+    let now: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
+    let parse = |senders: &str| {
+        sequences::parse_sequence(
+            "s.toml",
+            &smartlead_sequence_from(2011, senders),
+            &sending,
+            now,
+        )
+    };
+    let parsed =
+        parse("email_account_ids = [4412]\nemail_accounts = [\"4413\", \" Sam@Acme.io \", 4412]")
+            .unwrap();
+    assert_eq!(
+        parsed.sequence.send_via.mailboxes,
+        vec!["4412", "4413", "sam@acme.io"],
+        "ids as text, addresses lower-cased, no repeats"
+    );
+    for bad in ["email_accounts = [\"sam\"]", "email_accounts = [0]"] {
+        let err = parse(bad).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("email_accounts takes Smartlead email account ids"),
+            "{bad}: {err}"
+        );
+    }
 }

@@ -171,7 +171,12 @@ fn fixture(store: &Store) {
 
     let cfo = (3101, "Q1 CFO outreach");
     let cto = (3102, "Fintech CTOs");
-    for (c, sent, o, cl, r, b) in [(cfo, 812, 231, 40, 26, 9), (cto, 430, 150, 12, 7, 21)] {
+    // The CFO campaign sends from one mailbox, so its bounces are that
+    // mailbox's; the CTO campaign rotates both.
+    for (c, sent, o, cl, r, b, senders) in [
+        (cfo, 812, 231, 40, 26, 9, vec![11]),
+        (cto, 430, 150, 12, 7, 21, vec![11, 12]),
+    ] {
         store
             .put(&Campaign {
                 account: "acme-smartlead".into(),
@@ -187,7 +192,7 @@ fn fixture(store: &Store) {
                     total: sent / 2,
                     ..LeadStats::default()
                 },
-                email_account_ids: vec![11, 12],
+                email_account_ids: senders,
                 timezone: Some("America/New_York".into()),
                 synced_at: Some(at("2026-03-10T14:56:00Z")),
             })
@@ -773,6 +778,28 @@ async fn leads_filter_lead_timeline_stats_and_sequences() {
     insta::assert_snapshot!("stats", h.screen());
     h.keys("d").await;
     insta::assert_snapshot!("stats_definitions", h.screen());
+    // The bounce column as `outpost stats --json` carries it: exact for the
+    // mailbox that sends the CFO campaign alone, unknown (with why) for the
+    // one that only shares a campaign.
+    let report = h.engine.stats(&Default::default()).unwrap();
+    let bounce = |id: i64| {
+        let m = report
+            .mailboxes
+            .iter()
+            .find(|m| m.mailbox.id == id)
+            .unwrap();
+        m.bounce_rate.clone()
+    };
+    assert_eq!(bounce(11).count, 9);
+    assert_eq!(bounce(11).denominator, "emails sent in them (812)");
+    assert_eq!(bounce(12).percent, None);
+    assert!(
+        bounce(12)
+            .denominator
+            .contains("does not say which mailbox")
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["mailboxes"][0]["bounce_rate"]["count"], 9);
 
     h.keys("4").await;
     insta::assert_snapshot!("sequences", h.screen());

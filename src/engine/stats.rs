@@ -1,6 +1,8 @@
 //! Campaign statistics: counts, rates with their definitions, daily series and
 //! sending-mailbox deliverability.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +120,64 @@ pub struct MailboxHealth {
     /// Percent of the daily limit used today.
     pub daily_use_percent: Option<f64>,
     pub warmup_spam_percent: Option<f64>,
+    /// Bounces per email sent from this mailbox, where Smartlead's figures
+    /// can be pinned on it; its definition says what was counted, or why
+    /// nothing could be (then `percent` is None).
+    pub bounce_rate: Rate,
+}
+
+/// Which of the campaigns in view a mailbox sends for.
+#[derive(Debug, Default)]
+struct MailboxCampaigns {
+    /// Campaigns it is the only sender of: all their sends are its own.
+    alone: u64,
+    sent: u64,
+    bounced: u64,
+    /// Campaigns it shares with other mailboxes.
+    shared: u64,
+}
+
+/// Smartlead counts sends and bounces per campaign, and its statistics rows
+/// do not name the sending mailbox; so a mailbox's bounce rate is exact over
+/// the campaigns it sends alone and unknown over campaigns that rotate
+/// several mailboxes (never split by guesswork).
+fn mailbox_bounce_rate(usage: Option<&MailboxCampaigns>) -> Rate {
+    let none = MailboxCampaigns::default();
+    let usage = usage.unwrap_or(&none);
+    if usage.alone == 0 {
+        let reason = if usage.shared == 0 {
+            "no campaign in view sends from it".to_string()
+        } else {
+            format!(
+                "unknown: its {} campaign(s) also send from other mailboxes, and Smartlead does not say which mailbox sent each email",
+                usage.shared
+            )
+        };
+        return Rate {
+            name: "bounced".into(),
+            count: 0,
+            percent: None,
+            numerator: "—".into(),
+            denominator: reason,
+        };
+    }
+    let mut numerator = format!(
+        "emails bounced in the {} campaign(s) it sends alone",
+        usage.alone
+    );
+    if usage.shared > 0 {
+        numerator.push_str(&format!(
+            " ({} shared with other mailboxes not counted)",
+            usage.shared
+        ));
+    }
+    rate(
+        "bounced",
+        usage.bounced,
+        &numerator,
+        usage.sent,
+        "emails sent in them",
+    )
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -130,6 +190,7 @@ impl Engine {
     pub fn stats(&self, q: &StatsQuery) -> StoreResult<StatsReport> {
         let mut campaigns = Vec::new();
         let mut totals = Counts::default();
+        let mut senders: HashMap<(String, i64), MailboxCampaigns> = HashMap::new();
         for campaign in self.store.iter::<Campaign>() {
             let campaign = campaign?;
             if q.account.as_deref().is_some_and(|a| a != campaign.account)
@@ -155,6 +216,17 @@ impl Engine {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             totals.add(&campaign.counts);
+            let alone = campaign.email_account_ids.len() == 1;
+            for id in &campaign.email_account_ids {
+                let usage = senders.entry((campaign.account.clone(), *id)).or_default();
+                if alone {
+                    usage.alone += 1;
+                    usage.sent += campaign.counts.sent;
+                    usage.bounced += campaign.counts.bounced;
+                } else {
+                    usage.shared += 1;
+                }
+            }
             campaigns.push(CampaignStats {
                 account: campaign.account.clone(),
                 campaign_id: campaign.id,
@@ -182,10 +254,13 @@ impl Engine {
                 (Some(spam), Some(sent)) if sent > 0 => Some(spam as f64 * 100.0 / sent as f64),
                 _ => None,
             };
+            let bounce_rate =
+                mailbox_bounce_rate(senders.get(&(mailbox.account.clone(), mailbox.id)));
             mailboxes.push(MailboxHealth {
                 mailbox,
                 daily_use_percent,
                 warmup_spam_percent,
+                bounce_rate,
             });
         }
         Ok(StatsReport {
@@ -220,5 +295,34 @@ mod tests {
         assert_eq!(delivered.count, 803);
         let empty = rates(&Counts::default());
         assert!(empty.iter().all(|r| r.percent.is_none()));
+    }
+
+    #[test]
+    fn a_mailbox_bounce_rate_counts_only_campaigns_it_sends_alone() {
+        let usage = MailboxCampaigns {
+            alone: 1,
+            sent: 812,
+            bounced: 9,
+            shared: 2,
+        };
+        let rate = mailbox_bounce_rate(Some(&usage));
+        assert_eq!(rate.count, 9);
+        assert!((rate.percent.unwrap() - 1.108).abs() < 0.01);
+        assert_eq!(rate.denominator, "emails sent in them (812)");
+        assert!(rate.numerator.contains("2 shared"), "{}", rate.numerator);
+
+        let shared = mailbox_bounce_rate(Some(&MailboxCampaigns {
+            shared: 3,
+            ..MailboxCampaigns::default()
+        }));
+        assert_eq!(shared.percent, None);
+        assert!(
+            shared.denominator.contains("does not say which mailbox"),
+            "{}",
+            shared.denominator
+        );
+        let idle = mailbox_bounce_rate(None);
+        assert_eq!(idle.percent, None);
+        assert_eq!(idle.denominator, "no campaign in view sends from it");
     }
 }

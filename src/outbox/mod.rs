@@ -8,6 +8,9 @@
 //! settled the same way right away, or on the next pass if Gmail cannot be
 //! asked yet, without waiting for a restart.
 
+mod smartlead_senders;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::SecondsFormat;
@@ -44,11 +47,16 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct OutboxWorker {
     engine: Engine,
+    /// Campaign mailboxes already checked this run (Smartlead sends).
+    senders: Arc<smartlead_senders::SenderMemory>,
 }
 
 impl OutboxWorker {
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            senders: Arc::default(),
+        }
     }
 
     /// Sends every pending item whose time has come; returns the items handled.
@@ -419,6 +427,9 @@ impl OutboxWorker {
                 item.account
             ));
         };
+        if let Err(outcome) = self.ensure_smartlead_senders(item, enroll, account).await {
+            return outcome;
+        }
         let email = item.email.to.first().cloned().unwrap_or_default();
         let lead = self
             .engine

@@ -104,6 +104,16 @@ struct RawSendVia {
     campaign_id: Option<i64>,
     #[serde(default)]
     email_account_ids: Vec<i64>,
+    #[serde(default)]
+    email_accounts: Vec<Spanned<RawSender>>,
+}
+
+/// A Smartlead sender in `email_accounts`: an email account id, or its address.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSender {
+    Id(i64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -414,10 +424,13 @@ fn send_via(
                 }
                 mailboxes.push(address);
             }
-            if inner.campaign_id.is_some() || !inner.email_account_ids.is_empty() {
+            if inner.campaign_id.is_some()
+                || !inner.email_account_ids.is_empty()
+                || !inner.email_accounts.is_empty()
+            {
                 return Err(src.at(
                     raw,
-                    "campaign_id and email_account_ids are for smartlead sequences",
+                    "campaign_id and email_accounts are for smartlead sequences",
                 ));
             }
             Ok(SendVia {
@@ -435,12 +448,12 @@ fn send_via(
                 )
             })?;
             if !inner.mailboxes.is_empty() {
-                return Err(src.at(raw, "a smartlead sequence picks senders with email_account_ids = [..], not mailboxes"));
+                return Err(src.at(raw, "a smartlead sequence picks senders with email_accounts = [..] (ids or addresses), not mailboxes"));
             }
             Ok(SendVia {
                 provider: Provider::Smartlead,
                 account: account.to_string(),
-                mailboxes: inner.email_account_ids.iter().map(i64::to_string).collect(),
+                mailboxes: smartlead_senders(src, inner)?,
                 campaign_id: Some(campaign_id),
             })
         }
@@ -449,6 +462,39 @@ fn send_via(
             format!("unknown provider {other:?}: use gmail or smartlead"),
         )),
     }
+}
+
+/// The senders a smartlead sequence names, as rotation keys: ids as text,
+/// addresses lower-cased (the outbox resolves them to ids before sending).
+fn smartlead_senders(src: &Source, inner: &RawSendVia) -> Result<Vec<String>, FormatError> {
+    let mut senders: Vec<String> = Vec::new();
+    let mut add = |key: String| {
+        if !senders.contains(&key) {
+            senders.push(key);
+        }
+    };
+    for id in &inner.email_account_ids {
+        add(id.to_string());
+    }
+    for sender in &inner.email_accounts {
+        let key = match sender.get_ref() {
+            RawSender::Id(id) if *id > 0 => id.to_string(),
+            RawSender::Text(text) => match text.trim().parse::<i64>() {
+                Ok(id) if id > 0 => id.to_string(),
+                Ok(_) => String::new(),
+                Err(_) => normalize_email(text),
+            },
+            RawSender::Id(_) => String::new(),
+        };
+        if !(key.contains('@') || key.parse::<i64>().is_ok()) {
+            return Err(src.at(
+                sender,
+                "email_accounts takes Smartlead email account ids (4412) or sender addresses (\"sam@acme.io\")",
+            ));
+        }
+        add(key);
+    }
+    Ok(senders)
 }
 
 fn steps(

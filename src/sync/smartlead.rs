@@ -1,7 +1,8 @@
-//! Smartlead → cache. Per campaign: analytics (1 request), leads (100 per
-//! page), statistics (500 per page; one row per email sent, with open, click,
-//! reply and bounce facts), then the message history of leads whose reply is
-//! newer than what the cache holds. Mailboxes last.
+//! Smartlead → cache. Per campaign: analytics and the mailboxes it sends
+//! from (1 request each), leads (100 per page), statistics (500 per page; one
+//! row per email sent, with open, click, reply and bounce facts), then the
+//! message history of leads whose reply is newer than what the cache holds.
+//! Mailboxes last.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -86,6 +87,16 @@ pub(super) async fn sync(
             name,
         );
         let analytics = client.campaign_analytics(id).await?;
+        // Which mailboxes send for it: a mailbox's bounce rate can only be
+        // pinned on it in campaigns it sends alone.
+        let mut email_account_ids: Vec<i64> = client
+            .campaign_email_accounts(id)
+            .await?
+            .iter()
+            .map(|a| a.id.0)
+            .collect();
+        email_account_ids.sort_unstable();
+        email_account_ids.dedup();
         let lead_stats = analytics.campaign_lead_stats.clone().unwrap_or_default();
         let record = model::Campaign {
             account: name.to_string(),
@@ -119,7 +130,7 @@ pub(super) async fn sync(
                 blocked: lead_stats.blocked,
                 interested: lead_stats.interested,
             },
-            email_account_ids: Vec::new(),
+            email_account_ids,
             timezone: campaign
                 .scheduler_cron_value
                 .as_ref()

@@ -74,6 +74,30 @@ impl Client {
         .await
     }
 
+    /// `POST /campaigns/{id}/email-accounts` with `{"email_account_ids":[..]}`:
+    /// attaches sending mailboxes to a campaign. Attaching one that is
+    /// already attached changes nothing, so the call is safe to retry.
+    pub async fn attach_campaign_email_accounts(
+        &self,
+        campaign: CampaignId,
+        accounts: &[EmailAccountId],
+    ) -> Result<(), SmartleadError> {
+        if accounts.is_empty() {
+            return Err(SmartleadError::InvalidInput(
+                "no email account to attach".into(),
+            ));
+        }
+        let ids: Vec<i64> = accounts.iter().map(|id| id.0).collect();
+        self.write(
+            Method::POST,
+            &["campaigns", &campaign.to_string(), "email-accounts"],
+            &json!({ "email_account_ids": ids }),
+            Idempotency::Idempotent,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET /campaigns/{id}/webhooks`.
     pub async fn webhooks(&self, campaign: CampaignId) -> Result<Vec<Webhook>, SmartleadError> {
         self.get_list(

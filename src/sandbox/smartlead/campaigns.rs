@@ -1,4 +1,5 @@
-//! Campaign routes: list, read, create, status, sequences, mailboxes and webhooks.
+//! Campaign routes: list, read, create, status, sequences and webhooks
+//! (mailboxes are in `campaign_accounts`).
 
 use std::sync::Arc;
 
@@ -9,7 +10,6 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::SmartleadState;
-use super::accounts::account_json;
 use super::api::{
     ApiError, ApiResult, both, id_value, json_ok, object_with_keys, parse_body, parse_id, query_map,
 };
@@ -24,11 +24,6 @@ pub(super) fn routes() -> Router<AppState> {
     let router = both(router, "/campaigns/{id}", get(read));
     let router = both(router, "/campaigns/{id}/status", post(set_status));
     let router = both(router, "/campaigns/{id}/sequences", get(sequences));
-    let router = both(
-        router,
-        "/campaigns/{id}/email-accounts",
-        get(email_accounts),
-    );
     let router = both(
         router,
         "/campaigns/{id}/webhooks",
@@ -191,17 +186,6 @@ async fn sequences(State(state): State<AppState>, Path(id): Path<String>) -> Api
         })
         .collect();
     json_ok(Value::Array(steps))
-}
-
-async fn email_accounts(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let data = state.read();
-    let index = campaign_at(&data, &id)?;
-    let accounts: Vec<Value> = data.campaigns[index]
-        .accounts
-        .iter()
-        .map(|&a| account_json(&data, a as usize, false))
-        .collect();
-    json_ok(Value::Array(accounts))
 }
 
 fn webhook_json(hook: &Webhook) -> Value {

@@ -3,6 +3,7 @@
 mod accounts;
 mod analytics;
 mod api;
+mod campaign_accounts;
 mod campaigns;
 mod control;
 pub mod generate;
@@ -190,6 +191,7 @@ pub enum InjectError {
 pub fn router(state: Arc<SmartleadState>) -> Router {
     let api = Router::new()
         .merge(campaigns::routes())
+        .merge(campaign_accounts::routes())
         .merge(analytics::routes())
         .merge(leads::routes())
         .merge(history::routes())

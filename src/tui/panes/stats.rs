@@ -25,6 +25,19 @@ pub const SORTS: [&str; 8] = [
     "unsubscribed",
 ];
 
+/// How the mailbox table's bounce column is computed (the per-mailbox
+/// detail is in `outpost stats --json`).
+const MAILBOX_DEFINITION: [(&str, &str); 2] = [
+    (
+        "mailbox Bnc",
+        "bounces / emails sent, in campaigns it sends alone",
+    ),
+    (
+        "",
+        "— if its campaigns share mailboxes: Smartlead names no sender",
+    ),
+];
+
 #[derive(Debug, Default)]
 pub struct StatsPane {
     pub report: Option<StatsReport>,
@@ -167,7 +180,7 @@ impl StatsPane {
         report: &StatsReport,
     ) {
         let definitions_height = if self.show_definitions {
-            c.rates.len() as u16 + 2
+            (c.rates.len() + MAILBOX_DEFINITION.len()) as u16 + 2
         } else {
             0
         };
@@ -180,7 +193,7 @@ impl StatsPane {
         ])
         .areas(area);
         if self.show_definitions {
-            let lines: Vec<Line> = c
+            let mut lines: Vec<Line> = c
                 .rates
                 .iter()
                 .map(|r| {
@@ -190,6 +203,12 @@ impl StatsPane {
                     ])
                 })
                 .collect();
+            lines.extend(MAILBOX_DEFINITION.iter().map(|(label, text)| {
+                Line::from(vec![
+                    Span::styled(format!("{label:<13}"), theme.accent()),
+                    Span::raw(*text),
+                ])
+            }));
             f.render_widget(
                 Paragraph::new(lines).block(
                     Block::default()
@@ -234,6 +253,7 @@ impl StatsPane {
                     mb.warmup_reputation.clone().unwrap_or_else(|| "—".into()),
                     m.warmup_spam_percent
                         .map_or("—".into(), |p| format!("{p:.1}%")),
+                    percent(Some(&m.bounce_rate)),
                 ])
             })
             .collect();
@@ -246,10 +266,12 @@ impl StatsPane {
                 Constraint::Length(9),
                 Constraint::Length(6),
                 Constraint::Length(7),
+                Constraint::Length(6),
             ],
         )
         .header(
-            Row::new(["Mailbox", "Today", "Use", "Warm-up", "Rep.", "Spam"]).style(theme.accent()),
+            Row::new(["Mailbox", "Today", "Use", "Warm-up", "Rep.", "Spam", "Bnc"])
+                .style(theme.accent()),
         )
         .block(
             Block::default()
