@@ -8,6 +8,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod outbox;
 pub mod providers;

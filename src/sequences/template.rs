@@ -8,7 +8,7 @@
 //! A hand-written parser keeps unknown-variable detection exact and guarantees
 //! that a rendered text never contains a raw `{{`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,7 +60,17 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     line: u32,
+    /// Positions of `{` already found to be plain text. Whether a brace opens
+    /// spintax depends only on where it is, so remembering the answer keeps
+    /// many unclosed braces from being re-tried exponentially often.
+    plain_braces: HashSet<usize>,
+    /// Braces currently open while trying spintax.
+    depth: usize,
 }
+
+/// Deepest brace nesting tried as spintax; deeper is refused rather than
+/// recursing without bound on hostile text.
+const MAX_SPIN_DEPTH: usize = 32;
 
 impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
@@ -68,6 +78,8 @@ impl Template {
             text,
             pos: 0,
             line: 0,
+            plain_braces: HashSet::new(),
+            depth: 0,
         };
         let nodes = parser.nodes(false)?;
         Ok(Template { nodes })
@@ -216,6 +228,26 @@ impl Parser<'_> {
 
     /// `{a|b}` spintax; None (nothing consumed) when the brace is plain text.
     fn spin(&mut self) -> Result<Option<Node>, TemplateError> {
+        let start_pos = self.pos;
+        if self.plain_braces.contains(&start_pos) {
+            return Ok(None);
+        }
+        if self.depth >= MAX_SPIN_DEPTH {
+            return Err(self.error(format!(
+                "braces nested more than {MAX_SPIN_DEPTH} deep; spintax is {{a|b}} and may nest up to {MAX_SPIN_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let spin = self.spin_options();
+        self.depth -= 1;
+        let spin = spin?;
+        if spin.is_none() {
+            self.plain_braces.insert(start_pos);
+        }
+        Ok(spin)
+    }
+
+    fn spin_options(&mut self) -> Result<Option<Node>, TemplateError> {
         let (start_pos, start_line) = (self.pos, self.line);
         self.pos += 1;
         let mut options = Vec::new();
@@ -331,6 +363,29 @@ mod tests {
         assert!(Template::parse("{{ first name }}").is_err());
         assert!(Template::parse("{{ x | upper }}").is_err());
         assert!(Template::parse("oops }} here").is_err());
+    }
+
+    #[test]
+    fn many_unclosed_braces_parse_in_linear_time() {
+        // Unremembered, each unclosed `{` re-tried every later one,
+        // doubling the work per brace.
+        let text = "{a".repeat(30);
+        let t = Template::parse(&text).unwrap();
+        assert_eq!(t.render(&lookup, 0).unwrap(), text);
+        let text = "{a|".repeat(31);
+        assert_eq!(
+            Template::parse(&text).unwrap().render(&lookup, 0).unwrap(),
+            text
+        );
+    }
+
+    #[test]
+    fn deep_brace_nesting_is_refused_not_recursed() {
+        let nested = format!("{}x{}", "{a|".repeat(32), "}".repeat(32));
+        assert!(Template::parse(&nested).is_ok());
+        let deeper = format!("{}x{}", "{a|".repeat(5000), "}".repeat(5000));
+        let err = Template::parse(&deeper).unwrap_err();
+        assert!(err.message.contains("nested more than 32"), "{err}");
     }
 
     #[test]

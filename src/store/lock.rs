@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{StoreError, StoreResult};
 
+/// The lock file's name inside the data dir.
+pub(crate) const LOCK_FILE: &str = "outpost.lock";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockInfo {
     pub pid: u32,
@@ -27,7 +30,7 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     pub fn acquire(dir: &Path, mode: &str) -> StoreResult<DataDirLock> {
-        let path = dir.join("outpost.lock");
+        let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -79,7 +82,7 @@ impl DataDirLock {
 
 /// Who holds the data dir right now, if anyone (None when it is free).
 pub fn current_holder(dir: &Path) -> Option<LockInfo> {
-    let path = dir.join("outpost.lock");
+    let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
     match file.try_lock() {
         Ok(()) => {

@@ -335,3 +335,18 @@ fn refuses_unsafe_input() {
     let text = String::from_utf8(build_message(subject).unwrap()).unwrap();
     assert!(!text.contains("\r\nBcc:"), "{text}");
 }
+
+#[test]
+fn multipart_with_a_part_id_mail_parser_cannot_place_does_not_panic() {
+    // Found by the mime_inbound fuzzer: trips a debug_assert! inside
+    // mail-parser 0.11.9 (turned off for that crate in Cargo.toml's dev
+    // profile, as in release, where the parser recovers).
+    let raw = include_bytes!(
+        "../../../../fuzz/corpus/mime_inbound/crash-84d88a0a305b7cfc9b14c61821ff56f3191f5aba"
+    );
+    let parsed = parse(raw);
+    assert_eq!(
+        parsed.from.map(|m| m.address),
+        Some("dana@ledgerly.example".to_string())
+    );
+}
