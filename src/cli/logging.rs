@@ -12,7 +12,10 @@ fn filter(config: Option<&Config>) -> EnvFilter {
     let level = config
         .map(|c| c.logging.level.to_tracing())
         .unwrap_or(tracing::Level::WARN);
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()))
+    // sled reports a failing disk in its own words (and colours) on every
+    // retry; outpost's one-line error about the data dir says it better.
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},sled=off", level.as_str())))
 }
 
 /// Logs to stderr (commands). Safe to call more than once.
