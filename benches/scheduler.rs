@@ -2,7 +2,9 @@
 //! sequence with a window, caps and gaps. Measures engine time only (the tick
 //! writes outbox items; nothing is sent).
 //!
-//! Run: `cargo bench --bench scheduler`
+//! Run: `cargo bench --bench scheduler` (`OUTPOST_BENCH_ROUNDS=n` for more ticks).
+//! Besides wall time it prints the tick thread's time on a CPU and waiting
+//! for one, read from /proc, since the machine is often shared.
 
 use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
@@ -10,12 +12,13 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use outpost::config::SendingConfig;
 use outpost::model::*;
-use outpost::sequences::{self, Scheduler, SchedulerConfig};
+use outpost::sequences::{self, Scheduler, SchedulerConfig, TickTimings};
 use outpost::store::Store;
 
 const TOTAL: usize = 100_000;
 const DUE_PER_TICK: usize = 1_000;
-const ROUNDS: usize = 5;
+/// Ticks measured (`OUTPOST_BENCH_ROUNDS`); each has its own 1k due.
+const DEFAULT_ROUNDS: usize = 7;
 
 const SEQUENCE: &str = r#"
 name = "bench"
@@ -76,12 +79,17 @@ fn main() {
     )
     .expect("apply");
 
+    let rounds = std::env::var("OUTPOST_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r > 0 && r * DUE_PER_TICK <= TOTAL)
+        .unwrap_or(DEFAULT_ROUNDS);
     let setup = Instant::now();
     let mut leads = Vec::new();
     let mut batch = Vec::new();
     for i in 0..TOTAL {
-        // ROUNDS batches of 1k due one minute apart; the rest due in a month.
-        let due = if i < DUE_PER_TICK * ROUNDS {
+        // `rounds` batches of 1k due one minute apart; the rest due in a month.
+        let due = if i < DUE_PER_TICK * rounds {
             now + Duration::minutes((i / DUE_PER_TICK) as i64)
         } else {
             now + Duration::days(30) + Duration::seconds(i as i64)
@@ -105,20 +113,81 @@ fn main() {
         setup.elapsed()
     );
 
+    // Setup's writes reach disk now, not in the background during the ticks.
+    store.flush().expect("flush");
+    println!("load average before the ticks: {}", load_average());
+
     let scheduler = Scheduler::new(store.clone(), SchedulerConfig::new(chrono_tz::UTC));
-    let mut times: Vec<StdDuration> = Vec::new();
-    for round in 0..ROUNDS {
+    let mut wall: Vec<StdDuration> = Vec::new();
+    let mut on_cpu: Vec<StdDuration> = Vec::new();
+    let mut waiting: Vec<StdDuration> = Vec::new();
+    let mut phases: Vec<TickTimings> = Vec::new();
+    for round in 0..rounds {
         let at = now + Duration::minutes(round as i64);
+        let cpu_before = thread_schedstat();
         let start = Instant::now();
         let report = scheduler.tick(at).expect("tick");
-        times.push(start.elapsed());
+        wall.push(start.elapsed());
+        if let (Some(before), Some(after)) = (cpu_before, thread_schedstat()) {
+            on_cpu.push(after.0 - before.0);
+            waiting.push(after.1 - before.1);
+        }
         assert_eq!(report.queued.len(), DUE_PER_TICK, "round {round}");
+        phases.push(report.timings);
     }
-    times.sort();
     println!(
-        "scheduler tick: {TOTAL} active enrollments, {DUE_PER_TICK} due steps -> min {:?}, median {:?}, max {:?} ({ROUNDS} rounds)",
-        times[0],
-        times[ROUNDS / 2],
-        times[ROUNDS - 1]
+        "scheduler tick: {TOTAL} active enrollments, {DUE_PER_TICK} due steps, {rounds} rounds"
     );
+    println!("  wall time            {}", spread(&mut wall));
+    if !on_cpu.is_empty() {
+        println!("  on CPU (tick thread) {}", spread(&mut on_cpu));
+        println!("  waiting for a CPU    {}", spread(&mut waiting));
+    }
+    let median = |phase: fn(&TickTimings) -> StdDuration| {
+        let mut all: Vec<StdDuration> = phases.iter().map(phase).collect();
+        all.sort();
+        all[all.len() / 2]
+    };
+    println!(
+        "  phase medians (wall): scan {:?}, load {:?}, handle {:?} (lookups {:?}, compose {:?}), commit {:?}",
+        median(|t| t.scan),
+        median(|t| t.load),
+        median(|t| t.handle),
+        median(|t| t.lookups),
+        median(|t| t.compose),
+        median(|t| t.commit),
+    );
+    println!("load average after the ticks: {}", load_average());
+}
+
+/// "min .. median .. max" of some durations.
+fn spread(times: &mut [StdDuration]) -> String {
+    times.sort();
+    let ms = |d: StdDuration| d.as_secs_f64() * 1e3;
+    format!(
+        "min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        ms(times[0]),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1])
+    )
+}
+
+/// This thread's time on a CPU and waiting in the run queue (Linux), so a
+/// figure taken while other builds share the cores can be read for what the
+/// tick itself costs.
+fn thread_schedstat() -> Option<(StdDuration, StdDuration)> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().ok());
+    let on_cpu = parts.next()??;
+    let waiting = parts.next()??;
+    Some((
+        StdDuration::from_nanos(on_cpu),
+        StdDuration::from_nanos(waiting),
+    ))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -7,9 +7,11 @@
 //! [`on_outbox_failed`]. Sync and webhooks call [`react_to_event`] for every
 //! new event so replies pause, bounces and unsubscribes stop.
 //!
-//! Crash safety: the outbox item is written before the enrollment moves on,
-//! and a due enrollment first looks its step up by idempotency key, so a
-//! crash between the two writes neither loses nor repeats a step.
+//! Crash safety: the outbox item and the enrollment's move on are written in
+//! one transaction, and a due enrollment still first looks its step up by
+//! idempotency key (an item the worker sent but did not report, or one left by
+//! an older outpost that wrote them apart), so a crash neither loses nor
+//! repeats a step.
 
 mod compose;
 mod enroll;
@@ -33,7 +35,9 @@ pub use manage::{
 };
 pub use metrics::{SequenceDetail, SequenceSummary, StepStats, VariantStats, list, show};
 pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
-pub use scheduler::{Scheduler, SchedulerConfig, TickReport, WebhookJob, webhook_client};
+pub use scheduler::{
+    Scheduler, SchedulerConfig, TickReport, TickTimings, WebhookJob, webhook_client,
+};
 pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
 
 use crate::model::{Enrollment, OutboxItem, OutboxState};

@@ -4,6 +4,7 @@
 //! A record and its index entries always change together: readers never see an
 //! index entry pointing at a missing or stale record.
 
+mod batch;
 mod error;
 mod feed;
 pub mod keys;
@@ -22,6 +23,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 
+pub use batch::WriteBatch;
 pub use error::{StoreError, StoreResult};
 pub use feed::{Change, Op, SyncProgress};
 pub use kinds::{Index, Kind};

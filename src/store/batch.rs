@@ -1,0 +1,229 @@
+//! Writes of several kinds in one sled transaction: a step's outbox item and
+//! its enrollment's advance land together or not at all.
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::records::{self, IndexEntry, Record};
+use super::{Kind, Store, StoreError, StoreResult};
+
+/// Records to write together, encoded as they are added.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    puts: Vec<Put>,
+}
+
+#[derive(Debug)]
+struct Put {
+    kind: Kind,
+    key: String,
+    bytes: Vec<u8>,
+    entries: Vec<IndexEntry>,
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a record (with its index entries) to the batch.
+    pub fn put<R: Record>(&mut self, record: &R) -> StoreResult<()> {
+        self.puts.push(Put {
+            kind: R::KIND,
+            key: record.key(),
+            bytes: Store::encode(record)?,
+            entries: record.index_entries(),
+        });
+        Ok(())
+    }
+
+    pub fn put_all<R: Record>(&mut self, records: &[R]) -> StoreResult<()> {
+        self.puts.reserve(records.len());
+        records.iter().try_for_each(|r| self.put(r))
+    }
+
+    pub fn len(&self) -> usize {
+        self.puts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty()
+    }
+}
+
+impl Store {
+    /// Writes every record `fill` adds, of any kinds, in ONE transaction over
+    /// the union of their trees: all of them land or none does. Each record is
+    /// written as `put` writes it (identical bytes skipped, index entries kept
+    /// in step); a later put of the same key wins. Returns how many changed.
+    pub fn write(
+        &self,
+        fill: impl FnOnce(&mut WriteBatch) -> StoreResult<()>,
+    ) -> StoreResult<usize> {
+        let mut batch = WriteBatch::new();
+        fill(&mut batch)?;
+        self.write_all(&batch)
+    }
+
+    /// Writes a prepared batch in one transaction (see [`Store::write`]).
+    pub fn write_all(&self, batch: &WriteBatch) -> StoreResult<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        // Each kind's trees once, in first-use order; `firsts[i]` is where
+        // put i's group (record tree, then index trees) begins among the views.
+        let mut trees: Vec<&sled::Tree> = Vec::new();
+        let mut start_of_kind: Vec<Option<usize>> = vec![None; Kind::ALL.len()];
+        let mut firsts = Vec::with_capacity(batch.puts.len());
+        for put in &batch.puts {
+            let first = *start_of_kind[put.kind as usize].get_or_insert_with(|| {
+                let first = trees.len();
+                trees.extend(self.group(put.kind));
+                first
+            });
+            firsts.push(first);
+        }
+        let result = trees.as_slice().transaction(|views| {
+            let mut changed = Vec::new();
+            for (put, first) in batch.puts.iter().zip(&firsts) {
+                let group = &views[*first..*first + 1 + put.kind.indexes().len()];
+                if replace_any(group, put)? {
+                    changed.push((put.kind, put.key.clone()));
+                }
+            }
+            Ok(changed)
+        });
+        let changed = self.finish_tx(result)?;
+        for (kind, key) in &changed {
+            self.announce(*kind, std::slice::from_ref(key));
+        }
+        Ok(changed.len())
+    }
+}
+
+/// `Store::replace_in_tx` for a record of a kind known only at run time.
+fn replace_any(
+    views: &[TransactionalTree],
+    put: &Put,
+) -> Result<bool, ConflictableTransactionError<StoreError>> {
+    let key = put.key.as_bytes();
+    let old = views[0].get(key)?;
+    let mut kept = Vec::new();
+    if let Some(old) = old {
+        if old == put.bytes.as_slice() {
+            return Ok(false);
+        }
+        let previous = records::entries_of(put.kind, key, &old)
+            .map_err(ConflictableTransactionError::Abort)?;
+        for stale in previous {
+            if put.entries.contains(&stale) {
+                kept.push(stale);
+            } else {
+                views[stale.index.slot()].remove(stale.key)?;
+            }
+        }
+    }
+    for entry in put.entries.iter().filter(|e| !kept.contains(e)) {
+        views[entry.index.slot()].insert(entry.key.as_slice(), key)?;
+    }
+    views[0].insert(key, put.bytes.as_slice())?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::model::{Cursor, Enrollment, EnrollmentState, Suppression, SuppressionReason};
+    use crate::store::Index;
+
+    fn enrollment(id: &str, due: DateTime<Utc>) -> Enrollment {
+        Enrollment {
+            id: id.into(),
+            account: "acme".into(),
+            sequence: "seq".into(),
+            lead_email: "dana@ledgerly.example".into(),
+            state: EnrollmentState::Active,
+            reason: None,
+            current_step: 0,
+            next_due_at: Some(due),
+            enrolled_at: due,
+            started_at: due,
+            updated_at: due,
+            mailbox: None,
+            thread_id: None,
+            last_message_id: None,
+            references: Vec::new(),
+            last_subject: None,
+            variants: Default::default(),
+            resume_at: None,
+        }
+    }
+
+    fn due_keys(store: &Store) -> Vec<String> {
+        store
+            .index_keys(Index::EnrollmentsByDue, &[], false)
+            .map(|e| e.unwrap().1)
+            .collect()
+    }
+
+    #[test]
+    fn writes_several_kinds_and_keeps_indexes_in_step() {
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let mut enr = enrollment("e1", t0);
+        store.put(&enr).unwrap();
+        enr.next_due_at = Some(t0 + chrono::Duration::hours(1));
+        let cursor = Cursor {
+            account: "acme".into(),
+            name: "mailbox-day/a/2026-03-02".into(),
+            value: "1".into(),
+        };
+        let changed = store
+            .write(|batch| {
+                batch.put(&cursor)?;
+                batch.put(&enr)
+            })
+            .unwrap();
+        assert_eq!(changed, 2);
+        assert_eq!(store.get::<Enrollment>("e1").unwrap(), Some(enr.clone()));
+        assert_eq!(store.get::<Cursor>(&cursor.key()).unwrap(), Some(cursor));
+        assert_eq!(due_keys(&store), vec!["e1".to_string()]);
+        assert!(store.verify_indexes().unwrap().is_empty());
+
+        // Unchanged records are not rewritten; a stopped one leaves the due index.
+        enr.state = EnrollmentState::Stopped;
+        let changed = store.write(|batch| batch.put(&enr)).unwrap();
+        assert_eq!(changed, 1);
+        assert_eq!(store.write(|batch| batch.put(&enr)).unwrap(), 0);
+        assert!(due_keys(&store).is_empty());
+        assert!(store.verify_indexes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_batch_writes_nothing() {
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let suppression = Suppression {
+            account: "acme".into(),
+            email: "dana@ledgerly.example".into(),
+            reason: SuppressionReason::Manual,
+            at: t0,
+            note: None,
+        };
+        // A record stored under an unknown layout cannot be decoded, so the
+        // transaction aborts after the enrollment was staged.
+        store
+            .tree(Kind::Suppression)
+            .insert(suppression.key().as_bytes(), &[9u8, 1, 2][..])
+            .unwrap();
+        let err = store.write(|batch| {
+            batch.put(&enrollment("e1", t0))?;
+            batch.put(&suppression)
+        });
+        assert!(err.is_err(), "{err:?}");
+        assert_eq!(store.get::<Enrollment>("e1").unwrap(), None);
+        assert!(due_keys(&store).is_empty());
+    }
+}
