@@ -11,6 +11,10 @@ use super::{Kind, Store, StoreError, StoreResult};
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     puts: Vec<Put>,
+    /// Records as they were read: if any differs when the batch lands, the
+    /// whole batch is refused (`StoreError::Changed`), so a write based on a
+    /// stale read never undoes someone else's (a pause on reply, say).
+    expected: Vec<Put>,
 }
 
 #[derive(Debug)]
@@ -42,6 +46,18 @@ impl WriteBatch {
         records.iter().try_for_each(|r| self.put(r))
     }
 
+    /// Refuses the batch unless `as_read` is still what the store holds
+    /// when the batch is written.
+    pub fn expect_unchanged<R: Record>(&mut self, as_read: &R) -> StoreResult<()> {
+        self.expected.push(Put {
+            kind: R::KIND,
+            key: as_read.key(),
+            bytes: Store::encode(as_read)?,
+            entries: Vec::new(),
+        });
+        Ok(())
+    }
+
     pub fn len(&self) -> usize {
         self.puts.len()
     }
@@ -67,7 +83,7 @@ impl Store {
 
     /// Writes a prepared batch in one transaction (see [`Store::write`]).
     pub fn write_all(&self, batch: &WriteBatch) -> StoreResult<usize> {
-        if batch.is_empty() {
+        if batch.is_empty() && batch.expected.is_empty() {
             return Ok(0);
         }
         // Each kind's trees once, in first-use order; `firsts[i]` is where
@@ -75,7 +91,7 @@ impl Store {
         let mut trees: Vec<&sled::Tree> = Vec::new();
         let mut start_of_kind: Vec<Option<usize>> = vec![None; Kind::ALL.len()];
         let mut firsts = Vec::with_capacity(batch.puts.len());
-        for put in &batch.puts {
+        for put in batch.puts.iter().chain(&batch.expected) {
             let first = *start_of_kind[put.kind as usize].get_or_insert_with(|| {
                 let first = trees.len();
                 trees.extend(self.group(put.kind));
@@ -83,9 +99,19 @@ impl Store {
             });
             firsts.push(first);
         }
+        let (firsts, expected_firsts) = firsts.split_at(batch.puts.len());
         let result = trees.as_slice().transaction(|views| {
+            for (expected, first) in batch.expected.iter().zip(expected_firsts) {
+                let now = views[*first].get(expected.key.as_bytes())?;
+                if now.as_deref() != Some(expected.bytes.as_slice()) {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Changed {
+                        kind: expected.kind,
+                        key: expected.key.clone(),
+                    }));
+                }
+            }
             let mut changed = Vec::new();
-            for (put, first) in batch.puts.iter().zip(&firsts) {
+            for (put, first) in batch.puts.iter().zip(firsts) {
                 let group = &views[*first..*first + 1 + put.kind.indexes().len()];
                 if replace_any(group, put)? {
                     changed.push((put.kind, put.key.clone()));
@@ -199,6 +225,49 @@ mod tests {
         assert_eq!(store.write(|batch| batch.put(&enr)).unwrap(), 0);
         assert!(due_keys(&store).is_empty());
         assert!(store.verify_indexes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_made_from_a_stale_read_is_refused_whole() {
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let as_read = enrollment("e1", t0);
+        store.put(&as_read).unwrap();
+        // A reply pauses the lead between the tick's read and its commit.
+        let mut paused = as_read.clone();
+        paused.state = EnrollmentState::Paused;
+        paused.next_due_at = None;
+        store.put(&paused).unwrap();
+        let mut advanced = as_read.clone();
+        advanced.current_step = 1;
+        let err = store
+            .write(|batch| {
+                batch.expect_unchanged(&as_read)?;
+                batch.put(&advanced)?;
+                batch.put(&Cursor {
+                    account: "acme".into(),
+                    name: "tick".into(),
+                    value: "1".into(),
+                })
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Changed { ref key, .. } if key == "e1"),
+            "{err}"
+        );
+        let stored: Enrollment = store.get("e1").unwrap().unwrap();
+        assert_eq!(stored.state, EnrollmentState::Paused, "the pause stands");
+        assert_eq!(store.count::<Cursor>(), 0, "nothing of the batch landed");
+        // Made from a fresh read, the same batch goes through.
+        assert_eq!(
+            store
+                .write(|batch| {
+                    batch.expect_unchanged(&stored)?;
+                    batch.put(&advanced)
+                })
+                .unwrap(),
+            1
+        );
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A write that was made from a record as read found it changed by
+    /// someone else meanwhile; nothing was written. The caller reads again.
+    #[error("record {key:?} in {kind:?} changed while it was being updated; nothing was written")]
+    Changed { kind: Kind, key: String },
+
     #[error(
         "data dir {path} is out of space ({detail}): the disk is full or a size limit was reached; free some space (or pass --data-dir to use a roomier disk) and run the command again; what was written before stays intact and nothing was half-written"
     )]

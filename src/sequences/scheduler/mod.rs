@@ -21,7 +21,7 @@ use super::tokens::TrackingKey;
 use super::{SequenceError, SequenceResult};
 use crate::config::Config;
 use crate::model::*;
-use crate::store::{Index, Store, keys};
+use crate::store::{Index, Store, StoreError, keys};
 pub(crate) use lookups::{is_suppressed, lead_for};
 pub use run::webhook_client;
 use work::Work;
@@ -137,6 +137,22 @@ impl Scheduler {
 
     /// Handles every enrollment due at or before `now`.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, SequenceError> {
+        // A tick writes nothing until its one commit, so when a reply or a
+        // rep changed a due enrollment meanwhile, it simply runs again on
+        // fresh reads.
+        let mut attempt = 1;
+        loop {
+            match self.tick_once(now) {
+                Err(SequenceError::Store(StoreError::Changed { key, .. })) if attempt < 5 => {
+                    tracing::debug!(%key, attempt, "an enrollment changed during the tick; again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn tick_once(&self, now: DateTime<Utc>) -> Result<TickReport, SequenceError> {
         let started = Instant::now();
         let end = keys::time(now + Duration::milliseconds(1));
         // Sized up front: growing a large vector on a busy heap costs more

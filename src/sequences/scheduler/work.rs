@@ -29,6 +29,9 @@ pub(super) struct Work<'a> {
     pub(super) outbox: Vec<OutboxItem>,
     pub(super) executions: Vec<StepExecution>,
     pub(super) enrollments: Vec<Enrollment>,
+    /// The due enrollments as read: the commit is refused if any changed
+    /// meanwhile (a reply paused it), and the tick runs again.
+    pub(super) as_read: Vec<Enrollment>,
     pub(super) report: TickReport,
 }
 
@@ -48,6 +51,7 @@ impl<'a> Work<'a> {
             outbox: Vec::with_capacity(due),
             executions: Vec::new(),
             enrollments: Vec::with_capacity(due),
+            as_read: Vec::with_capacity(due),
             report,
         }
     }
@@ -62,6 +66,9 @@ impl<'a> Work<'a> {
         let started = Instant::now();
         let ledger = self.ledger.drain();
         self.store().write(|batch| {
+            for enrollment in &self.as_read {
+                batch.expect_unchanged(enrollment)?;
+            }
             batch.put_all(&ledger)?;
             batch.put_all(&self.tasks)?;
             batch.put_all(&self.outbox)?;
@@ -82,6 +89,7 @@ impl<'a> Work<'a> {
     }
 
     pub(super) fn process(&mut self, mut enr: Enrollment) -> SequenceResult<()> {
+        self.as_read.push(enr.clone());
         let now = self.now;
         let t = match enr.state {
             EnrollmentState::Paused => match enr.resume_at {
