@@ -2,7 +2,7 @@
 //! tracking): dedupe, keep each lead's last interaction current, and let the
 //! sequences react.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::Engine;
 use crate::model::*;
@@ -17,9 +17,30 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(fresh);
         }
-        self.advance_leads(&fresh)?;
-        self.after_new_events(&fresh)?;
+        {
+            let _guard = self.lock_leads();
+            let mut leads = BTreeMap::new();
+            self.advance_leads(&fresh, &mut leads)?;
+            self.put_leads(leads)?;
+        }
+        self.react_to_new_events(&fresh)?;
         Ok(fresh)
+    }
+
+    /// Runs the sequences' reactions to events that were new to the store.
+    /// Separate from [`Engine::record_events`] for a writer that batches the
+    /// steps itself (the daemon's group commit).
+    pub(crate) fn react_to_new_events(&self, fresh: &[EmailEvent]) -> StoreResult<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        self.after_new_events(fresh)
+    }
+
+    /// Writes the leads a batch changed, in one transaction.
+    pub(crate) fn put_leads(&self, leads: BTreeMap<String, Lead>) -> StoreResult<usize> {
+        let leads: Vec<Lead> = leads.into_values().collect();
+        self.store.put_all(&leads)
     }
 
     /// Stores the events not seen before, each in its lead's activity record,
@@ -108,36 +129,157 @@ impl Engine {
         Ok(newest)
     }
 
-    fn advance_leads(&self, events: &[EmailEvent]) -> StoreResult<()> {
-        let _guard = self.lock_leads();
-        let mut touched: BTreeMap<String, Lead> = BTreeMap::new();
-        for event in events {
+    /// Moves each lead's last interaction forward for `fresh` events. `leads`
+    /// holds the leads this batch changed so far, by key (read from there
+    /// first, changed ones put back there); the caller holds the lead lock and
+    /// writes them with [`Engine::put_leads`]. A lead the batch created is
+    /// found in `leads` even though no index knows it yet.
+    pub(crate) fn advance_leads(
+        &self,
+        fresh: &[EmailEvent],
+        leads: &mut BTreeMap<String, Lead>,
+    ) -> StoreResult<()> {
+        // One index walk per address, however many events it has here.
+        let mut indexed: HashMap<String, Vec<String>> = HashMap::new();
+        for event in fresh {
             if event.kind == EventType::CategoryChanged {
                 continue;
             }
             let email = normalize_email(&event.lead_email);
-            let prefix = crate::store::keys::KeyBuf::new().text(&email).into_prefix();
-            let keys: Vec<String> = self
-                .store
-                .index_keys(crate::store::Index::LeadsByEmail, &prefix, false)
-                .map(|item| item.map(|(_, key)| key))
-                .collect::<StoreResult<_>>()?;
-            for key in keys {
-                let lead = match touched.remove(&key) {
-                    Some(lead) => Some(lead),
-                    None => self.store.get::<Lead>(&key)?,
+            let mut keys = match indexed.get(&email) {
+                Some(keys) => keys.clone(),
+                None => {
+                    let keys = self.indexed_lead_keys(&email)?;
+                    indexed.insert(email.clone(), keys.clone());
+                    keys
+                }
+            };
+            let own = Lead::key_for(&event.account, &email);
+            if leads.contains_key(&own) && !keys.contains(&own) {
+                keys.push(own);
+            }
+            for key in &keys {
+                let (lead, pending) = match leads.remove(key) {
+                    Some(lead) => (Some(lead), true),
+                    None => (self.store.get::<Lead>(key)?, false),
                 };
-                if let Some(mut lead) = lead {
-                    lead.note_event(event.kind, event.at);
-                    if event.kind == EventType::EmailUnsubscribed {
-                        lead.unsubscribed = true;
-                    }
-                    touched.insert(key, lead);
+                let Some(mut lead) = lead else { continue };
+                let mut changed = lead.note_event(event.kind, event.at);
+                if event.kind == EventType::EmailUnsubscribed && !lead.unsubscribed {
+                    lead.unsubscribed = true;
+                    changed = true;
+                }
+                // An untouched lead stays out of the map: nothing to write.
+                if changed || pending {
+                    leads.insert(key.clone(), lead);
                 }
             }
         }
-        let leads: Vec<Lead> = touched.into_values().collect();
-        self.store.put_all(&leads)?;
         Ok(())
+    }
+
+    /// Keys of every stored lead with this address, in any account.
+    fn indexed_lead_keys(&self, email: &str) -> StoreResult<Vec<String>> {
+        let prefix = crate::store::keys::KeyBuf::new().text(email).into_prefix();
+        self.store
+            .index_keys(crate::store::Index::LeadsByEmail, &prefix, false)
+            .map(|item| item.map(|(_, key)| key))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::store::Store;
+
+    fn engine() -> Engine {
+        let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
+        Engine::new(
+            Store::temporary().expect("store"),
+            Arc::new(FakeClock::new(start)),
+        )
+    }
+
+    fn open(account: &str, email: &str, id: &str, minute: i64) -> EmailEvent {
+        EmailEvent {
+            id: id.into(),
+            account: account.into(),
+            kind: EventType::EmailOpened,
+            lead_email: email.into(),
+            campaign_id: Some(1),
+            sequence_number: Some(1),
+            at: DateTime::<Utc>::from_timestamp(1_770_000_000 + minute * 60, 0).expect("time"),
+            source: EventSource::Webhook,
+            dedupe_key: id.into(),
+            message_id: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn a_lead_created_in_the_same_batch_is_advanced_before_any_index_knows_it() {
+        let engine = engine();
+        let mut leads = BTreeMap::new();
+        let created = Lead::new("acme", "New@Example.com");
+        leads.insert(created.key(), created.clone());
+        let events = [
+            open("acme", "new@example.com", "e1", 5),
+            open("acme", "NEW@example.com", "e2", 9),
+        ];
+        let fresh = engine.store_events(&events).expect("store events");
+        engine.advance_leads(&fresh, &mut leads).expect("advance");
+        assert_eq!(leads[&created.key()].last_event_at, Some(events[1].at));
+        engine.put_leads(leads).expect("put leads");
+        let stored = engine.store().get::<Lead>(&created.key()).expect("get");
+        assert_eq!(stored.and_then(|l| l.last_event_at), Some(events[1].at));
+    }
+
+    #[test]
+    fn stored_leads_in_every_account_move_and_unchanged_ones_are_not_rewritten() {
+        let engine = engine();
+        let mut in_other = Lead::new("other", "ann@example.com");
+        in_other.note_event(EventType::EmailReplied, open("x", "x", "x", 60).at);
+        engine
+            .store()
+            .put_all(&[Lead::new("acme", "ann@example.com"), in_other.clone()])
+            .expect("put");
+        let mut leads = BTreeMap::new();
+        let fresh = engine
+            .store_events(&[open("acme", "ann@example.com", "e1", 5)])
+            .expect("store events");
+        engine.advance_leads(&fresh, &mut leads).expect("advance");
+        // The other account's lead already has a newer event: nothing to write.
+        let keys: Vec<&String> = leads.keys().collect();
+        assert_eq!(keys, ["acme/ann@example.com"]);
+    }
+
+    #[test]
+    fn record_events_dedupes_and_moves_the_lead() {
+        let engine = engine();
+        let lead = Lead::new("acme", "ann@example.com");
+        engine.store().put(&lead).expect("put");
+        let event = open("acme", "ann@example.com", "e1", 5);
+        assert_eq!(
+            engine
+                .record_events(std::slice::from_ref(&event))
+                .expect("record")
+                .len(),
+            1
+        );
+        assert!(
+            engine
+                .record_events(std::slice::from_ref(&event))
+                .expect("again")
+                .is_empty()
+        );
+        let stored = engine.store().get::<Lead>(&lead.key()).expect("get");
+        assert_eq!(stored.and_then(|l| l.last_event_at), Some(event.at));
+        assert_eq!(engine.event_count().expect("count"), 1);
     }
 }

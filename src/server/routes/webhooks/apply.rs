@@ -2,6 +2,8 @@
 //! follow at once (a reply's thread and message, a lead's category, a lead
 //! first heard of through a webhook, a campaign's status).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::parse::{MessagePart, Payload, SmartleadEvent};
@@ -90,8 +92,15 @@ fn reply_text(part: &MessagePart) -> Option<String> {
 }
 
 /// The record writes a payload needs besides its event. Runs in the ingest
-/// writer, so webhooks never race each other on these records.
-pub fn apply(engine: &Engine, account: &str, p: &Payload) -> StoreResult<()> {
+/// writer, so webhooks never race each other on these records. Lead changes
+/// go into `leads` (the batch's changed leads, by key), which the writer
+/// stores together under the lead lock it holds.
+pub fn apply(
+    engine: &Engine,
+    leads: &mut BTreeMap<String, Lead>,
+    account: &str,
+    p: &Payload,
+) -> StoreResult<()> {
     match p.event {
         SmartleadEvent::CampaignStatusChanged => return campaign_status(engine, account, p),
         SmartleadEvent::ManualStepReached => {
@@ -109,7 +118,7 @@ pub fn apply(engine: &Engine, account: &str, p: &Payload) -> StoreResult<()> {
     if p.lead_email.is_none() {
         return Ok(());
     }
-    let lead = upsert_lead(engine, account, p)?;
+    let lead = upsert_lead(engine, leads, account, p)?;
     if p.event == SmartleadEvent::EmailReply {
         upsert_reply_thread(engine, account, p, lead.as_ref())?;
     }
@@ -129,15 +138,22 @@ fn campaign_status(engine: &Engine, account: &str, p: &Payload) -> StoreResult<(
 }
 
 /// Makes sure the lead exists (a webhook can arrive before the first sync)
-/// and carries the ids and category the payload brings.
-fn upsert_lead(engine: &Engine, account: &str, p: &Payload) -> StoreResult<Option<Lead>> {
+/// and carries the ids and category the payload brings. The caller holds
+/// the lead lock.
+fn upsert_lead(
+    engine: &Engine,
+    leads: &mut BTreeMap<String, Lead>,
+    account: &str,
+    p: &Payload,
+) -> StoreResult<Option<Lead>> {
     let Some(email) = &p.lead_email else {
         return Ok(None);
     };
-    let store = engine.store();
-    let _guard = engine.lock_leads();
     let key = Lead::key_for(account, email);
-    let existing = store.get::<Lead>(&key)?;
+    let existing = match leads.get(&key) {
+        Some(pending) => Some(pending.clone()),
+        None => engine.store().get::<Lead>(&key)?,
+    };
     let mut lead = existing.clone().unwrap_or_else(|| {
         let mut lead = Lead::new(account, email);
         if let Some(name) = &p.lead_name {
@@ -192,7 +208,7 @@ fn upsert_lead(engine: &Engine, account: &str, p: &Payload) -> StoreResult<Optio
         set_thread_category(engine, account, p, &lead, &category)?;
     }
     if existing.as_ref() != Some(&lead) {
-        store.put(&lead)?;
+        leads.insert(key, lead.clone());
     }
     Ok(Some(lead))
 }

@@ -164,10 +164,10 @@ async fn handle(
             );
         }
     }
-    let mut payloads: Vec<(Payload, String)> = Vec::with_capacity(items.len());
+    let mut payloads: Vec<Payload> = Vec::with_capacity(items.len());
     for item in &items {
         match parse::parse(item) {
-            Ok(payload) => payloads.push((payload, item_hash(item))),
+            Ok(payload) => payloads.push(payload),
             Err(PayloadError::UnknownEventType(kind)) => {
                 return refuse(
                     &state,
@@ -200,38 +200,43 @@ async fn handle(
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 200)
         .map(|v| format!("{account}|{v}"));
-    if let Some(id) = &request_id
-        && !state.first_delivery(id)
-    {
-        Metrics::add(&state.metrics().webhook_duplicates, 1);
-        return (
-            StatusCode::OK,
-            axum::Json(json!({"ok": true, "duplicate": true})),
-        )
-            .into_response();
-    }
     let now = state.engine().clock().now();
     let count = payloads.len();
     let events: Vec<_> = payloads
         .iter()
+        .zip(&items)
         .enumerate()
-        .filter_map(|(index, (p, hash))| {
+        .filter_map(|(index, (p, item))| {
             let delivery = match &request_id {
                 Some(id) if count == 1 => id.clone(),
                 Some(id) => format!("{id}#{index}"),
-                None => hash.clone(),
+                None => item_hash(item),
             };
             apply::event_for(&account, p, &delivery, now)
         })
         .collect();
+    // A repeated delivery id is still written (every step is idempotent and
+    // the store dedupes its events): the first delivery may not be on disk
+    // yet, and no 2xx leaves before its events are.
+    let repeated = request_id
+        .as_deref()
+        .is_some_and(|id| !state.first_delivery(id));
     let account_for_apply = account.clone();
-    let apply: crate::server::ingest::Apply = Box::new(move |engine| {
-        for (payload, _) in &payloads {
-            apply::apply(engine, &account_for_apply, payload)?;
+    let apply: crate::server::ingest::Apply = Box::new(move |engine, leads| {
+        for payload in &payloads {
+            apply::apply(engine, leads, &account_for_apply, payload)?;
         }
         Ok(())
     });
     match state.inner.ingest.submit(events, Some(apply)).await {
+        Ok(_) if repeated => {
+            Metrics::add(&state.metrics().webhook_duplicates, 1);
+            (
+                StatusCode::OK,
+                axum::Json(json!({"ok": true, "duplicate": true})),
+            )
+                .into_response()
+        }
         Ok(outcome) => {
             if outcome.fresh == 0 && outcome.known > 0 {
                 Metrics::add(&state.metrics().webhook_duplicates, 1);
@@ -248,7 +253,7 @@ async fn handle(
                 .into_response()
         }
         Err(e) => {
-            if let Some(id) = &request_id {
+            if let Some(id) = request_id.as_deref().filter(|_| !repeated) {
                 state.forget_delivery(id);
             }
             refuse(
