@@ -6,6 +6,10 @@
 //! Besides wall time it prints the tick thread's time on a CPU and waiting
 //! for one, read from /proc, since the machine is often shared.
 
+// The allocator the outpost binary ships with.
+#[global_allocator]
+static ALLOCATOR: outpost::Allocator = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 

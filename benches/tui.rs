@@ -7,6 +7,10 @@
 //! start to the first full frame, keypress-to-frame while filtering the leads
 //! table, and peak RSS.
 
+// The allocator the outpost binary ships with.
+#[global_allocator]
+static ALLOCATOR: outpost::Allocator = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};

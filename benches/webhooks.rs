@@ -14,6 +14,10 @@
 //! cargo bench --bench webhooks
 //! OUTPOST_BENCH_SECS=300 cargo bench --bench webhooks      (the soak)
 
+// The allocator the outpost binary ships with.
+#[global_allocator]
+static ALLOCATOR: outpost::Allocator = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
