@@ -28,6 +28,22 @@ pub struct Thread {
 }
 
 impl Thread {
+    /// When the newest inbound message of a conversation arrived.
+    pub fn last_inbound_in(messages: &[Message]) -> Option<DateTime<Utc>> {
+        messages
+            .iter()
+            .filter(|m| m.direction == Direction::Inbound)
+            .map(|m| m.date)
+            .max()
+    }
+
+    /// Whether any inbound message of a conversation is unread.
+    pub fn unread_in(messages: &[Message]) -> bool {
+        messages
+            .iter()
+            .any(|m| m.direction == Direction::Inbound && !m.read)
+    }
+
     pub fn key(&self) -> String {
         Self::key_for(&self.account, &self.provider_thread_id)
     }

@@ -90,11 +90,7 @@ impl OutboxWorker {
                 Outcome::Sent {
                     provider_id,
                     thread_id,
-                } => {
-                    item.provider_id = provider_id;
-                    note_thread(&mut item, thread_id);
-                    self.finish_sent(&mut item)?;
-                }
+                } => self.record_sent(&mut item, provider_id, thread_id)?,
                 Outcome::Retry(reason) => {
                     item.state = OutboxState::Pending;
                     item.last_error = Some(reason);
@@ -162,17 +158,9 @@ impl OutboxWorker {
             Outcome::Sent {
                 provider_id,
                 thread_id,
-            } => {
-                item.provider_id = provider_id;
-                note_thread(&mut item, thread_id);
-                self.finish_sent(&mut item)?;
-            }
+            } => self.record_sent(&mut item, provider_id, thread_id)?,
             Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
-                let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
-                item.state = OutboxState::Pending;
-                item.not_before = self.engine.clock().now() + backoff;
-                item.last_error = Some(reason);
-                self.save(&mut item)?;
+                self.retry_later(&mut item, reason)?;
             }
             Outcome::Retry(reason) | Outcome::Failed(reason) => {
                 self.finish_failed(&mut item, reason)?;
@@ -198,22 +186,14 @@ impl OutboxWorker {
             Outcome::Sent {
                 provider_id,
                 thread_id,
-            } => {
-                item.provider_id = provider_id;
-                note_thread(&mut item, thread_id);
-                self.finish_sent(&mut item)?;
-            }
+            } => self.record_sent(&mut item, provider_id, thread_id)?,
             Outcome::Retry(reason) if reason.starts_with(LOOKUP_FAILED) => {
                 item.last_error = Some(reason);
                 item.state = OutboxState::Sending;
                 self.save(&mut item)?;
             }
             Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
-                let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
-                item.state = OutboxState::Pending;
-                item.not_before = self.engine.clock().now() + backoff;
-                item.last_error = Some(reason);
-                self.save(&mut item)?;
+                self.retry_later(&mut item, reason)?;
             }
             Outcome::Retry(reason) | Outcome::Failed(reason) | Outcome::Unknown(reason) => {
                 self.finish_failed(&mut item, reason)?;
@@ -234,6 +214,26 @@ impl OutboxWorker {
             settled.push(self.settle_unknown(item).await?);
         }
         Ok(settled)
+    }
+
+    fn record_sent(
+        &self,
+        item: &mut OutboxItem,
+        provider_id: Option<String>,
+        thread_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        item.provider_id = provider_id;
+        note_thread(item, thread_id);
+        self.finish_sent(item)
+    }
+
+    /// Back to `pending`, after a backoff that grows with each attempt.
+    fn retry_later(&self, item: &mut OutboxItem, reason: String) -> Result<(), StoreError> {
+        let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
+        item.state = OutboxState::Pending;
+        item.not_before = self.engine.clock().now() + backoff;
+        item.last_error = Some(reason);
+        self.save(item)
     }
 
     fn finish_failed(&self, item: &mut OutboxItem, reason: String) -> Result<(), StoreError> {

@@ -2,9 +2,9 @@
 //! its enrollment's advance land together or not at all.
 
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::ConflictableTransactionError;
 
-use super::records::{self, IndexEntry, Record};
+use super::records::{IndexEntry, Record};
 use super::{Kind, Store, StoreError, StoreResult};
 
 /// Records to write together, encoded as they are added.
@@ -113,7 +113,15 @@ impl Store {
             let mut changed = Vec::new();
             for (put, first) in batch.puts.iter().zip(firsts) {
                 let group = &views[*first..*first + 1 + put.kind.indexes().len()];
-                if replace_any(group, put)? {
+                let old = group[0].get(put.key.as_bytes())?;
+                if Store::replace_in_tx(
+                    group,
+                    put.kind,
+                    &put.key,
+                    old.as_deref(),
+                    &put.bytes,
+                    &put.entries,
+                )? {
                     changed.push((put.kind, put.key.clone()));
                 }
             }
@@ -125,35 +133,6 @@ impl Store {
         }
         Ok(changed.len())
     }
-}
-
-/// `Store::replace_in_tx` for a record of a kind known only at run time.
-fn replace_any(
-    views: &[TransactionalTree],
-    put: &Put,
-) -> Result<bool, ConflictableTransactionError<StoreError>> {
-    let key = put.key.as_bytes();
-    let old = views[0].get(key)?;
-    let mut kept = Vec::new();
-    if let Some(old) = old {
-        if old == put.bytes.as_slice() {
-            return Ok(false);
-        }
-        let previous = records::entries_of(put.kind, key, &old)
-            .map_err(ConflictableTransactionError::Abort)?;
-        for stale in previous {
-            if put.entries.contains(&stale) {
-                kept.push(stale);
-            } else {
-                views[stale.index.slot()].remove(stale.key)?;
-            }
-        }
-    }
-    for entry in put.entries.iter().filter(|e| !kept.contains(e)) {
-        views[entry.index.slot()].insert(entry.key.as_slice(), key)?;
-    }
-    views[0].insert(key, put.bytes.as_slice())?;
-    Ok(true)
 }
 
 #[cfg(test)]

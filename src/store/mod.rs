@@ -280,7 +280,7 @@ impl Store {
                 if old.is_some() && only_new {
                     continue;
                 }
-                if Self::replace_in_tx::<R>(views, key, old.as_deref(), bytes, entries)? {
+                if Self::replace_in_tx(views, R::KIND, key, old.as_deref(), bytes, entries)? {
                     changed.push(key.clone());
                 }
             }
@@ -333,7 +333,7 @@ impl Store {
                 }
                 let bytes = Self::encode(&record).map_err(ConflictableTransactionError::Abort)?;
                 let entries = record.index_entries();
-                if Self::replace_in_tx::<R>(views, key, old.as_deref(), &bytes, &entries)? {
+                if Self::replace_in_tx(views, R::KIND, key, old.as_deref(), &bytes, &entries)? {
                     changed.push(key.clone());
                 }
             }
@@ -346,8 +346,10 @@ impl Store {
 
     /// Writes one record over `old` inside a transaction, touching only the
     /// index entries that differ. False when the bytes are already stored.
-    fn replace_in_tx<R: Record>(
+    /// `views` are the kind's record tree followed by its index trees.
+    pub(super) fn replace_in_tx(
         views: &[sled::transaction::TransactionalTree],
+        kind: Kind,
         key: &str,
         old: Option<&[u8]>,
         bytes: &[u8],
@@ -361,9 +363,9 @@ impl Store {
             if old == bytes {
                 return Ok(false);
             }
-            let previous: R =
-                Self::decode(key.as_bytes(), old).map_err(ConflictableTransactionError::Abort)?;
-            for stale in previous.index_entries() {
+            let previous = records::entries_of(kind, key.as_bytes(), old)
+                .map_err(ConflictableTransactionError::Abort)?;
+            for stale in previous {
                 if entries.contains(&stale) {
                     kept.push(stale);
                 } else {

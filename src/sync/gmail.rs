@@ -332,15 +332,9 @@ fn rebuild_thread(
         campaign_id: None,
         campaign_name: None,
         last_message_at: last.date,
-        last_inbound_at: messages
-            .iter()
-            .filter(|m| m.direction == Direction::Inbound)
-            .map(|m| m.date)
-            .max(),
+        last_inbound_at: Thread::last_inbound_in(&messages),
         message_count: messages.len() as u32,
-        unread: messages
-            .iter()
-            .any(|m| m.direction == Direction::Inbound && !m.read),
+        unread: Thread::unread_in(&messages),
         // A reply is mail from someone we wrote to, or from a known lead;
         // newsletters stay out of the inbox.
         has_reply: has_inbound && (has_outbound || lead_known),

@@ -570,15 +570,9 @@ fn thread_from_history(
         campaign_id: Some(campaign_id),
         campaign_name: Some(campaign_name.to_string()),
         last_message_at: last.map(|m| m.date).unwrap_or(DateTime::UNIX_EPOCH),
-        last_inbound_at: messages
-            .iter()
-            .filter(|m| m.direction == Direction::Inbound)
-            .map(|m| m.date)
-            .max(),
+        last_inbound_at: Thread::last_inbound_in(&messages),
         message_count: messages.len() as u32,
-        unread: messages
-            .iter()
-            .any(|m| m.direction == Direction::Inbound && !m.read),
+        unread: Thread::unread_in(&messages),
         has_reply: messages.iter().any(|m| m.direction == Direction::Inbound),
         category,
         snippet: last

@@ -140,16 +140,20 @@ impl Scheduler {
         // A tick writes nothing until its one commit, so when a reply or a
         // rep changed a due enrollment meanwhile, it simply runs again on
         // fresh reads.
-        let mut attempt = 1;
-        loop {
+        for attempt in 1..=5 {
             match self.tick_once(now) {
-                Err(SequenceError::Store(StoreError::Changed { key, .. })) if attempt < 5 => {
+                Err(SequenceError::Store(StoreError::Changed { key, .. })) => {
                     tracing::debug!(%key, attempt, "an enrollment changed during the tick; again");
-                    attempt += 1;
                 }
                 other => return other,
             }
         }
+        // Still racing busy writers: nothing was written, so hand the work
+        // to the next tick (soon, as `more` says) rather than fail.
+        Ok(TickReport {
+            more: true,
+            ..TickReport::default()
+        })
     }
 
     fn tick_once(&self, now: DateTime<Utc>) -> Result<TickReport, SequenceError> {

@@ -392,15 +392,9 @@ fn upsert_reply_thread(
             .clone()
             .or_else(|| known.as_ref().and_then(|t| t.campaign_name.clone())),
         last_message_at: last.map(|m| m.date).unwrap_or(reply_at),
-        last_inbound_at: all
-            .iter()
-            .filter(|m| m.direction == Direction::Inbound)
-            .map(|m| m.date)
-            .max(),
+        last_inbound_at: Thread::last_inbound_in(&all),
         message_count: all.len() as u32,
-        unread: all
-            .iter()
-            .any(|m| m.direction == Direction::Inbound && !m.read),
+        unread: Thread::unread_in(&all),
         has_reply: true,
         category,
         snippet: last.map(|m| snippet(&m.text_body, 140)).unwrap_or_default(),
