@@ -250,6 +250,14 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     assert!(synced, "first sync: {:?}", tui.app.sync);
     assert!(tui.screen().contains("attached to daemon at"));
 
+    // A TUI attaching after the sync ended never saw its progress; it still
+    // shows each account's last sync, from the daemon's own state.
+    let mut late = AttachedTui::new(remote.clone());
+    late.run_jobs().await;
+    let late_screen = late.screen();
+    assert!(!late_screen.contains("not synced yet"), "{late_screen}");
+    assert!(late.app.sync.values().all(|p| p.last_success.is_some()));
+
     // A lead who has not replied yet answers; Smartlead posts the webhook.
     let answered: Vec<String> = remote
         .inbox(&InboxQuery::default())

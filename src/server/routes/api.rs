@@ -128,8 +128,27 @@ pub(super) fn not_found(what: String) -> ApiError {
 
 pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// The account records, with the daemon's own sync state laid over them:
+/// a TUI that attaches after a sync finished never saw its progress, and the
+/// records do not carry it (a sync with nothing new writes nothing).
 async fn accounts(State(s): State<ServerState>) -> ApiResult<Vec<crate::model::Account>> {
-    Ok(Json(s.engine().accounts()?))
+    let mut accounts = s.engine().accounts()?;
+    let progress = s
+        .inner
+        .sync
+        .as_ref()
+        .map(|s| s.progress())
+        .unwrap_or_default();
+    for account in &mut accounts {
+        if let Some(p) = progress.iter().find(|p| p.account == account.name) {
+            account.last_sync_ok = account.last_sync_ok.max(p.last_success);
+            if p.last_error.is_some() {
+                account.last_error = p.last_error.clone();
+            }
+            account.needs_login |= p.needs_login;
+        }
+    }
+    Ok(Json(accounts))
 }
 
 async fn inbox(
