@@ -47,6 +47,26 @@ struct Inner {
     lock: std::sync::Mutex<Option<DataDirLock>>,
 }
 
+/// Opens sled's files. Holding the data-dir lock means no other outpost uses
+/// them, but sled's background flusher of a handle this process just closed
+/// can keep its file lock for a moment: that one error is waited out (for at
+/// most two seconds), every other error is returned at once.
+fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match config.open() {
+            // sled words it so, as an `ErrorKind::Other`.
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// After this many record writes in one session, closing the store also
 /// checkpoints it (see `Drop for Inner`).
 const CHECKPOINT_AFTER_WRITES: u64 = 20_000;
@@ -73,7 +93,7 @@ impl Drop for Inner {
         drop(db);
         if big_session && on_disk {
             let started = std::time::Instant::now();
-            match sled::Config::new().path(self.path.join("cache")).open() {
+            match open_sled(&sled::Config::new().path(self.path.join("cache"))) {
                 Ok(db) => {
                     drop(db);
                     tracing::debug!(
@@ -102,14 +122,13 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::from_io(data_dir, &e))?;
         let lock = DataDirLock::acquire(data_dir, mode)?;
         let db_path = data_dir.join("cache");
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&db_path)
             .flush_every_ms(Some(200))
             // sled's default page cache is 1 GiB; the indexes make most reads
             // short, so a small cache keeps a rep's laptop light.
-            .cache_capacity(64 * 1024 * 1024)
-            .open()
-            .map_err(|e| StoreError::from_sled(&db_path, e))?;
+            .cache_capacity(64 * 1024 * 1024);
+        let db = open_sled(&config).map_err(|e| StoreError::from_sled(&db_path, e))?;
         Self::from_db(db, data_dir.to_path_buf(), Some(lock))
     }
 
