@@ -1,7 +1,11 @@
 //! The store keeps every index in step with its records, across reopen, and
 //! refuses a second process on the same data dir.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
+use outpost::clock::FakeClock;
+use outpost::engine::{Engine, LeadQuery, LeadSort};
 use outpost::model::*;
 use outpost::store::{Change, Index, Kind, Store, StoreError, keys::KeyBuf};
 use proptest::prelude::*;
@@ -196,16 +200,16 @@ fn index_scans_follow_index_order() {
             lead(3, vec![2], Some(20)),
         ])
         .unwrap();
-    let newest: Vec<String> = store
-        .by_index::<Lead>(Index::LeadsByLastEvent, b"", true)
+    let emails: Vec<String> = store
+        .by_index::<Lead>(Index::LeadsByEmail, b"", true)
         .map(|l| l.unwrap().email)
         .collect();
     assert_eq!(
-        newest,
+        emails,
         [
-            "lead1@example.com",
             "lead3@example.com",
-            "lead2@example.com"
+            "lead2@example.com",
+            "lead1@example.com"
         ]
     );
     let in_campaign_2 = KeyBuf::new()
@@ -331,4 +335,37 @@ fn a_big_session_is_checkpointed_on_close_and_reopens_intact() {
     assert_eq!(store.count::<Cursor>(), total as usize);
     let last: Cursor = store.get("acme/c024999").unwrap().unwrap();
     assert_eq!(last.value, "24999");
+}
+
+#[test]
+fn leads_sort_by_last_event_with_offset_and_limit() {
+    let store = Store::temporary().unwrap();
+    // 200 leads with events (times shuffled) and some without, which the
+    // last-event order leaves out, as it always has.
+    let mut leads: Vec<Lead> = (0..200u8)
+        .map(|n| lead(n, vec![1], Some(i64::from((u32::from(n) * 37) % 200) * 60)))
+        .collect();
+    leads.extend((200..=255u8).map(|n| lead(n, vec![1], None)));
+    store.put_all(&leads).unwrap();
+    let engine = Engine::new(store, Arc::new(FakeClock::new(at(0))));
+    let query = |offset, limit| LeadQuery {
+        sort: LeadSort::LastEvent,
+        offset,
+        limit,
+        ..LeadQuery::default()
+    };
+    let all = engine.leads(&query(0, None)).unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].last_event_at > w[1].last_event_at),
+        "newest first"
+    );
+    // A page deep in the list is the same slice of the full order, even
+    // though the walk trims what it holds as it goes.
+    let page = engine.leads(&query(150, Some(20))).unwrap();
+    let emails = |leads: &[Lead]| leads.iter().map(|l| l.email.clone()).collect::<Vec<_>>();
+    assert_eq!(emails(&page), emails(&all[150..170]));
+    let first = engine.leads(&query(0, Some(1))).unwrap();
+    assert_eq!(first[0].last_event_at, Some(at(199 * 60)));
 }

@@ -223,28 +223,24 @@ impl Engine {
             true
         };
 
+        if q.sort == LeadSort::LastEvent {
+            return self.leads_by_last_event(q, keep);
+        }
         // Pick the narrowest index for the walk; the filter does the rest.
-        let source: Box<dyn Iterator<Item = StoreResult<Lead>>> =
-            match (q.campaign_id, &q.account, q.sort) {
-                (_, _, LeadSort::LastEvent) => Box::new(self.store.by_index::<Lead>(
-                    Index::LeadsByLastEvent,
-                    b"",
-                    true,
-                )),
-                (Some(id), Some(account), LeadSort::Email) => {
-                    let prefix = KeyBuf::new()
-                        .text(&Campaign::key_for(account, id))
-                        .into_prefix();
-                    Box::new(
-                        self.store
-                            .by_index::<Lead>(Index::LeadsByCampaign, &prefix, false),
-                    )
-                }
-                (_, Some(account), LeadSort::Email) => {
-                    Box::new(self.store.scan_prefix::<Lead>(&format!("{account}/")))
-                }
-                _ => Box::new(self.store.iter::<Lead>()),
-            };
+        let source: Box<dyn Iterator<Item = StoreResult<Lead>>> = match (q.campaign_id, &q.account)
+        {
+            (Some(id), Some(account)) => {
+                let prefix = KeyBuf::new()
+                    .text(&Campaign::key_for(account, id))
+                    .into_prefix();
+                Box::new(
+                    self.store
+                        .by_index::<Lead>(Index::LeadsByCampaign, &prefix, false),
+                )
+            }
+            (_, Some(account)) => Box::new(self.store.scan_prefix::<Lead>(&format!("{account}/"))),
+            _ => Box::new(self.store.iter::<Lead>()),
+        };
         let mut out = Vec::new();
         let mut skipped = 0;
         for lead in source {
@@ -260,6 +256,45 @@ impl Engine {
             if q.limit.is_some_and(|limit| out.len() >= limit) {
                 break;
             }
+        }
+        Ok(out)
+    }
+
+    /// Leads with an interaction, most recent first (ties: later key first).
+    /// No index keeps this order (it would move with every event), so the
+    /// walk keeps only the best `offset + limit` leads seen so far.
+    fn leads_by_last_event(
+        &self,
+        q: &LeadQuery,
+        keep: impl Fn(&Lead) -> bool,
+    ) -> StoreResult<Vec<Lead>> {
+        let newest_first = |a: &Lead, b: &Lead| {
+            (b.last_event_at, &b.account, &b.email).cmp(&(a.last_event_at, &a.account, &a.email))
+        };
+        let wanted = q.limit.map(|limit| q.offset.saturating_add(limit));
+        let source: Box<dyn Iterator<Item = StoreResult<Lead>>> = match &q.account {
+            Some(account) => Box::new(self.store.scan_prefix::<Lead>(&format!("{account}/"))),
+            None => Box::new(self.store.iter::<Lead>()),
+        };
+        let mut best: Vec<Lead> = Vec::new();
+        for lead in source {
+            let lead = lead?;
+            if lead.last_event_at.is_none() || !keep(&lead) {
+                continue;
+            }
+            best.push(lead);
+            // Trim now and then rather than per lead: amortised linear time.
+            if let Some(wanted) = wanted
+                && best.len() >= 2 * wanted.max(64)
+            {
+                best.select_nth_unstable_by(wanted, newest_first);
+                best.truncate(wanted);
+            }
+        }
+        best.sort_by(newest_first);
+        let mut out: Vec<Lead> = best.into_iter().skip(q.offset).collect();
+        if let Some(limit) = q.limit {
+            out.truncate(limit);
         }
         Ok(out)
     }

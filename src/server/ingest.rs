@@ -1,13 +1,25 @@
 //! Group commit for everything the daemon is told from outside.
 //!
 //! Handlers hand a [`Job`] (events, plus record updates such as a reply's
-//! thread) to one writer task and wait. The writer takes every job queued so
-//! far and writes them as one batch: the payloads' record changes, all events
-//! in one activity-record transaction (dedupe included), every changed lead
-//! in one more, then the sequences' reactions. It then starts one flush for
-//! the batch and moves on to the next batch while the disk works; the flush
-//! answers the batch's jobs. So one fsync acknowledges many requests, and no
-//! 2xx ever leaves before its event is on disk.
+//! thread) to the writer and wait. The writer takes every job queued so far
+//! as one batch and runs it through two stages, each on its own thread, so
+//! the next batch's first stage overlaps this batch's second:
+//!
+//! 1. **events**: all the batch's events in one activity-record transaction,
+//!    dedupe included (what is new to the store is known from here on);
+//! 2. **records**: the payloads' record changes, every changed lead in one
+//!    transaction (last events moved), then the sequences' reactions.
+//!
+//! It then starts one flush for the batch; the flush answers the batch's
+//! jobs. So one fsync acknowledges many requests, and no 2xx ever leaves
+//! before its event is on disk.
+//!
+//! Events are stored before the records stage. If that stage fails, the
+//! batch is answered with an error and the sender retries; the retry finds
+//! its events known, so the records stage moves leads on *every* event of a
+//! batch (idempotent: a last event only moves forward) and the retry repairs
+//! them. The sequences react only to new events, as a reaction must happen
+//! once (a rep may have resumed an enrollment since).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -129,41 +141,86 @@ impl Ingest {
     }
 }
 
+/// A batch past the events stage, on its way to the records stage.
+struct Stored {
+    answers: Vec<Answer>,
+    applies: Vec<Apply>,
+    events: Vec<EmailEvent>,
+    fresh: Vec<EmailEvent>,
+    outcomes: Vec<Outcome>,
+}
+
 async fn writer(
     engine: Engine,
     metrics: Arc<Metrics>,
     stats: Arc<WriterStats>,
     mut rx: mpsc::Receiver<Job>,
 ) {
+    // One slot: the events stage runs at most one batch ahead of the records stage.
+    let (to_records, from_events) = mpsc::channel::<Stored>(1);
+    let records = tokio::spawn(records_stage(
+        engine.clone(),
+        metrics,
+        stats.clone(),
+        from_events,
+    ));
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let flush_slots = Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT));
-    let mut flushing = JoinSet::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         // sled calls are synchronous; keep them off the request threads.
-        let engine_for_batch = engine.clone();
-        let stats_for_batch = stats.clone();
+        let (engine, stats) = (engine.clone(), stats.clone());
+        let stored =
+            match tokio::task::spawn_blocking(move || store_batch(&engine, &stats, jobs)).await {
+                Ok(Ok(stored)) => stored,
+                Ok(Err((answers, message))) => {
+                    answer_failure(answers, &message);
+                    continue;
+                }
+                Err(join) => {
+                    tracing::error!(error = %join, "the ingest writer failed");
+                    continue;
+                }
+            };
+        if let Err(refused) = to_records.send(stored).await {
+            answer_failure(refused.0.answers, "the ingest writer stopped");
+        }
+    }
+    // Shutdown: the records stage finishes, flushes and answers what it holds.
+    drop(to_records);
+    let _ = records.await;
+}
+
+/// The second stage: record changes, leads, reactions; then the flush that
+/// answers the batch, overlapping the next batch's work.
+async fn records_stage(
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    stats: Arc<WriterStats>,
+    mut rx: mpsc::Receiver<Stored>,
+) {
+    let flush_slots = Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT));
+    let mut flushing = JoinSet::new();
+    while let Some(mut stored) = rx.recv().await {
+        let answers = std::mem::take(&mut stored.answers);
+        let (engine_for_batch, stats_for_batch) = (engine.clone(), stats.clone());
         let written = tokio::task::spawn_blocking(move || {
-            write_batch(&engine_for_batch, &stats_for_batch, jobs)
+            write_records(&engine_for_batch, &stats_for_batch, stored)
         })
         .await;
-        let (answers, result) = match written {
-            Ok(pair) => pair,
-            Err(join) => {
-                tracing::error!(error = %join, "the ingest writer failed");
-                continue;
-            }
-        };
-        let outcomes = match result {
-            Ok(outcomes) => outcomes,
-            Err(message) => {
+        let outcomes = match written {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(message)) => {
                 answer_failure(answers, &message);
                 continue;
             }
+            Err(join) => {
+                answer_failure(answers, &format!("the ingest writer failed: {join}"));
+                continue;
+            }
         };
-        // The flush runs while the next batch is written: a flush covers
-        // everything written before it started, so this batch's answers wait
-        // for this flush only, and the disk wait overlaps the next batch's work.
+        // A flush covers everything written before it started, so this
+        // batch's answers wait for this flush only, and the disk wait
+        // overlaps the next batch's work.
         let Ok(slot) = flush_slots.clone().acquire_owned().await else {
             answer_failure(answers, "the ingest writer stopped");
             continue;
@@ -202,64 +259,73 @@ fn answer_failure(answers: Vec<Answer>, message: &str) {
 
 type Answer = oneshot::Sender<Result<Outcome, String>>;
 
-/// Applies a batch; returns each job's answer channel and outcome.
-fn write_batch(
+/// The events stage: stores the batch's events, deduped; on failure hands
+/// the answer channels back with the reason.
+fn store_batch(
     engine: &Engine,
     stats: &WriterStats,
     jobs: Vec<Job>,
-) -> (Vec<Answer>, Result<Vec<Outcome>, String>) {
-    let mut answers = Vec::with_capacity(jobs.len());
-    let mut all_events = Vec::new();
-    let mut spans = Vec::with_capacity(jobs.len());
+) -> Result<Stored, (Vec<Answer>, String)> {
     Metrics::add(&stats.batches, 1);
     Metrics::add(&stats.jobs, jobs.len() as u64);
-    let fresh = {
-        // One lead lock for the whole batch: its lead reads and writes (the
-        // payloads' own changes and the last-event moves) are merged in
-        // memory and written in one transaction.
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut applies = Vec::with_capacity(jobs.len());
+    let mut events = Vec::new();
+    let mut spans = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        answers.push(job.done);
+        applies.extend(job.apply);
+        let start = events.len();
+        events.extend(job.events);
+        spans.push(start..events.len());
+    }
+    Metrics::add(&stats.events, events.len() as u64);
+    let started = Instant::now();
+    let fresh = match engine.store_events(&events) {
+        Ok(fresh) => fresh,
+        Err(e) => return Err((answers, e.to_string())),
+    };
+    stats.add(&stats.store_nanos, started);
+    let outcomes = outcomes(&events, spans, &fresh);
+    Ok(Stored {
+        answers,
+        applies,
+        events,
+        fresh,
+        outcomes,
+    })
+}
+
+/// The records stage of one batch; returns each job's outcome.
+fn write_records(
+    engine: &Engine,
+    stats: &WriterStats,
+    stored: Stored,
+) -> Result<Vec<Outcome>, String> {
+    {
+        // One lead lock for the whole stage: the payloads' own lead changes
+        // and the last-event moves are merged in memory and written in one
+        // transaction.
         let _guard = engine.lock_leads();
         let mut leads = BTreeMap::new();
         let started = Instant::now();
-        let mut failure = None;
-        for job in jobs {
-            answers.push(job.done);
-            if failure.is_none()
-                && let Some(apply) = job.apply
-                && let Err(e) = apply(engine, &mut leads)
-            {
-                failure = Some(e.to_string());
-            }
-            let start = all_events.len();
-            all_events.extend(job.events);
-            spans.push(start..all_events.len());
+        for apply in stored.applies {
+            apply(engine, &mut leads).map_err(|e| e.to_string())?;
         }
         stats.add(&stats.apply_nanos, started);
-        Metrics::add(&stats.events, all_events.len() as u64);
-        if let Some(message) = failure {
-            return (answers, Err(message));
-        }
         let started = Instant::now();
-        let fresh = match engine.store_events(&all_events) {
-            Ok(fresh) => fresh,
-            Err(e) => return (answers, Err(e.to_string())),
-        };
-        stats.add(&stats.store_nanos, started);
-        let started = Instant::now();
-        let advanced = engine
-            .advance_leads(&fresh, &mut leads)
-            .and_then(|()| engine.put_leads(leads));
-        if let Err(e) = advanced {
-            return (answers, Err(e.to_string()));
-        }
+        engine
+            .advance_leads(&stored.events, &mut leads)
+            .and_then(|()| engine.put_leads(leads))
+            .map_err(|e| e.to_string())?;
         stats.add(&stats.lead_nanos, started);
-        fresh
-    };
-    let started = Instant::now();
-    if let Err(e) = engine.react_to_new_events(&fresh) {
-        return (answers, Err(e.to_string()));
     }
+    let started = Instant::now();
+    engine
+        .react_to_new_events(&stored.fresh)
+        .map_err(|e| e.to_string())?;
     stats.add(&stats.react_nanos, started);
-    (answers, Ok(outcomes(&all_events, spans, &fresh)))
+    Ok(stored.outcomes)
 }
 
 /// Each job's fresh and known counts. An id is counted fresh for the first
@@ -375,7 +441,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_apply_fails_its_batch_and_writes_no_event() {
+    async fn a_failing_apply_fails_its_batch_and_the_retry_completes_the_lead() {
         let engine = Engine::new(
             Store::temporary().expect("store"),
             Arc::new(FakeClock::new(
@@ -393,6 +459,24 @@ mod tests {
             .submit(vec![open("a@x.example", "e1")], Some(failing))
             .await;
         assert!(matches!(result, Err(IngestError::Store(m)) if m.contains("disk full")));
-        assert_eq!(engine.event_count().expect("count"), 0);
+        let key = Lead::key_for("acme", "a@x.example");
+        assert_eq!(engine.store().get::<Lead>(&key).expect("get"), None);
+        // The sender retries: its event is known by now, yet the lead it
+        // creates still gets the event as its last one.
+        let retried = ingest
+            .submit(
+                vec![open("a@x.example", "e1")],
+                Some(create_lead("a@x.example")),
+            )
+            .await
+            .expect("the retry is stored");
+        assert_eq!((retried.fresh, retried.known), (0, 1));
+        assert_eq!(engine.event_count().expect("count"), 1);
+        let lead = engine
+            .store()
+            .get::<Lead>(&key)
+            .expect("get")
+            .expect("lead");
+        assert_eq!(lead.last_event, Some(EventType::EmailOpened));
     }
 }

@@ -72,11 +72,7 @@ impl Kind {
     /// The index trees kept for this kind, in slot order.
     pub fn indexes(self) -> &'static [Index] {
         match self {
-            Kind::Lead => &[
-                Index::LeadsByEmail,
-                Index::LeadsByCampaign,
-                Index::LeadsByLastEvent,
-            ],
+            Kind::Lead => &[Index::LeadsByEmail, Index::LeadsByCampaign],
             Kind::Thread => &[Index::ThreadsByTime, Index::ThreadsByLead],
             Kind::Message => &[
                 Index::MessagesByThread,
@@ -106,8 +102,6 @@ pub enum Index {
     LeadsByEmail,
     /// campaign key \0
     LeadsByCampaign,
-    /// time (8 bytes) — only leads with an event
-    LeadsByLastEvent,
     /// last message time — only threads with a reply (the inbox)
     ThreadsByTime,
     /// lead email \0 time
@@ -141,7 +135,6 @@ impl Index {
         match self {
             Index::LeadsByEmail => "idx_leads_email",
             Index::LeadsByCampaign => "idx_leads_campaign",
-            Index::LeadsByLastEvent => "idx_leads_last_event",
             Index::ThreadsByTime => "idx_threads_time",
             Index::ThreadsByLead => "idx_threads_lead",
             Index::MessagesByThread => "idx_messages_thread",

@@ -8,11 +8,26 @@ use super::schema::Migration;
 use crate::model::{Activity, EmailEvent};
 
 /// Migrations of this build, in order. Version 1 is the first layout.
-pub const ALL: &[Migration] = &[Migration {
-    from: 1,
-    describe: "events grouped into one activity record per lead",
-    run: events_to_activity,
-}];
+pub const ALL: &[Migration] = &[
+    Migration {
+        from: 1,
+        describe: "events grouped into one activity record per lead",
+        run: events_to_activity,
+    },
+    Migration {
+        from: 2,
+        describe: "leads no longer indexed by their last event",
+        run: drop_lead_last_event_index,
+    },
+];
+
+/// Version 3 stopped keeping leads in last-event order (see `Record for
+/// Lead`); the old index tree only takes space. Dropping an absent tree is
+/// fine, so a rerun is harmless.
+fn drop_lead_last_event_index(db: &sled::Db) -> sled::Result<()> {
+    db.drop_tree("idx_leads_last_event")?;
+    Ok(())
+}
 
 /// How many version-1 events are grouped in memory before being merged in.
 const CHUNK: usize = 100_000;
@@ -139,5 +154,34 @@ mod tests {
         let b: Activity = store.get("acme/b@x.io").unwrap().unwrap();
         assert_eq!(b.events.len(), 1);
         assert_eq!(store.count::<Activity>(), 2);
+    }
+
+    #[test]
+    fn version_2_loses_the_last_event_index_and_keeps_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("cache")).unwrap();
+            let index = db.open_tree("idx_leads_last_event").unwrap();
+            index.insert(b"t\0acme/a@x.io", b"acme/a@x.io").unwrap();
+            let lead = crate::model::Lead::new("acme", "a@x.io");
+            db.open_tree("leads")
+                .unwrap()
+                .insert(b"acme/a@x.io", Store::encode(&lead).unwrap())
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &2u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        {
+            let store = Store::open(dir.path(), "test").unwrap();
+            assert_eq!(store.count::<crate::model::Lead>(), 1);
+        }
+        let db = sled::open(dir.path().join("cache")).unwrap();
+        let names: Vec<Vec<u8>> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
+        assert!(!names.contains(&b"idx_leads_last_event".to_vec()));
+        // Running the step again (a crash before the version moved) is harmless.
+        drop_lead_last_event_index(&db).unwrap();
     }
 }

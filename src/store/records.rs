@@ -59,6 +59,9 @@ impl Record for Mailbox {
     }
 }
 
+// Leads are not indexed by their last event: it moves with nearly every
+// event, and keeping such an index cost two more tree writes per webhook.
+// `leads --recent` sorts in memory instead.
 impl Record for Lead {
     const KIND: Kind = Kind::Lead;
     fn key(&self) -> String {
@@ -79,12 +82,6 @@ impl Record for Lead {
                 KeyBuf::new()
                     .text(&Campaign::key_for(&self.account, id))
                     .primary(&key),
-            ));
-        }
-        if let Some(at) = self.last_event_at {
-            out.push(entry(
-                Index::LeadsByLastEvent,
-                KeyBuf::new().time(at).primary(&key),
             ));
         }
         out

@@ -154,7 +154,7 @@ fn upsert_lead(
         Some(pending) => Some(pending.clone()),
         None => engine.store().get::<Lead>(&key)?,
     };
-    let mut lead = existing.clone().unwrap_or_else(|| {
+    let mut lead = existing.unwrap_or_else(|| {
         let mut lead = Lead::new(account, email);
         if let Some(name) = &p.lead_name {
             let mut parts = name.splitn(2, ' ');
@@ -207,9 +207,9 @@ fn upsert_lead(
         lead.category = Some(category.clone());
         set_thread_category(engine, account, p, &lead, &category)?;
     }
-    if existing.as_ref() != Some(&lead) {
-        leads.insert(key, lead.clone());
-    }
+    // Kept in the batch even when unchanged: the writer moves its last event
+    // next, so it need not be read again (an unchanged record is not rewritten).
+    leads.insert(key, lead.clone());
     Ok(Some(lead))
 }
 
