@@ -380,7 +380,7 @@ async fn sync_until_clean(sync: &SyncEngine, mut on_pass: impl FnMut(&SyncSummar
 }
 
 /// The next moment anything is due: a pending outbox item, an enrollment, or
-/// the end of a Smartlead reply's wait to show up in the lead's history.
+/// the next look at the history for a Smartlead reply waiting to show up there.
 fn next_event(store: &Store, scheduler: &Scheduler) -> Option<DateTime<Utc>> {
     let pending = keys::KeyBuf::new()
         .byte(OutboxState::Pending.as_byte())
@@ -393,7 +393,7 @@ fn next_event(store: &Store, scheduler: &Scheduler) -> Option<DateTime<Utc>> {
     let due = scheduler.next_due_at().expect("due index");
     let settles = outbox_in(store, OutboxState::Sending)
         .iter()
-        .filter_map(outpost::outbox::settles_by)
+        .filter_map(outpost::outbox::next_lookup_at)
         .min();
     [item, due, settles].into_iter().flatten().min()
 }

@@ -13,7 +13,7 @@
 mod smartlead_reply;
 mod smartlead_senders;
 
-pub use smartlead_reply::{SMARTLEAD_REPLY_GRACE, settles_by};
+pub use smartlead_reply::{SMARTLEAD_REPLY_GRACE, next_lookup_at};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,14 +221,19 @@ impl OutboxWorker {
     }
 
     /// Items this worker left in `sending` with an unknown outcome (marked by
-    /// `last_error`; a fresh send clears it), settled before new sends.
+    /// `last_error`; a fresh send clears it), settled before new sends once
+    /// their provider is due to be asked again.
     async fn settle_unknowns(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let stuck = self
             .engine
             .outbox_in_state(OutboxState::Sending)
             .map_err(command_to_store)?;
+        let now = self.engine.clock().now();
+        let due = |item: &OutboxItem| {
+            item.last_error.is_some() && next_lookup_at(item).is_none_or(|at| at <= now)
+        };
         let mut settled = Vec::new();
-        for item in stuck.into_iter().filter(|i| i.last_error.is_some()) {
+        for item in stuck.into_iter().filter(due) {
             let item = self.settle_unknown(item).await?;
             if item.state != OutboxState::Sending {
                 settled.push(item);

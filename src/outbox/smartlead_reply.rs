@@ -5,7 +5,9 @@
 //! found does not prove much at once (Smartlead may record the reply a moment
 //! after answering), so the item waits in `sending` for
 //! [`SMARTLEAD_REPLY_GRACE`] from the start of the attempt; only a reply still
-//! missing after that is sent again.
+//! missing after that is sent again. Meanwhile the history is asked every
+//! [`LOOKUP_EVERY`], not on every pass, so a waiting reply does not eat the
+//! account's Smartlead rate limit.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
@@ -21,18 +23,31 @@ pub const SMARTLEAD_REPLY_GRACE: Duration = Duration::minutes(10);
 /// How far Smartlead's clock may be behind ours when it stamps the reply.
 const CLOCK_SKEW: Duration = Duration::minutes(2);
 
+/// How often a reply waiting to be settled is looked up again.
+const LOOKUP_EVERY: Duration = Duration::seconds(30);
+
 /// Why an item cannot be settled through the history (it predates what is needed).
 const CANNOT_CHECK: &str = "Smartlead may or may not have sent it, and outpost cannot look it up \
     (the conversation's lead is unknown), so it will not resend it: check the thread in Smartlead";
 
-/// When an item waiting to be settled through the Smartlead history will be
-/// settled at the latest (sent again if still missing): the attempt's start,
-/// kept in `not_before` while an item is `sending`, plus the grace period.
-/// `None` for anything else.
-pub fn settles_by(item: &OutboxItem) -> Option<DateTime<Utc>> {
+/// When the worker next asks Smartlead about a reply waiting in `sending`:
+/// [`LOOKUP_EVERY`] after the last look (its `updated_at`), and no later than
+/// the end of the grace period (the attempt's start, kept in `not_before`
+/// while an item is `sending`, plus [`SMARTLEAD_REPLY_GRACE`]), when a reply
+/// still missing is sent again. `None` for anything else.
+pub fn next_lookup_at(item: &OutboxItem) -> Option<DateTime<Utc>> {
     let waiting =
         item.state == OutboxState::Sending && matches!(item.delivery, Delivery::SmartleadReply(_));
-    waiting.then(|| item.not_before + SMARTLEAD_REPLY_GRACE)
+    if !waiting {
+        return None;
+    }
+    let grace_over = item.not_before + SMARTLEAD_REPLY_GRACE;
+    let next = item.updated_at + LOOKUP_EVERY;
+    Some(if item.updated_at < grace_over {
+        next.min(grace_over)
+    } else {
+        next
+    })
 }
 
 impl OutboxWorker {
@@ -232,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn settles_by_only_for_sending_smartlead_replies() {
+    fn lookups_are_spaced_and_the_grace_period_is_not_overshot() {
         let mut item = OutboxItem {
             id: "1".into(),
             account: "sl".into(),
@@ -269,11 +284,16 @@ mod tests {
             created_at: at(BEGAN),
             updated_at: at(BEGAN),
         };
-        assert_eq!(settles_by(&item), Some(at("2026-03-02T08:10:00Z")));
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:00:30Z")));
+        item.updated_at = at("2026-03-02T08:09:50Z");
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:10:00Z")));
+        // Past the grace period only a failed lookup keeps it waiting.
+        item.updated_at = at("2026-03-02T08:12:00Z");
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:12:30Z")));
         item.state = OutboxState::Pending;
-        assert_eq!(settles_by(&item), None);
+        assert_eq!(next_lookup_at(&item), None);
         item.state = OutboxState::Sending;
         item.delivery = Delivery::GmailSend { thread_id: None };
-        assert_eq!(settles_by(&item), None);
+        assert_eq!(next_lookup_at(&item), None);
     }
 }
