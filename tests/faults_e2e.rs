@@ -1,13 +1,15 @@
 //! The whole stack under trouble: the same generated sandbox data run twice,
 //! once clean and once with 20% injected server errors, added latency, a
-//! tight Smartlead rate limit (429s) and a quarter of Gmail sends whose answer
+//! tight Smartlead rate limit (429s), a quarter of Gmail sends whose answer
 //! is lost on the way back (the send happened; the client sees a dropped
-//! connection). Each run syncs every account, sends replies through the
-//! outbox and drives a two-step sequence for 20 leads on a fake clock. Both
-//! runs must end in the same cache, and the sandbox's own record of what it
-//! received must hold every (lead, step) exactly once. During the faulty run
-//! the TUI, fed from the change feed, shows the trouble in its status bar
-//! and keeps answering keys.
+//! connection) and half the Smartlead replies answered 500 after Smartlead
+//! sent them. Each run syncs every account, sends replies through the outbox
+//! (in Gmail threads and in Smartlead conversations) and drives a two-step
+//! sequence for 20 leads on a fake clock. Both runs must end in the same
+//! cache, and the sandbox's own record of what it received must hold every
+//! (lead, step) and every reply exactly once. During the faulty run the TUI,
+//! fed from the change feed, shows the trouble in its status bar and keeps
+//! answering keys.
 
 mod support;
 
@@ -47,22 +49,56 @@ const SEED: u64 = 29;
 const LEADS: usize = 40;
 const ENROLLED: usize = 20;
 const REPLIES: usize = 3;
+/// Replies through Smartlead, in the first conversations leads replied in.
+const SMARTLEAD_REPLIES: usize = 4;
 /// Every this many Gmail sends, the proxy drops the answer after Gmail sent it.
 const LOSE_EVERY: usize = 4;
+/// Every this many Smartlead replies, the proxy answers 500 after Smartlead sent it.
+const LOSE_REPLY_EVERY: usize = 2;
+/// Every this many Smartlead reply calls, the proxy answers 500 before Smartlead
+/// sees it (the seeded 20% of injected errors may or may not hit a reply).
+const REFUSE_REPLY_EVERY: usize = 3;
 /// Sync passes, and outbox/scheduler events, after which a run has failed to converge.
 const MAX_SYNC_PASSES: usize = 40;
 const MAX_DRIVE_EVENTS: usize = 2_000;
 
-/// Forwards Gmail API calls to the sandbox; answers every `LOSE_EVERY`th
-/// send with a connection that breaks before the body, after the sandbox
-/// has taken the message.
+/// The calls whose answer a proxy loses after the sandbox processed them.
+#[derive(Clone, Copy, PartialEq)]
+enum Sends {
+    /// Gmail's `messages/send`: the connection breaks before the body.
+    Gmail,
+    /// Smartlead's `reply-email-thread`: a 500, as if Smartlead failed late.
+    SmartleadReplies,
+}
+
+/// Forwards API calls to the sandbox; answers every `lose_every`th
+/// successful send (see [`Sends`]) as if it failed, after the sandbox has
+/// taken the message, and refuses every `refuse_every`th send call before
+/// the sandbox sees it.
 #[derive(Clone)]
 struct LossyProxy {
     upstream: String,
     http: reqwest::Client,
+    kind: Sends,
+    calls: Arc<AtomicUsize>,
     sends: Arc<AtomicUsize>,
-    lost: Arc<AtomicUsize>,
+    counts: ProxyCounts,
     lose_every: Option<usize>,
+    refuse_every: Option<usize>,
+}
+
+/// What a proxy did to the sends it saw.
+#[derive(Clone, Default)]
+struct ProxyCounts {
+    /// Answers lost after the send happened.
+    lost: Arc<AtomicUsize>,
+    /// Send calls answered 500 before the sandbox saw them.
+    refused: Arc<AtomicUsize>,
+}
+
+fn server_error() -> Response {
+    let error = serde_json::json!({ "error": "Internal Server Error" });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response()
 }
 
 async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
@@ -72,7 +108,23 @@ async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
         .path_and_query()
         .map(|pq| pq.as_str().to_string())
         .unwrap_or_default();
-    let is_send = method == axum::http::Method::POST && path_and_query.ends_with("/messages/send");
+    let path = request.uri().path();
+    let is_send = method == axum::http::Method::POST
+        && match p.kind {
+            Sends::Gmail => path.ends_with("/messages/send"),
+            Sends::SmartleadReplies => path.ends_with("/reply-email-thread"),
+        };
+    let call = if is_send {
+        p.calls.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
+    if p.refuse_every
+        .is_some_and(|every| call > 0 && call % every == 0)
+    {
+        p.counts.refused.fetch_add(1, Ordering::SeqCst);
+        return server_error();
+    }
     let headers = request.headers().clone();
     let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -104,8 +156,11 @@ async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
         0
     };
     if p.lose_every.is_some_and(|every| n > 0 && n % every == 0) {
+        p.counts.lost.fetch_add(1, Ordering::SeqCst);
+        if p.kind == Sends::SmartleadReplies {
+            return server_error();
+        }
         // The body errors: hyper drops the connection mid-answer.
-        p.lost.fetch_add(1, Ordering::SeqCst);
         let broken = futures::stream::once(async {
             Err::<Bytes, std::io::Error>(std::io::Error::other("answer lost"))
         });
@@ -114,15 +169,23 @@ async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
     (status, out_headers, bytes).into_response()
 }
 
-/// Starts the proxy; returns its URL and the count of answers it lost.
-async fn start_proxy(upstream: &str, lose_every: Option<usize>) -> (String, Arc<AtomicUsize>) {
-    let lost = Arc::new(AtomicUsize::new(0));
+/// Starts the proxy; returns its URL and what it did to sends.
+async fn start_proxy(
+    upstream: &str,
+    kind: Sends,
+    lose_every: Option<usize>,
+    refuse_every: Option<usize>,
+) -> (String, ProxyCounts) {
+    let counts = ProxyCounts::default();
     let state = LossyProxy {
         upstream: upstream.trim_end_matches('/').to_string(),
         http: reqwest::Client::new(),
+        kind,
+        calls: Arc::new(AtomicUsize::new(0)),
         sends: Arc::new(AtomicUsize::new(0)),
-        lost: lost.clone(),
+        counts: counts.clone(),
         lose_every,
+        refuse_every,
     };
     let app = axum::Router::new().fallback(proxy).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -130,7 +193,7 @@ async fn start_proxy(upstream: &str, lose_every: Option<usize>) -> (String, Arc<
         .expect("proxy binds");
     let addr = listener.local_addr().expect("proxy address");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), lost)
+    (format!("http://{addr}"), counts)
 }
 
 struct Run {
@@ -141,9 +204,16 @@ struct Run {
     engine: Engine,
     /// Gmail send answers the proxy dropped after the send happened.
     lost_answers: Arc<AtomicUsize>,
+    /// What the proxy did to Smartlead reply calls.
+    replies: ProxyCounts,
 }
 
-async fn start_run(start: DateTime<Utc>, faulty: bool, lose_every: Option<usize>) -> Run {
+async fn start_run(
+    start: DateTime<Utc>,
+    faulty: bool,
+    lose_every: Option<usize>,
+    reply_trouble: bool,
+) -> Run {
     let clock = Arc::new(FakeClock::new(start));
     let shared: SharedClock = clock.clone();
     let sandbox = sandbox::start(SandboxOptions {
@@ -168,8 +238,19 @@ async fn start_run(start: DateTime<Utc>, faulty: bool, lose_every: Option<usize>
         ..QuotaSettings::default()
     });
     let mut info = sandbox.info().clone();
-    let (proxy_url, lost_answers) = start_proxy(&info.gmail_api_base_url, lose_every).await;
+    let (proxy_url, gmail_counts) =
+        start_proxy(&info.gmail_api_base_url, Sends::Gmail, lose_every, None).await;
+    let lost_answers = gmail_counts.lost;
     info.gmail_api_base_url = proxy_url;
+    let smartlead_url: url::Url = info.smartlead_base_url.parse().expect("smartlead url");
+    let (proxy_url, replies) = start_proxy(
+        &smartlead_url.origin().ascii_serialization(),
+        Sends::SmartleadReplies,
+        reply_trouble.then_some(LOSE_REPLY_EVERY),
+        reply_trouble.then_some(REFUSE_REPLY_EVERY),
+    )
+    .await;
+    info.smartlead_base_url = format!("{proxy_url}{}", smartlead_url.path());
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_config(dir.path(), &info, &ClientLimit(100_000, 1));
     let config = config::load(&ConfigSources {
@@ -245,6 +326,7 @@ async fn start_run(start: DateTime<Utc>, faulty: bool, lose_every: Option<usize>
         config,
         engine,
         lost_answers,
+        replies,
     }
 }
 
@@ -297,7 +379,8 @@ async fn sync_until_clean(sync: &SyncEngine, mut on_pass: impl FnMut(&SyncSummar
     panic!("sync did not converge in {MAX_SYNC_PASSES} passes");
 }
 
-/// The next moment anything is due: a pending outbox item or an enrollment.
+/// The next moment anything is due: a pending outbox item, an enrollment, or
+/// the next look at the history for a Smartlead reply waiting to show up there.
 fn next_event(store: &Store, scheduler: &Scheduler) -> Option<DateTime<Utc>> {
     let pending = keys::KeyBuf::new()
         .byte(OutboxState::Pending.as_byte())
@@ -308,7 +391,11 @@ fn next_event(store: &Store, scheduler: &Scheduler) -> Option<DateTime<Utc>> {
         .and_then(|e| e.ok())
         .and_then(|(k, _)| keys::time_from(&k[1..]));
     let due = scheduler.next_due_at().expect("due index");
-    [item, due].into_iter().flatten().min()
+    let settles = outbox_in(store, OutboxState::Sending)
+        .iter()
+        .filter_map(outpost::outbox::next_lookup_at)
+        .min();
+    [item, due, settles].into_iter().flatten().min()
 }
 
 fn outbox_in(store: &Store, state: OutboxState) -> Vec<OutboxItem> {
@@ -351,7 +438,7 @@ struct Outcome {
     leads: BTreeMap<String, String>,
     threads: Vec<String>,
     events: Vec<String>,
-    /// (lead, outbox step or "reply") -> times the sandbox received it.
+    /// (lead, outbox step, "reply" or "smartlead reply") -> times the sandbox received it.
     received: BTreeMap<(String, String), usize>,
     enrollments: BTreeMap<String, String>,
 }
@@ -450,6 +537,23 @@ fn outcome(
             .unwrap_or_else(|| "reply".into());
         *received
             .entry((item.email.to[0].to_lowercase(), step))
+            .or_insert(0) += 1;
+    }
+    // Smartlead replies, matched by the message they answer.
+    let by_answered: BTreeMap<(i64, String), OutboxItem> = by_message_id
+        .into_values()
+        .filter_map(|i| match &i.delivery {
+            Delivery::SmartleadReply(r) => Some(((r.campaign_id, r.email_stats_id.clone()), i)),
+            _ => None,
+        })
+        .collect();
+    for post in run.sandbox.reply_posts() {
+        let stats_id = post.body["email_stats_id"].as_str().unwrap_or_default();
+        let item = by_answered
+            .get(&(post.campaign_id, stats_id.to_string()))
+            .unwrap_or_else(|| panic!("the sandbox got a reply outpost never queued: {post:?}"));
+        *received
+            .entry((item.email.to[0].to_lowercase(), "smartlead reply".into()))
             .or_insert(0) += 1;
     }
     Outcome {
@@ -616,6 +720,33 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
             .expect("reply queued");
     }
 
+    // And through Smartlead, in the first conversations leads replied in.
+    let mut conversations: Vec<String> = store
+        .iter::<Thread>()
+        .map(|t| t.expect("thread"))
+        .filter(|t| t.provider == Provider::Smartlead && t.has_reply)
+        .map(|t| t.key())
+        .collect();
+    conversations.sort();
+    conversations.truncate(SMARTLEAD_REPLIES);
+    assert_eq!(
+        conversations.len(),
+        SMARTLEAD_REPLIES,
+        "replied conversations"
+    );
+    for key in &conversations {
+        run.engine
+            .queue_reply(
+                key,
+                &ReplyDraft {
+                    text: "Thanks! Tuesday at 10:00 ET works, I'll send an invite.".into(),
+                    ..ReplyDraft::default()
+                },
+                Duration::zero(),
+            )
+            .expect("smartlead reply queued");
+    }
+
     // Twenty leads through a two-step sequence.
     let mailbox = run.sandbox.info().gmail_email.clone();
     sequences::apply_sequence(
@@ -668,11 +799,11 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
 async fn a_faulty_run_converges_to_the_clean_run_with_no_duplicate_send() {
     let start: DateTime<Utc> = "2026-03-02T08:00:00Z".parse().expect("start time");
 
-    let clean = start_run(start, false, None).await;
+    let clean = start_run(start, false, None, false).await;
     let (clean_passes, expected) = full_run(&clean, None).await;
     assert_eq!(clean_passes, 2, "a clean run syncs in one pass each time");
 
-    let faulty = start_run(start, true, Some(LOSE_EVERY)).await;
+    let faulty = start_run(start, true, Some(LOSE_EVERY), true).await;
     let mut screen = Screen::new(&faulty);
     let (_, got) = full_run(&faulty, Some(&mut screen)).await;
     // The trouble really happened: server errors, 429s and lost answers.
@@ -688,10 +819,26 @@ async fn a_faulty_run_converges_to_the_clean_run_with_no_duplicate_send() {
         .sandbox
         .throttled_count(&faulty.sandbox.info().smartlead_api_key);
     let lost = faulty.lost_answers.load(Ordering::SeqCst);
+    let lost_replies = faulty.replies.lost.load(Ordering::SeqCst);
+    let refused_replies = faulty.replies.refused.load(Ordering::SeqCst);
     assert!(injected > 20, "only {injected} injected errors");
     assert!(throttled > 0, "the tight rate limit never answered 429");
     assert!(lost > 0, "no send answer was lost");
-    eprintln!("faulty run: {injected} injected 5xx, {throttled} 429s, {lost} lost send answers");
+    assert!(lost_replies > 0, "no Smartlead reply answer was lost");
+    assert!(refused_replies > 0, "no Smartlead reply was refused");
+    eprintln!(
+        "faulty run: {injected} injected 5xx, {throttled} 429s, {lost} lost send answers, \
+         {lost_replies} lost and {refused_replies} refused Smartlead replies"
+    );
+    // The refused replies went out later, after their wait in the history.
+    let resent = faulty
+        .engine
+        .store()
+        .iter::<OutboxItem>()
+        .map(|i| i.expect("outbox item"))
+        .filter(|i| matches!(i.delivery, Delivery::SmartleadReply(_)) && i.attempts > 1)
+        .count();
+    assert!(resent > 0, "no Smartlead reply was sent again");
 
     // The sandbox received each (lead, step) and each reply exactly once.
     let mut wanted: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -701,7 +848,7 @@ async fn a_faulty_run_converges_to_the_clean_run_with_no_duplicate_send() {
     }
     assert_eq!(
         expected.received.len(),
-        ENROLLED * 2 + REPLIES,
+        ENROLLED * 2 + REPLIES + SMARTLEAD_REPLIES,
         "{:?}",
         expected.received
     );
@@ -735,7 +882,7 @@ fn same(what: &str, got: &[String], expected: &[String]) {
 async fn an_unknown_send_outcome_is_settled_without_a_restart() {
     let start: DateTime<Utc> = "2026-03-02T08:00:00Z".parse().expect("start time");
     // Every send's answer is lost after Gmail took the message.
-    let run = start_run(start, false, Some(1)).await;
+    let run = start_run(start, false, Some(1), false).await;
     let sync = SyncEngine::new(run.engine.clone());
     sync_until_clean(&sync, |_| {}).await;
     let worker = OutboxWorker::new(run.engine.clone());

@@ -87,6 +87,9 @@ pub struct OutboxItem {
     pub idempotency_key: String,
     pub state: OutboxState,
     /// Not sent before this time (the undo window, or a scheduled send).
+    /// While the item is `sending` it holds when the current attempt began
+    /// instead (the worker sets it then; a due item loses nothing by it):
+    /// settling an unknown Smartlead reply measures its grace period from it.
     pub not_before: DateTime<Utc>,
     /// Fixed before sending, so a crash can be reconciled by searching for it.
     pub message_id: String,

@@ -2,13 +2,18 @@
 //!
 //! Every item is marked `sending` durably *before* a provider sees it. A
 //! crash leaves it in `sending`, and on the next start it is reconciled (for
-//! Gmail: search Sent for the fixed Message-ID) before anything is retried, so
-//! a step is never sent twice and never forgotten. A call whose outcome is
+//! Gmail: search Sent for the fixed Message-ID; for a Smartlead reply: look
+//! for it in the lead's message history) before anything is retried, so a
+//! step is never sent twice and never forgotten. A call whose outcome is
 //! unknown (a 5xx, a dropped connection) is never repeated blindly: it is
-//! settled the same way right away, or on the next pass if Gmail cannot be
-//! asked yet, without waiting for a restart.
+//! settled the same way right away, or on a later pass if the provider cannot
+//! be asked yet (or, for Smartlead, may not show the reply yet), without
+//! waiting for a restart.
 
+mod smartlead_reply;
 mod smartlead_senders;
+
+pub use smartlead_reply::{SMARTLEAD_REPLY_GRACE, next_lookup_at};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +47,10 @@ pub enum Outcome {
     Failed(String),
     /// The provider may have sent it; reconcile before doing anything else.
     Unknown(String),
+    /// It may have been sent and cannot be settled yet (the provider could
+    /// not be asked, or may not show it yet): it stays `sending` and is
+    /// looked up again on the next pass.
+    Unsettled(String),
 }
 
 #[derive(Clone)]
@@ -59,7 +68,10 @@ impl OutboxWorker {
         }
     }
 
-    /// Sends every pending item whose time has come; returns the items handled.
+    /// Sends every pending item whose time has come; returns the items handled
+    /// (sent or tried) and those a lookup settled. An item still waiting to be
+    /// settled is not among them, so a caller looping until nothing changes
+    /// does not spin on it.
     pub async fn send_due(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let mut handled = self.settle_unknowns().await?;
         let now = self.engine.clock().now();
@@ -96,6 +108,11 @@ impl OutboxWorker {
                     item.last_error = Some(reason);
                     self.save(&mut item)?;
                 }
+                // Left for `settle_unknowns` (the error marks it) on the next pass.
+                Outcome::Unsettled(reason) => {
+                    item.last_error = Some(reason);
+                    self.save(&mut item)?;
+                }
                 Outcome::Failed(reason) | Outcome::Unknown(reason) => {
                     self.finish_failed(&mut item, reason)?;
                 }
@@ -120,15 +137,12 @@ impl OutboxWorker {
                         thread_id: found.thread_id,
                     },
                     Ok(None) => Outcome::Retry("not found in Sent; sending again".into()),
-                    Err(err) => Outcome::Retry(format!("{LOOKUP_FAILED}: {err}")),
+                    Err(err) => Outcome::Unsettled(format!("{LOOKUP_FAILED}: {err}")),
                 }
             }
             // Adding a lead again only updates it, so it is safe to redo.
             Delivery::SmartleadAddLead(_) => Outcome::Retry("interrupted; adding again".into()),
-            // Smartlead offers no reliable way to look a reply up: never resend blindly.
-            Delivery::SmartleadReply(_) => Outcome::Unknown(
-                "interrupted while sending through Smartlead; check the thread in Smartlead before sending again".into(),
-            ),
+            Delivery::SmartleadReply(reply) => self.settle_smartlead_reply(item, reply).await,
         }
     }
 
@@ -147,6 +161,9 @@ impl OutboxWorker {
             None => return Ok(item),
         }
         item.state = OutboxState::Sending;
+        // While `sending`, `not_before` says when this attempt began (what a
+        // Smartlead settlement measures from); it was due, so nothing is lost.
+        item.not_before = self.engine.clock().now();
         item.attempts += 1;
         // A `sending` item with an error is one awaiting settlement; a fresh
         // attempt must not look like one.
@@ -165,7 +182,7 @@ impl OutboxWorker {
             Outcome::Retry(reason) | Outcome::Failed(reason) => {
                 self.finish_failed(&mut item, reason)?;
             }
-            Outcome::Unknown(reason) => {
+            Outcome::Unknown(reason) | Outcome::Unsettled(reason) => {
                 // Stays in `sending` until settled: it may have gone out.
                 item.last_error = Some(reason);
                 self.save(&mut item)?;
@@ -179,15 +196,16 @@ impl OutboxWorker {
     /// Settles a send whose outcome was unknown, at once instead of at the
     /// next start: without this a daemon left the item in `sending` (and its
     /// enrollment stuck) until it was restarted. Not found means not sent
-    /// (Gmail's send is synchronous); a failed lookup leaves it for the next
-    /// pass, see [`OutboxWorker::settle_unknowns`].
+    /// (Gmail's send is synchronous; a Smartlead reply is given a grace
+    /// period first); a failed lookup leaves it for the next pass, see
+    /// [`OutboxWorker::settle_unknowns`].
     async fn settle_unknown(&self, mut item: OutboxItem) -> Result<OutboxItem, StoreError> {
         match self.reconcile_one(&item).await {
             Outcome::Sent {
                 provider_id,
                 thread_id,
             } => self.record_sent(&mut item, provider_id, thread_id)?,
-            Outcome::Retry(reason) if reason.starts_with(LOOKUP_FAILED) => {
+            Outcome::Unsettled(reason) => {
                 item.last_error = Some(reason);
                 item.state = OutboxState::Sending;
                 self.save(&mut item)?;
@@ -203,15 +221,23 @@ impl OutboxWorker {
     }
 
     /// Items this worker left in `sending` with an unknown outcome (marked by
-    /// `last_error`; a fresh send clears it), settled before new sends.
+    /// `last_error`; a fresh send clears it), settled before new sends once
+    /// their provider is due to be asked again.
     async fn settle_unknowns(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let stuck = self
             .engine
             .outbox_in_state(OutboxState::Sending)
             .map_err(command_to_store)?;
+        let now = self.engine.clock().now();
+        let due = |item: &OutboxItem| {
+            item.last_error.is_some() && next_lookup_at(item).is_none_or(|at| at <= now)
+        };
         let mut settled = Vec::new();
-        for item in stuck.into_iter().filter(|i| i.last_error.is_some()) {
-            settled.push(self.settle_unknown(item).await?);
+        for item in stuck.into_iter().filter(due) {
+            let item = self.settle_unknown(item).await?;
+            if item.state != OutboxState::Sending {
+                settled.push(item);
+            }
         }
         Ok(settled)
     }
@@ -381,11 +407,7 @@ impl OutboxWorker {
                 item.account
             ));
         };
-        let body = item
-            .email
-            .html_body
-            .clone()
-            .unwrap_or_else(|| text_to_html(&item.email.text_body));
+        let body = smartlead_reply::reply_body(item);
         let join = |list: &[String]| Some(list.join(",")).filter(|s| !s.is_empty());
         let request = ReplyRequest {
             email_stats_id: reply.email_stats_id.clone(),
@@ -411,11 +433,13 @@ impl OutboxWorker {
             Err(SmartleadError::RateLimited { .. }) => {
                 Outcome::Retry("Smartlead rate limit; the reply was not accepted yet".into())
             }
-            Err(err @ (SmartleadError::Server(..) | SmartleadError::Transport(_))) => {
-                Outcome::Failed(format!(
-                    "{err}; Smartlead may or may not have sent it, so outpost will not resend it: check the thread in Smartlead"
-                ))
-            }
+            // It may have gone out (or, on an unreadable 2xx, did): settled
+            // through the lead's history, never resent blindly.
+            Err(
+                err @ (SmartleadError::Server(..)
+                | SmartleadError::Transport(_)
+                | SmartleadError::Decode(_)),
+            ) => Outcome::Unknown(format!("{err}; Smartlead may have sent it")),
             Err(err) => Outcome::Failed(err.to_string()),
         }
     }

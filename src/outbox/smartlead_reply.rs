@@ -1,0 +1,299 @@
+//! Settling a Smartlead reply whose outcome is unknown (a 5xx, a dropped
+//! connection, a crash while it was `sending`). Smartlead lists the replies
+//! sent from its inbox in the lead's message history as `SENT` items with no
+//! sequence number, so the reply is looked for there: found means sent. Not
+//! found does not prove much at once (Smartlead may record the reply a moment
+//! after answering), so the item waits in `sending` for
+//! [`SMARTLEAD_REPLY_GRACE`] from the start of the attempt; only a reply still
+//! missing after that is sent again. Meanwhile the history is asked every
+//! [`LOOKUP_EVERY`], not on every pass, so a waiting reply does not eat the
+//! account's Smartlead rate limit.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+use super::{OutboxWorker, Outcome};
+use crate::model::*;
+use crate::providers::smartlead::{CampaignId, HistoryItem, HistoryKind, LeadId, MessageHistory};
+use crate::store::StoreError;
+
+/// How long after an attempt began a reply missing from the lead's history
+/// may still show up there. After this it certainly did not go out.
+pub const SMARTLEAD_REPLY_GRACE: Duration = Duration::minutes(10);
+
+/// How far Smartlead's clock may be behind ours when it stamps the reply.
+const CLOCK_SKEW: Duration = Duration::minutes(2);
+
+/// How often a reply waiting to be settled is looked up again.
+const LOOKUP_EVERY: Duration = Duration::seconds(30);
+
+/// Why an item cannot be settled through the history (it predates what is needed).
+const CANNOT_CHECK: &str = "Smartlead may or may not have sent it, and outpost cannot look it up \
+    (the conversation's lead is unknown), so it will not resend it: check the thread in Smartlead";
+
+/// When the worker next asks Smartlead about a reply waiting in `sending`:
+/// [`LOOKUP_EVERY`] after the last look (its `updated_at`), and no later than
+/// the end of the grace period (the attempt's start, kept in `not_before`
+/// while an item is `sending`, plus [`SMARTLEAD_REPLY_GRACE`]), when a reply
+/// still missing is sent again. `None` for anything else.
+pub fn next_lookup_at(item: &OutboxItem) -> Option<DateTime<Utc>> {
+    let waiting =
+        item.state == OutboxState::Sending && matches!(item.delivery, Delivery::SmartleadReply(_));
+    if !waiting {
+        return None;
+    }
+    let grace_over = item.not_before + SMARTLEAD_REPLY_GRACE;
+    let next = item.updated_at + LOOKUP_EVERY;
+    Some(if item.updated_at < grace_over {
+        next.min(grace_over)
+    } else {
+        next
+    })
+}
+
+impl OutboxWorker {
+    /// Looks the reply up in the lead's Smartlead history (see the module docs).
+    pub(super) async fn settle_smartlead_reply(
+        &self,
+        item: &OutboxItem,
+        reply: &SmartleadReply,
+    ) -> Outcome {
+        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+            return Outcome::Unknown(format!(
+                "Smartlead account {} is not configured; cannot check whether it was sent",
+                item.account
+            ));
+        };
+        let lead_id = match self.smartlead_lead_id(item) {
+            Ok(Some(id)) => id,
+            Ok(None) => return Outcome::Unknown(CANNOT_CHECK.into()),
+            Err(err) => return Outcome::Unsettled(format!("{LOOKUP_FAILED}: {err}")),
+        };
+        let history = match account
+            .client
+            .message_history(CampaignId(reply.campaign_id), LeadId(lead_id))
+            .await
+        {
+            Ok(history) => history,
+            Err(err) => return Outcome::Unsettled(format!("{LOOKUP_FAILED}: {err}")),
+        };
+        let began = item.not_before;
+        if let Some(found) = find_reply(&history, &reply_body(item), began) {
+            return Outcome::Sent {
+                provider_id: found.message_id.clone(),
+                thread_id: None,
+            };
+        }
+        let give_up_at = began + SMARTLEAD_REPLY_GRACE;
+        if self.engine.clock().now() < give_up_at {
+            Outcome::Unsettled(format!(
+                "not in the lead's Smartlead history yet; checking again until {}",
+                give_up_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ))
+        } else {
+            Outcome::Retry(format!(
+                "not in the lead's Smartlead history {} minutes after sending; sending again",
+                SMARTLEAD_REPLY_GRACE.num_minutes()
+            ))
+        }
+    }
+
+    /// The Smartlead lead id (not the campaign map id) of the conversation
+    /// the item answers: from the thread's `"{campaign}:{lead id}"`, or for a
+    /// thread keyed by email (a webhook before the lead's id was known) from
+    /// the lead record.
+    fn smartlead_lead_id(&self, item: &OutboxItem) -> Result<Option<i64>, StoreError> {
+        let store = self.engine.store();
+        let thread = match &item.thread_key {
+            Some(key) => store.get::<Thread>(key)?,
+            None => None,
+        };
+        if let Some(id) = thread
+            .as_ref()
+            .and_then(|t| t.provider_thread_id.split_once(':'))
+            .and_then(|(_, lead)| lead.parse::<i64>().ok())
+        {
+            return Ok(Some(id));
+        }
+        let email = thread
+            .and_then(|t| t.lead_email)
+            .or_else(|| item.email.to.first().cloned());
+        let Some(email) = email else {
+            return Ok(None);
+        };
+        Ok(store
+            .get::<Lead>(&Lead::key_for(&item.account, &email))?
+            .and_then(|lead| lead.smartlead_lead_id))
+    }
+}
+
+/// How a lookup says it could not ask Smartlead (so: ask again next pass).
+const LOOKUP_FAILED: &str = "could not check the Smartlead history yet";
+
+/// The HTML body outpost sends for a Smartlead reply.
+pub(super) fn reply_body(item: &OutboxItem) -> String {
+    item.email
+        .html_body
+        .clone()
+        .unwrap_or_else(|| super::text_to_html(&item.email.text_body))
+}
+
+/// Our reply in a lead's history: a manual send (`SENT` with no sequence
+/// number) stamped at or after the attempt began (less some clock skew),
+/// whose text contains ours (Smartlead may append the mailbox's signature).
+fn find_reply<'a>(
+    history: &'a MessageHistory,
+    body: &str,
+    began: DateTime<Utc>,
+) -> Option<&'a HistoryItem> {
+    let ours = normalized_text(body);
+    let earliest = began - CLOCK_SKEW;
+    history.history.iter().find(|item| {
+        item.kind == HistoryKind::Sent
+            && item.email_seq_number.is_none()
+            && item.time.is_some_and(|t| t >= earliest)
+            && normalized_text(&item.email_body).contains(&ours)
+    })
+}
+
+/// The words of an HTML or plain-text body, single-spaced, for comparing
+/// what we sent with what Smartlead recorded (which may re-wrap it).
+fn normalized_text(body: &str) -> String {
+    let looks_html = body.contains('<') && body.contains('>');
+    let text = if looks_html {
+        // Only the words: wide lines and no link markup or footnotes, so a
+        // signature appended by Smartlead does not move any of our text.
+        html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+            .string_from_read(body.as_bytes(), 10_000)
+            .unwrap_or_else(|_| body.to_string())
+    } else {
+        body.to_string()
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("a test time")
+    }
+
+    fn sent(body: &str, time: &str, seq: Option<u64>) -> HistoryItem {
+        HistoryItem {
+            kind: HistoryKind::Sent,
+            stats_id: Some("6d6ef88a-d0c9-4b7c-9522-922c05b37a35".into()),
+            message_id: Some(format!("<{time}@mail.example>")),
+            time: Some(at(time)),
+            subject: None,
+            email_body: body.into(),
+            email_seq_number: seq,
+            open_count: 0,
+            click_count: 0,
+            click_details: Default::default(),
+            cc: Vec::new(),
+            from: None,
+            to: None,
+        }
+    }
+
+    fn history(items: Vec<HistoryItem>) -> MessageHistory {
+        MessageHistory {
+            history: items,
+            from: None,
+            to: None,
+        }
+    }
+
+    const OURS: &str = "<p>Does <a href=\"https://cal.example/x\">Tuesday</a> 10:00 ET work?</p><p>Best,<br>Sam</p>";
+    const BEGAN: &str = "2026-03-02T08:00:00Z";
+
+    #[test]
+    fn finds_our_reply_with_a_signature_appended() {
+        let theirs = format!("<div>{OURS}</div><br><br>--<br>Sam Reed<br>Acme");
+        let h = history(vec![sent(&theirs, "2026-03-02T08:00:05Z", None)]);
+        let found = find_reply(&h, OURS, at(BEGAN)).map(|i| i.message_id.clone());
+        assert_eq!(
+            found,
+            Some(Some("<2026-03-02T08:00:05Z@mail.example>".into()))
+        );
+    }
+
+    #[test]
+    fn finds_a_plain_text_rendering_of_our_reply() {
+        let theirs = "Does Tuesday 10:00 ET work?\n\nBest,\nSam\n\n--\nSam Reed";
+        let h = history(vec![sent(theirs, "2026-03-02T07:59:00Z", None)]);
+        assert!(find_reply(&h, OURS, at(BEGAN)).is_some());
+    }
+
+    #[test]
+    fn ignores_sequence_steps_older_sends_and_other_text() {
+        let h = history(vec![
+            // A sequence step, even with the same words.
+            sent(OURS, "2026-03-02T08:00:05Z", Some(2)),
+            // The same words, sent by hand well before this attempt.
+            sent(OURS, "2026-03-02T07:50:00Z", None),
+            // A manual reply after the attempt, but another one.
+            sent("<p>Does Wednesday work?</p>", "2026-03-02T08:00:06Z", None),
+        ]);
+        assert_eq!(find_reply(&h, OURS, at(BEGAN)), None);
+    }
+
+    #[test]
+    fn a_reply_is_not_found_in_its_own_lead_reply() {
+        let mut theirs = sent(OURS, "2026-03-02T08:00:05Z", None);
+        theirs.kind = HistoryKind::Reply;
+        assert_eq!(find_reply(&history(vec![theirs]), OURS, at(BEGAN)), None);
+    }
+
+    #[test]
+    fn lookups_are_spaced_and_the_grace_period_is_not_overshot() {
+        let mut item = OutboxItem {
+            id: "1".into(),
+            account: "sl".into(),
+            provider: Provider::Smartlead,
+            idempotency_key: "reply:1".into(),
+            state: OutboxState::Sending,
+            not_before: at(BEGAN),
+            message_id: "<1@acme.example>".into(),
+            email: OutgoingEmail {
+                from: "sam@acme.example".into(),
+                to: vec!["dana@ledgerly.example".into()],
+                cc: Vec::new(),
+                bcc: Vec::new(),
+                subject: "Re: hi".into(),
+                text_body: "Tuesday?".into(),
+                html_body: None,
+                in_reply_to: None,
+                references: Vec::new(),
+                headers: Vec::new(),
+            },
+            delivery: Delivery::SmartleadReply(SmartleadReply {
+                campaign_id: 1,
+                email_stats_id: "s".into(),
+                reply_message_id: "<m>".into(),
+                reply_email_time: at(BEGAN),
+                reply_email_body: "hi".into(),
+            }),
+            thread_key: None,
+            enrollment_id: None,
+            step: None,
+            attempts: 1,
+            last_error: None,
+            provider_id: None,
+            created_at: at(BEGAN),
+            updated_at: at(BEGAN),
+        };
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:00:30Z")));
+        item.updated_at = at("2026-03-02T08:09:50Z");
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:10:00Z")));
+        // Past the grace period only a failed lookup keeps it waiting.
+        item.updated_at = at("2026-03-02T08:12:00Z");
+        assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:12:30Z")));
+        item.state = OutboxState::Pending;
+        assert_eq!(next_lookup_at(&item), None);
+        item.state = OutboxState::Sending;
+        item.delivery = Delivery::GmailSend { thread_id: None };
+        assert_eq!(next_lookup_at(&item), None);
+    }
+}
