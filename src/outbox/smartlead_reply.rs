@@ -9,6 +9,8 @@
 //! [`LOOKUP_EVERY`], not on every pass, so a waiting reply does not eat the
 //! account's Smartlead rate limit.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use super::{OutboxWorker, Outcome};
@@ -76,8 +78,12 @@ impl OutboxWorker {
             Ok(history) => history,
             Err(err) => return Outcome::Unsettled(format!("{LOOKUP_FAILED}: {err}")),
         };
+        let claimed = match self.other_replies_sent(item) {
+            Ok(others) => claimed_entries(&history, others),
+            Err(err) => return Outcome::Unsettled(format!("{LOOKUP_FAILED}: {err}")),
+        };
         let began = item.not_before;
-        if let Some(found) = find_reply(&history, &reply_body(item), began) {
+        if let Some(found) = find_reply(&history, &reply_body(item), began, &claimed) {
             return Outcome::Sent {
                 provider_id: found.message_id.clone(),
                 thread_id: None,
@@ -95,6 +101,23 @@ impl OutboxWorker {
                 SMARTLEAD_REPLY_GRACE.num_minutes()
             ))
         }
+    }
+
+    /// The other Smartlead replies of this conversation already sent.
+    fn other_replies_sent(&self, item: &OutboxItem) -> Result<Vec<OutboxItem>, StoreError> {
+        let sent = self
+            .engine
+            .outbox_in_state(OutboxState::Sent)
+            .map_err(super::command_to_store)?;
+        Ok(sent
+            .into_iter()
+            .filter(|other| {
+                other.id != item.id
+                    && other.account == item.account
+                    && other.thread_key == item.thread_key
+                    && matches!(other.delivery, Delivery::SmartleadReply(_))
+            })
+            .collect())
     }
 
     /// The Smartlead lead id (not the campaign map id) of the conversation
@@ -137,19 +160,46 @@ pub(super) fn reply_body(item: &OutboxItem) -> String {
         .unwrap_or_else(|| super::text_to_html(&item.email.text_body))
 }
 
+/// History entries that belong to other replies already sent in the
+/// conversation, so two replies with the same text sent close together are
+/// settled by two entries, not both by the first. A reply settled through the
+/// history knows its entry; one Smartlead accepted outright does not, and
+/// takes the first entry that fits it, oldest attempt first.
+fn claimed_entries(history: &MessageHistory, mut others: Vec<OutboxItem>) -> HashSet<String> {
+    let mut claimed: HashSet<String> = others
+        .iter()
+        .filter_map(|other| other.provider_id.clone())
+        .collect();
+    others.retain(|other| other.provider_id.is_none());
+    // While `sending` and after, `not_before` holds when the attempt began.
+    others.sort_by_key(|other| other.not_before);
+    for other in others {
+        let entry = find_reply(history, &reply_body(&other), other.not_before, &claimed)
+            .and_then(|found| found.message_id.clone());
+        claimed.extend(entry);
+    }
+    claimed
+}
+
 /// Our reply in a lead's history: a manual send (`SENT` with no sequence
 /// number) stamped at or after the attempt began (less some clock skew),
 /// whose text contains ours (Smartlead may append the mailbox's signature).
+/// Entries in `claimed` are other replies' and are skipped.
 fn find_reply<'a>(
     history: &'a MessageHistory,
     body: &str,
     began: DateTime<Utc>,
+    claimed: &HashSet<String>,
 ) -> Option<&'a HistoryItem> {
     let ours = normalized_text(body);
     let earliest = began - CLOCK_SKEW;
     history.history.iter().find(|item| {
         item.kind == HistoryKind::Sent
             && item.email_seq_number.is_none()
+            && !item
+                .message_id
+                .as_ref()
+                .is_some_and(|id| claimed.contains(id))
             && item.time.is_some_and(|t| t >= earliest)
             && normalized_text(&item.email_body).contains(&ours)
     })
@@ -212,7 +262,7 @@ mod tests {
     fn finds_our_reply_with_a_signature_appended() {
         let theirs = format!("<div>{OURS}</div><br><br>--<br>Sam Reed<br>Acme");
         let h = history(vec![sent(&theirs, "2026-03-02T08:00:05Z", None)]);
-        let found = find_reply(&h, OURS, at(BEGAN)).map(|i| i.message_id.clone());
+        let found = find_reply(&h, OURS, at(BEGAN), &HashSet::new()).map(|i| i.message_id.clone());
         assert_eq!(
             found,
             Some(Some("<2026-03-02T08:00:05Z@mail.example>".into()))
@@ -223,7 +273,7 @@ mod tests {
     fn finds_a_plain_text_rendering_of_our_reply() {
         let theirs = "Does Tuesday 10:00 ET work?\n\nBest,\nSam\n\n--\nSam Reed";
         let h = history(vec![sent(theirs, "2026-03-02T07:59:00Z", None)]);
-        assert!(find_reply(&h, OURS, at(BEGAN)).is_some());
+        assert!(find_reply(&h, OURS, at(BEGAN), &HashSet::new()).is_some());
     }
 
     #[test]
@@ -236,19 +286,50 @@ mod tests {
             // A manual reply after the attempt, but another one.
             sent("<p>Does Wednesday work?</p>", "2026-03-02T08:00:06Z", None),
         ]);
-        assert_eq!(find_reply(&h, OURS, at(BEGAN)), None);
+        assert_eq!(find_reply(&h, OURS, at(BEGAN), &HashSet::new()), None);
+    }
+
+    #[test]
+    fn an_entry_another_reply_was_settled_with_is_skipped() {
+        let first = sent(OURS, "2026-03-02T08:00:05Z", None);
+        let second = sent(OURS, "2026-03-02T08:00:09Z", None);
+        let claimed: HashSet<String> = first.message_id.clone().into_iter().collect();
+        let h = history(vec![first, second.clone()]);
+        let found = find_reply(&h, OURS, at(BEGAN), &claimed);
+        assert_eq!(found.map(|i| i.message_id.clone()), Some(second.message_id));
+        let only_first = history(vec![sent(OURS, "2026-03-02T08:00:05Z", None)]);
+        assert_eq!(find_reply(&only_first, OURS, at(BEGAN), &claimed), None);
+    }
+
+    #[test]
+    fn a_reply_smartlead_accepted_outright_keeps_its_entry() {
+        let mut accepted = reply_item("Does Tuesday 10:00 ET work?\n\nBest,\nSam");
+        accepted.state = OutboxState::Sent;
+        let first = sent(OURS, "2026-03-02T08:00:05Z", None);
+        let second = sent(OURS, "2026-03-02T08:00:09Z", None);
+        let h = history(vec![first.clone(), second.clone()]);
+        let claimed = claimed_entries(&h, vec![accepted.clone()]);
+        assert_eq!(claimed, first.message_id.into_iter().collect());
+        let found = find_reply(&h, OURS, at(BEGAN), &claimed);
+        assert_eq!(found.map(|i| i.message_id.clone()), Some(second.message_id));
+        // Only the accepted reply's own entry there: ours is not in it.
+        let only_first = history(vec![sent(OURS, "2026-03-02T08:00:05Z", None)]);
+        let claimed = claimed_entries(&only_first, vec![accepted]);
+        assert_eq!(find_reply(&only_first, OURS, at(BEGAN), &claimed), None);
     }
 
     #[test]
     fn a_reply_is_not_found_in_its_own_lead_reply() {
         let mut theirs = sent(OURS, "2026-03-02T08:00:05Z", None);
         theirs.kind = HistoryKind::Reply;
-        assert_eq!(find_reply(&history(vec![theirs]), OURS, at(BEGAN)), None);
+        assert_eq!(
+            find_reply(&history(vec![theirs]), OURS, at(BEGAN), &HashSet::new()),
+            None
+        );
     }
 
-    #[test]
-    fn lookups_are_spaced_and_the_grace_period_is_not_overshot() {
-        let mut item = OutboxItem {
+    fn reply_item(text: &str) -> OutboxItem {
+        OutboxItem {
             id: "1".into(),
             account: "sl".into(),
             provider: Provider::Smartlead,
@@ -262,7 +343,7 @@ mod tests {
                 cc: Vec::new(),
                 bcc: Vec::new(),
                 subject: "Re: hi".into(),
-                text_body: "Tuesday?".into(),
+                text_body: text.into(),
                 html_body: None,
                 in_reply_to: None,
                 references: Vec::new(),
@@ -283,7 +364,12 @@ mod tests {
             provider_id: None,
             created_at: at(BEGAN),
             updated_at: at(BEGAN),
-        };
+        }
+    }
+
+    #[test]
+    fn lookups_are_spaced_and_the_grace_period_is_not_overshot() {
+        let mut item = reply_item("Tuesday?");
         assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:00:30Z")));
         item.updated_at = at("2026-03-02T08:09:50Z");
         assert_eq!(next_lookup_at(&item), Some(at("2026-03-02T08:10:00Z")));
