@@ -2,6 +2,7 @@
 //! counters, and the optional sync and scheduler handles for `/health`.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -165,10 +166,15 @@ impl ServerState {
 /// replay of the same fact.
 const RECENT_REQUEST_IDS: usize = 200_000;
 
-/// A bounded set that forgets the oldest ids first.
+/// A bounded set that forgets the oldest ids first. It keeps a keyed 64-bit
+/// hash of each id, not the id: a few MB for the whole window instead of
+/// tens. A collision (about 1 in 10^9 over a full window) only makes a new
+/// delivery look repeated, and a repeated delivery is still written (the
+/// store dedupes it), so nothing is lost by it.
 pub(crate) struct RecentIds {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
     capacity: usize,
 }
 
@@ -177,12 +183,14 @@ impl RecentIds {
         Self {
             order: VecDeque::new(),
             set: HashSet::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
             capacity,
         }
     }
 
     fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
+        let hash = self.hasher.hash_one(id);
+        if self.set.contains(&hash) {
             return false;
         }
         if self.order.len() >= self.capacity
@@ -190,14 +198,15 @@ impl RecentIds {
         {
             self.set.remove(&old);
         }
-        self.order.push_back(id.to_string());
-        self.set.insert(id.to_string());
+        self.order.push_back(hash);
+        self.set.insert(hash);
         true
     }
 
     fn remove(&mut self, id: &str) {
-        if self.set.remove(id) {
-            self.order.retain(|x| x != id);
+        let hash = self.hasher.hash_one(id);
+        if self.set.remove(&hash) {
+            self.order.retain(|x| *x != hash);
         }
     }
 }
