@@ -60,6 +60,9 @@ fn enrollment(n: u8, state: EnrollmentState, due: Option<i64>) -> Enrollment {
 #[derive(Debug, Clone)]
 enum Op {
     PutLead(u8, Vec<i64>, Option<i64>),
+    /// The same, through the per-record path (compare-and-swap when no
+    /// index entry moves).
+    PutLeadEach(u8, Vec<i64>, Option<i64>),
     DeleteLead(u8),
     PutEnrollment(u8, u8, Option<i64>),
     DeleteEnrollment(u8),
@@ -70,6 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..20, prop::collection::vec(1i64..5, 0..3), prop::option::of(0i64..10_000))
             .prop_map(|(n, c, e)| Op::PutLead(n, c, e)),
+        3 => (0u8..20, prop::collection::vec(1i64..5, 0..3), prop::option::of(0i64..10_000))
+            .prop_map(|(n, c, e)| Op::PutLeadEach(n, c, e)),
         2 => (0u8..20).prop_map(Op::DeleteLead),
         3 => (0u8..20, 0u8..5, prop::option::of(0i64..10_000))
             .prop_map(|(n, s, d)| Op::PutEnrollment(n, s, d)),
@@ -98,6 +103,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::PutLead(n, c, e) => { store.put(&lead(n, c, e)).unwrap(); }
+                Op::PutLeadEach(n, c, e) => { store.put_each(&[lead(n, c, e)]).unwrap(); }
                 Op::DeleteLead(n) => {
                     store.delete::<Lead>(&Lead::key_for("acme", &format!("lead{n}@example.com"))).unwrap();
                 }
@@ -171,7 +177,7 @@ fn events_are_inserted_once() {
     );
 
     // Writers racing with the same facts store each once (dedupe happens
-    // inside the write's transaction).
+    // in the atomic step that writes the activity record).
     let facts: Vec<EmailEvent> = (0..50)
         .map(|n| EmailEvent {
             id: EmailEvent::id_for("acme", &format!("race{n}")),

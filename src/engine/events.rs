@@ -37,37 +37,42 @@ impl Engine {
         self.after_new_events(fresh)
     }
 
-    /// Writes the leads a batch changed, in one transaction.
+    /// Writes the leads a batch changed, each with its index entries (the
+    /// caller holds the lead lock). Lead by lead rather than in one
+    /// transaction: most only move their last event, which needs no index
+    /// change and so no store-wide lock (see `Store::put_each`).
     pub(crate) fn put_leads(&self, leads: BTreeMap<String, Lead>) -> StoreResult<usize> {
         let leads: Vec<Lead> = leads.into_values().collect();
-        self.store.put_all(&leads)
+        self.store.put_each(&leads)
     }
 
     /// Stores the events not seen before, each in its lead's activity record,
     /// and returns them. Dedupe (within the batch and against what is stored)
-    /// happens inside the write's transaction, so two writers racing with the
-    /// same fact store it once.
+    /// happens in the same atomic step that writes each activity record, so
+    /// two writers racing with the same fact store it once. Records are
+    /// written one by one (`Store::modify_each`), not under the store-wide
+    /// lock of a transaction: a lead's events are independent of another's.
     pub(crate) fn store_events(&self, events: &[EmailEvent]) -> StoreResult<Vec<EmailEvent>> {
         let mut by_lead: BTreeMap<String, Vec<&EmailEvent>> = BTreeMap::new();
         for event in events {
             by_lead.entry(event.lead_key()).or_default().push(event);
         }
         let keys: Vec<String> = by_lead.keys().cloned().collect();
-        let fresh = self
-            .store
-            .modify::<Activity, Vec<EmailEvent>>(&keys, |key, current| {
-                let incoming = by_lead.get(key)?;
-                let first = incoming.first()?;
-                let mut activity =
-                    current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
-                let mut added = Vec::new();
-                for event in incoming {
-                    if activity.insert((*event).clone()) {
-                        added.push((*event).clone());
+        let fresh =
+            self.store
+                .modify_each::<Activity, Vec<EmailEvent>>(&keys, |key, current| {
+                    let incoming = by_lead.get(key)?;
+                    let first = incoming.first()?;
+                    let mut activity =
+                        current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
+                    let mut added = Vec::new();
+                    for event in incoming {
+                        if activity.insert((*event).clone()) {
+                            added.push((*event).clone());
+                        }
                     }
-                }
-                (!added.is_empty()).then_some((activity, added))
-            })?;
+                    (!added.is_empty()).then_some((activity, added))
+                })?;
         Ok(fresh.into_iter().flatten().collect())
     }
 

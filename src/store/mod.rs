@@ -1,10 +1,14 @@
 //! The store: sled trees for records, secondary-index trees kept in step with
-//! them inside one transaction, a schema version, and a change feed.
+//! them, a schema version, and a change feed.
 //!
 //! A record and its index entries always change together: readers never see an
-//! index entry pointing at a missing or stale record.
+//! index entry pointing at a missing or stale record. Writes that move index
+//! entries are transactions; the hot paths write records whose entries do not
+//! move with a compare-and-swap instead (`each.rs`), which does not stop the
+//! rest of the store meanwhile.
 
 mod batch;
+mod each;
 mod error;
 mod feed;
 pub mod keys;
