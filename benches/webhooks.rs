@@ -154,7 +154,11 @@ async fn connection(load: Arc<Load>) {
             },
         };
         let n = load.next.fetch_add(1, Ordering::Relaxed);
-        let fact = if load.distinct > 0 { n % load.distinct } else { n };
+        let fact = if load.distinct > 0 {
+            n % load.distinct
+        } else {
+            n
+        };
         let body = payload(fact, load.per_lead);
         request.clear();
         request.extend_from_slice(
