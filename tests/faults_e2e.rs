@@ -21,7 +21,6 @@ use std::time::Duration as StdDuration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock, SharedClock};
@@ -42,7 +41,7 @@ use outpost::tui::{App, Keymap, Theme, jobs, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use secrecy::SecretString;
-use support::{ClientLimit, write_config};
+use support::{ClientLimit, proxy, write_config};
 use tokio::sync::broadcast;
 
 const SEED: u64 = 29;
@@ -96,20 +95,9 @@ struct ProxyCounts {
     refused: Arc<AtomicUsize>,
 }
 
-fn server_error() -> Response {
-    let error = serde_json::json!({ "error": "Internal Server Error" });
-    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response()
-}
-
-async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
-    let method = request.method().clone();
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_string())
-        .unwrap_or_default();
+async fn lossy(State(p): State<LossyProxy>, request: Request) -> Response {
     let path = request.uri().path();
-    let is_send = method == axum::http::Method::POST
+    let is_send = request.method() == axum::http::Method::POST
         && match p.kind {
             Sends::Gmail => path.ends_with("/messages/send"),
             Sends::SmartleadReplies => path.ends_with("/reply-email-thread"),
@@ -123,34 +111,13 @@ async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
         .is_some_and(|every| call > 0 && call % every == 0)
     {
         p.counts.refused.fetch_add(1, Ordering::SeqCst);
-        return server_error();
+        return proxy::server_error();
     }
-    let headers = request.headers().clone();
-    let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let answer = match proxy::forward(&p.http, &p.upstream, request).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
     };
-    let mut forward = p
-        .http
-        .request(method, format!("{}{path_and_query}", p.upstream))
-        .body(body);
-    for name in ["authorization", "content-type"] {
-        if let Some(value) = headers.get(name) {
-            forward = forward.header(name, value);
-        }
-    }
-    let Ok(answer) = forward.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = answer.status();
-    let mut out_headers = HeaderMap::new();
-    if let Some(value) = answer.headers().get("content-type") {
-        out_headers.insert("content-type", value.clone());
-    }
-    if let Some(value) = answer.headers().get("retry-after") {
-        out_headers.insert("retry-after", value.clone());
-    }
-    let bytes = answer.bytes().await.unwrap_or_default();
-    let n = if is_send && status.is_success() {
+    let n = if is_send && answer.status.is_success() {
         p.sends.fetch_add(1, Ordering::SeqCst) + 1
     } else {
         0
@@ -158,15 +125,15 @@ async fn proxy(State(p): State<LossyProxy>, request: Request) -> Response {
     if p.lose_every.is_some_and(|every| n > 0 && n % every == 0) {
         p.counts.lost.fetch_add(1, Ordering::SeqCst);
         if p.kind == Sends::SmartleadReplies {
-            return server_error();
+            return proxy::server_error();
         }
         // The body errors: hyper drops the connection mid-answer.
         let broken = futures::stream::once(async {
             Err::<Bytes, std::io::Error>(std::io::Error::other("answer lost"))
         });
-        return (status, out_headers, Body::from_stream(broken)).into_response();
+        return (answer.status, answer.headers, Body::from_stream(broken)).into_response();
     }
-    (status, out_headers, bytes).into_response()
+    answer.into_response()
 }
 
 /// Starts the proxy; returns its URL and what it did to sends.
@@ -187,13 +154,8 @@ async fn start_proxy(
         lose_every,
         refuse_every,
     };
-    let app = axum::Router::new().fallback(proxy).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("proxy binds");
-    let addr = listener.local_addr().expect("proxy address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), counts)
+    let app = axum::Router::new().fallback(lossy).with_state(state);
+    (proxy::serve(app).await, counts)
 }
 
 struct Run {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock, SharedClock};
@@ -27,7 +27,7 @@ use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
 use outpost::store::Store;
 use outpost::sync::SyncEngine;
 use secrecy::SecretString;
-use support::{ClientLimit, write_config};
+use support::{ClientLimit, proxy, write_config};
 
 /// What the proxy does with a `reply-email-thread` call.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,24 +63,10 @@ impl Proxy {
     }
 }
 
-fn server_error() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(serde_json::json!({ "error": "Internal Server Error" })),
-    )
-        .into_response()
-}
-
 async fn forward(State(p): State<Proxy>, request: Request) -> Response {
-    let method = request.method().clone();
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_string())
-        .unwrap_or_default();
     let path = request.uri().path().to_string();
-    let is_reply = method == Method::POST && path.ends_with("/reply-email-thread");
-    let is_history = method == Method::GET && path.ends_with("/message-history");
+    let is_reply = request.method() == Method::POST && path.ends_with("/reply-email-thread");
+    let is_history = request.method() == Method::GET && path.ends_with("/message-history");
     let mode = *p.reply.lock().expect("proxy lock");
     if is_history {
         p.history_calls.fetch_add(1, Ordering::SeqCst);
@@ -88,33 +74,18 @@ async fn forward(State(p): State<Proxy>, request: Request) -> Response {
     if (is_reply && mode == ReplyCall::Refuse)
         || (is_history && p.history_down.load(Ordering::SeqCst))
     {
-        return server_error();
+        return proxy::server_error();
     }
-    let content_type = request.headers().get("content-type").cloned();
-    let Ok(body) = axum::body::to_bytes(request.into_body(), 16 * 1024 * 1024).await else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let mut upstream = p
-        .http
-        .request(method, format!("{}{path_and_query}", p.upstream))
-        .body(body);
-    if let Some(value) = content_type {
-        upstream = upstream.header("content-type", value);
+    match proxy::forward(&p.http, &p.upstream, request).await {
+        Ok(_) if is_reply && mode == ReplyCall::LoseAnswer => proxy::server_error(),
+        Ok(answer) => answer.into_response(),
+        Err(response) => response,
     }
-    let Ok(answer) = upstream.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = answer.status();
-    let bytes = answer.bytes().await.unwrap_or_default();
-    if is_reply && mode == ReplyCall::LoseAnswer {
-        return server_error();
-    }
-    (status, [("content-type", "application/json")], bytes).into_response()
 }
 
 /// Starts a proxy to `upstream` (an origin); returns its origin.
 async fn start_proxy(upstream: &str) -> (String, Proxy) {
-    let proxy = Proxy {
+    let state = Proxy {
         upstream: upstream.trim_end_matches('/').to_string(),
         http: reqwest::Client::new(),
         reply: Arc::new(Mutex::new(ReplyCall::Forward)),
@@ -123,13 +94,8 @@ async fn start_proxy(upstream: &str) -> (String, Proxy) {
     };
     let app = axum::Router::new()
         .fallback(forward)
-        .with_state(proxy.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("proxy binds");
-    let addr = listener.local_addr().expect("proxy address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), proxy)
+        .with_state(state.clone());
+    (proxy::serve(app).await, state)
 }
 
 struct Rig {

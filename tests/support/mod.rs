@@ -2,6 +2,8 @@
 //! engine with the real provider clients.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
