@@ -30,7 +30,20 @@ use crate::providers::smartlead::{
 use crate::store::{Change, StoreError};
 
 /// How many times a send that certainly did not go out is tried again.
-const MAX_ATTEMPTS: u32 = 5;
+/// With the backoff of [`retry_backoff`], ten attempts span about three
+/// hours: a provider down for an hour or two delays a step, it does not
+/// fail it (and with 20% of calls failing, ten failures in a row are a
+/// one-in-ten-million event, where five were one in three thousand).
+const MAX_ATTEMPTS: u32 = 10;
+/// The longest wait between two attempts.
+const MAX_BACKOFF: chrono::Duration = chrono::Duration::hours(1);
+
+/// The wait before attempt `attempts + 1`: 30 s, doubling each time, at
+/// most [`MAX_BACKOFF`].
+fn retry_backoff(attempts: u32) -> chrono::Duration {
+    let doublings = attempts.saturating_sub(1).min(10);
+    (chrono::Duration::seconds(30) * 2i32.pow(doublings)).min(MAX_BACKOFF)
+}
 /// How a reconcile says it could not look the message up (so: try later).
 const LOOKUP_FAILED: &str = "could not check Sent yet";
 
@@ -255,7 +268,7 @@ impl OutboxWorker {
 
     /// Back to `pending`, after a backoff that grows with each attempt.
     fn retry_later(&self, item: &mut OutboxItem, reason: String) -> Result<(), StoreError> {
-        let backoff = chrono::Duration::seconds(30 * i64::from(item.attempts));
+        let backoff = retry_backoff(item.attempts);
         item.state = OutboxState::Pending;
         item.not_before = self.engine.clock().now() + backoff;
         item.last_error = Some(reason);
@@ -563,6 +576,17 @@ pub fn text_to_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_to_an_hour_and_span_hours_in_all() {
+        let waits: Vec<i64> = (1..MAX_ATTEMPTS)
+            .map(|n| retry_backoff(n).num_seconds())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        let total: i64 = waits.iter().sum();
+        assert!((3 * 3600 - 600..3 * 3600 + 600).contains(&total), "{total}");
+        assert_eq!(retry_backoff(u32::MAX), MAX_BACKOFF);
+    }
 
     #[test]
     fn text_becomes_escaped_paragraphs() {
