@@ -181,6 +181,15 @@ async fn session(config: &Path, data_dir: &Path, log_file: Option<&Path>, lead: 
         seen.push_str(&format!("{:?}\n", answer.headers()));
         seen.push_str(&answer.text().await.expect("a body"));
     }
+    // Both providers' clients report their counters in /metrics.
+    for provider in ["smartlead", "gmail"] {
+        let series = format!("provider=\"{provider}\"}}");
+        assert!(
+            seen.lines()
+                .any(|l| l.starts_with("outpost_provider_requests_total{") && l.contains(&series)),
+            "no {provider} request counter in /metrics"
+        );
+    }
 
     terminate(&child);
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -604,6 +604,12 @@ async fn reads_retry_on_429_5xx_and_rate_limit_403() {
     let labels = f.client.list_labels().await.unwrap();
     assert_eq!(labels[0].id.as_deref(), Some("INBOX"));
     assert_eq!(f.stub.api_calls().len(), 4);
+    // What `/metrics` reports for the account.
+    let counted = f.client.metrics();
+    assert_eq!(
+        (counted.requests, counted.retries, counted.rate_limited),
+        (4, 3, 2)
+    );
 }
 
 #[tokio::test]
@@ -824,6 +830,7 @@ async fn calls_are_paced_by_quota_units() {
         "second call should be held back by the quota"
     );
     assert_eq!(f.stub.api_calls().len(), 1);
+    assert_eq!(client.metrics().rate_limit_waits, 1, "the wait is counted");
     assert!(
         f.stub.api_calls()[0]
             .query

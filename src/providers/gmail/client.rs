@@ -18,6 +18,7 @@ use super::oauth::{self, OAuthParams, REFRESH_MARGIN, TokenSet};
 use super::retry::{FailureClass, RetryPolicy, classify, next_delay};
 use super::token_store::TokenStore;
 use crate::clock::SharedClock;
+use crate::providers::http::{HttpMetrics, HttpMetricsSnapshot};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +60,8 @@ pub struct GmailClient {
     quota_per_minute: NonZeroU32,
     /// Cached tokens; the lock also serialises refreshes.
     tokens: Mutex<Option<TokenSet>>,
+    /// Requests, retries, rate limits and quota waits, for `/metrics`.
+    metrics: Arc<HttpMetrics>,
 }
 
 /// Whether a request may be repeated after it might have reached Gmail.
@@ -101,7 +104,14 @@ impl GmailClient {
             ))),
             quota_per_minute: DEFAULT_QUOTA_UNITS_PER_MINUTE,
             tokens: Mutex::new(None),
+            metrics: Arc::new(HttpMetrics::default()),
         })
+    }
+
+    /// The client's request counters: attempts, retries, rate-limited
+    /// answers and waits for the quota pacer.
+    pub fn metrics(&self) -> HttpMetricsSnapshot {
+        self.metrics.snapshot()
     }
 
     /// Replaces the default backoff (5 retries, 1 s doubling to 32 s).
@@ -188,7 +198,10 @@ impl GmailClient {
             .unwrap_or(NonZeroU32::MIN);
         loop {
             // The cost never exceeds the limiter's capacity, so this only waits.
-            let _ = self.quota.until_n_ready(cost).await;
+            if !matches!(self.quota.check_n(cost), Ok(Ok(()))) {
+                self.metrics.count_rate_limit_wait();
+                let _ = self.quota.until_n_ready(cost).await;
+            }
             let token = self.access_token().await?;
             let mut builder = self
                 .http
@@ -197,6 +210,7 @@ impl GmailClient {
             if let Some(json) = &request.json {
                 builder = builder.json(json);
             }
+            self.metrics.count_request();
             let response = match builder.send().await {
                 Ok(response) => response,
                 Err(err) => {
@@ -212,6 +226,7 @@ impl GmailClient {
                     if replayable && retries < self.retry.max_retries {
                         tokio::time::sleep(self.retry.delay_for(retries)).await;
                         retries += 1;
+                        self.metrics.count_retry();
                         continue;
                     }
                     return Err(GmailError::transport(&err));
@@ -257,7 +272,11 @@ impl GmailClient {
                 } => (reason.as_deref(), message.as_str()),
                 _ => (None, ""),
             };
-            let retryable = match classify(status, reason, message) {
+            let class = classify(status, reason, message);
+            if class == FailureClass::RateLimited {
+                self.metrics.count_rate_limited();
+            }
+            let retryable = match class {
                 FailureClass::RateLimited => true,
                 FailureClass::ServerError => match request.replay {
                     Replay::Safe => true,
@@ -284,6 +303,7 @@ impl GmailClient {
             );
             tokio::time::sleep(delay).await;
             retries += 1;
+            self.metrics.count_retry();
         }
     }
 

@@ -68,7 +68,7 @@ pub fn render(state: &ServerState) -> String {
         ),
         (
             "outpost_rate_limit_waits_total",
-            "Times the local rate limiter made a request wait.",
+            "Times the local rate limiter (Gmail: the quota pacer) made a request wait.",
             |m| m.rate_limit_waits,
         ),
     ];
@@ -80,6 +80,13 @@ pub fn render(state: &ServerState) -> String {
                 out,
                 "{name}{{account=\"{account}\",provider=\"smartlead\"}} {}",
                 pick(&sl.client.metrics())
+            );
+        }
+        for (account, gmail) in &providers.gmail {
+            let _ = writeln!(
+                out,
+                "{name}{{account=\"{account}\",provider=\"gmail\"}} {}",
+                pick(&gmail.client.metrics())
             );
         }
     }
