@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 
 use super::health::{outbox_depth, scheduler_lag};
 use crate::model::OutboxState;
+use crate::server::metrics::Metrics;
 use crate::server::state::ServerState;
 use crate::store::{Index, keys::KeyBuf};
 
@@ -48,6 +49,35 @@ pub fn render(state: &ServerState) -> String {
         );
         let _ = writeln!(out, "# TYPE outpost_scheduler_lag_seconds gauge");
         let _ = writeln!(out, "outpost_scheduler_lag_seconds {lag}");
+    }
+    let writer = state.inner.ingest.stats();
+    let _ = writeln!(
+        out,
+        "# HELP outpost_ingest_batches_total Batches of deliveries the webhook writer took (a flush answers each)."
+    );
+    let _ = writeln!(out, "# TYPE outpost_ingest_batches_total counter");
+    let _ = writeln!(
+        out,
+        "outpost_ingest_batches_total {}",
+        Metrics::get(&writer.batches)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP outpost_ingest_stage_seconds_total Time the webhook writer spent per stage."
+    );
+    let _ = writeln!(out, "# TYPE outpost_ingest_stage_seconds_total counter");
+    for (stage, nanos) in [
+        ("events", &writer.store_nanos),
+        ("payload_records", &writer.apply_nanos),
+        ("leads", &writer.lead_nanos),
+        ("reactions", &writer.react_nanos),
+        ("flush", &writer.flush_nanos),
+    ] {
+        let _ = writeln!(
+            out,
+            "outpost_ingest_stage_seconds_total{{stage=\"{stage}\"}} {:.6}",
+            Metrics::get(nanos) as f64 / 1e9
+        );
     }
     let providers = state.engine().providers();
     let series: [(&str, &str, Pick); 4] = [
