@@ -53,7 +53,9 @@ impl WriteBatch {
             kind: R::KIND,
             key: as_read.key(),
             bytes: Store::encode(as_read)?,
-            entries: Vec::new(),
+            // A put of the same key replaces these: knowing them spares
+            // decoding the stored record inside the transaction.
+            entries: as_read.index_entries(),
         });
         Ok(())
     }
@@ -100,6 +102,11 @@ impl Store {
             firsts.push(first);
         }
         let (firsts, expected_firsts) = firsts.split_at(batch.puts.len());
+        let expected_by_key: std::collections::HashMap<(Kind, &str), &Put> = batch
+            .expected
+            .iter()
+            .map(|put| ((put.kind, put.key.as_str()), put))
+            .collect();
         let result = trees.as_slice().transaction(|views| {
             for (expected, first) in batch.expected.iter().zip(expected_firsts) {
                 let now = views[*first].get(expected.key.as_bytes())?;
@@ -114,11 +121,18 @@ impl Store {
             for (put, first) in batch.puts.iter().zip(firsts) {
                 let group = &views[*first..*first + 1 + put.kind.indexes().len()];
                 let old = group[0].get(put.key.as_bytes())?;
+                // The stored record is the one read earlier (the check
+                // above, or an earlier put of the batch changed it: compare).
+                let old_entries = expected_by_key
+                    .get(&(put.kind, put.key.as_str()))
+                    .filter(|expected| old.as_deref() == Some(expected.bytes.as_slice()))
+                    .map(|expected| expected.entries.as_slice());
                 if Store::replace_in_tx(
                     group,
                     put.kind,
                     &put.key,
                     old.as_deref(),
+                    old_entries,
                     &put.bytes,
                     &put.entries,
                 )? {
@@ -203,6 +217,38 @@ mod tests {
         assert_eq!(changed, 1);
         assert_eq!(store.write(|batch| batch.put(&enr)).unwrap(), 0);
         assert!(due_keys(&store).is_empty());
+        assert!(store.verify_indexes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_put_over_a_record_read_for_the_batch_moves_its_index_entries() {
+        // The tick's shape: each due enrollment is expected unchanged and
+        // put back with its due time moved (its old entries are the read's).
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let as_read = enrollment("e1", t0);
+        store.put(&as_read).unwrap();
+        let mut moved = as_read.clone();
+        moved.next_due_at = Some(t0 + chrono::Duration::days(2));
+        let mut done = enrollment("e2", t0);
+        store.put(&done).unwrap();
+        let done_as_read = done.clone();
+        done.state = EnrollmentState::Completed;
+        let changed = store
+            .write(|batch| {
+                batch.expect_unchanged(&as_read)?;
+                batch.expect_unchanged(&done_as_read)?;
+                batch.put(&moved)?;
+                batch.put(&done)
+            })
+            .unwrap();
+        assert_eq!(changed, 2);
+        assert_eq!(due_keys(&store), vec!["e1".to_string()]);
+        let due = store
+            .index_keys(Index::EnrollmentsByDue, &[], false)
+            .map(|e| e.unwrap().0)
+            .collect::<Vec<_>>();
+        assert_eq!(due.len(), 1, "the old due entry is gone");
         assert!(store.verify_indexes().unwrap().is_empty());
     }
 

@@ -303,7 +303,7 @@ impl Store {
                 if old.is_some() && only_new {
                     continue;
                 }
-                if Self::replace_in_tx(views, R::KIND, key, old.as_deref(), bytes, entries)? {
+                if Self::replace_in_tx(views, R::KIND, key, old.as_deref(), None, bytes, entries)? {
                     changed.push(key.clone());
                 }
             }
@@ -341,6 +341,8 @@ impl Store {
                     ),
                     None => None,
                 };
+                // Taken before `change` has the record: no second decode below.
+                let old_entries = current.as_ref().map(Record::index_entries);
                 let Some((record, value)) = change(key, current) else {
                     continue;
                 };
@@ -356,7 +358,15 @@ impl Store {
                 }
                 let bytes = Self::encode(&record).map_err(ConflictableTransactionError::Abort)?;
                 let entries = record.index_entries();
-                if Self::replace_in_tx(views, R::KIND, key, old.as_deref(), &bytes, &entries)? {
+                if Self::replace_in_tx(
+                    views,
+                    R::KIND,
+                    key,
+                    old.as_deref(),
+                    old_entries.as_deref(),
+                    &bytes,
+                    &entries,
+                )? {
                     changed.push(key.clone());
                 }
             }
@@ -370,11 +380,15 @@ impl Store {
     /// Writes one record over `old` inside a transaction, touching only the
     /// index entries that differ. False when the bytes are already stored.
     /// `views` are the kind's record tree followed by its index trees.
+    /// `old_entries` are `old`'s index entries when the caller knows them
+    /// (it decoded `old` already); otherwise `old` is decoded here, inside
+    /// the transaction and so under sled's store-wide lock.
     pub(super) fn replace_in_tx(
         views: &[sled::transaction::TransactionalTree],
         kind: Kind,
         key: &str,
         old: Option<&[u8]>,
+        old_entries: Option<&[IndexEntry]>,
         bytes: &[u8],
         entries: &[IndexEntry],
     ) -> Result<bool, ConflictableTransactionError<StoreError>> {
@@ -386,8 +400,11 @@ impl Store {
             if old == bytes {
                 return Ok(false);
             }
-            let previous = records::entries_of(kind, key.as_bytes(), old)
-                .map_err(ConflictableTransactionError::Abort)?;
+            let previous = match old_entries {
+                Some(known) => known.to_vec(),
+                None => records::entries_of(kind, key.as_bytes(), old)
+                    .map_err(ConflictableTransactionError::Abort)?,
+            };
             for stale in previous {
                 if entries.contains(&stale) {
                     kept.push(stale);
