@@ -29,9 +29,7 @@ use outpost::engine::{Engine, ReplyDraft};
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
 use outpost::providers::gmail::{self, GMAIL_MODIFY_SCOPE, TokenSet, TokenStore};
-use outpost::providers::http::RateLimit as ClientRateLimit;
 use outpost::providers::registry::Providers;
-use outpost::providers::smartlead::{self, SmartleadConfig};
 use outpost::sandbox::google::QuotaSettings;
 use outpost::sandbox::{self, Faults, RateLimit, SandboxHandle, SandboxOptions};
 use outpost::sequences::{self, Scheduler, SchedulerConfig};
@@ -251,22 +249,16 @@ async fn start_run(
             ..account
         },
     );
-    let mut sl = providers
-        .smartlead
-        .remove("sl")
-        .expect("the smartlead account");
-    let mut cfg = SmartleadConfig::new(
-        info.smartlead_base_url.parse().expect("smartlead url"),
-        SecretString::from(info.smartlead_api_key.clone()),
+    support::fast_smartlead(
+        &mut providers,
+        "sl",
+        &info.smartlead_base_url,
+        &info.smartlead_api_key,
+        |cfg| {
+            cfg.retry_base_delay = StdDuration::from_millis(10);
+            cfg.min_rate_limited_wait = StdDuration::from_millis(100);
+        },
     );
-    cfg.rate_limit = ClientRateLimit {
-        max: 100_000,
-        per: StdDuration::from_secs(1),
-    };
-    cfg.retry_base_delay = StdDuration::from_millis(10);
-    cfg.min_rate_limited_wait = StdDuration::from_millis(100);
-    sl.client = smartlead::Client::new(cfg).expect("smartlead client");
-    providers.smartlead.insert("sl".into(), sl);
 
     let engine = Engine::with_providers(
         Store::temporary().expect("store"),

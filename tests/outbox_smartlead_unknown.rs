@@ -20,13 +20,11 @@ use outpost::config::{self, ConfigSources};
 use outpost::engine::{Engine, ReplyDraft};
 use outpost::model::*;
 use outpost::outbox::{OutboxWorker, SMARTLEAD_REPLY_GRACE, next_lookup_at};
-use outpost::providers::http::RateLimit as ClientRateLimit;
 use outpost::providers::registry::Providers;
-use outpost::providers::smartlead::{self, SmartleadConfig};
+use outpost::providers::smartlead;
 use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
 use outpost::store::Store;
 use outpost::sync::SyncEngine;
-use secrecy::SecretString;
 use support::{ClientLimit, proxy, write_config};
 
 /// What the proxy does with a `reply-email-thread` call.
@@ -136,22 +134,16 @@ async fn rig() -> Rig {
     let mut providers =
         Providers::from_config(&config, config.data_dir(), shared.clone()).expect("providers");
     // Short retry waits: a failing history lookup should fail fast here.
-    let mut sl = providers
-        .smartlead
-        .remove("sl")
-        .expect("the smartlead account");
-    let mut cfg = SmartleadConfig::new(
-        info.smartlead_base_url.parse().expect("proxy url"),
-        SecretString::from(info.smartlead_api_key.clone()),
+    support::fast_smartlead(
+        &mut providers,
+        "sl",
+        &info.smartlead_base_url,
+        &info.smartlead_api_key,
+        |cfg| {
+            cfg.max_retries = 1;
+            cfg.retry_base_delay = StdDuration::from_millis(5);
+        },
     );
-    cfg.rate_limit = ClientRateLimit {
-        max: 100_000,
-        per: StdDuration::from_secs(1),
-    };
-    cfg.max_retries = 1;
-    cfg.retry_base_delay = StdDuration::from_millis(5);
-    sl.client = smartlead::Client::new(cfg).expect("smartlead client");
-    providers.smartlead.insert("sl".into(), sl);
     let engine = Engine::with_providers(
         Store::temporary().expect("store"),
         shared,

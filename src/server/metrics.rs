@@ -85,8 +85,7 @@ impl Metrics {
     /// The daemon's own counters in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            describe(out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         };
         counter(
@@ -107,11 +106,12 @@ impl Metrics {
             "Webhook deliveries already seen (answered 2xx, nothing stored).",
             Self::get(&self.webhook_duplicates),
         );
-        let _ = writeln!(
+        describe(
             out,
-            "# HELP outpost_webhook_rejections_total Webhooks refused, by reason."
+            "outpost_webhook_rejections_total",
+            "counter",
+            "Webhooks refused, by reason.",
         );
-        let _ = writeln!(out, "# TYPE outpost_webhook_rejections_total counter");
         {
             let all = self.rejections.lock().unwrap_or_else(|e| e.into_inner());
             for why in [
@@ -188,11 +188,12 @@ impl Metrics {
             "Time spent in scheduler ticks.",
             total,
         );
-        let _ = writeln!(
+        describe(
             out,
-            "# HELP outpost_scheduler_last_tick_seconds Duration of the latest tick."
+            "outpost_scheduler_last_tick_seconds",
+            "gauge",
+            "Duration of the latest tick.",
         );
-        let _ = writeln!(out, "# TYPE outpost_scheduler_last_tick_seconds gauge");
         let _ = writeln!(
             out,
             "outpost_scheduler_last_tick_seconds {}",
@@ -201,8 +202,13 @@ impl Metrics {
     }
 }
 
-fn counter_f64(out: &mut String, name: &str, help: &str, value: f64) {
+/// Writes a series' `# HELP` and `# TYPE` lines (Prometheus text format).
+pub(crate) fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn counter_f64(out: &mut String, name: &str, help: &str, value: f64) {
+    describe(out, name, "counter", help);
     let _ = writeln!(out, "{name} {value}");
 }

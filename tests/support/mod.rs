@@ -110,3 +110,30 @@ pub async fn fast_rig(leads: usize, seed: u64) -> Rig {
     )
     .await
 }
+
+/// Swaps `account`'s Smartlead client for one pointed at `base_url` with no
+/// practical rate limit; `tweak` sets the rest (short retry waits, say).
+pub fn fast_smartlead(
+    providers: &mut Providers,
+    account: &str,
+    base_url: &str,
+    api_key: &str,
+    tweak: impl FnOnce(&mut outpost::providers::smartlead::SmartleadConfig),
+) {
+    use outpost::providers::smartlead::{self, SmartleadConfig};
+    let mut sl = providers
+        .smartlead
+        .remove(account)
+        .expect("the smartlead account");
+    let mut cfg = SmartleadConfig::new(
+        base_url.parse().expect("smartlead url"),
+        SecretString::from(api_key.to_string()),
+    );
+    cfg.rate_limit = outpost::providers::http::RateLimit {
+        max: 100_000,
+        per: std::time::Duration::from_secs(1),
+    };
+    tweak(&mut cfg);
+    sl.client = smartlead::Client::new(cfg).expect("smartlead client");
+    providers.smartlead.insert(account.into(), sl);
+}

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 
 use super::health::{outbox_depth, scheduler_lag};
 use crate::model::OutboxState;
-use crate::server::metrics::Metrics;
+use crate::server::metrics::{Metrics, describe};
 use crate::server::state::ServerState;
 use crate::store::{Index, keys::KeyBuf};
 
@@ -26,15 +26,20 @@ pub fn render(state: &ServerState) -> String {
             .byte(OutboxState::Sent.as_byte())
             .into_prefix(),
     );
-    let _ = writeln!(
-        out,
-        "# HELP outpost_sends_total Emails the outbox has sent."
+    describe(
+        &mut out,
+        "outpost_sends_total",
+        "counter",
+        "Emails the outbox has sent.",
     );
-    let _ = writeln!(out, "# TYPE outpost_sends_total counter");
     let _ = writeln!(out, "outpost_sends_total {sent}");
     let depth = outbox_depth(state);
-    let _ = writeln!(out, "# HELP outpost_outbox_depth Outbox items by state.");
-    let _ = writeln!(out, "# TYPE outpost_outbox_depth gauge");
+    describe(
+        &mut out,
+        "outpost_outbox_depth",
+        "gauge",
+        "Outbox items by state.",
+    );
     for (label, n) in [
         ("pending", depth.pending),
         ("sending", depth.sending),
@@ -43,29 +48,32 @@ pub fn render(state: &ServerState) -> String {
         let _ = writeln!(out, "outpost_outbox_depth{{state=\"{label}\"}} {n}");
     }
     if let Some(lag) = scheduler_lag(state) {
-        let _ = writeln!(
-            out,
-            "# HELP outpost_scheduler_lag_seconds Age of the oldest overdue sequence step."
+        describe(
+            &mut out,
+            "outpost_scheduler_lag_seconds",
+            "gauge",
+            "Age of the oldest overdue sequence step.",
         );
-        let _ = writeln!(out, "# TYPE outpost_scheduler_lag_seconds gauge");
         let _ = writeln!(out, "outpost_scheduler_lag_seconds {lag}");
     }
     let writer = state.inner.ingest.stats();
-    let _ = writeln!(
-        out,
-        "# HELP outpost_ingest_batches_total Batches of deliveries the webhook writer took (a flush answers each)."
+    describe(
+        &mut out,
+        "outpost_ingest_batches_total",
+        "counter",
+        "Batches of deliveries the webhook writer took (a flush answers each).",
     );
-    let _ = writeln!(out, "# TYPE outpost_ingest_batches_total counter");
     let _ = writeln!(
         out,
         "outpost_ingest_batches_total {}",
         Metrics::get(&writer.batches)
     );
-    let _ = writeln!(
-        out,
-        "# HELP outpost_ingest_stage_seconds_total Time the webhook writer spent per stage."
+    describe(
+        &mut out,
+        "outpost_ingest_stage_seconds_total",
+        "counter",
+        "Time the webhook writer spent per stage.",
     );
-    let _ = writeln!(out, "# TYPE outpost_ingest_stage_seconds_total counter");
     for (stage, nanos) in [
         ("events", &writer.store_nanos),
         ("payload_records", &writer.apply_nanos),
@@ -103,8 +111,7 @@ pub fn render(state: &ServerState) -> String {
         ),
     ];
     for (name, help, pick) in series {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
+        describe(&mut out, name, "counter", help);
         for (account, sl) in &providers.smartlead {
             let _ = writeln!(
                 out,
@@ -131,11 +138,12 @@ pub fn render(state: &ServerState) -> String {
                 .count()
         })
         .unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "# HELP outpost_sync_failing_accounts Accounts whose latest sync failed."
+    describe(
+        &mut out,
+        "outpost_sync_failing_accounts",
+        "gauge",
+        "Accounts whose latest sync failed.",
     );
-    let _ = writeln!(out, "# TYPE outpost_sync_failing_accounts gauge");
     let _ = writeln!(out, "outpost_sync_failing_accounts {failing}");
     out
 }
