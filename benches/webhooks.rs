@@ -14,6 +14,9 @@
 //! cargo bench --bench webhooks
 //! OUTPOST_BENCH_SECS=300 cargo bench --bench webhooks      (the soak)
 //!
+//! `OUTPOST_BENCH_REPLY_EVERY=N` makes every Nth event a reply (which also
+//! writes the lead's thread and message) instead of an open.
+//!
 //! `OUTPOST_BENCH_DISTINCT=N` makes request n carry fact n mod N: after the
 //! first N requests every delivery is a re-delivery (a new `X-Request-Id`
 //! for a fact already stored, as a sender retrying does), so the store stops
@@ -109,11 +112,17 @@ fn percentile(hist: &[AtomicU64], total: u64, p: f64) -> f64 {
     f64::NAN
 }
 
-fn payload(n: u64, per_lead: u64) -> String {
+fn payload(n: u64, per_lead: u64, reply_every: u64) -> String {
     let lead = (n / (LEAD_WINDOW * per_lead)) * LEAD_WINDOW + n % LEAD_WINDOW;
     let at = chrono::DateTime::from_timestamp(1_749_024_000 + (n / 1000) as i64, 0)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S+00:00");
+    if reply_every > 0 && n % reply_every == reply_every - 1 {
+        // A reply: it also opens or updates the lead's thread and its message.
+        return format!(
+            r#"{{"event_type":"EMAIL_REPLY","campaign_id":1764810,"campaign_name":"Bench","sequence_number":1,"sl_email_lead_id":"{lead}","sl_email_lead_map_id":"{lead}","sl_lead_email":"lead{lead}@bench.example","stats_id":"stats-{n}","from_email":"sam@bench.example","to_email":"lead{lead}@bench.example","subject":"Re: Quick question","sent_message":{{"message_id":"<sent-{lead}@bench.example>","html":"<p>Hi,</p>","text":"Hi,","time":"{at}"}},"reply_message":{{"message_id":"<reply-{n}@mail.example>","html":"<div>Sounds interesting, send times.</div>","text":"Sounds interesting, send times.","time":"{at}"}},"event_timestamp":"{at}","secret_key":"{SECRET}"}}"#
+        );
+    }
     format!(
         r#"{{"event_type":"EMAIL_OPEN","campaign_id":1764810,"sequence_number":1,"sl_email_lead_id":"{lead}","sl_email_lead_map_id":"{lead}","sl_lead_email":"lead{lead}@bench.example","stats_id":"stats-{n}","event_timestamp":"{at}","time_opened":"{at}","subject":"Quick question","secret_key":"{SECRET}"}}"#
     )
@@ -125,6 +134,8 @@ struct Load {
     per_lead: u64,
     /// Facts cycled through (0: every request a new fact).
     distinct: u64,
+    /// Every this many facts one is a reply (0: opens only).
+    reply_every: u64,
     next: AtomicU64,
     ok: AtomicU64,
     failed: AtomicU64,
@@ -159,7 +170,7 @@ async fn connection(load: Arc<Load>) {
         } else {
             n
         };
-        let body = payload(fact, load.per_lead);
+        let body = payload(fact, load.per_lead, load.reply_every);
         request.clear();
         request.extend_from_slice(
             format!(
@@ -224,6 +235,7 @@ fn main() {
     let concurrency = env("OUTPOST_BENCH_CONCURRENCY", 128);
     let per_lead = env("OUTPOST_BENCH_EVENTS_PER_LEAD", 8).max(1);
     let distinct = env("OUTPOST_BENCH_DISTINCT", 0);
+    let reply_every = env("OUTPOST_BENCH_REPLY_EVERY", 0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("server")
@@ -264,6 +276,7 @@ fn main() {
             addr,
             per_lead,
             distinct,
+            reply_every,
             next: AtomicU64::new(0),
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -336,6 +349,11 @@ fn main() {
                 String::new()
             }
         );
+        if reply_every > 0 {
+            println!(
+                "  mix              one reply every {reply_every} events, the rest opens"
+            );
+        }
         println!("  answered 2xx     {answered}");
         println!("  failed           {}", load.failed.load(Ordering::Relaxed));
         println!("  events/s         {:.0}", answered as f64 / elapsed);

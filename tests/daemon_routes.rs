@@ -51,6 +51,23 @@ async fn a_reply_webhook_records_the_event_and_creates_the_unread_thread() {
     assert_eq!(server.event_count(), 1);
     let view = server.engine.thread(&view.key).unwrap().unwrap();
     assert_eq!(view.messages.len(), 2);
+    assert_eq!(view.thread.message_count, 2);
+
+    // A second reply in the conversation joins the thread and its summary.
+    let mut later = reply_payload(
+        "dana@ledgerly.example",
+        2995276770,
+        "2025-06-05T09:30:00+00:00",
+        "Tuesday 10:00 works.",
+    );
+    later["reply_message"]["message_id"] = json!("<second-reply@mail.gmail.com>");
+    let (status, body) = server.post_webhook(&later).await;
+    assert_eq!((status, body["new_events"].as_u64()), (200, Some(1)));
+    let view = server.engine.thread(&view.key).unwrap().unwrap();
+    assert_eq!(view.messages.len(), 3);
+    assert_eq!(view.thread.message_count, 3);
+    assert_eq!(view.thread.snippet, "Tuesday 10:00 works.");
+    assert!(server.engine.store().verify_indexes().unwrap().is_empty());
 }
 
 #[tokio::test]

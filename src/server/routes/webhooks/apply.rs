@@ -357,16 +357,25 @@ fn upsert_reply_thread(
         labels: Vec::new(),
         smartlead: smartlead_ref,
     });
-    store.put_all(&messages)?;
-
     let known = store.get::<Thread>(&thread_key)?;
     // By index, not `engine.thread`: the thread record may not exist yet.
+    // The thread's summary covers what is stored plus what this payload
+    // adds, so the messages and the thread go in one transaction.
     let prefix = crate::store::keys::KeyBuf::new()
         .text(&thread_key)
         .into_prefix();
-    let all: Vec<Message> = store
+    let mut all: Vec<Message> = store
         .by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
         .collect::<StoreResult<_>>()?;
+    for message in &messages {
+        match all
+            .iter_mut()
+            .find(|m| m.provider_id == message.provider_id)
+        {
+            Some(stored) => *stored = message.clone(),
+            None => all.push(message.clone()),
+        }
+    }
     let last = all.iter().max_by_key(|m| m.date);
     let category = known
         .as_ref()
@@ -400,6 +409,9 @@ fn upsert_reply_thread(
         snippet: last.map(|m| snippet(&m.text_body, 140)).unwrap_or_default(),
         participants,
     };
-    store.put(&thread)?;
+    store.write(|batch| {
+        batch.put_all(&messages)?;
+        batch.put(&thread)
+    })?;
     Ok(())
 }
