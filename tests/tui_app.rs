@@ -720,11 +720,23 @@ async fn inbox_thread_reply_send_undo_and_category() {
         "Thanks Lee, Tuesday at 10 works."
     );
 
-    // Send again; the outbox worker (simulated) delivers it and the bar says so.
+    // Send again; the outbox worker (simulated) cannot confirm it at first,
+    // and the bar says what it is waiting for; then it is delivered.
     h.keys("C-s").await;
     let pending = h.app.pending_send.clone().unwrap();
     let mut item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    item.state = OutboxState::Sending;
+    item.last_error = Some("not in the lead's Smartlead history yet".into());
+    h.engine.store().put(&item).unwrap();
+    h.settle().await;
+    assert!(
+        h.screen()
+            .contains("Sending to lee@contoso.example… not in the lead's Smartlead history yet"),
+        "{}",
+        h.screen()
+    );
     item.state = OutboxState::Sent;
+    item.last_error = None;
     h.engine.store().put(&item).unwrap();
     h.settle().await;
     assert!(h.app.pending_send.is_none());

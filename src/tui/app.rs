@@ -54,6 +54,9 @@ pub struct PendingSend {
     pub to: String,
     pub not_before: DateTime<Utc>,
     pub state: OutboxState,
+    /// Why a send still `sending` is not settled yet (the provider did not
+    /// confirm it and outpost is checking), shown in the bar.
+    pub detail: Option<String>,
     /// What was sent, so an undo can put it back in the composer.
     pub target: ComposeTarget,
     pub text: String,

@@ -181,6 +181,7 @@ impl App {
                     to: item.email.to.join(", "),
                     not_before: item.not_before,
                     state: item.state,
+                    detail: None,
                     text: compose.text(),
                     target: compose.target,
                     draft_id,
@@ -217,6 +218,10 @@ impl App {
                     return;
                 }
                 pending.state = item.state;
+                pending.detail = item
+                    .last_error
+                    .clone()
+                    .filter(|_| item.state == OutboxState::Sending);
                 match item.state {
                     OutboxState::Sent => {
                         let to = pending.to.clone();

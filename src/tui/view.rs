@@ -133,7 +133,14 @@ fn draw_message(f: &mut Frame, app: &App, area: Rect) {
                 ),
                 Span::styled(format!(" — {undo} to undo"), theme.accent()),
             ]),
-            _ => Line::styled(format!("Sending to {}…", p.to), theme.warn()),
+            _ => match &p.detail {
+                // Not confirmed yet: say what outpost is waiting for.
+                Some(detail) => Line::from(vec![
+                    Span::styled(format!("Sending to {}… ", p.to), theme.warn()),
+                    Span::styled(detail.clone(), theme.muted()),
+                ]),
+                None => Line::styled(format!("Sending to {}…", p.to), theme.warn()),
+            },
         }
     } else if let Some((text, level)) = &app.toast {
         let style = match level {
