@@ -504,3 +504,111 @@ async fn no_secret_appears_in_output_or_logs_even_at_trace_level() {
         assert!(!seen.contains(&secret), "a secret leaked into the output");
     }
 }
+
+/// An outbox item as the composer or a sequence leaves it, in `state`.
+fn outbox_item(
+    id: &str,
+    state: outpost::model::OutboxState,
+    enrollment: Option<&str>,
+) -> outpost::model::OutboxItem {
+    use outpost::model::*;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T08:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    OutboxItem {
+        id: id.into(),
+        account: "gm".into(),
+        provider: Provider::Gmail,
+        idempotency_key: format!("compose:{id}"),
+        state,
+        not_before: at,
+        message_id: format!("<{id}@acme.example>"),
+        email: OutgoingEmail {
+            from: "sam@acme.example".into(),
+            to: vec!["dana@ledgerly.example".into()],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            subject: format!("Re: {id}"),
+            text_body: "Tuesday?".into(),
+            html_body: None,
+            in_reply_to: None,
+            references: Vec::new(),
+            headers: Vec::new(),
+        },
+        delivery: Delivery::GmailSend { thread_id: None },
+        thread_key: None,
+        enrollment_id: enrollment.map(str::to_string),
+        step: enrollment.map(|_| 1),
+        attempts: 10,
+        last_error: (state == OutboxState::Failed).then(|| "Gmail said no".to_string()),
+        provider_id: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_lists_what_waits_and_failed_and_retries_or_cancels_a_send_of_ones_own() {
+    use outpost::model::OutboxState;
+    let rig = fast_rig(20, 3).await;
+    for item in [
+        outbox_item("failed-reply-0001", OutboxState::Failed, None),
+        outbox_item("failed-step-0002", OutboxState::Failed, Some("enr-77")),
+        outbox_item("queued-reply-0003", OutboxState::Pending, None),
+        outbox_item("sent-reply-0004", OutboxState::Sent, None),
+    ] {
+        rig.engine.store().put(&item).unwrap();
+    }
+    let config = rig.config_path.clone();
+    drop(rig.engine); // the CLI opens the data dir itself
+    let cli = |args: &[&str]| run(outpost().arg("--config").arg(&config).args(args));
+
+    // By default: what has not gone out, with why it failed.
+    let (code, stdout, stderr) = cli(&["outbox", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Gmail said no"), "{stdout}");
+    assert!(stdout.contains("step 2 of enr-77"), "{stdout}");
+    assert!(!stdout.contains("sent-rep"), "{stdout}");
+    let (code, stdout, _) = cli(&["outbox", "list", "--state", "sent", "--json"]);
+    assert_eq!(code, 0);
+    let sent: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(sent.as_array().unwrap().len(), 1);
+    assert_eq!(sent[0]["id"], "sent-reply-0004");
+
+    // Retry a failed reply by a unique prefix: pending again, attempts reset.
+    let (code, stdout, stderr) = cli(&["outbox", "retry", "failed-r", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let retried: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(retried["state"], "pending");
+    assert_eq!(retried["attempts"], 0);
+    assert!(retried["last_error"].is_null());
+
+    // A sequence step is the enrollment's: a clear refusal that names it.
+    let (code, _, stderr) = cli(&["outbox", "retry", "failed-step-0002"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("outpost enrollment resume enr-77"),
+        "{stderr}"
+    );
+    // Only failed items are retried, only unsent ones cancelled.
+    let (code, _, stderr) = cli(&["outbox", "retry", "sent-reply-0004"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("only a failed send"), "{stderr}");
+    let (code, _, stderr) = cli(&["outbox", "cancel", "sent-reply-0004"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("only a send that has not left"), "{stderr}");
+    let (code, _, stderr) = cli(&["outbox", "cancel", "nothing-like-this"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no outbox item"), "{stderr}");
+    // A prefix shared by two items is refused rather than guessed.
+    let (code, _, stderr) = cli(&["outbox", "cancel", "failed"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("several outbox items"), "{stderr}");
+
+    let (code, stdout, stderr) = cli(&["outbox", "cancel", "queued-reply-0003"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    let (_, stdout, _) = cli(&["outbox", "list", "--state", "cancelled", "--json"]);
+    let cancelled: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(cancelled[0]["id"], "queued-reply-0003");
+}

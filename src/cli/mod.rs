@@ -7,6 +7,7 @@ mod doctor;
 mod error;
 mod live;
 mod logging;
+mod outbox;
 mod output;
 mod portable;
 mod read;
@@ -78,6 +79,9 @@ pub enum Command {
     Import(portable::ImportArgs),
     /// Queue due sequence steps and send what is due (a cron verb; no daemon needed).
     Send(send::SendArgs),
+    /// What is waiting to be sent and what failed; cancel or retry a send of your own.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     #[command(flatten)]
     Sequences(sequences::Commands),
     /// Smartlead webhooks pointing at the daemon.
@@ -184,6 +188,7 @@ pub fn run(cli: Cli) -> i32 {
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
+        Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
     };
     match result {

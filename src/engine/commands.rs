@@ -234,6 +234,56 @@ impl Engine {
         Ok(true)
     }
 
+    /// Queues a failed send again, to go out on the outbox's next pass with
+    /// a fresh count of attempts. Only for sends of its own (a reply, a
+    /// composed email): a sequence step belongs to its enrollment, which
+    /// failed with it and is resumed instead.
+    pub fn retry_outbox(&self, id: &str) -> CommandResult<OutboxItem> {
+        let Some(mut item) = self.store.get::<OutboxItem>(id)? else {
+            return Err(CommandError::NotFound(format!("no outbox item {id:?}")));
+        };
+        if item.state != OutboxState::Failed {
+            return Err(CommandError::Invalid(format!(
+                "outbox item {id} is {}; only a failed send can be retried",
+                item.state.as_str()
+            )));
+        }
+        if let Some(enrollment) = &item.enrollment_id {
+            return Err(CommandError::Invalid(format!(
+                "outbox item {id} is a step of enrollment {enrollment}; resume the enrollment \
+                 instead (outpost enrollment resume {enrollment})"
+            )));
+        }
+        let now = self.clock.now();
+        item.state = OutboxState::Pending;
+        item.not_before = now;
+        item.attempts = 0;
+        item.last_error = None;
+        item.updated_at = now;
+        self.store.put(&item)?;
+        Ok(item)
+    }
+
+    /// The outbox item with this id, or the only one whose id starts with it
+    /// (at least 6 characters).
+    pub fn find_outbox_item(&self, id: &str) -> CommandResult<OutboxItem> {
+        if let Some(item) = self.store.get::<OutboxItem>(id)? {
+            return Ok(item);
+        }
+        if id.len() >= 6 {
+            let mut matches = self.store.scan_prefix::<OutboxItem>(id);
+            if let Some(first) = matches.next().transpose()? {
+                if matches.next().is_some() {
+                    return Err(CommandError::Invalid(format!(
+                        "{id:?} matches several outbox items; give more of the id"
+                    )));
+                }
+                return Ok(first);
+            }
+        }
+        Err(CommandError::NotFound(format!("no outbox item {id:?}")))
+    }
+
     pub fn outbox_item(&self, id: &str) -> CommandResult<Option<OutboxItem>> {
         Ok(self.store.get::<OutboxItem>(id)?)
     }
