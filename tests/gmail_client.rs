@@ -514,6 +514,31 @@ async fn invalid_grant_means_log_in_again() {
 }
 
 #[tokio::test]
+async fn a_failing_token_endpoint_is_unavailable_not_a_refusal_and_the_next_call_recovers() {
+    let f = fixture(chrono::Duration::seconds(-10)).await;
+    // A 500 whose body is neither a token nor an OAuth error.
+    f.stub.script_token(
+        500,
+        json!({"error": {"code": 500, "message": "Internal error"}}),
+    );
+    let err = f.client.profile().await.unwrap_err();
+    assert!(
+        matches!(err, GmailError::TokenEndpointUnavailable(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("unavailable for now"), "{err}");
+    assert!(f.stub.api_calls().is_empty());
+    assert_error_hides_secrets(&err);
+    f.stub
+        .script("profile", 200, json!({"emailAddress": "me@acme.example"}));
+    f.client
+        .profile()
+        .await
+        .expect("the next call refreshes and works");
+    assert_eq!(f.stub.token_calls().len(), 2);
+}
+
+#[tokio::test]
 async fn missing_token_file_means_log_in() {
     let f = fixture(chrono::Duration::hours(1)).await;
     f.store.delete().unwrap();

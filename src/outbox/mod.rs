@@ -403,7 +403,10 @@ impl OutboxWorker {
             },
             Err(GmailError::SendOutcomeUnknown { detail }) => Outcome::Unknown(detail),
             Err(GmailError::Transport(detail)) => Outcome::Unknown(detail),
-            Err(err @ GmailError::NeedsLogin { .. }) => Outcome::Retry(err.to_string()),
+            // The token is fetched before the send: nothing went out.
+            Err(
+                err @ (GmailError::NeedsLogin { .. } | GmailError::TokenEndpointUnavailable(_)),
+            ) => Outcome::Retry(err.to_string()),
             Err(err) => match err.reason() {
                 Some("rateLimitExceeded" | "userRateLimitExceeded" | "backendError") => {
                     Outcome::Retry(err.to_string())

@@ -45,6 +45,12 @@ pub enum GmailError {
     #[error("Google sign-in failed: {0}")]
     OAuth(String),
 
+    /// The token endpoint could not be reached, or answered with something
+    /// that is not OAuth at all (a 5xx page): nothing was refused, so the
+    /// same request can be made again later.
+    #[error("Google sign-in is unavailable for now: {0}")]
+    TokenEndpointUnavailable(String),
+
     /// The token file could not be read or written.
     #[error("token file {path}: {message}")]
     TokenStore { path: PathBuf, message: String },

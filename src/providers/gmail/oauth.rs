@@ -205,11 +205,15 @@ pub(crate) fn token_error<RE: std::error::Error + 'static>(
                 detail = s.to_string();
                 source = s.source();
             }
-            GmailError::OAuth(format!("could not reach the token endpoint: {detail}"))
+            GmailError::TokenEndpointUnavailable(format!(
+                "could not reach the token endpoint: {detail}"
+            ))
         }
-        RequestTokenError::Parse(_, _) => {
-            GmailError::OAuth("the token endpoint sent a response that is not a token".to_string())
-        }
+        // Neither a token nor an OAuth error: a server failing (a 5xx page),
+        // not a refusal.
+        RequestTokenError::Parse(_, _) => GmailError::TokenEndpointUnavailable(
+            "the token endpoint sent a response that is not a token".to_string(),
+        ),
         RequestTokenError::Other(message) => GmailError::OAuth(format!(
             "unexpected token endpoint response: {}",
             message.chars().take(200).collect::<String>()
