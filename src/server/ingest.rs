@@ -5,10 +5,12 @@
 //! as one batch and runs it through two stages, each on its own thread, so
 //! the next batch's first stage overlaps this batch's second:
 //!
-//! 1. **events**: all the batch's events in one activity-record transaction,
-//!    dedupe included (what is new to the store is known from here on);
-//! 2. **records**: the payloads' record changes, every changed lead in one
-//!    transaction (last events moved), then the sequences' reactions.
+//! 1. **events**: each lead's new events into its activity record, dedupe
+//!    included, one atomic swap per record (what is new to the store is
+//!    known from here on);
+//! 2. **records**: the payloads' record changes, then every changed lead
+//!    (last events moved; swapped in alone unless its index entries move,
+//!    see `store/each.rs`), then the sequences' reactions.
 //!
 //! It then starts one flush for the batch; the flush answers the batch's
 //! jobs. So one fsync acknowledges many requests, and no 2xx ever leaves
