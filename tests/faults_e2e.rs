@@ -24,11 +24,11 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock, SharedClock};
-use outpost::config::{self, Config, ConfigSources, Notify};
+use outpost::config::{Config, Notify};
 use outpost::engine::{Engine, ReplyDraft};
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
-use outpost::providers::gmail::{self, GMAIL_MODIFY_SCOPE, TokenSet, TokenStore};
+use outpost::providers::gmail;
 use outpost::providers::registry::Providers;
 use outpost::sandbox::google::QuotaSettings;
 use outpost::sandbox::{self, Faults, RateLimit, SandboxHandle, SandboxOptions};
@@ -38,7 +38,6 @@ use outpost::sync::{SyncEngine, SyncSummary};
 use outpost::tui::{App, Keymap, Theme, jobs, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use secrecy::SecretString;
 use support::{ClientLimit, proxy, write_config};
 use tokio::sync::broadcast;
 
@@ -213,21 +212,8 @@ async fn start_run(
     info.smartlead_base_url = format!("{proxy_url}{}", smartlead_url.path());
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_config(dir.path(), &info, &ClientLimit(100_000, 1));
-    let config = config::load(&ConfigSources {
-        config_path: Some(path),
-        data_dir: None,
-    })
-    .expect("config loads");
-    let issued = sandbox.google().issue_tokens(GMAIL_MODIFY_SCOPE);
-    TokenStore::new(config.data_dir(), "gm")
-        .expect("token store")
-        .save(&TokenSet {
-            access_token: SecretString::from(issued.access_token),
-            refresh_token: issued.refresh_token.map(SecretString::from),
-            expires_at: Some(start + Duration::seconds(issued.expires_in)),
-            scopes: issued.scope.split(' ').map(str::to_string).collect(),
-        })
-        .expect("tokens saved");
+    let config = support::load_config(&path);
+    support::store_gmail_tokens_at(&sandbox, config.data_dir(), start);
 
     let mut providers =
         Providers::from_config(&config, config.data_dir(), shared.clone()).expect("providers");

@@ -16,7 +16,6 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock, SharedClock};
-use outpost::config::{self, ConfigSources};
 use outpost::engine::{Engine, ReplyDraft};
 use outpost::model::*;
 use outpost::outbox::{OutboxWorker, SMARTLEAD_REPLY_GRACE, next_lookup_at};
@@ -126,11 +125,7 @@ async fn rig() -> Rig {
     info.smartlead_base_url = format!("{proxy_origin}{}", base.path());
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_config(dir.path(), &info, &ClientLimit(100_000, 1));
-    let config = config::load(&ConfigSources {
-        config_path: Some(path),
-        data_dir: None,
-    })
-    .expect("config loads");
+    let config = support::load_config(&path);
     let mut providers =
         Providers::from_config(&config, config.data_dir(), shared.clone()).expect("providers");
     // Short retry waits: a failing history lookup should fail fast here.

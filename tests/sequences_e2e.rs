@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use outpost::clock::{Clock, FakeClock, SharedClock};
-use outpost::config::{self, Config, ConfigSources};
+use outpost::config::Config;
 use outpost::engine::Engine;
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
@@ -67,11 +67,7 @@ async fn fake_rig(start: DateTime<Utc>, leads: usize) -> FakeRig {
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("\n[daemon]\npublic_url = \"https://track.acme.test\"\n");
     std::fs::write(&path, text).unwrap();
-    let config = config::load(&ConfigSources {
-        config_path: Some(path),
-        data_dir: None,
-    })
-    .expect("config loads");
+    let config = support::load_config(&path);
 
     // Tokens expire on the shared clock, so days of fake time force refreshes.
     let issued = sandbox.google().issue_tokens(GMAIL_MODIFY_SCOPE);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock, SharedClock};
-use outpost::config::{self, Config, ConfigSources};
+use outpost::config::Config;
 use outpost::engine::Engine;
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
@@ -45,11 +45,7 @@ async fn fake_rig(start: DateTime<Utc>) -> FakeRig {
     .expect("sandbox starts");
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), sandbox.info(), &ClientLimit(100_000, 1));
-    let config = config::load(&ConfigSources {
-        config_path: Some(path),
-        data_dir: None,
-    })
-    .expect("config loads");
+    let config = support::load_config(&path);
     let providers = Providers::from_config(&config, config.data_dir(), shared.clone()).unwrap();
     let engine = Engine::with_providers(Store::temporary().unwrap(), shared, Arc::new(providers));
     FakeRig {

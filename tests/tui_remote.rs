@@ -146,14 +146,6 @@ impl AttachedTui {
     }
 }
 
-fn load(config_path: &Path) -> Config {
-    config::load(&ConfigSources {
-        config_path: Some(config_path.to_path_buf()),
-        data_dir: None,
-    })
-    .unwrap()
-}
-
 fn add_daemon_section(config_path: &Path) {
     let mut text = std::fs::read_to_string(config_path).unwrap();
     text.push_str(&format!(
@@ -229,7 +221,7 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     let rig = support::fast_rig(200, 5).await;
     add_daemon_section(&rig.config_path);
     drop(rig.engine); // the daemon opens the data dir
-    let config = load(&rig.config_path);
+    let config = support::load_config(&rig.config_path);
     let token_path = config.data_dir().join(outpost::daemon::TOKEN_FILE);
     let daemon = start_daemon(config).await;
     let token = std::fs::read_to_string(&token_path).unwrap();

@@ -192,6 +192,17 @@ fn failed(what: &str, err: impl std::fmt::Display) -> JobResult {
     JobResult::Failed(format!("{what}: {err}"))
 }
 
+/// What queuing a reply or an email came to, from either backend.
+fn queued<E: std::fmt::Display>(result: Result<OutboxItem, E>, draft_id: String) -> JobResult {
+    match result {
+        Ok(item) => JobResult::Queued {
+            item: Box::new(item),
+            draft_id,
+        },
+        Err(e) => failed("not sent", e),
+    }
+}
+
 /// Runs one job to completion against either backend.
 pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
     match backend.into() {
@@ -333,13 +344,10 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
                     Err(e) => return failed("not sent", e),
                 }
             }
-            match engine.queue_reply(&thread_key, &reply, seconds(delay_secs)) {
-                Ok(item) => JobResult::Queued {
-                    item: Box::new(item),
-                    draft_id,
-                },
-                Err(e) => failed("not sent", e),
-            }
+            queued(
+                engine.queue_reply(&thread_key, &reply, seconds(delay_secs)),
+                draft_id,
+            )
         }
         Job::QueueNew {
             lead_key,
@@ -347,13 +355,10 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
             subject,
             body,
             delay_secs,
-        } => match engine.queue_new_email(&lead_key, &subject, &body, seconds(delay_secs)) {
-            Ok(item) => JobResult::Queued {
-                item: Box::new(item),
-                draft_id,
-            },
-            Err(e) => failed("not sent", e),
-        },
+        } => queued(
+            engine.queue_new_email(&lead_key, &subject, &body, seconds(delay_secs)),
+            draft_id,
+        ),
         Job::CancelOutbox { id } => match engine.cancel_outbox(&id) {
             Ok(cancelled) => JobResult::Cancelled { id, cancelled },
             Err(e) => failed("undo", e),

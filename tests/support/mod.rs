@@ -58,11 +58,20 @@ pub fn write_config(dir: &Path, info: &sandbox::SandboxInfo, limit: &ClientLimit
 
 /// Signs the sandbox mailbox in (what `outpost auth gmail` stores).
 pub fn store_gmail_tokens(sandbox: &SandboxHandle, data_dir: &Path) {
+    store_gmail_tokens_at(sandbox, data_dir, chrono::Utc::now());
+}
+
+/// The same, with the tokens' expiry counted from `now` (a fake clock's).
+pub fn store_gmail_tokens_at(
+    sandbox: &SandboxHandle,
+    data_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let issued = sandbox.google().issue_tokens(GMAIL_MODIFY_SCOPE);
     let tokens = TokenSet {
         access_token: SecretString::from(issued.access_token),
         refresh_token: issued.refresh_token.map(SecretString::from),
-        expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(issued.expires_in)),
+        expires_at: Some(now + chrono::Duration::seconds(issued.expires_in)),
         scopes: issued.scope.split(' ').map(str::to_string).collect(),
     };
     TokenStore::new(data_dir, "gm")
@@ -85,12 +94,17 @@ pub async fn rig(opts: SandboxOptions, limit: ClientLimit) -> Rig {
     }
 }
 
-pub fn engine_for(config_path: &Path) -> Engine {
-    let config = config::load(&ConfigSources {
+/// The config at `config_path`, as outpost loads it.
+pub fn load_config(config_path: &Path) -> config::Config {
+    config::load(&ConfigSources {
         config_path: Some(config_path.to_path_buf()),
         data_dir: None,
     })
-    .expect("config loads");
+    .expect("config loads")
+}
+
+pub fn engine_for(config_path: &Path) -> Engine {
+    let config = load_config(config_path);
     let clock: SharedClock = Arc::new(SystemClock);
     let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).unwrap();
     let store = Store::open(config.data_dir(), "test").unwrap();

@@ -129,16 +129,12 @@ pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
                     Err(e) => return failed("not sent", e),
                 }
             }
-            match remote
-                .queue_reply(&thread_key, &reply, seconds(delay_secs))
-                .await
-            {
-                Ok(item) => JobResult::Queued {
-                    item: Box::new(item),
-                    draft_id,
-                },
-                Err(e) => failed("not sent", e),
-            }
+            queued(
+                remote
+                    .queue_reply(&thread_key, &reply, seconds(delay_secs))
+                    .await,
+                draft_id,
+            )
         }
         Job::QueueNew {
             lead_key,
@@ -146,16 +142,12 @@ pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
             subject,
             body,
             delay_secs,
-        } => match remote
-            .queue_new_email(&lead_key, &subject, &body, seconds(delay_secs))
-            .await
-        {
-            Ok(item) => JobResult::Queued {
-                item: Box::new(item),
-                draft_id,
-            },
-            Err(e) => failed("not sent", e),
-        },
+        } => queued(
+            remote
+                .queue_new_email(&lead_key, &subject, &body, seconds(delay_secs))
+                .await,
+            draft_id,
+        ),
         Job::CancelOutbox { id } => match remote.cancel_outbox(&id).await {
             Ok(cancelled) => JobResult::Cancelled { id, cancelled },
             Err(e) => failed("undo", e),
