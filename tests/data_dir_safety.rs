@@ -82,6 +82,21 @@ fn assert_no_panic(stderr: &str) {
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
 
+/// The one `outpost: ...` error line of a failed command, checked to be no
+/// panic and to name the data dir.
+fn error_line<'a>(stderr: &'a str, data_dir: &Path, what: &str) -> &'a str {
+    assert_no_panic(stderr);
+    let message = stderr
+        .lines()
+        .find(|l| l.starts_with("outpost: "))
+        .unwrap_or_else(|| panic!("{what}: no outpost error line in {stderr:?}"));
+    assert!(
+        message.contains(&data_dir.display().to_string()),
+        "{message}"
+    );
+    message
+}
+
 /// Runs `outpost import` with writes capped at `FSIZE_BLOCKS`.
 fn import_with_size_limit(export: &Path, config: &Path, data_dir: &Path) -> Output {
     // `trap '' XFSZ` makes the kernel return EFBIG instead of killing the
@@ -132,15 +147,7 @@ fn a_full_disk_fails_cleanly_and_leaves_a_whole_store() {
     let output = import_with_size_limit(&export, &config, &data_dir);
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "the import cannot fit: {stderr}");
-    assert_no_panic(&stderr);
-    let message = stderr
-        .lines()
-        .find(|l| l.starts_with("outpost: "))
-        .unwrap_or_else(|| panic!("no outpost error line in {stderr:?}"));
-    assert!(
-        message.contains(&data_dir.display().to_string()),
-        "{message}"
-    );
+    let message = error_line(&stderr, &data_dir, "import");
     assert!(message.contains("out of space"), "{message}");
     assert!(message.contains("free some space"), "{message}");
 
@@ -239,15 +246,7 @@ fn a_read_only_data_dir_says_so_and_how_to_fix_it() {
         let output = run_unprivileged(&args);
         let stderr = text(&output.stderr);
         assert!(!output.status.success(), "{command:?}: {stderr}");
-        assert_no_panic(&stderr);
-        let message = stderr
-            .lines()
-            .find(|l| l.starts_with("outpost: "))
-            .unwrap_or_else(|| panic!("{command:?}: no outpost error line in {stderr:?}"));
-        assert!(
-            message.contains(&data_dir.display().to_string()),
-            "{message}"
-        );
+        let message = error_line(&stderr, &data_dir, &format!("{command:?}"));
         assert!(message.contains("not writable"), "{message}");
         assert!(message.contains("fix the permissions"), "{message}");
         assert!(message.contains("--data-dir"), "{message}");
