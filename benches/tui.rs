@@ -157,6 +157,11 @@ fn generate(store: &Store, scale: f64) {
             category: None,
             snippet: "Thanks, happy to chat next week. Does Thursday work?".into(),
             participants: vec![format!("lead{n}@bench.example")],
+            lead_name: Some(format!("Lead {n}")),
+            preview: "Thanks, happy to chat next week. Does Thursday work?".into(),
+            answered_last: false,
+            merged_into: None,
+            sources: Vec::new(),
         });
         if threads.len() == 1000 {
             store.put_all(&threads).unwrap();

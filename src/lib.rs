@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod daemon;
 pub mod engine;
 #[doc(hidden)]

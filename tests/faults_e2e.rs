@@ -645,7 +645,18 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
 
     // Replies through the outbox, on the first few Gmail conversations.
     let worker = OutboxWorker::new(run.engine.clone());
-    let mut thread_ids: Vec<String> = original_threads.iter().cloned().collect();
+    // Only the rep's own Gmail conversations: a Gmail copy of a campaign
+    // conversation is answered through Smartlead, like the campaign's.
+    let mut thread_ids: Vec<String> = original_threads
+        .iter()
+        .filter(|id| {
+            store
+                .get::<Thread>(&Thread::key_for("gm", id))
+                .expect("thread")
+                .is_some_and(|t| t.is_primary())
+        })
+        .cloned()
+        .collect();
     thread_ids.truncate(REPLIES);
     for id in &thread_ids {
         run.engine

@@ -52,6 +52,7 @@ async fn start() -> Harness {
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         contacts: contacts(),
+        campaign_copies: Vec::new(),
         seed: 42,
         clock: Arc::new(clock.clone()),
     });
@@ -638,8 +639,19 @@ async fn listing_paging_and_search() {
     assert_eq!(all_ids.len() as u64, total);
     assert_eq!(all["resultSizeEstimate"], total);
     assert!(all.get("nextPageToken").is_none());
-    // Newest first: ids are time-ordered hex.
-    assert!(all_ids.windows(2).all(|w| w[0] > w[1]));
+    // Newest first, as Gmail lists them.
+    let mut dates = Vec::new();
+    for id in &all_ids {
+        let (_, message) = h
+            .get(&token, &format!("messages/{id}?format=minimal"))
+            .await;
+        let date: i64 = message["internalDate"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .expect("internalDate");
+        dates.push(date);
+    }
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "{dates:?}");
 
     let mut paged = Vec::new();
     let mut path = "messages?maxResults=3".to_string();

@@ -152,6 +152,11 @@ fn thread(
         category: None,
         snippet: snippet.into(),
         participants: vec![lead.into()],
+        lead_name: None,
+        preview: String::new(),
+        answered_last: false,
+        merged_into: None,
+        sources: Vec::new(),
     }
 }
 

@@ -207,7 +207,8 @@ impl Engine {
                 headers: Vec::new(),
             },
             delivery,
-            thread_key: Some(thread_key.to_string()),
+            // The conversation's own key, also when a copy's key was given.
+            thread_key: Some(view.key.clone()),
             enrollment_id: None,
             step: None,
             attempts: 0,

@@ -37,6 +37,31 @@ pub struct Engine {
     lead_updates: Arc<std::sync::Mutex<()>>,
 }
 
+/// A cache migrated to schema 4 has its provider threads linked into
+/// conversations once; a failure leaves the note for the next open.
+fn settle_migrated_conversations(store: &Store) {
+    let pending = match store.conversations_pending() {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether conversations need linking");
+            return;
+        }
+    };
+    if !pending {
+        return;
+    }
+    match crate::conversation::settle_all(store).and_then(|n| {
+        store.conversations_settled()?;
+        Ok(n)
+    }) {
+        Ok(n) => tracing::info!(
+            threads = n,
+            "linked the cache's conversations across providers"
+        ),
+        Err(e) => tracing::warn!(error = %e, "linking conversations failed; retried on next open"),
+    }
+}
+
 impl Engine {
     /// An engine over the cache alone (no provider can be reached).
     pub fn new(store: Store, clock: SharedClock) -> Self {
@@ -44,6 +69,7 @@ impl Engine {
     }
 
     pub fn with_providers(store: Store, clock: SharedClock, providers: Arc<Providers>) -> Self {
+        settle_migrated_conversations(&store);
         Self {
             store,
             clock,

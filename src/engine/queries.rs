@@ -25,7 +25,54 @@ pub struct InboxQuery {
 pub struct ThreadView {
     pub key: String,
     pub thread: Thread,
+    /// One copy of each message (a message both providers hold is listed
+    /// once), oldest first.
     pub messages: Vec<Message>,
+    /// Who the conversation is with: the lead's name, else the display name
+    /// on their mail, else their address.
+    pub name: String,
+    /// The person's last words to us (their newest message, without what it
+    /// quotes).
+    pub preview: String,
+    /// True when we wrote last.
+    pub answered_last: bool,
+    /// For each message, the accounts it reached outpost through (two when
+    /// Smartlead sent through the rep's Gmail mailbox).
+    #[serde(default)]
+    pub message_sources: Vec<Vec<String>>,
+    /// The accounts holding a copy of the conversation, the primary's first.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+impl ThreadView {
+    /// A row of a list: the conversation without its messages.
+    pub fn row(thread: Thread) -> ThreadView {
+        let accounts = conversation_accounts(&thread);
+        ThreadView {
+            key: thread.key(),
+            name: thread.person().to_string(),
+            preview: thread.preview.clone(),
+            answered_last: thread.answered_last,
+            thread,
+            messages: Vec::new(),
+            message_sources: Vec::new(),
+            accounts,
+        }
+    }
+}
+
+/// The accounts of a conversation's threads (keys are `account/id`).
+fn conversation_accounts(thread: &Thread) -> Vec<String> {
+    let mut accounts = vec![thread.account.clone()];
+    for source in &thread.sources {
+        if let Some((account, _)) = source.split_once('/')
+            && !accounts.iter().any(|a| a == account)
+        {
+            accounts.push(account.to_string());
+        }
+    }
+    accounts
 }
 
 /// How leads are ordered.
@@ -97,7 +144,9 @@ fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
 }
 
 fn thread_matches(thread: &Thread, q: &InboxQuery, search: Option<&str>) -> bool {
-    if q.account.as_deref().is_some_and(|a| a != thread.account) {
+    if let Some(account) = q.account.as_deref()
+        && !conversation_accounts(thread).iter().any(|a| a == account)
+    {
         return false;
     }
     if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
@@ -118,6 +167,11 @@ fn thread_matches(thread: &Thread, q: &InboxQuery, search: Option<&str>) -> bool
     if let Some(needle) = search {
         let hit = contains_ci(&thread.subject, needle)
             || contains_ci(&thread.snippet, needle)
+            || contains_ci(&thread.preview, needle)
+            || thread
+                .lead_name
+                .as_deref()
+                .is_some_and(|n| contains_ci(n, needle))
             || thread
                 .lead_email
                 .as_deref()
@@ -148,11 +202,7 @@ impl Engine {
                 skipped += 1;
                 continue;
             }
-            out.push(ThreadView {
-                key: thread.key(),
-                thread,
-                messages: Vec::new(),
-            });
+            out.push(ThreadView::row(thread));
             if q.limit.is_some_and(|limit| out.len() >= limit) {
                 break;
             }
@@ -160,19 +210,34 @@ impl Engine {
         Ok(out)
     }
 
+    /// A conversation with one copy of each message. The key of a provider
+    /// thread merged into another opens the conversation it belongs to.
     pub fn thread(&self, key: &str) -> StoreResult<Option<ThreadView>> {
-        let Some(thread) = self.store.get::<Thread>(key)? else {
+        let Some(mut thread) = self.store.get::<Thread>(key)? else {
             return Ok(None);
         };
-        let prefix = KeyBuf::new().text(key).into_prefix();
-        let messages = self
-            .store
-            .by_index::<Message>(Index::MessagesByThread, &prefix, false)
-            .collect::<StoreResult<Vec<_>>>()?;
+        if let Some(primary) = thread.merged_into.clone()
+            && let Some(found) = self.store.get::<Thread>(&primary)?
+        {
+            thread = found;
+        }
+        let mut copies = Vec::new();
+        for thread_key in std::iter::once(thread.key()).chain(thread.sources.iter().cloned()) {
+            let prefix = KeyBuf::new().text(&thread_key).into_prefix();
+            for message in self
+                .store
+                .by_index::<Message>(Index::MessagesByThread, &prefix, false)
+            {
+                copies.push(message?);
+            }
+        }
+        let (messages, message_sources) = crate::conversation::merge_copies(copies)
+            .into_iter()
+            .unzip();
         Ok(Some(ThreadView {
-            key: key.to_string(),
-            thread,
             messages,
+            message_sources,
+            ..ThreadView::row(thread)
         }))
     }
 
@@ -315,12 +380,22 @@ impl Engine {
             return Ok(None);
         }
         let mut timeline = Vec::new();
+        // An event both providers reported about one message (the sent step
+        // Smartlead lists and Gmail's copy of it) is listed once.
+        let mut seen_events = std::collections::HashSet::new();
         for lead in &records {
             for event in self.lead_events(&lead.key())?.into_iter().rev() {
-                timeline.push(TimelineItem::Event(event));
+                let first = match &event.message_id {
+                    Some(id) => seen_events.insert((event.kind, id.clone())),
+                    None => true,
+                };
+                if first {
+                    timeline.push(TimelineItem::Event(event));
+                }
             }
         }
-        for message in messages {
+        let messages = crate::conversation::merge_copies(messages);
+        for (message, _) in messages {
             timeline.push(TimelineItem::Message {
                 key: message.key(),
                 thread_key: message.thread_key.clone(),

@@ -25,6 +25,22 @@ pub struct Thread {
     pub category: Option<Category>,
     pub snippet: String,
     pub participants: Vec<String>,
+    // Fields below were added in record version 2 (schema 4); they are
+    // appended so that a version-1 record migrates by appending defaults.
+    /// The person this conversation is with: the lead record's name, else
+    /// the display name on their mail.
+    pub lead_name: Option<String>,
+    /// The person's last words to us (their newest inbound message), so a
+    /// row shows what they said, not what we said last.
+    pub preview: String,
+    /// True when our message is the newest one: the rep answered last.
+    pub answered_last: bool,
+    /// Set when this provider thread is a copy of a conversation kept under
+    /// another thread (the two share Message-IDs): the key of that thread.
+    /// Such a thread is not listed on its own.
+    pub merged_into: Option<String>,
+    /// The keys of the provider threads merged into this one.
+    pub sources: Vec<String>,
 }
 
 impl Thread {
@@ -46,6 +62,23 @@ impl Thread {
 
     pub fn key(&self) -> String {
         Self::key_for(&self.account, &self.provider_thread_id)
+    }
+
+    /// Whether the conversation is listed under this thread (it is not a
+    /// copy merged into another).
+    pub fn is_primary(&self) -> bool {
+        self.merged_into.is_none()
+    }
+
+    /// Who the conversation is with, for a row or a header: the person's
+    /// name when known, else their address.
+    pub fn person(&self) -> &str {
+        self.lead_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .or(self.lead_email.as_deref())
+            .or(self.participants.first().map(String::as_str))
+            .unwrap_or("")
     }
 
     pub fn key_for(account: &str, provider_thread_id: &str) -> String {

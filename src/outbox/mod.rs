@@ -13,7 +13,15 @@
 mod smartlead_reply;
 mod smartlead_senders;
 
-pub use smartlead_reply::{SMARTLEAD_REPLY_GRACE, next_lookup_at};
+pub use smartlead_reply::{SMARTLEAD_REPLY_GRACE, adopt_synced_copies, next_lookup_at};
+
+/// The provider id of the copy of a sent email kept in its thread until the
+/// provider's own copy arrives (see `adopt_synced_copies`).
+fn local_copy_id(outbox_id: &str) -> String {
+    format!("{LOCAL_COPY_PREFIX}{outbox_id}")
+}
+
+const LOCAL_COPY_PREFIX: &str = "outbox-";
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,18 +306,25 @@ impl OutboxWorker {
         item.last_error = None;
         let lead_email = item.email.to.first().cloned().unwrap_or_default();
         if let Some(thread_key) = &item.thread_key
-            && let Some(mut thread) = self.engine.store().get::<Thread>(thread_key)?
+            && let Some(thread) = self.engine.store().get::<Thread>(thread_key)?
         {
             let provider_id = match &item.provider_id {
                 Some(id) if item.provider == Provider::Gmail => id.clone(),
-                _ => format!("outbox-{}", item.id),
+                _ => local_copy_id(&item.id),
+            };
+            // A Smartlead reply settled through the lead's history knows the
+            // Message-ID Smartlead gave it: the copy that sync brings back is
+            // then the same message.
+            let message_id = match (&item.delivery, &item.provider_id) {
+                (Delivery::SmartleadReply(_), Some(id)) if id.starts_with('<') => id.clone(),
+                _ => item.message_id.clone(),
             };
             let message = Message {
                 account: thread.account.clone(),
                 provider_id,
                 thread_key: thread_key.clone(),
                 direction: Direction::Outbound,
-                message_id: Some(item.message_id.clone()),
+                message_id: Some(message_id),
                 in_reply_to: item.email.in_reply_to.clone(),
                 references: item.email.references.clone(),
                 from: Address::new(item.email.from.clone()),
@@ -326,10 +341,7 @@ impl OutboxWorker {
             };
             if !self.engine.store().contains::<Message>(&message.key())? {
                 self.engine.store().put(&message)?;
-                thread.last_message_at = now;
-                thread.message_count += 1;
-                thread.snippet = crate::engine::snippet(&item.email.text_body, 140);
-                self.engine.store().put(&thread)?;
+                crate::conversation::settle(self.engine.store(), thread_key)?;
             }
         }
         let dedupe_key = format!("outbox|{}", item.idempotency_key);

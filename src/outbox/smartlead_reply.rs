@@ -149,6 +149,87 @@ impl OutboxWorker {
     }
 }
 
+/// Replaces the local copies of replies outpost sent in a Smartlead thread
+/// with the copies Smartlead's history brings back (`synced`, just stored),
+/// so a sent reply shows once. A copy is matched by the Message-ID its send
+/// was settled with, else like a lookup matches: a manual send stamped at or
+/// after the attempt began whose text contains ours, each history entry
+/// taken by one reply at most, oldest attempt first. The outbox item keeps
+/// the Message-ID it was matched with.
+pub fn adopt_synced_copies(
+    store: &crate::store::Store,
+    thread_key: &str,
+    synced: &[Message],
+) -> Result<usize, StoreError> {
+    let prefix = crate::store::keys::KeyBuf::new()
+        .text(thread_key)
+        .into_prefix();
+    let mut locals: Vec<(Message, OutboxItem)> = Vec::new();
+    for message in store.by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
+    {
+        let message = message?;
+        let Some(outbox_id) = message.provider_id.strip_prefix(super::LOCAL_COPY_PREFIX) else {
+            continue;
+        };
+        if let Some(item) = store.get::<OutboxItem>(outbox_id)? {
+            locals.push((message, item));
+        }
+    }
+    if locals.is_empty() {
+        return Ok(0);
+    }
+    locals.sort_by_key(|(_, item)| item.not_before);
+    let manual_sends: Vec<&Message> = synced
+        .iter()
+        .filter(|m| {
+            m.direction == Direction::Outbound
+                && m.smartlead
+                    .as_ref()
+                    .is_some_and(|r| r.sequence_number.is_none())
+                && m.message_id.is_some()
+        })
+        .collect();
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut adopted = 0;
+    for (local, item) in locals {
+        let found = manual_sends.iter().find(|m| {
+            let id = m.message_id.as_deref().unwrap_or_default();
+            if claimed.contains(id) {
+                return false;
+            }
+            match &item.provider_id {
+                Some(settled) if settled.starts_with('<') => settled == id,
+                _ => {
+                    m.date >= item.not_before - CLOCK_SKEW
+                        && normalized_text(&synced_body(m))
+                            .contains(&normalized_text(&reply_body(&item)))
+                }
+            }
+        });
+        let Some(found) = found else {
+            continue;
+        };
+        let id = found.message_id.clone().unwrap_or_default();
+        claimed.insert(id.clone());
+        store.delete::<Message>(&local.key())?;
+        store.modify::<OutboxItem, ()>(std::slice::from_ref(&item.id), |_, current| {
+            let mut current = current?;
+            if current.provider_id.is_some() {
+                return None;
+            }
+            current.provider_id = Some(id.clone());
+            Some((current, ()))
+        })?;
+        adopted += 1;
+    }
+    Ok(adopted)
+}
+
+/// A synced message's body as Smartlead recorded it.
+fn synced_body(m: &Message) -> String {
+    m.html_body.clone().unwrap_or_else(|| m.text_body.clone())
+}
+
 /// How a lookup says it could not ask Smartlead (so: ask again next pass).
 const LOOKUP_FAILED: &str = "could not check the Smartlead history yet";
 

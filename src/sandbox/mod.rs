@@ -274,11 +274,20 @@ pub async fn start(opts: SandboxOptions) -> Result<SandboxHandle, SandboxError> 
     // The mailbox corresponds with a slice of the same leads, so a lead's
     // timeline can merge both providers.
     let contacts = smartlead.gmail_contacts(gmail_contact_count(opts.leads));
+    // The rep's mailbox sends one of the Smartlead accounts' campaigns, so
+    // those conversations reach a client from both APIs, as they do when a
+    // rep connects their own Gmail to Smartlead.
+    smartlead.adopt_mailbox(
+        &google.gmail_email,
+        &google::display_name_of(&google.gmail_email),
+    );
+    let campaign_copies = smartlead.mailbox_copies(&google.gmail_email);
     let google_state = google::GoogleSandbox::new(google::GoogleOptions {
         mailbox_email: google.gmail_email.clone(),
         client_id: google.client_id.clone(),
         client_secret: google.client_secret.clone(),
         contacts,
+        campaign_copies,
         seed: opts.seed,
         clock: opts.clock.clone(),
     });

@@ -19,7 +19,39 @@ pub const ALL: &[Migration] = &[
         describe: "leads no longer indexed by their last event",
         run: drop_lead_last_event_index,
     },
+    Migration {
+        from: 3,
+        describe: "threads know their person, preview and merged copies",
+        run: threads_gain_conversation_fields,
+    },
 ];
+
+/// Set by the step to schema 4: the conversations of the cache are linked
+/// across providers once, by the first engine that opens it (linking needs
+/// the record types, which a migration step does not use).
+pub const PENDING_SETTLE: &[u8] = b"pending_settle_conversations";
+
+/// Version 2 of a thread record appends five fields to version 1, each
+/// empty: `lead_name` None, `preview` "", `answered_last` false,
+/// `merged_into` None, `sources` []. Each encodes in postcard as one zero
+/// byte, so an old record is its bytes plus five zeros. Records already at
+/// version 2 are left alone, so a rerun is harmless.
+fn threads_gain_conversation_fields(db: &sled::Db) -> sled::Result<()> {
+    let threads = db.open_tree("threads")?;
+    for item in threads.iter() {
+        let (key, bytes) = item?;
+        if bytes.first() != Some(&1) {
+            continue;
+        }
+        let mut upgraded = Vec::with_capacity(bytes.len() + 5);
+        upgraded.push(2);
+        upgraded.extend_from_slice(&bytes[1..]);
+        upgraded.extend_from_slice(&[0; 5]);
+        threads.insert(key, upgraded)?;
+    }
+    db.open_tree("meta")?.insert(PENDING_SETTLE, &[1])?;
+    Ok(())
+}
 
 /// Version 3 stopped keeping leads in last-event order (see `Record for
 /// Lead`); the old index tree only takes space. Dropping an absent tree is
@@ -183,5 +215,71 @@ mod tests {
         assert!(!names.contains(&b"idx_leads_last_event".to_vec()));
         // Running the step again (a crash before the version moved) is harmless.
         drop_lead_last_event_index(&db).unwrap();
+    }
+
+    #[test]
+    fn version_3_threads_gain_empty_conversation_fields_and_get_linked_on_open() {
+        use crate::model::{Provider, Thread};
+        let thread = Thread {
+            account: "gm".into(),
+            provider: Provider::Gmail,
+            provider_thread_id: "t1".into(),
+            subject: "Hello".into(),
+            lead_email: Some("dana@lead.example".into()),
+            campaign_id: None,
+            campaign_name: None,
+            last_message_at: chrono::DateTime::UNIX_EPOCH,
+            last_inbound_at: None,
+            message_count: 0,
+            unread: true,
+            has_reply: true,
+            category: None,
+            snippet: "Sounds good".into(),
+            participants: vec!["dana@lead.example".into()],
+            lead_name: None,
+            preview: String::new(),
+            answered_last: false,
+            merged_into: None,
+            sources: Vec::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("cache")).unwrap();
+            // A version-1 record is the version-2 body less its five
+            // trailing empty fields.
+            let v2 = Store::encode(&thread).unwrap();
+            assert_eq!(v2[0], 2);
+            assert_eq!(&v2[v2.len() - 5..], &[0; 5]);
+            let mut v1 = vec![1u8];
+            v1.extend_from_slice(&v2[1..v2.len() - 5]);
+            db.open_tree("threads")
+                .unwrap()
+                .insert(thread.key().as_bytes(), v1)
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &3u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), "test").unwrap();
+        assert_eq!(store.get::<Thread>(&thread.key()).unwrap(), Some(thread));
+        assert!(store.conversations_pending().unwrap());
+        // The first engine on the cache links its conversations, once.
+        let _engine = crate::engine::Engine::new(
+            store.clone(),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
+        assert!(!store.conversations_pending().unwrap());
+        // A rerun of the step leaves version-2 records alone.
+        threads_gain_conversation_fields(&store_db(&store)).unwrap();
+        assert_eq!(
+            store.get::<Thread>("gm/t1").unwrap().map(|t| t.subject),
+            Some("Hello".to_string())
+        );
+    }
+
+    fn store_db(store: &Store) -> sled::Db {
+        store.db().clone()
     }
 }

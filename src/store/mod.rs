@@ -194,6 +194,22 @@ impl Store {
         }
     }
 
+    /// Whether the migration to schema 4 left the conversations to be
+    /// linked (see `migrations::PENDING_SETTLE`).
+    pub fn conversations_pending(&self) -> StoreResult<bool> {
+        let meta = self.db().open_tree("meta").map_err(|e| self.sled_err(e))?;
+        meta.contains_key(migrations::PENDING_SETTLE)
+            .map_err(|e| self.sled_err(e))
+    }
+
+    /// The conversations are linked: forget the migration's note.
+    pub fn conversations_settled(&self) -> StoreResult<()> {
+        let meta = self.db().open_tree("meta").map_err(|e| self.sled_err(e))?;
+        meta.remove(migrations::PENDING_SETTLE)
+            .map_err(|e| self.sled_err(e))?;
+        Ok(())
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.inner.feed.subscribe()
     }

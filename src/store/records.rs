@@ -90,12 +90,17 @@ impl Record for Lead {
 
 impl Record for Thread {
     const KIND: Kind = Kind::Thread;
+    const VERSION: u8 = 2;
     fn key(&self) -> String {
         Thread::key(self)
     }
     fn index_entries(&self) -> Vec<IndexEntry> {
         let key = Thread::key(self);
         let mut out = Vec::new();
+        // A copy merged into another thread is listed under that one only.
+        if !self.is_primary() {
+            return out;
+        }
         if self.has_reply {
             out.push(entry(
                 Index::ThreadsByTime,

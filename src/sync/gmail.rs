@@ -318,12 +318,11 @@ fn rebuild_thread(
     let has_inbound = messages.iter().any(|m| m.direction == Direction::Inbound);
     let lead_known = lead_email.is_some();
     let lead_email = lead_email.or_else(|| participants.iter().next().cloned());
-    let last = messages.last().expect("non-empty");
     let provider_thread_id = thread_key
         .split_once('/')
         .map(|(_, id)| id.to_string())
         .unwrap_or_default();
-    let thread = Thread {
+    let mut thread = Thread {
         account: account.to_string(),
         provider: Provider::Gmail,
         provider_thread_id,
@@ -331,18 +330,26 @@ fn rebuild_thread(
         lead_email,
         campaign_id: None,
         campaign_name: None,
-        last_message_at: last.date,
-        last_inbound_at: Thread::last_inbound_in(&messages),
-        message_count: messages.len() as u32,
-        unread: Thread::unread_in(&messages),
+        last_message_at: messages[0].date,
+        last_inbound_at: None,
+        message_count: 0,
+        unread: false,
         // A reply is mail from someone we wrote to, or from a known lead;
         // newsletters stay out of the inbox.
         has_reply: has_inbound && (has_outbound || lead_known),
         category: existing.as_ref().and_then(|t| t.category.clone()),
-        snippet: crate::engine::snippet(&last.text_body, 140),
+        snippet: String::new(),
         participants: participants.into_iter().collect(),
+        lead_name: None,
+        preview: String::new(),
+        answered_last: false,
+        // Links to copies of the conversation are the merge's to change.
+        merged_into: existing.as_ref().and_then(|t| t.merged_into.clone()),
+        sources: existing.map(|t| t.sources).unwrap_or_default(),
     };
+    crate::conversation::summarize(&mut thread, &messages);
     store.put(&thread)?;
+    crate::conversation::settle(store, thread_key)?;
     Ok(Some(thread))
 }
 

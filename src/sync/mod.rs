@@ -94,12 +94,20 @@ impl SyncEngine {
         else {
             return Ok(false);
         };
-        match thread.provider {
-            crate::model::Provider::Smartlead => {
-                smartlead::refresh_thread(&self.engine, &thread).await
-            }
-            crate::model::Provider::Gmail => gmail::refresh_thread(&self.engine, &thread).await,
+        // A conversation is refreshed in every provider that holds a copy.
+        let mut changed = false;
+        for key in std::iter::once(thread.key()).chain(thread.sources.iter().cloned()) {
+            let Some(copy) = self.engine.store().get::<crate::model::Thread>(&key)? else {
+                continue;
+            };
+            changed |= match copy.provider {
+                crate::model::Provider::Smartlead => {
+                    smartlead::refresh_thread(&self.engine, &copy).await?
+                }
+                crate::model::Provider::Gmail => gmail::refresh_thread(&self.engine, &copy).await?,
+            };
         }
+        Ok(changed)
     }
 
     pub fn engine(&self) -> &Engine {

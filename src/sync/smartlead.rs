@@ -295,6 +295,8 @@ pub(super) async fn sync(
         summary.messages += messages.len();
         store.put_all(&messages)?;
         store.put(&thread)?;
+        crate::outbox::adopt_synced_copies(store, &thread_key, &messages)?;
+        crate::conversation::settle(store, &thread_key)?;
         summary.threads += 1;
         se.report(|p| p.done = done as u64 + 1, name);
     }
@@ -437,9 +439,12 @@ pub fn smartlead_message_id(
     hasher.update([0]);
     hasher.update(message_id.unwrap_or("").as_bytes());
     hasher.update([0]);
-    match at {
-        Some(t) => hasher.update(t.timestamp_millis().to_be_bytes()),
-        None => hasher.update((index as u64).to_be_bytes()),
+    // A Message-ID names the message for good; only an item without one is
+    // told apart by its time (or, lacking that, its place in the history).
+    match (message_id, at) {
+        (Some(_), _) => {}
+        (None, Some(t)) => hasher.update(t.timestamp_millis().to_be_bytes()),
+        (None, None) => hasher.update((index as u64).to_be_bytes()),
     }
     let digest: String = hasher.finalize()[..10]
         .iter()
@@ -550,14 +555,13 @@ fn thread_from_history(
         }
     }
     messages.sort_by_key(|m| m.date);
-    let last = messages.last();
     let category = lead.and_then(|l| {
         l.membership(campaign_id)
             .and_then(|m| m.category_id)
             .and_then(|id| l.category.clone().filter(|c| c.id == id))
             .or_else(|| l.category.clone())
     });
-    let thread = Thread {
+    let mut thread = Thread {
         account: account.to_string(),
         provider: Provider::Smartlead,
         provider_thread_id,
@@ -569,15 +573,13 @@ fn thread_from_history(
         lead_email: Some(lead_email.to_string()),
         campaign_id: Some(campaign_id),
         campaign_name: Some(campaign_name.to_string()),
-        last_message_at: last.map(|m| m.date).unwrap_or(DateTime::UNIX_EPOCH),
-        last_inbound_at: Thread::last_inbound_in(&messages),
-        message_count: messages.len() as u32,
-        unread: Thread::unread_in(&messages),
+        last_message_at: DateTime::UNIX_EPOCH,
+        last_inbound_at: None,
+        message_count: 0,
+        unread: false,
         has_reply: messages.iter().any(|m| m.direction == Direction::Inbound),
         category,
-        snippet: last
-            .map(|m| crate::engine::snippet(&m.text_body, 140))
-            .unwrap_or_default(),
+        snippet: String::new(),
         participants: {
             let mut p = vec![normalize_email(lead_email)];
             if !ours.is_empty() {
@@ -585,7 +587,13 @@ fn thread_from_history(
             }
             p
         },
+        lead_name: lead.map(Lead::full_name).filter(|n| !n.trim().is_empty()),
+        preview: String::new(),
+        answered_last: false,
+        merged_into: known.and_then(|t| t.merged_into.clone()),
+        sources: known.map(|t| t.sources.clone()).unwrap_or_default(),
     };
+    crate::conversation::summarize(&mut thread, &messages);
     Ok((thread, messages))
 }
 
@@ -632,5 +640,7 @@ pub async fn refresh_thread(
         updated.category = thread.category.clone();
     }
     changed |= store.put(&updated)?;
+    crate::outbox::adopt_synced_copies(store, &thread.key(), &messages)?;
+    crate::conversation::settle(store, &thread.key())?;
     Ok(changed)
 }

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::mailbox::Mailbox;
 use crate::sandbox::Contact;
+use crate::sandbox::smartlead::MailboxCopy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReplyStyle {
@@ -82,6 +83,8 @@ const NEWSLETTERS: [Newsletter; 3] = [
 /// One message waiting to be stored, in time order.
 struct Planned {
     raw: Vec<u8>,
+    /// Its Message-ID, which the stored id is derived from.
+    message_id: String,
     thread_key: usize,
     labels: Vec<&'static str>,
     at: DateTime<Utc>,
@@ -112,7 +115,8 @@ fn domain_of(email: &str) -> &str {
     email.rsplit_once('@').map_or("example.com", |(_, d)| d)
 }
 
-fn display_name_of(email: &str) -> String {
+/// "Dana Reyes" for dana.reyes@…: how a mailbox's owner signs.
+pub(crate) fn display_name_of(email: &str) -> String {
     let local = email.split('@').next().unwrap_or(email);
     local
         .split(['.', '_', '-'])
@@ -179,9 +183,10 @@ impl Generator<'_> {
                 .in_reply_to(parent)
                 .references(MessageId::from(references));
         }
-        conversation.message_ids.push(id);
+        conversation.message_ids.push(id.clone());
         self.planned.push(Planned {
             raw: Self::finish(builder),
+            message_id: id,
             thread_key,
             labels: vec!["SENT"],
             at,
@@ -245,13 +250,14 @@ impl Generator<'_> {
                     )
             }
         };
-        conversation.message_ids.push(id);
+        conversation.message_ids.push(id.clone());
         let mut labels = vec!["INBOX", "IMPORTANT", "CATEGORY_PERSONAL"];
         if unread {
             labels.push("UNREAD");
         }
         self.planned.push(Planned {
             raw: Self::finish(builder),
+            message_id: id,
             thread_key,
             labels,
             at,
@@ -274,7 +280,7 @@ impl Generator<'_> {
             .from((letter.from_name, letter.from_email))
             .to(self.rep_email.to_string())
             .subject(letter.subject)
-            .message_id(id)
+            .message_id(id.clone())
             .date(at.timestamp())
             .header(
                 "List-Unsubscribe",
@@ -291,6 +297,7 @@ impl Generator<'_> {
         }
         self.planned.push(Planned {
             raw: Self::finish(builder),
+            message_id: id,
             thread_key,
             labels,
             at,
@@ -380,13 +387,69 @@ pub fn populate(mailbox: &mut Mailbox, contacts: &[Contact], seed: u64, now: Dat
         // Every planned message comes from mail-builder, so parsing cannot fail;
         // a failure would only drop that one message.
         let thread = thread_ids.get(&message.thread_key).cloned();
-        if let Ok(id) = mailbox.insert(
+        if let Ok(id) = mailbox.insert_generated(
             message.raw,
             thread.as_deref(),
             &message.labels,
             message.at.timestamp_millis(),
+            &message.message_id,
         ) {
             thread_ids.entry(message.thread_key).or_insert(id);
+        }
+    }
+}
+
+/// Adds the campaign conversations Smartlead sent through this mailbox:
+/// each step as sent mail and each answer in the inbox, with Smartlead's
+/// Message-IDs and threaded by In-Reply-To / References, as Gmail keeps them.
+pub fn add_campaign_copies(mailbox: &mut Mailbox, conversations: &[Vec<MailboxCopy>], seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_C0B1);
+    for conversation in conversations {
+        let mut thread: Option<String> = None;
+        let mut earlier: Vec<String> = Vec::new();
+        for copy in conversation {
+            let bare = copy.message_id.trim_matches(['<', '>']).to_string();
+            let mut builder = MessageBuilder::new()
+                .from(Address::new_address(
+                    Some(copy.from_name.clone()),
+                    copy.from_email.clone(),
+                ))
+                .to(Address::new_address(
+                    Some(copy.to_name.clone()),
+                    copy.to_email.clone(),
+                ))
+                .subject(copy.subject.clone())
+                .message_id(bare.clone())
+                .date(copy.at.timestamp())
+                .html_body(copy.html.clone())
+                .text_body(
+                    html2text::from_read(copy.html.as_bytes(), 100)
+                        .unwrap_or_else(|_| copy.html.clone()),
+                );
+            if let Some(parent) = earlier.last() {
+                builder = builder
+                    .in_reply_to(parent.clone())
+                    .references(MessageId::from(earlier.clone()));
+            }
+            let mut labels = if copy.inbound {
+                vec!["INBOX", "IMPORTANT", "CATEGORY_PERSONAL"]
+            } else {
+                vec!["SENT"]
+            };
+            if copy.inbound && rng.random_bool(0.5) {
+                labels.push("UNREAD");
+            }
+            let raw = builder.write_to_vec().unwrap_or_default();
+            if let Ok(id) = mailbox.insert_generated(
+                raw,
+                thread.as_deref(),
+                &labels,
+                copy.at.timestamp_millis(),
+                &copy.message_id,
+            ) {
+                thread.get_or_insert(id);
+            }
+            earlier.push(bare);
         }
     }
 }
@@ -421,8 +484,30 @@ mod tests {
         ids_a.sort();
         ids_b.sort();
         assert_eq!(ids_a, ids_b);
-        let sample = &ids_a[0];
-        assert_eq!(a.messages[sample].raw, b.messages[sample].raw);
+        // mail-builder draws multipart boundaries at random, so compare what
+        // the messages say rather than their bytes.
+        for id in &ids_a {
+            let (x, y) = (&a.messages[id], &b.messages[id]);
+            assert_eq!(x.parsed.message_id, y.parsed.message_id);
+            assert_eq!(x.parsed.header("Subject"), y.parsed.header("Subject"));
+            assert_eq!((&x.thread_id, &x.labels), (&y.thread_id, &y.labels));
+        }
+    }
+
+    #[test]
+    fn ids_follow_the_message_not_the_clock() {
+        // A demo started again later makes the same mail with moved dates;
+        // its ids must not move with them.
+        let mut a = Mailbox::new("rep@acme.io".into(), 100);
+        let mut b = Mailbox::new("rep@acme.io".into(), 100);
+        populate(&mut a, &contacts(8), 7, now());
+        populate(&mut b, &contacts(8), 7, now() + Duration::hours(30));
+        let ids = |m: &Mailbox| {
+            let mut ids: Vec<_> = m.messages.keys().cloned().collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&a), ids(&b));
     }
 
     #[test]

@@ -206,6 +206,47 @@ impl Mailbox {
         internal_date_ms: i64,
     ) -> Result<String, MimeError> {
         let id = self.new_message_id(internal_date_ms);
+        self.insert_as(id, raw, thread_id, labels, internal_date_ms)
+    }
+
+    /// Stores a generated message under an id derived from `identity` (its
+    /// Message-ID) instead of the time: a mailbox generated again later, with
+    /// every date moved, keeps its message and thread ids, as a real mailbox
+    /// read twice does.
+    pub fn insert_generated(
+        &mut self,
+        raw: Vec<u8>,
+        thread_id: Option<&str>,
+        labels: &[&str],
+        internal_date_ms: i64,
+        identity: &str,
+    ) -> Result<String, MimeError> {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in identity.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut id = (hash & 0x0FFF_FFFF_FFFF_FFFF) | 0x1000_0000_0000_0000;
+        while self.messages.contains_key(&format!("{id:016x}")) {
+            id = id.wrapping_add(1);
+        }
+        self.insert_as(
+            format!("{id:016x}"),
+            raw,
+            thread_id,
+            labels,
+            internal_date_ms,
+        )
+    }
+
+    fn insert_as(
+        &mut self,
+        id: String,
+        raw: Vec<u8>,
+        thread_id: Option<&str>,
+        labels: &[&str],
+        internal_date_ms: i64,
+    ) -> Result<String, MimeError> {
         let parsed = parse_message(&raw, &id)?;
         let thread_id = thread_id
             .filter(|t| self.threads.contains_key(*t))

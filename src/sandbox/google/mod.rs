@@ -34,6 +34,8 @@ pub use quota::{DEFAULT_UNITS_PER_MINUTE, GoogleCounters, QuotaErrorStyle, Quota
 /// The scope outpost asks for: read, label and send.
 pub const GMAIL_MODIFY_SCOPE: &str = "https://www.googleapis.com/auth/gmail.modify";
 
+pub(crate) use generate::display_name_of;
+
 /// What the Google side of the sandbox is built from.
 #[derive(Debug, Clone)]
 pub struct GoogleOptions {
@@ -41,6 +43,8 @@ pub struct GoogleOptions {
     pub client_id: String,
     pub client_secret: String,
     pub contacts: Vec<Contact>,
+    /// Campaign conversations Smartlead sent through this mailbox.
+    pub campaign_copies: Vec<Vec<crate::sandbox::smartlead::MailboxCopy>>,
     pub seed: u64,
     pub clock: SharedClock,
 }
@@ -63,6 +67,7 @@ impl GoogleSandbox {
         let now = options.clock.now();
         let mut mailbox = mailbox::Mailbox::new(options.mailbox_email.clone(), FIRST_HISTORY_ID);
         generate::populate(&mut mailbox, &options.contacts, options.seed, now);
+        generate::add_campaign_copies(&mut mailbox, &options.campaign_copies, options.seed);
         Arc::new(Self {
             oauth: Mutex::new(oauth::OAuthStore::new(
                 options.client_id,

@@ -10,6 +10,7 @@ pub mod generate;
 mod history;
 mod leads;
 mod limits;
+mod mailbox_copies;
 mod model;
 mod render;
 
@@ -29,6 +30,7 @@ use crate::sandbox::{Contact, RateLimit};
 pub use analytics::CampaignTruth;
 pub use history::{InjectReply, InjectedReply};
 pub(crate) use limits::lock;
+pub use mailbox_copies::MailboxCopy;
 use model::{Data, MessageKind};
 
 /// A `reply-email-thread` post the emulator accepted, as sent plus its campaign.
@@ -143,6 +145,17 @@ impl SmartleadState {
     /// Per-campaign lead counts and analytics totals, computed from the histories.
     pub fn ground_truth(&self) -> Vec<CampaignTruth> {
         analytics::ground_truth(&self.read())
+    }
+
+    /// Makes the rep's mailbox one of the senders (see `mailbox_copies`);
+    /// returns how many conversations go through it.
+    pub fn adopt_mailbox(&self, email: &str, name: &str) -> usize {
+        mailbox_copies::adopt_mailbox(&mut self.write(), email, name)
+    }
+
+    /// The campaign conversations sent through `email`, as that mailbox holds them.
+    pub fn mailbox_copies(&self, email: &str) -> Vec<Vec<MailboxCopy>> {
+        mailbox_copies::copies(&self.read(), email)
     }
 
     /// People to populate the Gmail mailbox with, so both sides talk about the same

@@ -96,17 +96,25 @@ impl InboxPane {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let who = t
-                    .lead_email
-                    .clone()
-                    .or_else(|| t.participants.first().cloned())
-                    .unwrap_or_default();
-                let source = match t.provider {
+                let who = t.person().to_string();
+                let mut source = match t.provider {
                     Provider::Smartlead => format!(
                         "SL {}",
                         t.campaign_name.clone().unwrap_or_else(|| t.account.clone())
                     ),
                     Provider::Gmail => format!("GM {}", t.account),
+                };
+                // The conversation also reached us through another account.
+                if !t.sources.is_empty() {
+                    source.push_str(" +GM");
+                }
+                // The person's last words; ↩ when we answered after them.
+                let preview = if t.preview.is_empty() {
+                    t.snippet.clone()
+                } else if t.answered_last {
+                    format!("↩ {}", t.preview)
+                } else {
+                    t.preview.clone()
                 };
                 let badge = t
                     .category
@@ -126,7 +134,7 @@ impl InboxPane {
                     Cell::from(clip(&who, 28)),
                     Cell::from(Line::from(vec![
                         Span::raw(clip(&t.subject, 40)),
-                        Span::styled(format!("  {}", clip(&t.snippet, 60)), theme.muted()),
+                        Span::styled(format!("  {}", clip(&preview, 60)), theme.muted()),
                     ])),
                     Cell::from(Span::styled(clip(&badge, 16), theme.badge())),
                     Cell::from(Span::styled(clip(&source, 22), theme.muted())),

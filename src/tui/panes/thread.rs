@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::engine::ThreadView;
-use crate::model::{Direction, Message};
+use crate::model::Direction;
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Default)]
@@ -21,31 +21,7 @@ pub struct ThreadPane {
     pub inflight: bool,
 }
 
-/// The readable body of a message: its text part, else its HTML as text.
-pub fn body_text(message: &Message) -> String {
-    if !message.text_body.trim().is_empty() {
-        return message.text_body.replace("\r\n", "\n");
-    }
-    match &message.html_body {
-        Some(html) => html2text::from_read(html.as_bytes(), 78).unwrap_or_else(|_| html.clone()),
-        None => String::new(),
-    }
-}
-
-/// Splits a body into what the sender wrote and the quoted tail.
-pub fn split_quoted(body: &str) -> (Vec<&str>, Vec<&str>) {
-    let lines: Vec<&str> = body.lines().collect();
-    let start = lines.iter().position(|l| {
-        let t = l.trim_start();
-        t.starts_with('>')
-            || (t.starts_with("On ") && t.trim_end().ends_with("wrote:"))
-            || t.starts_with("-----Original Message-----")
-    });
-    match start {
-        Some(at) => (lines[..at].to_vec(), lines[at..].to_vec()),
-        None => (lines, Vec::new()),
-    }
-}
+pub use crate::conversation::{readable_text as body_text, split_quoted};
 
 impl ThreadPane {
     pub fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {

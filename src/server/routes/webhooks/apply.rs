@@ -376,7 +376,6 @@ fn upsert_reply_thread(
             None => all.push(message.clone()),
         }
     }
-    let last = all.iter().max_by_key(|m| m.date);
     let category = known
         .as_ref()
         .and_then(|t| t.category.clone())
@@ -385,7 +384,12 @@ fn upsert_reply_thread(
     if !ours.is_empty() {
         participants.push(normalize_email(&ours));
     }
-    let thread = Thread {
+    let lead_name = known
+        .as_ref()
+        .and_then(|t| t.lead_name.clone())
+        .or_else(|| lead.map(Lead::full_name).filter(|n| !n.trim().is_empty()))
+        .or_else(|| p.lead_name.clone().filter(|n| !n.trim().is_empty()));
+    let mut thread = Thread {
         account: account.to_string(),
         provider: Provider::Smartlead,
         provider_thread_id,
@@ -400,18 +404,30 @@ fn upsert_reply_thread(
             .campaign_name
             .clone()
             .or_else(|| known.as_ref().and_then(|t| t.campaign_name.clone())),
-        last_message_at: last.map(|m| m.date).unwrap_or(reply_at),
-        last_inbound_at: Thread::last_inbound_in(&all),
-        message_count: all.len() as u32,
-        unread: Thread::unread_in(&all),
+        last_message_at: reply_at,
+        last_inbound_at: None,
+        message_count: 0,
+        unread: false,
         has_reply: true,
         category,
-        snippet: last.map(|m| snippet(&m.text_body, 140)).unwrap_or_default(),
+        snippet: String::new(),
         participants,
+        lead_name,
+        preview: String::new(),
+        answered_last: false,
+        merged_into: known.as_ref().and_then(|t| t.merged_into.clone()),
+        sources: known.map(|t| t.sources).unwrap_or_default(),
     };
+    crate::conversation::summarize(&mut thread, &all);
     store.write(|batch| {
         batch.put_all(&messages)?;
         batch.put(&thread)
     })?;
+    // The same messages may already be in the rep's Gmail copy.
+    let ids: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .collect();
+    crate::conversation::settle_if_linked(store, &thread_key, &ids)?;
     Ok(())
 }
