@@ -33,6 +33,7 @@ impl Services {
             tokio::spawn(sync.clone().run_pollers(shutdown.clone())),
             tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
             tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
+            tokio::spawn(push_read_marks(engine.clone(), shutdown.clone())),
         ];
         Ok(Services {
             sync,
@@ -52,6 +53,35 @@ impl Services {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
             }
+        }
+    }
+}
+
+/// Takes the rep's read and unread marks to Gmail as they are made (each
+/// sync pass also pushes what is waiting, so a failure here only delays).
+async fn push_read_marks(engine: Engine, shutdown: CancellationToken) {
+    use crate::store::{Change, Kind, Op};
+    let mut feed = engine.store().subscribe();
+    // Marks left from an earlier session first.
+    crate::sync::read_state::push_all(&engine).await;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = feed.recv() => event,
+        };
+        match event {
+            Ok(Change::Record {
+                kind: Kind::ReadChange,
+                op: Op::Put,
+                ..
+            })
+            | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                // One push for a burst (a conversation marks several).
+                while feed.try_recv().is_ok() {}
+                crate::sync::read_state::push_all(&engine).await;
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -247,3 +247,98 @@ async fn the_same_data_generated_again_later_adds_nothing() {
     assert_eq!(store.iter::<Thread>().count(), threads);
     assert_eq!(inbox(&engine).len(), rows);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_marks_reach_gmail_and_a_sync_does_not_undo_them_meanwhile() {
+    use outpost::model::{Message, ReadChange};
+    let rig = fast_rig(400, 13).await;
+    synced(&rig).await;
+    let store = rig.engine.store();
+    let gmail_unread = |key: &str| -> Vec<Message> {
+        let view = rig.engine.thread(key).unwrap().unwrap();
+        let mut copies = Vec::new();
+        for thread in std::iter::once(view.key.clone()).chain(view.thread.sources.clone()) {
+            let prefix = outpost::store::keys::KeyBuf::new()
+                .text(&thread)
+                .into_prefix();
+            for m in
+                store.by_index::<Message>(outpost::store::Index::MessagesByThread, &prefix, false)
+            {
+                let m = m.unwrap();
+                if m.account == "gm" && m.direction == Direction::Inbound {
+                    copies.push(m);
+                }
+            }
+        }
+        copies
+    };
+    // A conversation from both providers whose reply Gmail shows unread.
+    let row = inbox(&rig.engine)
+        .into_iter()
+        .find(|r| {
+            !r.thread.sources.is_empty()
+                && r.thread.unread
+                && gmail_unread(&r.key).iter().any(|m| !m.read)
+        })
+        .expect("an unread conversation with a Gmail copy");
+    let gmail_ids: Vec<String> = gmail_unread(&row.key)
+        .iter()
+        .map(|m| m.provider_id.clone())
+        .collect();
+    let labels = |id: &str| rig.sandbox.google().message_labels(id).unwrap();
+    assert!(
+        gmail_ids
+            .iter()
+            .any(|id| labels(id).contains(&"UNREAD".into()))
+    );
+
+    // Opening it marks it read here at once, every copy.
+    assert!(rig.engine.set_thread_read(&row.key, true).unwrap());
+    let view = rig.engine.thread(&row.key).unwrap().unwrap();
+    assert!(!view.thread.unread);
+    assert!(gmail_unread(&row.key).iter().all(|m| m.read));
+    assert!(
+        store.iter::<ReadChange>().count() > 0,
+        "nothing waits for Gmail"
+    );
+
+    // A refresh that reads Gmail before the mark reached it keeps the mark.
+    SyncEngine::new(rig.engine.clone())
+        .refresh_thread(&row.key)
+        .await
+        .unwrap();
+    assert!(
+        gmail_unread(&row.key).iter().all(|m| m.read),
+        "the refresh undid the mark"
+    );
+    assert!(!rig.engine.thread(&row.key).unwrap().unwrap().thread.unread);
+
+    // The next sync takes it to Gmail first.
+    synced(&rig).await;
+    for id in &gmail_ids {
+        assert!(
+            !labels(id).contains(&"UNREAD".into()),
+            "{id} still unread in Gmail"
+        );
+    }
+    assert_eq!(store.iter::<ReadChange>().count(), 0);
+
+    // Unread again: here, and in Gmail once pushed; the inbox row shows it.
+    assert!(rig.engine.set_thread_read(&row.key, false).unwrap());
+    assert_eq!(
+        outpost::sync::read_state::push_all(&rig.engine).await,
+        gmail_ids.len()
+    );
+    for id in &gmail_ids {
+        assert!(
+            labels(id).contains(&"UNREAD".into()),
+            "{id} not unread in Gmail"
+        );
+    }
+    synced(&rig).await;
+    let again = inbox(&rig.engine)
+        .into_iter()
+        .find(|r| r.key == row.key)
+        .unwrap();
+    assert!(again.thread.unread);
+}

@@ -68,7 +68,7 @@ async fn an_attached_client_sees_a_webhook_reply_within_a_second() {
     assert_eq!(poster.await.unwrap().unwrap(), 200);
 
     // The same commands work remotely.
-    assert!(remote.mark_thread_read(&thread_key).await.unwrap());
+    assert!(remote.set_thread_read(&thread_key, true).await.unwrap());
     let view = remote.thread(&thread_key).await.unwrap().unwrap();
     assert!(!view.thread.unread);
     assert!(

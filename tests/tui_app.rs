@@ -1136,3 +1136,20 @@ async fn opening_a_conversation_also_refreshes_it_from_its_provider() {
         h.app.apply(result);
     }
 }
+
+#[tokio::test]
+async fn n_marks_the_conversation_unread_again() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // Open the first conversation (it becomes read), go back, press N.
+    h.keys("enter").await;
+    h.keys("esc").await;
+    let key = h.app.inbox.selected().expect("a row is selected").key();
+    let read_first = h.engine.thread(&key).unwrap().unwrap();
+    assert!(!read_first.thread.unread);
+    h.keys("N").await;
+    let view = h.engine.thread(&key).unwrap().unwrap();
+    assert!(view.thread.unread, "N left the conversation read");
+    assert!(h.screen().contains("Marked unread"));
+    assert!(h.screen().contains('●'), "the row shows no unread mark");
+}

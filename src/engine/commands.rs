@@ -55,26 +55,65 @@ pub fn new_message_id(from: &str) -> String {
 impl Engine {
     /// Marks a thread and its messages read; true if anything changed.
     pub fn mark_thread_read(&self, thread_key: &str) -> CommandResult<bool> {
-        let view = self
-            .thread(thread_key)?
-            .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?;
+        self.set_thread_read(thread_key, true)
+    }
+
+    /// Marks a conversation's messages read (or its replies unread again),
+    /// in every copy of it; a Gmail copy also gets a [`ReadChange`] that the
+    /// read pusher takes to Gmail, and that keeps a sync from undoing the
+    /// mark meanwhile. True when anything changed.
+    pub fn set_thread_read(&self, thread_key: &str, read: bool) -> CommandResult<bool> {
+        let Some(thread) = self.store.get::<Thread>(thread_key)? else {
+            return Err(CommandError::NotFound(format!(
+                "no thread {thread_key:?}; `outpost inbox` lists thread ids"
+            )));
+        };
+        let primary = match thread.merged_into.clone() {
+            Some(key) => self.store.get::<Thread>(&key)?.unwrap_or(thread),
+            None => thread,
+        };
+        let now = self.clock.now();
         let mut changed = false;
-        let unread: Vec<Message> = view
-            .messages
-            .into_iter()
-            .filter(|m| !m.read)
-            .map(|mut m| {
-                m.read = true;
-                m
-            })
-            .collect();
-        if !unread.is_empty() {
-            changed |= self.store.put_all(&unread)? > 0;
+        for key in std::iter::once(primary.key()).chain(primary.sources.iter().cloned()) {
+            let Some(copy) = self.store.get::<Thread>(&key)? else {
+                continue;
+            };
+            let prefix = KeyBuf::new().text(&key).into_prefix();
+            // Unread is about what the lead wrote; our own mail stays read.
+            let keys: Vec<String> = self
+                .store
+                .by_index::<Message>(Index::MessagesByThread, &prefix, false)
+                .filter_map(|m| m.ok())
+                .filter(|m| m.read != read && (read || m.direction == Direction::Inbound))
+                .map(|m| m.key())
+                .collect();
+            let flipped = self.store.modify::<Message, String>(&keys, |_, current| {
+                let mut message = current?;
+                if message.read == read {
+                    return None;
+                }
+                message.read = read;
+                let id = message.provider_id.clone();
+                Some((message, id))
+            })?;
+            if copy.provider == Provider::Gmail && !flipped.is_empty() {
+                let changes: Vec<ReadChange> = flipped
+                    .into_iter()
+                    .map(|gmail_id| ReadChange {
+                        account: copy.account.clone(),
+                        gmail_id,
+                        read,
+                        at: now,
+                    })
+                    .collect();
+                self.store.put_all(&changes)?;
+                changed = true;
+            } else {
+                changed |= !flipped.is_empty();
+            }
         }
-        if view.thread.unread {
-            let mut thread = view.thread;
-            thread.unread = false;
-            changed |= self.store.put(&thread)?;
+        if changed {
+            crate::conversation::settle(&self.store, &primary.key())?;
         }
         Ok(changed)
     }

@@ -177,9 +177,15 @@ impl RemoteEngine {
         Self::maybe(self.get("thread", &[("key", key)]).await).await
     }
 
-    pub async fn mark_thread_read(&self, key: &str) -> RemoteResult<bool> {
+    pub async fn set_thread_read(&self, key: &str, read: bool) -> RemoteResult<bool> {
         let flag: Flag = self
-            .post("thread/read", KeyParam { key: key.into() })
+            .post(
+                "thread/read",
+                ReadRequest {
+                    key: key.into(),
+                    read,
+                },
+            )
             .await?;
         Ok(flag.value)
     }

@@ -153,3 +153,22 @@ impl Message {
         all
     }
 }
+
+/// A read or unread mark the rep set on a Gmail message that has not reached
+/// Gmail yet. While it waits, a sync keeps the rep's mark instead of the
+/// labels Gmail still has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadChange {
+    pub account: String,
+    /// Gmail's message id.
+    pub gmail_id: String,
+    pub read: bool,
+    pub at: DateTime<Utc>,
+}
+
+impl ReadChange {
+    /// The same key as the message's.
+    pub fn key(&self) -> String {
+        super::scoped_key(&self.account, &self.gmail_id)
+    }
+}

@@ -22,10 +22,11 @@ pub enum Kind {
     Task,
     Draft,
     Cursor,
+    ReadChange,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -42,6 +43,7 @@ impl Kind {
         Kind::Task,
         Kind::Draft,
         Kind::Cursor,
+        Kind::ReadChange,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Task => "tasks",
             Kind::Draft => "drafts",
             Kind::Cursor => "cursors",
+            Kind::ReadChange => "read_changes",
         }
     }
 

@@ -475,6 +475,37 @@ impl Store {
         Ok(removed)
     }
 
+    /// Deletes a record only if it is still exactly `expected` (a
+    /// compare-and-swap): work that finished on a record someone changed
+    /// since must not take the newer version with it. False when it changed
+    /// or is gone.
+    pub fn delete_if_unchanged<R: Record>(&self, expected: &R) -> StoreResult<bool> {
+        let key = expected.key();
+        let bytes = Self::encode(expected)?;
+        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
+        let result = group.as_slice().transaction(|views| {
+            match views[0].get(key.as_bytes())? {
+                Some(old) if old.as_ref() == bytes.as_slice() => {}
+                _ => return Ok(false),
+            }
+            views[0].remove(key.as_bytes())?;
+            for stale in expected.index_entries() {
+                views[stale.index.slot()].remove(stale.key)?;
+            }
+            Ok(true)
+        });
+        let removed = self.finish_tx(result)?;
+        if removed {
+            self.inner.writes.fetch_add(1, Ordering::Relaxed);
+            self.publish(Change::Record {
+                kind: R::KIND,
+                key,
+                op: Op::Delete,
+            });
+        }
+        Ok(removed)
+    }
+
     fn finish_tx<T>(&self, result: Result<T, TransactionError<StoreError>>) -> StoreResult<T> {
         match result {
             Ok(value) => Ok(value),

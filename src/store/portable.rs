@@ -61,6 +61,7 @@ macro_rules! for_each_kind {
             Kind::Suppression => $body!(Suppression),
             Kind::Task => $body!(Task),
             Kind::Draft => $body!(Draft),
+            Kind::ReadChange => $body!(ReadChange),
             Kind::Cursor => $body!(Cursor),
         }
     };

@@ -150,6 +150,13 @@ impl Record for Message {
     }
 }
 
+impl Record for ReadChange {
+    const KIND: Kind = Kind::ReadChange;
+    fn key(&self) -> String {
+        ReadChange::key(self)
+    }
+}
+
 impl Record for Activity {
     const KIND: Kind = Kind::Activity;
     fn key(&self) -> String {

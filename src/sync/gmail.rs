@@ -42,6 +42,10 @@ pub(super) async fn sync(
         categories: existing.map(|a| a.categories).unwrap_or_default(),
     })?;
 
+    // Marks the rep set go first, so the history read next already has them.
+    if let Err(err) = super::read_state::push_read_changes(engine, acct).await {
+        tracing::warn!(account = name, error = %err, "read marks not pushed yet");
+    }
     let cursor_key = scoped_key(name, CURSOR);
     let cursor = store
         .get::<Cursor>(&cursor_key)?
@@ -192,7 +196,12 @@ fn store_messages(
     let mut records = Vec::with_capacity(fetched.len());
     for message in fetched {
         match to_record(&acct.name, &acct.email, message) {
-            Some(record) => {
+            Some(mut record) => {
+                // A mark the rep set that has not reached Gmail yet wins
+                // over the labels Gmail still shows.
+                if let Some(change) = store.get::<ReadChange>(&record.key())? {
+                    record.read = change.read;
+                }
                 touched.threads.insert(record.thread_key.clone());
                 records.push(record);
             }

@@ -3,6 +3,7 @@
 //! with nothing new writes nothing), progress on the change feed.
 
 mod gmail;
+pub mod read_state;
 mod smartlead;
 
 pub use smartlead::{body_text, smartlead_dedupe_key, smartlead_message_id};

@@ -52,6 +52,7 @@ pub enum Action {
     SetCategory,
     UndoSend,
     ToggleUnread,
+    MarkUnread,
     CycleAccount,
     CycleCampaign,
     CycleCategory,
@@ -126,6 +127,7 @@ actions! {
     Reply, "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
     SetCategory, "set_category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
     UndoSend, "undo_send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    MarkUnread, "mark_unread", "Mark the conversation unread (here and in Gmail)", Scope::Only(&[Inbox, Thread]), ["N"], false;
     ToggleUnread, "toggle_unread", "Show only unread conversations", Scope::Only(&[Inbox]), ["U"], true;
     CycleAccount, "filter_account", "Filter by account (cycle)", Scope::Only(&[Inbox]), ["a"], false;
     CycleCampaign, "filter_campaign", "Filter by campaign (cycle)", Scope::Only(&[Inbox, Leads]), ["C"], false;

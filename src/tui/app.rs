@@ -521,6 +521,7 @@ impl App {
             Action::Reply => self.reply(),
             Action::SetCategory => self.pick_category(),
             Action::UndoSend => self.undo_send(),
+            Action::MarkUnread => self.mark_unread(),
             Action::ToggleUnread => {
                 self.inbox.query.unread_only = !self.inbox.query.unread_only;
                 self.reload_inbox_filtered();
@@ -723,7 +724,10 @@ impl App {
                 if let Some(t) = self.inbox.selected().cloned() {
                     self.open_thread(&t.key());
                     if t.unread {
-                        self.jobs.push(Job::MarkRead { key: t.key() });
+                        self.jobs.push(Job::MarkRead {
+                            key: t.key(),
+                            read: true,
+                        });
                         if let Some(row) = self.inbox.rows.get_mut(self.inbox.cursor.selected) {
                             row.unread = false;
                         }
@@ -779,6 +783,24 @@ impl App {
             Screen::Inbox => self.inbox.selected().cloned(),
             _ => None,
         }
+    }
+
+    /// The rep's "come back to this": the conversation's replies unread
+    /// again, here and in Gmail.
+    fn mark_unread(&mut self) {
+        let Some(t) = self.current_thread() else {
+            self.error("Select a conversation first");
+            return;
+        };
+        let key = t.key();
+        self.jobs.push(Job::MarkRead {
+            key: key.clone(),
+            read: false,
+        });
+        if let Some(row) = self.inbox.rows.iter_mut().find(|r| r.key() == key) {
+            row.unread = true;
+        }
+        self.info(format!("Marked unread: {}", t.person()));
     }
 
     fn reply(&mut self) {

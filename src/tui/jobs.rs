@@ -42,8 +42,10 @@ pub enum Job {
     Thread {
         key: String,
     },
+    /// Read (opening it), or unread again (the rep's mark).
     MarkRead {
         key: String,
+        read: bool,
     },
     LeadIndex,
     /// Re-read leads that changed, for the in-memory index.
@@ -264,7 +266,7 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
             Ok(view) => JobResult::Thread(Box::new(view)),
             Err(e) => failed("thread", e),
         },
-        Job::MarkRead { key } => match engine.mark_thread_read(&key) {
+        Job::MarkRead { key, read } => match engine.set_thread_read(&key, read) {
             Ok(_) => JobResult::Quiet,
             Err(e) => failed("mark read", e),
         },

@@ -33,6 +33,11 @@ impl App {
                 self.thread.inflight = false;
                 match *view {
                     Some(v) if v.key == self.thread.key => self.thread.view = Some(v),
+                    // A provider copy's key opens the conversation it is part of.
+                    Some(v) if v.thread.sources.contains(&self.thread.key) => {
+                        self.thread.key = v.key.clone();
+                        self.thread.view = Some(v);
+                    }
                     Some(_) => {}
                     None => self.error("That conversation is no longer in the cache"),
                 }

@@ -38,6 +38,18 @@ pub struct NameParam {
     pub name: String,
 }
 
+/// Marks a conversation read, or its replies unread again.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReadRequest {
+    pub key: String,
+    #[serde(default = "read_by_default")]
+    pub read: bool,
+}
+
+fn read_by_default() -> bool {
+    true
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CategoryRequest {
     pub key: String,

@@ -206,6 +206,11 @@ impl GoogleSandbox {
         self.mailbox().email.clone()
     }
 
+    /// A message's labels, as Gmail has them now (None when it is not there).
+    pub fn message_labels(&self, id: &str) -> Option<Vec<String>> {
+        self.mailbox().messages.get(id).map(|m| m.labels.clone())
+    }
+
     /// Thread ids, newest activity first.
     pub fn thread_ids(&self) -> Vec<String> {
         let mailbox = self.mailbox();

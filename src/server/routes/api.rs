@@ -168,9 +168,9 @@ async fn thread(
         .ok_or_else(|| not_found(format!("no thread {:?}", p.key)))
 }
 
-async fn mark_read(State(s): State<ServerState>, Json(p): Json<KeyParam>) -> ApiResult<Flag> {
+async fn mark_read(State(s): State<ServerState>, Json(p): Json<ReadRequest>) -> ApiResult<Flag> {
     Ok(Json(Flag {
-        value: s.engine().mark_thread_read(&p.key)?,
+        value: s.engine().set_thread_read(&p.key, p.read)?,
     }))
 }
 

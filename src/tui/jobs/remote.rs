@@ -25,7 +25,7 @@ pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
             Ok(view) => JobResult::Thread(Box::new(view)),
             Err(e) => failed("thread", e),
         },
-        Job::MarkRead { key } => match remote.mark_thread_read(&key).await {
+        Job::MarkRead { key, read } => match remote.set_thread_read(&key, read).await {
             Ok(_) => JobResult::Quiet,
             Err(e) => failed("mark read", e),
         },
