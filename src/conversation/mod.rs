@@ -13,7 +13,8 @@
 //! [`summarize`], so the rules live here once.
 
 mod merge;
+pub mod smartlead;
 mod summary;
 
 pub use merge::{merge_copies, settle, settle_all, settle_if_linked};
-pub use summary::{lead_name_for, readable_text, split_quoted, summarize};
+pub use summary::{fold, lead_name_for, readable_text, split_quoted, summarize};

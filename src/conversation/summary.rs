@@ -70,6 +70,38 @@ pub fn summarize(thread: &mut Thread, messages: &[Message]) {
     }
 }
 
+/// Brings a summary up to date with messages that were not stored before,
+/// without reading the rest of the conversation: what a webhook reply costs
+/// does not grow with the conversation it joins. Gives what [`summarize`]
+/// gives over all the messages, except that the newest message wins ties.
+pub fn fold(thread: &mut Thread, added: &[Message]) {
+    let mut added: Vec<&Message> = added.iter().collect();
+    added.sort_by_key(|m| m.date);
+    // Whether our message is the newest so far.
+    let mut newest_ours = thread.message_count > 0
+        && (thread.answered_last
+            || thread
+                .last_inbound_at
+                .is_none_or(|at| at < thread.last_message_at));
+    for m in added {
+        let first = thread.message_count == 0;
+        thread.message_count += 1;
+        if first || m.date >= thread.last_message_at {
+            thread.last_message_at = m.date;
+            thread.snippet = crate::engine::snippet(&readable_text(m), PREVIEW_CHARS);
+            newest_ours = m.direction == Direction::Outbound;
+        }
+        if m.direction == Direction::Inbound {
+            if thread.last_inbound_at.is_none_or(|at| m.date >= at) {
+                thread.last_inbound_at = Some(m.date);
+                thread.preview = own_words(m);
+            }
+            thread.unread |= !m.read;
+        }
+    }
+    thread.answered_last = newest_ours && thread.last_inbound_at.is_some();
+}
+
 /// The display name the person's address carries on the conversation's mail
 /// (their From, or our To), when it has one.
 fn display_name_in(messages: &[Message], email: Option<&str>) -> Option<String> {
@@ -192,6 +224,29 @@ mod tests {
         assert_eq!(t.last_inbound_at, Some(at(60)));
         assert_eq!(t.lead_name.as_deref(), Some("Dana Reyes"));
         assert_eq!(t.person(), "Dana Reyes");
+    }
+
+    #[test]
+    fn folding_in_new_messages_gives_what_summarizing_all_of_them_gives() {
+        let all = vec![
+            message("1", false, 0, "Hi Dana, worth a chat?"),
+            message("2", true, 60, "Yes.\n> Hi Dana"),
+            message("3", false, 120, "Great."),
+            message("4", true, 180, "One more question"),
+            message("5", false, 240, "Answered."),
+        ];
+        for split in 0..all.len() {
+            let mut whole = thread();
+            summarize(&mut whole, &all);
+            let mut folded = thread();
+            summarize(&mut folded, &all[..split]);
+            fold(&mut folded, &all[split..]);
+            if split == 0 {
+                // An empty summary has no display name to start from.
+                folded.lead_name = whole.lead_name.clone();
+            }
+            assert_eq!(folded, whole, "split at {split}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod gmail;
 pub mod read_state;
 mod smartlead;
 
-pub use smartlead::{body_text, smartlead_dedupe_key, smartlead_message_id};
+pub use smartlead::smartlead_dedupe_key;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

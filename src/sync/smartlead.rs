@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 
 use super::{AccountSummary, SyncEngine, SyncError};
+use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem};
 use crate::model::{self, *};
 use crate::providers::registry::SmartleadAccount;
 use crate::providers::smartlead::{self as sl, CampaignId, HistoryKind, LeadId, StatisticsQuery};
@@ -421,49 +421,6 @@ fn facts_from_row(
     }
 }
 
-/// The cache id of one Smartlead history item, shared by sync and webhooks so
-/// both sources write one message. Items without a time fall back to their
-/// position in the history.
-pub fn smartlead_message_id(
-    provider_thread_id: &str,
-    kind: &str,
-    stats_id: Option<&str>,
-    message_id: Option<&str>,
-    at: Option<DateTime<Utc>>,
-    index: usize,
-) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(stats_id.unwrap_or("").as_bytes());
-    hasher.update([0]);
-    hasher.update(message_id.unwrap_or("").as_bytes());
-    hasher.update([0]);
-    // A Message-ID names the message for good; only an item without one is
-    // told apart by its time (or, lacking that, its place in the history).
-    match (message_id, at) {
-        (Some(_), _) => {}
-        (None, Some(t)) => hasher.update(t.timestamp_millis().to_be_bytes()),
-        (None, None) => hasher.update((index as u64).to_be_bytes()),
-    }
-    let digest: String = hasher.finalize()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sl-{provider_thread_id}-{digest}")
-}
-
-/// Plain text for an HTML or text body.
-pub fn body_text(body: &str) -> String {
-    let looks_html = body.contains('<') && body.contains('>');
-    if !looks_html {
-        return body.trim().to_string();
-    }
-    html2text::from_read(body.as_bytes(), 100)
-        .map(|t| t.trim().to_string())
-        .unwrap_or_else(|_| body.to_string())
-}
-
 #[allow(clippy::too_many_arguments)]
 fn thread_from_history(
     account: &str,
@@ -476,82 +433,54 @@ fn thread_from_history(
     lead: Option<&Lead>,
     store: &crate::store::Store,
 ) -> Result<(Thread, Vec<Message>), SyncError> {
-    let provider_thread_id = format!("{campaign_id}:{}", lead_id.0);
-    let thread_key = Thread::key_for(account, &provider_thread_id);
     let ours = history.from.clone().unwrap_or_default();
+    let conversation = SmartleadConversation {
+        account,
+        campaign_id,
+        lead_id: Some(lead_id.0),
+        lead_email,
+        ours: &ours,
+    };
+    let provider_thread_id = conversation.provider_thread_id();
+    let undated = known
+        .map(|t| t.last_message_at)
+        .unwrap_or(DateTime::UNIX_EPOCH);
     let mut messages = Vec::new();
     let mut subject = String::new();
     let mut last_sent_id: Option<String> = None;
-    for (index, item) in history.history.iter().enumerate() {
-        let inbound = item.kind == HistoryKind::Reply;
-        let provider_id = smartlead_message_id(
-            &provider_thread_id,
-            item.kind.as_str(),
-            item.stats_id.as_deref(),
-            item.message_id.as_deref(),
-            item.time,
-            index,
-        );
-        let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
-        let date = item.time.unwrap_or_else(|| {
-            known
-                .map(|t| t.last_message_at)
-                .unwrap_or(DateTime::UNIX_EPOCH)
-        });
-        let from_ours = item.from.clone().unwrap_or_else(|| ours.clone());
-        let (from, to) = if inbound {
-            (
-                item.from.clone().unwrap_or_else(|| lead_email.to_string()),
-                item.to.clone().unwrap_or_else(|| ours.clone()),
-            )
-        } else {
-            (
-                from_ours,
-                item.to
-                    .clone()
-                    .or_else(|| history.to.clone())
-                    .unwrap_or_else(|| lead_email.to_string()),
-            )
-        };
-        let item_subject = item.subject.clone().filter(|s| !s.trim().is_empty());
+    for (index, entry) in history.history.iter().enumerate() {
+        let inbound = entry.kind == HistoryKind::Reply;
+        let entry_subject = entry.subject.clone().filter(|s| !s.trim().is_empty());
         if subject.is_empty()
-            && let Some(s) = &item_subject
+            && let Some(s) = &entry_subject
         {
             subject = s.clone();
         }
-        let html = item.email_body.clone();
-        messages.push(Message {
-            account: account.to_string(),
-            provider_id,
-            thread_key: thread_key.clone(),
-            direction: if inbound {
-                Direction::Inbound
+        let item = SmartleadItem {
+            inbound,
+            stats_id: entry.stats_id.clone(),
+            message_id: entry.message_id.clone(),
+            time: entry.time,
+            subject: entry_subject.unwrap_or_else(|| crate::engine::reply_subject(&subject)),
+            html: entry.email_body.clone(),
+            text: None,
+            cc: entry.cc.clone(),
+            sequence_number: entry.email_seq_number.map(|n| n as u32),
+            from: entry.from.clone(),
+            to: if inbound {
+                entry.to.clone()
             } else {
-                Direction::Outbound
+                entry.to.clone().or_else(|| history.to.clone())
             },
-            message_id: item.message_id.clone(),
             in_reply_to: if inbound { last_sent_id.clone() } else { None },
-            references: Vec::new(),
-            from: Address::new(from),
-            to: vec![Address::new(to)],
-            cc: item.cc.iter().map(Address::new).collect(),
-            subject: item_subject.unwrap_or_else(|| crate::engine::reply_subject(&subject)),
-            date,
-            text_body: body_text(&html),
-            html_body: Some(html).filter(|h| h.contains('<')),
-            attachments: Vec::new(),
-            // Outbound mail is ours; a reply is unread until the rep opens it.
-            read: existing.map(|m| m.read).unwrap_or(!inbound),
-            labels: Vec::new(),
-            smartlead: Some(SmartleadRef {
-                campaign_id,
-                lead_id: lead_id.0,
-                stats_id: item.stats_id.clone(),
-                sequence_number: item.email_seq_number.map(|n| n as u32),
-            }),
-        });
+            index,
+        };
+        let read = store
+            .get::<Message>(&conversation.message_key(&item))?
+            .map(|m| m.read);
+        messages.push(conversation.message(&item, undated, read));
         if !inbound {
-            last_sent_id = item.message_id.clone();
+            last_sent_id = entry.message_id.clone();
         }
     }
     messages.sort_by_key(|m| m.date);

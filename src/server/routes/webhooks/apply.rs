@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::parse::{MessagePart, Payload, SmartleadEvent};
+use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem, body_text};
 use crate::engine::{Engine, reply_subject, snippet};
 use crate::model::*;
 use crate::store::{Change, StoreResult};
-use crate::sync::{body_text, smartlead_dedupe_key, smartlead_message_id};
+use crate::sync::smartlead_dedupe_key;
 
 /// How long a reply preview kept in an event's `detail` may be.
 const DETAIL_CHARS: usize = 200;
@@ -273,109 +274,57 @@ fn upsert_reply_thread(
         return Ok(());
     };
     let store = engine.store();
-    let campaign_id = p.campaign_id.unwrap_or(0);
-    let lead_part = p
-        .lead_id
-        .or(lead.and_then(|l| l.smartlead_lead_id))
-        .map(|id| id.to_string())
-        .unwrap_or_else(|| email.clone());
-    let provider_thread_id = format!("{campaign_id}:{lead_part}");
-    let thread_key = Thread::key_for(account, &provider_thread_id);
     let ours = p.from_email.clone().unwrap_or_default();
-    let smartlead_ref = p.lead_id.map(|lead_id| SmartleadRef {
-        campaign_id,
-        lead_id,
-        stats_id: p.stats_id.clone(),
-        sequence_number: p.sequence_number,
-    });
+    let conversation = SmartleadConversation {
+        account,
+        campaign_id: p.campaign_id.unwrap_or(0),
+        lead_id: p.lead_id.or(lead.and_then(|l| l.smartlead_lead_id)),
+        lead_email: email,
+        ours: &ours,
+    };
+    let provider_thread_id = conversation.provider_thread_id();
+    let thread_key = conversation.thread_key();
     let reply_at = reply.time.or(p.at).unwrap_or_else(|| engine.clock().now());
     let subject = p.subject.clone().unwrap_or_default();
-    let mut messages = Vec::new();
+    let first_subject = subject.strip_prefix("Re: ").unwrap_or(&subject).to_string();
+    let mut items = Vec::new();
     if let Some(sent) = &p.sent
-        && let Some(sent_at) = sent.time
+        && sent.time.is_some()
     {
-        let provider_id = smartlead_message_id(
-            &provider_thread_id,
-            "SENT",
-            p.stats_id.as_deref(),
-            sent.message_id.as_deref(),
-            Some(sent_at),
-            0,
-        );
-        if !store.contains::<Message>(&scoped_key(account, &provider_id))? {
-            let html = sent.html.clone().unwrap_or_default();
-            messages.push(Message {
-                account: account.to_string(),
-                provider_id,
-                thread_key: thread_key.clone(),
-                direction: Direction::Outbound,
-                message_id: sent.message_id.clone(),
-                in_reply_to: None,
-                references: Vec::new(),
-                from: Address::new(ours.clone()),
-                to: vec![Address::new(email.clone())],
-                cc: Vec::new(),
-                subject: subject.strip_prefix("Re: ").unwrap_or(&subject).to_string(),
-                date: sent_at,
-                text_body: sent.text.clone().unwrap_or_else(|| body_text(&html)),
-                html_body: Some(html).filter(|h| h.contains('<')),
-                attachments: Vec::new(),
-                read: true,
-                labels: Vec::new(),
-                smartlead: smartlead_ref.clone(),
-            });
-        }
+        items.push(SmartleadItem {
+            inbound: false,
+            stats_id: p.stats_id.clone(),
+            message_id: sent.message_id.clone(),
+            time: sent.time,
+            subject: first_subject.clone(),
+            html: sent.html.clone().unwrap_or_default(),
+            text: sent.text.clone(),
+            sequence_number: p.sequence_number,
+            ..SmartleadItem::default()
+        });
     }
-    let provider_id = smartlead_message_id(
-        &provider_thread_id,
-        "REPLY",
-        p.stats_id.as_deref(),
-        reply.message_id.as_deref(),
-        Some(reply_at),
-        0,
-    );
-    let existing = store.get::<Message>(&scoped_key(account, &provider_id))?;
-    let html = reply.html.clone().unwrap_or_default();
-    messages.push(Message {
-        account: account.to_string(),
-        provider_id,
-        thread_key: thread_key.clone(),
-        direction: Direction::Inbound,
+    items.push(SmartleadItem {
+        inbound: true,
+        stats_id: p.stats_id.clone(),
         message_id: reply.message_id.clone(),
-        in_reply_to: p.sent.as_ref().and_then(|s| s.message_id.clone()),
-        references: Vec::new(),
-        from: Address::new(email.clone()),
-        to: vec![Address::new(ours.clone())],
-        cc: Vec::new(),
+        time: Some(reply_at),
         subject: reply_subject(&subject),
-        date: reply_at,
-        text_body: reply_text(reply).unwrap_or_default(),
-        html_body: Some(html).filter(|h| h.contains('<')),
-        attachments: Vec::new(),
-        // A redelivery must not mark a reply unread again once it was read.
-        read: existing.as_ref().is_some_and(|m| m.read),
-        labels: Vec::new(),
-        smartlead: smartlead_ref,
+        html: reply.html.clone().unwrap_or_default(),
+        text: reply_text(reply),
+        sequence_number: p.sequence_number,
+        in_reply_to: p.sent.as_ref().and_then(|s| s.message_id.clone()),
+        ..SmartleadItem::default()
     });
-    let known = store.get::<Thread>(&thread_key)?;
-    // By index, not `engine.thread`: the thread record may not exist yet.
-    // The thread's summary covers what is stored plus what this payload
-    // adds, so the messages and the thread go in one transaction.
-    let prefix = crate::store::keys::KeyBuf::new()
-        .text(&thread_key)
-        .into_prefix();
-    let mut all: Vec<Message> = store
-        .by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
-        .collect::<StoreResult<_>>()?;
-    for message in &messages {
-        match all
-            .iter_mut()
-            .find(|m| m.provider_id == message.provider_id)
-        {
-            Some(stored) => *stored = message.clone(),
-            None => all.push(message.clone()),
+    // Only what the cache does not hold yet is written and counted: a
+    // redelivered reply keeps the read state the rep gave it.
+    let mut added = Vec::new();
+    for item in &items {
+        if !store.contains::<Message>(&conversation.message_key(item))? {
+            added.push(conversation.message(item, reply_at, None));
         }
     }
+    let messages = added;
+    let known = store.get::<Thread>(&thread_key)?;
     let category = known
         .as_ref()
         .and_then(|t| t.category.clone())
@@ -389,36 +338,49 @@ fn upsert_reply_thread(
         .and_then(|t| t.lead_name.clone())
         .or_else(|| lead.map(Lead::full_name).filter(|n| !n.trim().is_empty()))
         .or_else(|| p.lead_name.clone().filter(|n| !n.trim().is_empty()));
-    let mut thread = Thread {
-        account: account.to_string(),
-        provider: Provider::Smartlead,
-        provider_thread_id,
-        subject: known
-            .as_ref()
-            .map(|t| t.subject.clone())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| subject.strip_prefix("Re: ").unwrap_or(&subject).to_string()),
-        lead_email: Some(email.clone()),
-        campaign_id: p.campaign_id,
-        campaign_name: p
-            .campaign_name
-            .clone()
-            .or_else(|| known.as_ref().and_then(|t| t.campaign_name.clone())),
-        last_message_at: reply_at,
-        last_inbound_at: None,
-        message_count: 0,
-        unread: false,
-        has_reply: true,
-        category,
-        snippet: String::new(),
-        participants,
-        lead_name,
-        preview: String::new(),
-        answered_last: false,
-        merged_into: known.as_ref().and_then(|t| t.merged_into.clone()),
-        sources: known.map(|t| t.sources).unwrap_or_default(),
+    let thread = match &known {
+        // The stored summary moves with what this payload adds: the cost of
+        // a reply does not grow with its conversation.
+        Some(known) => {
+            let mut thread = known.clone();
+            thread.has_reply = true;
+            thread.category = category;
+            if thread.lead_name.is_none() {
+                thread.lead_name = lead_name;
+            }
+            if thread.campaign_name.is_none() {
+                thread.campaign_name = p.campaign_name.clone();
+            }
+            crate::conversation::fold(&mut thread, &messages);
+            thread
+        }
+        None => {
+            let mut thread = Thread {
+                account: account.to_string(),
+                provider: Provider::Smartlead,
+                provider_thread_id,
+                subject: first_subject,
+                lead_email: Some(email.clone()),
+                campaign_id: p.campaign_id,
+                campaign_name: p.campaign_name.clone(),
+                last_message_at: reply_at,
+                last_inbound_at: None,
+                message_count: 0,
+                unread: false,
+                has_reply: true,
+                category,
+                snippet: String::new(),
+                participants,
+                lead_name,
+                preview: String::new(),
+                answered_last: false,
+                merged_into: None,
+                sources: Vec::new(),
+            };
+            crate::conversation::summarize(&mut thread, &messages);
+            thread
+        }
     };
-    crate::conversation::summarize(&mut thread, &all);
     store.write(|batch| {
         batch.put_all(&messages)?;
         batch.put(&thread)
