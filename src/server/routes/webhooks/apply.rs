@@ -252,12 +252,11 @@ fn set_thread_category(
         return Ok(());
     };
     let key = Thread::key_for(account, &format!("{campaign_id}:{lead_id}"));
-    if let Some(mut thread) = engine.store().get::<Thread>(&key)?
-        && thread.category.as_ref() != Some(category)
-    {
+    engine.store().modify::<Thread, ()>(&[key], |_, thread| {
+        let mut thread = thread.filter(|t| t.category.as_ref() != Some(category))?;
         thread.category = Some(category.clone());
-        engine.store().put(&thread)?;
-    }
+        Some((thread, ()))
+    })?;
     Ok(())
 }
 
@@ -357,61 +356,63 @@ fn upsert_reply_thread(
         labels: Vec::new(),
         smartlead: smartlead_ref,
     });
-    let known = store.get::<Thread>(&thread_key)?;
-    // By index, not `engine.thread`: the thread record may not exist yet.
-    // The thread's summary covers what is stored plus what this payload
-    // adds, so the messages and the thread go in one transaction.
-    let prefix = crate::store::keys::KeyBuf::new()
-        .text(&thread_key)
-        .into_prefix();
-    let mut all: Vec<Message> = store
-        .by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
-        .collect::<StoreResult<_>>()?;
-    for message in &messages {
-        match all
-            .iter_mut()
-            .find(|m| m.provider_id == message.provider_id)
-        {
-            Some(stored) => *stored = message.clone(),
-            None => all.push(message.clone()),
+    // The thread is rebuilt from what is stored when it is written: a sync
+    // or another delivery landing meanwhile makes this run again.
+    store.modify_together::<Thread, ()>(&thread_key, |known, batch| {
+        // By index, not `engine.thread`: the thread record may not exist yet.
+        // The thread's summary covers what is stored plus what this payload
+        // adds, so the messages and the thread go in one transaction.
+        let prefix = crate::store::keys::KeyBuf::new()
+            .text(&thread_key)
+            .into_prefix();
+        let mut all: Vec<Message> = store
+            .by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
+            .collect::<StoreResult<_>>()?;
+        for message in &messages {
+            match all
+                .iter_mut()
+                .find(|m| m.provider_id == message.provider_id)
+            {
+                Some(stored) => *stored = message.clone(),
+                None => all.push(message.clone()),
+            }
         }
-    }
-    let last = all.iter().max_by_key(|m| m.date);
-    let category = known
-        .as_ref()
-        .and_then(|t| t.category.clone())
-        .or_else(|| lead.and_then(|l| l.category.clone()));
-    let mut participants = vec![normalize_email(email)];
-    if !ours.is_empty() {
-        participants.push(normalize_email(&ours));
-    }
-    let thread = Thread {
-        account: account.to_string(),
-        provider: Provider::Smartlead,
-        provider_thread_id,
-        subject: known
+        let last = all.iter().max_by_key(|m| m.date);
+        let category = known
             .as_ref()
-            .map(|t| t.subject.clone())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| subject.strip_prefix("Re: ").unwrap_or(&subject).to_string()),
-        lead_email: Some(email.clone()),
-        campaign_id: p.campaign_id,
-        campaign_name: p
-            .campaign_name
-            .clone()
-            .or_else(|| known.as_ref().and_then(|t| t.campaign_name.clone())),
-        last_message_at: last.map(|m| m.date).unwrap_or(reply_at),
-        last_inbound_at: Thread::last_inbound_in(&all),
-        message_count: all.len() as u32,
-        unread: Thread::unread_in(&all),
-        has_reply: true,
-        category,
-        snippet: last.map(|m| snippet(&m.text_body, 140)).unwrap_or_default(),
-        participants,
-    };
-    store.write(|batch| {
+            .and_then(|t| t.category.clone())
+            .or_else(|| lead.and_then(|l| l.category.clone()));
+        let mut participants = vec![normalize_email(email)];
+        if !ours.is_empty() {
+            participants.push(normalize_email(&ours));
+        }
+        let thread = Thread {
+            account: account.to_string(),
+            provider: Provider::Smartlead,
+            provider_thread_id: provider_thread_id.clone(),
+            subject: known
+                .as_ref()
+                .map(|t| t.subject.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| subject.strip_prefix("Re: ").unwrap_or(&subject).to_string()),
+            lead_email: Some(email.clone()),
+            campaign_id: p.campaign_id,
+            campaign_name: p
+                .campaign_name
+                .clone()
+                .or_else(|| known.as_ref().and_then(|t| t.campaign_name.clone())),
+            last_message_at: last.map(|m| m.date).unwrap_or(reply_at),
+            last_inbound_at: Thread::last_inbound_in(&all),
+            message_count: all.len() as u32,
+            unread: Thread::unread_in(&all),
+            has_reply: true,
+            category,
+            snippet: last.map(|m| snippet(&m.text_body, 140)).unwrap_or_default(),
+            participants,
+        };
         batch.put_all(&messages)?;
-        batch.put(&thread)
+        batch.put(&thread)?;
+        Ok(Some(()))
     })?;
     Ok(())
 }
