@@ -294,11 +294,8 @@ fn rebuild_thread(
     let messages: Vec<Message> = store
         .by_index::<Message>(Index::MessagesByThread, &prefix, false)
         .collect::<StoreResult<_>>()?;
-    let existing = store.get::<Thread>(thread_key)?;
     if messages.is_empty() {
-        if existing.is_some() {
-            store.delete::<Thread>(thread_key)?;
-        }
+        store.delete::<Thread>(thread_key)?;
         return Ok(None);
     }
     let ours = normalize_email(mailbox);
@@ -338,12 +335,18 @@ fn rebuild_thread(
         // A reply is mail from someone we wrote to, or from a known lead;
         // newsletters stay out of the inbox.
         has_reply: has_inbound && (has_outbound || lead_known),
-        category: existing.as_ref().and_then(|t| t.category.clone()),
+        category: None,
         snippet: crate::engine::snippet(&last.text_body, 140),
         participants: participants.into_iter().collect(),
     };
-    store.put(&thread)?;
-    Ok(Some(thread))
+    // The rep's category is kept as it is when the thread is written (a
+    // webhook may set it meanwhile).
+    let written = store.modify::<Thread, Thread>(&[thread_key.to_string()], |_, stored| {
+        let mut thread = thread.clone();
+        thread.category = stored.and_then(|t| t.category);
+        Some((thread.clone(), thread))
+    })?;
+    Ok(written.into_iter().next())
 }
 
 /// Sent and replied events for a conversation, so a lead's last interaction
