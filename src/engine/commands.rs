@@ -262,16 +262,21 @@ impl Engine {
 
     /// Cancels an outbox item still in its undo window; false if it already left.
     pub fn cancel_outbox(&self, id: &str) -> CommandResult<bool> {
-        let Some(mut item) = self.store.get::<OutboxItem>(id)? else {
+        if !self.store.contains::<OutboxItem>(id)? {
             return Err(CommandError::NotFound(format!("no outbox item {id:?}")));
-        };
-        if item.state != OutboxState::Pending {
-            return Ok(false);
         }
-        item.state = OutboxState::Cancelled;
-        item.updated_at = self.clock.now();
-        self.store.put(&item)?;
-        Ok(true)
+        let now = self.clock.now();
+        // Decided on the item as it is when written: the worker may be
+        // claiming it this very moment, and then it has left.
+        let cancelled = self
+            .store
+            .modify::<OutboxItem, ()>(&[id.to_string()], |_, item| {
+                let mut item = item.filter(|i| i.state == OutboxState::Pending)?;
+                item.state = OutboxState::Cancelled;
+                item.updated_at = now;
+                Some((item, ()))
+            })?;
+        Ok(!cancelled.is_empty())
     }
 
     /// Queues a failed send again, to go out on the outbox's next pass with
@@ -279,29 +284,41 @@ impl Engine {
     /// composed email): a sequence step belongs to its enrollment, which
     /// failed with it and is resumed instead.
     pub fn retry_outbox(&self, id: &str) -> CommandResult<OutboxItem> {
-        let Some(mut item) = self.store.get::<OutboxItem>(id)? else {
-            return Err(CommandError::NotFound(format!("no outbox item {id:?}")));
-        };
-        if item.state != OutboxState::Failed {
-            return Err(CommandError::Invalid(format!(
-                "outbox item {id} is {}; only a failed send can be retried",
-                item.state.as_str()
-            )));
-        }
-        if let Some(enrollment) = &item.enrollment_id {
-            return Err(CommandError::Invalid(format!(
-                "outbox item {id} is a step of enrollment {enrollment}; resume the enrollment \
-                 instead (outpost enrollment resume {enrollment})"
-            )));
-        }
         let now = self.clock.now();
-        item.state = OutboxState::Pending;
-        item.not_before = now;
-        item.attempts = 0;
-        item.last_error = None;
-        item.updated_at = now;
-        self.store.put(&item)?;
-        Ok(item)
+        let refusal = std::cell::RefCell::new(None);
+        let retried = self.store.modify::<OutboxItem, OutboxItem>(&[id.to_string()], |_, item| {
+            let refuse = |why: CommandError| {
+                *refusal.borrow_mut() = Some(why);
+                None
+            };
+            let Some(mut item) = item else {
+                return refuse(CommandError::NotFound(format!("no outbox item {id:?}")));
+            };
+            if item.state != OutboxState::Failed {
+                return refuse(CommandError::Invalid(format!(
+                    "outbox item {id} is {}; only a failed send can be retried",
+                    item.state.as_str()
+                )));
+            }
+            if let Some(enrollment) = &item.enrollment_id {
+                return refuse(CommandError::Invalid(format!(
+                    "outbox item {id} is a step of enrollment {enrollment}; resume the enrollment \
+                     instead (outpost enrollment resume {enrollment})"
+                )));
+            }
+            *refusal.borrow_mut() = None;
+            item.state = OutboxState::Pending;
+            item.not_before = now;
+            item.attempts = 0;
+            item.last_error = None;
+            item.updated_at = now;
+            Some((item.clone(), item))
+        })?;
+        match (retried.into_iter().next(), refusal.into_inner()) {
+            (Some(item), _) => Ok(item),
+            (None, Some(why)) => Err(why),
+            (None, None) => Err(CommandError::NotFound(format!("no outbox item {id:?}"))),
+        }
     }
 
     /// The outbox item with this id, or the only one whose id starts with it

@@ -246,28 +246,21 @@ impl Engine {
         Ok(enrollment)
     }
 
-    /// Pauses every active enrollment of a lead; returns how many.
+    /// Pauses every active enrollment of a lead (cancelling an email of
+    /// theirs not sent yet); returns how many.
     pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
-        let prefix = KeyBuf::new()
-            .text(&normalize_email(lead_email))
-            .into_prefix();
-        let now = self.clock.now();
-        let mut paused = Vec::new();
-        for e in self
-            .store
-            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
-        {
-            let mut e = e?;
-            if e.state == EnrollmentState::Active {
+        let email = normalize_email(lead_email);
+        let paused =
+            crate::sequences::for_each_open(&self.store, &email, self.clock.now(), |e, _| {
+                if e.state != EnrollmentState::Active {
+                    return false;
+                }
                 e.state = EnrollmentState::Paused;
                 e.reason = Some("paused by the rep".into());
                 e.resume_at = None;
-                e.updated_at = now;
-                paused.push(e);
-            }
-        }
-        self.store.put_all(&paused)?;
-        Ok(paused.len())
+                true
+            })?;
+        Ok(paused.into_iter().filter(|&p| p).count())
     }
 
     /// Never mail this address again from `account`, and stop its enrollments.
@@ -281,21 +274,12 @@ impl Engine {
             note: Some("suppressed by the rep in outpost".into()),
         };
         self.store.put(&suppression)?;
-        let prefix = KeyBuf::new().text(&suppression.email).into_prefix();
-        let mut stopped = Vec::new();
-        for e in self
-            .store
-            .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
-        {
-            let mut e = e?;
-            if matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused) {
-                e.state = EnrollmentState::Stopped;
-                e.reason = Some("suppressed".into());
-                e.updated_at = now;
-                stopped.push(e);
-            }
-        }
-        self.store.put_all(&stopped)?;
+        crate::sequences::for_each_open(&self.store, &suppression.email, now, |e, _| {
+            e.state = EnrollmentState::Stopped;
+            e.reason = Some("suppressed".into());
+            e.next_due_at = None;
+            e.resume_at = None;
+        })?;
         Ok(suppression)
     }
 

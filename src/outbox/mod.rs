@@ -35,7 +35,7 @@ use crate::providers::gmail::{GmailError, mime};
 use crate::providers::smartlead::{
     CampaignId, LeadUploadSettings, NewLead, ReplyRequest, SmartleadError,
 };
-use crate::store::{Change, StoreError};
+use crate::store::{Change, Kind, StoreError};
 
 /// How many times a send that certainly did not go out is tried again.
 /// With the backoff of [`retry_backoff`], ten attempts span about three
@@ -167,29 +167,88 @@ impl OutboxWorker {
         }
     }
 
+    /// Writes the worker's next state of an item it holds in `sending`. Its
+    /// claim made the worker the item's only writer, so the write is a
+    /// compare-and-swap on that: were the item changed meanwhile, nothing is
+    /// overwritten and the error says so.
     fn save(&self, item: &mut OutboxItem) -> Result<(), StoreError> {
         item.updated_at = self.engine.clock().now();
-        self.engine.store().put(item)?;
+        let next = item.clone();
+        let ours = |stored: &OutboxItem| {
+            stored.state == OutboxState::Sending && stored.attempts == next.attempts
+        };
+        let written = self.engine.store().modify::<OutboxItem, ()>(
+            std::slice::from_ref(&next.id),
+            |_, stored| {
+                stored.filter(ours)?;
+                Some((next.clone(), ()))
+            },
+        )?;
+        if written.is_empty() {
+            return Err(StoreError::Changed {
+                kind: Kind::Outbox,
+                key: next.id,
+            });
+        }
         Ok(())
     }
 
+    /// Takes a due item for sending: `pending` becomes `sending` (durably,
+    /// before any provider sees it) in one compare-and-swap, so a cancel, a
+    /// reply's pause or another worker landing at the same moment either
+    /// comes first (and nothing is sent) or finds it taken. A step whose
+    /// enrollment is no longer active at that step is cancelled instead: a
+    /// pause that found the item in `sending` left it alone, and a failed
+    /// attempt may have put it back to `pending` since. None when there is
+    /// nothing to send.
+    fn claim(&self, id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        let store = self.engine.store();
+        let now = self.engine.clock().now();
+        let claimed = store.modify_together::<OutboxItem, OutboxItem>(id, |item, batch| {
+            let Some(mut item) = item.filter(|i| i.state == OutboxState::Pending) else {
+                return Ok(None);
+            };
+            let enrollment = match &item.enrollment_id {
+                Some(enrollment_id) => store.get::<Enrollment>(enrollment_id)?,
+                None => None,
+            };
+            if let Some(enr) = &enrollment {
+                // The decision rests on this read of the enrollment too.
+                batch.expect_unchanged(enr)?;
+                let live =
+                    enr.state == EnrollmentState::Active && item.step == Some(enr.current_step);
+                if !live {
+                    item.state = OutboxState::Cancelled;
+                    item.updated_at = now;
+                    batch.put(&item)?;
+                    return Ok(Some(item));
+                }
+            }
+            item.state = OutboxState::Sending;
+            // While `sending`, `not_before` says when this attempt began (what a
+            // Smartlead settlement measures from); it was due, so nothing is lost.
+            item.not_before = now;
+            item.attempts += 1;
+            // A `sending` item with an error is one awaiting settlement; a fresh
+            // attempt must not look like one.
+            item.last_error = None;
+            item.updated_at = now;
+            batch.put(&item)?;
+            Ok(Some(item))
+        })?;
+        Ok(claimed.filter(|item| item.state == OutboxState::Sending))
+    }
+
     /// Marks the item `sending` (durably), hands it to its provider, records the result.
-    pub async fn send(&self, mut item: OutboxItem) -> Result<OutboxItem, StoreError> {
-        // Re-read: the rep may have cancelled it a moment ago.
-        match self.engine.store().get::<OutboxItem>(&item.id)? {
-            Some(current) if current.state == OutboxState::Pending => item = current,
-            Some(current) => return Ok(current),
-            None => return Ok(item),
-        }
-        item.state = OutboxState::Sending;
-        // While `sending`, `not_before` says when this attempt began (what a
-        // Smartlead settlement measures from); it was due, so nothing is lost.
-        item.not_before = self.engine.clock().now();
-        item.attempts += 1;
-        // A `sending` item with an error is one awaiting settlement; a fresh
-        // attempt must not look like one.
-        item.last_error = None;
-        self.save(&mut item)?;
+    pub async fn send(&self, item: OutboxItem) -> Result<OutboxItem, StoreError> {
+        let Some(mut item) = self.claim(&item.id)? else {
+            // Cancelled, sent or taken meanwhile: reported as it is now.
+            return Ok(self
+                .engine
+                .store()
+                .get::<OutboxItem>(&item.id)?
+                .unwrap_or(item));
+        };
         self.engine.store().flush_async().await?;
 
         match self.deliver(&item).await {
@@ -308,40 +367,12 @@ impl OutboxWorker {
         if let Some(thread_key) = &item.thread_key
             && let Some(thread) = self.engine.store().get::<Thread>(thread_key)?
         {
-            let provider_id = match &item.provider_id {
-                Some(id) if item.provider == Provider::Gmail => id.clone(),
-                _ => local_copy_id(&item.id),
-            };
-            // A Smartlead reply settled through the lead's history knows the
-            // Message-ID Smartlead gave it: the copy that sync brings back is
-            // then the same message.
-            let message_id = match (&item.delivery, &item.provider_id) {
-                (Delivery::SmartleadReply(_), Some(id)) if id.starts_with('<') => id.clone(),
-                _ => item.message_id.clone(),
-            };
-            let message = Message {
-                account: thread.account.clone(),
-                provider_id,
-                thread_key: thread_key.clone(),
-                direction: Direction::Outbound,
-                message_id: Some(message_id),
-                in_reply_to: item.email.in_reply_to.clone(),
-                references: item.email.references.clone(),
-                from: Address::new(item.email.from.clone()),
-                to: item.email.to.iter().map(Address::new).collect(),
-                cc: item.email.cc.iter().map(Address::new).collect(),
-                subject: item.email.subject.clone(),
-                date: now,
-                text_body: item.email.text_body.clone(),
-                html_body: item.email.html_body.clone(),
-                attachments: Vec::new(),
-                read: true,
-                labels: vec!["SENT".into()],
-                smartlead: None,
-            };
-            if !self.engine.store().contains::<Message>(&message.key())? {
-                self.engine.store().put(&message)?;
-                crate::conversation::settle(self.engine.store(), thread_key)?;
+            let store = self.engine.store();
+            let message = sent_message(item, &thread, thread_key, now);
+            // Written only if absent (a replay after a crash finds it), then
+            // the conversation's summary is recomputed as a compare-and-swap.
+            if store.insert_new(std::slice::from_ref(&message))? > 0 {
+                crate::conversation::settle(store, thread_key)?;
             }
         }
         let dedupe_key = format!("outbox|{}", item.idempotency_key);
@@ -546,6 +577,46 @@ impl OutboxWorker {
                 }
             }
         }
+    }
+}
+
+/// The message an outbox item became, as its thread shows it.
+fn sent_message(
+    item: &OutboxItem,
+    thread: &Thread,
+    thread_key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Message {
+    let provider_id = match &item.provider_id {
+        Some(id) if item.provider == Provider::Gmail => id.clone(),
+        _ => local_copy_id(&item.id),
+    };
+    // A Smartlead reply settled through the lead's history knows the
+    // Message-ID Smartlead gave it: the copy that sync brings back is then
+    // the same message.
+    let message_id = match (&item.delivery, &item.provider_id) {
+        (Delivery::SmartleadReply(_), Some(id)) if id.starts_with('<') => id.clone(),
+        _ => item.message_id.clone(),
+    };
+    Message {
+        account: thread.account.clone(),
+        provider_id,
+        thread_key: thread_key.to_string(),
+        direction: Direction::Outbound,
+        message_id: Some(message_id),
+        in_reply_to: item.email.in_reply_to.clone(),
+        references: item.email.references.clone(),
+        from: Address::new(item.email.from.clone()),
+        to: item.email.to.iter().map(Address::new).collect(),
+        cc: item.email.cc.iter().map(Address::new).collect(),
+        subject: item.email.subject.clone(),
+        date: now,
+        text_body: item.email.text_body.clone(),
+        html_body: item.email.html_body.clone(),
+        attachments: Vec::new(),
+        read: true,
+        labels: vec!["SENT".into()],
+        smartlead: None,
     }
 }
 

@@ -14,27 +14,33 @@ use crate::store::{Index, Store, StoreResult, keys::KeyBuf};
 ///
 /// For Gmail, set `delivery = GmailSend { thread_id: Some(..) }` (or
 /// `thread_key`) on the item first, so follow-ups land in the same thread.
+///
+/// The enrollment is changed as it is when written, never as it was read
+/// earlier: a reply that paused it meanwhile stays paused (the step is still
+/// recorded as sent, since it was).
 pub fn on_outbox_sent(store: &Store, item: &OutboxItem, clock: &dyn Clock) -> StoreResult<()> {
     let (Some(enrollment_id), Some(step)) = (&item.enrollment_id, item.step) else {
         return Ok(());
     };
-    let Some(mut enr) = store.get::<Enrollment>(enrollment_id)? else {
-        return Ok(());
-    };
-    if step != enr.current_step {
-        return Ok(());
-    }
-    // A crash between the two writes below leaves the execution without the
-    // enrollment's move; the retry must still move it.
-    let key = format!("{enrollment_id}/{step:05}");
-    let already = store
-        .get::<StepExecution>(&key)?
-        .is_some_and(|e| e.outcome == ExecutionOutcome::Sent);
-    let exec = record_sent(&mut enr, item, step, clock.now());
-    if !already {
-        store.put(&exec)?;
-    }
-    store.put(&enr)?;
+    let now = clock.now();
+    let execution_key = format!("{enrollment_id}/{step:05}");
+    store.modify_together::<Enrollment, ()>(enrollment_id, |enr, batch| {
+        // An earlier report of this send moved it on already.
+        let Some(mut enr) = enr.filter(|e| e.current_step == step) else {
+            return Ok(None);
+        };
+        // An execution without the enrollment's move (written apart by an
+        // older outpost, cut off by a crash) is kept; the move still happens.
+        let already = store
+            .get::<StepExecution>(&execution_key)?
+            .is_some_and(|e| e.outcome == ExecutionOutcome::Sent);
+        let exec = record_sent(&mut enr, item, step, now);
+        if !already {
+            batch.put(&exec)?;
+        }
+        batch.put(&enr)?;
+        Ok(Some(()))
+    })?;
     Ok(())
 }
 
@@ -48,29 +54,30 @@ pub fn on_outbox_failed(
     let (Some(enrollment_id), Some(step)) = (&item.enrollment_id, item.step) else {
         return Ok(());
     };
-    let Some(mut enr) = store.get::<Enrollment>(enrollment_id)? else {
-        return Ok(());
-    };
-    if step != enr.current_step
-        || matches!(
-            enr.state,
-            EnrollmentState::Completed | EnrollmentState::Failed
-        )
-    {
-        return Ok(());
-    }
     let now = clock.now();
-    let exec = execution(&enr, step, ExecutionOutcome::Failed, now, |e| {
-        e.error = Some(error.to_string());
-        e.attempts = item.attempts;
-    });
-    enr.state = EnrollmentState::Failed;
-    enr.reason = Some(format!("step {} could not be sent: {error}", step + 1));
-    enr.next_due_at = None;
-    enr.resume_at = None;
-    enr.updated_at = now;
-    store.put(&exec)?;
-    store.put(&enr)?;
+    store.modify_together::<Enrollment, ()>(enrollment_id, |enr, batch| {
+        let Some(mut enr) = enr.filter(|e| {
+            e.current_step == step
+                && !matches!(
+                    e.state,
+                    EnrollmentState::Completed | EnrollmentState::Failed
+                )
+        }) else {
+            return Ok(None);
+        };
+        let exec = execution(&enr, step, ExecutionOutcome::Failed, now, |e| {
+            e.error = Some(error.to_string());
+            e.attempts = item.attempts;
+        });
+        enr.state = EnrollmentState::Failed;
+        enr.reason = Some(format!("step {} could not be sent: {error}", step + 1));
+        enr.next_due_at = None;
+        enr.resume_at = None;
+        enr.updated_at = now;
+        batch.put(&exec)?;
+        batch.put(&enr)?;
+        Ok(Some(()))
+    })?;
     Ok(())
 }
 
@@ -132,22 +139,19 @@ pub fn react_to_event(store: &Store, event: &EmailEvent, clock: &dyn Clock) -> S
         }
         EventType::EmailReplied => {
             let ooo = detail.is_some_and(looks_out_of_office);
-            let mut company_stops = Vec::new();
-            for_each_open(store, &email, now, |enr, seq| {
+            let company_stops = for_each_open(store, &email, now, |enr, seq| {
                 if ooo {
                     pause_until(enr, seq, event.at, "out of office");
-                    return;
-                }
-                if seq.settings.stop_company_on_reply {
-                    company_stops.push(seq.name.clone());
+                    return None;
                 }
                 if seq.settings.pause_on_reply {
                     enr.state = EnrollmentState::Paused;
                     enr.reason = Some(format!("replied on {day}"));
                     enr.resume_at = None;
                 }
+                seq.settings.stop_company_on_reply.then(|| seq.name.clone())
             })?;
-            for sequence in company_stops {
+            for sequence in company_stops.into_iter().flatten() {
                 stop_company(store, &sequence, &email, now)?;
             }
         }
@@ -216,50 +220,62 @@ fn suppress(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let email = normalize_email(&event.lead_email);
-    let key = scoped_key(&event.account, &email);
-    if store.contains::<Suppression>(&key)? {
-        return Ok(());
-    }
-    store.put(&Suppression {
+    // The first reason recorded stands: inserted only when absent, in one step.
+    store.insert_new(&[Suppression {
         account: event.account.clone(),
         email,
         reason,
         at: now,
         note: event.detail.clone(),
-    })?;
+    }])?;
     Ok(())
 }
 
-/// Runs `change` on each active or paused enrollment of a lead; writes those it
-/// changed (cancelling a queued email that has not left yet).
-fn for_each_open(
+/// Runs `change` on each active or paused enrollment of a lead and writes
+/// those it changed (cancelling a queued email that has not left yet, in the
+/// same transaction). Each enrollment is changed as a compare-and-swap, so
+/// `change` may run more than once on one (on a fresh read each time) and
+/// must depend on nothing else. Returns what `change` returned for each open
+/// enrollment, on its last run.
+pub(crate) fn for_each_open<T>(
     store: &Store,
     email: &str,
     now: DateTime<Utc>,
-    mut change: impl FnMut(&mut Enrollment, &Sequence),
-) -> StoreResult<()> {
+    change: impl Fn(&mut Enrollment, &Sequence) -> T,
+) -> StoreResult<Vec<T>> {
     let prefix = KeyBuf::new().text(email).into_prefix();
-    let enrollments: Vec<Enrollment> = store
-        .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
+    let ids: Vec<String> = store
+        .index_keys(Index::EnrollmentsByLead, &prefix, false)
+        .map(|entry| entry.map(|(_, id)| id))
         .collect::<StoreResult<_>>()?;
-    for mut enr in enrollments {
-        if !matches!(enr.state, EnrollmentState::Active | EnrollmentState::Paused) {
-            continue;
-        }
-        let Some(seq) = store.get::<Sequence>(&enr.sequence)? else {
-            continue;
-        };
-        let before = enr.clone();
-        change(&mut enr, &seq);
-        if enr != before {
+    let mut results = Vec::new();
+    for id in ids {
+        let last_run = std::cell::Cell::new(None);
+        store.modify_together::<Enrollment, ()>(&id, |enr, batch| {
+            last_run.set(None);
+            let Some(mut enr) = enr
+                .filter(|e| matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused))
+            else {
+                return Ok(None);
+            };
+            let Some(seq) = store.get::<Sequence>(&enr.sequence)? else {
+                return Ok(None);
+            };
+            let before = enr.clone();
+            last_run.set(Some(change(&mut enr, &seq)));
+            if enr == before {
+                return Ok(None);
+            }
             if enr.state != EnrollmentState::Active {
-                cancel_pending(store, &enr, now)?;
+                cancel_pending(store, &enr, now, batch)?;
             }
             enr.updated_at = now;
-            store.put(&enr)?;
-        }
+            batch.put(&enr)?;
+            Ok(Some(()))
+        })?;
+        results.extend(last_run.into_inner());
     }
-    Ok(())
+    Ok(results)
 }
 
 /// Free-mail domains say nothing about a company.
@@ -314,27 +330,33 @@ fn stop_company(
     }
     let label = name.clone().or(domain.clone()).unwrap_or_default();
     let prefix = KeyBuf::new().text(sequence).into_prefix();
-    let colleagues: Vec<Enrollment> = store
-        .by_index::<Enrollment>(Index::EnrollmentsBySequence, &prefix, false)
+    let colleagues: Vec<String> = store
+        .index_keys(Index::EnrollmentsBySequence, &prefix, false)
+        .map(|entry| entry.map(|(_, id)| id))
         .collect::<StoreResult<_>>()?;
-    for mut enr in colleagues {
-        let email = normalize_email(&enr.lead_email);
-        if email == replier
-            || !matches!(enr.state, EnrollmentState::Active | EnrollmentState::Paused)
-        {
-            continue;
-        }
-        let same_domain = domain.is_some() && company_domain(&email) == domain;
-        let same_name = name.is_some() && {
-            let other = lead_for(store, &seq.account, &email).ok();
-            other.as_ref().and_then(company_name) == name
-        };
-        if same_domain || same_name {
-            cancel_pending(store, &enr, now)?;
+    let same_company = |email: &str| {
+        let same_domain = domain.is_some() && company_domain(email) == domain;
+        same_domain
+            || name.is_some() && {
+                let other = lead_for(store, &seq.account, email).ok();
+                other.as_ref().and_then(company_name) == name
+            }
+    };
+    for id in colleagues {
+        store.modify_together::<Enrollment, ()>(&id, |enr, batch| {
+            let Some(mut enr) = enr.filter(|e| {
+                matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused)
+                    && normalize_email(&e.lead_email) != replier
+                    && same_company(&normalize_email(&e.lead_email))
+            }) else {
+                return Ok(None);
+            };
+            cancel_pending(store, &enr, now, batch)?;
             stop(&mut enr, format!("{replier} at {label} replied"));
             enr.updated_at = now;
-            store.put(&enr)?;
-        }
+            batch.put(&enr)?;
+            Ok(Some(()))
+        })?;
     }
     Ok(())
 }

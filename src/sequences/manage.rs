@@ -76,10 +76,11 @@ fn get_sequence(store: &Store, name: &str) -> SequenceResult<Sequence> {
     })
 }
 
-fn sequence_enrollments(store: &Store, name: &str) -> SequenceResult<Vec<Enrollment>> {
+fn sequence_enrollment_ids(store: &Store, name: &str) -> SequenceResult<Vec<String>> {
     let prefix = KeyBuf::new().text(name).into_prefix();
     Ok(store
-        .by_index::<Enrollment>(Index::EnrollmentsBySequence, &prefix, false)
+        .index_keys(Index::EnrollmentsBySequence, &prefix, false)
+        .map(|entry| entry.map(|(_, id)| id))
         .collect::<Result<_, _>>()?)
 }
 
@@ -90,18 +91,22 @@ pub fn pause_sequence(store: &Store, name: &str, now: DateTime<Utc>) -> Sequence
     seq.status = SequenceStatus::Paused;
     seq.updated_at = now;
     store.put(&seq)?;
-    for mut enr in sequence_enrollments(store, name)? {
-        if enr.state != EnrollmentState::Active {
-            continue;
-        }
-        if let Some(item) = super::outbox_item_for(store, &enr.id, enr.current_step)?
-            && item.state == OutboxState::Pending
-        {
-            cancel_pending(store, &enr, now)?;
+    for id in sequence_enrollment_ids(store, name)? {
+        store.modify_together::<Enrollment, ()>(&id, |enr, batch| {
+            let Some(mut enr) = enr.filter(|e| e.state == EnrollmentState::Active) else {
+                return Ok(None);
+            };
+            let queued = super::outbox_item_for(store, &enr.id, enr.current_step)?
+                .is_some_and(|item| item.state == OutboxState::Pending);
+            if !queued {
+                return Ok(None);
+            }
+            cancel_pending(store, &enr, now, batch)?;
             enr.next_due_at = Some(now);
             enr.updated_at = now;
-            store.put(&enr)?;
-        }
+            batch.put(&enr)?;
+            Ok(Some(()))
+        })?;
     }
     Ok(seq)
 }
@@ -112,20 +117,25 @@ pub fn resume_sequence(store: &Store, name: &str, now: DateTime<Utc>) -> Sequenc
     seq.status = SequenceStatus::Active;
     seq.updated_at = now;
     store.put(&seq)?;
-    let mut woken = Vec::new();
-    for mut enr in sequence_enrollments(store, name)? {
-        // Those parked while the sequence was paused are due within minutes; bring them back now.
-        let parked = enr.state == EnrollmentState::Active
-            && enr
-                .next_due_at
-                .is_some_and(|d| d > now && d <= now + chrono::Duration::minutes(15))
-            && super::outbox_item_for(store, &enr.id, enr.current_step)?.is_none();
-        if parked {
+    for id in sequence_enrollment_ids(store, name)? {
+        store.modify_together::<Enrollment, ()>(&id, |enr, batch| {
+            // Those parked while the sequence was paused are due within
+            // minutes; bring them back now.
+            let Some(mut enr) = enr.filter(|e| {
+                e.state == EnrollmentState::Active
+                    && e.next_due_at
+                        .is_some_and(|d| d > now && d <= now + chrono::Duration::minutes(15))
+            }) else {
+                return Ok(None);
+            };
+            if super::outbox_item_for(store, &enr.id, enr.current_step)?.is_some() {
+                return Ok(None);
+            }
             enr.next_due_at = Some(now);
-            woken.push(enr);
-        }
+            batch.put(&enr)?;
+            Ok(Some(()))
+        })?;
     }
-    store.put_all(&woken)?;
     Ok(seq)
 }
 
@@ -239,39 +249,49 @@ pub fn set_enrollment_state(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> SequenceResult<Enrollment> {
-    let mut enr = find_enrollment(store, id)?;
-    let open = matches!(enr.state, EnrollmentState::Active | EnrollmentState::Paused);
-    if !open {
-        return Err(SequenceError::Invalid(format!(
-            "enrollment {} is {} ({}); only active or paused ones can change",
-            enr.id,
-            enr.state.as_str(),
-            enr.reason.as_deref().unwrap_or("no reason recorded")
-        )));
+    let found = find_enrollment(store, id)?;
+    let open =
+        |e: &Enrollment| matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused);
+    // Decided on the record as it is when written (a reply may stop it
+    // between the lookup above and the write).
+    let changed = store.modify_together::<Enrollment, Enrollment>(&found.id, |enr, batch| {
+        let Some(mut enr) = enr.filter(open) else {
+            return Ok(None);
+        };
+        match action {
+            EnrollmentAction::Pause => {
+                cancel_pending(store, &enr, now, batch)?;
+                enr.state = EnrollmentState::Paused;
+                enr.reason = Some(reason.unwrap_or("paused by hand").to_string());
+                enr.resume_at = None;
+            }
+            EnrollmentAction::Resume => {
+                enr.state = EnrollmentState::Active;
+                enr.reason = None;
+                enr.resume_at = None;
+                // Pausing cancelled any queued email, so the step is looked at again now.
+                enr.next_due_at = Some(now);
+            }
+            EnrollmentAction::Stop => {
+                cancel_pending(store, &enr, now, batch)?;
+                enr.state = EnrollmentState::Stopped;
+                enr.reason = Some(reason.unwrap_or("stopped by hand").to_string());
+                enr.next_due_at = None;
+                enr.resume_at = None;
+            }
+        }
+        enr.updated_at = now;
+        batch.put(&enr)?;
+        Ok(Some(enr))
+    })?;
+    if let Some(enr) = changed {
+        return Ok(enr);
     }
-    match action {
-        EnrollmentAction::Pause => {
-            cancel_pending(store, &enr, now)?;
-            enr.state = EnrollmentState::Paused;
-            enr.reason = Some(reason.unwrap_or("paused by hand").to_string());
-            enr.resume_at = None;
-        }
-        EnrollmentAction::Resume => {
-            enr.state = EnrollmentState::Active;
-            enr.reason = None;
-            enr.resume_at = None;
-            // Pausing cancelled any queued email, so the step is looked at again now.
-            enr.next_due_at = Some(now);
-        }
-        EnrollmentAction::Stop => {
-            cancel_pending(store, &enr, now)?;
-            enr.state = EnrollmentState::Stopped;
-            enr.reason = Some(reason.unwrap_or("stopped by hand").to_string());
-            enr.next_due_at = None;
-            enr.resume_at = None;
-        }
-    }
-    enr.updated_at = now;
-    store.put(&enr)?;
-    Ok(enr)
+    let closed = store.get::<Enrollment>(&found.id)?.unwrap_or(found);
+    Err(SequenceError::Invalid(format!(
+        "enrollment {} is {} ({}); only active or paused ones can change",
+        closed.id,
+        closed.state.as_str(),
+        closed.reason.as_deref().unwrap_or("no reason recorded")
+    )))
 }

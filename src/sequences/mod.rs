@@ -27,6 +27,7 @@ pub mod template;
 pub mod tokens;
 
 pub use enroll::{EnrollReport, LeadInput, Skipped, enroll_leads, read_leads_csv};
+pub(crate) use events::for_each_open;
 pub use events::{on_outbox_failed, on_outbox_sent, react_to_event};
 pub use format::{FormatError, ParsedSequence, parse_sequence};
 pub use manage::{
@@ -41,7 +42,7 @@ pub use scheduler::{
 pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
 
 use crate::model::{Enrollment, OutboxItem, OutboxState};
-use crate::store::{Index, Store, StoreError, StoreResult, keys::KeyBuf};
+use crate::store::{Index, Store, StoreError, StoreResult, WriteBatch, keys::KeyBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequenceError {
@@ -82,18 +83,24 @@ pub fn outbox_item_for(
     Ok(None)
 }
 
-/// Cancels the step's outbox item if it has not left yet (pause, stop).
+/// Cancels the step's outbox item if it has not left yet (pause, stop), as
+/// part of `batch`: the batch lands only if the item is then still as read,
+/// so a cancel never undoes the outbox worker's claim of it (nor the other
+/// way round); whoever comes second reads again.
 pub(crate) fn cancel_pending(
     store: &Store,
     enrollment: &Enrollment,
     now: chrono::DateTime<chrono::Utc>,
+    batch: &mut WriteBatch,
 ) -> StoreResult<()> {
-    if let Some(mut item) = outbox_item_for(store, &enrollment.id, enrollment.current_step)?
+    if let Some(item) = outbox_item_for(store, &enrollment.id, enrollment.current_step)?
         && item.state == OutboxState::Pending
     {
-        item.state = OutboxState::Cancelled;
-        item.updated_at = now;
-        store.put(&item)?;
+        batch.expect_unchanged(&item)?;
+        let mut cancelled = item;
+        cancelled.state = OutboxState::Cancelled;
+        cancelled.updated_at = now;
+        batch.put(&cancelled)?;
     }
     Ok(())
 }

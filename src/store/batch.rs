@@ -14,7 +14,16 @@ pub struct WriteBatch {
     /// Records as they were read: if any differs when the batch lands, the
     /// whole batch is refused (`StoreError::Changed`), so a write based on a
     /// stale read never undoes someone else's (a pause on reply, say).
-    expected: Vec<Put>,
+    expected: Vec<Expected>,
+}
+
+/// A record as it was read: its bytes, or None when it was absent.
+#[derive(Debug)]
+struct Expected {
+    kind: Kind,
+    key: String,
+    bytes: Option<Vec<u8>>,
+    entries: Vec<IndexEntry>,
 }
 
 #[derive(Debug)]
@@ -49,15 +58,26 @@ impl WriteBatch {
     /// Refuses the batch unless `as_read` is still what the store holds
     /// when the batch is written.
     pub fn expect_unchanged<R: Record>(&mut self, as_read: &R) -> StoreResult<()> {
-        self.expected.push(Put {
+        self.expected.push(Expected {
             kind: R::KIND,
             key: as_read.key(),
-            bytes: Store::encode(as_read)?,
+            bytes: Some(Store::encode(as_read)?),
             // A put of the same key replaces these: knowing them spares
             // decoding the stored record inside the transaction.
             entries: as_read.index_entries(),
         });
         Ok(())
+    }
+
+    /// Refuses the batch if a record of kind `R` was written at `key` by the
+    /// time the batch is: it was read as absent.
+    pub fn expect_absent<R: Record>(&mut self, key: &str) {
+        self.expected.push(Expected {
+            kind: R::KIND,
+            key: key.to_string(),
+            bytes: None,
+            entries: Vec::new(),
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -83,6 +103,39 @@ impl Store {
         self.write_all(&batch)
     }
 
+    /// A compare-and-swap of one record that may carry writes to others:
+    /// reads the record at `key` (None when absent), lets `change` decide on
+    /// that fresh read what to write (the record itself and whatever must go
+    /// with it, added to the batch), and writes the batch in one transaction
+    /// only if the record is still as read. Otherwise nothing is written and
+    /// `change` runs again on a fresh read, so `change` must be a function of
+    /// what it is given (and of records it adds expectations for). It returns
+    /// None to write nothing; so does this, then.
+    pub fn modify_together<R: Record, T>(
+        &self,
+        key: &str,
+        change: impl Fn(Option<R>, &mut WriteBatch) -> StoreResult<Option<T>>,
+    ) -> StoreResult<Option<T>> {
+        loop {
+            let current = self.get::<R>(key)?;
+            let mut batch = WriteBatch::new();
+            match &current {
+                Some(record) => batch.expect_unchanged(record)?,
+                None => batch.expect_absent::<R>(key),
+            }
+            let Some(value) = change(current, &mut batch)? else {
+                return Ok(None);
+            };
+            match self.write_all(&batch) {
+                Ok(_) => return Ok(Some(value)),
+                Err(StoreError::Changed { kind, key }) => {
+                    tracing::trace!(?kind, %key, "changed while being updated; again");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
     /// Writes a prepared batch in one transaction (see [`Store::write`]).
     pub fn write_all(&self, batch: &WriteBatch) -> StoreResult<usize> {
         if batch.is_empty() && batch.expected.is_empty() {
@@ -93,24 +146,27 @@ impl Store {
         let mut trees: Vec<&sled::Tree> = Vec::new();
         let mut start_of_kind: Vec<Option<usize>> = vec![None; Kind::ALL.len()];
         let mut firsts = Vec::with_capacity(batch.puts.len());
-        for put in batch.puts.iter().chain(&batch.expected) {
-            let first = *start_of_kind[put.kind as usize].get_or_insert_with(|| {
+        let kinds = batch.puts.iter().map(|put| put.kind);
+        for kind in kinds.chain(batch.expected.iter().map(|expected| expected.kind)) {
+            let first = *start_of_kind[kind as usize].get_or_insert_with(|| {
                 let first = trees.len();
-                trees.extend(self.group(put.kind));
+                trees.extend(self.group(kind));
                 first
             });
             firsts.push(first);
         }
         let (firsts, expected_firsts) = firsts.split_at(batch.puts.len());
-        let expected_by_key: std::collections::HashMap<(Kind, &str), &Put> = batch
+        // Only records read as present: their entries are known.
+        let expected_by_key: std::collections::HashMap<(Kind, &str), &Expected> = batch
             .expected
             .iter()
-            .map(|put| ((put.kind, put.key.as_str()), put))
+            .filter(|expected| expected.bytes.is_some())
+            .map(|expected| ((expected.kind, expected.key.as_str()), expected))
             .collect();
         let result = trees.as_slice().transaction(|views| {
             for (expected, first) in batch.expected.iter().zip(expected_firsts) {
                 let now = views[*first].get(expected.key.as_bytes())?;
-                if now.as_deref() != Some(expected.bytes.as_slice()) {
+                if now.as_deref() != expected.bytes.as_deref() {
                     return Err(ConflictableTransactionError::Abort(StoreError::Changed {
                         kind: expected.kind,
                         key: expected.key.clone(),
@@ -125,7 +181,7 @@ impl Store {
                 // above, or an earlier put of the batch changed it: compare).
                 let old_entries = expected_by_key
                     .get(&(put.kind, put.key.as_str()))
-                    .filter(|expected| old.as_deref() == Some(expected.bytes.as_slice()))
+                    .filter(|expected| old.as_deref() == expected.bytes.as_deref())
                     .map(|expected| expected.entries.as_slice());
                 if Store::replace_in_tx(
                     group,
@@ -293,6 +349,77 @@ mod tests {
                 .unwrap(),
             1
         );
+    }
+
+    #[test]
+    fn modify_together_loses_no_update_and_applies_each_change_once() {
+        // Racing writers of one record, the first of them creating it: each
+        // change lands once with the record that goes with it, none is lost.
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        store
+                            .modify_together::<Enrollment, ()>("e1", |current, batch| {
+                                let mut enr = current.unwrap_or_else(|| enrollment("e1", t0));
+                                enr.current_step += 1;
+                                batch.put(&Cursor {
+                                    account: "acme".into(),
+                                    name: format!("step-{}", enr.current_step),
+                                    value: "1".into(),
+                                })?;
+                                batch.put(&enr)?;
+                                Ok(Some(()))
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(
+            store.get::<Enrollment>("e1").unwrap().unwrap().current_step,
+            200
+        );
+        assert_eq!(store.count::<Cursor>(), 200);
+        assert!(store.verify_indexes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_made_from_a_read_of_nothing_is_refused_once_the_record_exists() {
+        let store = Store::temporary().unwrap();
+        let t0: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        let cursor = Cursor {
+            account: "acme".into(),
+            name: "created".into(),
+            value: "1".into(),
+        };
+        // Someone else creates the record between the read and the write.
+        store.put(&enrollment("e1", t0)).unwrap();
+        let err = store
+            .write(|batch| {
+                batch.expect_absent::<Enrollment>("e1");
+                batch.put(&cursor)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Changed { ref key, .. } if key == "e1"),
+            "{err}"
+        );
+        assert_eq!(store.count::<Cursor>(), 0);
+        // Still absent: goes through.
+        store
+            .write(|batch| {
+                batch.expect_absent::<Enrollment>("e2");
+                batch.put(&cursor)
+            })
+            .unwrap();
+        assert_eq!(store.count::<Cursor>(), 1);
     }
 
     #[test]

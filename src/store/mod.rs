@@ -71,6 +71,36 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
     }
 }
 
+/// Removes snapshot files sled left half-made in `db_path`. sled writes each
+/// snapshot as `snap.<lsn>.generating`, syncs it and renames it to
+/// `snap.<lsn>`; a process killed before the rename leaves the first behind.
+/// sled 0.34 then reads the newest-named `snap.*` file, that one included,
+/// and refuses to open when it is torn ("corrupted"), on every start from
+/// then on. Such a file is never a finished snapshot (the finished one is
+/// the renamed file, and without one sled replays its log from the one
+/// before), so removing it loses nothing. Returns the names removed.
+fn clear_unfinished_snapshots(db_path: &Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(db_path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(db_path.join(&name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            tracing::debug!(file = %name, "removed an unfinished sled snapshot");
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
 /// After this many record writes in one session, closing the store also
 /// checkpoints it (see `Drop for Inner`).
 const CHECKPOINT_AFTER_WRITES: u64 = 20_000;
@@ -97,7 +127,12 @@ impl Drop for Inner {
         drop(db);
         if big_session && on_disk {
             let started = std::time::Instant::now();
-            match open_sled(&sled::Config::new().path(self.path.join("cache"))) {
+            let db_path = self.path.join("cache");
+            if let Err(e) = clear_unfinished_snapshots(&db_path) {
+                tracing::warn!(error = %e, "clearing unfinished snapshots before the checkpoint failed");
+                return;
+            }
+            match open_sled(&sled::Config::new().path(&db_path)) {
                 Ok(db) => {
                     drop(db);
                     tracing::debug!(
@@ -126,6 +161,8 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::from_io(data_dir, &e))?;
         let lock = DataDirLock::acquire(data_dir, mode)?;
         let db_path = data_dir.join("cache");
+        // Under the data-dir lock: no other outpost is writing a snapshot.
+        clear_unfinished_snapshots(&db_path).map_err(|e| StoreError::from_io(&db_path, &e))?;
         let config = sled::Config::new()
             .path(&db_path)
             .flush_every_ms(Some(200))

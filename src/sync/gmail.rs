@@ -303,11 +303,8 @@ fn rebuild_thread(
     let messages: Vec<Message> = store
         .by_index::<Message>(Index::MessagesByThread, &prefix, false)
         .collect::<StoreResult<_>>()?;
-    let existing = store.get::<Thread>(thread_key)?;
     if messages.is_empty() {
-        if existing.is_some() {
-            store.delete::<Thread>(thread_key)?;
-        }
+        store.delete::<Thread>(thread_key)?;
         return Ok(None);
     }
     let ours = normalize_email(mailbox);
@@ -346,20 +343,30 @@ fn rebuild_thread(
         // A reply is mail from someone we wrote to, or from a known lead;
         // newsletters stay out of the inbox.
         has_reply: has_inbound && (has_outbound || lead_known),
-        category: existing.as_ref().and_then(|t| t.category.clone()),
+        category: None,
         snippet: String::new(),
         participants: participants.into_iter().collect(),
         lead_name: None,
         preview: String::new(),
         answered_last: false,
-        // Links to copies of the conversation are the merge's to change.
-        merged_into: existing.as_ref().and_then(|t| t.merged_into.clone()),
-        sources: existing.map(|t| t.sources).unwrap_or_default(),
+        merged_into: None,
+        sources: Vec::new(),
     };
     crate::conversation::summarize(&mut thread, &messages);
-    store.put(&thread)?;
+    // The rep's category and the links to the conversation's other copies
+    // are kept as they are when the thread is written (a webhook or a merge
+    // may change them meanwhile).
+    let written = store.modify::<Thread, Thread>(&[thread_key.to_string()], |_, stored| {
+        let mut thread = thread.clone();
+        if let Some(stored) = stored {
+            thread.category = stored.category;
+            thread.merged_into = stored.merged_into;
+            thread.sources = stored.sources;
+        }
+        Some((thread.clone(), thread))
+    })?;
     crate::conversation::settle(store, thread_key)?;
-    Ok(Some(thread))
+    Ok(written.into_iter().next())
 }
 
 /// Sent and replied events for a conversation, so a lead's last interaction

@@ -281,21 +281,20 @@ pub(super) async fn sync(
             .message_history(CampaignId(*campaign_id), *lead_id)
             .await?;
         let lead = store.get::<Lead>(&Lead::key_for(name, email))?;
-        let (thread, messages) = thread_from_history(
-            name,
-            *campaign_id,
-            campaign_name,
-            *lead_id,
-            email,
-            &history,
-            known.as_ref(),
-            lead.as_ref(),
+        let written = write_thread_from_history(
             store,
+            Conversation {
+                account: name,
+                campaign_id: *campaign_id,
+                campaign_name,
+                lead_id: *lead_id,
+                lead_email: email,
+            },
+            &history,
+            lead.as_ref(),
         )?;
-        summary.messages += messages.len();
-        store.put_all(&messages)?;
-        store.put(&thread)?;
-        crate::outbox::adopt_synced_copies(store, &thread_key, &messages)?;
+        summary.messages += written.messages.len();
+        crate::outbox::adopt_synced_copies(store, &thread_key, &written.messages)?;
         crate::conversation::settle(store, &thread_key)?;
         summary.threads += 1;
         se.report(|p| p.done = done as u64 + 1, name);
@@ -551,25 +550,144 @@ pub async fn refresh_thread(
         .await?;
     let store = engine.store();
     let lead = store.get::<Lead>(&Lead::key_for(&thread.account, &lead_email))?;
-    let (updated, messages) = thread_from_history(
-        &thread.account,
-        campaign_id,
-        thread.campaign_name.as_deref().unwrap_or_default(),
-        LeadId(lead_id),
-        &lead_email,
-        &history,
-        Some(thread),
-        lead.as_ref(),
+    let written = write_thread_from_history(
         store,
+        Conversation {
+            account: &thread.account,
+            campaign_id,
+            campaign_name: thread.campaign_name.as_deref().unwrap_or_default(),
+            lead_id: LeadId(lead_id),
+            lead_email: &lead_email,
+        },
+        &history,
+        lead.as_ref(),
     )?;
-    let mut changed = store.put_all(&messages)? > 0;
-    // Keep what the rep set locally (category, read state of old mail).
-    let mut updated = updated;
-    if updated.category.is_none() {
-        updated.category = thread.category.clone();
-    }
-    changed |= store.put(&updated)?;
-    crate::outbox::adopt_synced_copies(store, &thread.key(), &messages)?;
+    crate::outbox::adopt_synced_copies(store, &thread.key(), &written.messages)?;
     crate::conversation::settle(store, &thread.key())?;
-    Ok(changed)
+    Ok(written.changed)
+}
+
+/// Which Smartlead conversation a history belongs to.
+struct Conversation<'a> {
+    account: &'a str,
+    campaign_id: i64,
+    campaign_name: &'a str,
+    lead_id: LeadId,
+    lead_email: &'a str,
+}
+
+struct Written {
+    messages: Vec<Message>,
+    changed: bool,
+}
+
+/// Writes a conversation rebuilt from its history, with its messages, as a
+/// compare-and-swap on the thread: what the rebuild keeps of the stored
+/// thread (its dates, what the rep set locally such as the category) comes
+/// from the thread as it is when written, not as it was before the history
+/// was fetched.
+fn write_thread_from_history(
+    store: &crate::store::Store,
+    conversation: Conversation<'_>,
+    history: &sl::MessageHistory,
+    lead: Option<&Lead>,
+) -> Result<Written, SyncError> {
+    let c = &conversation;
+    let thread_key = Thread::key_for(c.account, &format!("{}:{}", c.campaign_id, c.lead_id.0));
+    // A sync error other than the store's ends the write; kept to return.
+    let failed = std::cell::RefCell::new(None);
+    let written = store.modify_together::<Thread, Written>(&thread_key, |known, batch| {
+        let rebuilt = thread_from_history(
+            c.account,
+            c.campaign_id,
+            c.campaign_name,
+            c.lead_id,
+            c.lead_email,
+            history,
+            known.as_ref(),
+            lead,
+            store,
+        );
+        let (mut thread, messages) = match rebuilt {
+            Ok(pair) => pair,
+            Err(SyncError::Store(e)) => return Err(e),
+            Err(other) => {
+                *failed.borrow_mut() = Some(other);
+                return Ok(None);
+            }
+        };
+        if thread.category.is_none() {
+            thread.category = known.as_ref().and_then(|t| t.category.clone());
+        }
+        let mut new_messages = false;
+        for message in &messages {
+            new_messages |= store.get::<Message>(&message.key())?.as_ref() != Some(message);
+        }
+        // Nothing new in the history: the thread stays as the conversation
+        // was last settled (its summary may cover a Gmail copy too).
+        if known.is_some() && !new_messages {
+            return Ok(None);
+        }
+        let changed = new_messages || known.as_ref() != Some(&thread);
+        batch.put_all(&messages)?;
+        batch.put(&thread)?;
+        Ok(Some(Written { messages, changed }))
+    })?;
+    match (written, failed.into_inner()) {
+        (Some(written), _) => Ok(written),
+        (None, Some(err)) => Err(err),
+        (None, None) => Ok(Written {
+            messages: Vec::new(),
+            changed: false,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn history() -> sl::MessageHistory {
+        serde_json::from_value(serde_json::json!({
+            "from": "rep@acme.example",
+            "to": "dana@ledgerly.example",
+            "history": [
+                { "type": "SENT", "stats_id": "s1", "message_id": "<m1@acme.example>",
+                  "time": "2026-03-02T10:00:00Z", "subject": "Hello", "email_body": "Hi Dana" },
+                { "type": "REPLY", "stats_id": "s1", "message_id": "<m2@ledgerly.example>",
+                  "time": "2026-03-02T11:00:00Z", "subject": "Re: Hello", "email_body": "Call me" }
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rebuilt_conversation_keeps_the_category_the_thread_has_when_written() {
+        let store = Store::temporary().unwrap();
+        let conversation = || Conversation {
+            account: "sl",
+            campaign_id: 7,
+            campaign_name: "Q1",
+            lead_id: LeadId(42),
+            lead_email: "dana@ledgerly.example",
+        };
+        let first = write_thread_from_history(&store, conversation(), &history(), None).unwrap();
+        assert_eq!((first.messages.len(), first.changed), (2, true));
+        // The webhook writer sets a category; the lead record has none.
+        let key = Thread::key_for("sl", "7:42");
+        let mut thread = store.get::<Thread>(&key).unwrap().unwrap();
+        thread.category = Some(Category {
+            id: 1,
+            name: "Interested".into(),
+            sentiment: Some("positive".into()),
+        });
+        store.put(&thread).unwrap();
+
+        let again = write_thread_from_history(&store, conversation(), &history(), None).unwrap();
+        assert!(!again.changed, "the same history changes nothing");
+        let stored = store.get::<Thread>(&key).unwrap().unwrap();
+        assert_eq!(stored.category, thread.category);
+        assert_eq!(stored.message_count, 2);
+    }
 }

@@ -210,25 +210,30 @@ impl Scheduler {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> SequenceResult<()> {
-        let Some(mut enr) = self.store.get::<Enrollment>(&job.enrollment_id)? else {
-            return Ok(());
-        };
-        if enr.current_step != job.step || enr.state != EnrollmentState::Active {
-            return Ok(());
-        }
         let (outcome, error) = match result {
             Ok(()) => (ExecutionOutcome::WebhookDelivered, None),
             Err(e) => (ExecutionOutcome::Failed, Some(e)),
         };
-        let exec = execution(&enr, job.step, outcome, now, |e| {
-            e.error = error;
-            e.attempts = attempts;
-        });
-        enr.current_step += 1;
-        enr.next_due_at = Some(now);
-        enr.updated_at = now;
-        self.store.put(&exec)?;
-        self.store.put(&enr)?;
+        self.store
+            .modify_together::<Enrollment, ()>(&job.enrollment_id, |enr, batch| {
+                // Decided on the fresh read: a reply may have paused it, or
+                // an earlier report moved it on, since the job was handed out.
+                let Some(mut enr) = enr
+                    .filter(|e| e.current_step == job.step && e.state == EnrollmentState::Active)
+                else {
+                    return Ok(None);
+                };
+                let exec = execution(&enr, job.step, outcome, now, |e| {
+                    e.error = error.clone();
+                    e.attempts = attempts;
+                });
+                enr.current_step += 1;
+                enr.next_due_at = Some(now);
+                enr.updated_at = now;
+                batch.put(&exec)?;
+                batch.put(&enr)?;
+                Ok(Some(()))
+            })?;
         Ok(())
     }
 }

@@ -253,12 +253,11 @@ fn set_thread_category(
         return Ok(());
     };
     let key = Thread::key_for(account, &format!("{campaign_id}:{lead_id}"));
-    if let Some(mut thread) = engine.store().get::<Thread>(&key)?
-        && thread.category.as_ref() != Some(category)
-    {
+    engine.store().modify::<Thread, ()>(&[key], |_, thread| {
+        let mut thread = thread.filter(|t| t.category.as_ref() != Some(category))?;
         thread.category = Some(category.clone());
-        engine.store().put(&thread)?;
-    }
+        Some((thread, ()))
+    })?;
     Ok(())
 }
 
@@ -315,76 +314,80 @@ fn upsert_reply_thread(
         in_reply_to: p.sent.as_ref().and_then(|s| s.message_id.clone()),
         ..SmartleadItem::default()
     });
-    // Only what the cache does not hold yet is written and counted: a
-    // redelivered reply keeps the read state the rep gave it.
-    let mut added = Vec::new();
-    for item in &items {
-        if !store.contains::<Message>(&conversation.message_key(item))? {
-            added.push(conversation.message(item, reply_at, None));
+    let participants = {
+        let mut p = vec![normalize_email(email)];
+        if !ours.is_empty() {
+            p.push(normalize_email(&ours));
         }
-    }
-    let messages = added;
-    let known = store.get::<Thread>(&thread_key)?;
-    let category = known
-        .as_ref()
-        .and_then(|t| t.category.clone())
-        .or_else(|| lead.and_then(|l| l.category.clone()));
-    let mut participants = vec![normalize_email(email)];
-    if !ours.is_empty() {
-        participants.push(normalize_email(&ours));
-    }
-    let lead_name = known
-        .as_ref()
-        .and_then(|t| t.lead_name.clone())
-        .or_else(|| lead.map(Lead::full_name).filter(|n| !n.trim().is_empty()))
-        .or_else(|| p.lead_name.clone().filter(|n| !n.trim().is_empty()));
-    let thread = match &known {
-        // The stored summary moves with what this payload adds: the cost of
-        // a reply does not grow with its conversation.
-        Some(known) => {
-            let mut thread = known.clone();
-            thread.has_reply = true;
-            thread.category = category;
-            if thread.lead_name.is_none() {
-                thread.lead_name = lead_name;
-            }
-            if thread.campaign_name.is_none() {
-                thread.campaign_name = p.campaign_name.clone();
-            }
-            crate::conversation::fold(&mut thread, &messages);
-            thread
-        }
-        None => {
-            let mut thread = Thread {
-                account: account.to_string(),
-                provider: Provider::Smartlead,
-                provider_thread_id,
-                subject: first_subject,
-                lead_email: Some(email.clone()),
-                campaign_id: p.campaign_id,
-                campaign_name: p.campaign_name.clone(),
-                last_message_at: reply_at,
-                last_inbound_at: None,
-                message_count: 0,
-                unread: false,
-                has_reply: true,
-                category,
-                snippet: String::new(),
-                participants,
-                lead_name,
-                preview: String::new(),
-                answered_last: false,
-                merged_into: None,
-                sources: Vec::new(),
-            };
-            crate::conversation::summarize(&mut thread, &messages);
-            thread
-        }
+        p
     };
-    store.write(|batch| {
-        batch.put_all(&messages)?;
-        batch.put(&thread)
+    // The thread moves from what is stored when it is written: a sync or
+    // another delivery landing meanwhile makes this run again.
+    let added = store.modify_together::<Thread, Vec<Message>>(&thread_key, |known, batch| {
+        // Only what the cache does not hold yet is written and counted: a
+        // redelivered reply keeps the read state the rep gave it.
+        let mut added = Vec::new();
+        for item in &items {
+            let key = conversation.message_key(item);
+            if !store.contains::<Message>(&key)? {
+                batch.expect_absent::<Message>(&key);
+                added.push(conversation.message(item, reply_at, None));
+            }
+        }
+        let category = known
+            .as_ref()
+            .and_then(|t| t.category.clone())
+            .or_else(|| lead.and_then(|l| l.category.clone()));
+        let lead_name = known
+            .as_ref()
+            .and_then(|t| t.lead_name.clone())
+            .or_else(|| lead.map(Lead::full_name).filter(|n| !n.trim().is_empty()))
+            .or_else(|| p.lead_name.clone().filter(|n| !n.trim().is_empty()));
+        let thread = match known {
+            // The stored summary moves with what this payload adds: the
+            // cost of a reply does not grow with its conversation.
+            Some(mut thread) => {
+                thread.has_reply = true;
+                thread.category = category;
+                thread.lead_name = lead_name;
+                if thread.campaign_name.is_none() {
+                    thread.campaign_name = p.campaign_name.clone();
+                }
+                crate::conversation::fold(&mut thread, &added);
+                thread
+            }
+            None => {
+                let mut thread = Thread {
+                    account: account.to_string(),
+                    provider: Provider::Smartlead,
+                    provider_thread_id: provider_thread_id.clone(),
+                    subject: first_subject.clone(),
+                    lead_email: Some(email.clone()),
+                    campaign_id: p.campaign_id,
+                    campaign_name: p.campaign_name.clone(),
+                    last_message_at: reply_at,
+                    last_inbound_at: None,
+                    message_count: 0,
+                    unread: false,
+                    has_reply: true,
+                    category,
+                    snippet: String::new(),
+                    participants: participants.clone(),
+                    lead_name,
+                    preview: String::new(),
+                    answered_last: false,
+                    merged_into: None,
+                    sources: Vec::new(),
+                };
+                crate::conversation::summarize(&mut thread, &added);
+                thread
+            }
+        };
+        batch.put_all(&added)?;
+        batch.put(&thread)?;
+        Ok(Some(added))
     })?;
+    let messages = added.unwrap_or_default();
     // The same messages may already be in the rep's Gmail copy.
     let ids: Vec<String> = messages
         .iter()
