@@ -61,6 +61,8 @@ enum Node {
 struct Expression {
     /// What stood between the braces.
     source: String,
+    /// Its name in the template's environment.
+    template_name: String,
     line: u32,
     /// The lead variables it reads, sorted.
     variables: Vec<String>,
@@ -73,6 +75,8 @@ struct Expression {
 pub struct Template {
     nodes: Vec<Node>,
     expressions: Vec<Expression>,
+    /// Every variable any expression reads, sorted, without repeats.
+    names: Vec<String>,
     /// Holds each expression compiled, named by its index.
     env: Arc<Environment<'static>>,
 }
@@ -123,10 +127,10 @@ fn describe(error: &minijinja::Error) -> String {
 
 fn render_expression(
     env: &Environment<'static>,
-    index: usize,
+    expression: &Expression,
     context: &minijinja::Value,
 ) -> Result<String, minijinja::Error> {
-    env.get_template(&index.to_string())?.render(context)
+    env.get_template(&expression.template_name)?.render(context)
 }
 
 struct Parser<'a> {
@@ -163,9 +167,16 @@ impl Template {
         for (index, (source, line)) in parser.expressions.into_iter().enumerate() {
             expressions.push(compile(&mut env, index, source, line)?);
         }
+        let mut names: Vec<String> = expressions
+            .iter()
+            .flat_map(|e| e.variables.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
         Ok(Template {
             nodes,
             expressions,
+            names,
             env: Arc::new(env),
         })
     }
@@ -202,19 +213,14 @@ impl Template {
     ) -> Result<String, RenderError> {
         // Only the names the template reads are asked for; a name the lead
         // cannot answer stays out of the context, so it is undefined.
-        let names: BTreeSet<&str> = self
-            .expressions
+        let values: BTreeMap<&str, String> = self
+            .names
             .iter()
-            .flat_map(|e| e.variables.iter().map(String::as_str))
-            .collect();
-        let values: BTreeMap<&str, String> = names
-            .into_iter()
-            .filter_map(|name| lookup(name).map(|value| (name, value)))
+            .filter_map(|name| lookup(name).map(|value| (name.as_str(), value)))
             .collect();
         let renderer = Renderer {
             template: self,
-            context: minijinja::Value::from(values.clone()),
-            values: &values,
+            context: minijinja::Value::from(values),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut out = String::new();
@@ -238,11 +244,10 @@ fn compile(
             describe(error)
         ),
     };
-    env.add_template_owned(index.to_string(), format!("{{{{{source}}}}}"))
+    let template_name = index.to_string();
+    env.add_template_owned(template_name.clone(), format!("{{{{{source}}}}}"))
         .map_err(|e| refuse(&e))?;
-    let compiled = env
-        .get_template(&index.to_string())
-        .map_err(|e| refuse(&e))?;
+    let compiled = env.get_template(&template_name).map_err(|e| refuse(&e))?;
     let mut variables: Vec<String> = compiled.undeclared_variables(false).into_iter().collect();
     variables.sort();
     let trial = |without: Option<&str>| {
@@ -262,17 +267,17 @@ fn compile(
         .collect();
     Ok(Expression {
         source,
+        template_name,
         line,
         variables,
         optional,
     })
 }
 
-/// One render: the lead's values, as a map and as minijinja's context.
+/// One render: the template, and the lead's values as minijinja's context.
 struct Renderer<'t> {
     template: &'t Template,
     context: minijinja::Value,
-    values: &'t BTreeMap<&'t str, String>,
 }
 
 impl Renderer<'_> {
@@ -297,11 +302,12 @@ impl Renderer<'_> {
 
     fn expression(&self, index: usize) -> Result<String, RenderError> {
         let expression = &self.template.expressions[index];
-        render_expression(&self.template.env, index, &self.context).map_err(|error| {
-            let missing = expression
-                .variables
-                .iter()
-                .find(|name| !self.values.contains_key(name.as_str()));
+        render_expression(&self.template.env, expression, &self.context).map_err(|error| {
+            let missing = expression.variables.iter().find(|name| {
+                self.context
+                    .get_attr(name)
+                    .map_or(true, |value| value.is_undefined())
+            });
             match missing {
                 Some(name) if error.kind() == ErrorKind::UndefinedError => {
                     RenderError::MissingValue { name: name.clone() }
