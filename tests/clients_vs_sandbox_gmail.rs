@@ -620,6 +620,9 @@ fn quick_retries() -> RetryPolicy {
         max_retries: 8,
         base_delay: Duration::from_millis(2),
         max_delay: Duration::from_millis(20),
+        min_rate_limited_wait: Duration::from_millis(2),
+        // A quota hint a minute away is not waited for.
+        max_total: Duration::from_secs(1),
     }
 }
 

@@ -227,6 +227,8 @@ async fn start_run(
             max_retries: 4,
             base_delay: StdDuration::from_millis(10),
             max_delay: StdDuration::from_secs(2),
+            min_rate_limited_wait: StdDuration::from_millis(10),
+            ..gmail::RetryPolicy::default()
         });
     providers.gmail.insert(
         "gm".into(),

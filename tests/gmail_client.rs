@@ -38,13 +38,17 @@ struct ApiCall {
     body: String,
 }
 
+/// Status, JSON body, and a `Retry-After` header in seconds.
+type ScriptedAnswer = (u16, Value, Option<u64>);
+
 #[derive(Default)]
 struct StubState {
     token_calls: Mutex<Vec<HashMap<String, String>>>,
     token_script: Mutex<VecDeque<(u16, Value)>>,
     api_calls: Mutex<Vec<ApiCall>>,
-    /// Per path; a path with nothing scripted answers 404 notFound.
-    api_script: Mutex<HashMap<String, VecDeque<(u16, Value)>>>,
+    /// Per path: status, body and a `Retry-After` header in seconds; a path
+    /// with nothing scripted answers 404 notFound.
+    api_script: Mutex<HashMap<String, VecDeque<ScriptedAnswer>>>,
 }
 
 struct Stub {
@@ -79,13 +83,17 @@ impl Stub {
     }
 
     fn script(&self, path: &str, status: u16, body: Value) {
+        self.script_answer(path, status, body, None);
+    }
+
+    fn script_answer(&self, path: &str, status: u16, body: Value, retry_after: Option<u64>) {
         self.state
             .api_script
             .lock()
             .unwrap()
             .entry(format!("/gmail/v1/users/me/{path}"))
             .or_default()
-            .push_back((status, body));
+            .push_back((status, body, retry_after));
     }
 
     fn script_token(&self, status: u16, body: Value) {
@@ -153,13 +161,22 @@ async fn api_endpoint(
         .unwrap()
         .get_mut(uri.path())
         .and_then(VecDeque::pop_front);
-    let (status, body) = scripted.unwrap_or_else(|| {
+    let (status, body, retry_after) = scripted.unwrap_or_else(|| {
         (
             404,
             google_error(404, "notFound", "Requested entity was not found."),
+            None,
         )
     });
-    (StatusCode::from_u16(status).unwrap(), axum::Json(body))
+    let mut headers = HeaderMap::new();
+    if let Some(seconds) = retry_after {
+        headers.insert("retry-after", seconds.to_string().parse().unwrap());
+    }
+    (
+        StatusCode::from_u16(status).unwrap(),
+        headers,
+        axum::Json(body),
+    )
 }
 
 fn google_error(code: u16, reason: &str, message: &str) -> Value {
@@ -211,6 +228,8 @@ async fn fixture(valid_for: chrono::Duration) -> Fixture {
         max_retries: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
+        min_rate_limited_wait: Duration::from_millis(1),
+        ..RetryPolicy::default()
     });
     Fixture {
         stub,
@@ -634,6 +653,39 @@ async fn reads_retry_on_429_5xx_and_rate_limit_403() {
     assert_eq!(
         (counted.requests, counted.retries, counted.rate_limited),
         (4, 3, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_through_the_shared_layer() {
+    let f = fixture(chrono::Duration::hours(1)).await;
+    let raw = b"From: rep@acme.io\r\nTo: ann@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    // The fixture's own waits are a millisecond; only the header can make
+    // the retry wait a whole second.
+    f.stub.script_answer(
+        "messages/send",
+        429,
+        google_error(429, "rateLimitExceeded", "Too many concurrent requests."),
+        Some(1),
+    );
+    f.stub.script(
+        "messages/send",
+        200,
+        json!({"id": "18f7", "threadId": "t1", "labelIds": ["SENT"]}),
+    );
+    let started = std::time::Instant::now();
+    let sent = f.client.send(raw, Some("t1")).await.unwrap();
+    assert_eq!(sent.id.as_deref(), Some("18f7"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}, before the server's Retry-After",
+        started.elapsed()
+    );
+    assert_eq!(f.stub.api_calls().len(), 2, "one retry");
+    let counted = f.client.metrics();
+    assert_eq!(
+        (counted.requests, counted.retries, counted.rate_limited),
+        (2, 1, 1)
     );
 }
 

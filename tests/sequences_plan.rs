@@ -51,6 +51,22 @@ fn the_examples_apply() {
 }
 
 #[test]
+fn an_unknown_variable_behind_filters_is_refused_before_anything_is_stored() {
+    let store = Store::temporary().unwrap();
+    let bad = two_step("e", "", "days = 1").replace(
+        "Following up, {{first_name}}.",
+        "Following up, {{ seniority | default(\\\"lead\\\") | title }}.",
+    );
+    assert!(bad.contains("seniority | default"), "{bad}");
+    let err = apply_err(&store, &bad);
+    assert!(
+        err.contains("{{seniority}}") && err.contains("step 3"),
+        "{err}"
+    );
+    assert!(sequences::list(&store).unwrap().is_empty());
+}
+
+#[test]
 fn errors_point_at_file_and_line() {
     let store = Store::temporary().unwrap();
     let base = two_step("e", "", "days = 1");

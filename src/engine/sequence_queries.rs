@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{CommandError, CommandResult, Engine, new_message_id};
 use crate::model::*;
+use crate::sequences::seed_of;
+use crate::sequences::template::Template;
 use crate::store::{Index, StoreResult, keys::KeyBuf};
 
 /// How many enrollments got through each step.
@@ -50,31 +52,18 @@ fn ran(outcome: ExecutionOutcome) -> bool {
     )
 }
 
-/// Replaces `{{ name }}` with the lead's field; a variable the lead cannot
+/// Fills a reply's or a new email's variables from the lead with the renderer
+/// sequence steps use: the same syntax, defaults and spintax (picked once
+/// per lead, so a redraft keeps its wording). A variable the lead cannot
 /// answer is an error, so nothing half-filled is ever sent.
 pub fn render_template(text: &str, lead: &Lead) -> CommandResult<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            return Err(CommandError::Invalid(
-                "a `{{` is never closed with `}}`".into(),
-            ));
-        };
-        let name = after[..end].trim();
-        let value = lead.field(name).ok_or_else(|| {
-            CommandError::Invalid(format!(
-                "{{{{{name}}}}} has no value for {}; fill it in or remove it",
-                lead.email
-            ))
-        })?;
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    let template = Template::parse(text).map_err(|e| {
+        CommandError::Invalid(format!("template line {}: {}", e.line + 1, e.message))
+    })?;
+    let seed = seed_of(&[&lead.account, &lead.email]);
+    template
+        .render(&|name| lead.field(name), seed)
+        .map_err(|e| CommandError::Invalid(format!("for {}: {e}", lead.email)))
 }
 
 /// The variables offered by the composer's insert menu for one lead.
@@ -379,6 +368,12 @@ mod tests {
         );
         assert!(render_template("Hi {{company}}", &lead).is_err());
         assert!(render_template("Hi {{first_name", &lead).is_err());
+        // The composer renders like a sequence step: defaults, filters and
+        // spintax stable per lead.
+        let spun = "{Hi|Hello|Hey} {{ company | default('there') | upper }}";
+        let first = render_template(spun, &lead).unwrap();
+        assert!(first.ends_with(" THERE"), "{first}");
+        assert_eq!(render_template(spun, &lead).unwrap(), first);
         let vars = template_variables(&lead);
         assert!(
             vars.iter()

@@ -1,11 +1,13 @@
 //! The transport every provider client shares: one reqwest (rustls) client
-//! with outpost's user agent and timeouts, a per-key rate limiter, a retry
-//! policy that knows which calls may repeat, credential redaction, and
-//! counters for metrics.
+//! with outpost's user agent and timeouts, a rate limiter (requests per key,
+//! or quota units), one retry loop (backon) with a policy that knows which
+//! calls may repeat, credential redaction, and counters for metrics.
 //!
 //! Providers hand [`HttpTransport::send`] a closure that builds the request
 //! and get back the final [`Response`] (any status) or an [`HttpError`];
-//! mapping statuses to provider errors stays in the provider.
+//! mapping statuses to provider errors stays in the provider. A provider
+//! whose rate limits are not plain 429s (Gmail's 403 `rateLimitExceeded`)
+//! passes its own classification to [`HttpTransport::send_classified`].
 
 mod limiter;
 mod metrics;
@@ -15,12 +17,13 @@ mod retry;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::time::Instant;
 
-pub use limiter::{RateLimit, RateLimiter, RateLimiterRegistry};
+pub use limiter::{QuotaLimiter, RateLimit, RateLimiter, RateLimiterRegistry};
 pub use metrics::{HttpMetrics, HttpMetricsSnapshot};
 pub use redact::{REDACTED, redact};
 pub use retry::{Failure, Idempotency, RetryPolicy, parse_retry_after};
@@ -131,24 +134,71 @@ impl Response {
     }
 }
 
+/// The budget a transport waits for before each attempt.
+#[derive(Debug, Clone)]
+pub enum Budget {
+    /// A number of requests per window, shared by every client of one key.
+    Requests(Arc<RateLimiter>),
+    /// Quota units per minute; each call says what it costs.
+    QuotaUnits(Arc<QuotaLimiter>),
+}
+
+/// How a status-only API fails: 429 is a rate limit, 5xx a server error,
+/// anything else final.
+pub fn classify_status(response: &Response) -> Option<Failure> {
+    if response.status == StatusCode::TOO_MANY_REQUESTS {
+        Some(Failure::RateLimited {
+            retry_after: response.retry_after(),
+        })
+    } else if response.status.is_server_error() {
+        Some(Failure::ServerError)
+    } else {
+        None
+    }
+}
+
+/// An attempt the retry loop may repeat: what failed, and what the caller
+/// gets if it is not repeated.
+struct FailedAttempt {
+    /// `None` when nothing about the failure is worth repeating.
+    failure: Option<Failure>,
+    outcome: Result<Response, HttpError>,
+}
+
 /// One provider account's view of the network: client, limiter, policy,
 /// counters. Cheap to clone; clones share the limiter and the counters.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
-    limiter: Arc<RateLimiter>,
+    budget: Budget,
     retry: RetryPolicy,
     metrics: Arc<HttpMetrics>,
 }
 
 impl HttpTransport {
     pub fn new(client: reqwest::Client, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
+        Self::with_budget(client, Budget::Requests(limiter), retry)
+    }
+
+    pub fn with_budget(client: reqwest::Client, budget: Budget, retry: RetryPolicy) -> Self {
         Self {
             client,
-            limiter,
+            budget,
             retry,
             metrics: Arc::new(HttpMetrics::default()),
         }
+    }
+
+    /// The same transport (and counters) with another budget.
+    pub fn replace_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The same transport (and counters) with another retry policy.
+    pub fn replace_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The client requests should be built from.
@@ -168,50 +218,110 @@ impl HttpTransport {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
+        self.send_classified(idempotency, 1, build, classify_status)
+            .await
+    }
+
+    /// [`send`](Self::send) for a call costing `cost` quota units, with the
+    /// provider saying which responses are failures worth retrying. Each
+    /// response `classify` calls a rate limit is counted as one.
+    pub async fn send_classified<F, C>(
+        &self,
+        idempotency: Idempotency,
+        cost: u32,
+        build: F,
+        classify: C,
+    ) -> Result<Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        C: Fn(&Response) -> Option<Failure>,
+    {
         let started = Instant::now();
-        let mut retries_done = 0;
-        loop {
-            let slot = self.limiter.acquire_slot().await;
-            if slot.waited {
-                self.metrics.count_rate_limit_wait();
-            }
-            let request = match build(&self.client).build() {
-                Ok(request) => request,
-                Err(err) => {
-                    self.limiter.settle(slot);
-                    return Err(HttpError::from_reqwest(err));
-                }
-            };
-            let label = format!("{} {}", request.method(), request.url().path());
-            self.metrics.count_request();
-            let attempt = self.attempt(request).await;
-            self.limiter.settle(slot);
-            let failure = match &attempt {
-                Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS => {
-                    self.metrics.count_rate_limited();
-                    Failure::RateLimited {
-                        retry_after: response.retry_after(),
-                    }
-                }
-                Ok(response) if response.status.is_server_error() => Failure::ServerError,
-                Ok(_) => return attempt,
-                Err(error) => error.failure(),
-            };
-            let elapsed = started.elapsed();
-            let Some(delay) = self
-                .retry
-                .next_delay(failure, idempotency, retries_done, elapsed)
-            else {
-                return attempt;
-            };
-            tracing::debug!(request = %label, ?failure, ?delay, "retrying");
-            retries_done += 1;
-            self.metrics.count_retry();
-            tokio::time::sleep(delay).await;
+        let attempt = || self.attempt_once(cost, &build, &classify);
+        let retried = attempt
+            .retry(self.retry.backoff())
+            .when(|failed: &FailedAttempt| {
+                failed
+                    .failure
+                    .is_some_and(|failure| RetryPolicy::permits(failure, idempotency))
+            })
+            .adjust(|failed: &FailedAttempt, step| {
+                let failure = failed.failure?;
+                self.retry.delay_for(failure, step, started.elapsed())
+            })
+            .notify(|failed: &FailedAttempt, delay| {
+                tracing::debug!(failure = ?failed.failure, ?delay, "retrying");
+                self.metrics.count_retry();
+            })
+            .await;
+        match retried {
+            Ok(response) => Ok(response),
+            Err(failed) => failed.outcome,
         }
     }
 
-    async fn attempt(&self, request: reqwest::Request) -> Result<Response, HttpError> {
+    /// One attempt: wait for the budget, send, read the answer, classify it.
+    async fn attempt_once<F, C>(
+        &self,
+        cost: u32,
+        build: &F,
+        classify: &C,
+    ) -> Result<Response, FailedAttempt>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        C: Fn(&Response) -> Option<Failure>,
+    {
+        let slot = match &self.budget {
+            Budget::Requests(limiter) => {
+                let slot = limiter.acquire_slot().await;
+                if slot.waited {
+                    self.metrics.count_rate_limit_wait();
+                }
+                Some((limiter, slot))
+            }
+            Budget::QuotaUnits(quota) => {
+                if !quota.try_acquire(cost) {
+                    // Counted before the wait, so a wait still going on shows.
+                    self.metrics.count_rate_limit_wait();
+                    quota.acquire(cost).await;
+                }
+                None
+            }
+        };
+        let settle = || {
+            if let Some((limiter, slot)) = slot {
+                limiter.settle(slot);
+            }
+        };
+        let request = match build(&self.client).build() {
+            Ok(request) => request,
+            Err(err) => {
+                settle();
+                // Nothing left this machine: the request could not be made.
+                let error = HttpError::from_reqwest(err);
+                return Err(FailedAttempt {
+                    failure: None,
+                    outcome: Err(HttpError::Setup(error.to_string())),
+                });
+            }
+        };
+        self.metrics.count_request();
+        let outcome = self.execute(request).await;
+        settle();
+        let failure = match &outcome {
+            Ok(response) => classify(response),
+            Err(error) => Some(error.failure()),
+        };
+        if matches!(failure, Some(Failure::RateLimited { .. })) {
+            self.metrics.count_rate_limited();
+        }
+        match (failure, outcome) {
+            (None, Ok(response)) => Ok(response),
+            (failure, outcome) => Err(FailedAttempt { failure, outcome }),
+        }
+    }
+
+    async fn execute(&self, request: reqwest::Request) -> Result<Response, HttpError> {
         let response = self
             .client
             .execute(request)

@@ -1,11 +1,11 @@
-//! `GmailClient`: authenticated requests with token refresh and Gmail's
-//! retry rules. The typed API methods are in `api.rs`.
+//! `GmailClient`: authenticated requests with token refresh, sent through
+//! the shared HTTP layer (quota pacing, retries, counters) with Gmail's own
+//! reading of which answers are rate limits. The typed API methods are in
+//! `api.rs`.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,15 +13,15 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::classify::failure_of;
 use super::error::GmailError;
 use super::oauth::{self, OAuthParams, REFRESH_MARGIN, TokenSet};
-use super::retry::{FailureClass, RetryPolicy, classify, next_delay};
 use super::token_store::TokenStore;
 use crate::clock::SharedClock;
-use crate::providers::http::{HttpMetrics, HttpMetricsSnapshot};
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::providers::http::{
+    Budget, HttpError, HttpMetricsSnapshot, HttpTransport, Idempotency, QuotaLimiter, Response,
+    RetryPolicy, Timeouts, build_client,
+};
 /// Google's per-user quota: 6,000 units per minute per project (from May 2026).
 pub const DEFAULT_QUOTA_UNITS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(6_000).expect("non-zero");
 
@@ -45,7 +45,10 @@ pub struct GmailClientConfig {
 /// A Gmail API client for one account.
 #[derive(Debug)]
 pub struct GmailClient {
-    pub(super) http: reqwest::Client,
+    /// Paces calls by Gmail quota units so a full sync stays under the
+    /// per-user limit instead of bouncing off 429s; retries; counts requests,
+    /// retries, rate limits and quota waits for `/metrics`.
+    http: HttpTransport,
     /// `.../gmail/v1/users/{user}/`; endpoints are appended to it.
     pub(super) users_base: Url,
     pub(super) account: String,
@@ -53,15 +56,21 @@ pub struct GmailClient {
     pub(super) store: TokenStore,
     pub(super) clock: SharedClock,
     pub(super) max_concurrency: usize,
-    pub(super) retry: RetryPolicy,
-    /// Paces calls by Gmail quota units so a full sync stays under the
-    /// per-user limit instead of bouncing off 429s.
-    quota: Arc<DefaultDirectRateLimiter>,
-    quota_per_minute: NonZeroU32,
     /// Cached tokens; the lock also serialises refreshes.
     tokens: Mutex<Option<TokenSet>>,
-    /// Requests, retries, rate limits and quota waits, for `/metrics`.
-    metrics: Arc<HttpMetrics>,
+}
+
+/// Gmail's backoff: 5 retries, 1 s doubling to 32 s, within 45 s; a quota
+/// that frees up only in the next minute comes back as Google's error rather
+/// than holding the caller.
+fn default_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 5,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(32),
+        max_total: Duration::from_secs(45),
+        min_rate_limited_wait: Duration::from_secs(1),
+    }
 }
 
 /// Whether a request may be repeated after it might have reached Gmail.
@@ -85,11 +94,14 @@ pub(super) struct ApiRequest {
 impl GmailClient {
     pub fn new(config: GmailClientConfig) -> Result<Self, GmailError> {
         let users_base = users_base_url(&config.api_base_url, &config.user)?;
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(|err| GmailError::Transport(format!("could not build HTTP client: {err}")))?;
+        let client = build_client(&Timeouts::default())
+            .map_err(|err| GmailError::Transport(err.to_string()))?;
+        let quota = QuotaLimiter::per_minute(DEFAULT_QUOTA_UNITS_PER_MINUTE);
+        let http = HttpTransport::with_budget(
+            client,
+            Budget::QuotaUnits(Arc::new(quota)),
+            default_retry_policy(),
+        );
         Ok(Self {
             http,
             users_base,
@@ -98,32 +110,28 @@ impl GmailClient {
             store: config.token_store,
             clock: config.clock,
             max_concurrency: config.max_concurrency.max(1),
-            retry: RetryPolicy::default(),
-            quota: Arc::new(RateLimiter::direct(Quota::per_minute(
-                DEFAULT_QUOTA_UNITS_PER_MINUTE,
-            ))),
-            quota_per_minute: DEFAULT_QUOTA_UNITS_PER_MINUTE,
             tokens: Mutex::new(None),
-            metrics: Arc::new(HttpMetrics::default()),
         })
     }
 
     /// The client's request counters: attempts, retries, rate-limited
     /// answers and waits for the quota pacer.
     pub fn metrics(&self) -> HttpMetricsSnapshot {
-        self.metrics.snapshot()
+        self.http.metrics()
     }
 
-    /// Replaces the default backoff (5 retries, 1 s doubling to 32 s).
+    /// Replaces the default backoff ([`default_retry_policy`]).
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.http = self.http.replace_retry_policy(retry);
         self
     }
 
     /// Replaces the default quota pacing (6,000 units per minute).
     pub fn with_quota_units_per_minute(mut self, units: NonZeroU32) -> Self {
-        self.quota = Arc::new(RateLimiter::direct(Quota::per_minute(units)));
-        self.quota_per_minute = units;
+        let quota = QuotaLimiter::per_minute(units);
+        self.http = self
+            .http
+            .replace_budget(Budget::QuotaUnits(Arc::new(quota)));
         self
     }
 
@@ -186,125 +194,80 @@ impl GmailClient {
         }
     }
 
-    /// Runs one API call: bearer auth, one refresh-and-retry on 401, backoff
-    /// on rate limits and (for safe requests) server errors.
+    /// Runs one API call: bearer auth, the shared layer's pacing and
+    /// retries, and one refresh-and-repeat on 401 (a rejected token means
+    /// Gmail did nothing, so even a send may go again).
     pub(super) async fn execute<T: DeserializeOwned>(
         &self,
         request: ApiRequest,
     ) -> Result<T, GmailError> {
-        let mut retries = 0u32;
-        let mut refreshed = false;
-        let cost = NonZeroU32::new(request.quota_units.min(self.quota_per_minute.get()))
-            .unwrap_or(NonZeroU32::MIN);
-        loop {
-            // The cost never exceeds the limiter's capacity, so this only waits.
-            if !matches!(self.quota.check_n(cost), Ok(Ok(()))) {
-                self.metrics.count_rate_limit_wait();
-                let _ = self.quota.until_n_ready(cost).await;
-            }
+        let token = self.access_token().await?;
+        let mut response = self.send_with(&request, &token).await?;
+        if response.status.as_u16() == 401 {
+            self.refresh_after_rejection(&token).await?;
             let token = self.access_token().await?;
-            let mut builder = self
-                .http
+            response = self.send_with(&request, &token).await?;
+        }
+        let status = response.status.as_u16();
+        if response.status.is_success() {
+            let body: &[u8] = if response.body.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &response.body
+            };
+            return serde_json::from_slice(body).map_err(|err| {
+                let detail = format!("{} {}: {err}", request.method, request.url.path());
+                match request.replay {
+                    // Gmail accepted the send; only its answer is unreadable.
+                    Replay::NotIdempotent => GmailError::SendOutcomeUnknown { detail },
+                    Replay::Safe => GmailError::Decode(detail),
+                }
+            });
+        }
+        let error = GmailError::from_response(status, &response.body);
+        if response.status.is_server_error() && request.replay == Replay::NotIdempotent {
+            // A 5xx may come after Gmail acted on the send.
+            return Err(GmailError::SendOutcomeUnknown {
+                detail: error.to_string(),
+            });
+        }
+        Err(error)
+    }
+
+    /// One trip through the shared layer with `token`; a transport failure
+    /// after the request may have left makes a send's outcome unknown.
+    async fn send_with(
+        &self,
+        request: &ApiRequest,
+        token: &SecretString,
+    ) -> Result<Response, GmailError> {
+        let idempotency = match request.replay {
+            Replay::Safe => Idempotency::Idempotent,
+            Replay::NotIdempotent => Idempotency::NonIdempotent,
+        };
+        let build = |client: &reqwest::Client| {
+            let builder = client
                 .request(request.method.clone(), request.url.clone())
                 .bearer_auth(token.expose_secret());
-            if let Some(json) = &request.json {
-                builder = builder.json(json);
+            match &request.json {
+                Some(json) => builder.json(json),
+                None => builder,
             }
-            self.metrics.count_request();
-            let response = match builder.send().await {
-                Ok(response) => response,
-                Err(err) => {
-                    // A failed connect never reached Gmail; anything later might have.
-                    let replayable = err.is_connect()
-                        || (request.replay == Replay::Safe
-                            && (err.is_timeout() || err.is_request()));
-                    if request.replay == Replay::NotIdempotent && !err.is_connect() {
-                        return Err(GmailError::SendOutcomeUnknown {
-                            detail: GmailError::transport(&err).to_string(),
-                        });
-                    }
-                    if replayable && retries < self.retry.max_retries {
-                        tokio::time::sleep(self.retry.delay_for(retries)).await;
-                        retries += 1;
-                        self.metrics.count_retry();
-                        continue;
-                    }
-                    return Err(GmailError::transport(&err));
+        };
+        let classify = |response: &Response| failure_of(response, self.clock.now());
+        self.http
+            .send_classified(idempotency, request.quota_units, build, classify)
+            .await
+            .map_err(|err| match err {
+                // A failed connect never reached Gmail.
+                HttpError::Connect(_) | HttpError::Setup(_) => {
+                    GmailError::Transport(err.to_string())
                 }
-            };
-
-            let status = response.status().as_u16();
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(err) if request.replay == Replay::NotIdempotent => {
-                    return Err(GmailError::SendOutcomeUnknown {
-                        detail: GmailError::transport(&err).to_string(),
-                    });
-                }
-                Err(err) => return Err(GmailError::transport(&err)),
-            };
-
-            if (200..300).contains(&status) {
-                let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-                    b"{}"
-                } else {
-                    &body
-                };
-                return serde_json::from_slice(body).map_err(|err| {
-                    let detail = format!("{} {}: {err}", request.method, request.url.path());
-                    match request.replay {
-                        // Gmail accepted the send; only its answer is unreadable.
-                        Replay::NotIdempotent => GmailError::SendOutcomeUnknown { detail },
-                        Replay::Safe => GmailError::Decode(detail),
-                    }
-                });
-            }
-
-            let error = GmailError::from_response(status, &body);
-            if status == 401 && !refreshed {
-                refreshed = true;
-                self.refresh_after_rejection(&token).await?;
-                continue;
-            }
-            let (reason, message) = match &error {
-                GmailError::Api {
-                    reason, message, ..
-                } => (reason.as_deref(), message.as_str()),
-                _ => (None, ""),
-            };
-            let class = classify(status, reason, message);
-            if class == FailureClass::RateLimited {
-                self.metrics.count_rate_limited();
-            }
-            let retryable = match class {
-                FailureClass::RateLimited => true,
-                FailureClass::ServerError => match request.replay {
-                    Replay::Safe => true,
-                    Replay::NotIdempotent => {
-                        return Err(GmailError::SendOutcomeUnknown {
-                            detail: error.to_string(),
-                        });
-                    }
+                _ if request.replay == Replay::NotIdempotent => GmailError::SendOutcomeUnknown {
+                    detail: err.to_string(),
                 },
-                FailureClass::Permanent => false,
-            };
-            if !retryable || retries >= self.retry.max_retries {
-                return Err(error);
-            }
-            let Some(delay) = next_delay(&self.retry, retries, message, self.clock.now()) else {
-                return Err(error);
-            };
-            tracing::debug!(
-                status,
-                reason,
-                retry = retries + 1,
-                ?delay,
-                "retrying Gmail request"
-            );
-            tokio::time::sleep(delay).await;
-            retries += 1;
-            self.metrics.count_retry();
-        }
+                _ => GmailError::Transport(err.to_string()),
+            })
     }
 
     /// `users/{user}/` followed by `segments`, each percent-encoded.

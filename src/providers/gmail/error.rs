@@ -104,32 +104,6 @@ impl GmailError {
             message,
         }
     }
-
-    /// Converts a reqwest error without leaking anything from the request.
-    pub(crate) fn transport(err: &reqwest::Error) -> Self {
-        // Our URLs carry no credentials (the token travels in a header), but
-        // strip the URL anyway so a query such as `q=` never ends up in logs.
-        let kind = if err.is_timeout() {
-            "timed out"
-        } else if err.is_connect() {
-            "connection failed"
-        } else if err.is_body() || err.is_decode() {
-            "response body could not be read"
-        } else {
-            "request failed"
-        };
-        let mut source = std::error::Error::source(err);
-        let mut detail = String::new();
-        while let Some(inner) = source {
-            detail = inner.to_string();
-            source = inner.source();
-        }
-        if detail.is_empty() {
-            GmailError::Transport(kind.to_string())
-        } else {
-            GmailError::Transport(format!("{kind}: {detail}"))
-        }
-    }
 }
 
 /// Google's JSON error envelope: `{"error": {"code", "message", "errors": [...], "status"}}`.

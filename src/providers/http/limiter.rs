@@ -1,4 +1,6 @@
-//! Client-side rate limiting, one budget per API key.
+//! Client-side rate limiting: a request budget per API key (Smartlead), or
+//! a budget of quota units per minute where each call has its own cost
+//! (Gmail).
 //!
 //! A sliding-window log rather than a token bucket: a bucket of `max` tokens
 //! refilled continuously lets almost `2 * max` requests through in one window,
@@ -6,8 +8,11 @@
 //! of the last `max` grants and waits until the oldest leaves the window.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota};
 
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -126,6 +131,42 @@ impl RateLimiter {
             Some(oldest) => Err(*oldest + window),
             None => Ok(()),
         }
+    }
+}
+
+/// At most `per_minute` quota units a minute, each call costing its own
+/// number of units (Gmail: messages.get 5, send 100...), refilled
+/// continuously so a full sync stays under the limit instead of bouncing
+/// off 429s.
+#[derive(Debug)]
+pub struct QuotaLimiter {
+    limiter: DefaultDirectRateLimiter,
+    per_minute: NonZeroU32,
+}
+
+impl QuotaLimiter {
+    pub fn per_minute(units: NonZeroU32) -> Self {
+        Self {
+            limiter: governor::RateLimiter::direct(Quota::per_minute(units)),
+            per_minute: units,
+        }
+    }
+
+    /// Takes `units` if they fit now. A cost above the whole budget is
+    /// charged as the whole budget (it could never fit otherwise), and a
+    /// zero cost as one unit.
+    pub fn try_acquire(&self, units: u32) -> bool {
+        matches!(self.limiter.check_n(self.cost(units)), Ok(Ok(())))
+    }
+
+    /// Waits until `units` fit, then takes them.
+    pub async fn acquire(&self, units: u32) {
+        // The cost never exceeds the capacity, so this only waits.
+        let _ = self.limiter.until_n_ready(self.cost(units)).await;
+    }
+
+    fn cost(&self, units: u32) -> NonZeroU32 {
+        NonZeroU32::new(units.min(self.per_minute.get())).unwrap_or(NonZeroU32::MIN)
     }
 }
 

@@ -18,7 +18,8 @@ pub struct HttpMetricsSnapshot {
     pub requests: u64,
     /// Attempts that repeated an earlier one.
     pub retries: u64,
-    /// Responses with status 429.
+    /// Responses the provider's classification called a rate limit (429;
+    /// for Gmail also a 403 `rateLimitExceeded` or per-minute quota).
     pub rate_limited: u64,
     /// Times the local rate limiter made a request wait.
     pub rate_limit_waits: u64,

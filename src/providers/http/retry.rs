@@ -11,9 +11,13 @@
 //!   already have acted; the caller gets the error and decides.
 //!
 //! Idempotent calls are also retried on 5xx and on every transport error.
+//!
+//! The schedule is backon's exponential backoff with jitter; a 429 waits for
+//! the server's `Retry-After` instead of the next step.
 
 use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
@@ -39,7 +43,7 @@ pub enum Failure {
     Transport,
 }
 
-/// Bounded, jittered exponential backoff.
+/// Bounded, jittered exponential backoff, shared by every provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -51,7 +55,8 @@ pub struct RetryPolicy {
     /// No retry is started if it would end later than this after the first
     /// attempt began.
     pub max_total: Duration,
-    /// Wait after a 429 without a usable `Retry-After` (plus jitter).
+    /// Least wait after a 429 without a usable `Retry-After` (plus jitter);
+    /// a longer backoff step wins.
     pub min_rate_limited_wait: Duration,
 }
 
@@ -85,38 +90,40 @@ impl RetryPolicy {
         }
     }
 
-    /// How long to wait before retry number `retries_done + 1`, or `None`
-    /// to give up. `elapsed` is the time since the first attempt started.
-    pub fn next_delay(
+    /// backon's schedule for 5xx and transport errors: steps of `base_delay`
+    /// doubling up to `max_delay`, each drawn from the upper half of its step
+    /// ("equal jitter") so concurrent clients spread out but never retry at
+    /// once, at most `max_retries` of them.
+    pub fn backoff(&self) -> ExponentialBuilder {
+        // backon's jitter adds up to one more step: [d, 2d) with d = step / 2.
+        ExponentialBuilder::new()
+            .with_jitter()
+            .with_factor(2.0)
+            .with_min_delay(self.base_delay / 2)
+            .with_max_delay(self.max_delay / 2)
+            .with_max_times(usize::try_from(self.max_retries).unwrap_or(usize::MAX))
+    }
+
+    /// The wait before the next retry after `failure`, given backon's next
+    /// step (`None` once the retries are used up) and the time since the
+    /// first attempt started; `None` to give up.
+    pub fn delay_for(
         &self,
         failure: Failure,
-        idempotency: Idempotency,
-        retries_done: u32,
+        step: Option<Duration>,
         elapsed: Duration,
     ) -> Option<Duration> {
-        if retries_done >= self.max_retries || !Self::permits(failure, idempotency) {
-            return None;
-        }
+        let step = step?;
         let delay = match failure {
             Failure::RateLimited {
                 retry_after: Some(wait),
             } => wait + jitter_up_to(Duration::from_millis(100)),
             Failure::RateLimited { retry_after: None } => {
-                self.min_rate_limited_wait + jitter_up_to(self.min_rate_limited_wait / 2)
+                step.max(self.min_rate_limited_wait + jitter_up_to(self.min_rate_limited_wait / 2))
             }
-            Failure::ServerError | Failure::Connect | Failure::Transport => {
-                self.backoff_step(retries_done)
-            }
+            Failure::ServerError | Failure::Connect | Failure::Transport => step,
         };
         (elapsed + delay <= self.max_total).then_some(delay)
-    }
-
-    /// "Equal jitter": half the exponential step, plus a random part of the
-    /// other half, so concurrent clients spread out but never retry at once.
-    fn backoff_step(&self, retries_done: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retries_done.min(16));
-        let step = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        step / 2 + jitter_up_to(step / 2)
     }
 }
 
@@ -166,52 +173,70 @@ mod tests {
         ));
     }
 
+    use backon::BackoffBuilder;
+
+    fn first_step(policy: &RetryPolicy) -> Option<Duration> {
+        policy.backoff().build().next()
+    }
+
     #[test]
     fn honours_retry_after_and_the_minimum_wait() {
+        let policy = policy();
         let given = Failure::RateLimited {
             retry_after: Some(Duration::from_secs(3)),
         };
-        let delay = policy()
-            .next_delay(given, Idempotency::Idempotent, 0, Duration::ZERO)
+        let delay = policy
+            .delay_for(given, first_step(&policy), Duration::ZERO)
             .expect("retry");
         assert!(delay >= Duration::from_secs(3) && delay <= Duration::from_millis(3100));
 
         let absent = Failure::RateLimited { retry_after: None };
-        let delay = policy()
-            .next_delay(absent, Idempotency::Idempotent, 0, Duration::ZERO)
+        let delay = policy
+            .delay_for(absent, first_step(&policy), Duration::ZERO)
             .expect("retry");
         assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_secs(3));
+
+        // A Retry-After beyond the time budget is not waited for.
+        let far = Failure::RateLimited {
+            retry_after: Some(policy.max_total),
+        };
+        assert_eq!(
+            policy.delay_for(far, first_step(&policy), Duration::ZERO),
+            None
+        );
     }
 
     #[test]
     fn backoff_grows_and_is_bounded() {
         let policy = policy();
-        for retries_done in 0..4 {
-            let delay = policy
-                .next_delay(
-                    Failure::ServerError,
-                    Idempotency::Idempotent,
-                    retries_done,
-                    Duration::ZERO,
-                )
-                .expect("retry");
-            let step = policy.base_delay * 2u32.pow(retries_done);
-            assert!(delay >= step / 2 && delay <= step, "{delay:?} vs {step:?}");
+        let steps: Vec<Duration> = policy.backoff().build().collect();
+        assert_eq!(steps.len(), 4, "max_retries steps, then none");
+        for (retries_done, delay) in steps.iter().enumerate() {
+            let step = policy.base_delay * 2u32.pow(retries_done as u32);
+            assert!(
+                *delay >= step / 2 && *delay <= step,
+                "{delay:?} vs {step:?}"
+            );
         }
+        let capped = RetryPolicy {
+            max_retries: 10,
+            max_delay: Duration::from_secs(2),
+            ..policy
+        };
+        assert!(
+            capped
+                .backoff()
+                .build()
+                .all(|d| d <= Duration::from_secs(2))
+        );
         assert_eq!(
-            policy.next_delay(
-                Failure::ServerError,
-                Idempotency::Idempotent,
-                4,
-                Duration::ZERO
-            ),
+            policy.delay_for(Failure::ServerError, None, Duration::ZERO),
             None
         );
         assert_eq!(
-            policy.next_delay(
+            policy.delay_for(
                 Failure::ServerError,
-                Idempotency::Idempotent,
-                0,
+                Some(Duration::from_millis(1)),
                 policy.max_total
             ),
             None

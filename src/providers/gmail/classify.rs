@@ -1,49 +1,14 @@
-//! Gmail's retry rules. Gmail signals rate limits with 403 *and* 429, so the
-//! decision is made on Google's `reason`, not on the status alone.
+//! How a Gmail answer fails, for the shared retry layer. Gmail signals rate
+//! limits with 403 *and* 429, so the decision is made on Google's `reason`,
+//! not on the status alone; the retrying itself is
+//! [`HttpTransport`](crate::providers::http::HttpTransport)'s.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 
-/// How hard to retry transient failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt; 0 disables retrying.
-    pub max_retries: u32,
-    /// Delay before the first retry; doubles each time.
-    pub base_delay: Duration,
-    /// Upper bound of a single delay. A "Retry after" hint further away than
-    /// this is not waited for: the error is returned instead.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 5,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(32),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with jitter: a random delay in `[d/2, d]` where
-    /// `d = base * 2^retry`, capped at `max_delay`.
-    pub fn delay_for(&self, retry: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry.min(16));
-        let full = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        let half = full / 2;
-        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let extra = if jitter_nanos == 0 {
-            0
-        } else {
-            rand::rng().random_range(0..=jitter_nanos)
-        };
-        half + Duration::from_nanos(extra)
-    }
-}
+use super::error::GmailError;
+use crate::providers::http::{Failure, Response};
 
 /// What kind of failure an API answer is, for retry purposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,25 +53,31 @@ pub(crate) fn retry_after_hint(message: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The delay before retry number `retry` (0-based), or `None` when the hint
-/// asks for a wait longer than the policy allows.
-pub(crate) fn next_delay(
-    policy: &RetryPolicy,
-    retry: u32,
-    message: &str,
-    now: DateTime<Utc>,
-) -> Option<Duration> {
-    let backoff = policy.delay_for(retry);
-    match retry_after_hint(message) {
-        None => Some(backoff),
-        Some(at) => {
-            let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
-            if wait > policy.max_delay {
-                None
-            } else {
-                Some(backoff.max(wait))
-            }
+/// The shared layer's view of a Gmail answer: `None` for success and for
+/// failures no retry can fix. A rate limit waits until Gmail's "Retry after"
+/// hint (measured on `now`, the injected clock) or its `Retry-After` header.
+pub(crate) fn failure_of(response: &Response, now: DateTime<Utc>) -> Option<Failure> {
+    if response.status.is_success() {
+        return None;
+    }
+    let status = response.status.as_u16();
+    let error = GmailError::from_response(status, &response.body);
+    let (reason, message) = match &error {
+        GmailError::Api {
+            reason, message, ..
+        } => (reason.as_deref(), message.as_str()),
+        _ => (None, ""),
+    };
+    match classify(status, reason, message) {
+        FailureClass::RateLimited => {
+            let hinted =
+                retry_after_hint(message).map(|at| (at - now).to_std().unwrap_or(Duration::ZERO));
+            Some(Failure::RateLimited {
+                retry_after: hinted.or_else(|| response.retry_after()),
+            })
         }
+        FailureClass::ServerError => Some(Failure::ServerError),
+        FailureClass::Permanent => None,
     }
 }
 
@@ -167,29 +138,28 @@ mod tests {
     }
 
     #[test]
-    fn far_retry_after_is_not_waited_for() {
-        let policy = RetryPolicy::default();
+    fn a_quota_403_is_a_rate_limit_waiting_for_the_hint() {
         let now = DateTime::parse_from_rfc3339("2024-11-12T11:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let soon = "Retry after 2024-11-12T11:00:10Z";
-        let delay = next_delay(&policy, 0, soon, now).unwrap();
-        assert!(delay >= Duration::from_secs(10));
-        let later = "Retry after 2024-11-12T15:00:00Z";
-        assert!(next_delay(&policy, 0, later, now).is_none());
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy {
-            max_retries: 10,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(800),
+        let body = br#"{"error": {"code": 403, "message": "User-rate limit exceeded.  Retry after 2024-11-12T11:00:10Z",
+            "errors": [{"reason": "userRateLimitExceeded"}]}}"#;
+        let response = Response {
+            status: reqwest::StatusCode::FORBIDDEN,
+            headers: Default::default(),
+            body: body.to_vec(),
         };
-        for retry in 0..10 {
-            let d = policy.delay_for(retry);
-            let full = Duration::from_millis(100 * 2u64.pow(retry)).min(Duration::from_millis(800));
-            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
-        }
+        assert_eq!(
+            failure_of(&response, now),
+            Some(Failure::RateLimited {
+                retry_after: Some(Duration::from_secs(10))
+            })
+        );
+        let denied = Response {
+            body: br#"{"error": {"code": 403, "errors": [{"reason": "insufficientPermissions"}]}}"#
+                .to_vec(),
+            ..response
+        };
+        assert_eq!(failure_of(&denied, now), None);
     }
 }
