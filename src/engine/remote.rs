@@ -348,6 +348,43 @@ impl RemoteEngine {
         self.post("suppress", request).await
     }
 
+    /// Runs one [`Request`](super::door::Request) on the engine that holds
+    /// the data dir (`POST /api/exec`); its failure comes back with its kind.
+    pub async fn execute(
+        &self,
+        request: &super::door::Request,
+    ) -> Result<super::door::Response, super::door::DoorError> {
+        use super::door::{DoorError, ErrorKind};
+        let response = self
+            .http
+            .post(self.url("exec"))
+            .bearer_auth(self.token.expose_secret())
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| DoorError::runtime(self.unreachable(e).to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(|e| {
+                DoorError::runtime(RemoteError::Decode(e.without_url().to_string()).to_string())
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(DoorError::invalid(RemoteError::Unauthorized.to_string()));
+        }
+        let body = response.json::<serde_json::Value>().await.ok();
+        let error = body.as_ref().map(|v| &v["error"]);
+        let message = error
+            .and_then(|e| e["message"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the engine API at {} answered {status}", self.base_url()));
+        let kind = error
+            .and_then(|e| e["code"].as_str())
+            .map(ErrorKind::parse)
+            .unwrap_or(ErrorKind::Runtime);
+        Err(DoorError::new(kind, message))
+    }
+
     /// Opens the live stream of changes.
     pub async fn changes(&self) -> RemoteResult<ChangeStream> {
         let response = self

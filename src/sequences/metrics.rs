@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SequenceResult;
 use crate::model::*;
 use crate::store::{Index, Store, keys::KeyBuf};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub sent: u64,
     pub opened: u64,
@@ -20,7 +20,7 @@ pub struct Counts {
     pub bounced: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceSummary {
     pub name: String,
     pub account: String,
@@ -40,7 +40,7 @@ pub struct SequenceSummary {
     pub completion_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantStats {
     pub label: String,
     pub weight: u32,
@@ -48,7 +48,7 @@ pub struct VariantStats {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepStats {
     /// 1-based, as shown to people.
     pub number: usize,
@@ -61,7 +61,7 @@ pub struct StepStats {
     pub variants: Vec<VariantStats>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollmentRow {
     pub id: String,
     pub lead_email: String,
@@ -72,7 +72,7 @@ pub struct EnrollmentRow {
     pub resume_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceDetail {
     #[serde(flatten)]
     pub summary: SequenceSummary,

@@ -17,6 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::api_actions;
 use super::json_error;
+use crate::engine::door::{ErrorKind, Request as DoorRequest};
 use crate::engine::remote::wire::*;
 use crate::engine::{CommandError, InboxQuery, LeadQuery, StatsQuery};
 use crate::model::{Category, Draft, Lead};
@@ -33,6 +34,7 @@ pub const CHANGE_EVENT: &str = "change";
 
 pub fn router(state: ServerState) -> Router<ServerState> {
     Router::new()
+        .route("/exec", post(exec))
         .route("/accounts", get(accounts))
         .route("/inbox", post(inbox))
         .route("/thread", get(thread))
@@ -127,6 +129,22 @@ pub(super) fn not_found(what: String) -> ApiError {
 }
 
 pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// The one door over HTTP: a door request in, its answer out, or the
+/// error with its kind as the `code` (not_found 404, invalid 400, runtime 500).
+async fn exec(State(s): State<ServerState>, Json(request): Json<DoorRequest>) -> Response {
+    match s.engine().execute(request).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => {
+            let status = match e.kind {
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                ErrorKind::Runtime => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            json_error(status, e.kind.as_str(), &e.message)
+        }
+    }
+}
 
 /// The account records, with the daemon's own sync state laid over them:
 /// a TUI that attaches after a sync finished never saw its progress, and the
