@@ -166,6 +166,7 @@ async fn writes_go_through(cli: &Cli, rig: &Rig, tag: &str) {
         .find(|l| {
             let id = l["smartlead_lead_id"].as_i64().unwrap_or_default();
             id != 0
+                && l["first_name"].is_string()
                 && l["memberships"].as_array().unwrap().len() == 1
                 && !answered.iter().any(|k| k.ends_with(&format!(":{id}")))
         })
@@ -192,7 +193,10 @@ async fn writes_go_through(cli: &Cli, rig: &Rig, tag: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let posts_before = rig.sandbox.reply_posts().len();
-    let body = format!("Tuesday works ({tag}).");
+    // Template variables are filled from the thread's lead, as in the TUI.
+    let first_name = chosen["first_name"].as_str().unwrap();
+    let body = format!("Tuesday works, {{{{first_name}}}} ({tag}).");
+    let filled = format!("Tuesday works, {first_name} ({tag}).");
     let sent: serde_json::Value = serde_json::from_str(
         &cli.ok(&["reply", &thread_id, "--body", &body, "--json"])
             .await,
@@ -205,7 +209,7 @@ async fn writes_go_through(cli: &Cli, rig: &Rig, tag: &str) {
         posts.last().unwrap().body["email_body"]
             .as_str()
             .unwrap()
-            .contains(&body)
+            .contains(&filled)
     );
 
     let mailbox = rig.sandbox.info().gmail_email.clone();

@@ -56,6 +56,11 @@ pub struct StepStats {
     pub kind: String,
     /// Enrollments that executed this step (any outcome).
     pub reached: u64,
+    /// Enrollments for which this step ran (sent, task made, webhook
+    /// delivered, branched): the funnel the TUI draws.
+    pub done: u64,
+    /// Active or paused enrollments sitting at this step now.
+    pub waiting: u64,
     #[serde(flatten)]
     pub counts: Counts,
     pub variants: Vec<VariantStats>,
@@ -108,6 +113,17 @@ fn kind_name(kind: &StepKind) -> String {
         } => format!("if {condition:?} within {within_hours} h").to_lowercase(),
         StepKind::Webhook { .. } => "webhook".into(),
     }
+}
+
+/// Whether a step's execution moved the enrollment through it.
+fn ran(outcome: ExecutionOutcome) -> bool {
+    matches!(
+        outcome,
+        ExecutionOutcome::Sent
+            | ExecutionOutcome::TaskCreated
+            | ExecutionOutcome::WebhookDelivered
+            | ExecutionOutcome::Branched
+    )
 }
 
 fn bump(counts: &mut Counts, kind: EventType) {
@@ -167,6 +183,8 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
             name: s.name.clone(),
             kind: kind_name(&s.kind),
             reached: 0,
+            done: 0,
+            waiting: 0,
             counts: Counts::default(),
             variants: match &s.kind {
                 StepKind::Email { variants, .. } => variants
@@ -192,6 +210,13 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
             EnrollmentState::Stopped => summary.stopped += 1,
             EnrollmentState::Failed => summary.failed += 1,
         }
+        if matches!(enr.state, EnrollmentState::Active | EnrollmentState::Paused)
+            && let Some(stats) = steps.get_mut(enr.current_step)
+        {
+            stats.waiting += 1;
+        }
+        // Steps that ran for this enrollment, each counted once in `done`.
+        let mut ran_steps = BTreeSet::new();
         // (step, variant, sent at, Message-ID) of each email that left.
         let mut sent = Vec::new();
         for exec in store.scan_prefix::<StepExecution>(&format!("{}/", enr.id)) {
@@ -200,6 +225,9 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
                 continue;
             };
             stats.reached += 1;
+            if ran(exec.outcome) && ran_steps.insert(exec.step) {
+                stats.done += 1;
+            }
             if exec.outcome == ExecutionOutcome::Sent {
                 stats.counts.sent += 1;
                 summary.counts.sent += 1;

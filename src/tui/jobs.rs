@@ -334,21 +334,12 @@ pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
         Job::QueueReply {
             thread_key,
             draft_id,
-            mut reply,
+            reply,
             delay_secs,
-        } => {
-            // Template variables work in replies too, filled from the thread's lead.
-            if reply.text.contains("{{") {
-                match fill_for_thread(engine, &thread_key, &reply.text) {
-                    Ok(text) => reply.text = text,
-                    Err(e) => return failed("not sent", e),
-                }
-            }
-            queued(
-                engine.queue_reply(&thread_key, &reply, seconds(delay_secs)),
-                draft_id,
-            )
-        }
+        } => queued(
+            engine.queue_reply(&thread_key, &reply, seconds(delay_secs)),
+            draft_id,
+        ),
         Job::QueueNew {
             lead_key,
             draft_id,
@@ -455,23 +446,6 @@ fn variables(lead: Option<Lead>) -> JobResult {
     }
 }
 
-fn no_lead_to_fill() -> CommandError {
-    CommandError::Invalid("this conversation has no lead to fill variables from".into())
-}
-
 fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1_000))
-}
-
-fn fill_for_thread(engine: &Engine, thread_key: &str, text: &str) -> CommandResult<String> {
-    let thread = engine
-        .thread(thread_key)?
-        .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?
-        .thread;
-    let email = thread.lead_email.ok_or_else(no_lead_to_fill)?;
-    let lead = engine
-        .store()
-        .get::<Lead>(&Lead::key_for(&thread.account, &email))?
-        .unwrap_or_else(|| Lead::new(&thread.account, &email));
-    render_template(text, &lead)
 }

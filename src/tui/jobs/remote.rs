@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::engine::remote::wire::StepTextRequest;
-use crate::engine::remote::{RemoteError, RemoteResult};
 
 pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
     match job {
@@ -120,22 +119,14 @@ pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
         Job::QueueReply {
             thread_key,
             draft_id,
-            mut reply,
+            reply,
             delay_secs,
-        } => {
-            if reply.text.contains("{{") {
-                match fill_for_thread(remote, &thread_key, &reply.text).await {
-                    Ok(text) => reply.text = text,
-                    Err(e) => return failed("not sent", e),
-                }
-            }
-            queued(
-                remote
-                    .queue_reply(&thread_key, &reply, seconds(delay_secs))
-                    .await,
-                draft_id,
-            )
-        }
+        } => queued(
+            remote
+                .queue_reply(&thread_key, &reply, seconds(delay_secs))
+                .await,
+            draft_id,
+        ),
         Job::QueueNew {
             lead_key,
             draft_id,
@@ -204,26 +195,4 @@ pub(super) async fn run(remote: &RemoteEngine, job: Job) -> JobResult {
             Err(e) => failed("suppress", e),
         },
     }
-}
-
-/// Fills a reply's template variables from the thread's lead, as a local
-/// run does, with the records read from the daemon.
-async fn fill_for_thread(
-    remote: &RemoteEngine,
-    thread_key: &str,
-    text: &str,
-) -> RemoteResult<String> {
-    let thread = remote
-        .thread(thread_key)
-        .await?
-        .ok_or_else(|| RemoteError::NotFound(format!("no thread {thread_key:?}")))?
-        .thread;
-    let email = thread
-        .lead_email
-        .ok_or_else(|| RemoteError::Invalid(no_lead_to_fill().to_string()))?;
-    let lead = remote
-        .lead_record(&Lead::key_for(&thread.account, &email))
-        .await?
-        .unwrap_or_else(|| Lead::new(&thread.account, &email));
-    render_template(text, &lead).map_err(|e| RemoteError::Invalid(e.to_string()))
 }
