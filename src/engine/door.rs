@@ -15,7 +15,11 @@ use super::{
     CommandError, Engine, InboxQuery, LeadQuery, LeadView, ReplyDraft, StatsQuery, StatsReport,
     ThreadView,
 };
-use crate::model::{Enrollment, Lead, OutboxItem, OutboxState, Sequence};
+use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
+use crate::model::{
+    Account, Campaign, Category, Draft, Enrollment, Lead, OutboxItem, OutboxState, Sequence,
+    SequenceStatus, Suppression,
+};
 use crate::sequences::{
     self, ApplyReport, EnrollReport, EnrollmentAction, LeadInput, Plan, PlanQuery, SequenceDetail,
     SequenceError, SequenceSummary,
@@ -88,6 +92,92 @@ pub enum Request {
     OutboxRetry {
         id: String,
     },
+
+    // What the TUI does beyond the CLI verbs.
+    /// The account records.
+    Accounts,
+    MarkRead {
+        key: String,
+    },
+    SetCategory {
+        key: String,
+        category: Category,
+    },
+    /// Re-read a conversation from its provider (a follow-up the periodic
+    /// sync cannot see yet).
+    RefreshThread {
+        key: String,
+    },
+    /// Every lead and campaign name, to build the leads table's index.
+    LeadIndex,
+    /// Lead records by store key (`account/email`).
+    LeadRecords {
+        keys: Vec<String>,
+    },
+    LeadRecord {
+        key: String,
+    },
+    Categories {
+        account: String,
+    },
+    Draft {
+        thread_key: String,
+    },
+    SaveDraft {
+        draft: Draft,
+    },
+    DeleteDraft {
+        id: String,
+    },
+    /// A reply that leaves after the undo window (at most an hour).
+    QueueReply {
+        thread_key: String,
+        reply: ReplyDraft,
+        delay_secs: u64,
+    },
+    /// A new email to a lead; template variables are filled from the lead.
+    QueueNew {
+        lead_key: String,
+        subject: String,
+        body: String,
+        delay_secs: u64,
+    },
+    /// Undo a queued send; the answer says whether it was still in time.
+    CancelOutbox {
+        id: String,
+    },
+    OutboxItem {
+        id: String,
+    },
+    /// Sequences with the sequences pane's state counts and funnel.
+    SequencesPane,
+    SequencePane {
+        name: String,
+    },
+    SetSequenceStatus {
+        name: String,
+        status: SequenceStatus,
+    },
+    /// An email step's text edited in the composer (checked like `apply`).
+    UpdateStepText {
+        sequence: String,
+        step: usize,
+        variant: Option<String>,
+        subject: Option<String>,
+        body: String,
+    },
+    EnrollLead {
+        sequence: String,
+        email: String,
+    },
+    /// Pause every active enrollment of a lead.
+    PauseLead {
+        email: String,
+    },
+    Suppress {
+        account: String,
+        email: String,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -108,6 +198,43 @@ pub enum Response {
     Plan(Plan),
     OutboxItem(OutboxItem),
     OutboxItems(Vec<OutboxItem>),
+    MaybeOutboxItem(Option<OutboxItem>),
+    Accounts(Vec<Account>),
+    /// Whether the command changed something.
+    Flag(bool),
+    /// How many records the command touched.
+    Count(usize),
+    Done,
+    LeadIndex(LeadIndexSource),
+    LeadRecords(LeadRecords),
+    LeadRecord(Option<Lead>),
+    Categories(Vec<Category>),
+    Draft(Option<Draft>),
+    SequencesPane(Vec<PaneSummary>),
+    SequencePane(Option<PaneDetail>),
+    Suppression(Suppression),
+}
+
+/// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadRecords {
+    pub found: Vec<Lead>,
+    pub missing: Vec<String>,
+}
+
+/// One campaign's display name, for the leads table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignName {
+    pub account: String,
+    pub id: i64,
+    pub name: String,
+}
+
+/// Everything the leads table's in-memory index is built from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadIndexSource {
+    pub leads: Vec<Lead>,
+    pub campaigns: Vec<CampaignName>,
 }
 
 /// What kind of failure, kept across the wire: the CLI exits 2 for the
@@ -204,6 +331,16 @@ impl From<SequenceError> for DoorError {
 
 pub type DoorResult<T = Response> = Result<T, DoorError>;
 
+/// A send's undo window, at most an hour.
+fn undo_window(delay_secs: u64) -> DoorResult<chrono::Duration> {
+    if delay_secs > 3600 {
+        return Err(DoorError::invalid(
+            "the undo window must be between 0 and 3600 seconds",
+        ));
+    }
+    Ok(chrono::Duration::seconds(delay_secs as i64))
+}
+
 /// A reply the CLI sends at once is held this far ahead while it is being
 /// sent, so the holder's own outbox worker (which sends only what is due)
 /// never picks it up at the same moment.
@@ -278,7 +415,109 @@ impl Engine {
                 let item = self.find_outbox_item(&id)?;
                 Response::OutboxItem(self.retry_outbox(&item.id)?)
             }
+            Request::Accounts => Response::Accounts(self.accounts()?),
+            Request::MarkRead { key } => Response::Flag(self.mark_thread_read(&key)?),
+            Request::SetCategory { key, category } => {
+                self.set_thread_category(&key, category).await?;
+                Response::Done
+            }
+            Request::RefreshThread { key } => Response::Flag(
+                crate::sync::SyncEngine::new(self.clone())
+                    .refresh_thread(&key)
+                    .await
+                    .map_err(|e| match e {
+                        crate::sync::SyncError::Store(s) => DoorError::from(s),
+                        provider => DoorError::runtime(provider.to_string()),
+                    })?,
+            ),
+            Request::LeadIndex => Response::LeadIndex(self.lead_index_source()?),
+            Request::LeadRecords { keys } => {
+                let mut records = LeadRecords::default();
+                for key in keys {
+                    match store.get::<Lead>(&key)? {
+                        Some(lead) => records.found.push(lead),
+                        None => records.missing.push(key),
+                    }
+                }
+                Response::LeadRecords(records)
+            }
+            Request::LeadRecord { key } => Response::LeadRecord(store.get::<Lead>(&key)?),
+            Request::Categories { account } => Response::Categories(self.categories(&account)?),
+            Request::Draft { thread_key } => Response::Draft(self.draft_for_thread(&thread_key)?),
+            Request::SaveDraft { draft } => {
+                self.save_draft(&draft)?;
+                Response::Done
+            }
+            Request::DeleteDraft { id } => Response::Flag(self.delete_draft(&id)?),
+            Request::QueueReply {
+                thread_key,
+                reply,
+                delay_secs,
+            } => Response::OutboxItem(self.queue_reply(
+                &thread_key,
+                &reply,
+                undo_window(delay_secs)?,
+            )?),
+            Request::QueueNew {
+                lead_key,
+                subject,
+                body,
+                delay_secs,
+            } => Response::OutboxItem(self.queue_new_email(
+                &lead_key,
+                &subject,
+                &body,
+                undo_window(delay_secs)?,
+            )?),
+            Request::CancelOutbox { id } => Response::Flag(self.cancel_outbox(&id)?),
+            Request::OutboxItem { id } => Response::MaybeOutboxItem(self.outbox_item(&id)?),
+            Request::SequencesPane => Response::SequencesPane(self.sequences()?),
+            Request::SequencePane { name } => Response::SequencePane(self.sequence_detail(&name)?),
+            Request::SetSequenceStatus { name, status } => {
+                Response::Sequence(self.set_sequence_status(&name, status)?)
+            }
+            Request::UpdateStepText {
+                sequence,
+                step,
+                variant,
+                subject,
+                body,
+            } => Response::Sequence(sequences::update_step_text(
+                store,
+                &sequence,
+                step,
+                variant.as_deref(),
+                subject.as_deref(),
+                Some(&body),
+                now,
+            )?),
+            Request::EnrollLead { sequence, email } => {
+                Response::Enrollment(self.enroll_lead(&sequence, &email)?)
+            }
+            Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
+            Request::Suppress { account, email } => {
+                Response::Suppression(self.suppress_lead(&account, &email)?)
+            }
         })
+    }
+
+    /// Every lead and campaign name (the leads table's index is built from them).
+    fn lead_index_source(&self) -> DoorResult<LeadIndexSource> {
+        let store = self.store();
+        let mut source = LeadIndexSource::default();
+        for campaign in store.iter::<Campaign>() {
+            let campaign = campaign?;
+            source.campaigns.push(CampaignName {
+                account: campaign.account,
+                id: campaign.id,
+                name: campaign.name,
+            });
+        }
+        source.leads.reserve(store.count::<Lead>());
+        for lead in store.iter::<Lead>() {
+            source.leads.push(lead?);
+        }
+        Ok(source)
     }
 
     /// Cancels a reply or email of the rep's own by id or prefix; a sequence
@@ -312,10 +551,32 @@ pub enum Door {
     Remote(RemoteEngine),
 }
 
+impl From<Engine> for Door {
+    fn from(engine: Engine) -> Self {
+        Door::Local(engine)
+    }
+}
+
+impl From<RemoteEngine> for Door {
+    fn from(remote: RemoteEngine) -> Self {
+        Door::Remote(remote)
+    }
+}
+
 impl Door {
+    /// Runs a request; a local one on a blocking thread, so the async
+    /// runtime (a UI task, a server) never waits on the disk.
     pub async fn execute(&self, request: Request) -> DoorResult {
         match self {
-            Door::Local(engine) => engine.execute(request).await,
+            Door::Local(engine) => {
+                let engine = engine.clone();
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || runtime.block_on(engine.execute(request)))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(DoorError::runtime(format!("the request stopped: {e}")))
+                    })
+            }
             Door::Remote(remote) => remote.execute(&request).await,
         }
     }

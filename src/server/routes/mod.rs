@@ -1,7 +1,6 @@
 //! The route table and the error shape every route answers with.
 
 pub mod api;
-mod api_actions;
 pub mod health;
 pub mod metrics;
 pub mod tracking;
