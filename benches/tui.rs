@@ -202,6 +202,9 @@ fn measure(dir: &std::path::Path) {
     let opened = start.elapsed();
     let rss_open = rss_mb();
     let engine = Engine::new(store, Arc::new(SystemClock));
+    // Jobs run as the TUI runs them: through the door, on a runtime.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let run = |job| runtime.block_on(jobs::run(engine.clone(), job));
     let theme = Theme::new(&BTreeMap::new(), false).unwrap();
     let mut app = App::new(
         Keymap::defaults(),
@@ -218,7 +221,7 @@ fn measure(dir: &std::path::Path) {
         if matches!(job, jobs::Job::LeadIndex) {
             deferred.push(job);
         } else {
-            let result = jobs::run_blocking(&engine, job);
+            let result = run(job);
             app.apply(result);
         }
     }
@@ -228,7 +231,7 @@ fn measure(dir: &std::path::Path) {
 
     let index_start = Instant::now();
     for job in deferred {
-        let result = jobs::run_blocking(&engine, job);
+        let result = run(job);
         app.apply(result);
     }
     let index_time = index_start.elapsed();

@@ -102,11 +102,17 @@ pub fn load_or_create_token(data_dir: &Path) -> Result<SecretString, DaemonError
 /// Where a local daemon holding `data_dir` serves its API, and its token, so
 /// a TUI started on that data dir can attach instead of failing.
 pub fn local_daemon(config: &Config) -> Option<(String, SecretString)> {
+    let (holder, token) = serving_holder(config)?;
+    let url = holder.api_url.filter(|_| holder.mode == "daemon")?;
+    Some((url, token))
+}
+
+/// The outpost process (daemon or TUI) that holds the data dir and serves
+/// the engine API there, with the token to use; None when nobody holds it,
+/// or the holder serves nothing (an older outpost, a `cli` verb).
+pub fn serving_holder(config: &Config) -> Option<(LockInfo, SecretString)> {
     let holder = crate::store::current_holder(config.data_dir())?;
-    if holder.mode != "daemon" {
-        return None;
-    }
-    let url = holder.api_url?;
+    holder.api_url.as_ref()?;
     let token = match &config.daemon.api_token {
         Some(secret) => secret.resolve().ok()?,
         None => {
@@ -114,7 +120,16 @@ pub fn local_daemon(config: &Config) -> Option<(String, SecretString)> {
             SecretString::from(text.trim())
         }
     };
-    Some((url, token))
+    Some((holder, token))
+}
+
+/// The token the engine API of this data dir takes: the configured one, else
+/// the data dir's token file (made on first use, 0600).
+pub fn api_token(config: &Config) -> Result<SecretString, DaemonError> {
+    match &config.daemon.api_token {
+        Some(secret) => Ok(secret.resolve()?),
+        None => load_or_create_token(config.data_dir()),
+    }
 }
 
 /// Keeps the log writer alive; logs are lost after it is dropped.
@@ -189,10 +204,7 @@ pub async fn run(
             None
         }
     };
-    let api_token = match &config.daemon.api_token {
-        Some(secret) => secret.resolve()?,
-        None => load_or_create_token(&data_dir)?,
-    };
+    let api_token = api_token(&config)?;
     let providers = Providers::from_config(&config, &data_dir, clock.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let store = Store::open(&data_dir, "daemon")?;
@@ -218,7 +230,8 @@ pub async fn run(
     let scheduler_config =
         SchedulerConfig::from_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
 
-    let engine = Engine::with_providers(store.clone(), clock.clone(), Arc::new(providers));
+    let engine = Engine::with_providers(store.clone(), clock.clone(), Arc::new(providers))
+        .with_settings(crate::engine::EngineSettings::from_config(&config));
     let sync = SyncEngine::new(engine.clone());
     let scheduler = Scheduler::new(store.clone(), scheduler_config);
     let metrics = Arc::new(Metrics::default());

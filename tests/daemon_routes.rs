@@ -592,7 +592,10 @@ async fn health_metrics_and_api_auth() {
         Some("Basic dGVzdA=="),
         Some(API_TOKEN),
     ] {
-        let mut request = server.http.get(format!("{}/api/accounts", server.base));
+        let mut request = server
+            .http
+            .post(format!("{}/api/exec", server.base))
+            .json(&json!({"op": "accounts"}));
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
@@ -600,7 +603,8 @@ async fn health_metrics_and_api_auth() {
     }
     let ok = server
         .http
-        .get(format!("{}/api/accounts", server.base))
+        .post(format!("{}/api/exec", server.base))
+        .json(&json!({"op": "accounts"}))
         .bearer_auth(API_TOKEN)
         .send()
         .await

@@ -147,15 +147,20 @@ async fn session(config: &Path, data_dir: &Path, log_file: Option<&Path>, lead: 
         answers.push(answer);
     }
     let bearer = format!("Bearer {token}");
-    for (path, auth) in [
-        ("/health", None),
-        ("/metrics", None),
-        ("/api/accounts", Some(bearer.as_str())),
-        ("/api/sequences", Some(bearer.as_str())),
-        ("/api/accounts", Some("Bearer not-the-token")),
-        ("/api/accounts", None),
+    for (path, op, auth) in [
+        ("/health", None, None),
+        ("/metrics", None, None),
+        ("/api/exec", Some("accounts"), Some(bearer.as_str())),
+        ("/api/exec", Some("sequences_pane"), Some(bearer.as_str())),
+        ("/api/exec", Some("accounts"), Some("Bearer not-the-token")),
+        ("/api/exec", Some("accounts"), None),
     ] {
-        let mut request = http.get(format!("{base}{path}"));
+        let mut request = match op {
+            Some(op) => http
+                .post(format!("{base}{path}"))
+                .json(&json!({ "op": op })),
+            None => http.get(format!("{base}{path}")),
+        };
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
@@ -170,12 +175,13 @@ async fn session(config: &Path, data_dir: &Path, log_file: Option<&Path>, lead: 
         answers.push(answer);
     }
     let leads = http
-        .post(format!("{base}/api/leads"))
+        .post(format!("{base}/api/exec"))
         .header("authorization", &bearer)
-        .json(&json!({}))
+        .json(&json!({"op": "leads", "query": outpost::engine::LeadQuery::default()}))
         .send()
         .await
         .expect("answered");
+    assert!(leads.status().is_success(), "{}", leads.status());
     answers.push(leads);
     for answer in answers {
         seen.push_str(&format!("{:?}\n", answer.headers()));

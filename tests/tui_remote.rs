@@ -20,6 +20,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use outpost::cli::attach::{AttachFlags, TuiTarget, connect, tui_target};
 use outpost::clock::SystemClock;
 use outpost::config::{self, Config, ConfigSources, Notify};
+use outpost::engine::door::{Request, Response};
 use outpost::engine::remote::RemoteEngine;
 use outpost::engine::{InboxQuery, LeadQuery};
 use outpost::sandbox::InjectReply;
@@ -251,17 +252,24 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     assert!(late.app.sync.values().all(|p| p.last_success.is_some()));
 
     // A lead who has not replied yet answers; Smartlead posts the webhook.
-    let answered: Vec<String> = remote
-        .inbox(&InboxQuery::default())
+    let Ok(Response::Threads(threads)) = remote
+        .execute(&Request::Inbox {
+            query: InboxQuery::default(),
+        })
         .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.key)
-        .collect();
-    let lead = remote
-        .leads(&LeadQuery::default())
+    else {
+        panic!("the inbox through the door")
+    };
+    let answered: Vec<String> = threads.into_iter().map(|v| v.key).collect();
+    let Ok(Response::Leads(leads)) = remote
+        .execute(&Request::Leads {
+            query: LeadQuery::default(),
+        })
         .await
-        .unwrap()
+    else {
+        panic!("the leads through the door")
+    };
+    let lead = leads
         .into_iter()
         .find(|l| {
             let id = l.smartlead_lead_id.unwrap_or_default();
@@ -311,7 +319,14 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     tui.type_text("Tuesday 10:00 ET works.").await;
     tui.keys("C-s").await;
     let pending = tui.app.pending_send.clone().expect("queued on the daemon");
-    assert!(remote.outbox_item(&pending.id).await.unwrap().is_some());
+    assert!(matches!(
+        remote
+            .execute(&Request::OutboxItem {
+                id: pending.id.clone()
+            })
+            .await,
+        Ok(Response::MaybeOutboxItem(Some(_)))
+    ));
     let sent = tui
         .wait_until(Instant::now() + Duration::from_secs(30), |t| {
             t.app.pending_send.is_none()
@@ -476,7 +491,7 @@ async fn a_tui_started_on_a_daemons_data_dir_attaches_to_it() {
     let on_disk = std::fs::read_to_string(dir.path().join("data/api.token")).unwrap();
     assert_eq!(token.expose_secret(), on_disk.trim());
     let remote = connect(&url, token).await.expect("the token is accepted");
-    assert!(remote.accounts().await.is_ok());
+    assert!(remote.execute(&Request::Accounts).await.is_ok());
     daemon.stop().await;
 
     // Held by a process that is not a daemon: no attach, and the data dir

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::{CliError, CliResult};
 use crate::config::Config;
-use crate::engine::remote::{RemoteEngine, RemoteError};
+use crate::engine::remote::RemoteEngine;
 
 /// The environment variable an API token can come from, so it need not be on
 /// the command line (where other local users can see it).
@@ -108,13 +108,10 @@ fn token_from(flags: &AttachFlags, env: Option<String>) -> CliResult<SecretStrin
 /// URL fails before the screen is taken over.
 pub async fn connect(url: &str, token: SecretString) -> CliResult<RemoteEngine> {
     let remote = RemoteEngine::new(url, token).map_err(|e| CliError::usage(e.to_string()))?;
-    match remote.accounts().await {
-        Ok(_) => Ok(remote),
-        Err(e @ (RemoteError::Unauthorized | RemoteError::Invalid(_))) => {
-            Err(CliError::usage(e.to_string()))
-        }
-        Err(e) => Err(CliError::runtime(e.to_string())),
-    }
+    remote
+        .execute(&crate::engine::door::Request::Accounts)
+        .await?;
+    Ok(remote)
 }
 
 /// The TUI attached to a daemon, until the rep quits.

@@ -11,7 +11,6 @@ use super::{Cli, CliError, CliResult, sources};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, ProviderSettings};
 use crate::engine::{Engine, ReplyDraft};
-use crate::outbox::OutboxWorker;
 use crate::providers::gmail::{self, OAuthParams, TokenStore};
 use crate::providers::registry::Providers;
 use crate::store::{Change, Store};
@@ -90,7 +89,8 @@ impl LiveContext {
             },
         )?;
         let store = Store::open(config.data_dir(), mode)?;
-        let engine = Engine::with_providers(store, clock, Arc::new(providers));
+        let engine = Engine::with_providers(store, clock, Arc::new(providers))
+            .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(LiveContext { config, engine })
     }
 }
@@ -214,28 +214,18 @@ fn read_body(args: &ReplyArgs) -> CliResult<String> {
 
 pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
     let body = read_body(args)?;
-    let ctx = LiveContext::open(cli, "cli")?;
-    let item = ctx
-        .engine
-        .queue_reply(
-            &args.thread_id,
-            &ReplyDraft {
-                text: body,
-                ..ReplyDraft::default()
-            },
-            chrono::Duration::zero(),
-        )
-        .map_err(|e| match e {
-            crate::engine::CommandError::Store(s) => CliError::from(s),
-            other => CliError::usage(other.to_string()),
-        })?;
-    let rt = runtime()?;
-    let sent = rt.block_on(async {
-        let worker = OutboxWorker::new(ctx.engine.clone());
-        let sent = worker.send(item).await?;
-        ctx.engine.store().flush_async().await?;
-        Ok::<_, crate::store::StoreError>(sent)
-    })?;
+    let door = super::door::CliDoor::open(cli, super::door::Reach::Providers)?;
+    let request = crate::engine::door::Request::Reply {
+        thread_key: args.thread_id.clone(),
+        reply: ReplyDraft {
+            text: body,
+            ..ReplyDraft::default()
+        },
+    };
+    let sent = match door.call(request)? {
+        crate::engine::door::Response::OutboxItem(item) => item,
+        other => return Err(super::door::unexpected(other)),
+    };
     if args.json {
         output::json(&sent)?;
     } else {

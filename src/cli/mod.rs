@@ -4,6 +4,7 @@ pub mod attach;
 mod daemon_cli;
 mod demo;
 mod doctor;
+mod door;
 mod error;
 mod live;
 mod logging;
@@ -112,7 +113,8 @@ impl Context {
             eprintln!("warning: {warning}");
         }
         let store = Store::open(config.data_dir(), mode)?;
-        let engine = Engine::new(store, Arc::new(SystemClock));
+        let engine = Engine::new(store, Arc::new(SystemClock))
+            .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(Context { config, engine })
     }
 }
@@ -148,12 +150,31 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
     logging::to_file(&ctx.config, ctx.config.data_dir());
     let services = crate::services::Services::start(&ctx.engine, &ctx.config)
         .map_err(|e| CliError::runtime(e.to_string()))?;
+    // Other outpost commands on this data dir go through this TUI meanwhile.
+    let door = crate::server::DoorServer::start(
+        &ctx.engine,
+        &ctx.config,
+        Some(services.sync.clone()),
+        "tui",
+    )
+    .await;
+    let door = match door {
+        Ok(door) => door,
+        Err(e) => {
+            services.stop(std::time::Duration::from_secs(3)).await;
+            return Err(CliError {
+                code: e.exit_code(),
+                message: e.to_string(),
+            });
+        }
+    };
     let result = crate::tui::run(
         ctx.engine.clone(),
         &ctx.config,
         crate::tui::TuiOptions::default(),
     )
     .await;
+    door.stop(std::time::Duration::from_secs(2)).await;
     services.stop(std::time::Duration::from_secs(3)).await;
     ctx.engine.store().flush_async().await?;
     result.map_err(|e| CliError::runtime(e.to_string()))

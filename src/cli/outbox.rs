@@ -3,9 +3,10 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, when};
-use super::{Cli, CliError, CliResult, Context, JsonFlag};
-use crate::engine::CommandError;
+use super::{Cli, CliResult, JsonFlag};
+use crate::engine::door::{Request, Response};
 use crate::model::{OutboxItem, OutboxState};
 
 #[derive(Debug, Subcommand)]
@@ -58,47 +59,22 @@ impl From<StateArg> for OutboxState {
     }
 }
 
-fn command_error(err: CommandError) -> CliError {
-    match err {
-        CommandError::NotFound(m) | CommandError::Invalid(m) => CliError::usage(m),
-        CommandError::Store(s) => CliError::from(s),
-    }
-}
-
 pub fn run(cli: &Cli, command: &OutboxCommand) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
+    let door = CliDoor::open(cli, Reach::Cache)?;
     match command {
-        OutboxCommand::List(args) => list(&ctx, args),
+        OutboxCommand::List(args) => list(&door, args),
         OutboxCommand::Cancel(target) => {
-            let item = ctx
-                .engine
-                .find_outbox_item(&target.id)
-                .map_err(command_error)?;
-            if let Some(enrollment) = &item.enrollment_id {
-                return Err(CliError::usage(format!(
-                    "outbox item {} is a step of enrollment {enrollment}; pause or stop the \
-                     enrollment instead (outpost enrollment pause {enrollment})",
-                    item.id
-                )));
-            }
-            if !ctx.engine.cancel_outbox(&item.id).map_err(command_error)? {
-                return Err(CliError::usage(format!(
-                    "outbox item {} is {}; only a send that has not left can be cancelled",
-                    item.id,
-                    item.state.as_str()
-                )));
-            }
-            done(&ctx, &item.id, target.json.json, "cancelled")
+            let item = one_item(door.call(Request::OutboxCancel {
+                id: target.id.clone(),
+            })?)?;
+            done(&item, target.json.json, "cancelled")
         }
         OutboxCommand::Retry(target) => {
-            let item = ctx
-                .engine
-                .find_outbox_item(&target.id)
-                .map_err(command_error)?;
-            ctx.engine.retry_outbox(&item.id).map_err(command_error)?;
+            let item = one_item(door.call(Request::OutboxRetry {
+                id: target.id.clone(),
+            })?)?;
             done(
-                &ctx,
-                &item.id,
+                &item,
                 target.json.json,
                 "queued again; `outpost send` or the daemon sends it",
             )
@@ -106,14 +82,16 @@ pub fn run(cli: &Cli, command: &OutboxCommand) -> CliResult {
     }
 }
 
-fn done(ctx: &Context, id: &str, json: bool, what: &str) -> CliResult {
-    let item = ctx
-        .engine
-        .outbox_item(id)
-        .map_err(command_error)?
-        .ok_or_else(|| CliError::runtime(format!("outbox item {id} vanished")))?;
+fn one_item(response: Response) -> CliResult<OutboxItem> {
+    match response {
+        Response::OutboxItem(item) => Ok(item),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn done(item: &OutboxItem, json: bool, what: &str) -> CliResult {
     if json {
-        return output::json(&item);
+        return output::json(item);
     }
     println!(
         "{} to {} ({}): {what}",
@@ -124,7 +102,7 @@ fn done(ctx: &Context, id: &str, json: bool, what: &str) -> CliResult {
     Ok(())
 }
 
-fn list(ctx: &Context, args: &ListArgs) -> CliResult {
+fn list(door: &CliDoor, args: &ListArgs) -> CliResult {
     let states: Vec<OutboxState> = if args.state.is_empty() {
         vec![
             OutboxState::Pending,
@@ -134,11 +112,10 @@ fn list(ctx: &Context, args: &ListArgs) -> CliResult {
     } else {
         args.state.iter().map(|s| OutboxState::from(*s)).collect()
     };
-    let mut items: Vec<OutboxItem> = Vec::new();
-    for state in states {
-        items.extend(ctx.engine.outbox_in_state(state).map_err(command_error)?);
-    }
-    items.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let items = match door.call(Request::OutboxList { states })? {
+        Response::OutboxItems(items) => items,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
         return output::json(&items);
     }

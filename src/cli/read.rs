@@ -3,8 +3,10 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::Args;
 
+use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, or_dash, percent, when};
-use super::{Cli, CliError, CliResult, Context, JsonFlag};
+use super::{Cli, CliError, CliResult, JsonFlag};
+use crate::engine::door::{Request, Response};
 use crate::engine::{InboxQuery, LeadQuery, LeadSort, StatsQuery, TimelineItem, snippet};
 use crate::model::EventType;
 
@@ -122,8 +124,8 @@ fn inbox_table(rows: &[crate::engine::ThreadView]) -> CliResult {
 }
 
 pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let rows = ctx.engine.inbox(&InboxQuery {
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let query = InboxQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
         category: args.category.clone(),
@@ -131,7 +133,11 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         search: args.search.clone(),
         offset: 0,
         limit: args.limit,
-    })?;
+    };
+    let rows = match door.call(Request::Inbox { query })? {
+        Response::Threads(rows) => rows,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
         return output::json(&rows);
     }
@@ -139,8 +145,13 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
 }
 
 pub fn thread(cli: &Cli, args: &ThreadArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let Some(view) = ctx.engine.thread(&args.id)? else {
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let key = args.id.clone();
+    let found = match door.call(Request::Thread { key })? {
+        Response::Thread(found) => found,
+        other => return Err(unexpected(other)),
+    };
+    let Some(view) = found else {
         return Err(CliError::usage(format!(
             "no thread {:?}; `outpost inbox` lists thread ids",
             args.id
@@ -212,8 +223,8 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         .as_deref()
         .map(|s| parse_date(s, true, "--until"))
         .transpose()?;
-    let ctx = Context::open(cli, "cli")?;
-    let leads = ctx.engine.leads(&LeadQuery {
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let query = LeadQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
         company: args.company.clone(),
@@ -228,7 +239,11 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         },
         offset: 0,
         limit: args.limit,
-    })?;
+    };
+    let leads = match door.call(Request::Leads { query })? {
+        Response::Leads(leads) => leads,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
         return output::json(&leads);
     }
@@ -269,8 +284,13 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
 }
 
 pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let Some(view) = ctx.engine.lead(&args.email)? else {
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let email = args.email.clone();
+    let found = match door.call(Request::Lead { email })? {
+        Response::Lead(found) => found,
+        other => return Err(unexpected(other)),
+    };
+    let Some(view) = found else {
         return Err(CliError::usage(format!(
             "no lead or message with {:?} in the cache; run `outpost sync` or check the address",
             args.email
@@ -361,19 +381,24 @@ pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
 }
 
 pub fn stats(cli: &Cli, args: &StatsArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
+    let door = CliDoor::open(cli, Reach::Cache)?;
     let query = StatsQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
     };
+    let report = match door.call(Request::Stats {
+        query: query.clone(),
+    })? {
+        Response::Stats(report) => report,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
-        let report = ctx.engine.stats(&query)?;
         if args.campaign.is_some() && report.campaigns.is_empty() {
             return Err(no_campaign(args.campaign));
         }
         return output::json(&report);
     }
-    print_stats(&ctx.engine, &query)
+    stats_table(&report, &query)
 }
 
 fn no_campaign(id: Option<i64>) -> CliError {
@@ -385,7 +410,10 @@ fn no_campaign(id: Option<i64>) -> CliError {
 
 /// Every campaign's counts and rates, then the totals, as a table.
 pub fn print_stats(engine: &crate::engine::Engine, query: &StatsQuery) -> CliResult {
-    let report = engine.stats(query)?;
+    stats_table(&engine.stats(query)?, query)
+}
+
+fn stats_table(report: &crate::engine::StatsReport, query: &StatsQuery) -> CliResult {
     if query.campaign_id.is_some() && report.campaigns.is_empty() {
         return Err(no_campaign(query.campaign_id));
     }

@@ -52,7 +52,10 @@ impl SendSummary {
 const MAX_PASSES: usize = 100_000;
 
 pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
-    let ctx = LiveContext::open(cli, "send")?;
+    let ctx = match LiveContext::open(cli, "send") {
+        Ok(ctx) => ctx,
+        Err(refused) => return already_sending(cli, args, refused),
+    };
     let scheduler = Scheduler::new(
         ctx.engine.store().clone(),
         SchedulerConfig::from_config(&ctx.config)?,
@@ -99,6 +102,27 @@ pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
     println!(
         "sent {}, failed {}, retrying later {}, queued {}, reconciled {}",
         summary.sent, summary.failed, summary.retrying, summary.queued, summary.reconciled
+    );
+    Ok(())
+}
+
+/// What the process holding the data dir does instead: a TUI or a daemon
+/// runs the scheduler and the outbox worker itself, so a second pass here
+/// would only race it. Any other failure (or a holder that serves no door)
+/// is reported as it was.
+fn already_sending(cli: &Cli, args: &SendArgs, refused: CliError) -> CliResult {
+    let Some(holder) = super::door::serving_holder(cli)? else {
+        return Err(refused);
+    };
+    if args.json {
+        return output::json(&serde_json::json!({
+            "sent_by": holder.mode,
+            "pid": holder.pid,
+        }));
+    }
+    println!(
+        "nothing to do here: the {} (pid {}) holding the data dir queues due steps and sends them itself",
+        holder.mode, holder.pid
     );
     Ok(())
 }

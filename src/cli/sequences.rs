@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 
+use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, or_dash, percent, when};
-use super::{Cli, CliError, CliResult, Context, JsonFlag};
-use crate::sequences::{
-    self, EnrollmentAction, LeadInput, PlanQuery, SchedulerConfig, SequenceError,
-};
+use super::{Cli, CliError, CliResult, JsonFlag};
+use crate::engine::door::{Request, Response};
+use crate::sequences::{self, EnrollmentAction, LeadInput, PlanQuery, SequenceError};
 
 #[derive(Debug, Subcommand)]
 pub enum Commands {
@@ -123,20 +123,26 @@ pub fn run(cli: &Cli, command: &Commands) -> CliResult {
     }
 }
 
-fn now(ctx: &Context) -> DateTime<Utc> {
-    ctx.engine.clock().now()
-}
-
 fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let store = ctx.engine.store();
+    // The file is read before the door opens, so a bad path fails first.
+    let applied = match command {
+        SequenceCommand::Apply { file, .. } => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?,
+        ),
+        _ => None,
+    };
+    let door = CliDoor::open(cli, Reach::Cache)?;
     match command {
         SequenceCommand::Apply { file, json } => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
-            let name = file.display().to_string();
-            let report =
-                sequences::apply_sequence(store, &name, &text, &ctx.config.sending, now(&ctx))?;
+            let request = Request::SequenceApply {
+                file: file.display().to_string(),
+                text: applied.unwrap_or_default(),
+            };
+            let report = match door.call(request)? {
+                Response::Applied(report) => report,
+                other => return Err(unexpected(other)),
+            };
             if json.json {
                 return output::json(&report);
             }
@@ -151,7 +157,10 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
             Ok(())
         }
         SequenceCommand::List { json } => {
-            let all = sequences::list(store)?;
+            let all = match door.call(Request::SequenceList)? {
+                Response::Sequences(all) => all,
+                other => return Err(unexpected(other)),
+            };
             if json.json {
                 return output::json(&all);
             }
@@ -180,7 +189,11 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
             table.print()
         }
         SequenceCommand::Show { name, json } => {
-            let detail = sequences::show(store, name)?.ok_or_else(|| {
+            let found = match door.call(Request::SequenceShow { name: name.clone() })? {
+                Response::SequenceDetail(found) => found,
+                other => return Err(unexpected(other)),
+            };
+            let detail = found.ok_or_else(|| {
                 CliError::usage(format!(
                     "no sequence named {name:?}; `outpost sequence list` shows them"
                 ))
@@ -240,12 +253,12 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
             table.print()
         }
         SequenceCommand::Pause { name } => {
-            sequences::pause_sequence(store, name, now(&ctx))?;
+            door.call(Request::SequencePause { name: name.clone() })?;
             println!("paused {name:?}");
             Ok(())
         }
         SequenceCommand::Resume { name } => {
-            sequences::resume_sequence(store, name, now(&ctx))?;
+            door.call(Request::SequenceResume { name: name.clone() })?;
             println!("resumed {name:?}");
             Ok(())
         }
@@ -268,14 +281,7 @@ fn parse_start(text: &str) -> CliResult<DateTime<Utc>> {
 }
 
 fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let now = now(&ctx);
-    let start = args
-        .start
-        .as_deref()
-        .map(parse_start)
-        .transpose()?
-        .unwrap_or(now);
+    let start = args.start.as_deref().map(parse_start).transpose()?;
     let inputs = match (&args.lead, &args.csv) {
         (Some(email), _) => vec![LeadInput::email(email)],
         (None, Some(path)) => {
@@ -285,14 +291,18 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
         }
         (None, None) => return Err(CliError::usage("give --lead EMAIL or --csv FILE")),
     };
-    let report = sequences::enroll_leads(
-        ctx.engine.store(),
-        &args.sequence,
-        &inputs,
-        start,
-        args.force,
-        now,
-    )?;
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let start = start.unwrap_or_else(|| door.clock().now());
+    let request = Request::Enroll {
+        sequence: args.sequence.clone(),
+        leads: inputs,
+        start: Some(start),
+        force: args.force,
+    };
+    let report = match door.call(request)? {
+        Response::Enrolled(report) => report,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
         return output::json(&report);
     }
@@ -313,19 +323,21 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
 }
 
 fn enrollment(cli: &Cli, command: &EnrollmentCommand) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
+    let door = CliDoor::open(cli, Reach::Cache)?;
     let (target, action) = match command {
         EnrollmentCommand::Pause(t) => (t, EnrollmentAction::Pause),
         EnrollmentCommand::Resume(t) => (t, EnrollmentAction::Resume),
         EnrollmentCommand::Stop(t) => (t, EnrollmentAction::Stop),
     };
-    let enr = sequences::set_enrollment_state(
-        ctx.engine.store(),
-        &target.id,
+    let request = Request::Enrollment {
+        id: target.id.clone(),
         action,
-        target.reason.as_deref(),
-        now(&ctx),
-    )?;
+        reason: target.reason.clone(),
+    };
+    let enr = match door.call(request)? {
+        Response::Enrollment(enr) => enr,
+        other => return Err(unexpected(other)),
+    };
     if target.json.json {
         return output::json(&enr);
     }
@@ -341,14 +353,16 @@ fn enrollment(cli: &Cli, command: &EnrollmentCommand) -> CliResult {
 }
 
 fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
-    let ctx = Context::open(cli, "cli")?;
-    let config = SchedulerConfig::from_config(&ctx.config)?;
+    let door = CliDoor::open(cli, Reach::Cache)?;
     let query = PlanQuery {
         sequence: args.sequence.clone(),
         lead: args.lead.clone(),
         days: args.days,
     };
-    let plan = sequences::plan(ctx.engine.store(), &config, &query, now(&ctx))?;
+    let plan = match door.call(Request::Plan { query })? {
+        Response::Plan(plan) => plan,
+        other => return Err(unexpected(other)),
+    };
     if args.json.json {
         return output::json(&plan);
     }

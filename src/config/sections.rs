@@ -281,8 +281,12 @@ impl Default for RateLimit {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {
-    /// Seconds during which a sent reply can still be taken back.
-    #[serde(default = "default_undo_send_secs")]
+    /// Seconds during which a sent reply can still be taken back (at most
+    /// an hour: the engine refuses a longer hold, locally and over the API).
+    #[serde(
+        default = "default_undo_send_secs",
+        deserialize_with = "values::undo_window_secs"
+    )]
     pub undo_send_secs: u64,
     #[serde(default)]
     pub notify: Notify,

@@ -90,6 +90,14 @@ pub(crate) fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Er
     Ok(n)
 }
 
+pub(crate) fn undo_window_secs<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n > 3600 {
+        return Err(de::Error::custom("must be at most 3600 (an hour)"));
+    }
+    Ok(n)
+}
+
 pub(crate) fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = u32::deserialize(d)?;
     if n == 0 {

@@ -20,6 +20,17 @@ pub enum CommandError {
 
 pub type CommandResult<T> = Result<T, CommandError>;
 
+impl From<crate::sequences::SequenceError> for CommandError {
+    fn from(e: crate::sequences::SequenceError) -> Self {
+        use crate::sequences::SequenceError;
+        match e {
+            SequenceError::NotFound(m) => CommandError::NotFound(m),
+            SequenceError::Store(s) => CommandError::Store(s),
+            invalid => CommandError::Invalid(invalid.to_string()),
+        }
+    }
+}
+
 /// A reply as the composer hands it over.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReplyDraft {
@@ -167,6 +178,12 @@ impl Engine {
                 "no thread {thread_key:?}; `outpost inbox` lists thread ids"
             ))
         })?;
+        // Template variables work in replies too, filled from the thread's lead.
+        let mut reply = reply.clone();
+        if reply.text.contains("{{") {
+            reply.text = self.fill_from_lead(&view.thread, &reply.text)?;
+        }
+        let reply = &reply;
         let parent = Self::message_to_answer(&view.messages).ok_or_else(|| {
             CommandError::Invalid(format!("thread {thread_key:?} has no message to answer"))
         })?;
@@ -258,6 +275,18 @@ impl Engine {
         };
         self.store.put(&item)?;
         Ok(item)
+    }
+
+    /// Fills `text`'s `{{ variables }}` from the lead of a conversation.
+    fn fill_from_lead(&self, thread: &Thread, text: &str) -> CommandResult<String> {
+        let email = thread.lead_email.clone().ok_or_else(|| {
+            CommandError::Invalid("this conversation has no lead to fill variables from".into())
+        })?;
+        let lead = self
+            .store
+            .get::<Lead>(&Lead::key_for(&thread.account, &email))?
+            .unwrap_or_else(|| Lead::new(&thread.account, &email));
+        super::render_template(text, &lead)
     }
 
     /// Cancels an outbox item still in its undo window; false if it already left.

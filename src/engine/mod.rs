@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+pub mod door;
 mod events;
 mod lead_index;
 mod queries;
@@ -35,6 +36,40 @@ pub struct Engine {
     /// Serializes read-modify-write of lead records, which several sources
     /// (each account's sync, webhooks, the outbox) update concurrently.
     lead_updates: Arc<std::sync::Mutex<()>>,
+    /// What the config says about sending, for the commands that need it
+    /// (apply, plan): the process holding the data dir answers with its own.
+    settings: Arc<EngineSettings>,
+}
+
+/// The parts of the config the engine's commands read.
+#[derive(Debug, Clone, Default)]
+pub struct EngineSettings {
+    pub sending: crate::config::SendingConfig,
+    /// `[daemon].public_url`: with it, planned emails carry tracking links.
+    pub public_url: Option<url::Url>,
+    /// Where the tracking key lives when links are on.
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+impl EngineSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            sending: config.sending.clone(),
+            public_url: config.daemon.public_url.clone(),
+            data_dir: Some(config.data_dir().to_path_buf()),
+        }
+    }
+
+    /// The scheduler's settings; reads (or creates) the tracking key only
+    /// when links are on, so read-only commands never write it.
+    pub fn scheduler(&self) -> crate::sequences::SequenceResult<crate::sequences::SchedulerConfig> {
+        let mut out = crate::sequences::SchedulerConfig::new(self.sending.timezone);
+        if let (Some(url), Some(dir)) = (&self.public_url, &self.data_dir) {
+            out.public_url = Some(url.clone());
+            out.tracking_key = Some(crate::sequences::TrackingKey::load_or_create(dir)?);
+        }
+        Ok(out)
+    }
 }
 
 /// A cache migrated to schema 4 has its provider threads linked into
@@ -75,7 +110,18 @@ impl Engine {
             clock,
             providers,
             lead_updates: Arc::new(std::sync::Mutex::new(())),
+            settings: Arc::default(),
         }
+    }
+
+    /// The same engine answering with these settings.
+    pub fn with_settings(mut self, settings: EngineSettings) -> Self {
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
     }
 
     /// Held while reading, merging and writing lead records (never across an await).

@@ -5,7 +5,7 @@
 //! The scheduler that runs sequences lives elsewhere; this file only reads
 //! and writes the records it shares with it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -42,16 +42,6 @@ pub struct SequenceDetail {
     pub enrollments: Vec<Enrollment>,
 }
 
-fn ran(outcome: ExecutionOutcome) -> bool {
-    matches!(
-        outcome,
-        ExecutionOutcome::Sent
-            | ExecutionOutcome::TaskCreated
-            | ExecutionOutcome::WebhookDelivered
-            | ExecutionOutcome::Branched
-    )
-}
-
 /// Fills a reply's or a new email's variables from the lead with the renderer
 /// sequence steps use: the same syntax, defaults and spintax (picked once
 /// per lead, so a redraft keeps its wording). A variable the lead cannot
@@ -80,48 +70,44 @@ pub fn template_variables(lead: &Lead) -> Vec<(String, Option<String>)> {
 }
 
 impl Engine {
-    fn summarize(&self, sequence: Sequence) -> StoreResult<(SequenceSummary, Vec<Enrollment>)> {
+    /// A sequence's counts and funnel, from the same metrics `outpost
+    /// sequence show` prints, and its enrollment records.
+    fn summarize(&self, sequence: Sequence) -> CommandResult<(SequenceSummary, Vec<Enrollment>)> {
+        let detail = crate::sequences::show(&self.store, &sequence.name)?;
         let prefix = KeyBuf::new().text(&sequence.name).into_prefix();
         let enrollments = self
             .store
             .by_index::<Enrollment>(Index::EnrollmentsBySequence, &prefix, false)
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut by_state = BTreeMap::new();
-        let mut waiting = vec![0u64; sequence.steps.len()];
-        for e in &enrollments {
-            *by_state.entry(e.state.as_str().to_string()).or_insert(0) += 1;
-            if matches!(e.state, EnrollmentState::Active | EnrollmentState::Paused)
-                && let Some(slot) = waiting.get_mut(e.current_step)
-            {
-                *slot += 1;
+        let (by_state, funnel) = match detail {
+            Some(detail) => {
+                let s = &detail.summary;
+                let by_state = [
+                    (EnrollmentState::Active, s.active),
+                    (EnrollmentState::Paused, s.paused),
+                    (EnrollmentState::Completed, s.completed),
+                    (EnrollmentState::Stopped, s.stopped),
+                    (EnrollmentState::Failed, s.failed),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(state, n)| (state.as_str().to_string(), n))
+                .collect();
+                let funnel = detail
+                    .step_stats
+                    .iter()
+                    .enumerate()
+                    .map(|(i, step)| StepFunnel {
+                        step: i,
+                        name: step.name.clone(),
+                        done: step.done,
+                        waiting: step.waiting,
+                    })
+                    .collect();
+                (by_state, funnel)
             }
-        }
-        let mut done: Vec<HashSet<&str>> = vec![HashSet::new(); sequence.steps.len()];
-        let mut executions = Vec::new();
-        for e in &enrollments {
-            let prefix = format!("{}/", e.id);
-            for exec in self.store.scan_prefix::<StepExecution>(&prefix) {
-                executions.push(exec?);
-            }
-        }
-        for exec in &executions {
-            if ran(exec.outcome)
-                && let Some(set) = done.get_mut(exec.step)
-            {
-                set.insert(exec.enrollment_id.as_str());
-            }
-        }
-        let funnel = sequence
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| StepFunnel {
-                step: i,
-                name: step.name.clone(),
-                done: done[i].len() as u64,
-                waiting: waiting[i],
-            })
-            .collect();
+            None => (BTreeMap::new(), Vec::new()),
+        };
         Ok((
             SequenceSummary {
                 enrolled: enrollments.len() as u64,
@@ -134,7 +120,7 @@ impl Engine {
     }
 
     /// Every sequence with its counts and funnel, by name.
-    pub fn sequences(&self) -> StoreResult<Vec<SequenceSummary>> {
+    pub fn sequences(&self) -> CommandResult<Vec<SequenceSummary>> {
         let mut out = Vec::new();
         for sequence in self.store.iter::<Sequence>() {
             out.push(self.summarize(sequence?)?.0);
@@ -142,7 +128,7 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn sequence_detail(&self, name: &str) -> StoreResult<Option<SequenceDetail>> {
+    pub fn sequence_detail(&self, name: &str) -> CommandResult<Option<SequenceDetail>> {
         let Some(sequence) = self.store.get::<Sequence>(name)? else {
             return Ok(None);
         };
@@ -154,102 +140,70 @@ impl Engine {
         }))
     }
 
-    /// Pauses or resumes a whole sequence.
+    /// Pauses or resumes a whole sequence, by the same rules as `outpost
+    /// sequence pause|resume` (pausing cancels queued, unsent emails).
     pub fn set_sequence_status(
         &self,
         name: &str,
         status: SequenceStatus,
     ) -> CommandResult<Sequence> {
-        let mut sequence = self
-            .store
-            .get::<Sequence>(name)?
-            .ok_or_else(|| CommandError::NotFound(format!("no sequence {name:?}")))?;
-        if sequence.status != status {
-            sequence.status = status;
-            sequence.updated_at = self.clock.now();
-            self.store.put(&sequence)?;
-        }
-        Ok(sequence)
+        let now = self.clock.now();
+        Ok(match status {
+            SequenceStatus::Paused => crate::sequences::pause_sequence(&self.store, name, now)?,
+            SequenceStatus::Active => crate::sequences::resume_sequence(&self.store, name, now)?,
+        })
     }
 
-    /// Enrolls a lead at the first step, due now. Refuses suppressed
-    /// addresses and a second live enrollment in the same sequence.
+    /// Enrolls one lead at the first step, due now, by the rules of
+    /// `outpost enroll` (a suppressed address, a lead already in this
+    /// sequence or active in another are refused, with the reason).
     pub fn enroll_lead(&self, sequence: &str, lead_email: &str) -> CommandResult<Enrollment> {
-        let sequence = self
-            .store
-            .get::<Sequence>(sequence)?
-            .ok_or_else(|| CommandError::NotFound(format!("no sequence {sequence:?}")))?;
-        let email = normalize_email(lead_email);
-        let prefix = KeyBuf::new().text(&email).into_prefix();
-        let suppressed = self
-            .store
-            .by_index::<Suppression>(Index::SuppressionsByEmail, &prefix, false)
-            .next()
-            .transpose()?;
-        if let Some(s) = suppressed {
-            return Err(CommandError::Invalid(format!(
-                "{email} is suppressed ({:?}); it cannot be enrolled",
-                s.reason
-            )));
+        let now = self.clock.now();
+        let mut report = crate::sequences::enroll_leads(
+            &self.store,
+            sequence,
+            &[crate::sequences::LeadInput::email(lead_email)],
+            now,
+            false,
+            now,
+        )?;
+        match (report.enrolled.pop(), report.skipped.pop()) {
+            (Some(enrollment), _) => Ok(enrollment),
+            (None, Some(skipped)) => Err(CommandError::Invalid(format!(
+                "{} was not enrolled: {}",
+                skipped.email, skipped.reason
+            ))),
+            (None, None) => Err(CommandError::Invalid(format!(
+                "{lead_email} was not enrolled"
+            ))),
         }
-        for existing in self
+    }
+
+    /// Pauses every active enrollment of a lead, each as `outpost enrollment
+    /// pause` does (its queued, unsent email is cancelled); returns how many.
+    pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
+        let prefix = KeyBuf::new()
+            .text(&normalize_email(lead_email))
+            .into_prefix();
+        let active: Vec<Enrollment> = self
             .store
             .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
-        {
-            let existing = existing?;
-            if existing.sequence == sequence.name
-                && matches!(
-                    existing.state,
-                    EnrollmentState::Active | EnrollmentState::Paused
-                )
-            {
-                return Err(CommandError::Invalid(format!(
-                    "{email} is already in {:?} ({})",
-                    sequence.name,
-                    existing.state.as_str()
-                )));
-            }
-        }
+            .filter(|e| {
+                e.as_ref()
+                    .map_or(true, |e| e.state == EnrollmentState::Active)
+            })
+            .collect::<StoreResult<_>>()?;
         let now = self.clock.now();
-        let enrollment = Enrollment {
-            id: uuid::Uuid::new_v4().to_string(),
-            account: sequence.account.clone(),
-            sequence: sequence.name.clone(),
-            lead_email: email,
-            state: EnrollmentState::Active,
-            reason: Some("enrolled from outpost".into()),
-            current_step: 0,
-            next_due_at: Some(now),
-            enrolled_at: now,
-            started_at: now,
-            updated_at: now,
-            mailbox: None,
-            thread_id: None,
-            last_message_id: None,
-            references: Vec::new(),
-            last_subject: None,
-            variants: BTreeMap::new(),
-            resume_at: None,
-        };
-        self.store.put(&enrollment)?;
-        Ok(enrollment)
-    }
-
-    /// Pauses every active enrollment of a lead (cancelling an email of
-    /// theirs not sent yet); returns how many.
-    pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
-        let email = normalize_email(lead_email);
-        let paused =
-            crate::sequences::for_each_open(&self.store, &email, self.clock.now(), |e, _| {
-                if e.state != EnrollmentState::Active {
-                    return false;
-                }
-                e.state = EnrollmentState::Paused;
-                e.reason = Some("paused by the rep".into());
-                e.resume_at = None;
-                true
-            })?;
-        Ok(paused.into_iter().filter(|&p| p).count())
+        for e in &active {
+            crate::sequences::set_enrollment_state(
+                &self.store,
+                &e.id,
+                crate::sequences::EnrollmentAction::Pause,
+                Some("paused by the rep"),
+                now,
+            )?;
+        }
+        Ok(active.len())
     }
 
     /// Never mail this address again from `account`, and stop its enrollments.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::scheduler::is_suppressed;
 use super::{SequenceError, SequenceResult};
@@ -14,7 +14,7 @@ use crate::model::*;
 use crate::store::{Index, Store, keys::KeyBuf};
 
 /// A lead as given on the command line or in a CSV row.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeadInput {
     pub email: String,
     pub first_name: Option<String>,
@@ -35,14 +35,14 @@ impl LeadInput {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
     pub email: String,
     pub line: Option<u64>,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnrollReport {
     pub sequence: String,
     pub enrolled: Vec<Enrollment>,

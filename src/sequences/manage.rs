@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::enroll::known_custom_fields;
 use super::format::{FormatError, TemplateSite, parse_sequence};
@@ -14,7 +14,7 @@ use crate::config::SendingConfig;
 use crate::model::*;
 use crate::store::{Index, Store, keys::KeyBuf};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyReport {
     pub sequence: Sequence,
     /// False when a sequence of that name was replaced.
@@ -215,7 +215,8 @@ pub fn update_step_text(
     Ok(seq)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EnrollmentAction {
     Pause,
     Resume,

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SequenceResult;
 use crate::model::*;
 use crate::store::{Index, Store, keys::KeyBuf};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub sent: u64,
     pub opened: u64,
@@ -20,7 +20,7 @@ pub struct Counts {
     pub bounced: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceSummary {
     pub name: String,
     pub account: String,
@@ -40,7 +40,7 @@ pub struct SequenceSummary {
     pub completion_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantStats {
     pub label: String,
     pub weight: u32,
@@ -48,7 +48,7 @@ pub struct VariantStats {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepStats {
     /// 1-based, as shown to people.
     pub number: usize,
@@ -56,12 +56,17 @@ pub struct StepStats {
     pub kind: String,
     /// Enrollments that executed this step (any outcome).
     pub reached: u64,
+    /// Enrollments for which this step ran (sent, task made, webhook
+    /// delivered, branched): the funnel the TUI draws.
+    pub done: u64,
+    /// Active or paused enrollments sitting at this step now.
+    pub waiting: u64,
     #[serde(flatten)]
     pub counts: Counts,
     pub variants: Vec<VariantStats>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollmentRow {
     pub id: String,
     pub lead_email: String,
@@ -72,7 +77,7 @@ pub struct EnrollmentRow {
     pub resume_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceDetail {
     #[serde(flatten)]
     pub summary: SequenceSummary,
@@ -108,6 +113,17 @@ fn kind_name(kind: &StepKind) -> String {
         } => format!("if {condition:?} within {within_hours} h").to_lowercase(),
         StepKind::Webhook { .. } => "webhook".into(),
     }
+}
+
+/// Whether a step's execution moved the enrollment through it.
+fn ran(outcome: ExecutionOutcome) -> bool {
+    matches!(
+        outcome,
+        ExecutionOutcome::Sent
+            | ExecutionOutcome::TaskCreated
+            | ExecutionOutcome::WebhookDelivered
+            | ExecutionOutcome::Branched
+    )
 }
 
 fn bump(counts: &mut Counts, kind: EventType) {
@@ -167,6 +183,8 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
             name: s.name.clone(),
             kind: kind_name(&s.kind),
             reached: 0,
+            done: 0,
+            waiting: 0,
             counts: Counts::default(),
             variants: match &s.kind {
                 StepKind::Email { variants, .. } => variants
@@ -192,6 +210,13 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
             EnrollmentState::Stopped => summary.stopped += 1,
             EnrollmentState::Failed => summary.failed += 1,
         }
+        if matches!(enr.state, EnrollmentState::Active | EnrollmentState::Paused)
+            && let Some(stats) = steps.get_mut(enr.current_step)
+        {
+            stats.waiting += 1;
+        }
+        // Steps that ran for this enrollment, each counted once in `done`.
+        let mut ran_steps = BTreeSet::new();
         // (step, variant, sent at, Message-ID) of each email that left.
         let mut sent = Vec::new();
         for exec in store.scan_prefix::<StepExecution>(&format!("{}/", enr.id)) {
@@ -200,6 +225,9 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
                 continue;
             };
             stats.reached += 1;
+            if ran(exec.outcome) && ran_steps.insert(exec.step) {
+                stats.done += 1;
+            }
             if exec.outcome == ExecutionOutcome::Sent {
                 stats.counts.sent += 1;
                 summary.counts.sent += 1;

@@ -4,7 +4,7 @@
 //! (as long as the worker sends on time and no new events arrive).
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::scheduler::{Scheduler, SchedulerConfig};
 use super::{SequenceResult, on_outbox_sent};
@@ -12,14 +12,14 @@ use crate::clock::FakeClock;
 use crate::model::*;
 use crate::store::{Index, Record, Store, keys};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlanQuery {
     pub sequence: Option<String>,
     pub lead: Option<String>,
     pub days: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanEntry {
     pub at: DateTime<Utc>,
     pub sequence: String,
@@ -38,7 +38,7 @@ pub struct PlanEntry {
 }
 
 /// An enrollment that sends nothing in the horizon, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanStall {
     pub enrollment_id: String,
     pub sequence: String,
@@ -47,7 +47,7 @@ pub struct PlanStall {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub from: DateTime<Utc>,
     pub until: DateTime<Utc>,

@@ -33,3 +33,74 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
+
+/// The engine API of a TUI that holds the data dir, on an ephemeral loopback
+/// port, so every other outpost command on that data dir goes through it.
+pub struct DoorServer {
+    pub api_url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl DoorServer {
+    /// Listens on 127.0.0.1 (any free port), then advertises the address in
+    /// the data dir's lock so that other processes find it. The token is the
+    /// data dir's (0600 file, made on first use) unless the config sets one.
+    pub async fn start(
+        engine: &crate::engine::Engine,
+        config: &crate::config::Config,
+        sync: Option<crate::sync::SyncEngine>,
+        mode: &str,
+    ) -> Result<DoorServer, crate::daemon::DaemonError> {
+        let api_token = crate::daemon::api_token(config)?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let fail = |e: std::io::Error| crate::daemon::DaemonError::Listen {
+            addr,
+            detail: e.to_string(),
+        };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(fail)?;
+        let api_url = format!("http://{}", listener.local_addr().map_err(fail)?);
+        let stop = CancellationToken::new();
+        let metrics = std::sync::Arc::new(Metrics::default());
+        // The API writes nothing through the webhook writer; it ends with the state.
+        let (ingest, _writer) = Ingest::start(engine.clone(), metrics.clone());
+        let state = ServerState::new(state::ServerParts {
+            engine: engine.clone(),
+            ingest,
+            metrics,
+            routes: Vec::new(),
+            webhook_secret: None,
+            api_token,
+            tracking_key: None,
+            sync,
+            scheduler: None,
+            shutdown: stop.clone(),
+        });
+        let app = routes::api_router(state);
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        });
+        engine.store().set_lock_info(&crate::store::LockInfo {
+            pid: std::process::id(),
+            mode: mode.to_string(),
+            api_url: Some(api_url.clone()),
+        })?;
+        Ok(DoorServer {
+            api_url,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish (within `grace`).
+    pub async fn stop(self, grace: std::time::Duration) {
+        self.stop.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}

@@ -1,36 +1,16 @@
 //! Background work. The UI task never touches the disk or the network: it
-//! queues `Job`s, a worker runs them on blocking threads (or awaits the
-//! network), and each comes back as a `JobResult` the app applies.
-//!
-//! Jobs run against a [`Backend`]: the local engine, or a daemon's engine API
-//! when the TUI is attached (`remote.rs`). Both give the same results.
+//! queues `Job`s, each runs as one request through the door (the local
+//! engine on a blocking thread, or the engine API of the process that holds
+//! the data when the TUI is attached), and each comes back as a `JobResult`
+//! the app applies. Both backends give the same results by construction.
 
-mod remote;
-
-use chrono::Duration;
-
-use crate::engine::remote::RemoteEngine;
+use crate::engine::door::{Door, DoorError, Request, Response};
 use crate::engine::*;
 use crate::model::*;
 
-/// Where the TUI's data lives: this process's engine, or a daemon's.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Local(Engine),
-    Remote(RemoteEngine),
-}
-
-impl From<Engine> for Backend {
-    fn from(engine: Engine) -> Self {
-        Backend::Local(engine)
-    }
-}
-
-impl From<RemoteEngine> for Backend {
-    fn from(remote: RemoteEngine) -> Self {
-        Backend::Remote(remote)
-    }
-}
+/// Where the TUI's data lives: this process's engine, or the engine API of
+/// the process that holds it. Every job is one door request either way.
+pub type Backend = Door;
 
 #[derive(Debug, Clone)]
 pub enum Job {
@@ -194,228 +174,213 @@ fn failed(what: &str, err: impl std::fmt::Display) -> JobResult {
     JobResult::Failed(format!("{what}: {err}"))
 }
 
-/// What queuing a reply or an email came to, from either backend.
-fn queued<E: std::fmt::Display>(result: Result<OutboxItem, E>, draft_id: String) -> JobResult {
-    match result {
-        Ok(item) => JobResult::Queued {
-            item: Box::new(item),
-            draft_id,
-        },
-        Err(e) => failed("not sent", e),
-    }
-}
-
-/// Runs one job to completion against either backend.
-pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
-    match backend.into() {
-        Backend::Local(engine) => run_local(engine, job).await,
-        Backend::Remote(remote) => remote::run(&remote, job).await,
-    }
-}
-
-/// Runs one job on the local engine. Store work goes to a blocking thread so
-/// the async runtime (and the UI task on it) never waits on the disk.
-async fn run_local(engine: Engine, job: Job) -> JobResult {
-    if let Job::SetCategory {
-        thread_key,
-        category,
-    } = job
-    {
-        return match engine
-            .set_thread_category(&thread_key, category.clone())
-            .await
-        {
-            Ok(()) => JobResult::CategorySet {
-                thread_key,
+/// The door request a job makes, and the label its failure is shown with.
+fn request_for(job: &Job) -> (&'static str, Request) {
+    match job.clone() {
+        Job::Accounts => ("accounts", Request::Accounts),
+        Job::Inbox { query, .. } => ("inbox", Request::Inbox { query }),
+        Job::Thread { key } => ("thread", Request::Thread { key }),
+        Job::MarkRead { key, read } => ("mark read", Request::MarkRead { key, read }),
+        Job::LeadIndex => ("leads", Request::LeadIndex),
+        Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
+        Job::Lead { email } => ("lead", Request::Lead { email }),
+        Job::Stats => (
+            "stats",
+            Request::Stats {
+                query: StatsQuery::default(),
+            },
+        ),
+        Job::Sequences | Job::SequenceNames { .. } => ("sequences", Request::SequencesPane),
+        Job::SequenceDetail { name } => ("sequence", Request::SequencePane { name }),
+        Job::Categories { account, .. } => ("categories", Request::Categories { account }),
+        Job::SetCategory {
+            thread_key,
+            category,
+        } => (
+            "category not set",
+            Request::SetCategory {
+                key: thread_key,
                 category,
             },
-            Err(e) => failed("category not set", e),
-        };
-    }
-    if let Job::RefreshThread { key } = job {
-        return match crate::sync::SyncEngine::new(engine)
-            .refresh_thread(&key)
-            .await
-        {
-            Ok(_) => JobResult::Quiet,
-            Err(e) => failed("could not refresh the conversation", e),
-        };
-    }
-    match tokio::task::spawn_blocking(move || run_blocking(&engine, job)).await {
-        Ok(result) => result,
-        Err(e) => failed("background job stopped", e),
-    }
-}
-
-/// The store-only jobs, run synchronously (tests call this directly too).
-pub fn run_blocking(engine: &Engine, job: Job) -> JobResult {
-    match job {
-        Job::Accounts => match engine.accounts() {
-            Ok(a) => JobResult::Accounts(a),
-            Err(e) => failed("accounts", e),
-        },
-        Job::Inbox { generation, query } => match engine.inbox(&query) {
-            Ok(views) => JobResult::Inbox {
-                generation,
-                offset: query.offset,
-                rows: views.into_iter().map(|v| v.thread).collect(),
-            },
-            Err(e) => failed("inbox", e),
-        },
-        Job::Thread { key } => match engine.thread(&key) {
-            Ok(view) => JobResult::Thread(Box::new(view)),
-            Err(e) => failed("thread", e),
-        },
-        Job::MarkRead { key, read } => match engine.set_thread_read(&key, read) {
-            Ok(_) => JobResult::Quiet,
-            Err(e) => failed("mark read", e),
-        },
-        Job::LeadIndex => match LeadIndex::build(engine) {
-            Ok(index) => JobResult::LeadIndex(Box::new(index)),
-            Err(e) => failed("leads", e),
-        },
-        Job::LeadRows { keys } => {
-            let mut found = Vec::new();
-            let mut missing = Vec::new();
-            for key in keys {
-                match engine.store().get::<Lead>(&key) {
-                    Ok(Some(lead)) => found.push(lead),
-                    Ok(None) => missing.push(key),
-                    Err(e) => return failed("lead", e),
-                }
-            }
-            JobResult::LeadRows { found, missing }
-        }
-        Job::Lead { email } => match engine.lead(&email) {
-            Ok(view) => JobResult::Lead {
-                email,
-                view: Box::new(view),
-            },
-            Err(e) => failed("lead", e),
-        },
-        Job::Stats => match engine.stats(&StatsQuery::default()) {
-            Ok(report) => JobResult::Stats(Box::new(report)),
-            Err(e) => failed("stats", e),
-        },
-        Job::Sequences => match engine.sequences() {
-            Ok(s) => JobResult::Sequences(s),
-            Err(e) => failed("sequences", e),
-        },
-        Job::SequenceDetail { name } => match engine.sequence_detail(&name) {
-            Ok(d) => JobResult::SequenceDetail(Box::new(d)),
-            Err(e) => failed("sequence", e),
-        },
-        Job::Categories {
-            thread_key,
-            account,
-        } => match engine.categories(&account) {
-            Ok(categories) => JobResult::Categories {
-                thread_key,
-                categories,
-            },
-            Err(e) => failed("categories", e),
-        },
-        Job::SetCategory { .. } => failed("category", "needs the async runner"),
-        Job::RefreshThread { .. } => failed("refresh", "needs the async runner"),
-        Job::Variables { lead_key } => match engine.store().get::<Lead>(&lead_key) {
-            Ok(lead) => variables(lead),
-            Err(e) => failed("variables", e),
-        },
-        Job::LoadDraft { thread_key } => match engine.draft_for_thread(&thread_key) {
-            Ok(draft) => JobResult::Draft { thread_key, draft },
-            Err(e) => failed("draft", e),
-        },
-        Job::SaveDraft(draft) => match engine.save_draft(&draft) {
-            Ok(()) => JobResult::Done("Draft kept".into()),
-            Err(e) => failed("draft not saved", e),
-        },
-        Job::DeleteDraft { id } => match engine.delete_draft(&id) {
-            Ok(_) => JobResult::Quiet,
-            Err(e) => failed("draft", e),
-        },
+        ),
+        Job::RefreshThread { key } => (
+            "could not refresh the conversation",
+            Request::RefreshThread { key },
+        ),
+        Job::Variables { lead_key } => ("variables", Request::LeadRecord { key: lead_key }),
+        Job::LoadDraft { thread_key } => ("draft", Request::Draft { thread_key }),
+        Job::SaveDraft(draft) => ("draft not saved", Request::SaveDraft { draft }),
+        Job::DeleteDraft { id } => ("draft", Request::DeleteDraft { id }),
         Job::QueueReply {
             thread_key,
-            draft_id,
-            mut reply,
+            reply,
             delay_secs,
-        } => {
-            // Template variables work in replies too, filled from the thread's lead.
-            if reply.text.contains("{{") {
-                match fill_for_thread(engine, &thread_key, &reply.text) {
-                    Ok(text) => reply.text = text,
-                    Err(e) => return failed("not sent", e),
-                }
-            }
-            queued(
-                engine.queue_reply(&thread_key, &reply, seconds(delay_secs)),
-                draft_id,
-            )
-        }
+            ..
+        } => (
+            "not sent",
+            Request::QueueReply {
+                thread_key,
+                reply,
+                delay_secs,
+            },
+        ),
         Job::QueueNew {
             lead_key,
-            draft_id,
             subject,
             body,
             delay_secs,
-        } => queued(
-            engine.queue_new_email(&lead_key, &subject, &body, seconds(delay_secs)),
-            draft_id,
-        ),
-        Job::CancelOutbox { id } => match engine.cancel_outbox(&id) {
-            Ok(cancelled) => JobResult::Cancelled { id, cancelled },
-            Err(e) => failed("undo", e),
-        },
-        Job::OutboxItem { id } => match engine.outbox_item(&id) {
-            Ok(item) => JobResult::OutboxItem(Box::new(item)),
-            Err(e) => failed("outbox", e),
-        },
-        Job::SetSequenceStatus { name, status } => {
-            match engine.set_sequence_status(&name, status) {
-                Ok(s) => sequence_status_set(&s),
-                Err(e) => failed("sequence", e),
-            }
-        }
-        Job::SequenceNames { email } => match engine.sequences() {
-            Ok(all) => JobResult::SequenceNames {
-                email,
-                names: all.into_iter().map(|s| s.sequence.name).collect(),
+            ..
+        } => (
+            "not sent",
+            Request::QueueNew {
+                lead_key,
+                subject,
+                body,
+                delay_secs,
             },
-            Err(e) => failed("sequences", e),
-        },
+        ),
+        Job::CancelOutbox { id } => ("undo", Request::CancelOutbox { id }),
+        Job::OutboxItem { id } => ("outbox", Request::OutboxItem { id }),
+        Job::SetSequenceStatus { name, status } => {
+            ("sequence", Request::SetSequenceStatus { name, status })
+        }
         Job::UpdateStepText {
             sequence,
             step,
             variant,
             subject,
             body,
-        } => match crate::sequences::update_step_text(
-            engine.store(),
-            &sequence,
-            step,
-            variant.as_deref(),
-            subject.as_deref(),
-            Some(&body),
-            engine.clock().now(),
-        ) {
-            Ok(_) => JobResult::StepSaved { sequence, step },
-            Err(e) => failed("step not saved", e),
-        },
-        Job::Enroll { sequence, email } => match engine.enroll_lead(&sequence, &email) {
-            Ok(_) => enrolled(&sequence, &email),
-            Err(e) => failed("not enrolled", e),
-        },
-        Job::PauseLead { email } => match engine.pause_lead(&email) {
-            Ok(n) => lead_paused(&email, n),
-            Err(e) => failed("pause", e),
-        },
-        Job::Suppress { account, email } => match engine.suppress_lead(&account, &email) {
-            Ok(_) => suppressed(&email),
-            Err(e) => failed("suppress", e),
-        },
+        } => (
+            "step not saved",
+            Request::UpdateStepText {
+                sequence,
+                step,
+                variant,
+                subject,
+                body,
+            },
+        ),
+        Job::Enroll { sequence, email } => {
+            ("not enrolled", Request::EnrollLead { sequence, email })
+        }
+        Job::PauseLead { email } => ("pause", Request::PauseLead { email }),
+        Job::Suppress { account, email } => ("suppress", Request::Suppress { account, email }),
     }
 }
 
-// The texts and shapes both backends answer with.
+/// What the app is told once the job's request was answered.
+fn result_for(job: Job, response: Response) -> JobResult {
+    match (job, response) {
+        (Job::Accounts, Response::Accounts(a)) => JobResult::Accounts(a),
+        (Job::Inbox { generation, query }, Response::Threads(views)) => JobResult::Inbox {
+            generation,
+            offset: query.offset,
+            rows: views.into_iter().map(|v| v.thread).collect(),
+        },
+        (Job::Thread { .. }, Response::Thread(view)) => JobResult::Thread(Box::new(view)),
+        (Job::MarkRead { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (Job::LeadRows { .. }, Response::LeadRecords(records)) => JobResult::LeadRows {
+            found: records.found,
+            missing: records.missing,
+        },
+        (Job::Lead { email }, Response::Lead(view)) => JobResult::Lead {
+            email,
+            view: Box::new(view),
+        },
+        (Job::Stats, Response::Stats(report)) => JobResult::Stats(Box::new(report)),
+        (Job::Sequences, Response::SequencesPane(all)) => JobResult::Sequences(all),
+        (Job::SequenceNames { email }, Response::SequencesPane(all)) => JobResult::SequenceNames {
+            email,
+            names: all.into_iter().map(|s| s.sequence.name).collect(),
+        },
+        (Job::SequenceDetail { .. }, Response::SequencePane(detail)) => {
+            JobResult::SequenceDetail(Box::new(detail))
+        }
+        (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
+            JobResult::Categories {
+                thread_key,
+                categories,
+            }
+        }
+        (
+            Job::SetCategory {
+                thread_key,
+                category,
+            },
+            Response::Done,
+        ) => JobResult::CategorySet {
+            thread_key,
+            category,
+        },
+        (Job::RefreshThread { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (Job::Variables { .. }, Response::LeadRecord(lead)) => variables(lead),
+        (Job::LoadDraft { thread_key }, Response::Draft(draft)) => {
+            JobResult::Draft { thread_key, draft }
+        }
+        (Job::SaveDraft(_), Response::Done) => JobResult::Done("Draft kept".into()),
+        (Job::DeleteDraft { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (
+            Job::QueueReply { draft_id, .. } | Job::QueueNew { draft_id, .. },
+            Response::OutboxItem(item),
+        ) => JobResult::Queued {
+            item: Box::new(item),
+            draft_id,
+        },
+        (Job::CancelOutbox { id }, Response::Flag(cancelled)) => {
+            JobResult::Cancelled { id, cancelled }
+        }
+        (Job::OutboxItem { .. }, Response::MaybeOutboxItem(item)) => {
+            JobResult::OutboxItem(Box::new(item))
+        }
+        (Job::SetSequenceStatus { .. }, Response::Sequence(s)) => sequence_status_set(&s),
+        (Job::UpdateStepText { sequence, step, .. }, Response::Sequence(_)) => {
+            JobResult::StepSaved { sequence, step }
+        }
+        (Job::Enroll { sequence, email }, Response::Enrollment(_)) => enrolled(&sequence, &email),
+        (Job::PauseLead { email }, Response::Count(n)) => lead_paused(&email, n),
+        (Job::Suppress { email, .. }, Response::Suppression(_)) => suppressed(&email),
+        (job, other) => failed(request_for(&job).0, DoorError::unexpected(&other)),
+    }
+}
+
+/// Runs one job to completion through the door: this process's engine or
+/// the engine API of the process that holds the data.
+pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
+    let door = backend.into();
+    if let (Door::Local(engine), Job::LeadIndex) = (&door, &job) {
+        // Built as the leads stream from the store: holding every full Lead
+        // at once (what the API sends) would cost several times the index.
+        let engine = engine.clone();
+        return match tokio::task::spawn_blocking(move || LeadIndex::build(&engine)).await {
+            Ok(Ok(index)) => JobResult::LeadIndex(Box::new(index)),
+            Ok(Err(e)) => failed("leads", e),
+            Err(e) => failed("leads", e),
+        };
+    }
+    let (what, request) = request_for(&job);
+    match door.execute(request).await {
+        Ok(Response::LeadIndex(source)) => {
+            // Building sorts every column: off the async workers.
+            let built = tokio::task::spawn_blocking(move || {
+                let names = source
+                    .campaigns
+                    .into_iter()
+                    .map(|c| ((c.account, c.id), c.name))
+                    .collect();
+                LeadIndex::from_leads(&source.leads, names)
+            })
+            .await;
+            match built {
+                Ok(index) => JobResult::LeadIndex(Box::new(index)),
+                Err(e) => failed(what, e),
+            }
+        }
+        Ok(response) => result_for(job, response),
+        Err(e) => failed(what, e),
+    }
+}
+
+// The texts the rep sees.
 
 fn sequence_status_set(sequence: &Sequence) -> JobResult {
     JobResult::Done(format!(
@@ -455,25 +420,4 @@ fn variables(lead: Option<Lead>) -> JobResult {
                 .collect(),
         ),
     }
-}
-
-fn no_lead_to_fill() -> CommandError {
-    CommandError::Invalid("this conversation has no lead to fill variables from".into())
-}
-
-fn seconds(secs: u64) -> Duration {
-    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1_000))
-}
-
-fn fill_for_thread(engine: &Engine, thread_key: &str, text: &str) -> CommandResult<String> {
-    let thread = engine
-        .thread(thread_key)?
-        .ok_or_else(|| CommandError::NotFound(format!("no thread {thread_key:?}")))?
-        .thread;
-    let email = thread.lead_email.ok_or_else(no_lead_to_fill)?;
-    let lead = engine
-        .store()
-        .get::<Lead>(&Lead::key_for(&thread.account, &email))?
-        .unwrap_or_else(|| Lead::new(&thread.account, &email));
-    render_template(text, &lead)
 }

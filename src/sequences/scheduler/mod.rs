@@ -57,12 +57,7 @@ impl SchedulerConfig {
 
     /// From the loaded config; reads (or creates) the tracking key when links are on.
     pub fn from_config(config: &Config) -> SequenceResult<Self> {
-        let mut out = Self::new(config.sending.timezone);
-        if let Some(url) = &config.daemon.public_url {
-            out.public_url = Some(url.clone());
-            out.tracking_key = Some(TrackingKey::load_or_create(config.data_dir())?);
-        }
-        Ok(out)
+        crate::engine::EngineSettings::from_config(config).scheduler()
     }
 }
 

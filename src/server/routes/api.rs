@@ -1,11 +1,12 @@
-//! `/api/...`: the Engine's queries and commands over HTTP for an attached
-//! TUI, behind the bearer token, plus `/api/changes`, a server-sent-event
-//! stream of the store's change feed.
+//! `/api/...`: the engine door over HTTP for the other outpost processes on
+//! this data dir (an attached TUI, a CLI verb), behind the bearer token:
+//! `POST /api/exec` answers one door request, and `/api/changes` is a
+//! server-sent-event stream of the store's change feed.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -15,15 +16,11 @@ use axum::{Json, Router};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::api_actions;
 use super::json_error;
-use crate::engine::remote::wire::*;
-use crate::engine::{CommandError, InboxQuery, LeadQuery, StatsQuery};
-use crate::model::{Category, Draft, Lead};
+use crate::engine::door::{Door, ErrorKind, Request as DoorRequest, Response as DoorResponse};
 use crate::server::limits::{MAX_API_BODY, bearer};
 use crate::server::metrics::Metrics;
 use crate::server::state::ServerState;
-use crate::store::StoreError;
 
 /// The event name a client sees when it fell behind the feed and must
 /// reload what it shows.
@@ -33,21 +30,7 @@ pub const CHANGE_EVENT: &str = "change";
 
 pub fn router(state: ServerState) -> Router<ServerState> {
     Router::new()
-        .route("/accounts", get(accounts))
-        .route("/inbox", post(inbox))
-        .route("/thread", get(thread))
-        .route("/thread/read", post(mark_read))
-        .route("/thread/category", post(set_category))
-        .route("/leads", post(leads))
-        .route("/lead", get(lead))
-        .route("/lead-record", get(lead_record))
-        .route("/stats", post(stats))
-        .route("/categories", get(categories))
-        .route("/draft", get(draft).put(save_draft).delete(delete_draft))
-        .route("/reply", post(reply))
-        .route("/outbox", get(outbox_item))
-        .route("/outbox/cancel", post(cancel_outbox))
-        .merge(api_actions::router())
+        .route("/exec", post(exec))
         .route("/changes", get(changes))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(middleware::from_fn_with_state(state, require_token))
@@ -77,62 +60,33 @@ async fn require_token(State(state): State<ServerState>, request: Request, next:
     next.run(request).await
 }
 
-/// An engine failure as an HTTP answer.
-pub struct ApiError(pub StatusCode, pub &'static str, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_error(self.0, self.1, &self.2)
-    }
-}
-
-impl From<CommandError> for ApiError {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
-            CommandError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, "invalid", m),
-            CommandError::Store(s) => s.into(),
+/// The one door over HTTP: a door request in, its answer out, or the error
+/// with its kind as the `code` (not_found 404, invalid 400, runtime 500).
+/// Runs off the async workers, like a local door.
+async fn exec(State(s): State<ServerState>, Json(request): Json<DoorRequest>) -> Response {
+    match Door::Local(s.engine().clone()).execute(request).await {
+        Ok(DoorResponse::Accounts(accounts)) => {
+            Json(DoorResponse::Accounts(with_sync_state(&s, accounts))).into_response()
+        }
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => {
+            let status = match e.kind {
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                ErrorKind::Runtime => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            json_error(status, e.kind.as_str(), &e.message)
         }
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
-    }
-}
-
-impl From<crate::sequences::SequenceError> for ApiError {
-    fn from(e: crate::sequences::SequenceError) -> Self {
-        use crate::sequences::SequenceError;
-        match e {
-            SequenceError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, "not_found", m),
-            SequenceError::Store(s) => s.into(),
-            invalid => ApiError(StatusCode::BAD_REQUEST, "invalid", invalid.to_string()),
-        }
-    }
-}
-
-impl From<crate::sync::SyncError> for ApiError {
-    fn from(e: crate::sync::SyncError) -> Self {
-        match e {
-            crate::sync::SyncError::Store(s) => s.into(),
-            provider => ApiError(StatusCode::BAD_GATEWAY, "provider", provider.to_string()),
-        }
-    }
-}
-
-pub(super) fn not_found(what: String) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "not_found", what)
-}
-
-pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
-
-/// The account records, with the daemon's own sync state laid over them:
-/// a TUI that attaches after a sync finished never saw its progress, and the
-/// records do not carry it (a sync with nothing new writes nothing).
-async fn accounts(State(s): State<ServerState>) -> ApiResult<Vec<crate::model::Account>> {
-    let mut accounts = s.engine().accounts()?;
+/// The account records with this process's own sync state laid over them:
+/// a TUI that attaches after a sync finished never saw its progress, and
+/// the records do not carry it (a sync with nothing new writes nothing).
+fn with_sync_state(
+    s: &ServerState,
+    mut accounts: Vec<crate::model::Account>,
+) -> Vec<crate::model::Account> {
     let progress = s
         .inner
         .sync
@@ -148,132 +102,7 @@ async fn accounts(State(s): State<ServerState>) -> ApiResult<Vec<crate::model::A
             account.needs_login |= p.needs_login;
         }
     }
-    Ok(Json(accounts))
-}
-
-async fn inbox(
-    State(s): State<ServerState>,
-    Json(q): Json<InboxQuery>,
-) -> ApiResult<Vec<crate::engine::ThreadView>> {
-    Ok(Json(s.engine().inbox(&q)?))
-}
-
-async fn thread(
-    State(s): State<ServerState>,
-    Query(p): Query<KeyParam>,
-) -> ApiResult<crate::engine::ThreadView> {
-    s.engine()
-        .thread(&p.key)?
-        .map(Json)
-        .ok_or_else(|| not_found(format!("no thread {:?}", p.key)))
-}
-
-async fn mark_read(State(s): State<ServerState>, Json(p): Json<ReadRequest>) -> ApiResult<Flag> {
-    Ok(Json(Flag {
-        value: s.engine().set_thread_read(&p.key, p.read)?,
-    }))
-}
-
-async fn set_category(
-    State(s): State<ServerState>,
-    Json(p): Json<CategoryRequest>,
-) -> ApiResult<Flag> {
-    s.engine().set_thread_category(&p.key, p.category).await?;
-    Ok(Json(Flag { value: true }))
-}
-
-async fn leads(State(s): State<ServerState>, Json(q): Json<LeadQuery>) -> ApiResult<Vec<Lead>> {
-    Ok(Json(s.engine().leads(&q)?))
-}
-
-async fn lead(
-    State(s): State<ServerState>,
-    Query(p): Query<EmailParam>,
-) -> ApiResult<crate::engine::LeadView> {
-    s.engine()
-        .lead(&p.email)?
-        .map(Json)
-        .ok_or_else(|| not_found(format!("no lead {:?}", p.email)))
-}
-
-async fn lead_record(State(s): State<ServerState>, Query(p): Query<KeyParam>) -> ApiResult<Lead> {
-    s.engine()
-        .store()
-        .get::<Lead>(&p.key)?
-        .map(Json)
-        .ok_or_else(|| not_found(format!("no lead {:?}", p.key)))
-}
-
-async fn stats(
-    State(s): State<ServerState>,
-    Json(q): Json<StatsQuery>,
-) -> ApiResult<crate::engine::StatsReport> {
-    Ok(Json(s.engine().stats(&q)?))
-}
-
-async fn categories(
-    State(s): State<ServerState>,
-    Query(p): Query<AccountParam>,
-) -> ApiResult<Vec<Category>> {
-    Ok(Json(s.engine().categories(&p.account)?))
-}
-
-async fn draft(
-    State(s): State<ServerState>,
-    Query(p): Query<ThreadKeyParam>,
-) -> ApiResult<Option<Draft>> {
-    Ok(Json(s.engine().draft_for_thread(&p.thread_key)?))
-}
-
-async fn save_draft(State(s): State<ServerState>, Json(d): Json<Draft>) -> ApiResult<Flag> {
-    s.engine().save_draft(&d)?;
-    Ok(Json(Flag { value: true }))
-}
-
-async fn delete_draft(State(s): State<ServerState>, Query(p): Query<IdParam>) -> ApiResult<Flag> {
-    Ok(Json(Flag {
-        value: s.engine().delete_draft(&p.id)?,
-    }))
-}
-
-/// A send's undo window, at most an hour.
-pub(super) fn undo_window(delay_secs: i64) -> Result<chrono::Duration, ApiError> {
-    if !(0..=3600).contains(&delay_secs) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            "delay_secs must be between 0 and 3600".into(),
-        ));
-    }
-    Ok(chrono::Duration::seconds(delay_secs))
-}
-
-async fn reply(
-    State(s): State<ServerState>,
-    Json(r): Json<ReplyRequest>,
-) -> ApiResult<crate::model::OutboxItem> {
-    let delay = undo_window(r.delay_secs)?;
-    Ok(Json(s.engine().queue_reply(
-        &r.thread_key,
-        &r.reply,
-        delay,
-    )?))
-}
-
-async fn outbox_item(
-    State(s): State<ServerState>,
-    Query(p): Query<IdParam>,
-) -> ApiResult<crate::model::OutboxItem> {
-    s.engine()
-        .outbox_item(&p.id)?
-        .map(Json)
-        .ok_or_else(|| not_found(format!("no outbox item {:?}", p.id)))
-}
-
-async fn cancel_outbox(State(s): State<ServerState>, Json(p): Json<IdParam>) -> ApiResult<Flag> {
-    Ok(Json(Flag {
-        value: s.engine().cancel_outbox(&p.id)?,
-    }))
+    accounts
 }
 
 /// The change feed as server-sent events: `change` events carry one

@@ -1,7 +1,6 @@
 //! The route table and the error shape every route answers with.
 
 pub mod api;
-mod api_actions;
 pub mod health;
 pub mod metrics;
 pub mod tracking;
@@ -24,6 +23,16 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         axum::Json(json!({"error": {"code": code, "message": message}})),
     )
         .into_response()
+}
+
+/// The engine API alone, for a TUI that holds the data dir and serves the
+/// door to the other outpost commands on it (no webhooks, tracking or
+/// unsubscribe pages: those are the daemon's, on its public address).
+pub fn api_router(state: ServerState) -> Router {
+    Router::new()
+        .nest("/api", api::router(state.clone()))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
 }
 
 pub fn router(state: ServerState) -> Router {

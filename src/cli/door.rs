@@ -1,0 +1,114 @@
+//! How a CLI verb reaches the data: through the one door. The verb opens the
+//! data dir itself when it is free; when a TUI or a daemon holds it (sled is
+//! one-process) and serves the engine API, the same request goes to that
+//! process instead of being refused.
+
+use std::sync::Arc;
+
+use super::{Cli, CliError, CliResult, sources};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, Config};
+use crate::engine::door::{Door, DoorError, ErrorKind, Request, Response};
+use crate::engine::remote::RemoteEngine;
+use crate::engine::{Engine, EngineSettings};
+use crate::providers::registry::{ProviderSetupError, Providers};
+use crate::store::{LockInfo, Store, StoreError};
+
+impl From<DoorError> for CliError {
+    fn from(err: DoorError) -> Self {
+        match err.kind {
+            ErrorKind::NotFound | ErrorKind::Invalid => CliError::usage(err.message),
+            ErrorKind::Runtime => CliError::runtime(err.message),
+        }
+    }
+}
+
+/// Which providers the verb needs on a local open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The cache alone (no secret is resolved).
+    Cache,
+    /// The providers too (a reply is sent at once).
+    Providers,
+}
+
+/// A door and the runtime its requests run on.
+pub struct CliDoor {
+    pub door: Door,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl CliDoor {
+    /// Opens the data dir, or the engine API of the process that holds it.
+    pub fn open(cli: &Cli, reach: Reach) -> CliResult<CliDoor> {
+        let config = config::load_unresolved(&sources(cli))?;
+        for warning in config.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        let runtime = super::live::runtime()?;
+        let door = match Store::open(config.data_dir(), "cli") {
+            Ok(store) => Door::Local(local_engine(&config, store, reach)?),
+            Err(locked @ StoreError::Locked { .. }) => match crate::daemon::serving_holder(&config)
+            {
+                Some((holder, token)) => Door::Remote(holder_engine(&holder, token)?),
+                // The holder serves no door (an older outpost, a crash leftover): refuse as before.
+                None => return Err(locked.into()),
+            },
+            Err(other) => return Err(other.into()),
+        };
+        Ok(CliDoor { door, runtime })
+    }
+
+    /// Runs one request to its answer; a local engine's writes are on disk after.
+    pub fn call(&self, request: Request) -> CliResult<Response> {
+        self.runtime.block_on(async {
+            let answer = self.door.execute(request).await;
+            self.door.flush().await?;
+            Ok(answer?)
+        })
+    }
+
+    /// The clock of this process, for defaults the verb shows (an
+    /// enrollment's start): the same wall clock the holder reads.
+    pub fn clock(&self) -> SharedClock {
+        match &self.door {
+            Door::Local(engine) => engine.clock().clone(),
+            Door::Remote(_) => Arc::new(SystemClock),
+        }
+    }
+}
+
+fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let providers = match reach {
+        Reach::Cache => Providers::default(),
+        Reach::Providers => Providers::from_config(config, config.data_dir(), clock.clone())
+            .map_err(|e| match e {
+                ProviderSetupError::Config(c) => CliError::from(c),
+                other => CliError::runtime(other.to_string()),
+            })?,
+    };
+    Ok(Engine::with_providers(store, clock, Arc::new(providers))
+        .with_settings(EngineSettings::from_config(config)))
+}
+
+fn holder_engine(holder: &LockInfo, token: secrecy::SecretString) -> CliResult<RemoteEngine> {
+    let url = holder.api_url.as_deref().unwrap_or_default();
+    RemoteEngine::new(url, token).map_err(|e| {
+        CliError::runtime(format!(
+            "the {} (pid {}) holding the data dir advertises a bad engine API address: {e}",
+            holder.mode, holder.pid
+        ))
+    })
+}
+
+/// The process that holds the data dir and serves the door there, if one does.
+pub fn serving_holder(cli: &Cli) -> CliResult<Option<LockInfo>> {
+    let config = config::load_unresolved(&sources(cli))?;
+    Ok(crate::daemon::serving_holder(&config).map(|(holder, _)| holder))
+}
+
+/// The answer was of another kind than the request asks for.
+pub fn unexpected(response: Response) -> CliError {
+    DoorError::unexpected(&response).into()
+}

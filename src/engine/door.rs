@@ -1,0 +1,673 @@
+//! The one door: every query and command a CLI verb runs is a value of
+//! [`Request`], answered with a [`Response`] by [`Engine::execute`]
+//! in-process, or by [`RemoteEngine::execute`] over `POST /api/exec` on the
+//! outpost process that holds the data dir (a TUI or a daemon). A [`Door`]
+//! is either one; the caller does not care which.
+//!
+//! Adding a command: a variant here, its arm in [`Engine::execute`], and the
+//! caller that prints it. The HTTP route and the client are already there.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::remote::RemoteEngine;
+use super::{
+    CommandError, Engine, InboxQuery, LeadQuery, LeadView, ReplyDraft, StatsQuery, StatsReport,
+    ThreadView,
+};
+use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
+use crate::model::{
+    Account, Campaign, Category, Draft, Enrollment, Lead, OutboxItem, OutboxState, Sequence,
+    SequenceStatus, Suppression,
+};
+use crate::sequences::{
+    self, ApplyReport, EnrollReport, EnrollmentAction, LeadInput, Plan, PlanQuery, SequenceDetail,
+    SequenceError, SequenceSummary,
+};
+use crate::store::StoreError;
+
+/// One query or command, as it travels over the wire (`{"op": "inbox", ...}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Inbox {
+        query: InboxQuery,
+    },
+    Thread {
+        key: String,
+    },
+    Leads {
+        query: LeadQuery,
+    },
+    Lead {
+        email: String,
+    },
+    Stats {
+        query: StatsQuery,
+    },
+    /// Queue a reply and send it now (the CLI's `reply`: no undo window).
+    Reply {
+        thread_key: String,
+        reply: ReplyDraft,
+    },
+    SequenceList,
+    SequenceShow {
+        name: String,
+    },
+    /// A sequence file's text; `file` names it in error messages.
+    SequenceApply {
+        file: String,
+        text: String,
+    },
+    SequencePause {
+        name: String,
+    },
+    SequenceResume {
+        name: String,
+    },
+    /// `start`: when the first step is due (None: now, on the executor's clock).
+    Enroll {
+        sequence: String,
+        leads: Vec<LeadInput>,
+        start: Option<DateTime<Utc>>,
+        force: bool,
+    },
+    Enrollment {
+        id: String,
+        action: EnrollmentAction,
+        reason: Option<String>,
+    },
+    Plan {
+        query: PlanQuery,
+    },
+    /// Items in these states, oldest first.
+    OutboxList {
+        states: Vec<OutboxState>,
+    },
+    /// Cancel a reply or email of the rep's own that has not left (by id or prefix).
+    OutboxCancel {
+        id: String,
+    },
+    /// Queue a failed reply or email again (by id or prefix).
+    OutboxRetry {
+        id: String,
+    },
+
+    // What the TUI does beyond the CLI verbs.
+    /// The account records.
+    Accounts,
+    /// Read (opening it), or its replies unread again (the rep's mark).
+    MarkRead {
+        key: String,
+        #[serde(default = "read_by_default")]
+        read: bool,
+    },
+    SetCategory {
+        key: String,
+        category: Category,
+    },
+    /// Re-read a conversation from its provider (a follow-up the periodic
+    /// sync cannot see yet).
+    RefreshThread {
+        key: String,
+    },
+    /// Every lead and campaign name, to build the leads table's index.
+    LeadIndex,
+    /// Lead records by store key (`account/email`).
+    LeadRecords {
+        keys: Vec<String>,
+    },
+    LeadRecord {
+        key: String,
+    },
+    Categories {
+        account: String,
+    },
+    Draft {
+        thread_key: String,
+    },
+    SaveDraft {
+        draft: Draft,
+    },
+    DeleteDraft {
+        id: String,
+    },
+    /// A reply that leaves after the undo window (at most an hour).
+    QueueReply {
+        thread_key: String,
+        reply: ReplyDraft,
+        delay_secs: u64,
+    },
+    /// A new email to a lead; template variables are filled from the lead.
+    QueueNew {
+        lead_key: String,
+        subject: String,
+        body: String,
+        delay_secs: u64,
+    },
+    /// Undo a queued send; the answer says whether it was still in time.
+    CancelOutbox {
+        id: String,
+    },
+    OutboxItem {
+        id: String,
+    },
+    /// Sequences with the sequences pane's state counts and funnel.
+    SequencesPane,
+    SequencePane {
+        name: String,
+    },
+    SetSequenceStatus {
+        name: String,
+        status: SequenceStatus,
+    },
+    /// An email step's text edited in the composer (checked like `apply`).
+    UpdateStepText {
+        sequence: String,
+        step: usize,
+        variant: Option<String>,
+        subject: Option<String>,
+        body: String,
+    },
+    EnrollLead {
+        sequence: String,
+        email: String,
+    },
+    /// Pause every active enrollment of a lead.
+    PauseLead {
+        email: String,
+    },
+    Suppress {
+        account: String,
+        email: String,
+    },
+}
+
+/// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Response {
+    Threads(Vec<ThreadView>),
+    Thread(Option<ThreadView>),
+    Leads(Vec<Lead>),
+    Lead(Option<LeadView>),
+    Stats(StatsReport),
+    Sequences(Vec<SequenceSummary>),
+    SequenceDetail(Option<SequenceDetail>),
+    Applied(ApplyReport),
+    Sequence(Sequence),
+    Enrolled(EnrollReport),
+    Enrollment(Enrollment),
+    Plan(Plan),
+    OutboxItem(OutboxItem),
+    OutboxItems(Vec<OutboxItem>),
+    MaybeOutboxItem(Option<OutboxItem>),
+    Accounts(Vec<Account>),
+    /// Whether the command changed something.
+    Flag(bool),
+    /// How many records the command touched.
+    Count(usize),
+    Done,
+    LeadIndex(LeadIndexSource),
+    LeadRecords(LeadRecords),
+    LeadRecord(Option<Lead>),
+    Categories(Vec<Category>),
+    Draft(Option<Draft>),
+    SequencesPane(Vec<PaneSummary>),
+    SequencePane(Option<PaneDetail>),
+    Suppression(Suppression),
+}
+
+/// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadRecords {
+    pub found: Vec<Lead>,
+    pub missing: Vec<String>,
+}
+
+/// One campaign's display name, for the leads table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignName {
+    pub account: String,
+    pub id: i64,
+    pub name: String,
+}
+
+/// Everything the leads table's in-memory index is built from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadIndexSource {
+    pub leads: Vec<Lead>,
+    pub campaigns: Vec<CampaignName>,
+}
+
+/// What kind of failure, kept across the wire: the CLI exits 2 for the
+/// first two (the rep can fix the input) and 1 for the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotFound,
+    Invalid,
+    Runtime,
+}
+
+impl ErrorKind {
+    /// The `code` of the API's error body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Runtime => "runtime",
+        }
+    }
+
+    pub fn parse(code: &str) -> ErrorKind {
+        match code {
+            "not_found" => ErrorKind::NotFound,
+            "invalid" => ErrorKind::Invalid,
+            _ => ErrorKind::Runtime,
+        }
+    }
+}
+
+/// A failed request: its kind and the message that says what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct DoorError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl DoorError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Runtime, message)
+    }
+
+    /// An answer of the wrong kind: the two ends run different outpost builds.
+    pub fn unexpected(response: &Response) -> Self {
+        let kind = serde_json::to_value(response)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        Self::runtime(format!(
+            "unexpected answer ({kind}) from the outpost holding the data dir; \
+             are both the same outpost version?"
+        ))
+    }
+}
+
+impl From<StoreError> for DoorError {
+    fn from(e: StoreError) -> Self {
+        Self::runtime(e.to_string())
+    }
+}
+
+impl From<CommandError> for DoorError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::NotFound(m) => Self::new(ErrorKind::NotFound, m),
+            CommandError::Invalid(m) => Self::invalid(m),
+            CommandError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SequenceError> for DoorError {
+    fn from(e: SequenceError) -> Self {
+        match e {
+            SequenceError::NotFound(m) => Self::new(ErrorKind::NotFound, m),
+            SequenceError::Format(_) | SequenceError::Invalid(_) => Self::invalid(e.to_string()),
+            other => Self::runtime(other.to_string()),
+        }
+    }
+}
+
+pub type DoorResult<T = Response> = Result<T, DoorError>;
+
+/// A send's undo window, at most an hour.
+fn undo_window(delay_secs: u64) -> DoorResult<chrono::Duration> {
+    if delay_secs > 3600 {
+        return Err(DoorError::invalid(
+            "the undo window must be between 0 and 3600 seconds",
+        ));
+    }
+    Ok(chrono::Duration::seconds(delay_secs as i64))
+}
+
+/// A reply the CLI sends at once is held this far ahead while it is being
+/// sent, so the holder's own outbox worker (which sends only what is due)
+/// never picks it up at the same moment.
+const HOLD_WHILE_SENDING: chrono::Duration = chrono::Duration::hours(1);
+
+impl Engine {
+    /// Answers one request on this process's data.
+    pub async fn execute(&self, request: Request) -> DoorResult {
+        let store = self.store();
+        let now = self.clock().now();
+        Ok(match request {
+            Request::Inbox { query } => Response::Threads(self.inbox(&query)?),
+            Request::Thread { key } => Response::Thread(self.thread(&key)?),
+            Request::Leads { query } => Response::Leads(self.leads(&query)?),
+            Request::Lead { email } => Response::Lead(self.lead(&email)?),
+            Request::Stats { query } => Response::Stats(self.stats(&query)?),
+            Request::Reply { thread_key, reply } => {
+                let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
+                let sent = crate::outbox::OutboxWorker::new(self.clone())
+                    .send(item)
+                    .await?;
+                store.flush_async().await?;
+                Response::OutboxItem(sent)
+            }
+            Request::SequenceList => Response::Sequences(sequences::list(store)?),
+            Request::SequenceShow { name } => {
+                Response::SequenceDetail(sequences::show(store, &name)?)
+            }
+            Request::SequenceApply { file, text } => Response::Applied(sequences::apply_sequence(
+                store,
+                &file,
+                &text,
+                &self.settings().sending,
+                now,
+            )?),
+            Request::SequencePause { name } => {
+                Response::Sequence(sequences::pause_sequence(store, &name, now)?)
+            }
+            Request::SequenceResume { name } => {
+                Response::Sequence(sequences::resume_sequence(store, &name, now)?)
+            }
+            Request::Enroll {
+                sequence,
+                leads,
+                start,
+                force,
+            } => Response::Enrolled(sequences::enroll_leads(
+                store,
+                &sequence,
+                &leads,
+                start.unwrap_or(now),
+                force,
+                now,
+            )?),
+            Request::Enrollment { id, action, reason } => Response::Enrollment(
+                sequences::set_enrollment_state(store, &id, action, reason.as_deref(), now)?,
+            ),
+            Request::Plan { query } => {
+                let config = self.settings().scheduler()?;
+                Response::Plan(sequences::plan(store, &config, &query, now)?)
+            }
+            Request::OutboxList { states } => {
+                let mut items = Vec::new();
+                for state in states {
+                    items.extend(self.outbox_in_state(state)?);
+                }
+                items.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Response::OutboxItems(items)
+            }
+            Request::OutboxCancel { id } => Response::OutboxItem(self.cancel_own_send(&id)?),
+            Request::OutboxRetry { id } => {
+                let item = self.find_outbox_item(&id)?;
+                Response::OutboxItem(self.retry_outbox(&item.id)?)
+            }
+            Request::Accounts => Response::Accounts(self.accounts()?),
+            Request::MarkRead { key, read } => Response::Flag(self.set_thread_read(&key, read)?),
+            Request::SetCategory { key, category } => {
+                self.set_thread_category(&key, category).await?;
+                Response::Done
+            }
+            Request::RefreshThread { key } => Response::Flag(
+                crate::sync::SyncEngine::new(self.clone())
+                    .refresh_thread(&key)
+                    .await
+                    .map_err(|e| match e {
+                        crate::sync::SyncError::Store(s) => DoorError::from(s),
+                        provider => DoorError::runtime(provider.to_string()),
+                    })?,
+            ),
+            Request::LeadIndex => Response::LeadIndex(self.lead_index_source()?),
+            Request::LeadRecords { keys } => {
+                let mut records = LeadRecords::default();
+                for key in keys {
+                    match store.get::<Lead>(&key)? {
+                        Some(lead) => records.found.push(lead),
+                        None => records.missing.push(key),
+                    }
+                }
+                Response::LeadRecords(records)
+            }
+            Request::LeadRecord { key } => Response::LeadRecord(store.get::<Lead>(&key)?),
+            Request::Categories { account } => Response::Categories(self.categories(&account)?),
+            Request::Draft { thread_key } => Response::Draft(self.draft_for_thread(&thread_key)?),
+            Request::SaveDraft { draft } => {
+                self.save_draft(&draft)?;
+                Response::Done
+            }
+            Request::DeleteDraft { id } => Response::Flag(self.delete_draft(&id)?),
+            Request::QueueReply {
+                thread_key,
+                reply,
+                delay_secs,
+            } => Response::OutboxItem(self.queue_reply(
+                &thread_key,
+                &reply,
+                undo_window(delay_secs)?,
+            )?),
+            Request::QueueNew {
+                lead_key,
+                subject,
+                body,
+                delay_secs,
+            } => Response::OutboxItem(self.queue_new_email(
+                &lead_key,
+                &subject,
+                &body,
+                undo_window(delay_secs)?,
+            )?),
+            Request::CancelOutbox { id } => Response::Flag(self.cancel_outbox(&id)?),
+            Request::OutboxItem { id } => Response::MaybeOutboxItem(self.outbox_item(&id)?),
+            Request::SequencesPane => Response::SequencesPane(self.sequences()?),
+            Request::SequencePane { name } => Response::SequencePane(self.sequence_detail(&name)?),
+            Request::SetSequenceStatus { name, status } => {
+                Response::Sequence(self.set_sequence_status(&name, status)?)
+            }
+            Request::UpdateStepText {
+                sequence,
+                step,
+                variant,
+                subject,
+                body,
+            } => Response::Sequence(sequences::update_step_text(
+                store,
+                &sequence,
+                step,
+                variant.as_deref(),
+                subject.as_deref(),
+                Some(&body),
+                now,
+            )?),
+            Request::EnrollLead { sequence, email } => {
+                Response::Enrollment(self.enroll_lead(&sequence, &email)?)
+            }
+            Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
+            Request::Suppress { account, email } => {
+                Response::Suppression(self.suppress_lead(&account, &email)?)
+            }
+        })
+    }
+
+    /// Every lead and campaign name (the leads table's index is built from them).
+    fn lead_index_source(&self) -> DoorResult<LeadIndexSource> {
+        let store = self.store();
+        let mut source = LeadIndexSource::default();
+        for campaign in store.iter::<Campaign>() {
+            let campaign = campaign?;
+            source.campaigns.push(CampaignName {
+                account: campaign.account,
+                id: campaign.id,
+                name: campaign.name,
+            });
+        }
+        source.leads.reserve(store.count::<Lead>());
+        for lead in store.iter::<Lead>() {
+            source.leads.push(lead?);
+        }
+        Ok(source)
+    }
+
+    /// Cancels a reply or email of the rep's own by id or prefix; a sequence
+    /// step is paused or stopped through its enrollment instead.
+    fn cancel_own_send(&self, id: &str) -> DoorResult<OutboxItem> {
+        let item = self.find_outbox_item(id)?;
+        if let Some(enrollment) = &item.enrollment_id {
+            return Err(DoorError::invalid(format!(
+                "outbox item {} is a step of enrollment {enrollment}; pause or stop the \
+                 enrollment instead (outpost enrollment pause {enrollment})",
+                item.id
+            )));
+        }
+        if !self.cancel_outbox(&item.id)? {
+            return Err(DoorError::invalid(format!(
+                "outbox item {} is {}; only a send that has not left can be cancelled",
+                item.id,
+                item.state.as_str()
+            )));
+        }
+        self.outbox_item(&item.id)?
+            .ok_or_else(|| DoorError::runtime(format!("outbox item {} vanished", item.id)))
+    }
+}
+
+/// Where requests go: this process's engine, or the engine API of the
+/// process that holds the data dir.
+#[derive(Debug, Clone)]
+pub enum Door {
+    Local(Engine),
+    Remote(RemoteEngine),
+}
+
+impl From<Engine> for Door {
+    fn from(engine: Engine) -> Self {
+        Door::Local(engine)
+    }
+}
+
+impl From<RemoteEngine> for Door {
+    fn from(remote: RemoteEngine) -> Self {
+        Door::Remote(remote)
+    }
+}
+
+impl Door {
+    /// Runs a request; a local one on a blocking thread, so the async
+    /// runtime (a UI task, a server) never waits on the disk.
+    pub async fn execute(&self, request: Request) -> DoorResult {
+        match self {
+            Door::Local(engine) => {
+                let engine = engine.clone();
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || runtime.block_on(engine.execute(request)))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(DoorError::runtime(format!("the request stopped: {e}")))
+                    })
+            }
+            Door::Remote(remote) => remote.execute(&request).await,
+        }
+    }
+
+    /// Lets the local engine's writes reach the disk before the process exits.
+    pub async fn flush(&self) -> DoorResult<()> {
+        if let Door::Local(engine) = self {
+            engine.store().flush_async().await?;
+        }
+        Ok(())
+    }
+}
+
+fn read_by_default() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_answers_round_trip_through_json() {
+        let requests = vec![
+            Request::Inbox {
+                query: InboxQuery {
+                    unread_only: true,
+                    search: Some("pricing".into()),
+                    limit: Some(5),
+                    ..InboxQuery::default()
+                },
+            },
+            Request::Reply {
+                thread_key: "sl/1:2".into(),
+                reply: ReplyDraft {
+                    text: "Tuesday works".into(),
+                    ..ReplyDraft::default()
+                },
+            },
+            Request::Enroll {
+                sequence: "cfo".into(),
+                leads: vec![LeadInput::email("dana@ledgerly.example")],
+                start: Some("2026-03-02T12:00:00Z".parse().unwrap()),
+                force: true,
+            },
+            Request::Enrollment {
+                id: "abcdef".into(),
+                action: EnrollmentAction::Stop,
+                reason: Some("asked".into()),
+            },
+            Request::OutboxList {
+                states: vec![OutboxState::Failed],
+            },
+            Request::SequenceList,
+        ];
+        for request in requests {
+            let text = serde_json::to_string(&request).unwrap();
+            let back: Request = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        }
+        let text = serde_json::to_string(&Request::SequenceList).unwrap();
+        assert_eq!(text, r#"{"op":"sequence_list"}"#);
+
+        let answers = vec![
+            Response::Thread(None),
+            Response::Threads(Vec::new()),
+            Response::Enrolled(EnrollReport {
+                sequence: "cfo".into(),
+                ..EnrollReport::default()
+            }),
+        ];
+        for answer in answers {
+            let text = serde_json::to_string(&answer).unwrap();
+            assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), answer);
+        }
+        let error = DoorError::new(ErrorKind::NotFound, "no sequence \"x\"");
+        let text = serde_json::to_string(&error).unwrap();
+        assert_eq!(serde_json::from_str::<DoorError>(&text).unwrap(), error);
+    }
+
+    #[test]
+    fn failures_keep_their_kind() {
+        let from_sequences: DoorError = SequenceError::NotFound("gone".into()).into();
+        assert_eq!(from_sequences.kind, ErrorKind::NotFound);
+        let from_commands: DoorError = CommandError::Invalid("empty".into()).into();
+        assert_eq!(from_commands.kind, ErrorKind::Invalid);
+        for kind in [ErrorKind::NotFound, ErrorKind::Invalid, ErrorKind::Runtime] {
+            assert_eq!(ErrorKind::parse(kind.as_str()), kind);
+        }
+    }
+}
