@@ -104,15 +104,30 @@ pub fn print_inbox(engine: &crate::engine::Engine, limit: usize) -> CliResult {
 }
 
 fn inbox_table(rows: &[crate::engine::ThreadView]) -> CliResult {
-    let mut table = Table::new(vec!["", "WHEN", "FROM", "CATEGORY", "SUBJECT", "ID"]);
+    let mut table = Table::new(vec![
+        "",
+        "WHEN",
+        "WHO",
+        "CATEGORY",
+        "SUBJECT",
+        "LAST WORDS",
+        "ID",
+    ]);
     for row in rows {
         let t = &row.thread;
+        // ↩ when we answered after the person's last words.
+        let words = if row.answered_last {
+            format!("↩ {}", row.preview)
+        } else {
+            row.preview.clone()
+        };
         table.row(vec![
             if t.unread { "●".into() } else { " ".into() },
             when(Some(t.last_message_at)),
-            or_dash(t.lead_email.as_deref()),
+            or_dash(Some(row.name.as_str()).filter(|n| !n.is_empty())),
             or_dash(t.category.as_ref().map(|c| c.name.as_str())),
-            t.subject.clone(),
+            snippet(&t.subject, 40),
+            snippet(&words, 50),
             row.key.clone(),
         ]);
     }
@@ -163,18 +178,23 @@ pub fn thread(cli: &Cli, args: &ThreadArgs) -> CliResult {
     let t = &view.thread;
     println!("{}", t.subject);
     println!(
-        "{} · {} · {} message(s){}",
-        t.account,
+        "with {} · {} · {} · {} message(s){}",
+        view.name,
+        view.accounts.join(" + "),
         t.campaign_name.as_deref().unwrap_or(t.provider.as_str()),
-        t.message_count,
+        view.messages.len(),
         t.category
             .as_ref()
             .map(|c| format!(" · {}", c.name))
             .unwrap_or_default()
     );
-    for m in &view.messages {
+    for (i, m) in view.messages.iter().enumerate() {
+        let via = match view.message_sources.get(i) {
+            Some(accounts) if accounts.len() > 1 => format!(" · via {}", accounts.join(" + ")),
+            _ => String::new(),
+        };
         println!();
-        println!("── {} · {}", m.from, when(Some(m.date)));
+        println!("── {} · {}{via}", m.from, when(Some(m.date)));
         println!("{}", m.text_body.trim_end());
         for a in &m.attachments {
             println!(

@@ -97,17 +97,16 @@ impl InboxPane {
             .enumerate()
             .map(|(i, t)| {
                 let who = t.person().to_string();
-                let mut source = match t.provider {
+                // "SL+GM" when the conversation also reached us through the
+                // rep's Gmail (Smartlead sent through their mailbox).
+                let copies = if t.sources.is_empty() { "" } else { "+GM" };
+                let source = match t.provider {
                     Provider::Smartlead => format!(
-                        "SL {}",
+                        "SL{copies} {}",
                         t.campaign_name.clone().unwrap_or_else(|| t.account.clone())
                     ),
                     Provider::Gmail => format!("GM {}", t.account),
                 };
-                // The conversation also reached us through another account.
-                if !t.sources.is_empty() {
-                    source.push_str(" +GM");
-                }
                 // The person's last words; ↩ when we answered after them.
                 let preview = if t.preview.is_empty() {
                     t.snippet.clone()

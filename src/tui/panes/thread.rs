@@ -32,7 +32,12 @@ impl ThreadPane {
         let mut out = vec![
             Line::styled(t.subject.clone(), theme.accent()),
             Line::from(vec![
-                Span::styled(format!("{} · {}", t.provider, t.account), theme.muted()),
+                Span::styled(format!("with {} · ", view.name), theme.accent()),
+                // Every account the conversation reached us through.
+                Span::styled(
+                    format!("{} · {}", t.provider, view.accounts.join(" + ")),
+                    theme.muted(),
+                ),
                 Span::styled(
                     t.campaign_name
                         .as_ref()
@@ -50,14 +55,19 @@ impl ThreadPane {
             ]),
             Line::raw(""),
         ];
-        for m in &view.messages {
+        for (i, m) in view.messages.iter().enumerate() {
             let arrow = match m.direction {
                 Direction::Inbound => "◀",
                 Direction::Outbound => "▶",
             };
+            let via = match view.message_sources.get(i) {
+                Some(accounts) if accounts.len() > 1 => format!("  · via {}", accounts.join(" + ")),
+                _ => String::new(),
+            };
             out.push(Line::from(vec![
                 Span::styled(format!("{arrow} {}", m.from), theme.accent()),
                 Span::styled(format!("  {}", super::full_time(m.date)), theme.muted()),
+                Span::styled(via, theme.muted()),
             ]));
             if self.show_headers {
                 let list = |a: &[crate::model::Address]| {
