@@ -1147,9 +1147,17 @@ async fn n_marks_the_conversation_unread_again() {
     let key = h.app.inbox.selected().expect("a row is selected").key();
     let read_first = h.engine.thread(&key).unwrap().unwrap();
     assert!(!read_first.thread.unread);
+    let unread_before = h.engine.inbox_counts(&Default::default()).unwrap().unread;
     h.keys("N").await;
     let view = h.engine.thread(&key).unwrap().unwrap();
     assert!(view.thread.unread, "N left the conversation read");
+    // The inbox title counts it again, exactly.
+    assert!(
+        h.screen()
+            .contains(&format!("· {} unread)", unread_before + 1)),
+        "{}",
+        h.screen()
+    );
     assert!(h.screen().contains("Marked unread"));
     assert!(h.screen().contains('●'), "the row shows no unread mark");
 }

@@ -33,6 +33,10 @@ pub enum Request {
     Inbox {
         query: InboxQuery,
     },
+    /// How many conversations match, and how many are unread.
+    InboxCounts {
+        query: InboxQuery,
+    },
     Thread {
         key: String,
     },
@@ -188,6 +192,7 @@ pub enum Request {
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Response {
     Threads(Vec<ThreadView>),
+    InboxCounts(super::InboxCounts),
     Thread(Option<ThreadView>),
     Leads(Vec<Lead>),
     Lead(Option<LeadView>),
@@ -356,6 +361,7 @@ impl Engine {
         let now = self.clock().now();
         Ok(match request {
             Request::Inbox { query } => Response::Threads(self.inbox(&query)?),
+            Request::InboxCounts { query } => Response::InboxCounts(self.inbox_counts(&query)?),
             Request::Thread { key } => Response::Thread(self.thread(&key)?),
             Request::Leads { query } => Response::Leads(self.leads(&query)?),
             Request::Lead { email } => Response::Lead(self.lead(&email)?),

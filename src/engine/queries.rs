@@ -184,7 +184,32 @@ fn thread_matches(thread: &Thread, q: &InboxQuery, search: Option<&str>) -> bool
     true
 }
 
+/// How many conversations match an inbox query, and how many are unread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxCounts {
+    pub total: usize,
+    pub unread: usize,
+}
+
 impl Engine {
+    /// Exact counts for an inbox query (its offset and limit aside), so a
+    /// list shown a page at a time can still say how long it is.
+    pub fn inbox_counts(&self, q: &InboxQuery) -> StoreResult<InboxCounts> {
+        let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let mut counts = InboxCounts::default();
+        for thread in self
+            .store
+            .by_index::<Thread>(Index::ThreadsByTime, b"", true)
+        {
+            let thread = thread?;
+            if thread_matches(&thread, q, search.as_deref()) {
+                counts.total += 1;
+                counts.unread += usize::from(thread.unread);
+            }
+        }
+        Ok(counts)
+    }
+
     /// Replies across every account, newest first.
     pub fn inbox(&self, q: &InboxQuery) -> StoreResult<Vec<ThreadView>> {
         let search = q.search.as_ref().map(|s| s.to_lowercase());

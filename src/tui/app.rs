@@ -192,6 +192,12 @@ impl App {
             query.offset = self.inbox.rows.len();
             query.limit = Some(inbox::PAGE);
         }
+        if from_start {
+            self.jobs.push(Job::InboxCounts {
+                generation: self.inbox.generation,
+                query: query.clone(),
+            });
+        }
         self.jobs.push(Job::Inbox {
             generation: self.inbox.generation,
             query,

@@ -19,6 +19,11 @@ pub enum Job {
         generation: u64,
         query: InboxQuery,
     },
+    /// Exact counts for the inbox title.
+    InboxCounts {
+        generation: u64,
+        query: InboxQuery,
+    },
     Thread {
         key: String,
     },
@@ -119,6 +124,10 @@ pub enum JobResult {
         offset: usize,
         rows: Vec<Thread>,
     },
+    InboxCounts {
+        generation: u64,
+        counts: crate::engine::InboxCounts,
+    },
     Thread(Box<Option<ThreadView>>),
     LeadIndex(Box<LeadIndex>),
     LeadRows {
@@ -179,6 +188,7 @@ fn request_for(job: &Job) -> (&'static str, Request) {
     match job.clone() {
         Job::Accounts => ("accounts", Request::Accounts),
         Job::Inbox { query, .. } => ("inbox", Request::Inbox { query }),
+        Job::InboxCounts { query, .. } => ("inbox", Request::InboxCounts { query }),
         Job::Thread { key } => ("thread", Request::Thread { key }),
         Job::MarkRead { key, read } => ("mark read", Request::MarkRead { key, read }),
         Job::LeadIndex => ("leads", Request::LeadIndex),
@@ -277,6 +287,9 @@ fn result_for(job: Job, response: Response) -> JobResult {
             offset: query.offset,
             rows: views.into_iter().map(|v| v.thread).collect(),
         },
+        (Job::InboxCounts { generation, .. }, Response::InboxCounts(counts)) => {
+            JobResult::InboxCounts { generation, counts }
+        }
         (Job::Thread { .. }, Response::Thread(view)) => JobResult::Thread(Box::new(view)),
         (Job::MarkRead { .. }, Response::Flag(_)) => JobResult::Quiet,
         (Job::LeadRows { .. }, Response::LeadRecords(records)) => JobResult::LeadRows {

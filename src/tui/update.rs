@@ -29,6 +29,11 @@ impl App {
                 offset,
                 rows,
             } => self.apply_inbox(generation, offset, rows),
+            JobResult::InboxCounts { generation, counts } => {
+                if generation == self.inbox.generation {
+                    self.inbox.counts = Some(counts);
+                }
+            }
             JobResult::Thread(view) => {
                 self.thread.inflight = false;
                 match *view {

@@ -25,6 +25,8 @@ pub struct InboxPane {
     pub again: bool,
     pub loaded: bool,
     pub exhausted: bool,
+    /// Exact counts for the current filters, once known.
+    pub counts: Option<crate::engine::InboxCounts>,
     /// The newest reply seen, to tell when a new one arrives.
     pub newest_inbound: Option<DateTime<Utc>>,
 }
@@ -63,14 +65,17 @@ impl InboxPane {
         now: DateTime<Utc>,
     ) -> (Rect, usize) {
         let filters = self.filter_summary();
+        // Exact once counted; until then what is loaded ("+": more below).
+        let count = match self.counts {
+            Some(c) if c.unread > 0 => format!("{} · {} unread", c.total, c.unread),
+            Some(c) => c.total.to_string(),
+            None if self.exhausted => self.rows.len().to_string(),
+            None => format!("{}+", self.rows.len()),
+        };
         let title = if filters.is_empty() {
-            format!(
-                " Inbox ({}{}) ",
-                self.rows.len(),
-                if self.exhausted { "" } else { "+" }
-            )
+            format!(" Inbox ({count}) ")
         } else {
-            format!(" Inbox ({}) · {filters} ", self.rows.len())
+            format!(" Inbox ({count}) · {filters} ")
         };
         let block = Block::default()
             .borders(Borders::ALL)
