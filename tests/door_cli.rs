@@ -339,6 +339,14 @@ async fn cli_verbs_go_through_a_tui_that_holds_the_data_dir() {
     writes_go_through(&cli, &rig, "tui").await;
     let send = cli.ok(&["send"]).await;
     assert!(send.contains("the tui (pid"), "{send}");
+    // `sync --once` asks the holder to sync now and prints its summary.
+    let synced: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["sync", "--once", "--json"]).await).unwrap();
+    let accounts = synced["accounts"].as_array().expect("a summary");
+    assert_eq!(accounts.len(), 2, "{synced}");
+    assert!(accounts.iter().all(|a| a["error"].is_null()), "{synced}");
+    let polling = cli.ok(&["sync"]).await;
+    assert!(polling.contains("syncs every account"), "{polling}");
 
     // Quit the TUI: the lock is free and the CLI opens the data dir itself.
     let _ = Command::new("tmux")

@@ -161,7 +161,10 @@ pub fn print_summary(summary: &SyncSummary, json: bool) -> CliResult {
 }
 
 pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
-    let ctx = LiveContext::open(cli, "cli")?;
+    let ctx = match LiveContext::open(cli, "cli") {
+        Ok(ctx) => ctx,
+        Err(refused) => return sync_by_holder(cli, args, refused),
+    };
     if ctx.engine.providers().is_empty() {
         return Err(CliError::usage(format!(
             "no accounts configured in {}; add an [accounts.<name>] section (see config.example.toml)",
@@ -196,6 +199,34 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
         printer.abort();
         Ok(())
     })
+}
+
+/// While another outpost holds the data dir, it syncs: `--once` asks it to
+/// pull every account now and prints its summary; the continuous form has
+/// nothing to add, since the holder polls every account itself.
+fn sync_by_holder(cli: &Cli, args: &SyncArgs, refused: CliError) -> CliResult {
+    let Some(holder) = super::door::serving_holder(cli)? else {
+        return Err(refused);
+    };
+    if !args.once {
+        println!(
+            "nothing to do here: the {} (pid {}) holding the data dir syncs every account at its interval; `outpost sync --once` asks it to sync now",
+            holder.mode, holder.pid
+        );
+        return Ok(());
+    }
+    let door = super::door::CliDoor::open(cli, super::door::Reach::Cache)?;
+    let summary = match door.call(crate::engine::door::Request::Sync)? {
+        crate::engine::door::Response::Synced(summary) => summary,
+        other => return Err(super::door::unexpected(other)),
+    };
+    print_summary(&summary, args.json)?;
+    if summary.failed() {
+        return Err(CliError::runtime(
+            "some accounts failed to sync (see RESULT above)",
+        ));
+    }
+    Ok(())
 }
 
 fn read_body(args: &ReplyArgs) -> CliResult<String> {

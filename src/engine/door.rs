@@ -37,6 +37,9 @@ pub enum Request {
     InboxCounts {
         query: InboxQuery,
     },
+    /// Pull every account now (`outpost sync --once` while another outpost
+    /// holds the data dir: the holder syncs).
+    Sync,
     Thread {
         key: String,
     },
@@ -193,6 +196,7 @@ pub enum Request {
 pub enum Response {
     Threads(Vec<ThreadView>),
     InboxCounts(super::InboxCounts),
+    Synced(crate::sync::SyncSummary),
     Thread(Option<ThreadView>),
     Leads(Vec<Lead>),
     Lead(Option<LeadView>),
@@ -362,6 +366,11 @@ impl Engine {
         Ok(match request {
             Request::Inbox { query } => Response::Threads(self.inbox(&query)?),
             Request::InboxCounts { query } => Response::InboxCounts(self.inbox_counts(&query)?),
+            // Idempotent and compare-and-swap throughout, so it may overlap
+            // the holder's own pollers.
+            Request::Sync => {
+                Response::Synced(crate::sync::SyncEngine::new(self.clone()).sync_all().await)
+            }
             Request::Thread { key } => Response::Thread(self.thread(&key)?),
             Request::Leads { query } => Response::Leads(self.leads(&query)?),
             Request::Lead { email } => Response::Lead(self.lead(&email)?),
