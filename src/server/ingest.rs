@@ -35,15 +35,51 @@ use tokio::task::JoinSet;
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::model::{EmailEvent, Lead};
+use crate::server::routes::webhooks::parse::Payload;
 use crate::store::StoreResult;
 
-/// Record writes that must happen with a job's events (thread, message,
-/// lead). Lead changes go into the map (the batch's changed leads, by key),
-/// which the writer stores together; other records are written directly.
-pub type Apply = Box<dyn FnOnce(&Engine, &mut BTreeMap<String, Lead>) -> StoreResult<()> + Send>;
+/// The record changes that must happen with a job's events: the webhook
+/// payloads they came in (a reply's thread and message, a lead first heard
+/// of, a category). A plain value, so a job can be logged, compared and
+/// replayed; the writer applies it with `webhooks::apply`, which puts lead
+/// changes into the batch's map of changed leads (stored together) and
+/// writes other records directly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordChanges {
+    pub account: String,
+    pub payloads: Vec<Payload>,
+    /// A store failure to act out (tests of the writer's failure path).
+    #[cfg(test)]
+    fail: Option<&'static str>,
+}
+
+impl RecordChanges {
+    pub fn new(account: impl Into<String>, payloads: Vec<Payload>) -> RecordChanges {
+        RecordChanges {
+            account: account.into(),
+            payloads,
+            #[cfg(test)]
+            fail: None,
+        }
+    }
+
+    fn apply(&self, engine: &Engine, leads: &mut BTreeMap<String, Lead>) -> StoreResult<()> {
+        #[cfg(test)]
+        if let Some(detail) = self.fail {
+            return Err(crate::store::StoreError::Io {
+                path: engine.store().path().to_path_buf(),
+                detail: detail.into(),
+            });
+        }
+        for payload in &self.payloads {
+            crate::server::routes::webhooks::apply::apply(engine, leads, &self.account, payload)?;
+        }
+        Ok(())
+    }
+}
 
 pub struct Job {
-    pub apply: Option<Apply>,
+    pub changes: Option<RecordChanges>,
     pub events: Vec<EmailEvent>,
     done: oneshot::Sender<Result<Outcome, String>>,
 }
@@ -120,16 +156,16 @@ impl Ingest {
         &self.stats
     }
 
-    /// Writes `events` (and `apply`) durably; returns once they are on disk.
+    /// Writes `events` (and `changes`) durably; returns once they are on disk.
     pub async fn submit(
         &self,
         events: Vec<EmailEvent>,
-        apply: Option<Apply>,
+        changes: Option<RecordChanges>,
     ) -> Result<Outcome, IngestError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
-                apply,
+                changes,
                 events,
                 done,
             })
@@ -146,7 +182,7 @@ impl Ingest {
 /// A batch past the events stage, on its way to the records stage.
 struct Stored {
     answers: Vec<Answer>,
-    applies: Vec<Apply>,
+    changes: Vec<RecordChanges>,
     events: Vec<EmailEvent>,
     fresh: Vec<EmailEvent>,
     outcomes: Vec<Outcome>,
@@ -271,12 +307,12 @@ fn store_batch(
     Metrics::add(&stats.batches, 1);
     Metrics::add(&stats.jobs, jobs.len() as u64);
     let mut answers = Vec::with_capacity(jobs.len());
-    let mut applies = Vec::with_capacity(jobs.len());
+    let mut changes = Vec::with_capacity(jobs.len());
     let mut events = Vec::new();
     let mut spans = Vec::with_capacity(jobs.len());
     for job in jobs {
         answers.push(job.done);
-        applies.extend(job.apply);
+        changes.extend(job.changes);
         let start = events.len();
         events.extend(job.events);
         spans.push(start..events.len());
@@ -291,7 +327,7 @@ fn store_batch(
     let outcomes = outcomes(&events, spans, &fresh);
     Ok(Stored {
         answers,
-        applies,
+        changes,
         events,
         fresh,
         outcomes,
@@ -311,8 +347,10 @@ fn write_records(
         let _guard = engine.lock_leads();
         let mut leads = BTreeMap::new();
         let started = Instant::now();
-        for apply in stored.applies {
-            apply(engine, &mut leads).map_err(|e| e.to_string())?;
+        for change in &stored.changes {
+            change
+                .apply(engine, &mut leads)
+                .map_err(|e| e.to_string())?;
         }
         stats.add(&stats.apply_nanos, started);
         let started = Instant::now();
@@ -380,14 +418,15 @@ mod tests {
         }
     }
 
-    fn create_lead(email: &'static str) -> Apply {
-        Box::new(move |engine, leads| {
-            let lead = Lead::new("acme", email);
-            if !leads.contains_key(&lead.key()) && !engine.store().contains::<Lead>(&lead.key())? {
-                leads.insert(lead.key(), lead);
-            }
-            Ok(())
-        })
+    /// An open of `email`'s mail: the webhook that first tells of the lead.
+    fn create_lead(email: &'static str) -> RecordChanges {
+        let payload = crate::server::routes::webhooks::parse::parse(&serde_json::json!({
+            "event_type": "EMAIL_OPEN",
+            "sl_lead_email": email,
+            "campaign_id": 1,
+        }))
+        .expect("payload");
+        RecordChanges::new("acme", vec![payload])
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,12 +490,10 @@ mod tests {
             )),
         );
         let (ingest, _writer) = Ingest::start(engine.clone(), Arc::new(Metrics::default()));
-        let failing: Apply = Box::new(|engine, _| {
-            Err(crate::store::StoreError::Io {
-                path: engine.store().path().to_path_buf(),
-                detail: "disk full".into(),
-            })
-        });
+        let failing = RecordChanges {
+            fail: Some("disk full"),
+            ..create_lead("a@x.example")
+        };
         let result = ingest
             .submit(vec![open("a@x.example", "e1")], Some(failing))
             .await;

@@ -221,14 +221,8 @@ async fn handle(
     let repeated = request_id
         .as_deref()
         .is_some_and(|id| !state.first_delivery(id));
-    let account_for_apply = account.clone();
-    let apply: crate::server::ingest::Apply = Box::new(move |engine, leads| {
-        for payload in &payloads {
-            apply::apply(engine, leads, &account_for_apply, payload)?;
-        }
-        Ok(())
-    });
-    match state.inner.ingest.submit(events, Some(apply)).await {
+    let changes = crate::server::ingest::RecordChanges::new(account.clone(), payloads);
+    match state.inner.ingest.submit(events, Some(changes)).await {
         Ok(_) if repeated => {
             Metrics::add(&state.metrics().webhook_duplicates, 1);
             (
