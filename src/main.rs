@@ -4,6 +4,15 @@ use clap::Parser;
 static ALLOCATOR: outpost::Allocator = mimalloc::MiMalloc;
 
 fn main() {
+    // `outpost leads | head` must end quietly when `head` has read enough,
+    // as other command-line tools do, instead of panicking on the closed
+    // pipe: take back the default SIGPIPE action the Rust runtime ignores.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists; it only
+    // resets one signal's disposition to the system default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = outpost::cli::Cli::parse();
     std::process::exit(outpost::cli::run(cli));
 }

@@ -612,3 +612,47 @@ async fn the_outbox_lists_what_waits_and_failed_and_retries_or_cancels_a_send_of
     let cancelled: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(cancelled[0]["id"], "queued-reply-0003");
 }
+
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    // `outpost leads | head -1`: once the reader is gone the command ends
+    // the way Unix tools do (SIGPIPE), without a panic on stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("leads.jsonl");
+    let lines: Vec<String> = (0..5_000)
+        .map(|n| {
+            serde_json::json!({"kind": "lead", "record": {
+                "account": "sl", "email": format!("lead{n}@pipe.example"),
+                "smartlead_lead_id": n, "first_name": "Lead", "last_name": format!("{n}"),
+                "company": "Pipe Co", "linkedin_url": null, "phone": null, "website": null,
+                "location": null, "timezone": null, "custom_fields": {}, "category": null,
+                "status": null, "last_event": null, "last_event_at": null, "memberships": [],
+                "unsubscribed": false, "created_at": null}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&export, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    let (code, _, err) =
+        run(outpost().args(["--data-dir", &data_arg, "import", export.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let mut child = outpost()
+        .args(["--data-dir", &data_arg, "leads"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("EMAIL"), "{first}");
+    // The reader is dropped here: the rest has nowhere to go.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Ended by the signal (as `yes | head -1` is), not by an error exit.
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+}
