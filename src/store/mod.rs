@@ -488,11 +488,34 @@ impl Store {
 
     /// Removes a record and its index entries atomically; false if it was absent.
     pub fn delete<R: Record>(&self, key: &str) -> StoreResult<bool> {
+        self.delete_where::<R>(key, |_| true)
+    }
+
+    /// Deletes a record only if it is still exactly `expected` (a
+    /// compare-and-swap): work that finished on a record someone changed
+    /// since must not take the newer version with it. False when it changed
+    /// or is gone.
+    pub fn delete_if_unchanged<R: Record>(&self, expected: &R) -> StoreResult<bool> {
+        let bytes = Self::encode(expected)?;
+        self.delete_where::<R>(&expected.key(), |old| old == bytes.as_slice())
+    }
+
+    /// Deletes the record at `key` with its index entries, in one
+    /// transaction, if it is there and `keep_going` agrees with its bytes.
+    fn delete_where<R: Record>(
+        &self,
+        key: &str,
+        keep_going: impl Fn(&[u8]) -> bool,
+    ) -> StoreResult<bool> {
         let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
         let result = group.as_slice().transaction(|views| {
-            let Some(old) = views[0].remove(key.as_bytes())? else {
+            let Some(old) = views[0].get(key.as_bytes())? else {
                 return Ok(false);
             };
+            if !keep_going(&old) {
+                return Ok(false);
+            }
+            views[0].remove(key.as_bytes())?;
             let previous: R =
                 Self::decode(key.as_bytes(), &old).map_err(ConflictableTransactionError::Abort)?;
             for stale in previous.index_entries() {
@@ -506,37 +529,6 @@ impl Store {
             self.publish(Change::Record {
                 kind: R::KIND,
                 key: key.to_string(),
-                op: Op::Delete,
-            });
-        }
-        Ok(removed)
-    }
-
-    /// Deletes a record only if it is still exactly `expected` (a
-    /// compare-and-swap): work that finished on a record someone changed
-    /// since must not take the newer version with it. False when it changed
-    /// or is gone.
-    pub fn delete_if_unchanged<R: Record>(&self, expected: &R) -> StoreResult<bool> {
-        let key = expected.key();
-        let bytes = Self::encode(expected)?;
-        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
-        let result = group.as_slice().transaction(|views| {
-            match views[0].get(key.as_bytes())? {
-                Some(old) if old.as_ref() == bytes.as_slice() => {}
-                _ => return Ok(false),
-            }
-            views[0].remove(key.as_bytes())?;
-            for stale in expected.index_entries() {
-                views[stale.index.slot()].remove(stale.key)?;
-            }
-            Ok(true)
-        });
-        let removed = self.finish_tx(result)?;
-        if removed {
-            self.inner.writes.fetch_add(1, Ordering::Relaxed);
-            self.publish(Change::Record {
-                kind: R::KIND,
-                key,
                 op: Op::Delete,
             });
         }
