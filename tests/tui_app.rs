@@ -1161,3 +1161,108 @@ async fn n_marks_the_conversation_unread_again() {
     assert!(h.screen().contains("Marked unread"));
     assert!(h.screen().contains('●'), "the row shows no unread mark");
 }
+
+#[tokio::test]
+async fn the_composer_shows_the_reply_route_and_ctrl_o_switches_it() {
+    let mut h = Harness::new();
+    // Dana's campaign went out through the rep's Gmail: the mailbox holds
+    // the same two messages, so the conversation has a Gmail copy.
+    let store = h.engine.store();
+    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
+    let mut copy = thread(
+        "me-gmail",
+        Provider::Gmail,
+        "19a0dana",
+        "Quick question about Q2 close",
+        "dana@northwind.example",
+        None,
+        "2026-03-10T13:40:00Z",
+        true,
+        "Thanks Sam, happy to chat.",
+    );
+    copy.has_reply = true;
+    store.put(&copy).unwrap();
+    let copies: Vec<Message> = [("sl-9001-1", "gm-dana-1"), ("sl-9001-2", "gm-dana-2")]
+        .iter()
+        .map(|(original, gmail_id)| {
+            let mut m = store
+                .get::<Message>(&format!("acme-smartlead/{original}"))
+                .unwrap()
+                .expect("fixture message");
+            m.account = "me-gmail".into();
+            m.provider_id = (*gmail_id).into();
+            m.thread_key = gm_copy_key.clone();
+            m.smartlead = None;
+            m
+        })
+        .collect();
+    store.put_all(&copies).unwrap();
+    outpost::conversation::settle(store, &sl_key).unwrap();
+    assert_eq!(
+        h.engine.thread(&gm_copy_key).unwrap().unwrap().key,
+        sl_key,
+        "the copy is merged"
+    );
+    h.settle().await;
+
+    // Dana's conversation is the newest row; reply: Smartlead by default.
+    h.keys("r").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    let screen = h.screen();
+    assert!(
+        screen.contains("via Smartlead · acme-smartlead · sam@acme.io   (route 1 of 2)"),
+        "{screen}"
+    );
+    // ctrl-o: from the rep's Gmail instead; again: back to Smartlead.
+    h.keys("C-o").await;
+    let screen = h.screen();
+    assert!(
+        screen.contains("via Gmail · sam@acme.io   (route 2 of 2)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("via Smartlead"), "{screen}");
+    assert!(
+        screen.contains("C-o switch_route"),
+        "the hint bar lists the key: {screen}"
+    );
+    h.keys("C-o C-o").await;
+    assert!(h.screen().contains("via Gmail · sam@acme.io"));
+
+    // Sent from Gmail, into the Gmail copy's thread.
+    h.type_text("Thursday at 2pm works.").await;
+    h.keys("C-s").await;
+    let pending = h
+        .app
+        .pending_send
+        .clone()
+        .expect("a send in its undo window");
+    let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    assert_eq!(item.provider, Provider::Gmail);
+    assert_eq!(item.account, "me-gmail");
+    assert_eq!(
+        item.delivery,
+        Delivery::GmailSend {
+            thread_id: Some("19a0dana".into())
+        }
+    );
+    assert_eq!(item.thread_key.as_deref(), Some(gm_copy_key.as_str()));
+    assert_eq!(
+        item.email.in_reply_to.as_deref(),
+        Some("<sl-9001-2@mail.example>")
+    );
+
+    // A Gmail-only conversation has one route; ctrl-o says so.
+    h.keys("esc").await;
+    h.app.pending_send = None;
+    h.keys("1 j r").await;
+    let screen = h.screen();
+    assert!(screen.contains("via Gmail · sam@acme.io"), "{screen}");
+    assert!(!screen.contains("route 1 of"), "{screen}");
+    assert!(
+        !screen.contains("switch_route"),
+        "nothing to switch: {screen}"
+    );
+    h.keys("C-o").await;
+    assert!(h.screen().contains("no other route"), "{}", h.screen());
+}

@@ -11,6 +11,7 @@ use super::{Cli, CliError, CliResult, sources};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, ProviderSettings};
 use crate::engine::{Engine, ReplyDraft};
+use crate::model::Provider;
 use crate::providers::gmail::{self, OAuthParams, TokenStore};
 use crate::providers::registry::Providers;
 use crate::store::{Change, Store};
@@ -37,9 +38,18 @@ pub struct ReplyArgs {
     /// Read the reply text from a file (`-` for stdin).
     #[arg(long, value_name = "F")]
     pub body_file: Option<PathBuf>,
-    /// Print the outbox item as JSON.
+    /// Send through Smartlead's reply-email-thread (`smartlead`, the
+    /// default for a campaign conversation) or from the rep's own mailbox in
+    /// the Gmail copy's thread (`gmail`).
+    #[arg(long, value_name = "ROUTE", value_parser = parse_route)]
+    pub via: Option<Provider>,
+    /// Print the outbox item (with its `route`) as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_route(raw: &str) -> Result<Provider, String> {
+    Provider::parse(raw).ok_or_else(|| format!("{raw:?} is not a route; use smartlead or gmail"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +260,7 @@ pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
         thread_key: args.thread_id.clone(),
         reply: ReplyDraft {
             text: body,
+            route: args.via,
             ..ReplyDraft::default()
         },
     };
@@ -258,13 +269,16 @@ pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
         other => return Err(super::door::unexpected(other)),
     };
     if args.json {
-        output::json(&sent)?;
+        let mut document = serde_json::to_value(&sent)?;
+        document["route"] = serde_json::Value::from(sent.provider.as_str());
+        output::json(&document)?;
     } else {
         println!(
-            "{}: {} (outbox {})",
+            "{}: {} (outbox {}, via {})",
             sent.state.as_str(),
             sent.email.subject,
-            sent.id
+            sent.id,
+            sent.provider.title()
         );
     }
     match sent.state {

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
+use super::{Engine, ThreadView};
 use crate::model::*;
 use crate::store::{Index, StoreError, keys::KeyBuf};
 
@@ -38,6 +38,41 @@ pub struct ReplyDraft {
     pub html: Option<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// Which copy of the conversation the reply leaves through (Smartlead's
+    /// reply-email-thread, or a send from the rep's Gmail in the Gmail
+    /// copy's thread); `None` is the primary's, see [`Engine::reply_routes`].
+    #[serde(default)]
+    pub route: Option<Provider>,
+}
+
+/// One way a reply to a conversation can leave: through one of its copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRoute {
+    pub provider: Provider,
+    pub account: String,
+    /// The address the reply goes out from, when known.
+    pub mailbox: Option<String>,
+    /// The provider thread the reply goes into.
+    pub thread_key: String,
+}
+
+impl ReplyRoute {
+    /// `via Smartlead · acme · sam@acme.io`, `via Gmail · sam@acme.io`.
+    pub fn label(&self) -> String {
+        let mailbox = self.mailbox.as_deref().unwrap_or("address unknown");
+        match self.provider {
+            Provider::Smartlead => format!("via Smartlead · {} · {mailbox}", self.account),
+            Provider::Gmail => format!("via Gmail · {mailbox}"),
+        }
+    }
+
+    /// `smartlead (acme, sam@acme.io)`, for error messages.
+    fn describe(&self) -> String {
+        match &self.mailbox {
+            Some(mailbox) => format!("{} ({}, {mailbox})", self.provider, self.account),
+            None => format!("{} ({})", self.provider, self.account),
+        }
+    }
 }
 
 /// `Re: ` once, never `Re: Re: `.
@@ -158,6 +193,61 @@ impl Engine {
             .or_else(|| messages.last())
     }
 
+    /// The routes a reply to this conversation can take, the default (the
+    /// primary's) first; one per provider.
+    pub fn reply_routes(&self, thread_key: &str) -> CommandResult<Vec<ReplyRoute>> {
+        let view = self
+            .thread(thread_key)?
+            .ok_or_else(|| no_thread(thread_key))?;
+        self.routes_of(&view)
+    }
+
+    fn routes_of(&self, view: &ThreadView) -> CommandResult<Vec<ReplyRoute>> {
+        let mut routes: Vec<ReplyRoute> = Vec::new();
+        let copies = std::iter::once(view.thread.key()).chain(view.thread.sources.iter().cloned());
+        for key in copies {
+            let Some(copy) = self.store.get::<Thread>(&key)? else {
+                continue;
+            };
+            if routes.iter().any(|r| r.provider == copy.provider) {
+                continue;
+            }
+            let mailbox = match self.store.get::<Account>(&copy.account)? {
+                Some(Account {
+                    email: Some(email), ..
+                }) => Some(email),
+                _ => Self::mailbox_in(view, &copy.account),
+            };
+            routes.push(ReplyRoute {
+                provider: copy.provider,
+                account: copy.account.clone(),
+                mailbox,
+                thread_key: key,
+            });
+        }
+        Ok(routes)
+    }
+
+    /// The rep's address in the messages that reached outpost through
+    /// `account`: the sender of our newest mail, else whom the lead wrote to.
+    fn mailbox_in(view: &ThreadView, account: &str) -> Option<String> {
+        let through_account = view
+            .messages
+            .iter()
+            .zip(&view.message_sources)
+            .filter(|(_, sources)| sources.iter().any(|s| s == account))
+            .map(|(m, _)| m);
+        let mut ours = None;
+        let mut theirs = None;
+        for message in through_account {
+            match message.direction {
+                Direction::Outbound => ours = Some(message.from.email.clone()),
+                Direction::Inbound => theirs = message.to.first().map(|a| a.email.clone()),
+            }
+        }
+        ours.or(theirs).filter(|e| !e.is_empty())
+    }
+
     /// Puts a reply to a thread in the outbox, to leave after `delay` (the undo
     /// window). The provider follows the thread: Smartlead's reply-email-thread
     /// with the fields of the message answered, or a Gmail send in the thread.
@@ -173,11 +263,31 @@ impl Engine {
                 "the reply is empty; write something first".into(),
             ));
         }
-        let view = self.thread(thread_key)?.ok_or_else(|| {
-            CommandError::NotFound(format!(
-                "no thread {thread_key:?}; `outpost inbox` lists thread ids"
+        let view = self
+            .thread(thread_key)?
+            .ok_or_else(|| no_thread(thread_key))?;
+        let routes = self.routes_of(&view)?;
+        let route = match reply.route {
+            None => routes.first(),
+            Some(wanted) => routes.iter().find(|r| r.provider == wanted),
+        }
+        .cloned()
+        .ok_or_else(|| {
+            let wanted = reply.route.map_or("any", Provider::as_str);
+            let known: Vec<String> = routes.iter().map(ReplyRoute::describe).collect();
+            CommandError::Invalid(format!(
+                "this conversation has no {wanted} copy to reply through; its routes: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })?;
+        let copy = self
+            .store
+            .get::<Thread>(&route.thread_key)?
+            .ok_or_else(|| no_thread(&route.thread_key))?;
         // Template variables work in replies too, filled from the thread's lead.
         let mut reply = reply.clone();
         if reply.text.contains("{{") {
@@ -187,10 +297,9 @@ impl Engine {
         let parent = Self::message_to_answer(&view.messages).ok_or_else(|| {
             CommandError::Invalid(format!("thread {thread_key:?} has no message to answer"))
         })?;
-        let account = self.store.get::<Account>(&view.thread.account)?;
-        let from = account
-            .as_ref()
-            .and_then(|a| a.email.clone())
+        let from = route
+            .mailbox
+            .clone()
             .or_else(|| match parent.direction {
                 Direction::Inbound => parent.to.first().map(|a| a.email.clone()),
                 Direction::Outbound => Some(parent.from.email.clone()),
@@ -211,9 +320,9 @@ impl Engine {
         {
             references.push(id.clone());
         }
-        let delivery = match view.thread.provider {
+        let delivery = match copy.provider {
             Provider::Gmail => Delivery::GmailSend {
-                thread_id: Some(view.thread.provider_thread_id.clone()),
+                thread_id: Some(copy.provider_thread_id.clone()),
             },
             Provider::Smartlead => {
                 let sl = parent.smartlead.as_ref().ok_or_else(|| {
@@ -245,8 +354,8 @@ impl Engine {
         let item = OutboxItem {
             idempotency_key: format!("reply:{id}"),
             id,
-            account: view.thread.account.clone(),
-            provider: view.thread.provider,
+            account: copy.account.clone(),
+            provider: copy.provider,
             state: OutboxState::Pending,
             not_before: now + delay,
             message_id: new_message_id(&from),
@@ -263,8 +372,9 @@ impl Engine {
                 headers: Vec::new(),
             },
             delivery,
-            // The conversation's own key, also when a copy's key was given.
-            thread_key: Some(view.key.clone()),
+            // The copy the reply goes into (for the default route, the
+            // conversation's own key, also when another copy's key was given).
+            thread_key: Some(route.thread_key.clone()),
             enrollment_id: None,
             step: None,
             attempts: 0,
@@ -382,6 +492,12 @@ impl Engine {
             .by_index::<OutboxItem>(Index::OutboxByState, &prefix, false)
             .collect::<Result<Vec<_>, _>>()?)
     }
+}
+
+fn no_thread(thread_key: &str) -> CommandError {
+    CommandError::NotFound(format!(
+        "no thread {thread_key:?}; `outpost inbox` lists thread ids"
+    ))
 }
 
 #[cfg(test)]

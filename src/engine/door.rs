@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::remote::RemoteEngine;
 use super::{
-    CommandError, Engine, InboxQuery, LeadQuery, LeadView, ReplyDraft, StatsQuery, StatsReport,
-    ThreadView,
+    CommandError, Engine, InboxQuery, LeadQuery, LeadView, ReplyDraft, ReplyRoute, StatsQuery,
+    StatsReport, ThreadView,
 };
 use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
 use crate::model::{
@@ -51,6 +51,10 @@ pub enum Request {
     },
     Stats {
         query: StatsQuery,
+    },
+    /// The routes a reply to a conversation can take, the default first.
+    ReplyRoutes {
+        key: String,
     },
     /// Queue a reply and send it now (the CLI's `reply`: no undo window).
     Reply {
@@ -225,6 +229,7 @@ pub enum Response {
     SequencesPane(Vec<PaneSummary>),
     SequencePane(Option<PaneDetail>),
     Suppression(Suppression),
+    ReplyRoutes(Vec<ReplyRoute>),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -375,6 +380,7 @@ impl Engine {
             Request::Leads { query } => Response::Leads(self.leads(&query)?),
             Request::Lead { email } => Response::Lead(self.lead(&email)?),
             Request::Stats { query } => Response::Stats(self.stats(&query)?),
+            Request::ReplyRoutes { key } => Response::ReplyRoutes(self.reply_routes(&key)?),
             Request::Reply { thread_key, reply } => {
                 let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
                 let sent = crate::outbox::OutboxWorker::new(self.clone())

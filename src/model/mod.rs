@@ -38,6 +38,23 @@ impl Provider {
             Provider::Gmail => "gmail",
         }
     }
+
+    /// The name a rep reads ("Smartlead", "Gmail").
+    pub fn title(self) -> &'static str {
+        match self {
+            Provider::Smartlead => "Smartlead",
+            Provider::Gmail => "Gmail",
+        }
+    }
+
+    /// Parses `smartlead` / `gmail` (any case).
+    pub fn parse(name: &str) -> Option<Provider> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "smartlead" => Some(Provider::Smartlead),
+            "gmail" => Some(Provider::Gmail),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Provider {

@@ -151,7 +151,8 @@ impl OutboxWorker {
 
 /// Replaces the local copies of replies outpost sent in a Smartlead thread
 /// with the copies Smartlead's history brings back (`synced`, just stored),
-/// so a sent reply shows once. A copy is matched by the Message-ID its send
+/// or the copies in the rep's Gmail when Smartlead sent through it, so a
+/// sent reply shows once. A copy is matched by the Message-ID its send
 /// was settled with, else like a lookup matches: a manual send stamped at or
 /// after the attempt began whose text contains ours, each history entry
 /// taken by one reply at most, oldest attempt first. The outbox item keeps
@@ -179,13 +180,16 @@ pub fn adopt_synced_copies(
         return Ok(0);
     }
     locals.sort_by_key(|(_, item)| item.not_before);
+    // Smartlead's history marks a reply by its missing step number; the
+    // copy in the rep's Gmail (Smartlead sent through it) carries no
+    // Smartlead fields, and is told by its text and time like the rest.
     let manual_sends: Vec<&Message> = synced
         .iter()
         .filter(|m| {
             m.direction == Direction::Outbound
                 && m.smartlead
                     .as_ref()
-                    .is_some_and(|r| r.sequence_number.is_none())
+                    .is_none_or(|r| r.sequence_number.is_none())
                 && m.message_id.is_some()
         })
         .collect();

@@ -291,6 +291,12 @@ pub async fn start(opts: SandboxOptions) -> Result<SandboxHandle, SandboxError> 
         seed: opts.seed,
         clock: opts.clock.clone(),
     });
+    // From now on, what Smartlead sends or receives through the rep's
+    // mailbox lands in that mailbox too.
+    smartlead.set_mailbox_mirror(
+        &google.gmail_email,
+        Arc::new(GmailMirror(google_state.clone())),
+    );
     let router = compose_router(smartlead.clone(), google_state.clone(), faults.clone());
     let stop = CancellationToken::new();
     let server = tokio::spawn(
@@ -308,6 +314,18 @@ pub async fn start(opts: SandboxOptions) -> Result<SandboxHandle, SandboxError> 
         stop,
         server: Some(server),
     })
+}
+
+/// Smartlead's copies of the campaign mail it handles through the rep's
+/// Gmail, filed in the Gmail emulator's mailbox.
+struct GmailMirror(Arc<google::GoogleSandbox>);
+
+impl smartlead::MailboxMirror for GmailMirror {
+    fn mirror(&self, copy: &smartlead::MailboxCopy, earlier: &[String]) {
+        if let Err(err) = self.0.file_campaign_message(copy, earlier) {
+            tracing::warn!(error = %err, "sandbox: the Gmail mailbox could not file a campaign message");
+        }
+    }
 }
 
 /// How many leads also appear in the generated Gmail mailbox.

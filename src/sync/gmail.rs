@@ -366,6 +366,14 @@ fn rebuild_thread(
         Some((thread.clone(), thread))
     })?;
     crate::conversation::settle(store, thread_key)?;
+    // A reply outpost sent through Smartlead may come back first as the
+    // copy in this mailbox (Smartlead sent it from here): it takes the
+    // place of the local copy kept in the conversation's Smartlead thread.
+    if let Some(primary) = store.get::<Thread>(thread_key)?.and_then(|t| t.merged_into)
+        && crate::outbox::adopt_synced_copies(store, &primary, &messages)? > 0
+    {
+        crate::conversation::settle(store, thread_key)?;
+    }
     Ok(written.into_iter().next())
 }
 

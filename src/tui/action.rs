@@ -73,6 +73,7 @@ pub enum Action {
     Send,
     ExternalEditor,
     InsertVariable,
+    SwitchRoute,
     KeepDraft,
 }
 
@@ -149,6 +150,7 @@ actions! {
     Send, "send", "Send (with an undo window)", Scope::Only(&[Compose]), ["ctrl-s"], true;
     ExternalEditor, "editor", "Edit in $EDITOR", Scope::Only(&[Compose]), ["ctrl-e"], true;
     InsertVariable, "insert_variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;
+    SwitchRoute, "switch_route", "Switch the reply's route (Smartlead or your Gmail)", Scope::Only(&[Compose]), ["ctrl-o"], true;
     KeepDraft, "keep_draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
 }
 

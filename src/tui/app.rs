@@ -626,6 +626,7 @@ impl App {
                 self.jobs.push(Job::LeadIndex);
             }
             Action::Send => self.send(),
+            Action::SwitchRoute => self.switch_route(),
             Action::ExternalEditor => {
                 if let Some(compose) = &self.compose {
                     self.effects.push(Effect::Editor(compose.text()));
@@ -830,7 +831,38 @@ impl App {
                 .map(|e| crate::model::Lead::key_for(&t.account, e)),
         };
         self.start_compose(target);
+        self.jobs.push(Job::ReplyRoutes {
+            thread_key: thread_key.clone(),
+        });
         self.jobs.push(Job::LoadDraft { thread_key });
+    }
+
+    /// Whether an action means something in the current state, for the
+    /// hints (a reply with one route has nothing to switch).
+    pub fn offers(&self, action: Action) -> bool {
+        match action {
+            Action::SwitchRoute => self.compose.as_ref().is_some_and(|c| c.routes.len() > 1),
+            _ => true,
+        }
+    }
+
+    /// Moves the reply to the conversation's next route.
+    fn switch_route(&mut self) {
+        let Some(compose) = &mut self.compose else {
+            return;
+        };
+        if compose.next_route() {
+            if let Some(route) = compose.selected_route() {
+                let label = route.label();
+                self.info(format!("Replying {label}"));
+            }
+        } else {
+            let only = compose
+                .selected_route()
+                .map(|r| format!(": {}", r.label()))
+                .unwrap_or_default();
+            self.error(format!("This reply has no other route{only}"));
+        }
     }
 
     fn compose_new(&mut self) {
@@ -988,6 +1020,7 @@ impl App {
                 draft_id: compose.draft_id.clone(),
                 reply: ReplyDraft {
                     text: text.clone(),
+                    route: compose.selected_route().map(|r| r.provider),
                     ..ReplyDraft::default()
                 },
                 delay_secs: self.undo_send_secs,

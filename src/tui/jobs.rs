@@ -65,6 +65,10 @@ pub enum Job {
     LoadDraft {
         thread_key: String,
     },
+    /// The routes a reply to the conversation can take, for the composer.
+    ReplyRoutes {
+        thread_key: String,
+    },
     SaveDraft(Draft),
     DeleteDraft {
         id: String,
@@ -154,6 +158,10 @@ pub enum JobResult {
         thread_key: String,
         draft: Option<Draft>,
     },
+    ReplyRoutes {
+        thread_key: String,
+        routes: Vec<ReplyRoute>,
+    },
     Queued {
         item: Box<OutboxItem>,
         draft_id: String,
@@ -219,6 +227,9 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         ),
         Job::Variables { lead_key } => ("variables", Request::LeadRecord { key: lead_key }),
         Job::LoadDraft { thread_key } => ("draft", Request::Draft { thread_key }),
+        Job::ReplyRoutes { thread_key } => {
+            ("reply routes", Request::ReplyRoutes { key: thread_key })
+        }
         Job::SaveDraft(draft) => ("draft not saved", Request::SaveDraft { draft }),
         Job::DeleteDraft { id } => ("draft", Request::DeleteDraft { id }),
         Job::QueueReply {
@@ -329,6 +340,9 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::Variables { .. }, Response::LeadRecord(lead)) => variables(lead),
         (Job::LoadDraft { thread_key }, Response::Draft(draft)) => {
             JobResult::Draft { thread_key, draft }
+        }
+        (Job::ReplyRoutes { thread_key }, Response::ReplyRoutes(routes)) => {
+            JobResult::ReplyRoutes { thread_key, routes }
         }
         (Job::SaveDraft(_), Response::Done) => JobResult::Done("Draft kept".into()),
         (Job::DeleteDraft { .. }, Response::Flag(_)) => JobResult::Quiet,

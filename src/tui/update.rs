@@ -171,9 +171,16 @@ impl App {
                     && compose.target.thread_key() == Some(thread_key.as_str())
                     && compose.text().trim().is_empty()
                 {
-                    *compose =
-                        ComposePane::new(compose.target.clone(), draft.id.clone(), &draft.body);
+                    compose.draft_id = draft.id.clone();
+                    compose.set_text(&draft.body);
                     self.info("Draft restored");
+                }
+            }
+            JobResult::ReplyRoutes { thread_key, routes } => {
+                if let Some(compose) = &mut self.compose
+                    && compose.target.thread_key() == Some(thread_key.as_str())
+                {
+                    compose.set_routes(routes);
                 }
             }
             JobResult::Queued { item, draft_id } => {

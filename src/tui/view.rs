@@ -40,7 +40,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             None
         }
         Screen::Compose => {
-            let hints = status::hint_text(&app.keymap, Screen::Compose);
+            let hints = status::hint_text(&app.keymap, Screen::Compose, |a| app.offers(a));
             if let Some(compose) = &mut app.compose {
                 compose.render(f, main, &theme, &hints);
             }
@@ -174,7 +174,8 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let [l, r] =
         Layout::horizontal([Constraint::Length(width + 2), Constraint::Fill(1)]).areas(area);
     f.render_widget(left, l);
-    f.render_widget(status::hints(&app.keymap, app.screen(), &app.theme), r);
+    let hints = status::hints(&app.keymap, app.screen(), &app.theme, |a| app.offers(a));
+    f.render_widget(hints, r);
 }
 
 /// The screen shown when no account is configured yet.

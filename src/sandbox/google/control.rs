@@ -19,6 +19,7 @@ use super::oauth::IssuedTokens;
 use super::quota::{GoogleCounters, QuotaSettings};
 use super::{GoogleSandbox, SentMessage};
 use crate::sandbox::Contact;
+use crate::sandbox::smartlead::MailboxCopy;
 
 /// An inbound message to deliver, as if a contact had just written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,29 @@ fn strip_reply_prefix(subject: &str) -> &str {
         rest = stripped.trim_start();
     }
     rest
+}
+
+/// A message the mailbox holds, as a test looks at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMessage {
+    pub id: String,
+    pub thread_id: String,
+    pub labels: Vec<String>,
+    /// The RFC 822 bytes as stored.
+    pub raw: Vec<u8>,
+}
+
+fn held_in(mailbox: &super::mailbox::Mailbox, message_id: &str) -> Option<HeldMessage> {
+    mailbox
+        .messages
+        .values()
+        .find(|m| m.parsed.message_id.as_deref() == Some(message_id))
+        .map(|m| HeldMessage {
+            id: m.id.clone(),
+            thread_id: m.thread_id.clone(),
+            labels: m.labels.clone(),
+            raw: m.raw.clone(),
+        })
 }
 
 impl GoogleSandbox {
@@ -151,6 +175,41 @@ impl GoogleSandbox {
             history_id: stored.history_id.to_string(),
             message_id_header: format!("<{message_id}>"),
         })
+    }
+
+    /// Files a message of a campaign Smartlead runs through this mailbox as
+    /// the mailbox itself would: our mail in SENT, the lead's in the INBOX
+    /// unread, with Smartlead's Message-ID, in the thread of the message it
+    /// follows. A Message-ID already here is not filed twice. Returns the
+    /// Gmail id.
+    pub fn file_campaign_message(
+        &self,
+        copy: &MailboxCopy,
+        earlier: &[String],
+    ) -> Result<String, ControlError> {
+        let mut mailbox = self.mailbox();
+        if let Some(held) = held_in(&mailbox, &copy.message_id) {
+            return Ok(held.id);
+        }
+        let thread = earlier
+            .iter()
+            .rev()
+            .find_map(|id| held_in(&mailbox, id))
+            .map(|held| held.thread_id);
+        let labels: &[&str] = if copy.inbound {
+            &["INBOX", "UNREAD", "IMPORTANT", "CATEGORY_PERSONAL"]
+        } else {
+            &["SENT"]
+        };
+        let raw = super::generate::campaign_copy_raw(copy, earlier);
+        mailbox
+            .insert(raw, thread.as_deref(), labels, copy.at.timestamp_millis())
+            .map_err(|e| ControlError::Build(e.to_string()))
+    }
+
+    /// The message with this RFC Message-ID (angle brackets included), if the mailbox holds it.
+    pub fn held_message(&self, message_id: &str) -> Option<HeldMessage> {
+        held_in(&self.mailbox(), message_id)
     }
 
     /// Everything sent through the API (messages.send, uploads, drafts.send), oldest first.

@@ -408,29 +408,6 @@ pub fn add_campaign_copies(mailbox: &mut Mailbox, conversations: &[Vec<MailboxCo
         let mut thread: Option<String> = None;
         let mut earlier: Vec<String> = Vec::new();
         for copy in conversation {
-            let bare = copy.message_id.trim_matches(['<', '>']).to_string();
-            let mut builder = MessageBuilder::new()
-                .from(Address::new_address(
-                    Some(copy.from_name.clone()),
-                    copy.from_email.clone(),
-                ))
-                .to(Address::new_address(
-                    Some(copy.to_name.clone()),
-                    copy.to_email.clone(),
-                ))
-                .subject(copy.subject.clone())
-                .message_id(bare.clone())
-                .date(copy.at.timestamp())
-                .html_body(copy.html.clone())
-                .text_body(
-                    html2text::from_read(copy.html.as_bytes(), 100)
-                        .unwrap_or_else(|_| copy.html.clone()),
-                );
-            if let Some(parent) = earlier.last() {
-                builder = builder
-                    .in_reply_to(parent.clone())
-                    .references(MessageId::from(earlier.clone()));
-            }
             let mut labels = if copy.inbound {
                 vec!["INBOX", "IMPORTANT", "CATEGORY_PERSONAL"]
             } else {
@@ -439,7 +416,7 @@ pub fn add_campaign_copies(mailbox: &mut Mailbox, conversations: &[Vec<MailboxCo
             if copy.inbound && rng.random_bool(0.5) {
                 labels.push("UNREAD");
             }
-            let raw = builder.write_to_vec().unwrap_or_default();
+            let raw = campaign_copy_raw(copy, &earlier);
             if let Ok(id) = mailbox.insert_generated(
                 raw,
                 thread.as_deref(),
@@ -449,9 +426,40 @@ pub fn add_campaign_copies(mailbox: &mut Mailbox, conversations: &[Vec<MailboxCo
             ) {
                 thread.get_or_insert(id);
             }
-            earlier.push(bare);
+            earlier.push(copy.message_id.clone());
         }
     }
+}
+
+/// A campaign message as the mailbox holds it: Smartlead's Message-ID,
+/// threaded by In-Reply-To / References on `earlier` (the conversation's
+/// Message-IDs before it, oldest first).
+pub(crate) fn campaign_copy_raw(copy: &MailboxCopy, earlier: &[String]) -> Vec<u8> {
+    let bare = |id: &str| id.trim_matches(['<', '>']).to_string();
+    let mut builder = MessageBuilder::new()
+        .from(Address::new_address(
+            Some(copy.from_name.clone()),
+            copy.from_email.clone(),
+        ))
+        .to(Address::new_address(
+            Some(copy.to_name.clone()),
+            copy.to_email.clone(),
+        ))
+        .subject(copy.subject.clone())
+        .message_id(bare(&copy.message_id))
+        .date(copy.at.timestamp())
+        .html_body(copy.html.clone())
+        .text_body(
+            html2text::from_read(copy.html.as_bytes(), 100).unwrap_or_else(|_| copy.html.clone()),
+        );
+    if let Some(parent) = earlier.last() {
+        builder = builder
+            .in_reply_to(bare(parent))
+            .references(MessageId::from(
+                earlier.iter().map(|id| bare(id)).collect::<Vec<_>>(),
+            ));
+    }
+    builder.write_to_vec().unwrap_or_default()
 }
 
 #[cfg(test)]

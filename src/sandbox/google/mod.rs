@@ -25,7 +25,7 @@ use axum::Router;
 use super::Contact;
 use crate::clock::SharedClock;
 
-pub use control::{ControlError, InboundMessage, InjectedMessage};
+pub use control::{ControlError, HeldMessage, InboundMessage, InjectedMessage};
 pub use error::{ApiError, ApiErrorDetails};
 pub use mailbox::SentMessage;
 pub use oauth::{DEFAULT_ACCESS_LIFETIME_SECS, IssuedTokens};

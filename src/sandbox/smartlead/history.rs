@@ -137,6 +137,7 @@ async fn reply_email_thread(
             .unwrap_or("outreach.example")
             .to_string()
     };
+    let message_id = format!("<{}@mail.{domain}>", Uuid::new_v4().simple());
     data.memberships[membership].history.push(Message {
         kind: MessageKind::Sent,
         stats_id: Uuid::new_v4(),
@@ -150,11 +151,15 @@ async fn reply_email_thread(
         content: Content::Custom(Box::new(CustomContent {
             subject: None,
             body: text("email_body").to_string(),
-            message_id: format!("<{}@mail.{domain}>", Uuid::new_v4().simple()),
+            message_id: message_id.clone(),
             cc,
         })),
     });
+    let mirror = state.mirror_job(&data, membership, &message_id);
     drop(data);
+    if let Some(job) = mirror {
+        job.run();
+    }
     lock(&state.log).reply_posts.push(ReplyPost {
         campaign_id,
         body: body.clone(),
@@ -189,7 +194,7 @@ pub(super) fn inject_reply(
     data: &mut Data,
     request: &InjectReply,
     now: DateTime<Utc>,
-) -> Result<InjectedReply, InjectError> {
+) -> Result<(InjectedReply, usize), InjectError> {
     let campaign = data
         .campaign_index(request.campaign_id)
         .ok_or(InjectError::UnknownCampaign(request.campaign_id))?;
@@ -246,7 +251,7 @@ pub(super) fn inject_reply(
     }
     // Campaigns stop a lead's sequence once they reply.
     membership.status = LeadStatus::Stopped;
-    Ok(InjectedReply {
+    let injected = InjectedReply {
         campaign_id: request.campaign_id,
         lead_id,
         campaign_lead_map_id: membership.map_id,
@@ -254,5 +259,6 @@ pub(super) fn inject_reply(
         message_id,
         time: iso(now),
         category_id: membership.category_id,
-    })
+    };
+    Ok((injected, m))
 }

@@ -56,40 +56,70 @@ pub(crate) fn adopt_mailbox(data: &mut Data, email: &str, name: &str) -> usize {
 
 /// Every campaign conversation sent through `email`, oldest message first.
 pub(crate) fn copies(data: &Data, email: &str) -> Vec<Vec<MailboxCopy>> {
-    let mut out = Vec::new();
-    for membership in &data.memberships {
-        let sender = &data.accounts[membership.account as usize];
-        if !sender.from_email.eq_ignore_ascii_case(email) || membership.history.is_empty() {
-            continue;
-        }
-        let render = Renderer::new(data, membership);
-        let lead = render.lead();
-        let mut conversation: Vec<MailboxCopy> = membership
-            .history
-            .iter()
-            .map(|msg| {
-                let inbound = msg.kind == MessageKind::Reply;
-                let (from, to) = (
-                    (sender.from_name.clone(), sender.from_email.clone()),
-                    (lead.full_name(), lead.email.clone()),
-                );
-                let ((from_name, from_email), (to_name, to_email)) =
-                    if inbound { (to, from) } else { (from, to) };
-                MailboxCopy {
-                    message_id: render.message_id(msg),
-                    inbound,
-                    from_name,
-                    from_email,
-                    to_name,
-                    to_email,
-                    subject: render.subject(msg),
-                    html: render.body(msg),
-                    at: msg.time,
-                }
-            })
-            .collect();
-        conversation.sort_by_key(|c| c.at);
-        out.push(conversation);
+    (0..data.memberships.len())
+        .filter(|&m| sent_through(data, m, email) && !data.memberships[m].history.is_empty())
+        .map(|m| conversation(data, m))
+        .collect()
+}
+
+/// The copy of one message of a conversation sent through `email`, with
+/// the Message-IDs before it (oldest first) that thread it; `None` when the
+/// conversation goes through another sender or has no such message.
+pub(crate) fn copy_of(
+    data: &Data,
+    membership: usize,
+    message_id: &str,
+    email: &str,
+) -> Option<(MailboxCopy, Vec<String>)> {
+    if !sent_through(data, membership, email) {
+        return None;
     }
-    out
+    let mut conversation = conversation(data, membership);
+    let at = conversation
+        .iter()
+        .position(|c| c.message_id == message_id)?;
+    let earlier = conversation[..at]
+        .iter()
+        .map(|c| c.message_id.clone())
+        .collect();
+    Some((conversation.swap_remove(at), earlier))
+}
+
+fn sent_through(data: &Data, membership: usize, email: &str) -> bool {
+    let sender = &data.accounts[data.memberships[membership].account as usize];
+    sender.from_email.eq_ignore_ascii_case(email)
+}
+
+/// One campaign conversation as its sending mailbox holds it, oldest first.
+fn conversation(data: &Data, membership: usize) -> Vec<MailboxCopy> {
+    let membership = &data.memberships[membership];
+    let sender = &data.accounts[membership.account as usize];
+    let render = Renderer::new(data, membership);
+    let lead = render.lead();
+    let mut conversation: Vec<MailboxCopy> = membership
+        .history
+        .iter()
+        .map(|msg| {
+            let inbound = msg.kind == MessageKind::Reply;
+            let (from, to) = (
+                (sender.from_name.clone(), sender.from_email.clone()),
+                (lead.full_name(), lead.email.clone()),
+            );
+            let ((from_name, from_email), (to_name, to_email)) =
+                if inbound { (to, from) } else { (from, to) };
+            MailboxCopy {
+                message_id: render.message_id(msg),
+                inbound,
+                from_name,
+                from_email,
+                to_name,
+                to_email,
+                subject: render.subject(msg),
+                html: render.body(msg),
+                at: msg.time,
+            }
+        })
+        .collect();
+    conversation.sort_by_key(|c| c.at);
+    conversation
 }

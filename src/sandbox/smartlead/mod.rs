@@ -49,6 +49,33 @@ pub struct AddedLead {
     pub email: String,
 }
 
+/// Where the emulator copies each message it sends or receives through
+/// the rep's own mailbox (a campaign sender whose address is that mailbox),
+/// so the mailbox's emulator holds it too, as the real mailbox would.
+pub trait MailboxMirror: Send + Sync {
+    /// `earlier`: the conversation's Message-IDs before `copy`, oldest first.
+    fn mirror(&self, copy: &MailboxCopy, earlier: &[String]);
+}
+
+/// The installed mirror and the sender address it copies.
+struct Mirror {
+    mailbox: String,
+    sink: Arc<dyn MailboxMirror>,
+}
+
+/// A copy to hand to the mirror once the data lock is released.
+struct MirrorJob {
+    sink: Arc<dyn MailboxMirror>,
+    copy: MailboxCopy,
+    earlier: Vec<String>,
+}
+
+impl MirrorJob {
+    fn run(self) {
+        self.sink.mirror(&self.copy, &self.earlier);
+    }
+}
+
 #[derive(Debug, Default)]
 struct ControlLog {
     reply_posts: Vec<ReplyPost>,
@@ -63,6 +90,7 @@ pub struct SmartleadState {
     limiter: limits::RateLimiter,
     counters: limits::RequestCounters,
     log: Mutex<ControlLog>,
+    mirror: RwLock<Option<Mirror>>,
 }
 
 /// Never prints the API key, and summarises the data instead of dumping it.
@@ -95,7 +123,31 @@ impl SmartleadState {
             limiter: limits::RateLimiter::new(rate_limit),
             counters: limits::RequestCounters::default(),
             log: Mutex::new(ControlLog::default()),
+            mirror: RwLock::new(None),
         }
+    }
+
+    /// Copies every message later sent or received through the sender
+    /// whose address is `mailbox` to `sink` (see [`MailboxMirror`]).
+    pub fn set_mailbox_mirror(&self, mailbox: &str, sink: Arc<dyn MailboxMirror>) {
+        *self.mirror.write().unwrap_or_else(|p| p.into_inner()) = Some(Mirror {
+            mailbox: mailbox.to_string(),
+            sink,
+        });
+    }
+
+    /// The mirror's copy of a message just added to a conversation, when
+    /// that conversation goes through the mirrored mailbox.
+    fn mirror_job(&self, data: &Data, membership: usize, message_id: &str) -> Option<MirrorJob> {
+        let mirror = self.mirror.read().unwrap_or_else(|p| p.into_inner());
+        let mirror = mirror.as_ref()?;
+        let (copy, earlier) =
+            mailbox_copies::copy_of(data, membership, message_id, &mirror.mailbox)?;
+        Some(MirrorJob {
+            sink: mirror.sink.clone(),
+            copy,
+            earlier,
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Data> {
@@ -139,7 +191,14 @@ impl SmartleadState {
     /// Makes a lead reply in a campaign, as if it arrived in the sending mailbox.
     pub fn inject_reply(&self, request: &InjectReply) -> Result<InjectedReply, InjectError> {
         let now = self.clock.now();
-        history::inject_reply(&mut self.write(), request, now)
+        let mut data = self.write();
+        let (injected, membership) = history::inject_reply(&mut data, request, now)?;
+        let job = self.mirror_job(&data, membership, &injected.message_id);
+        drop(data);
+        if let Some(job) = job {
+            job.run();
+        }
+        Ok(injected)
     }
 
     /// Per-campaign lead counts and analytics totals, computed from the histories.

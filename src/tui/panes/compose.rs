@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 use ratatui_textarea::TextArea;
 
+use crate::engine::ReplyRoute;
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,10 @@ pub struct ComposePane {
     pub target: ComposeTarget,
     pub draft_id: String,
     pub textarea: TextArea<'static>,
+    /// A reply's routes once loaded, the conversation's default first.
+    pub routes: Vec<ReplyRoute>,
+    /// Which of `routes` the reply takes.
+    pub route: usize,
 }
 
 impl ComposePane {
@@ -73,14 +78,33 @@ impl ComposePane {
         } else {
             text.to_string()
         };
-        let mut textarea = TextArea::new(initial.split('\n').map(str::to_string).collect());
-        textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
-        textarea.move_cursor(ratatui_textarea::CursorMove::End);
         ComposePane {
             target,
             draft_id,
-            textarea,
+            textarea: textarea_with(&initial),
+            routes: Vec::new(),
+            route: 0,
         }
+    }
+
+    /// The route the reply takes, once the routes are known.
+    pub fn selected_route(&self) -> Option<&ReplyRoute> {
+        self.routes.get(self.route)
+    }
+
+    /// Takes the conversation's routes, starting from its default.
+    pub fn set_routes(&mut self, routes: Vec<ReplyRoute>) {
+        self.routes = routes;
+        self.route = 0;
+    }
+
+    /// Moves to the next route; false when there is no other.
+    pub fn next_route(&mut self) -> bool {
+        if self.routes.len() < 2 {
+            return false;
+        }
+        self.route = (self.route + 1) % self.routes.len();
+        true
     }
 
     pub fn text(&self) -> String {
@@ -88,9 +112,7 @@ impl ComposePane {
     }
 
     pub fn set_text(&mut self, text: &str) {
-        let target = self.target.clone();
-        let id = self.draft_id.clone();
-        *self = ComposePane::new(target, id, text);
+        self.textarea = textarea_with(text);
     }
 
     /// For a new email: the subject line and the body after it.
@@ -123,8 +145,6 @@ impl ComposePane {
     }
 
     pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme, hints: &str) {
-        let [head, body] =
-            Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(area);
         let (title, detail) = match &self.target {
             ComposeTarget::Reply { to, subject, .. } => (
                 " Reply ",
@@ -154,11 +174,27 @@ impl ComposePane {
                 ),
             ),
         };
-        let header = ratatui::widgets::Paragraph::new(vec![
-            Line::raw(detail),
-            Line::styled(hints.to_string(), theme.muted()),
-        ])
-        .block(
+        let mut lines = vec![Line::raw(detail)];
+        if matches!(self.target, ComposeTarget::Reply { .. }) {
+            let route = match self.selected_route() {
+                Some(route) if self.routes.len() > 1 => {
+                    format!(
+                        "{}   (route {} of {})",
+                        route.label(),
+                        self.route + 1,
+                        self.routes.len()
+                    )
+                }
+                Some(route) => route.label(),
+                None => "via …".to_string(),
+            };
+            lines.push(Line::styled(route, theme.accent()));
+        }
+        lines.push(Line::styled(hints.to_string(), theme.muted()));
+        let header_height = lines.len() as u16 + 1;
+        let [head, body] =
+            Layout::vertical([Constraint::Length(header_height), Constraint::Fill(1)]).areas(area);
+        let header = ratatui::widgets::Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::TOP | Borders::LEFT | Borders::RIGHT)
                 .border_style(theme.border())
@@ -174,4 +210,12 @@ impl ComposePane {
             .set_cursor_line_style(ratatui::style::Style::default());
         f.render_widget(&self.textarea, body);
     }
+}
+
+/// A text area holding `text`, the cursor at its end.
+fn textarea_with(text: &str) -> TextArea<'static> {
+    let mut textarea = TextArea::new(text.split('\n').map(str::to_string).collect());
+    textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    textarea.move_cursor(ratatui_textarea::CursorMove::End);
+    textarea
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use ratatui::text::{Line, Span};
 
 use crate::store::SyncProgress;
-use crate::tui::action::{ACTIONS, Screen};
+use crate::tui::action::{ACTIONS, Action, Screen};
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 
@@ -62,9 +62,19 @@ pub fn sync_spans(
     spans
 }
 
-pub fn hints(keymap: &Keymap, screen: Screen, theme: &Theme) -> Line<'static> {
+/// `offered`: whether an action means something right now (switching a
+/// reply's route means nothing in a new email).
+pub fn hints(
+    keymap: &Keymap,
+    screen: Screen,
+    theme: &Theme,
+    offered: impl Fn(Action) -> bool,
+) -> Line<'static> {
     let mut spans = Vec::new();
-    for info in ACTIONS.iter().filter(|a| a.hint && a.scope.applies(screen)) {
+    for info in ACTIONS
+        .iter()
+        .filter(|a| a.hint && a.scope.applies(screen) && offered(a.action))
+    {
         let Some(key) = keymap.keys_of(info.action).first() else {
             continue;
         };
@@ -74,10 +84,10 @@ pub fn hints(keymap: &Keymap, screen: Screen, theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-pub fn hint_text(keymap: &Keymap, screen: Screen) -> String {
+pub fn hint_text(keymap: &Keymap, screen: Screen, offered: impl Fn(Action) -> bool) -> String {
     ACTIONS
         .iter()
-        .filter(|a| a.hint && a.scope.applies(screen))
+        .filter(|a| a.hint && a.scope.applies(screen) && offered(a.action))
         .filter_map(|a| {
             keymap
                 .keys_of(a.action)
