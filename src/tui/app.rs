@@ -192,16 +192,10 @@ impl App {
             query.offset = self.inbox.rows.len();
             query.limit = Some(inbox::PAGE);
         }
-        // The rows first: they make the first frame; the counts follow.
-        let counts = from_start.then(|| Job::InboxCounts {
-            generation: self.inbox.generation,
-            query: query.clone(),
-        });
         self.jobs.push(Job::Inbox {
             generation: self.inbox.generation,
             query,
         });
-        self.jobs.extend(counts);
     }
 
     pub fn request_stats(&mut self) {

@@ -297,6 +297,12 @@ impl App {
         let got = rows.len();
         let keep = self.inbox.selected().map(|t| t.key());
         if offset == 0 {
+            // The counts walk every conversation: asked for once the rows
+            // are in, so they never compete with the first frame.
+            self.jobs.push(Job::InboxCounts {
+                generation,
+                query: self.inbox.query.clone(),
+            });
             self.notice_new_replies(&rows);
             self.inbox.exhausted = got < self.inbox.rows.len().max(super::panes::inbox::PAGE);
             self.inbox.rows = rows;
