@@ -9,7 +9,7 @@ is fed to a terminal emulator (pyte) and the clock stops at the first moment
 the emulated screen shows every --until text and at least --min-lines
 non-empty lines. That is "the first full screen" as a person sees it, the
 same way for any program (outpost, neomutt), so the two can be compared.
-Each run then gets `q` and, after a grace period, SIGKILL.
+Each run then gets `q` and five seconds to exit before a SIGKILL.
 
 Needs `pip install pyte`. Prints one line per run and the median, in ms.
 """
@@ -71,16 +71,30 @@ def one_run(command, rows, cols, until, min_lines, timeout):
                 elapsed = (time.perf_counter() - started) * 1000
                 break
     finally:
+        # Quit as a person would and let the program close its files (a
+        # kill would leave the next start a log to replay); kill only one
+        # that has not exited after five seconds.
         try:
             os.write(fd, b"q")
-            time.sleep(0.3)
         except OSError:
             pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
+        exited = False
+        give_up = time.perf_counter() + 5
+        while time.perf_counter() < give_up:
+            try:
+                select.select([fd], [], [], 0.05)
+                os.read(fd, 65536)
+            except OSError:
+                pass
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                exited = True
+                break
+        if not exited:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
         os.close(fd)
     if elapsed is None:
         sys.exit(f"no full screen within {timeout}s; last screen:\n" + "\n".join(screen.display))
