@@ -177,8 +177,22 @@ async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
     // poll with nothing new is one request per campaign and writes nothing.
     let campaigns = truth.len() as u64;
     clock.advance(chrono::Duration::hours(1));
-    let settled = sync.sync_all().await;
+    let mut feed = store.subscribe();
+    let (settled, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
     assert!(!settled.failed(), "{settled:?}");
+    // What it re-read was stored already: only the cursors of the
+    // campaigns it read move.
+    let mut rewritten = Vec::new();
+    while let Ok(change) = feed.try_recv() {
+        if let outpost::store::Change::Record { key, .. } = change {
+            rewritten.push(key);
+        }
+    }
+    let reread = made
+        .get("GET /api/v1/campaigns/{id}/analytics")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(rewritten.len() as u64, reread, "{rewritten:?}");
     let (quiet, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
     assert_quiet_poll(&quiet, &made, campaigns);
 
@@ -487,4 +501,91 @@ async fn an_agency_account_syncs_only_its_clients_campaigns() {
         .map(|c| c.id)
         .collect();
     assert_eq!(synced, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_leaves_leads_as_a_full_read_of_the_same_data_would() {
+    let clock = FakeClock::new(chrono::Utc::now());
+    let rig = rig(
+        SandboxOptions {
+            leads: 600,
+            seed: 4,
+            rate_limit: RateLimit::unlimited(),
+            clock: Arc::new(clock.clone()),
+            ..SandboxOptions::default()
+        },
+        ClientLimit(100_000, 1),
+    )
+    .await;
+    let sync = SyncEngine::new(rig.engine.clone());
+    assert!(!sync.sync_all().await.failed());
+
+    // Replies (with a category) from leads of several campaigns, in each
+    // campaign but their last: the poll reads only that campaign.
+    let truth = rig.sandbox.ground_truth();
+    let order: Vec<i64> = truth.iter().map(|c| c.campaign_id).collect();
+    let mut replied = 0;
+    for lead in rig.engine.leads(&LeadQuery::default()).unwrap() {
+        let mut campaigns: Vec<i64> = lead.memberships.iter().map(|m| m.campaign_id).collect();
+        campaigns.sort_by_key(|id| order.iter().position(|o| o == id));
+        for campaign_id in campaigns.iter().take(campaigns.len().saturating_sub(1)) {
+            let injected = rig.sandbox.inject_reply(&InjectReply {
+                campaign_id: *campaign_id,
+                lead_email: lead.email.clone(),
+                body: "<p>Send more.</p>".into(),
+                category: Some("Information Request".into()),
+            });
+            replied += usize::from(injected.is_ok());
+        }
+        if replied >= 5 {
+            break;
+        }
+    }
+    assert!(
+        replied > 0,
+        "no lead in several campaigns with a send to answer"
+    );
+    clock.advance(chrono::Duration::minutes(1));
+    let (polled, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
+    assert!(!polled.failed(), "{polled:?}");
+    assert!(
+        made.get("GET /api/v1/campaigns/{id}/analytics").copied() < Some(order.len() as u64),
+        "a poll, not a full read: {made:?}"
+    );
+
+    // A full read of the same data into a fresh cache.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        fresh_dir.path(),
+        rig.sandbox.info(),
+        &ClientLimit(100_000, 1),
+    );
+    let fresh = support::engine_with_clock(&config, Arc::new(clock.clone()));
+    let full = SyncEngine::new(fresh.clone()).sync_all().await;
+    assert!(
+        full.accounts
+            .iter()
+            .any(|a| a.provider == "smartlead" && a.error.is_none())
+    );
+
+    let view = |lead: &outpost::model::Lead| {
+        (
+            lead.email.clone(),
+            lead.status.clone(),
+            lead.category.clone(),
+            lead.created_at,
+            lead.memberships.clone(),
+            lead.unsubscribed,
+        )
+    };
+    let leads_of = |engine: &outpost::engine::Engine| -> Vec<_> {
+        engine
+            .store()
+            .iter::<outpost::model::Lead>()
+            .map(|l| l.unwrap())
+            .filter(|l| l.account == "sl")
+            .map(|l| view(&l))
+            .collect()
+    };
+    assert_eq!(leads_of(&rig.engine), leads_of(&fresh));
 }

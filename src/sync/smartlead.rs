@@ -113,7 +113,11 @@ pub(super) async fn sync(
     // cursors move once what was read is stored).
     let mut fully_read: HashSet<i64> = HashSet::new();
     let mut cursors: Vec<Cursor> = Vec::new();
-    let listed: HashSet<i64> = campaigns.iter().map(|c| c.id.0).collect();
+    let list_order: HashMap<i64, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(position, c)| (c.id.0, position))
+        .collect();
 
     for (index, campaign) in campaigns.iter().enumerate() {
         let id = campaign.id;
@@ -301,16 +305,16 @@ pub(super) async fn sync(
                     .memberships
                     .iter()
                     .filter(|m| {
-                        listed.contains(&m.campaign_id)
+                        list_order.contains_key(&m.campaign_id)
                             && !fully_read.contains(&m.campaign_id)
                             && !seen.contains(&m.campaign_id)
                     })
                     .cloned()
                     .collect();
-                if !kept.is_empty() && lead.category.is_none() {
-                    lead.category = existing.category.clone();
+                if !kept.is_empty() {
+                    lead.memberships.extend(kept);
+                    read_in_part(&mut lead, &existing, &list_order, &by_id);
                 }
-                lead.memberships.extend(kept);
                 lead.last_event = existing.last_event;
                 lead.last_event_at = existing.last_event_at;
                 lead.unsubscribed |= existing.unsubscribed;
@@ -429,6 +433,29 @@ pub(super) async fn sync(
 
     summary.requests = client.metrics().requests - requests_before;
     Ok(summary)
+}
+
+/// A lead read from some of its campaigns only: what a full read takes from
+/// its campaigns in list order (the last one's status, the last category,
+/// the first membership's date) comes from all of them, the stored ones
+/// included, so a poll and a full read agree.
+fn read_in_part(
+    lead: &mut Lead,
+    existing: &Lead,
+    list_order: &HashMap<i64, usize>,
+    by_id: &HashMap<i64, Category>,
+) {
+    let mut in_list_order: Vec<&Membership> = lead.memberships.iter().collect();
+    in_list_order.sort_by_key(|m| list_order.get(&m.campaign_id).copied());
+    lead.status = in_list_order
+        .last()
+        .and_then(|m| m.status.clone())
+        .or(lead.status.take());
+    lead.category = in_list_order
+        .iter()
+        .rev()
+        .find_map(|m| m.category_id.and_then(|id| by_id.get(&id)).cloned());
+    lead.created_at = existing.created_at.or(lead.created_at);
 }
 
 fn lead_from_api(account: &str, api: &sl::Lead) -> Lead {
