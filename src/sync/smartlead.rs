@@ -157,11 +157,16 @@ pub(super) async fn sync(
                 client.all_campaign_leads(id).await?
             }
         };
-        cursors.push(Cursor {
-            account: name.to_string(),
-            name: cursor_name(id),
-            value: poll_started.to_rfc3339_opts(SecondsFormat::Millis, true),
-        });
+        // Polls moments apart would each rewrite the cursor for a window
+        // that still reaches back into what was just read; it moves once
+        // it can leave at least the overlap behind.
+        if cursor.is_none_or(|applied_through| poll_started - applied_through >= CURSOR_OVERLAP) {
+            cursors.push(Cursor {
+                account: name.to_string(),
+                name: cursor_name(id),
+                value: poll_started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            });
+        }
         let analytics = client.campaign_analytics(id).await?;
         // Which mailboxes send for it: a mailbox's bounce rate can only be
         // pinned on it in campaigns it sends alone.
