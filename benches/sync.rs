@@ -2,12 +2,16 @@
 //! (10 requests / 2 s): requests made vs the minimum the API allows, and
 //! wall time vs the bound the rate limit sets.
 //!
+//! Then the incremental polls: one at once (it re-reads campaigns with events
+//! in the cursor's overlap), and an hour later (by a clock the sandbox and
+//! outpost share) one that settles the cursors and one with nothing new.
+//!
 //! cargo bench --bench sync            (OUTPOST_BENCH_LEADS overrides 10000)
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use outpost::clock::{SharedClock, SystemClock};
+use outpost::clock::{FakeClock, SharedClock};
 use outpost::config::{self, ConfigSources};
 use outpost::engine::Engine;
 use outpost::providers::registry::Providers;
@@ -25,9 +29,12 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
+        // One clock for the sandbox and outpost, so a poll can come later.
+        let fake_clock = FakeClock::new(chrono::Utc::now());
         let handle = sandbox::start(SandboxOptions {
             leads,
             seed: 42,
+            clock: Arc::new(fake_clock.clone()),
             ..SandboxOptions::default()
         })
         .await
@@ -51,7 +58,7 @@ fn main() {
             data_dir: None,
         })
         .expect("config loads");
-        let clock: SharedClock = Arc::new(SystemClock);
+        let clock: SharedClock = Arc::new(fake_clock.clone());
         let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).expect("providers");
         let store = Store::open(config.data_dir(), "bench").expect("store");
         let engine = Engine::with_providers(store, clock, Arc::new(providers));
@@ -84,13 +91,25 @@ fn main() {
         println!("  429s received      {}", handle.throttled_count(&info.smartlead_api_key));
         println!("  records written    {}", account.writes);
 
-        let started = Instant::now();
-        let again = SyncEngine::new(engine).sync_all().await;
-        println!(
-            "second sync: {} requests, {} writes, {:.1} s",
-            again.accounts[0].requests,
-            again.accounts[0].writes,
-            started.elapsed().as_secs_f64()
-        );
+        let sync = SyncEngine::new(engine);
+        let poll = |label: &'static str| {
+            let sync = sync.clone();
+            async move {
+                let started = Instant::now();
+                let again = sync.sync_all().await;
+                let account = &again.accounts[0];
+                assert!(account.error.is_none(), "{account:?}");
+                println!(
+                    "{label}: {} requests, {} writes, {:.1} s",
+                    account.requests,
+                    account.writes,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        };
+        poll("second sync (at once)").await;
+        fake_clock.advance(chrono::Duration::hours(1));
+        poll("poll an hour later (settles the cursors)").await;
+        poll("poll with nothing new").await;
     });
 }

@@ -18,14 +18,17 @@ fn fixed_now() -> DateTime<Utc> {
 struct Env {
     handle: SandboxHandle,
     http: reqwest::Client,
+    /// The sandbox's clock: it decides which events have happened yet.
+    clock: FakeClock,
 }
 
 async fn env_with(leads: usize, seed: u64, rate_limit: RateLimit) -> Env {
+    let clock = FakeClock::new(fixed_now());
     let opts = SandboxOptions {
         leads,
         seed,
         rate_limit,
-        clock: Arc::new(FakeClock::new(fixed_now())),
+        clock: Arc::new(clock.clone()),
         ..SandboxOptions::default()
     };
     let handle = start(opts).await.expect("sandbox starts");
@@ -33,7 +36,11 @@ async fn env_with(leads: usize, seed: u64, rate_limit: RateLimit) -> Env {
         .user_agent("outpost-tests")
         .build()
         .expect("client");
-    Env { handle, http }
+    Env {
+        handle,
+        http,
+        clock,
+    }
 }
 
 async fn env(leads: usize) -> Env {
@@ -1068,4 +1075,163 @@ async fn control_api_reads_counters_and_truth() {
         "the API key is never Debug-printed"
     );
     env.handle.shutdown().await.expect("clean shutdown");
+}
+
+/// `event_time_gt` on the three routes that take it, in the spellings clients
+/// send; `q` is the query after it.
+fn since_query(at: &str) -> String {
+    format!("event_time_gt={}", url_escape(at))
+}
+
+fn url_escape(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+fn ids(rows: &Value, field: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r[field]
+                .as_i64()
+                .or_else(|| r[field].as_str().and_then(|s| s.parse().ok()))
+                .expect("id")
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test]
+async fn event_time_gt_lists_only_what_changed_since() {
+    let env = env(300).await;
+    let id = env.first_campaign_id().await;
+    let leads_path = format!("/campaigns/{id}/leads");
+    let stats_path = format!("/campaigns/{id}/leads-statistics");
+
+    // Nothing has happened after now (opens placed later have not happened yet).
+    let now = "2026-03-08T12:00:00.000Z";
+    let page = env.get_ok(&leads_path, &since_query(now)).await;
+    assert_eq!(page["total_leads"], "0", "{page}");
+    let stats = env.get_ok(&stats_path, &since_query(now)).await;
+    assert_eq!(stats["data"], json!([]));
+    assert_eq!(stats["hasMore"], false);
+
+    // A reply and a category change a minute later.
+    env.clock.advance(chrono::Duration::minutes(1));
+    let members = env.all_leads(id).await;
+    let mut replied = None;
+    for item in &members {
+        let email = item["lead"]["email"].as_str().expect("email");
+        let injected = env.handle.inject_reply(&InjectReply {
+            campaign_id: id,
+            lead_email: email.to_string(),
+            body: "<p>Tuesday works.</p>".into(),
+            category: None,
+        });
+        if let Ok(reply) = injected {
+            replied = Some(reply);
+            break;
+        }
+    }
+    let replied = replied.expect("a lead with a send to answer");
+    let recategorized = members
+        .iter()
+        .map(|m| m["lead"]["id"].as_i64().expect("lead id"))
+        .find(|&lead| lead != replied.lead_id)
+        .expect("a second lead");
+    let (status, body) = env
+        .post(
+            &format!("/campaigns/{id}/leads/{recategorized}/category"),
+            json!({ "category_id": 7 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut changed = vec![replied.lead_id, recategorized];
+    changed.sort_unstable();
+
+    // The same instant in each spelling clients send, including a `+`
+    // that was not percent-encoded.
+    for query in [
+        since_query(now),
+        since_query("2026-03-08T12:00:00+00:00"),
+        since_query("2026-03-08T13:00:00+01:00"),
+        "event_time_gt=2026-03-08T12:00:00+00:00".to_string(),
+        since_query("2026-03-08T12:00:00"),
+    ] {
+        let page = env.get_ok(&leads_path, &query).await;
+        let leads: Vec<Value> = page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|m| m["lead"].clone())
+            .collect();
+        assert_eq!(ids(&json!(leads), "id"), changed, "{query}");
+        assert_eq!(page["total_leads"], "2", "{query}");
+    }
+
+    // leads-statistics: the two leads, each with only what happened since.
+    let stats = env.get_ok(&stats_path, &since_query(now)).await;
+    assert_eq!(ids(&stats["data"], "lead_id"), changed);
+    assert_eq!(stats["hasMore"], false);
+    for row in stats["data"].as_array().expect("rows") {
+        for field in ["email_lead_map_id", "from", "to", "status", "created_at"] {
+            assert!(!row[field].is_null(), "{field} in {row}");
+        }
+        let history = row["history"].as_array().expect("history");
+        if row["lead_id"] == replied.lead_id {
+            assert_eq!(history.len(), 1, "{row}");
+            assert_eq!(history[0]["type"], "REPLY");
+            assert_eq!(history[0]["message_id"], replied.message_id.as_str());
+        } else {
+            assert!(
+                history.is_empty(),
+                "a category change carries no item: {row}"
+            );
+        }
+    }
+    let history = env
+        .get_ok(
+            &format!("/campaigns/{id}/leads/{}/message-history", replied.lead_id),
+            &since_query(now),
+        )
+        .await;
+    let items = history["history"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{history}");
+    assert_eq!(items[0]["type"], "REPLY");
+
+    // After the change, nothing again.
+    let later = "2026-03-08T12:01:00.000Z";
+    let page = env.get_ok(&leads_path, &since_query(later)).await;
+    assert_eq!(page["total_leads"], "0");
+    let stats = env.get_ok(&stats_path, &since_query(later)).await;
+    assert_eq!(stats["data"], json!([]));
+
+    // Without the filter every lead is listed, 100 at most per page.
+    let first = env.get_ok(&stats_path, "offset=0&limit=100").await;
+    assert_eq!(
+        first["data"].as_array().map(Vec::len),
+        Some(100.min(members.len()))
+    );
+    assert_eq!(first["hasMore"], members.len() > 100);
+    assert_eq!(first["skip"], 0);
+    let (status, _) = env.get(&stats_path, "limit=101").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A time that is not one is a clear 400 on every route.
+    for path in [
+        leads_path.clone(),
+        stats_path.clone(),
+        format!("/campaigns/{id}/leads/{}/message-history", replied.lead_id),
+    ] {
+        let (status, body) = env.get(&path, "event_time_gt=yesterday").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("event_time_gt")),
+            "{path}: {body}"
+        );
+    }
 }

@@ -4,7 +4,10 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use outpost::clock::FakeClock;
 
 use outpost::engine::{InboxQuery, LeadQuery, StatsQuery};
 use outpost::model::{Campaign, Provider, Thread};
@@ -21,9 +24,74 @@ fn thread_keys(engine: &outpost::engine::Engine) -> BTreeSet<String> {
         .collect()
 }
 
+/// Smartlead requests per route made while `during` runs.
+async fn requests_during<F: std::future::Future>(
+    sandbox: &outpost::sandbox::SandboxHandle,
+    during: F,
+) -> (F::Output, BTreeMap<String, u64>) {
+    let before = sandbox.counters().requests_by_route;
+    let output = during.await;
+    let mut made = sandbox.counters().requests_by_route;
+    for (route, count) in made.iter_mut() {
+        *count -= before.get(route).copied().unwrap_or(0);
+    }
+    made.retain(|_, count| *count > 0);
+    (output, made)
+}
+
+/// Asserts a poll with nothing new asked one question per campaign (its
+/// leads with events since the cursor) plus the account-wide lists, and
+/// wrote nothing.
+fn assert_quiet_poll(
+    summary: &outpost::sync::SyncSummary,
+    made: &BTreeMap<String, u64>,
+    campaigns: u64,
+) {
+    assert!(!summary.failed(), "{summary:?}");
+    let per_campaign: u64 = made
+        .iter()
+        .filter(|(route, _)| route.contains("/campaigns/{id}"))
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(
+        made.get("GET /api/v1/campaigns/{id}/leads"),
+        Some(&campaigns),
+        "{made:?}"
+    );
+    assert_eq!(per_campaign, campaigns, "{made:?}");
+    // The fixed calls: categories, the campaign list, the mailboxes.
+    let fixed: Vec<&String> = made
+        .keys()
+        .filter(|route| !route.contains("/campaigns/{id}"))
+        .collect();
+    assert!(fixed.len() <= 3, "{made:?}");
+    let smartlead = summary
+        .accounts
+        .iter()
+        .find(|a| a.provider == "smartlead")
+        .expect("smartlead account");
+    assert!(smartlead.requests <= campaigns + 3, "{smartlead:?}");
+    assert!(
+        summary.accounts.iter().all(|a| a.writes == 0),
+        "{summary:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
-    let rig = fast_rig(1000, 7).await;
+    // One clock for the sandbox and outpost, so polls can happen later.
+    let clock = FakeClock::new(chrono::Utc::now());
+    let rig = rig(
+        SandboxOptions {
+            leads: 1000,
+            seed: 7,
+            rate_limit: RateLimit::unlimited(),
+            clock: Arc::new(clock.clone()),
+            ..SandboxOptions::default()
+        },
+        ClientLimit(100_000, 1),
+    )
+    .await;
     let sync = SyncEngine::new(rig.engine.clone());
     let summary = sync.sync_all().await;
     assert!(!summary.failed(), "{summary:?}");
@@ -104,8 +172,46 @@ async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
     assert_eq!(store.write_count(), before, "{again:?}");
     assert!(again.accounts.iter().all(|a| a.writes == 0));
 
+    // An hour on, the first incremental poll re-reads what happened in the
+    // overlap before the first sync and moves the cursors; after that a
+    // poll with nothing new is one request per campaign and writes nothing.
+    let campaigns = truth.len() as u64;
+    clock.advance(chrono::Duration::hours(1));
+    let mut feed = store.subscribe();
+    let (settled, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
+    assert!(!settled.failed(), "{settled:?}");
+    // What it re-read was stored already: only the cursors of the
+    // campaigns it read move.
+    let mut rewritten = Vec::new();
+    while let Ok(change) = feed.try_recv() {
+        if let outpost::store::Change::Record { key, .. } = change {
+            rewritten.push(key);
+        }
+    }
+    let reread = made
+        .get("GET /api/v1/campaigns/{id}/analytics")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(rewritten.len() as u64, reread, "{rewritten:?}");
+    let (quiet, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
+    assert_quiet_poll(&quiet, &made, campaigns);
+
+    // A restart keeps the cursors: still no full read.
+    let support::Rig {
+        sandbox,
+        dir: _dir,
+        config_path,
+        engine,
+    } = rig;
+    drop(sync);
+    drop(engine);
+    let engine = support::engine_with_clock(&config_path, Arc::new(clock.clone()));
+    let sync = SyncEngine::new(engine.clone());
+    let (restarted, made) = requests_during(&sandbox, sync.sync_all()).await;
+    assert_quiet_poll(&restarted, &made, campaigns);
+
     // A reply injected into the sandbox shows up after the next sync.
-    let thread_before = thread_keys(&rig.engine);
+    let thread_before = thread_keys(&engine);
     let target = all_leads
         .iter()
         .find(|l| {
@@ -116,7 +222,7 @@ async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
         })
         .expect("a lead without a reply yet");
     let campaign_id = target.memberships[0].campaign_id;
-    rig.sandbox
+    sandbox
         .inject_reply(&InjectReply {
             campaign_id,
             lead_email: target.email.clone(),
@@ -124,20 +230,27 @@ async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
             category: Some("Interested".into()),
         })
         .unwrap();
-    let third = sync.sync_all().await;
+    let (third, made) = requests_during(&sandbox, sync.sync_all()).await;
     assert!(!third.failed(), "{third:?}");
+    // Only the campaign with the reply is read again, and the statistics
+    // of no other.
+    assert_eq!(
+        made.get("GET /api/v1/campaigns/{id}/analytics"),
+        Some(&1),
+        "{made:?}"
+    );
     let key = Thread::key_for(
         "sl",
         &format!("{campaign_id}:{}", target.smartlead_lead_id.unwrap()),
     );
-    let view = rig.engine.thread(&key).unwrap().expect("new reply thread");
+    let view = engine.thread(&key).unwrap().expect("new reply thread");
     assert!(view.thread.unread && view.thread.has_reply);
     assert!(
         view.messages
             .iter()
             .any(|m| m.text_body.contains("Can we talk Thursday?"))
     );
-    let lead = rig.engine.lead(&target.email).unwrap().unwrap();
+    let lead = engine.lead(&target.email).unwrap().unwrap();
     assert_eq!(
         lead.records[0]
             .last_event
@@ -388,4 +501,91 @@ async fn an_agency_account_syncs_only_its_clients_campaigns() {
         .map(|c| c.id)
         .collect();
     assert_eq!(synced, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_leaves_leads_as_a_full_read_of_the_same_data_would() {
+    let clock = FakeClock::new(chrono::Utc::now());
+    let rig = rig(
+        SandboxOptions {
+            leads: 600,
+            seed: 4,
+            rate_limit: RateLimit::unlimited(),
+            clock: Arc::new(clock.clone()),
+            ..SandboxOptions::default()
+        },
+        ClientLimit(100_000, 1),
+    )
+    .await;
+    let sync = SyncEngine::new(rig.engine.clone());
+    assert!(!sync.sync_all().await.failed());
+
+    // Replies (with a category) from leads of several campaigns, in each
+    // campaign but their last: the poll reads only that campaign.
+    let truth = rig.sandbox.ground_truth();
+    let order: Vec<i64> = truth.iter().map(|c| c.campaign_id).collect();
+    let mut replied = 0;
+    for lead in rig.engine.leads(&LeadQuery::default()).unwrap() {
+        let mut campaigns: Vec<i64> = lead.memberships.iter().map(|m| m.campaign_id).collect();
+        campaigns.sort_by_key(|id| order.iter().position(|o| o == id));
+        for campaign_id in campaigns.iter().take(campaigns.len().saturating_sub(1)) {
+            let injected = rig.sandbox.inject_reply(&InjectReply {
+                campaign_id: *campaign_id,
+                lead_email: lead.email.clone(),
+                body: "<p>Send more.</p>".into(),
+                category: Some("Information Request".into()),
+            });
+            replied += usize::from(injected.is_ok());
+        }
+        if replied >= 5 {
+            break;
+        }
+    }
+    assert!(
+        replied > 0,
+        "no lead in several campaigns with a send to answer"
+    );
+    clock.advance(chrono::Duration::minutes(1));
+    let (polled, made) = requests_during(&rig.sandbox, sync.sync_all()).await;
+    assert!(!polled.failed(), "{polled:?}");
+    assert!(
+        made.get("GET /api/v1/campaigns/{id}/analytics").copied() < Some(order.len() as u64),
+        "a poll, not a full read: {made:?}"
+    );
+
+    // A full read of the same data into a fresh cache.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        fresh_dir.path(),
+        rig.sandbox.info(),
+        &ClientLimit(100_000, 1),
+    );
+    let fresh = support::engine_with_clock(&config, Arc::new(clock.clone()));
+    let full = SyncEngine::new(fresh.clone()).sync_all().await;
+    assert!(
+        full.accounts
+            .iter()
+            .any(|a| a.provider == "smartlead" && a.error.is_none())
+    );
+
+    let view = |lead: &outpost::model::Lead| {
+        (
+            lead.email.clone(),
+            lead.status.clone(),
+            lead.category.clone(),
+            lead.created_at,
+            lead.memberships.clone(),
+            lead.unsubscribed,
+        )
+    };
+    let leads_of = |engine: &outpost::engine::Engine| -> Vec<_> {
+        engine
+            .store()
+            .iter::<outpost::model::Lead>()
+            .map(|l| l.unwrap())
+            .filter(|l| l.account == "sl")
+            .map(|l| view(&l))
+            .collect()
+    };
+    assert_eq!(leads_of(&rig.engine), leads_of(&fresh));
 }

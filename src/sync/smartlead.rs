@@ -3,10 +3,18 @@
 //! row per email sent, with open, click, reply and bounce facts), then the
 //! message history of leads whose reply is newer than what the cache holds.
 //! Mailboxes last.
+//!
+//! After its first (full) read, a campaign is polled incrementally: one
+//! request asks for the leads with an event since the campaign's cursor
+//! (`event_time_gt`), and only when some come back are they, the
+//! campaign's analytics, mailboxes and statistics read again. The
+//! statistics are re-read whole because the per-day counts are recounted
+//! from them; that costs one request per 500 emails sent, and only for a
+//! campaign with news. A campaign with none costs that one request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 
 use super::{AccountSummary, SyncEngine, SyncError};
 use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem};
@@ -16,6 +24,30 @@ use crate::providers::smartlead::{self as sl, CampaignId, HistoryKind, LeadId, S
 
 const STATS_PAGE: u64 = 500;
 const WRITE_CHUNK: usize = 500;
+
+/// How far before its cursor a campaign's incremental poll asks from. The
+/// cursor is our clock and event times are Smartlead's, so this covers the
+/// skew between them; what it re-reads is written idempotently.
+pub const CURSOR_OVERLAP: Duration = Duration::minutes(5);
+
+/// The `Cursor` record holding the time up to which a campaign's events are
+/// stored: the start of the last poll that read the campaign.
+fn cursor_name(campaign: CampaignId) -> String {
+    format!("smartlead-events:{}", campaign.0)
+}
+
+fn read_cursor(
+    store: &crate::store::Store,
+    account: &str,
+    campaign: CampaignId,
+) -> Result<Option<DateTime<Utc>>, SyncError> {
+    let key = scoped_key(account, cursor_name(campaign));
+    Ok(store.get::<Cursor>(&key)?.and_then(|cursor| {
+        DateTime::parse_from_rfc3339(&cursor.value)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }))
+}
 
 /// The dedupe key Smartlead facts share whether they arrive by sync or webhook.
 pub fn smartlead_dedupe_key(stats_id: &str, kind: EventType, at: DateTime<Utc>) -> String {
@@ -35,6 +67,8 @@ pub(super) async fn sync(
     let name = acct.name.as_str();
     let client = &acct.client;
     let requests_before = client.metrics().requests;
+    // Everything that happened before this instant is read by this poll.
+    let poll_started = engine.clock().now();
     let mut summary = AccountSummary {
         account: name.to_string(),
         provider: "smartlead".into(),
@@ -75,6 +109,15 @@ pub(super) async fn sync(
     let mut days: BTreeMap<(i64, NaiveDate), Counts> = BTreeMap::new();
     // (campaign id, campaign name, lead email) → newest reply time.
     let mut replies: BTreeMap<(i64, String), (String, DateTime<Utc>)> = BTreeMap::new();
+    // Campaigns whose every lead was read, and those read at all (whose
+    // cursors move once what was read is stored).
+    let mut fully_read: HashSet<i64> = HashSet::new();
+    let mut cursors: Vec<Cursor> = Vec::new();
+    let list_order: HashMap<i64, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(position, c)| (c.id.0, position))
+        .collect();
 
     for (index, campaign) in campaigns.iter().enumerate() {
         let id = campaign.id;
@@ -86,6 +129,44 @@ pub(super) async fn sync(
             },
             name,
         );
+        let stored = store.get::<model::Campaign>(&model::Campaign::key_for(name, id.0))?;
+        let cursor = match &stored {
+            Some(_) => read_cursor(store, name, id)?,
+            None => None,
+        };
+        let members = match (cursor, stored) {
+            (Some(applied_through), Some(stored)) => {
+                let changed = client
+                    .campaign_leads_with_events_after(id, applied_through - CURSOR_OVERLAP)
+                    .await?;
+                if changed.is_empty() {
+                    // Nothing happened; the list still says its status and name.
+                    store.put(&model::Campaign {
+                        name: campaign.name.clone(),
+                        status: campaign.status.as_str().to_string(),
+                        client_id: campaign.client_id,
+                        parent_campaign_id: campaign.parent_campaign_id.map(|p| p.0),
+                        ..stored
+                    })?;
+                    continue;
+                }
+                changed
+            }
+            _ => {
+                fully_read.insert(id.0);
+                client.all_campaign_leads(id).await?
+            }
+        };
+        // Polls moments apart would each rewrite the cursor for a window
+        // that still reaches back into what was just read; it moves once
+        // it can leave at least the overlap behind.
+        if cursor.is_none_or(|applied_through| poll_started - applied_through >= CURSOR_OVERLAP) {
+            cursors.push(Cursor {
+                account: name.to_string(),
+                name: cursor_name(id),
+                value: poll_started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            });
+        }
         let analytics = client.campaign_analytics(id).await?;
         // Which mailboxes send for it: a mailbox's bounce rate can only be
         // pinned on it in campaigns it sends alone.
@@ -139,7 +220,7 @@ pub(super) async fn sync(
         };
         store.put(&record)?;
 
-        for member in client.all_campaign_leads(id).await? {
+        for member in members {
             let email = normalize_email(&member.lead.email);
             if email.is_empty() {
                 continue;
@@ -221,8 +302,24 @@ pub(super) async fn sync(
         let mut merged = Vec::with_capacity(chunk.len());
         for (email, lead) in chunk {
             let mut lead = lead.clone();
-            lead.memberships.sort_by_key(|m| m.campaign_id);
             if let Some(existing) = store.get::<Lead>(&lead.key())? {
+                // Memberships this poll did not read stay as stored, unless
+                // the campaign was read whole (the lead left it) or is gone.
+                let seen: HashSet<i64> = lead.memberships.iter().map(|m| m.campaign_id).collect();
+                let kept: Vec<Membership> = existing
+                    .memberships
+                    .iter()
+                    .filter(|m| {
+                        list_order.contains_key(&m.campaign_id)
+                            && !fully_read.contains(&m.campaign_id)
+                            && !seen.contains(&m.campaign_id)
+                    })
+                    .cloned()
+                    .collect();
+                if !kept.is_empty() {
+                    lead.memberships.extend(kept);
+                    read_in_part(&mut lead, &existing, &list_order, &by_id);
+                }
                 lead.last_event = existing.last_event;
                 lead.last_event_at = existing.last_event_at;
                 lead.unsubscribed |= existing.unsubscribed;
@@ -230,6 +327,7 @@ pub(super) async fn sync(
                 // New here, but another account may already have seen activity.
                 lead.note_event(kind, at);
             }
+            lead.memberships.sort_by_key(|m| m.campaign_id);
             if let Some((kind, at)) = newest.get(email) {
                 lead.note_event(*kind, *at);
             }
@@ -265,7 +363,15 @@ pub(super) async fn sync(
     );
     for (done, ((campaign_id, email), (campaign_name, newest_reply))) in replies.iter().enumerate()
     {
-        let Some(lead_id) = lead_ids.get(email) else {
+        // A lead this poll did not list (nothing new on it) is known by the
+        // id stored with it.
+        let stored_id = || -> Result<Option<LeadId>, SyncError> {
+            Ok(store
+                .get::<Lead>(&Lead::key_for(name, email))?
+                .and_then(|l| l.smartlead_lead_id)
+                .map(LeadId))
+        };
+        let Some(lead_id) = lead_ids.get(email).copied().or(stored_id()?) else {
             continue;
         };
         let thread_key = Thread::key_for(name, &format!("{campaign_id}:{}", lead_id.0));
@@ -278,7 +384,7 @@ pub(super) async fn sync(
             continue;
         }
         let history = client
-            .message_history(CampaignId(*campaign_id), *lead_id)
+            .message_history(CampaignId(*campaign_id), lead_id)
             .await?;
         let lead = store.get::<Lead>(&Lead::key_for(name, email))?;
         let written = write_thread_from_history(
@@ -287,7 +393,7 @@ pub(super) async fn sync(
                 account: name,
                 campaign_id: *campaign_id,
                 campaign_name,
-                lead_id: *lead_id,
+                lead_id,
                 lead_email: email,
             },
             &history,
@@ -299,6 +405,9 @@ pub(super) async fn sync(
         summary.threads += 1;
         se.report(|p| p.done = done as u64 + 1, name);
     }
+
+    // What was read is stored: the cursors of the campaigns read may move.
+    store.put_all(&cursors)?;
 
     se.report(|p| p.phase = "mailboxes".into(), name);
     let mailboxes: Vec<Mailbox> = client
@@ -329,6 +438,29 @@ pub(super) async fn sync(
 
     summary.requests = client.metrics().requests - requests_before;
     Ok(summary)
+}
+
+/// A lead read from some of its campaigns only: what a full read takes from
+/// its campaigns in list order (the last one's status, the last category,
+/// the first membership's date) comes from all of them, the stored ones
+/// included, so a poll and a full read agree.
+fn read_in_part(
+    lead: &mut Lead,
+    existing: &Lead,
+    list_order: &HashMap<i64, usize>,
+    by_id: &HashMap<i64, Category>,
+) {
+    let mut in_list_order: Vec<&Membership> = lead.memberships.iter().collect();
+    in_list_order.sort_by_key(|m| list_order.get(&m.campaign_id).copied());
+    lead.status = in_list_order
+        .last()
+        .and_then(|m| m.status.clone())
+        .or(lead.status.take());
+    lead.category = in_list_order
+        .iter()
+        .rev()
+        .find_map(|m| m.category_id.and_then(|id| by_id.get(&id)).cloned());
+    lead.created_at = existing.created_at.or(lead.created_at);
 }
 
 fn lead_from_api(account: &str, api: &sl::Lead) -> Lead {

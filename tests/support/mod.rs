@@ -81,11 +81,13 @@ pub fn store_gmail_tokens_at(
 }
 
 pub async fn rig(opts: SandboxOptions, limit: ClientLimit) -> Rig {
+    let opts_clock = opts.clock.clone();
     let sandbox = sandbox::start(opts).await.expect("sandbox starts");
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), sandbox.info(), &limit);
     store_gmail_tokens(&sandbox, &dir.path().join("data"));
-    let engine = engine_for(&config_path);
+    // The engine keeps the sandbox's time, so a test can move both at once.
+    let engine = engine_with_clock(&config_path, opts_clock);
     Rig {
         sandbox,
         dir,
@@ -104,8 +106,11 @@ pub fn load_config(config_path: &Path) -> config::Config {
 }
 
 pub fn engine_for(config_path: &Path) -> Engine {
+    engine_with_clock(config_path, Arc::new(SystemClock))
+}
+
+pub fn engine_with_clock(config_path: &Path, clock: SharedClock) -> Engine {
     let config = load_config(config_path);
-    let clock: SharedClock = Arc::new(SystemClock);
     let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).unwrap();
     let store = Store::open(config.data_dir(), "test").unwrap();
     Engine::with_providers(store, clock, Arc::new(providers))

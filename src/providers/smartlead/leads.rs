@@ -1,5 +1,6 @@
 //! Lead, category, message-history and reply endpoints.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -22,8 +23,24 @@ impl Client {
         offset: u64,
         limit: u64,
     ) -> Result<LeadsPage, SmartleadError> {
+        self.leads_page(campaign, offset, limit, None).await
+    }
+
+    async fn leads_page(
+        &self,
+        campaign: CampaignId,
+        offset: u64,
+        limit: u64,
+        event_time_gt: Option<DateTime<Utc>>,
+    ) -> Result<LeadsPage, SmartleadError> {
         check_limit(limit, MAX_LEADS_PER_CALL)?;
-        let query = [("offset", offset.to_string()), ("limit", limit.to_string())];
+        let mut query = vec![("offset", offset.to_string()), ("limit", limit.to_string())];
+        if let Some(since) = event_time_gt {
+            query.push((
+                "event_time_gt",
+                since.to_rfc3339_opts(SecondsFormat::Millis, true),
+            ));
+        }
         self.get(
             &["campaigns", &campaign.to_string(), "leads"],
             &query,
@@ -37,11 +54,29 @@ impl Client {
         &self,
         campaign: CampaignId,
     ) -> Result<Vec<CampaignLead>, SmartleadError> {
+        self.paged_campaign_leads(campaign, None).await
+    }
+
+    /// The campaign's leads with an event (a send, open, click, reply,
+    /// bounce, unsubscribe or category change) after `since`.
+    pub async fn campaign_leads_with_events_after(
+        &self,
+        campaign: CampaignId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<CampaignLead>, SmartleadError> {
+        self.paged_campaign_leads(campaign, Some(since)).await
+    }
+
+    async fn paged_campaign_leads(
+        &self,
+        campaign: CampaignId,
+        event_time_gt: Option<DateTime<Utc>>,
+    ) -> Result<Vec<CampaignLead>, SmartleadError> {
         let mut leads = Vec::new();
         let mut offset = 0;
         loop {
             let page = self
-                .campaign_leads_page(campaign, offset, MAX_LEADS_PER_CALL)
+                .leads_page(campaign, offset, MAX_LEADS_PER_CALL, event_time_gt)
                 .await?;
             let received = page.data.len() as u64;
             leads.extend(page.data);

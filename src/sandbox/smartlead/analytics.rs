@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::SmartleadState;
-use super::api::{ApiError, ApiResult, both, bounded_param, json_ok, query_map};
+use super::api::{ApiError, ApiResult, both, bounded_param, json_ok, query_map, time_param};
 use super::campaigns::campaign_at;
 use super::model::{Data, LeadStatus, MessageKind, iso};
 use super::render::Renderer;
@@ -37,6 +37,11 @@ pub(super) fn routes() -> Router<AppState> {
         get(analytics_by_date),
     );
     let router = both(router, "/campaigns/{id}/statistics", get(statistics));
+    let router = both(
+        router,
+        "/campaigns/{id}/leads-statistics",
+        get(leads_statistics),
+    );
     both(
         router,
         "/campaigns/{id}/sequence-analytics",
@@ -255,9 +260,8 @@ async fn statistics(
             let step = msg
                 .seq_number
                 .and_then(|n| c.steps.get(usize::from(n).saturating_sub(1)));
-            let open_time = (msg.open_count > 0).then(|| msg.time + chrono::Duration::minutes(42));
-            let click_time =
-                (msg.click_count > 0).then(|| msg.time + chrono::Duration::minutes(47));
+            let open_time = msg.open_time();
+            let click_time = msg.click_time();
             rows.push(json!({
                 "lead_name": lead.full_name(),
                 "lead_email": lead.email,
@@ -282,6 +286,61 @@ async fn statistics(
     json_ok(json!({
         "total_stats": total.to_string(),
         "offset": offset,
+        "limit": limit,
+        "data": rows,
+    }))
+}
+
+/// `GET /campaigns/{id}/leads-statistics`: one row per campaign lead with its
+/// history, `{hasMore,skip,limit,data}`, at most 100 per page. With
+/// `event_time_gt` only leads with an event after it are listed (the events
+/// `Membership::has_event_between` names), each with only the history items
+/// that carry such an event.
+async fn leads_statistics(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = query_map(query.as_deref());
+    let offset = bounded_param(&params, "offset", 0, 0, u64::MAX)? as usize;
+    let limit = bounded_param(&params, "limit", 100, 1, 100)? as usize;
+    let since = time_param(&params, "event_time_gt")?;
+    let now = state.clock.now();
+    let data = state.read();
+    let campaign = campaign_at(&data, &id)?;
+    let mut matching = data.campaigns[campaign]
+        .members
+        .iter()
+        .map(|&m| &data.memberships[m as usize])
+        .filter(|m| since.is_none_or(|t| m.has_event_between(t, now)));
+    let rows: Vec<Value> = matching
+        .by_ref()
+        .skip(offset)
+        .take(limit)
+        .map(|membership| {
+            let renderer = Renderer::new(&data, membership);
+            let history: Vec<Value> = membership
+                .history
+                .iter()
+                .filter(|msg| since.is_none_or(|t| msg.has_event_between(t, now)))
+                .map(|msg| renderer.history_item(msg))
+                .collect();
+            json!({
+                "lead_id": renderer.lead().id,
+                "email_lead_map_id": membership.map_id,
+                "from": renderer.sender_email(),
+                "to": renderer.lead().email,
+                "status": membership.status.as_str(),
+                "created_at": iso(membership.created_at),
+                "last_seq_num": membership.history.iter().filter_map(|x| x.seq_number).max(),
+                "history": history,
+            })
+        })
+        .collect();
+    let has_more = matching.next().is_some();
+    json_ok(json!({
+        "hasMore": has_more,
+        "skip": offset,
         "limit": limit,
         "data": rows,
     }))

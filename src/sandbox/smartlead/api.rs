@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
 /// An error answered in Smartlead's (inconsistent) shapes: `error` for lookups and
@@ -115,6 +116,53 @@ pub(crate) fn bounded_param(
         )));
     }
     Ok(value)
+}
+
+/// An optional time query parameter such as `event_time_gt`. Smartlead
+/// emits ISO 8601 (`…T13:04:10.000Z` or `…+00:00`), and clients send the
+/// same back, so RFC 3339 with any offset is accepted, plus a bare date or
+/// an offset-less time read as UTC. An unencoded `+00:00` arrives
+/// form-decoded as ` 00:00`; the space is read back as the `+` it was.
+pub(crate) fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(raw) = params.get(name) else {
+        return Ok(None);
+    };
+    parse_time(raw).map(Some).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "\"{name}\" must be a valid ISO 8601 date (e.g. 2025-06-03T13:04:10.000Z)"
+        ))
+    })
+}
+
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    let rfc3339 = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    if let Some(time) = rfc3339(raw) {
+        return Some(time);
+    }
+    // `2025-06-03T13:04:10 00:00`: a `+` form-decoded into a space.
+    if let Some((head, offset)) = raw.rsplit_once(' ')
+        && head.contains('T')
+        && let Some(time) = rfc3339(&format!("{head}+{offset}"))
+    {
+        return Some(time);
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(time) = NaiveDateTime::parse_from_str(raw, format) {
+            return Some(time.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 /// Parses a JSON request body; an empty body reads as `{}` (several POSTs take none).

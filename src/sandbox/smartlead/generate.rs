@@ -459,6 +459,7 @@ impl Generator {
             category_id: outcome.category_id,
             created_at: self.data.leads[lead as usize].created_at.min(start),
             unsubscribed_at: outcome.unsubscribed_at,
+            category_changed_at: None,
             history: outcome.history,
         });
         self.data.campaigns[campaign].members.push(index);

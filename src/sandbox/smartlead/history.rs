@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::api::{ApiError, ApiResult, both, json_ok, parse_body, query_map};
+use super::api::{ApiError, ApiResult, both, json_ok, parse_body, query_map, time_param};
 use super::campaigns::campaign_at;
 use super::leads::membership_at;
 use super::model::{Content, CustomContent, Data, LeadStatus, Message, MessageKind, iso};
@@ -35,24 +35,14 @@ pub(super) fn routes() -> Router<AppState> {
     )
 }
 
-fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 async fn message_history(
     State(state): State<AppState>,
     Path((id, lead)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let params = query_map(query.as_deref());
-    let after = match params.get("event_time_gt") {
-        Some(raw) => Some(parse_time(raw).ok_or_else(|| {
-            ApiError::bad_request("\"event_time_gt\" must be a valid ISO 8601 date")
-        })?),
-        None => None,
-    };
+    let since = time_param(&params, "event_time_gt")?;
+    let now = state.clock.now();
     let data = state.read();
     let (_, m) = membership_at(&data, &id, &lead)?;
     let membership = &data.memberships[m];
@@ -60,7 +50,7 @@ async fn message_history(
     let history: Vec<Value> = membership
         .history
         .iter()
-        .filter(|msg| after.is_none_or(|t| msg.time > t))
+        .filter(|msg| since.is_none_or(|t| msg.has_event_between(t, now)))
         .map(|msg| renderer.history_item(msg))
         .collect();
     json_ok(json!({
@@ -246,8 +236,9 @@ pub(super) fn inject_reply(
             cc: Vec::new(),
         })),
     });
-    if category_id.is_some() {
+    if category_id.is_some() && category_id != membership.category_id {
         membership.category_id = category_id;
+        membership.category_changed_at = Some(now);
     }
     // Campaigns stop a lead's sequence once they reply.
     membership.status = LeadStatus::Stopped;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{
     ApiError, ApiResult, both, bounded_param, id_value, json_ok, object_with_keys, parse_body,
-    parse_id, query_map,
+    parse_id, query_map, time_param,
 };
 use super::campaigns::campaign_at;
 use super::model::{Data, Lead, LeadStatus, Membership, iso};
@@ -90,6 +90,9 @@ async fn list(
         ),
         None => None,
     };
+    let since = time_param(&params, "event_time_gt")?;
+    let created_after = time_param(&params, "created_at_gt")?;
+    let now = state.clock.now();
     let data = state.read();
     let campaign = campaign_at(&data, &id)?;
     let matching: Vec<&Membership> = data.campaigns[campaign]
@@ -98,6 +101,8 @@ async fn list(
         .map(|&m| &data.memberships[m as usize])
         .filter(|m| status.as_deref().is_none_or(|s| m.status.as_str() == s))
         .filter(|m| category.is_none() || m.category_id == category)
+        .filter(|m| since.is_none_or(|t| m.has_event_between(t, now)))
+        .filter(|m| created_after.is_none_or(|t| m.created_at > t))
         .collect();
     let page: Vec<Value> = matching
         .iter()
@@ -410,6 +415,7 @@ fn add_to_campaign(
         category_id: None,
         created_at: now,
         unsubscribed_at: None,
+        category_changed_at: None,
         history: Vec::new(),
     });
     data.campaigns[campaign].members.push(index);
@@ -606,6 +612,7 @@ async fn set_category(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("\"pause_lead\" must be a boolean")),
     };
+    let now = state.clock.now();
     let mut data = state.write();
     if let Some(category) = category
         && !data.categories.iter().any(|c| c.id == category)
@@ -614,6 +621,9 @@ async fn set_category(
     }
     let (_, m) = membership_at(&data, &id, &lead)?;
     let membership = &mut data.memberships[m];
+    if membership.category_id != category {
+        membership.category_changed_at = Some(now);
+    }
     membership.category_id = category;
     if pause_lead {
         membership.status = LeadStatus::Paused;

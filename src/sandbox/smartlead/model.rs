@@ -281,9 +281,37 @@ pub(crate) struct Message {
     pub content: Content,
 }
 
+/// How long after a send the emulator places its first open and click.
+const OPEN_AFTER_MINUTES: i64 = 42;
+const CLICK_AFTER_MINUTES: i64 = 47;
+
 impl Message {
     pub fn is_sequence_send(&self) -> bool {
         self.kind == MessageKind::Sent && self.seq_number.is_some()
+    }
+
+    /// When the email was first opened, if it was.
+    pub fn open_time(&self) -> Option<DateTime<Utc>> {
+        (self.open_count > 0).then(|| self.time + chrono::Duration::minutes(OPEN_AFTER_MINUTES))
+    }
+
+    /// When a link in the email was first clicked, if one was.
+    pub fn click_time(&self) -> Option<DateTime<Utc>> {
+        (self.click_count > 0).then(|| self.time + chrono::Duration::minutes(CLICK_AFTER_MINUTES))
+    }
+
+    /// Every event this item carries: the send or the reply itself (a bounce
+    /// happens at the send), then its open and click.
+    pub fn event_times(&self) -> impl Iterator<Item = DateTime<Utc>> {
+        [Some(self.time), self.open_time(), self.click_time()]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Whether one of its events happened after `since` and by `now` (an open
+    /// placed after `now` has not happened yet).
+    pub fn has_event_between(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.event_times().any(|t| t > since && t <= now)
     }
 }
 
@@ -297,7 +325,24 @@ pub(crate) struct Membership {
     pub category_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
+    /// When the category was last set through the API or by an injected reply
+    /// (generated categories arrive with the reply or bounce that set them).
+    pub category_changed_at: Option<DateTime<Utc>>,
     pub history: Vec<Message>,
+}
+
+impl Membership {
+    /// `event_time_gt`: whether the membership had an event after `since`
+    /// (and by `now`). Events are what Smartlead reports per lead: sends,
+    /// opens, clicks, replies, bounces (at the send), the unsubscribe and a
+    /// category change. Being added to the campaign is not one: that is
+    /// `created_at`, which has its own filter (`created_at_gt`).
+    pub fn has_event_between(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let in_window = |t: DateTime<Utc>| t > since && t <= now;
+        self.unsubscribed_at.is_some_and(in_window)
+            || self.category_changed_at.is_some_and(in_window)
+            || self.history.iter().any(|m| m.has_event_between(since, now))
+    }
 }
 
 #[derive(Debug, Clone)]
