@@ -21,6 +21,16 @@ pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A moment to the minute: "16:30" today, "Mar 02 16:30" otherwise (a due
+/// time, where the hour matters on any day).
+pub fn short_time_of_day(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at.date_naive() == now.date_naive() {
+        at.format("%H:%M").to_string()
+    } else {
+        format!("{} {}", short_time(at, now), at.format("%H:%M"))
+    }
+}
+
 /// A full timestamp in UTC (the same on every machine, so snapshots hold).
 pub fn full_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -34,5 +44,22 @@ pub fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
         60..3_600 => format!("{}m ago", secs / 60),
         3_600..86_400 => format!("{}h ago", secs / 3_600),
         _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 30, 0).unwrap()
+    }
+
+    #[test]
+    fn a_due_time_names_the_hour_once() {
+        let now = at(2, 9);
+        assert_eq!(short_time_of_day(at(2, 16), now), "16:30");
+        assert_eq!(short_time_of_day(at(3, 16), now), "Mar 03 16:30");
     }
 }

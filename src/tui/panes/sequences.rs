@@ -281,7 +281,7 @@ impl SequencesPane {
                     e.state.as_str().to_string(),
                     format!("{bar} {}/{}", done, total_steps),
                     e.next_due_at
-                        .map(|t| super::short_time(t, now) + &t.format(" %H:%M").to_string())
+                        .map(|t| super::short_time_of_day(t, now))
                         .unwrap_or_else(|| "—".into()),
                     e.reason.clone().unwrap_or_default(),
                 ])
