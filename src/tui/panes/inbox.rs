@@ -150,7 +150,7 @@ impl InboxPane {
             rows,
             [
                 Constraint::Length(1),
-                Constraint::Length(6),
+                Constraint::Length(7),
                 Constraint::Length(28),
                 Constraint::Fill(1),
                 Constraint::Length(16),

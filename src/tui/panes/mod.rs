@@ -17,7 +17,8 @@ pub fn short_time(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     } else if (now - at).num_days() < 180 {
         at.format("%b %d").to_string()
     } else {
-        at.format("%Y-%m-%d").to_string()
+        // Seven columns at most, so a list's WHEN column shows all of it.
+        at.format("%b '%y").to_string()
     }
 }
 
@@ -61,5 +62,13 @@ mod tests {
         let now = at(2, 9);
         assert_eq!(short_time_of_day(at(2, 16), now), "16:30");
         assert_eq!(short_time_of_day(at(3, 16), now), "Mar 03 16:30");
+    }
+
+    #[test]
+    fn an_old_date_fits_a_list_column() {
+        let now = at(2, 9);
+        let old = now - chrono::Duration::days(400);
+        assert_eq!(short_time(old, now), "Jan '25");
+        assert!(short_time(old, now).chars().count() <= 7);
     }
 }
