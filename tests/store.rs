@@ -278,7 +278,7 @@ fn a_damaged_record_is_reported_not_panicked_on() {
         store.flush().unwrap();
     }
     {
-        let db = sled::open(dir.path().join("cache")).unwrap();
+        let db = outpost::store::open_raw(&dir.path().join("cache")).unwrap();
         db.open_tree("leads")
             .unwrap()
             .insert("acme/lead5@example.com", &[1u8, 0xff, 0xff][..])

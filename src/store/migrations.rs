@@ -153,7 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             // Where `Store::open` keeps the sled files.
-            let db = sled::open(dir.path().join("cache")).unwrap();
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
             let events = db.open_tree("events").unwrap();
             let index = db.open_tree("idx_events_lead").unwrap();
             for (email, n) in [("a@x.io", 2), ("a@x.io", 1), ("b@x.io", 5)] {
@@ -192,7 +192,7 @@ mod tests {
     fn version_2_loses_the_last_event_index_and_keeps_leads() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path().join("cache")).unwrap();
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
             let index = db.open_tree("idx_leads_last_event").unwrap();
             index.insert(b"t\0acme/a@x.io", b"acme/a@x.io").unwrap();
             let lead = crate::model::Lead::new("acme", "a@x.io");
@@ -210,7 +210,7 @@ mod tests {
             let store = Store::open(dir.path(), "test").unwrap();
             assert_eq!(store.count::<crate::model::Lead>(), 1);
         }
-        let db = sled::open(dir.path().join("cache")).unwrap();
+        let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
         let names: Vec<Vec<u8>> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
         assert!(!names.contains(&b"idx_leads_last_event".to_vec()));
         // Running the step again (a crash before the version moved) is harmless.
@@ -244,7 +244,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path().join("cache")).unwrap();
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
             // A version-1 record is the version-2 body less its five
             // trailing empty fields.
             let v2 = Store::encode(&thread).unwrap();

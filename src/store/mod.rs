@@ -101,6 +101,13 @@ fn clear_unfinished_snapshots(db_path: &Path) -> std::io::Result<Vec<String>> {
     Ok(removed)
 }
 
+/// Opens a cache's sled files directly, without the data-dir lock or the
+/// schema check (repair tools and tests that plant damage), waiting out the
+/// file lock a handle this process just closed may still hold.
+pub fn open_raw(cache_dir: &Path) -> sled::Result<sled::Db> {
+    open_sled(&sled::Config::new().path(cache_dir))
+}
+
 /// After this many record writes in one session, closing the store also
 /// checkpoints it (see `Drop for Inner`).
 const CHECKPOINT_AFTER_WRITES: u64 = 20_000;
