@@ -342,3 +342,105 @@ async fn read_marks_reach_gmail_and_a_sync_does_not_undo_them_meanwhile() {
         .unwrap();
     assert!(again.thread.unread);
 }
+
+/// The webhook's fast path still links: a reply webhook whose messages the
+/// rep's Gmail copy already holds joins that copy into one conversation.
+#[test]
+fn a_reply_webhook_joins_the_gmail_copy_it_shares_message_ids_with() {
+    use outpost::model::{Address, Message};
+    use outpost::store::Store;
+    let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+    let engine = outpost::engine::Engine::new(
+        Store::temporary().unwrap(),
+        Arc::new(FakeClock::new(now)) as SharedClock,
+    );
+    let store = engine.store();
+    let lead = "dana@ledgerly.example";
+    let message = |id: &str, inbound: bool, minutes: i64| Message {
+        account: "gm".into(),
+        provider_id: format!("g-{id}"),
+        thread_key: "gm/t1".into(),
+        direction: if inbound {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        },
+        message_id: Some(format!("<{id}@mail.example>")),
+        in_reply_to: None,
+        references: Vec::new(),
+        from: Address::new(if inbound { lead } else { "rep@acme.example" }),
+        to: vec![Address::new(if inbound {
+            "rep@acme.example"
+        } else {
+            lead
+        })],
+        cc: Vec::new(),
+        subject: "Hello".into(),
+        date: now - Duration::minutes(minutes),
+        text_body: if inbound {
+            "Call me Tuesday".into()
+        } else {
+            "Hi Dana".into()
+        },
+        html_body: None,
+        attachments: Vec::new(),
+        read: !inbound,
+        labels: vec![if inbound { "INBOX" } else { "SENT" }.into()],
+        smartlead: None,
+    };
+    store
+        .put_all(&[message("s1", false, 60), message("r1", true, 10)])
+        .unwrap();
+    store
+        .put(&Thread {
+            account: "gm".into(),
+            provider: Provider::Gmail,
+            provider_thread_id: "t1".into(),
+            subject: "Hello".into(),
+            lead_email: Some(lead.into()),
+            campaign_id: None,
+            campaign_name: None,
+            last_message_at: now,
+            last_inbound_at: None,
+            message_count: 0,
+            unread: false,
+            has_reply: true,
+            category: None,
+            snippet: String::new(),
+            participants: vec![lead.into()],
+            lead_name: None,
+            preview: String::new(),
+            answered_last: false,
+            merged_into: None,
+            sources: Vec::new(),
+        })
+        .unwrap();
+    outpost::conversation::settle(store, "gm/t1").unwrap();
+    assert_eq!(inbox(&engine).len(), 1);
+
+    let payload = outpost::server::routes::webhooks::parse::parse(&serde_json::json!({
+        "event_type": "EMAIL_REPLY", "campaign_id": 7, "sl_email_lead_id": 42,
+        "sl_lead_email": lead, "from_email": "rep@acme.example", "stats_id": "st1",
+        "subject": "Re: Hello",
+        "sent_message": {"message_id": "<s1@mail.example>", "text": "Hi Dana",
+                         "time": (now - Duration::minutes(60)).to_rfc3339()},
+        "reply_message": {"message_id": "<r1@mail.example>", "text": "Call me Tuesday",
+                          "time": (now - Duration::minutes(10)).to_rfc3339()},
+    }))
+    .unwrap();
+    let mut leads = BTreeMap::new();
+    outpost::server::routes::webhooks::apply::apply(&engine, &mut leads, "sl", &payload).unwrap();
+
+    let copy: Thread = store.get("gm/t1").unwrap().unwrap();
+    assert_eq!(copy.merged_into.as_deref(), Some("sl/7:42"));
+    let rows = inbox(&engine);
+    assert_eq!(rows.len(), 1, "the conversation is listed once");
+    assert_eq!(rows[0].key, "sl/7:42");
+    let view = engine.thread("sl/7:42").unwrap().unwrap();
+    assert_eq!(view.messages.len(), 2, "each message once");
+    assert!(
+        view.message_sources.iter().all(|s| s.len() == 2),
+        "{:?}",
+        view.message_sources
+    );
+}
