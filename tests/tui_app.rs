@@ -1266,3 +1266,23 @@ async fn the_composer_shows_the_reply_route_and_ctrl_o_switches_it() {
     h.keys("C-o").await;
     assert!(h.screen().contains("no other route"), "{}", h.screen());
 }
+
+#[tokio::test]
+async fn r_pressed_while_the_conversation_loads_still_answers_it() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let row = h.app.inbox.selected().cloned().expect("a row is selected");
+    // Enter queues the load; `r` comes before its answer.
+    h.app
+        .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(h.app.thread.view.is_none(), "the conversation is still loading");
+    h.app
+        .handle_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE));
+    assert_eq!(h.app.screen(), Screen::Compose, "{}", h.screen());
+    h.settle().await;
+    let compose = h.app.compose.as_ref().expect("the composer is open");
+    assert!(
+        matches!(&compose.target, outpost::tui::panes::compose::ComposeTarget::Reply { thread_key, .. } if *thread_key == row.key()),
+        "the reply answers the row the conversation was opened from"
+    );
+}

@@ -780,7 +780,17 @@ impl App {
     /// The thread the rep is looking at: the open one, else the inbox selection.
     fn current_thread(&self) -> Option<crate::model::Thread> {
         match self.screen() {
-            Screen::Thread => self.thread.view.as_ref().map(|v| v.thread.clone()),
+            // While the conversation loads, the row it was opened from
+            // stands in, so `r` pressed at once still answers it.
+            Screen::Thread => match &self.thread.view {
+                Some(v) => Some(v.thread.clone()),
+                None => self
+                    .inbox
+                    .rows
+                    .iter()
+                    .find(|r| r.key() == self.thread.key)
+                    .cloned(),
+            },
             Screen::Inbox => self.inbox.selected().cloned(),
             _ => None,
         }
