@@ -220,12 +220,21 @@ pub(super) async fn sync(
         };
         store.put(&record)?;
 
+        let incremental = !fully_read.contains(&id.0);
         for member in members {
             let email = normalize_email(&member.lead.email);
             if email.is_empty() {
                 continue;
             }
             lead_ids.insert(email.clone(), member.lead.id);
+            // Listed as changed since the cursor while a conversation with
+            // it is known: its history is read again, because a second
+            // reply to the same email leaves the statistics row (and its
+            // reply time, the first reply's) as it was.
+            let thread_key = Thread::key_for(name, &format!("{}:{}", id.0, member.lead.id.0));
+            if incremental && store.contains::<Thread>(&thread_key)? {
+                replies.insert((id.0, email.clone()), (campaign.name.clone(), poll_started));
+            }
             let lead = leads
                 .entry(email.clone())
                 .or_insert_with(|| lead_from_api(name, &member.lead));
@@ -546,6 +555,7 @@ fn facts_from_row(
         let entry = replies
             .entry((campaign_id, email.clone()))
             .or_insert((campaign_name.to_string(), replied));
+        // The newest: a changed lead's entry (the poll's start) stays.
         if replied > entry.1 {
             entry.1 = replied;
         }
