@@ -20,6 +20,7 @@ pub mod server;
 pub mod services;
 pub mod store;
 pub mod sync;
+pub mod triage;
 pub mod tui;
 
 /// The allocator the outpost binary (and its benchmarks) run with: the

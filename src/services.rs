@@ -1,5 +1,6 @@
 //! The background work every interactive or headless face runs beside the
-//! engine: sync pollers, the outbox worker and the sequence scheduler. None of
+//! engine: sync pollers, the outbox worker, the sequence scheduler, and the
+//! snooze and reminder timers. None of
 //! it runs on the UI task.
 
 use tokio::task::JoinHandle;
@@ -34,6 +35,7 @@ impl Services {
             tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
             tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
             tokio::spawn(push_read_marks(engine.clone(), shutdown.clone())),
+            tokio::spawn(crate::triage::timers::run(engine.clone(), shutdown.clone())),
         ];
         Ok(Services {
             sync,

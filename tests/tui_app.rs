@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use outpost::clock::FakeClock;
 use outpost::config::Notify;
-use outpost::engine::Engine;
+use outpost::engine::{Engine, InboxQuery};
 use outpost::model::*;
 use outpost::store::{Change, Store};
 use outpost::tui::action::Screen;
@@ -1275,7 +1275,10 @@ async fn r_pressed_while_the_conversation_loads_still_answers_it() {
     // Enter queues the load; `r` comes before its answer.
     h.app
         .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    assert!(h.app.thread.view.is_none(), "the conversation is still loading");
+    assert!(
+        h.app.thread.view.is_none(),
+        "the conversation is still loading"
+    );
     h.app
         .handle_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE));
     assert_eq!(h.app.screen(), Screen::Compose, "{}", h.screen());
@@ -1285,4 +1288,46 @@ async fn r_pressed_while_the_conversation_loads_still_answers_it() {
         matches!(&compose.target, outpost::tui::panes::compose::ComposeTarget::Reply { thread_key, .. } if *thread_key == row.key()),
         "the reply answers the row the conversation was opened from"
     );
+}
+
+#[tokio::test]
+async fn e_marks_done_and_s_snoozes_from_a_picker_in_the_reps_zone() {
+    let mut h = Harness::new();
+    h.app.zone = outpost::triage::RepZone::Named(chrono_tz::America::New_York);
+    h.settle().await;
+    let first = h.app.inbox.selected().cloned().expect("a row");
+    let total = h.app.inbox.rows.len();
+    h.keys("e").await;
+    assert!(
+        !h.app.inbox.rows.iter().any(|r| r.key() == first.key()),
+        "the archived row left the list"
+    );
+    assert_eq!(h.app.inbox.rows.len(), total - 1);
+    let archived = InboxQuery {
+        archived: true,
+        ..InboxQuery::default()
+    };
+    let listed = h.engine.inbox(&archived).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, first.key());
+    assert!(h.screen().contains("Done: "), "{}", h.screen());
+
+    // `s` offers quick times in the rep's zone; the second is tomorrow 9:00.
+    let second = h.app.inbox.selected().cloned().expect("a row");
+    h.keys("s").await;
+    let screen = h.screen();
+    assert!(screen.contains("Tomorrow morning"), "{screen}");
+    h.keys("j enter").await;
+    let snoozed = InboxQuery {
+        snoozed: true,
+        ..InboxQuery::default()
+    };
+    let listed = h.engine.inbox(&snoozed).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, second.key());
+    let until = listed[0].snoozed_until.expect("an end");
+    let local = until.with_timezone(&chrono_tz::America::New_York);
+    assert_eq!(local.format("%H:%M").to_string(), "09:00");
+    assert!(until > at(NOW) && until - at(NOW) <= Duration::hours(33));
+    assert!(h.screen().contains("Snoozed "), "{}", h.screen());
 }

@@ -36,6 +36,8 @@ pub enum Reach {
 pub struct CliDoor {
     pub door: Door,
     runtime: tokio::runtime::Runtime,
+    /// The rep's time zone, for times they type and read.
+    pub zone: crate::triage::RepZone,
 }
 
 impl CliDoor {
@@ -56,7 +58,12 @@ impl CliDoor {
             },
             Err(other) => return Err(other.into()),
         };
-        Ok(CliDoor { door, runtime })
+        let zone = crate::triage::RepZone::from_config(&config);
+        Ok(CliDoor {
+            door,
+            runtime,
+            zone,
+        })
     }
 
     /// Runs one request to its answer; a local engine's writes are on disk after.

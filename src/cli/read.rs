@@ -29,6 +29,12 @@ pub struct InboxArgs {
     /// Text in the subject, snippet or addresses.
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// The conversations marked done instead (`outpost archive`).
+    #[arg(long, conflicts_with = "snoozed")]
+    pub archived: bool,
+    /// The snoozed conversations instead (`outpost snooze`).
+    #[arg(long)]
+    pub snoozed: bool,
     /// At most this many threads.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -146,6 +152,8 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         category: args.category.clone(),
         unread_only: args.unread,
         search: args.search.clone(),
+        archived: args.archived,
+        snoozed: args.snoozed,
         offset: 0,
         limit: args.limit,
     };

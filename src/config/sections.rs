@@ -290,6 +290,10 @@ pub struct UiConfig {
     pub undo_send_secs: u64,
     #[serde(default)]
     pub notify: Notify,
+    /// The rep's own time zone, for snooze and reminder times they type
+    /// (`tomorrow 9:00`). Default: the system's.
+    #[serde(default, deserialize_with = "values::optional_timezone")]
+    pub timezone: Option<Tz>,
     /// Colour overrides by theme slot name (slots are defined by the UI).
     #[serde(default, deserialize_with = "theme")]
     pub theme: BTreeMap<String, Color>,
@@ -304,6 +308,7 @@ impl Default for UiConfig {
         UiConfig {
             undo_send_secs: default_undo_send_secs(),
             notify: Notify::default(),
+            timezone: None,
             theme: BTreeMap::new(),
             keymap: BTreeMap::new(),
         }

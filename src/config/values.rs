@@ -46,6 +46,11 @@ pub(crate) fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> 
     })
 }
 
+/// An optional IANA time zone name.
+pub(crate) fn optional_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
+    timezone(d).map(Some)
+}
+
 /// A socket address such as `127.0.0.1:8790` or `[::1]:8790`.
 pub(crate) fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(d)?;

@@ -192,6 +192,29 @@ pub enum Request {
         account: String,
         email: String,
     },
+    // Done, snooze and reminders (engine/triage.rs).
+    Archive {
+        key: String,
+        archived: bool,
+    },
+    Snooze {
+        key: String,
+        until: Option<DateTime<Utc>>,
+    },
+    ClearWokenSnooze {
+        key: String,
+    },
+    Remind {
+        key: String,
+        at: DateTime<Utc>,
+        note: Option<String>,
+    },
+    Reminders {
+        all: bool,
+    },
+    ReminderDone {
+        id: String,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -230,6 +253,9 @@ pub enum Response {
     SequencePane(Option<PaneDetail>),
     Suppression(Suppression),
     ReplyRoutes(Vec<ReplyRoute>),
+    Triage(crate::model::Triage),
+    Reminder(crate::model::Reminder),
+    Reminders(Vec<super::ReminderView>),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -441,6 +467,12 @@ impl Engine {
             }
             Request::Accounts => Response::Accounts(self.accounts()?),
             Request::MarkRead { key, read } => Response::Flag(self.set_thread_read(&key, read)?),
+            Request::Archive { key, archived } => Response::Triage(self.archive(&key, archived)?),
+            Request::Snooze { key, until } => Response::Triage(self.snooze(&key, until)?),
+            Request::ClearWokenSnooze { key } => Response::Flag(self.clear_woken_snooze(&key)?),
+            Request::Remind { key, at, note } => Response::Reminder(self.remind(&key, at, note)?),
+            Request::Reminders { all } => Response::Reminders(self.reminders(all)?),
+            Request::ReminderDone { id } => Response::Reminder(self.reminder_done(&id)?),
             Request::SetCategory { key, category } => {
                 self.set_thread_category(&key, category).await?;
                 Response::Done

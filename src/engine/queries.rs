@@ -1,6 +1,8 @@
 //! Read-side queries: inbox, thread, leads, lead timeline.
 //! Each one walks an index and stops when the page is full.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +12,7 @@ use crate::store::{Index, StoreResult, keys::KeyBuf};
 
 /// Which replies to list. Empty filters match everything.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InboxQuery {
     pub account: Option<String>,
     pub campaign_id: Option<i64>,
@@ -17,8 +20,25 @@ pub struct InboxQuery {
     pub category: Option<String>,
     pub unread_only: bool,
     pub search: Option<String>,
+    /// The conversations marked done instead of the inbox.
+    pub archived: bool,
+    /// The snoozed conversations instead of the inbox.
+    pub snoozed: bool,
     pub offset: usize,
     pub limit: Option<usize>,
+}
+
+impl InboxQuery {
+    /// Whether a conversation in this triage state belongs to the list.
+    fn wants(&self, state: TriageState) -> bool {
+        if self.archived {
+            state == TriageState::Archived
+        } else if self.snoozed {
+            state == TriageState::Snoozed
+        } else {
+            matches!(state, TriageState::Inbox | TriageState::Woke)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +63,12 @@ pub struct ThreadView {
     /// The accounts holding a copy of the conversation, the primary's first.
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Done, snoozed, back from a snooze, or in the inbox as usual.
+    #[serde(default)]
+    pub triage: TriageState,
+    /// When a snooze ends (set while snoozed or just back).
+    #[serde(default)]
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 impl ThreadView {
@@ -58,7 +84,18 @@ impl ThreadView {
             messages: Vec::new(),
             message_sources: Vec::new(),
             accounts,
+            triage: TriageState::Inbox,
+            snoozed_until: None,
         }
+    }
+
+    /// The row, with how the rep left it at `now`.
+    fn with_triage(mut self, triage: Option<&Triage>, now: DateTime<Utc>) -> ThreadView {
+        if let Some(triage) = triage {
+            self.triage = triage.state(self.thread.last_inbound_at, now);
+            self.snoozed_until = triage.snoozed_until;
+        }
+        self
     }
 }
 
@@ -139,6 +176,13 @@ pub struct LeadView {
     pub timeline: Vec<TimelineItem>,
 }
 
+/// A conversation's triage state at `now` (Inbox when the rep never touched it).
+fn state_of(triage: &HashMap<String, Triage>, thread: &Thread, now: DateTime<Utc>) -> TriageState {
+    triage
+        .get(&thread.key())
+        .map_or(TriageState::Inbox, |t| t.state(thread.last_inbound_at, now))
+}
+
 fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_lowercase().contains(needle_lower)
 }
@@ -196,13 +240,17 @@ impl Engine {
     /// list shown a page at a time can still say how long it is.
     pub fn inbox_counts(&self, q: &InboxQuery) -> StoreResult<InboxCounts> {
         let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let now = self.clock.now();
+        let triage = self.triage_map()?;
         let mut counts = InboxCounts::default();
         for thread in self
             .store
             .by_index::<Thread>(Index::ThreadsByTime, b"", true)
         {
             let thread = thread?;
-            if thread_matches(&thread, q, search.as_deref()) {
+            if thread_matches(&thread, q, search.as_deref())
+                && q.wants(state_of(&triage, &thread, now))
+            {
                 counts.total += 1;
                 counts.unread += usize::from(thread.unread);
             }
@@ -210,29 +258,69 @@ impl Engine {
         Ok(counts)
     }
 
-    /// Replies across every account, newest first.
+    /// Replies across every account, newest first; conversations back from
+    /// a snooze come before the rest, most recently woken first.
     pub fn inbox(&self, q: &InboxQuery) -> StoreResult<Vec<ThreadView>> {
         let search = q.search.as_ref().map(|s| s.to_lowercase());
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for thread in self
+        let now = self.clock.now();
+        let triage = self.triage_map()?;
+        let woke = if q.archived || q.snoozed {
+            Vec::new()
+        } else {
+            self.woken(&triage, q, search.as_deref(), now)?
+        };
+        let rest = self
             .store
             .by_index::<Thread>(Index::ThreadsByTime, b"", true)
-        {
+            .filter(|thread| match thread {
+                Ok(thread) => {
+                    let state = state_of(&triage, thread, now);
+                    state != TriageState::Woke
+                        && q.wants(state)
+                        && thread_matches(thread, q, search.as_deref())
+                }
+                Err(_) => true,
+            });
+        let mut out = Vec::new();
+        let rows = woke.into_iter().map(Ok).chain(rest).skip(q.offset);
+        for thread in rows {
             let thread = thread?;
-            if !thread_matches(&thread, q, search.as_deref()) {
-                continue;
-            }
-            if skipped < q.offset {
-                skipped += 1;
-                continue;
-            }
-            out.push(ThreadView::row(thread));
+            let triage = triage.get(&thread.key());
+            out.push(ThreadView::row(thread).with_triage(triage, now));
             if q.limit.is_some_and(|limit| out.len() >= limit) {
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// The conversations back from a snooze that match `q`, most recently
+    /// woken first (a reply wakes one when it arrives, a timer at its time).
+    fn woken(
+        &self,
+        triage: &HashMap<String, Triage>,
+        q: &InboxQuery,
+        search: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Thread>> {
+        let mut woke = Vec::new();
+        for t in triage.values().filter(|t| t.snoozed_until.is_some()) {
+            let Some(thread) = self.store.get::<Thread>(&t.conversation)? else {
+                continue;
+            };
+            if t.state(thread.last_inbound_at, now) == TriageState::Woke
+                && thread_matches(&thread, q, search)
+            {
+                let by_reply = thread.last_inbound_at.filter(|at| Some(*at) > t.snoozed_at);
+                let woke_at = match (by_reply, t.snoozed_until) {
+                    (Some(reply), Some(until)) => reply.min(until),
+                    (reply, until) => reply.or(until).unwrap_or(now),
+                };
+                woke.push((woke_at, thread));
+            }
+        }
+        woke.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.key().cmp(&b.1.key())));
+        Ok(woke.into_iter().map(|(_, thread)| thread).collect())
     }
 
     /// A conversation with one copy of each message. The key of a provider
@@ -259,10 +347,12 @@ impl Engine {
         let (messages, message_sources) = crate::conversation::merge_copies(copies)
             .into_iter()
             .unzip();
+        let triage = self.store.get::<Triage>(&thread.key())?;
+        let row = ThreadView::row(thread).with_triage(triage.as_ref(), self.clock.now());
         Ok(Some(ThreadView {
             messages,
             message_sources,
-            ..ThreadView::row(thread)
+            ..row
         }))
     }
 

@@ -11,6 +11,7 @@ mod lead;
 mod mail;
 mod outbox;
 mod sequence;
+mod triage;
 mod workspace;
 
 pub use campaign::*;
@@ -19,6 +20,7 @@ pub use lead::*;
 pub use mail::*;
 pub use outbox::*;
 pub use sequence::*;
+pub use triage::*;
 pub use workspace::*;
 
 use serde::{Deserialize, Serialize};

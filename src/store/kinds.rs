@@ -23,10 +23,12 @@ pub enum Kind {
     Draft,
     Cursor,
     ReadChange,
+    Triage,
+    Reminder,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -44,6 +46,8 @@ impl Kind {
         Kind::Draft,
         Kind::Cursor,
         Kind::ReadChange,
+        Kind::Triage,
+        Kind::Reminder,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -65,6 +69,8 @@ impl Kind {
             Kind::Draft => "drafts",
             Kind::Cursor => "cursors",
             Kind::ReadChange => "read_changes",
+            Kind::Triage => "triage",
+            Kind::Reminder => "reminders",
         }
     }
 

@@ -62,6 +62,8 @@ macro_rules! for_each_kind {
             Kind::Task => $body!(Task),
             Kind::Draft => $body!(Draft),
             Kind::ReadChange => $body!(ReadChange),
+            Kind::Triage => $body!(Triage),
+            Kind::Reminder => $body!(Reminder),
             Kind::Cursor => $body!(Cursor),
         }
     };

@@ -157,6 +157,20 @@ impl Record for ReadChange {
     }
 }
 
+impl Record for Triage {
+    const KIND: Kind = Kind::Triage;
+    fn key(&self) -> String {
+        Triage::key(self)
+    }
+}
+
+impl Record for Reminder {
+    const KIND: Kind = Kind::Reminder;
+    fn key(&self) -> String {
+        Reminder::key(self)
+    }
+}
+
 impl Record for Activity {
     const KIND: Kind = Kind::Activity;
     fn key(&self) -> String {

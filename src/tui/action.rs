@@ -53,6 +53,8 @@ pub enum Action {
     UndoSend,
     ToggleUnread,
     MarkUnread,
+    Archive,
+    Snooze,
     CycleAccount,
     CycleCampaign,
     CycleCategory,
@@ -128,6 +130,8 @@ actions! {
     Reply, "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
     SetCategory, "set_category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
     UndoSend, "undo_send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    Archive, "archive", "Mark done: out of the inbox until they write again", Scope::Only(&[Inbox, Thread]), ["e"], true;
+    Snooze, "snooze", "Snooze until a time you pick (a reply wakes it early)", Scope::Only(&[Inbox, Thread]), ["s"], true;
     MarkUnread, "mark_unread", "Mark the conversation unread (here and in Gmail)", Scope::Only(&[Inbox, Thread]), ["N"], false;
     ToggleUnread, "toggle_unread", "Show only unread conversations", Scope::Only(&[Inbox]), ["U"], true;
     CycleAccount, "filter_account", "Filter by account (cycle)", Scope::Only(&[Inbox]), ["a"], false;

@@ -102,6 +102,8 @@ pub struct App {
     pub quit: bool,
     pub tick: usize,
     pub hits: HitMap,
+    /// The rep's time zone, for the snooze picker's times.
+    pub zone: crate::triage::RepZone,
 }
 
 impl App {
@@ -140,6 +142,7 @@ impl App {
             quit: false,
             tick: 0,
             hits: HitMap::default(),
+            zone: crate::triage::RepZone::System,
         };
         app.jobs.push(Job::Accounts);
         app.request_inbox(true);
@@ -461,6 +464,20 @@ impl App {
                     });
                 }
             }
+            PickerPurpose::Snooze {
+                thread_key,
+                name,
+                times,
+            } => {
+                if let Some(until) = times.get(at).copied() {
+                    self.hide_row(&thread_key);
+                    self.jobs.push(Job::Snooze {
+                        key: thread_key,
+                        until: Some(until),
+                        label: format!("Snoozed {name} until {}", self.zone.show(until)),
+                    });
+                }
+            }
             PickerPurpose::Enroll { email } => {
                 if let Some(sequence) = picker.items.get(at).cloned() {
                     self.jobs.push(Job::Enroll { sequence, email });
@@ -522,6 +539,8 @@ impl App {
             Action::SetCategory => self.pick_category(),
             Action::UndoSend => self.undo_send(),
             Action::MarkUnread => self.mark_unread(),
+            Action::Archive => self.archive(),
+            Action::Snooze => self.pick_snooze(),
             Action::ToggleUnread => {
                 self.inbox.query.unread_only = !self.inbox.query.unread_only;
                 self.reload_inbox_filtered();
@@ -724,6 +743,10 @@ impl App {
             Screen::Inbox => {
                 if let Some(t) = self.inbox.selected().cloned() {
                     self.open_thread(&t.key());
+                    // Seen: no longer "back from snooze".
+                    if self.inbox.woke.remove(&t.key()) {
+                        self.jobs.push(Job::ClearWokenSnooze { key: t.key() });
+                    }
                     if t.unread {
                         self.jobs.push(Job::MarkRead {
                             key: t.key(),
@@ -794,6 +817,70 @@ impl App {
             Screen::Inbox => self.inbox.selected().cloned(),
             _ => None,
         }
+    }
+
+    /// Done with the conversation: out of the inbox (and back to it from
+    /// the thread) until the person writes again.
+    fn archive(&mut self) {
+        let Some(t) = self.current_thread() else {
+            self.error("Select a conversation first");
+            return;
+        };
+        let key = t.key();
+        self.hide_row(&key);
+        self.jobs.push(Job::Archive {
+            key,
+            archived: true,
+            name: t.person().to_string(),
+        });
+    }
+
+    /// Takes a conversation out of the list at once (the store's change
+    /// brings the list in line after) and leaves it if it is open.
+    fn hide_row(&mut self, key: &str) {
+        if let Some(at) = self.inbox.rows.iter().position(|r| r.key() == key) {
+            self.inbox.rows.remove(at);
+            self.inbox.cursor.clamp(self.inbox.rows.len());
+        }
+        if self.screen() == Screen::Thread && self.thread.key == key {
+            self.stack.pop();
+        }
+    }
+
+    /// The snooze picker: later today, tomorrow morning, the weekend, next
+    /// Monday, next week, in the rep's zone.
+    fn pick_snooze(&mut self) {
+        let Some(t) = self.current_thread() else {
+            self.error("Select a conversation first");
+            return;
+        };
+        let now = self.clock.now();
+        let choices = [
+            ("Later today", "later"),
+            ("Tomorrow morning", "tomorrow 9:00"),
+            ("Tomorrow afternoon", "tomorrow 14:00"),
+            ("This weekend", "sat 9:00"),
+            ("Next Monday", "mon 9:00"),
+            ("In a week", "1w"),
+        ];
+        let mut items = Vec::new();
+        let mut times = Vec::new();
+        for (label, when) in choices {
+            if let Ok(at) = self.zone.parse(when, now) {
+                items.push(format!("{label:<20} {}", self.zone.show(at)));
+                times.push(at);
+            }
+        }
+        self.overlay = Overlay::Picker(Picker {
+            title: "Snooze until (outpost snooze KEY --until WHEN for any time)".into(),
+            items,
+            cursor: Default::default(),
+            purpose: PickerPurpose::Snooze {
+                thread_key: t.key(),
+                name: t.person().to_string(),
+                times,
+            },
+        });
     }
 
     /// The rep's "come back to this": the conversation's replies unread

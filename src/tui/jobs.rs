@@ -27,6 +27,22 @@ pub enum Job {
     Thread {
         key: String,
     },
+    /// Done with a conversation (or back to the inbox).
+    Archive {
+        key: String,
+        archived: bool,
+        name: String,
+    },
+    /// Hidden until a time (None: the snooze taken off).
+    Snooze {
+        key: String,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        label: String,
+    },
+    /// A conversation back from a snooze was opened: it is ordinary again.
+    ClearWokenSnooze {
+        key: String,
+    },
     /// Read (opening it), or unread again (the rep's mark).
     MarkRead {
         key: String,
@@ -127,6 +143,8 @@ pub enum JobResult {
         generation: u64,
         offset: usize,
         rows: Vec<Thread>,
+        /// The rows back from a snooze (listed first, marked).
+        woke: Vec<String>,
     },
     InboxCounts {
         generation: u64,
@@ -199,6 +217,9 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         Job::InboxCounts { query, .. } => ("inbox", Request::InboxCounts { query }),
         Job::Thread { key } => ("thread", Request::Thread { key }),
         Job::MarkRead { key, read } => ("mark read", Request::MarkRead { key, read }),
+        Job::Archive { key, archived, .. } => ("archive", Request::Archive { key, archived }),
+        Job::Snooze { key, until, .. } => ("snooze", Request::Snooze { key, until }),
+        Job::ClearWokenSnooze { key } => ("snooze", Request::ClearWokenSnooze { key }),
         Job::LeadIndex => ("leads", Request::LeadIndex),
         Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
         Job::Lead { email } => ("lead", Request::Lead { email }),
@@ -296,6 +317,11 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::Inbox { generation, query }, Response::Threads(views)) => JobResult::Inbox {
             generation,
             offset: query.offset,
+            woke: views
+                .iter()
+                .filter(|v| v.triage == crate::model::TriageState::Woke)
+                .map(|v| v.key.clone())
+                .collect(),
             rows: views.into_iter().map(|v| v.thread).collect(),
         },
         (Job::InboxCounts { generation, .. }, Response::InboxCounts(counts)) => {
@@ -337,6 +363,15 @@ fn result_for(job: Job, response: Response) -> JobResult {
             category,
         },
         (Job::RefreshThread { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (Job::ClearWokenSnooze { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (Job::Archive { archived, name, .. }, Response::Triage(_)) => {
+            JobResult::Done(if archived {
+                format!("Done: {name} (back when they write; `inbox --archived` lists it)")
+            } else {
+                format!("Back in the inbox: {name}")
+            })
+        }
+        (Job::Snooze { label, .. }, Response::Triage(_)) => JobResult::Done(label),
         (Job::Variables { .. }, Response::LeadRecord(lead)) => variables(lead),
         (Job::LoadDraft { thread_key }, Response::Draft(draft)) => {
             JobResult::Draft { thread_key, draft }

@@ -67,13 +67,15 @@ pub fn build_app(
     let keymap = Keymap::with_overrides(&config.ui.keymap).map_err(TuiError::Config)?;
     let no_color = options.no_color || Theme::no_color_from_env();
     let theme = Theme::new(&config.ui.theme, no_color).map_err(TuiError::Config)?;
-    Ok(App::new(
+    let mut app = App::new(
         keymap,
         theme,
         clock,
         config.ui.undo_send_secs,
         config.ui.notify,
-    ))
+    );
+    app.zone = crate::triage::RepZone::from_config(config);
+    Ok(app)
 }
 
 /// Runs the TUI until the rep quits. Background services (sync, outbox,

@@ -28,7 +28,16 @@ impl App {
                 generation,
                 offset,
                 rows,
-            } => self.apply_inbox(generation, offset, rows),
+                woke,
+            } => {
+                if generation == self.inbox.generation {
+                    if offset == 0 {
+                        self.inbox.woke.clear();
+                    }
+                    self.inbox.woke.extend(woke);
+                }
+                self.apply_inbox(generation, offset, rows)
+            }
             JobResult::InboxCounts { generation, counts } => {
                 if generation == self.inbox.generation {
                     self.inbox.counts = Some(counts);
@@ -366,7 +375,7 @@ impl App {
                 self.dirty = true;
             }
             Change::Record { kind, key, .. } => match kind {
-                Kind::Thread | Kind::Message => {
+                Kind::Thread | Kind::Message | Kind::Triage => {
                     self.request_inbox(true);
                     if self.screen() == super::action::Screen::Thread
                         && (kind == Kind::Message || key == self.thread.key)

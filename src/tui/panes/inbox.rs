@@ -29,6 +29,8 @@ pub struct InboxPane {
     pub counts: Option<crate::engine::InboxCounts>,
     /// The newest reply seen, to tell when a new one arrives.
     pub newest_inbound: Option<DateTime<Utc>>,
+    /// Conversations back from a snooze (listed first, marked ⏎ until opened).
+    pub woke: std::collections::HashSet<String>,
 }
 
 impl InboxPane {
@@ -119,6 +121,11 @@ impl InboxPane {
                     format!("↩ {}", t.preview)
                 } else {
                     t.preview.clone()
+                };
+                let preview = if self.woke.contains(&t.key()) {
+                    format!("⏎ back from snooze · {preview}")
+                } else {
+                    preview
                 };
                 let badge = t
                     .category

@@ -22,6 +22,12 @@ pub enum PickerPurpose {
         email: String,
     },
     Variable,
+    /// Quick snooze times, in `items` order.
+    Snooze {
+        thread_key: String,
+        name: String,
+        times: Vec<chrono::DateTime<chrono::Utc>>,
+    },
     /// One entry per email step (and variant) of a sequence, in `items` order.
     EditStep {
         sequence: String,
