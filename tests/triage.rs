@@ -285,3 +285,22 @@ async fn a_reminder_is_listed_announced_once_and_dismissed() {
     };
     assert!(engine.execute(bad).await.is_err());
 }
+
+#[test]
+fn a_when_that_cannot_be_read_is_exit_2_and_says_what_is_accepted() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::cargo_bin("outpost")
+        .unwrap()
+        .env_remove("OUTPOST_CONFIG")
+        .env_remove("OUTPOST_DATA_DIR")
+        .args(["snooze", "acme/1", "--until", "someday", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read 'someday'"), "{stderr}");
+    assert!(stderr.contains("tomorrow"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
