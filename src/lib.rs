@@ -12,6 +12,7 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;
+pub mod notify;
 pub mod outbox;
 pub mod providers;
 pub mod sandbox;

@@ -1,6 +1,6 @@
 //! The background work every interactive or headless face runs beside the
 //! engine: sync pollers, the outbox worker, the sequence scheduler, and the
-//! snooze and reminder timers. None of
+//! snooze and reminder timers, and the notify hook. None of
 //! it runs on the UI task.
 
 use tokio::task::JoinHandle;
@@ -36,6 +36,11 @@ impl Services {
             tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
             tokio::spawn(push_read_marks(engine.clone(), shutdown.clone())),
             tokio::spawn(crate::triage::timers::run(engine.clone(), shutdown.clone())),
+            tokio::spawn(crate::notify::run(
+                engine.clone(),
+                config.notify.clone(),
+                shutdown.clone(),
+            )),
         ];
         Ok(Services {
             sync,

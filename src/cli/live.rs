@@ -187,6 +187,8 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
         let sync = SyncEngine::new(ctx.engine.clone());
         if args.once {
             let summary = sync.sync_all().await;
+            // New replies reach the notify hook here too (no daemon needed).
+            crate::notify::pass(&ctx.engine, &ctx.config.notify).await;
             ctx.engine.store().flush_async().await?;
             printer.abort();
             print_summary(&summary, args.json)?;
@@ -204,7 +206,13 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
             stop.cancel();
         });
         eprintln!("syncing every account at its interval; Ctrl-C stops");
+        let notifier = tokio::spawn(crate::notify::run(
+            ctx.engine.clone(),
+            ctx.config.notify.clone(),
+            shutdown.clone(),
+        ));
         sync.run_pollers(shutdown).await;
+        let _ = notifier.await;
         ctx.engine.store().flush_async().await?;
         printer.abort();
         Ok(())

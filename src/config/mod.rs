@@ -32,8 +32,8 @@ pub use paths::{
 };
 pub use secrets::{Secret, SecretSource};
 pub use sections::{
-    DEFAULT_LISTEN, DaemonConfig, GapRange, LogFormat, LogLevel, LoggingConfig, Notify, RateLimit,
-    SendWindow, SendingConfig, UiConfig,
+    DEFAULT_LISTEN, DaemonConfig, GapRange, LogFormat, LogLevel, LoggingConfig, Notify, NotifyHook,
+    RateLimit, SendWindow, SendingConfig, UiConfig,
 };
 
 use secrets::optional_secret;
@@ -59,6 +59,7 @@ pub struct Config {
     pub sending: SendingConfig,
     pub ui: UiConfig,
     pub logging: LoggingConfig,
+    pub notify: NotifyHook,
     config_path: PathBuf,
     file_found: bool,
     data_dir: PathBuf,
@@ -162,6 +163,7 @@ pub fn load_with(
         sending: parsed.sending,
         ui: parsed.ui,
         logging: parsed.logging,
+        notify: parsed.notify,
         config_path: location.path,
         file_found,
         data_dir,
@@ -182,6 +184,7 @@ struct Parsed {
     sending: SendingConfig,
     ui: UiConfig,
     logging: LoggingConfig,
+    notify: NotifyHook,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +204,8 @@ struct RawRoot {
     ui: UiConfig,
     #[serde(default)]
     logging: LoggingConfig,
+    #[serde(default)]
+    notify: NotifyHook,
 }
 
 fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigError> {
@@ -238,6 +243,7 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         sending: raw.sending,
         ui: raw.ui,
         logging: raw.logging,
+        notify: raw.notify,
     })
 }
 

@@ -344,6 +344,31 @@ fn keymap<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<String
         .collect())
 }
 
+// ---------------------------------------------------------------- notify
+
+/// What runs once per new inbound reply, also when no TUI is open (the
+/// daemon, `outpost sync`). Nothing runs when neither is set.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyHook {
+    /// A shell command; the reply comes as one JSON document on its stdin.
+    #[serde(default, deserialize_with = "values::optional_non_empty")]
+    pub command: Option<String>,
+    /// A URL the same JSON is posted to (with a Slack-style `text`). It
+    /// often carries a token, so it is never printed or logged.
+    #[serde(default)]
+    pub webhook_url: Option<url::Url>,
+    /// Only replies in these categories (case-insensitive); empty: all.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl NotifyHook {
+    pub fn is_set(&self) -> bool {
+        self.command.is_some() || self.webhook_url.is_some()
+    }
+}
+
 // ---------------------------------------------------------------- logging
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -25,10 +25,11 @@ pub enum Kind {
     ReadChange,
     Triage,
     Reminder,
+    Notified,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -48,6 +49,7 @@ impl Kind {
         Kind::ReadChange,
         Kind::Triage,
         Kind::Reminder,
+        Kind::Notified,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -71,6 +73,7 @@ impl Kind {
             Kind::ReadChange => "read_changes",
             Kind::Triage => "triage",
             Kind::Reminder => "reminders",
+            Kind::Notified => "notified",
         }
     }
 

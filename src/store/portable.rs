@@ -64,6 +64,7 @@ macro_rules! for_each_kind {
             Kind::ReadChange => $body!(ReadChange),
             Kind::Triage => $body!(Triage),
             Kind::Reminder => $body!(Reminder),
+            Kind::Notified => $body!(Notified),
             Kind::Cursor => $body!(Cursor),
         }
     };

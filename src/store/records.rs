@@ -171,6 +171,13 @@ impl Record for Reminder {
     }
 }
 
+impl Record for Notified {
+    const KIND: Kind = Kind::Notified;
+    fn key(&self) -> String {
+        Notified::key(self)
+    }
+}
+
 impl Record for Activity {
     const KIND: Kind = Kind::Activity;
     fn key(&self) -> String {
