@@ -196,6 +196,23 @@ impl App {
             generation: self.inbox.generation,
             query,
         });
+        if from_start {
+            // Asked with the rows, so the title is exact as soon as they show.
+            self.request_inbox_counts();
+        }
+    }
+
+    /// Asks for exact inbox counts; coalesced while one count is in flight.
+    pub fn request_inbox_counts(&mut self) {
+        if self.inbox.counts_inflight {
+            self.inbox.counts_again = true;
+            return;
+        }
+        self.inbox.counts_inflight = true;
+        self.jobs.push(Job::InboxCounts {
+            generation: self.inbox.counts_generation,
+            query: self.inbox.query.clone(),
+        });
     }
 
     pub fn request_stats(&mut self) {
@@ -321,7 +338,8 @@ impl App {
     fn select(&mut self, row: usize) {
         match self.screen() {
             Screen::Inbox => {
-                self.inbox.cursor.selected = row.min(self.inbox.rows.len().saturating_sub(1))
+                self.inbox.cursor.selected = row.min(self.inbox.rows.len().saturating_sub(1));
+                self.inbox.rep_moved = true;
             }
             Screen::Leads => {
                 self.leads.cursor.selected = row.min(self.leads.ids.len().saturating_sub(1))
@@ -384,10 +402,16 @@ impl App {
     fn reload_inbox_filtered(&mut self) {
         self.inbox.rows.clear();
         self.inbox.cursor = Default::default();
+        self.inbox.rep_moved = false;
         self.inbox.exhausted = false;
         self.inbox.loaded = false;
-        // A newer query supersedes the one in flight.
+        // A newer query supersedes the one in flight; counts for the old
+        // filters are no answer for the new ones.
         self.inbox.inflight = false;
+        self.inbox.counts = None;
+        self.inbox.counts_generation += 1;
+        self.inbox.counts_inflight = false;
+        self.inbox.counts_again = false;
         self.request_inbox(true);
     }
 
@@ -672,6 +696,10 @@ impl App {
     fn move_selection(&mut self, action: Action) {
         let page = 20;
         let screen = self.screen();
+        if screen == Screen::Inbox {
+            // Back to the top is back to following the newest row.
+            self.inbox.rep_moved = action != Action::Top;
+        }
         let (cursor, len) = match screen {
             Screen::Inbox => (&mut self.inbox.cursor, self.inbox.rows.len()),
             Screen::Leads => (&mut self.leads.cursor, self.leads.ids.len()),
@@ -949,6 +977,12 @@ impl App {
                     .collect();
                 if let Some(report) = &self.stats.report {
                     ids.extend(report.campaigns.iter().map(|c| c.campaign_id));
+                    for c in &report.campaigns {
+                        self.inbox
+                            .campaign_names
+                            .entry(c.campaign_id)
+                            .or_insert_with(|| c.name.clone());
+                    }
                 }
                 ids.sort_unstable();
                 ids.dedup();
