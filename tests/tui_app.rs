@@ -1416,6 +1416,36 @@ async fn the_inbox_title_counts_exactly_even_while_a_sync_streams_rows_in() {
 }
 
 #[tokio::test]
+async fn messages_expire_by_the_clock_and_errors_go_at_the_next_key() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.app.info("Category set to Interested");
+    assert!(h.screen().contains("Category set to Interested"));
+    h.clock.advance(Duration::seconds(5));
+    h.app.on_tick();
+    assert!(
+        h.app.toast.is_none(),
+        "an info message is gone after a few seconds"
+    );
+    assert!(!h.screen().contains("Category set to Interested"));
+
+    // An error stays longer than an info message...
+    h.app.error("category not set: Smartlead said 500");
+    h.clock.advance(Duration::seconds(5));
+    assert!(h.screen().contains("category not set"));
+    h.clock.advance(Duration::seconds(6));
+    assert!(!h.screen().contains("category not set"));
+    // ...and goes at the next key, so it is not carried to another pane.
+    h.app.error("category not set: Smartlead said 500");
+    h.keys("2").await;
+    assert_eq!(h.app.screen(), Screen::Leads);
+    assert!(!h.screen().contains("category not set"), "{}", h.screen());
+    // A key that fails still says so: the clearing comes before it acts.
+    h.keys("1 N").await;
+    assert!(h.screen().contains("Marked unread"), "{}", h.screen());
+}
+
+#[tokio::test]
 async fn the_inbox_fits_names_and_subjects_at_60_100_and_160_columns() {
     let mut h = Harness::new();
     let mut named = newer_reply(1, "Aaliyah Ferreira", "Idea for Atlas Group");

@@ -47,6 +47,12 @@ pub enum ToastLevel {
     Error,
 }
 
+/// How long a message stays on the message line: long enough to read, short
+/// enough that it is not taken for news on the next screen. An error also
+/// goes at the next key (the rep has seen it).
+pub const INFO_SHOWN_FOR: chrono::Duration = chrono::Duration::seconds(4);
+pub const ERROR_SHOWN_FOR: chrono::Duration = chrono::Duration::seconds(10);
+
 /// A send in its undo window (or on its way).
 #[derive(Debug, Clone)]
 pub struct PendingSend {
@@ -91,6 +97,8 @@ pub struct App {
     /// The `/` line while the rep types a search or filter.
     pub search: Option<String>,
     pub toast: Option<(String, ToastLevel)>,
+    /// When the message was set, to let it expire (by the injected clock).
+    pub toast_at: DateTime<Utc>,
     pub sync: BTreeMap<String, SyncProgress>,
     /// Set when the data is a daemon's (`--remote` or auto-attach).
     pub attached: Option<super::feed::Attachment>,
@@ -130,6 +138,7 @@ impl App {
             overlay: Overlay::None,
             search: None,
             toast: None,
+            toast_at: DateTime::<Utc>::MIN_UTC,
             sync: BTreeMap::new(),
             attached: None,
             pending_send: None,
@@ -166,11 +175,26 @@ impl App {
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
-        self.toast = Some((text.into(), ToastLevel::Info));
+        self.set_toast(text.into(), ToastLevel::Info);
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
-        self.toast = Some((text.into(), ToastLevel::Error));
+        self.set_toast(text.into(), ToastLevel::Error);
+    }
+
+    fn set_toast(&mut self, text: String, level: ToastLevel) {
+        self.toast = Some((text, level));
+        self.toast_at = self.now();
+    }
+
+    /// The message to show now: none once it has been up its time.
+    pub fn current_toast(&self) -> Option<(&str, ToastLevel)> {
+        let (text, level) = self.toast.as_ref()?;
+        let shown_for = match level {
+            ToastLevel::Info => INFO_SHOWN_FOR,
+            ToastLevel::Error => ERROR_SHOWN_FOR,
+        };
+        (self.now() < self.toast_at + shown_for).then_some((text.as_str(), *level))
     }
 
     // ------------------------------------------------------------ requests
@@ -266,6 +290,10 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent) {
         self.dirty = true;
+        // The rep has seen the error; what this key does may say something new.
+        if matches!(self.toast, Some((_, ToastLevel::Error))) {
+            self.toast = None;
+        }
         let chord = KeyChord::from_event(&key);
         match &mut self.overlay {
             Overlay::None => {}
@@ -1118,6 +1146,10 @@ impl App {
 
     /// Called on a timer: moves spinners and the undo countdown.
     pub fn on_tick(&mut self) {
+        if self.toast.is_some() && self.current_toast().is_none() {
+            self.toast = None;
+            self.dirty = true;
+        }
         let syncing = self.sync.values().any(|p| p.running);
         if syncing || self.pending_send.is_some() || self.leads.loading {
             self.tick = self.tick.wrapping_add(1);
