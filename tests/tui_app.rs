@@ -1446,6 +1446,49 @@ async fn messages_expire_by_the_clock_and_errors_go_at_the_next_key() {
 }
 
 #[tokio::test]
+async fn a_failed_sync_keeps_its_reason_while_the_next_attempt_runs() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let reason = "could not reach Gmail: could not connect";
+    // The failed pass, then the poller's next attempt starting.
+    for running in [false, true] {
+        h.engine
+            .store()
+            .publish(Change::Progress(outpost::store::SyncProgress {
+                account: "me-gmail".into(),
+                running,
+                phase: if running { "history" } else { "failed" }.into(),
+                last_error: Some(reason.into()),
+                ..Default::default()
+            }));
+        h.settle().await;
+        let screen = h.screen();
+        let bar = screen.lines().last().unwrap();
+        assert!(
+            bar.contains("me-gmail ✗ could not reach Gmail"),
+            "running={running}: {bar}"
+        );
+        assert!(!bar.contains("history"), "{bar}");
+    }
+    // Smartlead goes through the same rule.
+    h.engine
+        .store()
+        .publish(Change::Progress(outpost::store::SyncProgress {
+            account: "acme-smartlead".into(),
+            running: true,
+            phase: "categories".into(),
+            last_error: Some("could not reach Smartlead: could not connect".into()),
+            ..Default::default()
+        }));
+    h.settle().await;
+    let screen = h.screen();
+    assert!(
+        screen.contains("acme-smartlead ✗ could not reach Smartlead"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
 async fn the_inbox_fits_names_and_subjects_at_60_100_and_160_columns() {
     let mut h = Harness::new();
     let mut named = newer_reply(1, "Aaliyah Ferreira", "Idea for Atlas Group");
