@@ -1331,3 +1331,263 @@ async fn e_marks_done_and_s_snoozes_from_a_picker_in_the_reps_zone() {
     assert!(until > at(NOW) && until - at(NOW) <= Duration::hours(33));
     assert!(h.screen().contains("Snoozed "), "{}", h.screen());
 }
+
+// ------------------------------------------------------------ the first screen
+
+/// A reply newer than everything in the fixture, from `who`, as a sync
+/// writes it. `minute` orders them: later minutes are newer.
+fn newer_reply(n: usize, who: &str, subject: &str) -> Thread {
+    let mut t = thread(
+        "me-gmail",
+        Provider::Gmail,
+        &format!("1a{n:06}"),
+        subject,
+        &format!("{}@streamed.example", who.to_lowercase().replace(' ', ".")),
+        None,
+        "2026-03-10T14:00:00Z",
+        true,
+        "Happy to talk, send a time",
+    );
+    t.last_message_at = at("2026-03-10T14:00:00Z") + Duration::seconds(n as i64);
+    t.last_inbound_at = Some(t.last_message_at);
+    t.lead_name = Some(who.to_string());
+    t
+}
+
+fn draw_at(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(f, app)).unwrap();
+    buffer_text(terminal.backend().buffer())
+}
+
+#[tokio::test]
+async fn the_first_screen_stays_on_the_newest_rows_while_a_sync_streams_them_in() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // Sync writes replies newer than every row shown, one after another.
+    for n in 0..30 {
+        h.engine
+            .store()
+            .put(&newer_reply(n, &format!("Streamed {n}"), "Streamed in"))
+            .unwrap();
+        h.settle().await;
+    }
+    assert_eq!(h.app.inbox.cursor.selected, 0, "the top stays selected");
+    let screen = h.screen();
+    let first_row = screen.lines().nth(2).unwrap();
+    assert!(first_row.contains("Streamed 29"), "{screen}");
+
+    // Once the rep moves, their row stays selected as more arrive above it.
+    h.keys("j j").await;
+    let chosen = h.app.inbox.selected().unwrap().key();
+    for n in 30..35 {
+        h.engine
+            .store()
+            .put(&newer_reply(n, &format!("Streamed {n}"), "Streamed in"))
+            .unwrap();
+        h.settle().await;
+    }
+    assert_eq!(h.app.inbox.selected().unwrap().key(), chosen);
+    assert_eq!(h.app.inbox.cursor.selected, 7);
+    // Back to the top follows the newest again.
+    h.keys("g").await;
+    h.engine
+        .store()
+        .put(&newer_reply(35, "Streamed 35", "Streamed in"))
+        .unwrap();
+    h.settle().await;
+    assert_eq!(h.app.inbox.cursor.selected, 0);
+    assert!(h.app.inbox.selected().unwrap().lead_name.as_deref() == Some("Streamed 35"));
+}
+
+#[tokio::test]
+async fn the_inbox_title_counts_exactly_even_while_a_sync_streams_rows_in() {
+    let mut h = Harness::new();
+    // More conversations than one page, so a loaded-so-far count would read
+    // "200+".
+    let many: Vec<Thread> = (0..250)
+        .map(|n| newer_reply(n, &format!("Lead {n}"), "Earlier reply"))
+        .collect();
+    h.engine.store().put_all(&many).unwrap();
+    while h.feed.try_recv().is_ok() {}
+    let mut next = 250;
+    let mut counted_while_streaming = false;
+    let mut titles = Vec::new();
+    // Every job the app asks for runs only after one more reply was
+    // written: the sync never pauses while the first screen loads.
+    for _ in 0..40 {
+        let jobs = h.app.take_jobs();
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            h.engine
+                .store()
+                .put(&newer_reply(next, &format!("Lead {next}"), "Streamed in"))
+                .unwrap();
+            next += 1;
+            while let Ok(change) = h.feed.try_recv() {
+                h.app.on_change(change);
+            }
+            let result = jobs::run(h.engine.clone(), job).await;
+            h.app.apply(result);
+            let screen = h.screen();
+            let title = screen.lines().nth(1).unwrap().to_string();
+            assert!(!title.contains("+)"), "a guessed count: {title}");
+            counted_while_streaming |= h.app.inbox.counts.is_some();
+            titles.push(title);
+        }
+        if next > 280 {
+            break;
+        }
+    }
+    assert!(
+        counted_while_streaming,
+        "no count was shown while rows streamed in: {titles:#?}"
+    );
+    h.settle().await;
+    let exact = h.engine.inbox_counts(&Default::default()).unwrap();
+    let title = h.screen().lines().nth(1).unwrap().to_string();
+    assert!(
+        title.contains(&format!(
+            "Inbox ({} · {} unread)",
+            exact.total, exact.unread
+        )),
+        "{title}"
+    );
+}
+
+#[tokio::test]
+async fn messages_expire_by_the_clock_and_errors_go_at_the_next_key() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.app.info("Category set to Interested");
+    assert!(h.screen().contains("Category set to Interested"));
+    h.clock.advance(Duration::seconds(5));
+    h.app.on_tick();
+    assert!(
+        h.app.toast.is_none(),
+        "an info message is gone after a few seconds"
+    );
+    assert!(!h.screen().contains("Category set to Interested"));
+
+    // An error stays longer than an info message...
+    h.app.error("category not set: Smartlead said 500");
+    h.clock.advance(Duration::seconds(5));
+    assert!(h.screen().contains("category not set"));
+    h.clock.advance(Duration::seconds(6));
+    assert!(!h.screen().contains("category not set"));
+    // ...and goes at the next key, so it is not carried to another pane.
+    h.app.error("category not set: Smartlead said 500");
+    h.keys("2").await;
+    assert_eq!(h.app.screen(), Screen::Leads);
+    assert!(!h.screen().contains("category not set"), "{}", h.screen());
+    // A key that fails still says so: the clearing comes before it acts.
+    h.keys("1 N").await;
+    assert!(h.screen().contains("Marked unread"), "{}", h.screen());
+}
+
+#[tokio::test]
+async fn a_failed_sync_keeps_its_reason_while_the_next_attempt_runs() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let reason = "could not reach Gmail: could not connect";
+    // The failed pass, then the poller's next attempt starting.
+    for running in [false, true] {
+        h.engine
+            .store()
+            .publish(Change::Progress(outpost::store::SyncProgress {
+                account: "me-gmail".into(),
+                running,
+                phase: if running { "history" } else { "failed" }.into(),
+                last_error: Some(reason.into()),
+                ..Default::default()
+            }));
+        h.settle().await;
+        let screen = h.screen();
+        let bar = screen.lines().last().unwrap();
+        assert!(
+            bar.contains("me-gmail ✗ could not reach Gmail"),
+            "running={running}: {bar}"
+        );
+        assert!(!bar.contains("history"), "{bar}");
+    }
+    // Smartlead goes through the same rule.
+    h.engine
+        .store()
+        .publish(Change::Progress(outpost::store::SyncProgress {
+            account: "acme-smartlead".into(),
+            running: true,
+            phase: "categories".into(),
+            last_error: Some("could not reach Smartlead: could not connect".into()),
+            ..Default::default()
+        }));
+    h.settle().await;
+    let screen = h.screen();
+    assert!(
+        screen.contains("acme-smartlead ✗ could not reach Smartlead"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn the_inbox_fits_names_and_subjects_at_60_100_and_160_columns() {
+    let mut h = Harness::new();
+    let mut named = newer_reply(1, "Aaliyah Ferreira", "Idea for Atlas Group");
+    named.provider = Provider::Smartlead;
+    named.account = "acme-smartlead".into();
+    named.provider_thread_id = "3101:77".into();
+    named.campaign_id = Some(3101);
+    named.campaign_name = Some("Healthcare Ops Leaders Q2".into());
+    named.sources = vec![Thread::key_for("me-gmail", "1b000001")];
+    named.category = Some(Category {
+        id: 1,
+        name: "Interested".into(),
+        sentiment: None,
+    });
+    named.preview = "Yes, we are looking at this now. Can you share pricing?".into();
+    let mut answered = newer_reply(2, "Kofi Holm", "Outbound at Northly");
+    answered.preview = "Sounds good. Who else from your side would join?".into();
+    answered.answered_last = true;
+    answered.unread = false;
+    h.engine.store().put_all(&[named, answered]).unwrap();
+    h.settle().await;
+    let exact = h.engine.inbox_counts(&Default::default()).unwrap();
+    assert_eq!((exact.total, exact.unread), (5, 3));
+    for (width, height, name) in [
+        (60, 12, "inbox_60_columns"),
+        (100, 12, "inbox_100_columns"),
+        (160, 12, "inbox_160_columns"),
+    ] {
+        let screen = draw_at(&mut h.app, width, height);
+        assert!(screen.contains("Inbox (5 · 3 unread)"), "{screen}");
+        for line in screen.lines().skip(2).take(5) {
+            // Every row keeps its subject's start, at every width.
+            assert!(
+                [
+                    "Idea for",
+                    "Outbound at",
+                    "Quick ques",
+                    "Re: Intro",
+                    "Fintech CT"
+                ]
+                .iter()
+                .any(|s| line.contains(s)),
+                "{width} columns lost a subject: {line}"
+            );
+        }
+        insta::assert_snapshot!(name, screen);
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_filter_and_the_timeline_name_the_campaign() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // The first campaign in the cycle.
+    h.keys("C").await;
+    let screen = h.screen();
+    let title = screen.lines().nth(1).unwrap();
+    assert!(title.contains("campaign:"), "{title}");
+    assert!(!title.contains("campaign:#"), "{title}");
+}

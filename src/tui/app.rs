@@ -47,6 +47,12 @@ pub enum ToastLevel {
     Error,
 }
 
+/// How long a message stays on the message line: long enough to read, short
+/// enough that it is not taken for news on the next screen. An error also
+/// goes at the next key (the rep has seen it).
+pub const INFO_SHOWN_FOR: chrono::Duration = chrono::Duration::seconds(4);
+pub const ERROR_SHOWN_FOR: chrono::Duration = chrono::Duration::seconds(10);
+
 /// A send in its undo window (or on its way).
 #[derive(Debug, Clone)]
 pub struct PendingSend {
@@ -91,6 +97,8 @@ pub struct App {
     /// The `/` line while the rep types a search or filter.
     pub search: Option<String>,
     pub toast: Option<(String, ToastLevel)>,
+    /// When the message was set, to let it expire (by the injected clock).
+    pub toast_at: DateTime<Utc>,
     pub sync: BTreeMap<String, SyncProgress>,
     /// Set when the data is a daemon's (`--remote` or auto-attach).
     pub attached: Option<super::feed::Attachment>,
@@ -132,6 +140,7 @@ impl App {
             overlay: Overlay::None,
             search: None,
             toast: None,
+            toast_at: DateTime::<Utc>::MIN_UTC,
             sync: BTreeMap::new(),
             attached: None,
             pending_send: None,
@@ -169,11 +178,26 @@ impl App {
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
-        self.toast = Some((text.into(), ToastLevel::Info));
+        self.set_toast(text.into(), ToastLevel::Info);
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
-        self.toast = Some((text.into(), ToastLevel::Error));
+        self.set_toast(text.into(), ToastLevel::Error);
+    }
+
+    fn set_toast(&mut self, text: String, level: ToastLevel) {
+        self.toast = Some((text, level));
+        self.toast_at = self.now();
+    }
+
+    /// The message to show now: none once it has been up its time.
+    pub fn current_toast(&self) -> Option<(&str, ToastLevel)> {
+        let (text, level) = self.toast.as_ref()?;
+        let shown_for = match level {
+            ToastLevel::Info => INFO_SHOWN_FOR,
+            ToastLevel::Error => ERROR_SHOWN_FOR,
+        };
+        (self.now() < self.toast_at + shown_for).then_some((text.as_str(), *level))
     }
 
     // ------------------------------------------------------------ requests
@@ -198,6 +222,23 @@ impl App {
         self.jobs.push(Job::Inbox {
             generation: self.inbox.generation,
             query,
+        });
+        if from_start {
+            // Asked with the rows, so the title is exact as soon as they show.
+            self.request_inbox_counts();
+        }
+    }
+
+    /// Asks for exact inbox counts; coalesced while one count is in flight.
+    pub fn request_inbox_counts(&mut self) {
+        if self.inbox.counts_inflight {
+            self.inbox.counts_again = true;
+            return;
+        }
+        self.inbox.counts_inflight = true;
+        self.jobs.push(Job::InboxCounts {
+            generation: self.inbox.counts_generation,
+            query: self.inbox.query.clone(),
         });
     }
 
@@ -252,6 +293,10 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent) {
         self.dirty = true;
+        // The rep has seen the error; what this key does may say something new.
+        if matches!(self.toast, Some((_, ToastLevel::Error))) {
+            self.toast = None;
+        }
         let chord = KeyChord::from_event(&key);
         match &mut self.overlay {
             Overlay::None => {}
@@ -324,7 +369,8 @@ impl App {
     fn select(&mut self, row: usize) {
         match self.screen() {
             Screen::Inbox => {
-                self.inbox.cursor.selected = row.min(self.inbox.rows.len().saturating_sub(1))
+                self.inbox.cursor.selected = row.min(self.inbox.rows.len().saturating_sub(1));
+                self.inbox.rep_moved = true;
             }
             Screen::Leads => {
                 self.leads.cursor.selected = row.min(self.leads.ids.len().saturating_sub(1))
@@ -387,10 +433,16 @@ impl App {
     fn reload_inbox_filtered(&mut self) {
         self.inbox.rows.clear();
         self.inbox.cursor = Default::default();
+        self.inbox.rep_moved = false;
         self.inbox.exhausted = false;
         self.inbox.loaded = false;
-        // A newer query supersedes the one in flight.
+        // A newer query supersedes the one in flight; counts for the old
+        // filters are no answer for the new ones.
         self.inbox.inflight = false;
+        self.inbox.counts = None;
+        self.inbox.counts_generation += 1;
+        self.inbox.counts_inflight = false;
+        self.inbox.counts_again = false;
         self.request_inbox(true);
     }
 
@@ -691,6 +743,10 @@ impl App {
     fn move_selection(&mut self, action: Action) {
         let page = 20;
         let screen = self.screen();
+        if screen == Screen::Inbox {
+            // Back to the top is back to following the newest row.
+            self.inbox.rep_moved = action != Action::Top;
+        }
         let (cursor, len) = match screen {
             Screen::Inbox => (&mut self.inbox.cursor, self.inbox.rows.len()),
             Screen::Leads => (&mut self.leads.cursor, self.leads.ids.len()),
@@ -1036,6 +1092,12 @@ impl App {
                     .collect();
                 if let Some(report) = &self.stats.report {
                     ids.extend(report.campaigns.iter().map(|c| c.campaign_id));
+                    for c in &report.campaigns {
+                        self.inbox
+                            .campaign_names
+                            .entry(c.campaign_id)
+                            .or_insert_with(|| c.name.clone());
+                    }
                 }
                 ids.sort_unstable();
                 ids.dedup();
@@ -1171,6 +1233,10 @@ impl App {
 
     /// Called on a timer: moves spinners and the undo countdown.
     pub fn on_tick(&mut self) {
+        if self.toast.is_some() && self.current_toast().is_none() {
+            self.toast = None;
+            self.dirty = true;
+        }
         let syncing = self.sync.values().any(|p| p.running);
         if syncing || self.pending_send.is_some() || self.leads.loading {
             self.tick = self.tick.wrapping_add(1);

@@ -39,8 +39,16 @@ impl App {
                 self.apply_inbox(generation, offset, rows)
             }
             JobResult::InboxCounts { generation, counts } => {
-                if generation == self.inbox.generation {
+                // Counts for the filters shown are taken even when newer rows
+                // were asked for meanwhile (a sync streaming in asks all the
+                // time); the coalesced next count catches up.
+                if generation == self.inbox.counts_generation {
+                    self.inbox.counts_inflight = false;
                     self.inbox.counts = Some(counts);
+                    if self.inbox.counts_again {
+                        self.inbox.counts_again = false;
+                        self.request_inbox_counts();
+                    }
                 }
             }
             JobResult::Thread(view) => {
@@ -304,14 +312,20 @@ impl App {
         }
         self.inbox.inflight = false;
         let got = rows.len();
-        let keep = self.inbox.selected().map(|t| t.key());
+        // Only a row the rep chose is followed; otherwise the top stays
+        // selected, so the first screen opens on the newest replies while a
+        // sync streams rows in above.
+        let keep = self
+            .inbox
+            .selected()
+            .filter(|_| self.inbox.rep_moved)
+            .map(|t| t.key());
+        for t in &rows {
+            if let (Some(id), Some(name)) = (t.campaign_id, &t.campaign_name) {
+                self.inbox.campaign_names.insert(id, name.clone());
+            }
+        }
         if offset == 0 {
-            // The counts walk every conversation: asked for once the rows
-            // are in, so they never compete with the first frame.
-            self.jobs.push(Job::InboxCounts {
-                generation,
-                query: self.inbox.query.clone(),
-            });
             self.notice_new_replies(&rows);
             self.inbox.exhausted = got < self.inbox.rows.len().max(super::panes::inbox::PAGE);
             self.inbox.rows = rows;
@@ -324,6 +338,8 @@ impl App {
         // New rows above keep the same conversation selected.
         if let Some(at) = keep.and_then(|k| self.inbox.rows.iter().position(|t| t.key() == k)) {
             self.inbox.cursor.selected = at;
+        } else if !self.inbox.rep_moved {
+            self.inbox.cursor.selected = 0;
         }
         self.inbox.cursor.clamp(self.inbox.rows.len());
         if self.inbox.again {

@@ -142,12 +142,12 @@ fn draw_message(f: &mut Frame, app: &App, area: Rect) {
                 None => Line::styled(format!("Sending to {}…", p.to), theme.warn()),
             },
         }
-    } else if let Some((text, level)) = &app.toast {
+    } else if let Some((text, level)) = app.current_toast() {
         let style = match level {
             ToastLevel::Info => theme.ok(),
             ToastLevel::Error => theme.error(),
         };
-        Line::styled(text.clone(), style)
+        Line::styled(text.to_string(), style)
     } else {
         Line::raw("")
     };

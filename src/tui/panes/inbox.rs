@@ -27,6 +27,16 @@ pub struct InboxPane {
     pub exhausted: bool,
     /// Exact counts for the current filters, once known.
     pub counts: Option<crate::engine::InboxCounts>,
+    /// Which filters the counts are for: bumped when the filters change, so
+    /// counts for the same filters are taken even while rows keep arriving.
+    pub counts_generation: u64,
+    pub counts_inflight: bool,
+    pub counts_again: bool,
+    /// The rep moved the selection: rows arriving above keep their row
+    /// selected. Until then the newest row (the top) stays selected.
+    pub rep_moved: bool,
+    /// Campaign names seen in rows and stats, for the filter summary.
+    pub campaign_names: std::collections::BTreeMap<i64, String>,
     /// The newest reply seen, to tell when a new one arrives.
     pub newest_inbound: Option<DateTime<Utc>>,
     /// Conversations back from a snooze (listed first, marked ⏎ until opened).
@@ -45,7 +55,10 @@ impl InboxPane {
             parts.push(format!("account:{a}"));
         }
         if let Some(c) = q.campaign_id {
-            parts.push(format!("campaign:#{c}"));
+            match self.campaign_names.get(&c) {
+                Some(name) => parts.push(format!("campaign:{name}")),
+                None => parts.push(format!("campaign:#{c}")),
+            }
         }
         if let Some(c) = &q.category {
             parts.push(format!("category:{c}"));
@@ -67,12 +80,13 @@ impl InboxPane {
         now: DateTime<Utc>,
     ) -> (Rect, usize) {
         let filters = self.filter_summary();
-        // Exact once counted; until then what is loaded ("+": more below).
+        // Exact, never a loaded-so-far guess: the counts come with the rows;
+        // a list read to its end is its own count.
         let count = match self.counts {
             Some(c) if c.unread > 0 => format!("{} · {} unread", c.total, c.unread),
             Some(c) => c.total.to_string(),
-            None if self.exhausted => self.rows.len().to_string(),
-            None => format!("{}+", self.rows.len()),
+            None if self.exhausted && self.loaded => self.rows.len().to_string(),
+            None => "counting…".to_string(),
         };
         let title = if filters.is_empty() {
             format!(" Inbox ({count}) ")
@@ -99,73 +113,223 @@ impl InboxPane {
         let range = self.cursor.visible(self.rows.len(), inner.height as usize);
         let offset = range.start;
         let selected = self.cursor.selected;
-        let rows: Vec<Row> = self.rows[range.clone()]
+        let cells: Vec<RowCells> = self.rows[range]
+            .iter()
+            .map(|t| RowCells::of(t, now, self.woke.contains(&t.key())))
+            .collect();
+        let layout = RowLayout::fit(inner.width as usize, &cells);
+        let rows: Vec<Row> = cells
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let who = t.person().to_string();
-                // "SL+GM" when the conversation also reached us through the
-                // rep's Gmail (Smartlead sent through their mailbox).
-                let copies = if t.sources.is_empty() { "" } else { "+GM" };
-                let source = match t.provider {
-                    Provider::Smartlead => format!(
-                        "SL{copies} {}",
-                        t.campaign_name.clone().unwrap_or_else(|| t.account.clone())
-                    ),
-                    Provider::Gmail => format!("GM {}", t.account),
-                };
-                // The person's last words; ↩ when we answered after them.
-                let preview = if t.preview.is_empty() {
-                    t.snippet.clone()
-                } else if t.answered_last {
-                    format!("↩ {}", t.preview)
-                } else {
-                    t.preview.clone()
-                };
-                let preview = if self.woke.contains(&t.key()) {
-                    format!("⏎ back from snooze · {preview}")
-                } else {
-                    preview
-                };
-                let badge = t
-                    .category
-                    .as_ref()
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default();
+            .map(|(i, c)| {
                 let style = if offset + i == selected {
                     theme.selected()
-                } else if t.unread {
+                } else if c.unread {
                     theme.unread()
                 } else {
                     ratatui::style::Style::default()
                 };
-                Row::new(vec![
-                    Cell::from(if t.unread { "●" } else { " " }),
-                    Cell::from(super::short_time(t.last_message_at, now)),
-                    Cell::from(clip(&who, 28)),
-                    Cell::from(Line::from(vec![
-                        Span::raw(clip(&t.subject, 40)),
-                        Span::styled(format!("  {}", clip(&preview, 60)), theme.muted()),
-                    ])),
-                    Cell::from(Span::styled(clip(&badge, 16), theme.badge())),
-                    Cell::from(Span::styled(clip(&source, 22), theme.muted())),
-                ])
-                .style(style)
+                // The subject whole if it fits, then as much preview as fits.
+                let subject = clip(&c.subject, layout.text);
+                let room = layout.text.saturating_sub(subject.chars().count() + 2);
+                let mut text = vec![Span::raw(subject)];
+                if room > 0 && !c.preview.is_empty() {
+                    text.push(Span::styled(
+                        format!("  {}", clip(&c.preview, room)),
+                        theme.muted(),
+                    ));
+                }
+                let mut row = vec![
+                    Cell::from(if c.unread { "●" } else { " " }),
+                    Cell::from(c.when.clone()),
+                    Cell::from(clip(&c.who, layout.who)),
+                    Cell::from(Line::from(text)),
+                ];
+                if layout.badge > 0 {
+                    row.push(Cell::from(Span::styled(
+                        clip(&c.badge, layout.badge),
+                        theme.badge(),
+                    )));
+                }
+                if layout.source > 0 {
+                    row.push(Cell::from(Span::styled(
+                        clip(&c.source, layout.source),
+                        theme.muted(),
+                    )));
+                }
+                Row::new(row).style(style)
             })
             .collect();
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(1),
-                Constraint::Length(7),
-                Constraint::Length(28),
-                Constraint::Fill(1),
-                Constraint::Length(16),
-                Constraint::Length(22),
-            ],
-        )
-        .column_spacing(1);
+        let table = Table::new(rows, layout.constraints()).column_spacing(1);
         f.render_widget(table, inner);
         (inner, offset)
+    }
+}
+
+/// One inbox row's texts, before they are fitted to the width.
+struct RowCells {
+    unread: bool,
+    when: String,
+    who: String,
+    subject: String,
+    preview: String,
+    /// The reply category ("Interested").
+    badge: String,
+    /// Where it came from: "SL Q1 CFO outreach", "SL+GM …", "GM me-gmail".
+    source: String,
+}
+
+impl RowCells {
+    fn of(t: &Thread, now: DateTime<Utc>, woke: bool) -> RowCells {
+        // "SL+GM" when the conversation also reached us through the rep's
+        // Gmail (Smartlead sent through their mailbox).
+        let copies = if t.sources.is_empty() { "" } else { "+GM" };
+        let source = match t.provider {
+            Provider::Smartlead => format!(
+                "SL{copies} {}",
+                t.campaign_name.clone().unwrap_or_else(|| t.account.clone())
+            ),
+            Provider::Gmail => format!("GM {}", t.account),
+        };
+        // The person's last words; ↩ when we answered after them.
+        let preview = if t.preview.is_empty() {
+            t.snippet.clone()
+        } else if t.answered_last {
+            format!("↩ {}", t.preview)
+        } else {
+            t.preview.clone()
+        };
+        // Back from a snooze: marked until the rep opens it.
+        let preview = if woke {
+            format!("⏎ back from snooze · {preview}")
+        } else {
+            preview
+        };
+        RowCells {
+            unread: t.unread,
+            when: super::short_time(t.last_message_at, now),
+            who: t.person().to_string(),
+            subject: t.subject.clone(),
+            preview,
+            badge: t
+                .category
+                .as_ref()
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            source,
+        }
+    }
+}
+
+/// Column widths for the rows on screen, by priority: who and what was
+/// said come first; the category and then the source shrink, and drop,
+/// before the subject gets less than [`TEXT_KEEPS`] columns. Widths follow
+/// the visible texts, so no column is padded past its longest entry.
+#[derive(Debug, PartialEq, Eq)]
+struct RowLayout {
+    when: usize,
+    who: usize,
+    text: usize,
+    /// 0: the column is dropped.
+    badge: usize,
+    source: usize,
+}
+
+/// The subject and preview column never shrinks below this for the badges.
+const TEXT_KEEPS: usize = 40;
+/// The narrowest a shrunk badge column is still worth showing.
+const BADGE_MIN: usize = 8;
+const SOURCE_MIN: usize = 14;
+
+impl RowLayout {
+    fn fit(width: usize, cells: &[RowCells]) -> RowLayout {
+        let longest = |f: fn(&RowCells) -> &str| {
+            cells
+                .iter()
+                .map(|c| f(c).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let when = longest(|c| &c.when);
+        // A name needs a quarter of a narrow screen at most.
+        let who = longest(|c| &c.who).min((width / 4).clamp(8, 26));
+        // Dot, when, who, text: three gaps.
+        let fixed = 1 + when + who + 3;
+        let mut room = width.saturating_sub(fixed);
+        let mut take = |wanted: usize, min: usize| -> usize {
+            let spare = room.saturating_sub(TEXT_KEEPS + 1);
+            let got = wanted.min(spare);
+            if wanted == 0 || got < min.min(wanted) {
+                return 0;
+            }
+            room -= got + 1;
+            got
+        };
+        let badge = take(longest(|c| &c.badge).min(16), BADGE_MIN);
+        let source = take(longest(|c| &c.source).min(24), SOURCE_MIN);
+        RowLayout {
+            when,
+            who,
+            text: room,
+            badge,
+            source,
+        }
+    }
+
+    fn constraints(&self) -> Vec<Constraint> {
+        let mut out = vec![
+            Constraint::Length(1),
+            Constraint::Length(self.when as u16),
+            Constraint::Length(self.who as u16),
+            Constraint::Length(self.text as u16),
+        ];
+        if self.badge > 0 {
+            out.push(Constraint::Length(self.badge as u16));
+        }
+        if self.source > 0 {
+            out.push(Constraint::Length(self.source as u16));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(who: &str, badge: &str, source: &str) -> RowCells {
+        RowCells {
+            unread: false,
+            when: "Nov 25".into(),
+            who: who.into(),
+            subject: "Quick question about Q2 close".into(),
+            preview: "Thanks, send over the deck".into(),
+            badge: badge.into(),
+            source: source.into(),
+        }
+    }
+
+    #[test]
+    fn narrow_rows_keep_name_and_subject_and_drop_the_badges_first() {
+        let rows = [cells(
+            "Dana Whitfield",
+            "Interested",
+            "SL+GM Healthcare Ops Leaders",
+        )];
+        let narrow = RowLayout::fit(58, &rows);
+        assert_eq!((narrow.badge, narrow.source), (0, 0), "{narrow:?}");
+        assert_eq!(narrow.who, 14);
+        assert!(narrow.text >= 30, "{narrow:?}");
+
+        let medium = RowLayout::fit(98, &rows);
+        assert_eq!(medium.badge, 10, "the category comes back first");
+        assert!(medium.text >= TEXT_KEEPS, "{medium:?}");
+
+        let wide = RowLayout::fit(158, &rows);
+        assert_eq!((wide.badge, wide.source), (10, 24), "{wide:?}");
+        // Every column but the text is as wide as its longest entry.
+        assert_eq!(wide.who, "Dana Whitfield".len());
+        let used = 1 + wide.when + wide.who + wide.text + wide.badge + wide.source + 5;
+        assert_eq!(used, 158, "the text takes what is left");
     }
 }

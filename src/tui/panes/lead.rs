@@ -96,6 +96,13 @@ impl LeadPane {
         if view.timeline.is_empty() {
             return vec![Line::styled("No activity yet", theme.muted())];
         }
+        // Events carry the campaign's id; the rep knows it by name.
+        let campaign_names: std::collections::BTreeMap<i64, &str> = view
+            .records
+            .iter()
+            .flat_map(|l| &l.memberships)
+            .filter_map(|m| Some((m.campaign_id, m.campaign_name.as_deref()?)))
+            .collect();
         view.timeline
             .iter()
             .map(|item| match item {
@@ -103,13 +110,15 @@ impl LeadPane {
                     Span::styled(super::full_time(e.at), theme.muted()),
                     Span::raw(format!("  {:<24}", e.kind.as_str())),
                     Span::styled(
-                        format!(
-                            "{}{}",
-                            e.campaign_id
-                                .map(|c| format!("campaign #{c} "))
-                                .unwrap_or_default(),
-                            e.detail.clone().unwrap_or_default()
-                        ),
+                        e.campaign_id
+                            .map(|c| match campaign_names.get(&c) {
+                                Some(name) => name.to_string(),
+                                None => format!("campaign #{c}"),
+                            })
+                            .into_iter()
+                            .chain(e.detail.clone())
+                            .collect::<Vec<_>>()
+                            .join(" · "),
                         theme.muted(),
                     ),
                 ]),

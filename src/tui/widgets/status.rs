@@ -27,6 +27,19 @@ pub fn sync_spans(
                 format!("{} ✗ needs login", p.account),
                 theme.error(),
             ));
+        } else if let Some(err) = &p.last_error {
+            // One rule for every provider: a failed sync keeps saying why,
+            // also while the next attempt runs (a provider whose client
+            // retries longer must not look busy instead of broken).
+            let retrying = if p.running {
+                format!(" · {} retrying", SPINNER[tick % SPINNER.len()])
+            } else {
+                String::new()
+            };
+            spans.push(Span::styled(
+                format!("{} ✗ {}{retrying}", p.account, super::clip(err, 40)),
+                theme.error(),
+            ));
         } else if p.running {
             let progress = match p.total {
                 Some(total) => format!(" {}/{total}", p.done),
@@ -41,11 +54,6 @@ pub fn sync_spans(
                     p.phase
                 ),
                 theme.accent(),
-            ));
-        } else if let Some(err) = &p.last_error {
-            spans.push(Span::styled(
-                format!("{} ✗ {}", p.account, super::clip(err, 40)),
-                theme.error(),
             ));
         } else if let Some(at) = p.last_success {
             spans.push(Span::styled(
