@@ -1591,3 +1591,78 @@ async fn a_campaign_filter_and_the_timeline_name_the_campaign() {
     assert!(title.contains("campaign:"), "{title}");
     assert!(!title.contains("campaign:#"), "{title}");
 }
+
+#[tokio::test]
+async fn j_k_and_n_move_through_conversations_and_a_long_one_opens_at_its_newest() {
+    let mut h = Harness::new();
+    // A long conversation, newest of all: twelve messages of five lines.
+    let store = h.engine.store();
+    let long_key = Thread::key_for("me-gmail", "long0001");
+    let mut long = thread(
+        "me-gmail",
+        Provider::Gmail,
+        "long0001",
+        "A long back and forth",
+        "ines@longform.example",
+        None,
+        "2026-03-10T14:55:00Z",
+        false,
+        "Latest words",
+    );
+    long.message_count = 12;
+    store.put(&long).unwrap();
+    let messages: Vec<Message> = (0..12)
+        .map(|i| {
+            let body = if i == 11 {
+                "THE NEWEST WORDS".to_string()
+            } else {
+                format!("Message {i}\nsecond line\nthird line\nfourth line\nfifth line")
+            };
+            message(
+                "me-gmail",
+                &format!("long-{i:02}"),
+                &long_key,
+                if i % 2 == 0 {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                },
+                ("Ines Long", "ines@longform.example"),
+                "me@acme.example",
+                "A long back and forth",
+                &format!("2026-03-10T14:{:02}:00Z", 30 + i),
+                &body,
+            )
+        })
+        .collect();
+    store.put_all(&messages).unwrap();
+    h.settle().await;
+    assert_eq!(h.app.inbox.rows[0].key(), long_key);
+    let second = h.app.inbox.rows[1].key();
+    // J opens the second (and so reads it); the third stays unread.
+    let third = h.app.inbox.rows[2].key();
+    assert!(h.app.inbox.rows[2].unread);
+
+    h.keys("enter").await;
+    let screen = h.screen();
+    assert!(screen.contains("THE NEWEST WORDS"), "{screen}");
+    assert!(!screen.contains("Message 0"), "opened at the top: {screen}");
+    assert!(h.app.thread.scroll > 0);
+
+    // J and K open the next and previous conversation in place.
+    h.keys("J").await;
+    assert_eq!(h.app.screen(), Screen::Thread);
+    assert_eq!(h.app.thread.key, second);
+    h.keys("K").await;
+    assert_eq!(h.app.thread.key, long_key);
+    h.keys("K").await;
+    assert!(h.screen().contains("That was the first conversation"));
+    assert_eq!(h.app.stack.len(), 1, "one thread screen, not a pile");
+
+    // n opens the next unread one; then there is none.
+    h.keys("n").await;
+    assert_eq!(h.app.thread.key, third);
+    h.keys("esc n").await;
+    assert_eq!(h.app.screen(), Screen::Inbox);
+    assert!(h.screen().contains("No more unread conversations"));
+}

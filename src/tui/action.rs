@@ -54,6 +54,9 @@ pub enum Action {
     ToggleUnread,
     MarkUnread,
     Archive,
+    NextConversation,
+    PreviousConversation,
+    NextUnread,
     Snooze,
     CycleAccount,
     CycleCampaign,
@@ -130,6 +133,9 @@ actions! {
     Reply, "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
     SetCategory, "set_category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
     UndoSend, "undo_send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    NextConversation, "next_conversation", "Open the next conversation", Scope::Only(&[Thread]), ["J"], false;
+    PreviousConversation, "previous_conversation", "Open the previous conversation", Scope::Only(&[Thread]), ["K"], false;
+    NextUnread, "next_unread", "Open the next unread conversation", Scope::Only(&[Inbox, Thread]), ["n"], true;
     Archive, "archive", "Mark done: out of the inbox until they write again", Scope::Only(&[Inbox, Thread]), ["e"], true;
     Snooze, "snooze", "Snooze until a time you pick (a reply wakes it early)", Scope::Only(&[Inbox, Thread]), ["s"], true;
     MarkUnread, "mark_unread", "Mark the conversation unread (here and in Gmail)", Scope::Only(&[Inbox, Thread]), ["N"], false;

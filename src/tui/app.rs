@@ -592,6 +592,9 @@ impl App {
             Action::UndoSend => self.undo_send(),
             Action::MarkUnread => self.mark_unread(),
             Action::Archive => self.archive(),
+            Action::NextConversation => self.step_conversation(true, false),
+            Action::PreviousConversation => self.step_conversation(false, false),
+            Action::NextUnread => self.step_conversation(true, true),
             Action::Snooze => self.pick_snooze(),
             Action::ToggleUnread => {
                 self.inbox.query.unread_only = !self.inbox.query.unread_only;
@@ -796,24 +799,7 @@ impl App {
 
     fn open(&mut self) {
         match self.screen() {
-            Screen::Inbox => {
-                if let Some(t) = self.inbox.selected().cloned() {
-                    self.open_thread(&t.key());
-                    // Seen: no longer "back from snooze".
-                    if self.inbox.woke.remove(&t.key()) {
-                        self.jobs.push(Job::ClearWokenSnooze { key: t.key() });
-                    }
-                    if t.unread {
-                        self.jobs.push(Job::MarkRead {
-                            key: t.key(),
-                            read: true,
-                        });
-                        if let Some(row) = self.inbox.rows.get_mut(self.inbox.cursor.selected) {
-                            row.unread = false;
-                        }
-                    }
-                }
-            }
+            Screen::Inbox => self.open_inbox_row(),
             Screen::Leads => {
                 if let Some(row) = self.leads.selected_row() {
                     let email = row.email().to_string();
@@ -833,9 +819,60 @@ impl App {
         }
     }
 
+    /// Opens the selected inbox row: read, and no longer "back from snooze".
+    fn open_inbox_row(&mut self) {
+        let Some(t) = self.inbox.selected().cloned() else {
+            return;
+        };
+        self.open_thread(&t.key());
+        if self.inbox.woke.remove(&t.key()) {
+            self.jobs.push(Job::ClearWokenSnooze { key: t.key() });
+        }
+        if t.unread {
+            self.jobs.push(Job::MarkRead {
+                key: t.key(),
+                read: true,
+            });
+            if let Some(row) = self.inbox.rows.get_mut(self.inbox.cursor.selected) {
+                row.unread = false;
+            }
+        }
+    }
+
+    /// The next or previous conversation of the inbox list, or the next
+    /// unread one (after the current, then from the top), opened in place.
+    fn step_conversation(&mut self, forward: bool, unread_only: bool) {
+        let from = self.inbox.cursor.selected;
+        let count = self.inbox.rows.len();
+        let target = if unread_only {
+            (from + 1..count)
+                .chain(0..from.min(count))
+                .find(|&i| self.inbox.rows[i].unread)
+        } else if forward {
+            Some(from + 1).filter(|&i| i < count)
+        } else {
+            from.checked_sub(1)
+        };
+        let Some(target) = target else {
+            self.info(match (unread_only, forward) {
+                (true, _) => "No more unread conversations",
+                (false, true) => "That was the last conversation",
+                (false, false) => "That was the first conversation",
+            });
+            return;
+        };
+        if self.screen() == Screen::Thread {
+            self.stack.pop();
+        }
+        self.inbox.cursor.selected = target;
+        self.inbox.rep_moved = true;
+        self.open_inbox_row();
+    }
+
     pub fn open_thread(&mut self, key: &str) {
         self.thread = ThreadPane {
             key: key.to_string(),
+            to_newest: true,
             ..ThreadPane::default()
         };
         self.jobs.push(Job::Thread {

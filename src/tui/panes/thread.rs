@@ -19,15 +19,24 @@ pub struct ThreadPane {
     pub show_headers: bool,
     pub show_quoted: bool,
     pub inflight: bool,
+    /// Set when a conversation opens: the first frame scrolls to its newest
+    /// message.
+    pub to_newest: bool,
 }
 
 pub use crate::conversation::{readable_text as body_text, split_quoted};
 
 impl ThreadPane {
     pub fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        self.lines_with_newest(theme).0
+    }
+
+    /// The lines, and where the newest message's header is among them.
+    fn lines_with_newest(&self, theme: &Theme) -> (Vec<Line<'static>>, usize) {
         let Some(view) = &self.view else {
-            return vec![Line::styled("Loading…", theme.muted())];
+            return (vec![Line::styled("Loading…", theme.muted())], 0);
         };
+        let mut newest = 0;
         let t = &view.thread;
         let mut out = vec![
             Line::styled(t.subject.clone(), theme.accent()),
@@ -64,6 +73,7 @@ impl ThreadPane {
                 Some(accounts) if accounts.len() > 1 => format!("  · via {}", accounts.join(" + ")),
                 _ => String::new(),
             };
+            newest = out.len();
             out.push(Line::from(vec![
                 Span::styled(format!("{arrow} {}", m.from), theme.accent()),
                 Span::styled(format!("  {}", super::full_time(m.date)), theme.muted()),
@@ -122,12 +132,23 @@ impl ThreadPane {
             }
             out.push(Line::raw(""));
         }
-        out
+        (out, newest)
     }
 
     pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let lines = self.lines(theme);
-        let max_scroll = (lines.len() as u16).saturating_sub(area.height.saturating_sub(2));
+        let (lines, newest) = self.lines_with_newest(theme);
+        let width = area.width.saturating_sub(2).max(1) as usize;
+        // Rows after wrapping: the paragraph scrolls by rows, not lines.
+        let rows = |lines: &[Line]| -> usize {
+            lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum()
+        };
+        let total = rows(&lines) as u16;
+        let max_scroll = total.saturating_sub(area.height.saturating_sub(2));
+        if self.to_newest && self.view.is_some() {
+            // Opens at the newest message, with one line of what came before.
+            self.scroll = rows(&lines[..newest]).saturating_sub(1) as u16;
+            self.to_newest = false;
+        }
         self.scroll = self.scroll.min(max_scroll);
         let block = Block::default()
             .borders(Borders::ALL)
