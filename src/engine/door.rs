@@ -56,7 +56,9 @@ pub enum Request {
     ReplyRoutes {
         key: String,
     },
-    /// Queue a reply and send it now (the CLI's `reply`: no undo window).
+    /// Queue a reply and give it one quick try now (the CLI's `reply`: no
+    /// undo window). The answer is the item as that try left it: sent, or
+    /// still in the outbox with the reason.
     Reply {
         thread_key: String,
         reply: ReplyDraft,
@@ -363,6 +365,9 @@ fn undo_window(delay_secs: u64) -> DoorResult<chrono::Duration> {
 /// never picks it up at the same moment.
 const HOLD_WHILE_SENDING: chrono::Duration = chrono::Duration::hours(1);
 
+/// The longest a queued reply's first try holds the command that queued it.
+const FIRST_ATTEMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// Answers one request on this process's data.
     pub async fn execute(&self, request: Request) -> DoorResult {
@@ -383,8 +388,11 @@ impl Engine {
             Request::ReplyRoutes { key } => Response::ReplyRoutes(self.reply_routes(&key)?),
             Request::Reply { thread_key, reply } => {
                 let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
+                store.flush_async().await?;
+                // The item is durable now; the rep waits for one quick try
+                // only, never for the outbox's retries.
                 let sent = crate::outbox::OutboxWorker::new(self.clone())
-                    .send(item)
+                    .first_attempt(item, FIRST_ATTEMPT_LIMIT)
                     .await?;
                 store.flush_async().await?;
                 Response::OutboxItem(sent)
