@@ -158,6 +158,11 @@ pub enum Request {
         body: String,
         delay_secs: u64,
     },
+    /// Give a queued send its one quick try now, before its time (the TUI
+    /// quitting during an undo window); the answer is the item after it.
+    SendNow {
+        id: String,
+    },
     /// Undo a queued send; the answer says whether it was still in time.
     CancelOutbox {
         id: String,
@@ -501,6 +506,16 @@ impl Engine {
                 &body,
                 undo_window(delay_secs)?,
             )?),
+            Request::SendNow { id } => {
+                let item = self.outbox_item(&id)?.ok_or_else(|| {
+                    DoorError::new(ErrorKind::NotFound, format!("no outbox item {id}"))
+                })?;
+                let item = crate::outbox::OutboxWorker::new(self.clone())
+                    .first_attempt(item, FIRST_ATTEMPT_LIMIT)
+                    .await?;
+                store.flush_async().await?;
+                Response::OutboxItem(item)
+            }
             Request::CancelOutbox { id } => Response::Flag(self.cancel_outbox(&id)?),
             Request::OutboxItem { id } => Response::MaybeOutboxItem(self.outbox_item(&id)?),
             Request::SequencesPane => Response::SequencesPane(self.sequences()?),

@@ -31,6 +31,8 @@ pub enum Effect {
     Notify(String),
     /// Suspend, run `$EDITOR` on this text, and hand the result to `editor_done`.
     Editor(String),
+    /// Clear the terminal and paint every cell of the next frame.
+    Redraw,
 }
 
 #[derive(Debug)]
@@ -100,6 +102,11 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub dirty: bool,
     pub quit: bool,
+    /// `q` was pressed once while a send waited out its undo window; the
+    /// next `q` sends it now and quits.
+    pub quit_armed: bool,
+    /// The send is being tried before quitting; its answer ends the run.
+    pub quitting_after_send: bool,
     pub tick: usize,
     pub hits: HitMap,
 }
@@ -138,6 +145,8 @@ impl App {
             effects: Vec::new(),
             dirty: true,
             quit: false,
+            quit_armed: false,
+            quitting_after_send: false,
             tick: 0,
             hits: HitMap::default(),
         };
@@ -270,10 +279,7 @@ impl App {
         if screen == Screen::Compose {
             match self.keymap.lookup(screen, chord) {
                 Some(action) => self.perform(action),
-                None if chord.ctrl && chord.code == KeyCode::Char('c') => {
-                    self.keep_draft();
-                    self.quit = true;
-                }
+                None if chord.ctrl && chord.code == KeyCode::Char('c') => self.quit_or_confirm(),
                 None => {
                     if let Some(compose) = &mut self.compose {
                         compose.textarea.input(key);
@@ -490,11 +496,11 @@ impl App {
     pub fn perform(&mut self, action: Action) {
         self.dirty = true;
         let screen = self.screen();
+        if action != Action::Quit {
+            self.quit_armed = false;
+        }
         match action {
-            Action::Quit => {
-                self.keep_draft();
-                self.quit = true;
-            }
+            Action::Quit => self.quit_or_confirm(),
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::GoInbox => self.switch_tab(Screen::Inbox),
@@ -626,6 +632,7 @@ impl App {
                     self.effects.push(Effect::Editor(compose.text()));
                 }
             }
+            Action::Redraw => self.effects.push(Effect::Redraw),
             Action::InsertVariable => {
                 // A step is written for every lead, so there is no value to show.
                 let for_step = matches!(
@@ -982,13 +989,54 @@ impl App {
         }
     }
 
-    /// Keeps what was typed in the composer as a draft.
+    /// Quits, unless a send still waits out its undo window: quitting
+    /// then would hold it back until outpost runs again, so the first `q`
+    /// says so and the second sends it now, then quits.
+    fn quit_or_confirm(&mut self) {
+        if self.quitting_after_send {
+            return;
+        }
+        let waiting = self
+            .pending_send
+            .as_ref()
+            .filter(|p| p.state == OutboxState::Pending)
+            .map(|p| p.id.clone());
+        match waiting {
+            Some(_) if !self.quit_armed => {
+                self.quit_armed = true;
+                let quit = self.keymap.label(Action::Quit);
+                let undo = self.keymap.label(Action::UndoSend);
+                self.error(format!(
+                    "1 send in its undo window — {quit} again sends it now and quits, {undo} undoes"
+                ));
+            }
+            Some(id) => {
+                self.quit_armed = false;
+                self.quitting_after_send = true;
+                self.keep_draft();
+                self.info("Sending now, then quitting…");
+                self.jobs.push(Job::SendNow { id });
+            }
+            None => {
+                self.keep_draft();
+                self.quit = true;
+            }
+        }
+    }
+
+    /// Keeps what was typed in the composer as a draft; an emptied
+    /// composer discards the draft it had.
     fn keep_draft(&mut self) {
         let Some(compose) = self.compose.take() else {
             return;
         };
         let text = compose.text();
         if text.trim().is_empty() {
+            if !matches!(compose.target, ComposeTarget::SequenceStep { .. }) {
+                self.jobs.push(Job::DiscardDraft {
+                    id: compose.draft_id.clone(),
+                });
+            }
             return;
         }
         if let ComposeTarget::SequenceStep { step, .. } = &compose.target {

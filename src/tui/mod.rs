@@ -125,6 +125,10 @@ async fn run_loop(
         for effect in app.take_effects() {
             match effect {
                 Effect::Notify(text) => terminal::notify(app.notify, &text),
+                Effect::Redraw => {
+                    terminal::redraw_all(terminal)?;
+                    app.dirty = true;
+                }
                 Effect::Editor(text) => {
                     // Stop reading keys so the editor gets them all.
                     drop(events);

@@ -226,6 +226,17 @@ impl App {
                     });
                 }
             }
+            // Quitting goes on either way: the item is durable in the
+            // outbox, and the next outpost to run sends what is left.
+            JobResult::SentNow(answer) => {
+                match answer {
+                    Ok(item) => self.apply(JobResult::OutboxItem(Box::new(Some(*item)))),
+                    Err(e) => self.error(format!("not sent yet: {e}")),
+                }
+                if self.quitting_after_send {
+                    self.quit = true;
+                }
+            }
             JobResult::OutboxItem(item) => {
                 let Some(item) = *item else { return };
                 let Some(pending) = &mut self.pending_send else {
