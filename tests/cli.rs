@@ -751,3 +751,67 @@ async fn a_reply_with_the_provider_down_is_queued_at_once_and_goes_out_later_exa
             .contains(text)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_sent_from_gmail_carries_the_accounts_from_name_mime_encoded() {
+    use outpost::sandbox::google::InboundMessage;
+    let rig = fast_rig(50, 3).await;
+    // [accounts.gm] is the config's last section.
+    let mut text = std::fs::read_to_string(&rig.config_path).unwrap();
+    text.push_str("from_name = \"Zoë Ångström-Shah\"\n");
+    std::fs::write(&rig.config_path, text).unwrap();
+    let google = rig.sandbox.google().clone();
+    let gmail_thread = google.thread_ids()[0].clone();
+    google
+        .inject_inbound(InboundMessage {
+            from: Contact {
+                email: "pat.doe@prospect.example".into(),
+                first_name: "Pat".into(),
+                last_name: "Doe".into(),
+                company: "Prospect".into(),
+            },
+            thread_id: Some(gmail_thread.clone()),
+            subject: None,
+            text: "Who am I talking to?".into(),
+            html: None,
+        })
+        .unwrap();
+    outpost::sync::SyncEngine::new(rig.engine.clone())
+        .sync_all()
+        .await;
+    rig.engine.store().flush_async().await.unwrap();
+    drop(rig.engine);
+
+    let config = rig.config_path.clone();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run(outpost().arg("--config").arg(&config).args([
+            "reply",
+            &format!("gm/{gmail_thread}"),
+            "--body",
+            "Zoë here, from Ledger.",
+        ]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let sent = google.sent_messages();
+    let raw = &sent.last().expect("a sent message").raw;
+    let head = String::from_utf8_lossy(raw);
+    let from_line = head
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .expect("a From header");
+    assert!(
+        from_line.is_ascii() && from_line.contains("=?"),
+        "{from_line}"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_slice())
+        .expect("the sent message parses");
+    let from = parsed.from().and_then(|a| a.first()).expect("a sender");
+    assert_eq!(from.name(), Some("Zoë Ångström-Shah"));
+    assert_eq!(
+        from.address(),
+        Some(rig.sandbox.info().gmail_email.as_str())
+    );
+}

@@ -464,8 +464,9 @@ impl OutboxWorker {
             return Outcome::Failed(format!("Gmail account {} is not configured", item.account));
         };
         let mailbox = |a: &str| mime::Mailbox::new(None, a);
+        let from_name = self.engine.settings().from_name(&item.account);
         let raw = match mime::build_message(mime::OutgoingEmail {
-            from: mailbox(&item.email.from),
+            from: mime::Mailbox::new(from_name, &item.email.from),
             to: item.email.to.iter().map(|a| mailbox(a)).collect(),
             cc: item.email.cc.iter().map(|a| mailbox(a)).collect(),
             bcc: item.email.bcc.iter().map(|a| mailbox(a)).collect(),
