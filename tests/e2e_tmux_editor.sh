@@ -3,7 +3,8 @@
 # The editor (`sh -c …`, split as a shell would) appends a line; back in the
 # TUI the whole screen must be drawn again (tabs, status bar, the composer's
 # text, not only the cells that changed) and the appended line must stand on
-# its own. Then Ctrl-L repaints a screen scribbled over behind outpost's back.
+# its own. Then Ctrl-L repaints a screen scribbled over behind outpost's back,
+# and quitting during the send's undo window sends it before leaving.
 #
 #   tests/e2e_tmux_editor.sh [path/to/outpost]
 set -euo pipefail
@@ -78,8 +79,13 @@ keys C-l
 wait_for "1 Inbox" 10
 wait_for "appended by the editor" 5
 
-# Esc and q apart: sent together, tmux would read them as Alt-q.
-keys Escape; wait_gone "C-e editor"
+# Send it, and quit inside the undo window: the first q asks, the second
+# sends it now, then quits.
+keys C-s; wait_for "to undo"
+keys q; wait_for "1 send in its undo window"
 keys q
-wait_for "OUTPOST-EXITED-0" 20
+wait_for "OUTPOST-EXITED-0" 30
+sent="$(OUTPOST_DATA_DIR="$DATA" "$BIN" outbox list --state sent --json)"
+echo "$sent" | grep -qF "appended by the editor" \
+  || { echo "FAILED: the reply was not sent before quitting: $sent"; exit 1; }
 echo "e2e editor: 1 passed, 0 failed"

@@ -1406,4 +1406,11 @@ async fn quitting_during_an_undo_window_asks_then_sends_it_at_once() {
     let item = h.engine.outbox_item(&id).unwrap().unwrap();
     assert_eq!(item.attempts, 1, "tried before its undo window ended");
     assert_ne!(item.state, OutboxState::Pending);
+    // Not silent: what did not go out is said once the terminal is back.
+    assert_eq!(h.app.farewell.len(), 1, "{:?}", h.app.farewell);
+    assert!(
+        h.app.farewell[0].contains("lee@contoso.example") && h.app.farewell[0].contains("not sent"),
+        "{:?}",
+        h.app.farewell
+    );
 }

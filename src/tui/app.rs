@@ -107,6 +107,8 @@ pub struct App {
     pub quit_armed: bool,
     /// The send is being tried before quitting; its answer ends the run.
     pub quitting_after_send: bool,
+    /// Printed once the terminal is restored: what the rep leaves behind.
+    pub farewell: Vec<String>,
     pub tick: usize,
     pub hits: HitMap,
 }
@@ -147,6 +149,7 @@ impl App {
             quit: false,
             quit_armed: false,
             quitting_after_send: false,
+            farewell: Vec::new(),
             tick: 0,
             hits: HitMap::default(),
         };
