@@ -656,3 +656,162 @@ fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
 }
+
+/// A port nothing listens on: connecting to it is refused at once.
+fn refusing_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_the_provider_down_is_queued_at_once_and_goes_out_later_exactly_once() {
+    use outpost::clock::{FakeClock, SharedClock};
+    use outpost::engine::InboxQuery;
+    use outpost::model::{OutboxItem, OutboxState, Provider};
+    use outpost::outbox::OutboxWorker;
+
+    let rig = fast_rig(200, 5).await;
+    outpost::sync::SyncEngine::new(rig.engine.clone())
+        .sync_all()
+        .await;
+    let thread_key = rig
+        .engine
+        .inbox(&InboxQuery::default())
+        .unwrap()
+        .into_iter()
+        .find(|view| view.thread.provider == Provider::Smartlead)
+        .expect("a Smartlead conversation")
+        .key;
+    rig.engine.store().flush_async().await.unwrap();
+    drop(rig.engine); // the CLI opens the data dir itself
+
+    // Both providers down: their ports refuse connections.
+    let mut down = rig.sandbox.info().clone();
+    down.smartlead_base_url = format!("http://{}/api/v1", refusing_address());
+    down.gmail_api_base_url = format!("http://{}", refusing_address());
+    let limit = support::ClientLimit(100_000, 1);
+    let config = support::write_config(rig.dir.path(), &down, &limit);
+    let posts_before = rig.sandbox.reply_posts().len();
+    let text = "Thursday at 2 works; I'll send an invite.";
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = {
+        let config = config.clone();
+        let thread_key = thread_key.clone();
+        tokio::task::spawn_blocking(move || {
+            run(outpost().arg("--config").arg(&config).args([
+                "reply",
+                &thread_key,
+                "--body",
+                text,
+                "--json",
+            ]))
+        })
+        .await
+        .unwrap()
+    };
+    let took = started.elapsed();
+    assert_eq!(code, 0, "a queued reply is not a failure: {stdout}{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the reply waited {took:?} for the provider"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(answer["state"], "queued", "{answer}");
+    assert_eq!(answer["outbox_state"], "pending", "{answer}");
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("could not connect"), "{answer}");
+    assert!(answer["next_attempt_at"].is_string(), "{answer}");
+    let outbox_id = answer["outbox_id"].as_str().expect("outbox_id").to_string();
+    assert!(!stdout.contains("not sent\""), "{stdout}");
+    assert_eq!(rig.sandbox.reply_posts().len(), posts_before);
+
+    // The providers are back; once its retry is due the outbox sends it, once.
+    let config = support::write_config(rig.dir.path(), rig.sandbox.info(), &limit);
+    let later = FakeClock::new(chrono::Utc::now() + chrono::Duration::minutes(2));
+    let engine = support::engine_with_clock(&config, std::sync::Arc::new(later) as SharedClock);
+    let worker = OutboxWorker::new(engine.clone());
+    let handled = worker.send_due().await.unwrap();
+    assert!(
+        handled
+            .iter()
+            .any(|i| i.id == outbox_id && i.state == OutboxState::Sent),
+        "{handled:?}"
+    );
+    worker.send_due().await.unwrap();
+    let item: OutboxItem = engine.store().get(&outbox_id).unwrap().unwrap();
+    assert_eq!(item.state, OutboxState::Sent);
+    let posts = rig.sandbox.reply_posts();
+    assert_eq!(posts.len(), posts_before + 1, "sent exactly once");
+    assert!(
+        posts.last().unwrap().body["email_body"]
+            .as_str()
+            .unwrap()
+            .contains(text)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_sent_from_gmail_carries_the_accounts_from_name_mime_encoded() {
+    use outpost::sandbox::google::InboundMessage;
+    let rig = fast_rig(50, 3).await;
+    // [accounts.gm] is the config's last section.
+    let mut text = std::fs::read_to_string(&rig.config_path).unwrap();
+    text.push_str("from_name = \"Zoë Ångström-Shah\"\n");
+    std::fs::write(&rig.config_path, text).unwrap();
+    let google = rig.sandbox.google().clone();
+    let gmail_thread = google.thread_ids()[0].clone();
+    google
+        .inject_inbound(InboundMessage {
+            from: Contact {
+                email: "pat.doe@prospect.example".into(),
+                first_name: "Pat".into(),
+                last_name: "Doe".into(),
+                company: "Prospect".into(),
+            },
+            thread_id: Some(gmail_thread.clone()),
+            subject: None,
+            text: "Who am I talking to?".into(),
+            html: None,
+        })
+        .unwrap();
+    outpost::sync::SyncEngine::new(rig.engine.clone())
+        .sync_all()
+        .await;
+    rig.engine.store().flush_async().await.unwrap();
+    drop(rig.engine);
+
+    let config = rig.config_path.clone();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run(outpost().arg("--config").arg(&config).args([
+            "reply",
+            &format!("gm/{gmail_thread}"),
+            "--body",
+            "Zoë here, from Ledger.",
+        ]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let sent = google.sent_messages();
+    let raw = &sent.last().expect("a sent message").raw;
+    let head = String::from_utf8_lossy(raw);
+    let from_line = head
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .expect("a From header");
+    assert!(
+        from_line.is_ascii() && from_line.contains("=?"),
+        "{from_line}"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_slice())
+        .expect("the sent message parses");
+    let from = parsed.from().and_then(|a| a.first()).expect("a sender");
+    assert_eq!(from.name(), Some("Zoë Ångström-Shah"));
+    assert_eq!(
+        from.address(),
+        Some(rig.sandbox.info().gmail_email.as_str())
+    );
+}

@@ -752,3 +752,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_gmail_accounts_from_name_is_read_and_must_be_one_line() {
+    let root = tempdir();
+    let account = |from_name: &str| {
+        format!(
+            "[accounts.me]\nprovider = \"gmail\"\nemail = \"rep@acme.io\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\nfrom_name = {from_name}\n"
+        )
+    };
+    let file = root.path().join("from.toml");
+    fs::write(&file, account("\"  Zoë Ångström  \"")).unwrap();
+    let config = load_file(&file, &env_under(root.path())).expect("loads");
+    let outpost::config::ProviderSettings::Gmail(gmail) = &config.accounts["me"].provider else {
+        panic!("a Gmail account");
+    };
+    assert_eq!(gmail.from_name.as_deref(), Some("Zoë Ångström"));
+    let settings = outpost::engine::EngineSettings::from_config(&config);
+    assert_eq!(settings.from_name("me"), Some("Zoë Ångström"));
+
+    fs::write(&file, account("\"Sam\\nBcc: x@evil.example\"")).unwrap();
+    let err = load_file(&file, &env_under(root.path())).expect_err("a line break is refused");
+    assert!(err.to_string().contains("from_name"), "{err}");
+}

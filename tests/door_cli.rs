@@ -511,3 +511,123 @@ async fn local_and_remote_answers_agree() {
     assert_eq!(refused.kind, ErrorKind::Invalid);
     assert!(refused.message.contains("api.token"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_through_the_daemon_with_smartlead_down_is_queued_at_once_and_sent_once_later() {
+    let rig = free_rig(14).await;
+    let cli = Cli {
+        config: rig.config.clone(),
+    };
+    cli.ok(&["sync", "--once"]).await;
+    let inbox: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["inbox", "--json"]).await).unwrap();
+    let thread_key = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .find(|k| k.starts_with("sl/"))
+        .expect("a Smartlead conversation")
+        .to_string();
+
+    // Smartlead is down: its port refuses connections (nothing listens yet).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = port.local_addr().unwrap();
+    drop(port);
+    let upstream = url::Url::parse(&rig.sandbox.info().smartlead_base_url).unwrap();
+    let mut text = std::fs::read_to_string(&cli.config)
+        .unwrap()
+        .replace(upstream.as_str(), &format!("http://{down}/api/v1"));
+    text.push_str(&format!(
+        "\n[daemon]\nlisten = \"127.0.0.1:0\"\nwebhook_secret = \"{}\"\n",
+        daemon_support::SECRET
+    ));
+    std::fs::write(&cli.config, text).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(outpost::daemon::run(
+        support::load_config(&cli.config),
+        None,
+        shutdown.clone(),
+        Some(ready_tx),
+    ));
+    ready.await.expect("the daemon starts");
+
+    let posts_before = rig.sandbox.reply_posts().len();
+    let started = Instant::now();
+    let (code, stdout, stderr) = cli
+        .run(&[
+            "reply",
+            &thread_key,
+            "--body",
+            "Friday works too.",
+            "--json",
+        ])
+        .await;
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(took < Duration::from_secs(10), "waited {took:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(answer["state"], "queued", "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("could not connect")),
+        "{answer}"
+    );
+    let outbox_id = answer["outbox_id"].as_str().unwrap().to_string();
+
+    // Smartlead comes back on the same port; the daemon's outbox sends the
+    // reply when its retry is due, once.
+    let origin = format!(
+        "{}://{}:{}",
+        upstream.scheme(),
+        upstream.host_str().unwrap(),
+        upstream.port().unwrap()
+    );
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (http, origin) = (http.clone(), origin.clone());
+        async move {
+            use axum::response::IntoResponse;
+            match support::proxy::forward(&http, &origin, request).await {
+                Ok(answer) => answer.into_response(),
+                Err(failed) => failed,
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(down)
+        .await
+        .expect("the port is free again");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let listed: serde_json::Value = serde_json::from_str(
+            &cli.ok(&["outbox", "list", "--state", "sent", "--json"])
+                .await,
+        )
+        .unwrap();
+        if listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == outbox_id.as_str())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queued reply never went out");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        rig.sandbox.reply_posts().len(),
+        posts_before + 1,
+        "sent exactly once"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("the daemon stops")
+        .unwrap()
+        .unwrap();
+}

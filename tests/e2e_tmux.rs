@@ -24,3 +24,24 @@ fn demo_in_a_real_terminal_switches_panes_replies_and_quits_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_editor_round_trip_redraws_the_whole_screen_and_keeps_lines_apart() {
+    let tmux = Command::new("tmux").arg("-V").output();
+    assert!(
+        tmux.is_ok_and(|o| o.status.success()),
+        "tmux is required for this test (apt-get install tmux)"
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e_tmux_editor.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_outpost"))
+        .output()
+        .expect("runs the script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("e2e editor: 1 passed, 0 failed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

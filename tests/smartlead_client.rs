@@ -1041,6 +1041,31 @@ async fn errors_carry_the_server_text_and_never_the_key() {
 }
 
 #[tokio::test]
+async fn a_call_without_retries_is_made_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    let base_url = Url::parse(&format!("http://{address}/api/v1")).expect("url");
+    let mut settings = SmartleadConfig::new(base_url, SecretString::from("k"));
+    settings.max_retries = 3;
+    settings.retry_base_delay = Duration::from_millis(10);
+    let client = Client::new(settings).expect("client");
+
+    let error = outpost::providers::http::without_retries(client.list_campaigns(None))
+        .await
+        .expect_err("nothing listens");
+    assert!(matches!(error, SmartleadError::Unreachable(_)), "{error:?}");
+    let metrics = client.metrics();
+    assert_eq!((metrics.requests, metrics.retries), (1, 0));
+    // Outside it, the same client retries as configured.
+    client
+        .list_campaigns(None)
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(client.metrics().retries, 3);
+}
+
+#[tokio::test]
 async fn transport_errors_never_carry_the_key() {
     const KEY: &str = "sk-test-transport-very-secret";
     // A port that was just free: nothing listens there.
@@ -1057,7 +1082,7 @@ async fn transport_errors_never_carry_the_key() {
         .list_campaigns(None)
         .await
         .expect_err("nothing listens");
-    assert!(matches!(error, SmartleadError::Transport(_)), "{error:?}");
+    assert!(matches!(error, SmartleadError::Unreachable(_)), "{error:?}");
     assert!(!error.to_string().contains(KEY));
     assert!(!format!("{error:?}").contains(KEY));
     let metrics = client.metrics();

@@ -1666,3 +1666,128 @@ async fn j_k_and_n_move_through_conversations_and_a_long_one_opens_at_its_newest
     assert_eq!(h.app.screen(), Screen::Inbox);
     assert!(h.screen().contains("No more unread conversations"));
 }
+
+#[tokio::test]
+async fn ctrl_l_asks_for_a_full_redraw_on_every_screen_even_in_the_composer() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.app.take_effects();
+    h.keys("C-l").await;
+    assert_eq!(h.app.take_effects(), [Effect::Redraw]);
+    h.keys("r").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    h.type_text("Hello").await;
+    h.keys("C-l").await;
+    assert_eq!(h.app.take_effects(), [Effect::Redraw]);
+    assert_eq!(h.app.compose.as_ref().unwrap().text(), "Hello", "not typed");
+}
+
+#[test]
+fn the_editor_command_is_split_as_a_shell_would() {
+    use outpost::tui::terminal::editor_command;
+    let appending = "sh -c 'echo appended >> \"$1\"' sh";
+    assert_eq!(
+        editor_command(None, Some(appending)).unwrap(),
+        ["sh", "-c", "echo appended >> \"$1\"", "sh"]
+    );
+    assert_eq!(
+        editor_command(Some("code --wait"), Some("vim")).unwrap(),
+        ["code", "--wait"]
+    );
+    assert_eq!(
+        editor_command(Some(""), Some("'/opt/my editor/ed'")).unwrap(),
+        ["/opt/my editor/ed"]
+    );
+    assert_eq!(editor_command(None, None).unwrap(), ["vi"]);
+    let err = editor_command(None, Some("sh -c 'unclosed")).unwrap_err();
+    assert!(err.contains("$EDITOR"), "{err}");
+}
+
+#[tokio::test]
+async fn esc_on_an_emptied_composer_discards_the_draft() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("j enter").await;
+    let gm_key = Thread::key_for("me-gmail", "18e0a1b2c3d4");
+    h.keys("r").await;
+    h.type_text("A second thought").await;
+    h.keys("esc").await;
+    assert!(h.engine.draft_for_thread(&gm_key).unwrap().is_some());
+
+    // Back in the composer the draft is restored; emptied, Esc drops it.
+    h.keys("r").await;
+    assert_eq!(h.app.compose.as_ref().unwrap().text(), "A second thought");
+    for _ in 0.."A second thought".len() {
+        h.keys("bksp").await;
+    }
+    h.keys("esc").await;
+    assert_eq!(h.engine.draft_for_thread(&gm_key).unwrap(), None);
+    assert!(h.screen().contains("Draft discarded"), "{}", h.screen());
+    h.keys("r").await;
+    assert_eq!(h.app.compose.as_ref().unwrap().text(), "");
+}
+
+#[tokio::test]
+async fn the_composer_keeps_the_start_of_the_line_in_view_across_resizes() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("r").await;
+    let line = "Start here, then a sentence long enough to need some room on a narrow screen";
+    h.type_text(line).await;
+    for (w, hgt) in [(120, 32), (40, 20), (120, 32)] {
+        h.terminal.backend_mut().resize(w, hgt);
+        h.terminal
+            .resize(ratatui::layout::Rect::new(0, 0, w, hgt))
+            .unwrap();
+        let screen = h.screen();
+        assert!(
+            screen.contains("Start here,"),
+            "at {w}x{hgt} the line's start is hidden:\n{screen}"
+        );
+    }
+    assert_eq!(h.app.compose.as_ref().unwrap().text(), line);
+}
+
+#[tokio::test]
+async fn quitting_during_an_undo_window_asks_then_sends_it_at_once() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("j enter r").await;
+    h.type_text("Tuesday works.").await;
+    h.keys("C-s").await;
+    let id = h.app.pending_send.clone().expect("in its undo window").id;
+
+    // The first q says what would happen; u then undoes as usual.
+    h.keys("q").await;
+    assert!(!h.app.quit);
+    let screen = h.screen();
+    assert!(
+        screen.contains("1 send in its undo window — q again sends it now and quits, u undoes"),
+        "{screen}"
+    );
+    h.keys("u").await;
+    assert_eq!(
+        h.engine.outbox_item(&id).unwrap().unwrap().state,
+        OutboxState::Cancelled
+    );
+    assert!(!h.app.quit && !h.app.quit_armed);
+
+    // Sent again; q twice tries it now (this cache has no provider, so the
+    // try fails at once) and only then quits.
+    h.keys("C-s").await;
+    let id = h.app.pending_send.clone().unwrap().id;
+    h.keys("q").await;
+    assert!(!h.app.quit);
+    h.keys("q").await;
+    assert!(h.app.quit, "quits once the try is answered");
+    let item = h.engine.outbox_item(&id).unwrap().unwrap();
+    assert_eq!(item.attempts, 1, "tried before its undo window ended");
+    assert_ne!(item.state, OutboxState::Pending);
+    // Not silent: what did not go out is said once the terminal is back.
+    assert_eq!(h.app.farewell.len(), 1, "{:?}", h.app.farewell);
+    assert!(
+        h.app.farewell[0].contains("lee@contoso.example") && h.app.farewell[0].contains("not sent"),
+        "{:?}",
+        h.app.farewell
+    );
+}

@@ -68,12 +68,14 @@ fn write_demo_config(dir: &Path, info: &sandbox::SandboxInfo) -> CliResult<PathB
         "# Written by `outpost demo`: every account points at the built-in sandbox.\n\
          data_dir = {data}\n\n\
          [accounts.demo-smartlead]\nprovider = \"smartlead\"\napi_key = {key}\nbase_url = {base}\npoll_interval_secs = 30\n\n\
-         [accounts.demo-gmail]\nprovider = \"gmail\"\nemail = {email}\nclient_id = {cid}\nclient_secret = {secret}\n\
+         [accounts.demo-gmail]\nprovider = \"gmail\"\nemail = {email}\nfrom_name = {from_name}\nclient_id = {cid}\nclient_secret = {secret}\n\
          api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\npoll_interval_secs = 30\n",
         data = quote(&dir.join("data").to_string_lossy()),
         key = quote(&info.smartlead_api_key),
         base = quote(&info.smartlead_base_url),
         email = quote(&info.gmail_email),
+        // The name the sandbox's Smartlead mailbox for the rep carries too.
+        from_name = quote(&sandbox::google::display_name_of(&info.gmail_email)),
         cid = quote(&info.oauth_client_id),
         secret = quote(&info.oauth_client_secret),
         gbase = quote(&info.gmail_api_base_url),

@@ -272,30 +272,109 @@ pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
             ..ReplyDraft::default()
         },
     };
-    let sent = match door.call(request)? {
+    let local = matches!(door.door, crate::engine::door::Door::Local(_));
+    let item = match door.call(request)? {
         crate::engine::door::Response::OutboxItem(item) => item,
         other => return Err(super::door::unexpected(other)),
     };
+    let report = ReplyReport::of(&item, local);
     if args.json {
-        let mut document = serde_json::to_value(&sent)?;
-        document["route"] = serde_json::Value::from(sent.provider.as_str());
+        let mut document = serde_json::to_value(&item)?;
+        document["outbox_id"] = serde_json::Value::from(item.id.as_str());
+        document["state"] = serde_json::Value::from(report.state);
+        document["outbox_state"] = serde_json::Value::from(item.state.as_str());
+        document["reason"] = serde_json::to_value(&report.reason)?;
+        document["next_attempt_at"] = serde_json::to_value(report.next_attempt_at)?;
+        document["route"] = serde_json::Value::from(item.provider.as_str());
         output::json(&document)?;
     } else {
         println!(
             "{}: {} (outbox {}, via {})",
-            sent.state.as_str(),
-            sent.email.subject,
-            sent.id,
-            sent.provider.title()
+            report.state,
+            item.email.subject,
+            item.id,
+            item.provider.title()
         );
+        if let Some(reason) = &report.reason {
+            println!("  {reason}");
+        }
+        if let Some(hint) = &report.hint {
+            println!("  {hint}");
+        }
     }
-    match sent.state {
-        crate::model::OutboxState::Sent => Ok(()),
-        _ => Err(CliError::runtime(format!(
-            "the reply was not sent: {}",
-            sent.last_error
-                .unwrap_or_else(|| sent.state.as_str().to_string())
-        ))),
+    match item.state {
+        // Refused for good (or undone): nothing will go out.
+        crate::model::OutboxState::Failed | crate::model::OutboxState::Cancelled => {
+            Err(CliError::runtime(format!(
+                "the reply was not sent and will not be: {}",
+                item.last_error
+                    .unwrap_or_else(|| item.state.as_str().to_string())
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What `outpost reply` says about the item it queued: `sent`, `queued`
+/// (durably in the outbox, going out later) or `failed`, and why.
+struct ReplyReport {
+    state: &'static str,
+    reason: Option<String>,
+    next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    hint: Option<String>,
+}
+
+impl ReplyReport {
+    fn of(item: &crate::model::OutboxItem, local: bool) -> ReplyReport {
+        use crate::model::OutboxState;
+        let waiting = |reason: String, next: Option<chrono::DateTime<chrono::Utc>>| {
+            // With the data dir opened here, no worker is left running.
+            let hint = local.then(|| {
+                "nothing here keeps running to send it: the TUI, `outpost --daemon` or `outpost send --until-idle` sends it once it is due".to_string()
+            });
+            ReplyReport {
+                state: "queued",
+                reason: Some(reason),
+                next_attempt_at: next,
+                hint,
+            }
+        };
+        let error = item.last_error.clone();
+        match item.state {
+            OutboxState::Sent => ReplyReport {
+                state: "sent",
+                reason: None,
+                next_attempt_at: None,
+                hint: None,
+            },
+            OutboxState::Pending => waiting(
+                format!(
+                    "not sent yet: {}; next try at {}",
+                    error.as_deref().unwrap_or("waiting for its time"),
+                    item.not_before.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                Some(item.not_before),
+            ),
+            OutboxState::Sending => waiting(
+                format!(
+                    "on its way: {}",
+                    error
+                        .as_deref()
+                        .unwrap_or("the provider has not confirmed it yet")
+                ),
+                None,
+            ),
+            OutboxState::Failed | OutboxState::Cancelled => ReplyReport {
+                state: if item.state == OutboxState::Failed {
+                    "failed"
+                } else {
+                    "cancelled"
+                },
+                reason: error,
+                next_attempt_at: None,
+                hint: None,
+            },
+        }
     }
 }
 

@@ -93,6 +93,8 @@ pub struct SmartleadSettings {
 #[derive(Debug)]
 pub struct GmailSettings {
     pub email: String,
+    /// The display name in the From header of mail sent from this mailbox.
+    pub from_name: Option<String>,
     pub client_id: String,
     pub client_secret: Secret,
     pub api_base_url: Url,
@@ -135,6 +137,8 @@ struct RawGmail {
     rate_limit: RateLimit,
     #[serde(deserialize_with = "email")]
     email: String,
+    #[serde(default, deserialize_with = "from_name")]
+    from_name: Option<String>,
     #[serde(deserialize_with = "values::non_empty")]
     client_id: String,
     client_secret: Option<Spanned<String>>,
@@ -184,6 +188,18 @@ fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         )));
     }
     Ok(text)
+}
+
+/// A display name for a From header: any text, one line (a line break
+/// would end the header early).
+fn from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.chars().any(char::is_control) {
+        return Err(serde::de::Error::custom(
+            "invalid from_name: a display name is one line of text, e.g. \"Sam Carter\"",
+        ));
+    }
+    Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
 /// Tokens appear in a URL path, so only URL-safe characters are allowed.
@@ -315,6 +331,7 @@ fn gmail(
         rate_limit: raw.rate_limit,
         provider: ProviderSettings::Gmail(GmailSettings {
             email: raw.email,
+            from_name: raw.from_name,
             client_id: raw.client_id,
             client_secret,
             api_base_url: raw.api_base_url,

@@ -56,7 +56,9 @@ pub enum Request {
     ReplyRoutes {
         key: String,
     },
-    /// Queue a reply and send it now (the CLI's `reply`: no undo window).
+    /// Queue a reply and give it one quick try now (the CLI's `reply`: no
+    /// undo window). The answer is the item as that try left it: sent, or
+    /// still in the outbox with the reason.
     Reply {
         thread_key: String,
         reply: ReplyDraft,
@@ -155,6 +157,11 @@ pub enum Request {
         subject: String,
         body: String,
         delay_secs: u64,
+    },
+    /// Give a queued send its one quick try now, before its time (the TUI
+    /// quitting during an undo window); the answer is the item after it.
+    SendNow {
+        id: String,
     },
     /// Undo a queued send; the answer says whether it was still in time.
     CancelOutbox {
@@ -389,6 +396,9 @@ fn undo_window(delay_secs: u64) -> DoorResult<chrono::Duration> {
 /// never picks it up at the same moment.
 const HOLD_WHILE_SENDING: chrono::Duration = chrono::Duration::hours(1);
 
+/// The longest a queued reply's first try holds the command that queued it.
+const FIRST_ATTEMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// Answers one request on this process's data.
     pub async fn execute(&self, request: Request) -> DoorResult {
@@ -409,8 +419,11 @@ impl Engine {
             Request::ReplyRoutes { key } => Response::ReplyRoutes(self.reply_routes(&key)?),
             Request::Reply { thread_key, reply } => {
                 let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
+                store.flush_async().await?;
+                // The item is durable now; the rep waits for one quick try
+                // only, never for the outbox's retries.
                 let sent = crate::outbox::OutboxWorker::new(self.clone())
-                    .send(item)
+                    .first_attempt(item, FIRST_ATTEMPT_LIMIT)
                     .await?;
                 store.flush_async().await?;
                 Response::OutboxItem(sent)
@@ -525,6 +538,16 @@ impl Engine {
                 &body,
                 undo_window(delay_secs)?,
             )?),
+            Request::SendNow { id } => {
+                let item = self.outbox_item(&id)?.ok_or_else(|| {
+                    DoorError::new(ErrorKind::NotFound, format!("no outbox item {id}"))
+                })?;
+                let item = crate::outbox::OutboxWorker::new(self.clone())
+                    .first_attempt(item, FIRST_ATTEMPT_LIMIT)
+                    .await?;
+                store.flush_async().await?;
+                Response::OutboxItem(item)
+            }
             Request::CancelOutbox { id } => Response::Flag(self.cancel_outbox(&id)?),
             Request::OutboxItem { id } => Response::MaybeOutboxItem(self.outbox_item(&id)?),
             Request::SequencesPane => Response::SequencesPane(self.sequences()?),

@@ -51,6 +51,8 @@ pub struct EngineSettings {
     pub public_url: Option<url::Url>,
     /// Where the tracking key lives when links are on.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Each account's `from_name`, by account name.
+    pub from_names: std::collections::BTreeMap<String, String>,
 }
 
 impl EngineSettings {
@@ -59,7 +61,22 @@ impl EngineSettings {
             sending: config.sending.clone(),
             public_url: config.daemon.public_url.clone(),
             data_dir: Some(config.data_dir().to_path_buf()),
+            from_names: config
+                .accounts
+                .values()
+                .filter_map(|a| match &a.provider {
+                    crate::config::ProviderSettings::Gmail(g) => {
+                        Some((a.name.clone(), g.from_name.clone()?))
+                    }
+                    crate::config::ProviderSettings::Smartlead(_) => None,
+                })
+                .collect(),
         }
+    }
+
+    /// The display name `account`'s mail is sent under, if one is set.
+    pub fn from_name(&self, account: &str) -> Option<&str> {
+        self.from_names.get(account).map(String::as_str)
     }
 
     /// The scheduler's settings; reads (or creates) the tracking key only

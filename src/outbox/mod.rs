@@ -273,6 +273,48 @@ impl OutboxWorker {
         Ok(item)
     }
 
+    /// One quick try at an item someone is waiting on (the CLI's `reply`):
+    /// a single provider call, no transport retries, at most `limit`. What
+    /// is not out by then stays in the outbox for this worker's next passes
+    /// (a running TUI or daemon, or the next `outpost send`): certainly-unsent
+    /// goes back to `pending` with its backoff; a call cut off by `limit`
+    /// may have reached the provider, so it is marked for a lookup before any
+    /// resend, as an unknown outcome is.
+    pub async fn first_attempt(
+        &self,
+        item: OutboxItem,
+        limit: Duration,
+    ) -> Result<OutboxItem, StoreError> {
+        let id = item.id.clone();
+        let attempt = crate::providers::http::without_retries(self.send(item));
+        if let Ok(done) = tokio::time::timeout(limit, attempt).await {
+            return done;
+        }
+        let reason = format!(
+            "the provider did not answer within {} s; outpost checks whether it went out before trying again",
+            limit.as_secs()
+        );
+        let now = self.engine.clock().now();
+        // Only a fresh `sending` claim (no error yet) is ours to mark.
+        self.engine
+            .store()
+            .modify::<OutboxItem, ()>(std::slice::from_ref(&id), |_, stored| {
+                let mut item =
+                    stored.filter(|i| i.state == OutboxState::Sending && i.last_error.is_none())?;
+                item.last_error = Some(reason.clone());
+                item.updated_at = now;
+                Some((item, ()))
+            })?;
+        self.engine.store().flush_async().await?;
+        self.engine
+            .store()
+            .get::<OutboxItem>(&id)?
+            .ok_or(StoreError::Changed {
+                kind: Kind::Outbox,
+                key: id,
+            })
+    }
+
     /// Settles a send whose outcome was unknown, at once instead of at the
     /// next start: without this a daemon left the item in `sending` (and its
     /// enrollment stuck) until it was restarted. Not found means not sent
@@ -422,8 +464,9 @@ impl OutboxWorker {
             return Outcome::Failed(format!("Gmail account {} is not configured", item.account));
         };
         let mailbox = |a: &str| mime::Mailbox::new(None, a);
+        let from_name = self.engine.settings().from_name(&item.account);
         let raw = match mime::build_message(mime::OutgoingEmail {
-            from: mailbox(&item.email.from),
+            from: mime::Mailbox::new(from_name, &item.email.from),
             to: item.email.to.iter().map(|a| mailbox(a)).collect(),
             cc: item.email.cc.iter().map(|a| mailbox(a)).collect(),
             bcc: item.email.bcc.iter().map(|a| mailbox(a)).collect(),
@@ -445,7 +488,10 @@ impl OutboxWorker {
                 thread_id: sent.thread_id,
             },
             Err(GmailError::SendOutcomeUnknown { detail }) => Outcome::Unknown(detail),
-            Err(GmailError::Transport(detail)) => Outcome::Unknown(detail),
+            // The client reports a send that may have reached Gmail as
+            // `SendOutcomeUnknown`; a transport error is a connection that
+            // was never made, so nothing went out.
+            Err(err @ GmailError::Transport(_)) => Outcome::Retry(err.to_string()),
             // The token is fetched before the send: nothing went out.
             Err(
                 err @ (GmailError::NeedsLogin { .. } | GmailError::TokenEndpointUnavailable(_)),
@@ -492,6 +538,7 @@ impl OutboxWorker {
             Err(SmartleadError::RateLimited { .. }) => {
                 Outcome::Retry("Smartlead rate limit; the reply was not accepted yet".into())
             }
+            Err(err @ SmartleadError::Unreachable(_)) => Outcome::Retry(err.to_string()),
             // It may have gone out (or, on an unreadable 2xx, did): settled
             // through the lead's history, never resent blindly.
             Err(
@@ -554,7 +601,8 @@ impl OutboxWorker {
             Err(
                 err @ (SmartleadError::RateLimited { .. }
                 | SmartleadError::Server(..)
-                | SmartleadError::Transport(_)),
+                | SmartleadError::Transport(_)
+                | SmartleadError::Unreachable(_)),
             ) => Outcome::Retry(err.to_string()),
             Err(err) => Outcome::Failed(err.to_string()),
         }

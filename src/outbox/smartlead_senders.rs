@@ -42,7 +42,8 @@ fn outcome_for(err: SmartleadError, doing: &str) -> Outcome {
     match err {
         SmartleadError::RateLimited { .. }
         | SmartleadError::Server(..)
-        | SmartleadError::Transport(_) => Outcome::Retry(format!("{doing}: {err}")),
+        | SmartleadError::Transport(_)
+        | SmartleadError::Unreachable(_) => Outcome::Retry(format!("{doing}: {err}")),
         other => Outcome::Failed(format!("{doing}: {other}")),
     }
 }

@@ -32,6 +32,17 @@ pub use retry::{Failure, Idempotency, RetryPolicy, parse_retry_after};
 /// without a user agent).
 pub const USER_AGENT: &str = concat!("outpost/", env!("CARGO_PKG_VERSION"));
 
+tokio::task_local! {
+    static SINGLE_ATTEMPT: ();
+}
+
+/// Runs `work` with every provider call in it made once, without the
+/// transport's retries: for a caller that answers a person now and leaves
+/// the retrying to the outbox (a reply's first try, say).
+pub async fn without_retries<F: std::future::Future>(work: F) -> F::Output {
+    SINGLE_ATTEMPT.scope((), work).await
+}
+
 /// Network timeouts for one request attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -237,9 +248,14 @@ impl HttpTransport {
         C: Fn(&Response) -> Option<Failure>,
     {
         let started = Instant::now();
+        let policy = if SINGLE_ATTEMPT.try_with(|_| ()).is_ok() {
+            RetryPolicy::none()
+        } else {
+            self.retry
+        };
         let attempt = || self.attempt_once(cost, &build, &classify);
         let retried = attempt
-            .retry(self.retry.backoff())
+            .retry(policy.backoff())
             .when(|failed: &FailedAttempt| {
                 failed
                     .failure
@@ -247,7 +263,7 @@ impl HttpTransport {
             })
             .adjust(|failed: &FailedAttempt, step| {
                 let failure = failed.failure?;
-                self.retry.delay_for(failure, step, started.elapsed())
+                policy.delay_for(failure, step, started.elapsed())
             })
             .notify(|failed: &FailedAttempt, delay| {
                 tracing::debug!(failure = ?failed.failure, ?delay, "retrying");

@@ -77,6 +77,7 @@ pub enum Action {
     Refresh,
     Send,
     ExternalEditor,
+    Redraw,
     InsertVariable,
     SwitchRoute,
     KeepDraft,
@@ -103,6 +104,9 @@ pub struct ActionInfo {
 use Screen::*;
 
 const LISTS: &[Screen] = &[Inbox, Leads, Stats, Sequences, Sequence, Thread, Lead];
+const EVERY_SCREEN: &[Screen] = &[
+    Inbox, Leads, Stats, Sequences, Sequence, Thread, Lead, Compose,
+];
 
 macro_rules! actions {
     ($( $action:ident, $name:literal, $desc:literal, $scope:expr, [$($key:literal),*], $hint:literal; )*) => {
@@ -157,6 +161,7 @@ actions! {
     PauseResume, "pause_resume", "Pause or resume the sequence", Scope::Only(&[Sequences, Sequence]), ["p"], true;
     EditStep, "edit_step", "Edit an email step's subject and body (Ctrl-S saves)", Scope::Only(&[Sequence]), ["e"], true;
     Refresh, "refresh", "Reload from the cache", Scope::Global, ["ctrl-r"], false;
+    Redraw, "redraw", "Redraw the whole screen", Scope::Only(EVERY_SCREEN), ["ctrl-l"], false;
     Send, "send", "Send (with an undo window)", Scope::Only(&[Compose]), ["ctrl-s"], true;
     ExternalEditor, "editor", "Edit in $EDITOR", Scope::Only(&[Compose]), ["ctrl-e"], true;
     InsertVariable, "insert_variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;

@@ -31,6 +31,8 @@ pub enum Effect {
     Notify(String),
     /// Suspend, run `$EDITOR` on this text, and hand the result to `editor_done`.
     Editor(String),
+    /// Clear the terminal and paint every cell of the next frame.
+    Redraw,
 }
 
 #[derive(Debug)]
@@ -108,6 +110,13 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub dirty: bool,
     pub quit: bool,
+    /// `q` was pressed once while a send waited out its undo window; the
+    /// next `q` sends it now and quits.
+    pub quit_armed: bool,
+    /// The send is being tried before quitting; its answer ends the run.
+    pub quitting_after_send: bool,
+    /// Printed once the terminal is restored: what the rep leaves behind.
+    pub farewell: Vec<String>,
     pub tick: usize,
     pub hits: HitMap,
     /// The rep's time zone, for the snooze picker's times.
@@ -149,6 +158,9 @@ impl App {
             effects: Vec::new(),
             dirty: true,
             quit: false,
+            quit_armed: false,
+            quitting_after_send: false,
+            farewell: Vec::new(),
             tick: 0,
             hits: HitMap::default(),
             zone: crate::triage::RepZone::System,
@@ -318,10 +330,7 @@ impl App {
         if screen == Screen::Compose {
             match self.keymap.lookup(screen, chord) {
                 Some(action) => self.perform(action),
-                None if chord.ctrl && chord.code == KeyCode::Char('c') => {
-                    self.keep_draft();
-                    self.quit = true;
-                }
+                None if chord.ctrl && chord.code == KeyCode::Char('c') => self.quit_or_confirm(),
                 None => {
                     if let Some(compose) = &mut self.compose {
                         compose.textarea.input(key);
@@ -559,11 +568,11 @@ impl App {
     pub fn perform(&mut self, action: Action) {
         self.dirty = true;
         let screen = self.screen();
+        if action != Action::Quit {
+            self.quit_armed = false;
+        }
         match action {
-            Action::Quit => {
-                self.keep_draft();
-                self.quit = true;
-            }
+            Action::Quit => self.quit_or_confirm(),
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Palette => self.overlay = Overlay::Palette(Palette::default()),
             Action::GoInbox => self.switch_tab(Screen::Inbox),
@@ -700,6 +709,7 @@ impl App {
                     self.effects.push(Effect::Editor(compose.text()));
                 }
             }
+            Action::Redraw => self.effects.push(Effect::Redraw),
             Action::InsertVariable => {
                 // A step is written for every lead, so there is no value to show.
                 let for_step = matches!(
@@ -1168,13 +1178,54 @@ impl App {
         }
     }
 
-    /// Keeps what was typed in the composer as a draft.
+    /// Quits, unless a send still waits out its undo window: quitting
+    /// then would hold it back until outpost runs again, so the first `q`
+    /// says so and the second sends it now, then quits.
+    fn quit_or_confirm(&mut self) {
+        if self.quitting_after_send {
+            return;
+        }
+        let waiting = self
+            .pending_send
+            .as_ref()
+            .filter(|p| p.state == OutboxState::Pending)
+            .map(|p| p.id.clone());
+        match waiting {
+            Some(_) if !self.quit_armed => {
+                self.quit_armed = true;
+                let quit = self.keymap.label(Action::Quit);
+                let undo = self.keymap.label(Action::UndoSend);
+                self.error(format!(
+                    "1 send in its undo window — {quit} again sends it now and quits, {undo} undoes"
+                ));
+            }
+            Some(id) => {
+                self.quit_armed = false;
+                self.quitting_after_send = true;
+                self.keep_draft();
+                self.info("Sending now, then quitting…");
+                self.jobs.push(Job::SendNow { id });
+            }
+            None => {
+                self.keep_draft();
+                self.quit = true;
+            }
+        }
+    }
+
+    /// Keeps what was typed in the composer as a draft; an emptied
+    /// composer discards the draft it had.
     fn keep_draft(&mut self) {
         let Some(compose) = self.compose.take() else {
             return;
         };
         let text = compose.text();
         if text.trim().is_empty() {
+            if !matches!(compose.target, ComposeTarget::SequenceStep { .. }) {
+                self.jobs.push(Job::DiscardDraft {
+                    id: compose.draft_id.clone(),
+                });
+            }
             return;
         }
         if let ComposeTarget::SequenceStep { step, .. } = &compose.target {

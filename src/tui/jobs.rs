@@ -89,6 +89,10 @@ pub enum Job {
     DeleteDraft {
         id: String,
     },
+    /// The rep emptied the composer and left: the kept draft goes too.
+    DiscardDraft {
+        id: String,
+    },
     QueueReply {
         thread_key: String,
         draft_id: String,
@@ -103,6 +107,10 @@ pub enum Job {
         delay_secs: u64,
     },
     CancelOutbox {
+        id: String,
+    },
+    /// Send an item in its undo window now: the rep is quitting.
+    SendNow {
         id: String,
     },
     OutboxItem {
@@ -189,6 +197,8 @@ pub enum JobResult {
         cancelled: bool,
     },
     OutboxItem(Box<Option<OutboxItem>>),
+    /// A send in its undo window after its quick try at quitting.
+    SentNow(Result<Box<OutboxItem>, String>),
     SequenceNames {
         email: String,
         names: Vec<String>,
@@ -252,7 +262,10 @@ fn request_for(job: &Job) -> (&'static str, Request) {
             ("reply routes", Request::ReplyRoutes { key: thread_key })
         }
         Job::SaveDraft(draft) => ("draft not saved", Request::SaveDraft { draft }),
-        Job::DeleteDraft { id } => ("draft", Request::DeleteDraft { id }),
+        Job::DeleteDraft { id } | Job::DiscardDraft { id } => {
+            ("draft", Request::DeleteDraft { id })
+        }
+        Job::SendNow { id } => ("not sent", Request::SendNow { id }),
         Job::QueueReply {
             thread_key,
             reply,
@@ -381,6 +394,11 @@ fn result_for(job: Job, response: Response) -> JobResult {
         }
         (Job::SaveDraft(_), Response::Done) => JobResult::Done("Draft kept".into()),
         (Job::DeleteDraft { .. }, Response::Flag(_)) => JobResult::Quiet,
+        (Job::DiscardDraft { .. }, Response::Flag(true)) => {
+            JobResult::Done("Draft discarded".into())
+        }
+        (Job::DiscardDraft { .. }, Response::Flag(false)) => JobResult::Quiet,
+        (Job::SendNow { .. }, Response::OutboxItem(item)) => JobResult::SentNow(Ok(Box::new(item))),
         (
             Job::QueueReply { draft_id, .. } | Job::QueueNew { draft_id, .. },
             Response::OutboxItem(item),
@@ -438,6 +456,8 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
             }
         }
         Ok(response) => result_for(job, response),
+        // Quitting waits on this answer, so a failure must come back as one.
+        Err(e) if matches!(job, Job::SendNow { .. }) => JobResult::SentNow(Err(e.to_string())),
         Err(e) => failed(what, e),
     }
 }

@@ -83,12 +83,23 @@ pub fn build_app(
 pub async fn run(engine: Engine, config: &Config, options: TuiOptions) -> Result<(), TuiError> {
     let app = build_app(engine.clock().clone(), config, &options)?;
     let mut terminal = terminal::enter()?;
-    let _guard = terminal::Guard;
+    let guard = terminal::Guard;
     if config.accounts.is_empty() || options.force_first_run {
         return first_run(&mut terminal, config, &app.theme).await;
     }
     let feed = Feed::local(&engine);
-    run_loop(&mut terminal, app, Backend::Local(engine), feed).await
+    let farewell = run_loop(&mut terminal, app, Backend::Local(engine), feed).await?;
+    say_farewell(guard, &farewell);
+    Ok(())
+}
+
+/// What the rep must know on leaving (a send that did not go out before
+/// quitting), printed once the terminal is back to normal.
+fn say_farewell(guard: terminal::Guard, lines: &[String]) {
+    drop(guard);
+    for line in lines {
+        eprintln!("outpost: {line}");
+    }
 }
 
 /// Runs the TUI on a daemon's engine API until the rep quits. The daemon
@@ -101,9 +112,11 @@ pub async fn run_attached(
     let mut app = build_app(std::sync::Arc::new(SystemClock), config, &options)?;
     app.attach(remote.base_url());
     let mut terminal = terminal::enter()?;
-    let _guard = terminal::Guard;
+    let guard = terminal::Guard;
     let feed = Feed::remote(remote.clone());
-    run_loop(&mut terminal, app, Backend::Remote(remote), feed).await
+    let farewell = run_loop(&mut terminal, app, Backend::Remote(remote), feed).await?;
+    say_farewell(guard, &farewell);
+    Ok(())
 }
 
 async fn run_loop(
@@ -111,7 +124,7 @@ async fn run_loop(
     mut app: App,
     backend: Backend,
     mut feed: Feed,
-) -> Result<(), TuiError> {
+) -> Result<Vec<String>, TuiError> {
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(TICK);
@@ -127,6 +140,10 @@ async fn run_loop(
         for effect in app.take_effects() {
             match effect {
                 Effect::Notify(text) => terminal::notify(app.notify, &text),
+                Effect::Redraw => {
+                    terminal::redraw_all(terminal)?;
+                    app.dirty = true;
+                }
                 Effect::Editor(text) => {
                     // Stop reading keys so the editor gets them all.
                     drop(events);
@@ -163,7 +180,7 @@ async fn run_loop(
             app.on_feed(event);
         }
     }
-    Ok(())
+    Ok(std::mem::take(&mut app.farewell))
 }
 
 fn handle_event(app: &mut App, event: Event) {

@@ -7,7 +7,7 @@ use std::sync::Once;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -60,6 +60,20 @@ impl Drop for Guard {
     }
 }
 
+/// Clears the screen and makes the next draw paint every cell, not only
+/// those that changed since the last frame: what was on screen is gone
+/// (after `$EDITOR`) or cannot be trusted (`Ctrl-L`).
+///
+/// Not ratatui's `Terminal::clear`: it first asks the terminal where the
+/// cursor is, and that answer never arrives while the key reader still
+/// owns stdin, so the clear failed and the screen stayed blank.
+pub fn redraw_all(terminal: &mut Term) -> io::Result<()> {
+    execute!(io::stdout(), Clear(ClearType::All))?;
+    // Drops the last frame, so the next one is drawn against an empty screen.
+    terminal.swap_buffers();
+    Ok(())
+}
+
 /// A bell, or an OSC 9 desktop notification, for a new reply.
 pub fn notify(kind: Notify, text: &str) {
     let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
@@ -83,8 +97,15 @@ pub fn edit_externally(terminal: &mut Term, text: &str) -> Result<String, String
     result
 }
 
-/// A new file only the rep can read (drafts may be private).
+/// A new file only the rep can read (drafts may be private). The text ends
+/// with a newline, as editors expect of a text file, so a line the editor
+/// appends stands on its own instead of joining the last one.
 fn write_private(path: &std::path::Path, text: &str) -> io::Result<()> {
+    let text = if text.is_empty() || text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -95,21 +116,36 @@ fn write_private(path: &std::path::Path, text: &str) -> io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// The editor command as a shell would split it: `$VISUAL`, else
+/// `$EDITOR`, else `vi`; arguments and quotes kept (`code --wait`,
+/// `sh -c '…' sh`).
+pub fn editor_command(visual: Option<&str>, editor: Option<&str>) -> Result<Vec<String>, String> {
+    let (name, line) = match (visual, editor) {
+        (Some(v), _) if !v.trim().is_empty() => ("$VISUAL", v),
+        (_, Some(e)) if !e.trim().is_empty() => ("$EDITOR", e),
+        _ => return Ok(vec!["vi".to_string()]),
+    };
+    let words =
+        shell_words::split(line).map_err(|e| format!("cannot read {name} ({line:?}): {e}"))?;
+    if words.is_empty() {
+        return Ok(vec!["vi".to_string()]);
+    }
+    Ok(words)
+}
+
 fn run_editor(terminal: &mut Term, path: &std::path::Path) -> Result<String, String> {
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".to_string());
+    let visual = std::env::var("VISUAL").ok();
+    let editor = std::env::var("EDITOR").ok();
+    let command = editor_command(visual.as_deref(), editor.as_deref())?;
+    let (program, args) = command.split_first().expect("never empty");
     restore();
-    // `$EDITOR` may carry arguments ("code --wait").
-    let mut parts = editor.split_whitespace();
-    let program = parts.next().unwrap_or("vi").to_string();
-    let status = std::process::Command::new(&program)
-        .args(parts)
+    let status = std::process::Command::new(program)
+        .args(args)
         .arg(path)
         .status();
     let back = enable_raw_mode()
-        .and_then(|_| execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture));
-    let _ = terminal.clear();
+        .and_then(|_| execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture))
+        .and_then(|_| redraw_all(terminal));
     back.map_err(|e| format!("cannot return to the full screen: {e}"))?;
     match status {
         Ok(s) if s.success() => std::fs::read_to_string(path)

@@ -243,6 +243,36 @@ impl App {
                     });
                 }
             }
+            // Quitting goes on either way: the item is durable in the
+            // outbox, and the next outpost to run sends what is left.
+            JobResult::SentNow(answer) => {
+                let later = "it stays in the outbox and goes out when outpost next runs (the TUI, the daemon or `outpost send`)";
+                let left = match answer {
+                    Ok(item) => {
+                        let to = item.email.to.join(", ");
+                        let why = item.last_error.clone().unwrap_or_default();
+                        let left = match item.state {
+                            OutboxState::Sent | OutboxState::Cancelled => None,
+                            OutboxState::Failed => Some(format!(
+                                "the email to {to} was not sent: {why} (see `outpost outbox list`)"
+                            )),
+                            OutboxState::Pending | OutboxState::Sending => Some(format!(
+                                "the email to {to} did not go out yet ({why}); {later}"
+                            )),
+                        };
+                        self.apply(JobResult::OutboxItem(Box::new(Some(*item))));
+                        left
+                    }
+                    Err(e) => {
+                        self.error(format!("not sent yet: {e}"));
+                        Some(format!("an email did not go out yet ({e}); {later}"))
+                    }
+                };
+                if self.quitting_after_send {
+                    self.farewell.extend(left);
+                    self.quit = true;
+                }
+            }
             JobResult::OutboxItem(item) => {
                 let Some(item) = *item else { return };
                 let Some(pending) = &mut self.pending_send else {

@@ -118,6 +118,13 @@ fn draw_message(f: &mut Frame, app: &App, area: Rect) {
             Span::styled("▏", theme.accent()),
             Span::styled(hint, theme.muted()),
         ])
+    } else if let Some((text, level)) = app.toast.as_ref().filter(|_| app.quit_armed) {
+        // The quit question outranks the countdown it is about.
+        let style = match level {
+            ToastLevel::Info => theme.ok(),
+            ToastLevel::Error => theme.error(),
+        };
+        Line::styled(text.clone(), style)
     } else if let Some(p) = &app.pending_send {
         let left = (p.not_before - app.now()).num_seconds();
         let undo = app.keymap.label(super::action::Action::UndoSend);

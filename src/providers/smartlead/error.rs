@@ -25,6 +25,9 @@ pub enum SmartleadError {
     Server(u16, String),
     #[error("could not reach Smartlead: {0}")]
     Transport(String),
+    /// No connection could be made, so nothing was sent: safe to try again.
+    #[error("could not connect to Smartlead (nothing was sent): {0}")]
+    Unreachable(String),
     #[error("unexpected response from Smartlead: {0}")]
     Decode(String),
     /// Smartlead answered 2xx but said the change did not happen (`ok: false`).
@@ -39,7 +42,11 @@ impl From<HttpError> for SmartleadError {
     fn from(error: HttpError) -> Self {
         // HttpError is already redacted; redact again in case a future
         // variant is not.
-        SmartleadError::Transport(redact(&error.to_string()))
+        let text = redact(&error.to_string());
+        match error {
+            HttpError::Connect(_) => SmartleadError::Unreachable(text),
+            _ => SmartleadError::Transport(text),
+        }
     }
 }
 

@@ -212,9 +212,13 @@ impl ComposePane {
     }
 }
 
-/// A text area holding `text`, the cursor at its end.
+/// A text area holding `text`, the cursor at its end. Long lines wrap at
+/// words on screen (the text keeps its lines): scrolled sideways, a line's
+/// start hid after a resize, since the scroll did not come back when the
+/// pane grew.
 fn textarea_with(text: &str) -> TextArea<'static> {
     let mut textarea = TextArea::new(text.split('\n').map(str::to_string).collect());
+    textarea.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
     textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
     textarea.move_cursor(ratatui_textarea::CursorMove::End);
     textarea
