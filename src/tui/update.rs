@@ -144,6 +144,7 @@ impl App {
                 self.overlay = Overlay::Picker(Picker {
                     title: "Reply category".into(),
                     items,
+                    query: String::new(),
                     cursor: Default::default(),
                     purpose: PickerPurpose::Category {
                         thread_key,
@@ -258,6 +259,7 @@ impl App {
                 self.overlay = Overlay::Picker(Picker {
                     title: format!("Enroll {email} in"),
                     items: names,
+                    query: String::new(),
                     cursor: Default::default(),
                     purpose: PickerPurpose::Enroll { email },
                 });

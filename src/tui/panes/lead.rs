@@ -38,7 +38,11 @@ impl LeadPane {
             ));
             out.push(field("Account", Some(&lead.account)));
             out.push(field("Company", lead.company.as_ref()));
-            out.push(field("LinkedIn", lead.linkedin_url.as_ref()));
+            let linkedin = lead
+                .linkedin_url
+                .as_deref()
+                .map(super::leads::linkedin_handle);
+            out.push(field("LinkedIn", linkedin.as_ref()));
             out.push(field("Phone", lead.phone.as_ref()));
             out.push(field("Location", lead.location.as_ref()));
             out.push(field("Timezone", lead.timezone.as_ref()));
@@ -46,9 +50,7 @@ impl LeadPane {
             for m in &lead.memberships {
                 out.push(Line::raw(format!(
                     "Campaign   {} ({})",
-                    m.campaign_name
-                        .clone()
-                        .unwrap_or_else(|| format!("#{}", m.campaign_id)),
+                    view.campaign_label(m.campaign_id),
                     m.status.clone().unwrap_or_else(|| "—".into())
                 )));
             }
@@ -101,12 +103,12 @@ impl LeadPane {
             .map(|item| match item {
                 TimelineItem::Event(e) => Line::from(vec![
                     Span::styled(super::full_time(e.at), theme.muted()),
-                    Span::raw(format!("  {:<24}", e.kind.as_str())),
+                    Span::raw(format!("  {:<20}", e.kind.label())),
                     Span::styled(
                         format!(
                             "{}{}",
                             e.campaign_id
-                                .map(|c| format!("campaign #{c} "))
+                                .map(|c| format!("{} ", view.campaign_label(c)))
                                 .unwrap_or_default(),
                             e.detail.clone().unwrap_or_default()
                         ),
@@ -124,7 +126,7 @@ impl LeadPane {
                     Span::styled(super::full_time(*date), theme.muted()),
                     Span::styled(
                         format!(
-                            "  {:<24}",
+                            "  {:<20}",
                             match direction {
                                 Direction::Inbound => "◀ message from lead",
                                 Direction::Outbound => "▶ message to lead",
