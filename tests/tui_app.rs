@@ -15,7 +15,7 @@ use outpost::clock::FakeClock;
 use outpost::config::Notify;
 use outpost::engine::Engine;
 use outpost::model::*;
-use outpost::store::{Change, Store};
+use outpost::store::{Change, Store, SyncProgress};
 use outpost::tui::action::Screen;
 use outpost::tui::{App, Effect, Keymap, Theme, jobs, view};
 use ratatui::Terminal;
@@ -1560,4 +1560,55 @@ async fn a_lead_view_names_its_campaigns_even_when_its_records_do_not() {
     assert_eq!(view.campaign_label(3102), "Fintech CTOs");
     // One the cache has never seen reads as its id, not as nothing.
     assert_eq!(view.campaign_label(77), "campaign #77");
+}
+
+#[tokio::test]
+async fn an_empty_leads_table_during_the_first_sync_says_it_is_loading() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // A fresh data dir: the index was built empty and the first sync runs.
+    h.app.leads.index = Some(outpost::engine::LeadIndex::from_leads(
+        &[],
+        Default::default(),
+    ));
+    h.app.leads.refilter();
+    h.app.sync.insert(
+        "acme-smartlead".into(),
+        SyncProgress {
+            account: "acme-smartlead".into(),
+            running: true,
+            phase: "leads".into(),
+            ..SyncProgress::default()
+        },
+    );
+    h.keys("2").await;
+    let screen = h.screen();
+    assert!(screen.contains("Leads · loading…"), "{screen}");
+    assert!(!screen.contains("0 of 0"), "{screen}");
+    // Once an account has synced, an empty table is an honest "0 of 0".
+    h.app.sync.get_mut("acme-smartlead").unwrap().last_success = Some(at(NOW));
+    h.app.sync.get_mut("acme-smartlead").unwrap().running = false;
+    let screen = h.screen();
+    assert!(screen.contains("Leads 0 of 0"), "{screen}");
+}
+
+#[tokio::test]
+async fn the_campaign_list_names_every_campaign_before_stats_were_opened() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // As on a first run: the index knew no campaign yet, no inbox row
+    // carries one, and the stats tab was never opened.
+    h.app.leads.index = Some(outpost::engine::LeadIndex::from_leads(
+        &[],
+        Default::default(),
+    ));
+    h.app.inbox.rows.clear();
+    assert!(h.app.stats.report.is_none());
+    h.keys("C").await;
+    let picker = h.screen();
+    assert!(picker.contains("Fintech CTOs"), "{picker}");
+    assert!(picker.contains("Q1 CFO outreach"), "{picker}");
+    h.type_text("fintech").await;
+    h.press(KeyCode::Enter).await;
+    assert_eq!(h.app.inbox.query.campaign_id, Some(3102));
 }

@@ -974,10 +974,58 @@ impl App {
         }
     }
 
-    /// The campaigns the rep can filter by, named: the leads index's on the
-    /// Leads tab, else those of the inbox's rows and the stats report.
+    /// Opens the campaign filter's list; asks for the stats report (every
+    /// campaign, named) when it is missing or stale, and the open list
+    /// fills in when it arrives.
     fn pick_campaign_filter(&mut self, screen: Screen) {
-        let mut choices: Vec<CampaignChoice> = Vec::new();
+        if self.stats.report.is_none() || self.stats.stale {
+            self.request_stats();
+        }
+        self.overlay = Overlay::Picker(self.campaign_picker(screen, String::new()));
+    }
+
+    /// Refreshes an open campaign list (the stats report just arrived).
+    pub(super) fn refresh_campaign_picker(&mut self) {
+        let screen = self.screen();
+        if let Overlay::Picker(picker) = &self.overlay
+            && matches!(picker.purpose, PickerPurpose::FilterCampaign { .. })
+        {
+            let query = picker.query.clone();
+            let cursor = picker.cursor;
+            let mut fresh = self.campaign_picker(screen, query);
+            fresh.cursor = cursor;
+            let len = fresh.shown().len();
+            fresh.cursor.clamp(len);
+            self.overlay = Overlay::Picker(fresh);
+        }
+    }
+
+    /// The campaigns the rep can filter by, named: the stats report's, the
+    /// leads index's and the inbox rows'. The Leads tab filters by name (its
+    /// filter box's text), the inbox by id.
+    fn campaign_picker(&self, screen: Screen, query: String) -> Picker {
+        let mut named: BTreeMap<i64, String> = self
+            .leads
+            .index
+            .as_ref()
+            .map(|i| i.campaigns().into_iter().collect())
+            .unwrap_or_default();
+        if let Some(report) = &self.stats.report {
+            for c in &report.campaigns {
+                named.insert(c.campaign_id, c.name.clone());
+            }
+        }
+        for t in &self.inbox.rows {
+            if let (Some(id), Some(name)) = (t.campaign_id, &t.campaign_name) {
+                named.entry(id).or_insert_with(|| name.clone());
+            }
+        }
+        let mut by_name: Vec<(i64, String)> = named.into_iter().collect();
+        by_name.sort_by_key(|(_, name)| name.to_lowercase());
+        let mut choices: Vec<CampaignChoice> = by_name
+            .into_iter()
+            .map(|(id, name)| CampaignChoice { id: Some(id), name })
+            .collect();
         if screen == Screen::Leads {
             let names = self
                 .leads
@@ -985,40 +1033,13 @@ impl App {
                 .as_ref()
                 .map(|i| i.campaign_names())
                 .unwrap_or_default();
-            choices.extend(
-                names
-                    .into_iter()
-                    .map(|name| CampaignChoice { id: None, name }),
-            );
-        } else {
-            // Every campaign, not only those of the rows shown now: the
-            // list must not shrink as other filters narrow the inbox.
-            let mut named: BTreeMap<i64, String> = self
-                .leads
-                .index
-                .as_ref()
-                .map(|i| i.campaigns().into_iter().collect())
-                .unwrap_or_default();
-            if let Some(report) = &self.stats.report {
-                for c in &report.campaigns {
-                    named.insert(c.campaign_id, c.name.clone());
+            for name in names {
+                if !choices.iter().any(|c| c.name == name) {
+                    choices.push(CampaignChoice { id: None, name });
                 }
             }
-            for t in &self.inbox.rows {
-                if let Some(id) = t.campaign_id {
-                    let name = t.campaign_name.clone();
-                    named
-                        .entry(id)
-                        .or_insert_with(|| name.unwrap_or_else(|| format!("campaign #{id}")));
-                }
-            }
-            let mut by_name: Vec<(i64, String)> = named.into_iter().collect();
-            by_name.sort_by_key(|(_, name)| name.to_lowercase());
-            choices.extend(
-                by_name
-                    .into_iter()
-                    .map(|(id, name)| CampaignChoice { id: Some(id), name }),
-            );
+            choices.sort_by_key(|c| c.name.to_lowercase());
+            choices.dedup_by(|a, b| a.name == b.name);
         }
         let mut values = vec![None];
         values.extend(choices.into_iter().map(Some));
@@ -1029,13 +1050,13 @@ impl App {
                 Some(c) => c.name.clone(),
             })
             .collect();
-        self.overlay = Overlay::Picker(Picker {
+        Picker {
             title: "Filter by campaign".into(),
             items,
-            query: String::new(),
+            query,
             cursor: Default::default(),
             purpose: PickerPurpose::FilterCampaign { values },
-        });
+        }
     }
 
     fn pick_category_filter(&mut self) {

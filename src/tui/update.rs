@@ -86,6 +86,7 @@ impl App {
                     .map(|c| (c.account.clone(), c.campaign_id));
                 self.stats.report = Some(*report);
                 self.stats.resort();
+                self.refresh_campaign_picker();
                 if let (Some(keep), Some(report)) = (keep, &self.stats.report) {
                     let at = self.stats.order.iter().position(|i| {
                         let c = &report.campaigns[*i];

@@ -194,11 +194,16 @@ impl LeadsPane {
         area: Rect,
         theme: &Theme,
         now: DateTime<Utc>,
+        first_sync: bool,
     ) -> (Rect, usize) {
         let arrow = if self.order.descending { "↓" } else { "↑" };
-        // Before the index is built there is nothing to count yet: "0 of 0"
-        // would read as "no leads".
+        // Before the index is built, or while the first sync is still
+        // bringing leads in, there is nothing to count yet: "0 of 0" would
+        // read as "no leads".
+        let waiting = self.index.as_ref().is_none_or(LeadIndex::is_empty)
+            && (self.index.is_none() || first_sync || !self.pending.is_empty());
         let mut title = match &self.index {
+            _ if waiting => " Leads · loading… ".to_string(),
             Some(index) => format!(
                 " Leads {} of {} · sort {} {arrow} ",
                 self.ids.len(),
@@ -223,6 +228,16 @@ impl LeadsPane {
             f.render_widget(Span::styled("Indexing leads…", theme.muted()), inner);
             return (inner, 0);
         };
+        if waiting {
+            f.render_widget(
+                Span::styled(
+                    "Leads appear here as the first sync brings them in…",
+                    theme.muted(),
+                ),
+                inner,
+            );
+            return (inner, 0);
+        }
         let height = inner.height.saturating_sub(1) as usize;
         let range = self.cursor.visible(self.ids.len(), height);
         let offset = range.start;
