@@ -1381,6 +1381,26 @@ async fn stats_keep_big_counts_and_tell_apart_campaigns_sharing_a_prefix() {
             })
             .unwrap();
     }
+    for (email, campaign) in [
+        (
+            "ines@adatum.example",
+            (3201, "Healthcare Ops Leads Webinar Invite #1"),
+        ),
+        (
+            "jo@adatum.example",
+            (3203, "Healthcare Ops Leads Webinar Invite #1 - Follow-up"),
+        ),
+    ] {
+        let l = lead(
+            email,
+            "Ines",
+            "Berg",
+            "Adatum",
+            campaign,
+            (EventType::EmailSent, "2026-03-04T10:00:00Z"),
+        );
+        h.engine.store().put(&l).unwrap();
+    }
     h.settle().await;
     // Sorted by emails sent, the 12,345,678 campaign first.
     h.keys("3 s").await;
@@ -1394,6 +1414,21 @@ async fn stats_keep_big_counts_and_tell_apart_campaigns_sharing_a_prefix() {
     // to a wrong number; the list's wider column holds the whole count.
     assert!(screen.contains("│12M"), "{screen}");
     assert!(!screen.contains("│123456"), "{screen}");
+    // Its leads, and only its: not those of the campaign whose name merely
+    // starts the same.
+    h.keys("enter").await;
+    assert_eq!(h.app.screen(), Screen::Leads);
+    let emails: Vec<String> = h
+        .app
+        .leads
+        .ids
+        .iter()
+        .map(|id| {
+            let index = h.app.leads.index.as_ref().unwrap();
+            index.row(*id).unwrap().email().to_string()
+        })
+        .collect();
+    assert_eq!(emails, ["ines@adatum.example"]);
 }
 
 #[tokio::test]
@@ -1507,7 +1542,10 @@ async fn campaign_and_category_filters_are_picked_from_a_list() {
     // A few typed letters narrow the list; Enter picks the best match.
     h.type_text("fin").await;
     h.press(KeyCode::Enter).await;
-    assert_eq!(h.app.leads.filter_text, "campaign:Fintech_CTOs");
+    assert_eq!(h.app.leads.filter_text, "campaign:#3102");
+    // The title names the campaign, not its id.
+    let screen = h.screen_at(160, 20);
+    assert!(screen.contains("/campaign:Fintech CTOs"), "{screen}");
     let index = h.app.leads.index.as_ref().unwrap();
     assert!(!h.app.leads.ids.is_empty());
     for id in &h.app.leads.ids {

@@ -1083,8 +1083,13 @@ impl App {
     fn filter_by_campaign(&mut self, choice: Option<CampaignChoice>) {
         match self.screen() {
             Screen::Leads => {
-                // The filter box names campaigns, `_` standing for spaces.
-                let token = choice.map(|c| c.name.replace(' ', "_"));
+                // By id when known: a name also matches every campaign whose
+                // name contains it ("Invite #1" and "Invite #1 - Follow-up").
+                // The title shows the name either way.
+                let token = choice.map(|c| match c.id {
+                    Some(id) => format!("#{id}"),
+                    None => c.name.replace(' ', "_"),
+                });
                 let text = replace_token(&self.leads.filter_text, "campaign:", token.as_deref());
                 self.leads.set_filter_text(&text);
                 self.leads.cursor = Default::default();

@@ -178,6 +178,30 @@ impl LeadsPane {
         }
     }
 
+    /// The filter text with `campaign:#ID` shown as the campaign's name, so
+    /// the title says what the rep picked, not an id.
+    fn filter_for_display(&self) -> String {
+        let campaigns = self
+            .index
+            .as_ref()
+            .map(LeadIndex::campaigns)
+            .unwrap_or_default();
+        self.filter_text
+            .split_whitespace()
+            .map(|token| {
+                let named = token
+                    .strip_prefix("campaign:#")
+                    .and_then(|id| id.parse::<i64>().ok())
+                    .and_then(|id| campaigns.iter().find(|(c, _)| *c == id));
+                match named {
+                    Some((_, name)) => format!("campaign:{name}"),
+                    None => token.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn selected_key(&self) -> Option<String> {
         let id = self.ids.get(self.cursor.selected)?;
         Some(self.index.as_ref()?.row(*id)?.key().to_string())
@@ -213,7 +237,7 @@ impl LeadsPane {
             None => " Leads · loading… ".to_string(),
         };
         if !self.filter_text.is_empty() {
-            title.push_str(&format!("· /{} ", self.filter_text));
+            title.push_str(&format!("· /{} ", self.filter_for_display()));
         }
         if let Some(problem) = self.problems.first() {
             title.push_str(&format!("· {problem} "));
