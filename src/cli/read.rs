@@ -300,7 +300,7 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
             or_dash(lead.linkedin_url.as_deref()),
             or_dash(lead.company.as_deref()),
             or_dash(Some(&campaigns.join(", "))),
-            or_dash(lead.last_event.map(|e| e.as_str())),
+            or_dash(lead.last_event.map(|e| e.label())),
             when(lead.last_event_at),
         ]);
     }
@@ -378,9 +378,9 @@ pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
             TimelineItem::Event(e) => println!(
                 "  {}  {:<24} {}{}",
                 when(Some(e.at)),
-                e.kind.as_str(),
+                e.kind.label(),
                 e.campaign_id
-                    .map(|c| format!("campaign {c}"))
+                    .map(|c| view.campaign_label(c))
                     .unwrap_or_default(),
                 e.detail
                     .as_ref()

@@ -195,6 +195,10 @@ pub enum Request {
     PauseLead {
         email: String,
     },
+    /// Resume every paused enrollment of a lead.
+    ResumeLead {
+        email: String,
+    },
     Suppress {
         account: String,
         email: String,
@@ -574,6 +578,7 @@ impl Engine {
                 Response::Enrollment(self.enroll_lead(&sequence, &email)?)
             }
             Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
+            Request::ResumeLead { email } => Response::Count(self.resume_lead(&email)?),
             Request::Suppress { account, email } => {
                 Response::Suppression(self.suppress_lead(&account, &email)?)
             }

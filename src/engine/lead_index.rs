@@ -564,7 +564,24 @@ impl LeadIndex {
             .insert((account.to_string(), id), name.to_string());
     }
 
-    /// Distinct campaign names, for cycling the campaign filter.
+    /// Every campaign the index knows, by id and name (the campaign filter's
+    /// list).
+    pub fn campaigns(&self) -> Vec<(i64, String)> {
+        let mut campaigns: Vec<(i64, String)> = self
+            .campaign_names
+            .iter()
+            .map(|((_, id), name)| (*id, name.clone()))
+            .collect();
+        campaigns.sort_by(|a, b| {
+            a.1.to_lowercase()
+                .cmp(&b.1.to_lowercase())
+                .then(a.0.cmp(&b.0))
+        });
+        campaigns.dedup();
+        campaigns
+    }
+
+    /// Distinct campaign names, for the campaign filter.
     pub fn campaign_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.campaign_names.values().cloned().collect();
         names.sort();

@@ -174,6 +174,20 @@ pub struct LeadView {
     pub suppressed: Vec<Suppression>,
     /// Newest first.
     pub timeline: Vec<TimelineItem>,
+    /// The name of each campaign the records and timeline mention, by id,
+    /// so every view says "Webinar Invite #1", not "campaign #1764613".
+    #[serde(default)]
+    pub campaign_names: std::collections::BTreeMap<i64, String>,
+}
+
+impl LeadView {
+    /// A campaign as the rep knows it: its name, else its id.
+    pub fn campaign_label(&self, id: i64) -> String {
+        self.campaign_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("campaign #{id}"))
+    }
 }
 
 /// A conversation's triage state at `now` (Inbox when the rep never touched it).
@@ -531,11 +545,44 @@ impl Engine {
             .store
             .by_index::<Suppression>(Index::SuppressionsByEmail, &prefix, false)
             .collect::<StoreResult<Vec<_>>>()?;
+        let mut campaign_names = std::collections::BTreeMap::new();
+        let mentioned = records
+            .iter()
+            .flat_map(|l| {
+                l.memberships
+                    .iter()
+                    .map(|m| (l.account.clone(), m.campaign_id))
+            })
+            .chain(timeline.iter().filter_map(|item| match item {
+                TimelineItem::Event(e) => e.campaign_id.map(|id| (e.account.clone(), id)),
+                TimelineItem::Message { .. } => None,
+            }));
+        for (account, id) in mentioned {
+            if campaign_names.contains_key(&id) {
+                continue;
+            }
+            let known = records
+                .iter()
+                .flat_map(|l| &l.memberships)
+                .find(|m| m.campaign_id == id)
+                .and_then(|m| m.campaign_name.clone());
+            let name = match known {
+                Some(name) => Some(name),
+                None => self
+                    .store
+                    .get::<Campaign>(&Campaign::key_for(&account, id))?
+                    .map(|c| c.name),
+            };
+            if let Some(name) = name {
+                campaign_names.insert(id, name);
+            }
+        }
         Ok(Some(LeadView {
             records,
             enrollments,
             suppressed,
             timeline,
+            campaign_names,
         }))
     }
 

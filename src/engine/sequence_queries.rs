@@ -182,28 +182,46 @@ impl Engine {
     /// Pauses every active enrollment of a lead, each as `outpost enrollment
     /// pause` does (its queued, unsent email is cancelled); returns how many.
     pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
+        self.change_lead_enrollments(
+            lead_email,
+            EnrollmentState::Active,
+            crate::sequences::EnrollmentAction::Pause,
+            Some("paused by the rep"),
+        )
+    }
+
+    /// Resumes every paused enrollment of a lead, each as `outpost
+    /// enrollment resume` does (its step is looked at again now); returns
+    /// how many.
+    pub fn resume_lead(&self, lead_email: &str) -> CommandResult<usize> {
+        self.change_lead_enrollments(
+            lead_email,
+            EnrollmentState::Paused,
+            crate::sequences::EnrollmentAction::Resume,
+            None,
+        )
+    }
+
+    fn change_lead_enrollments(
+        &self,
+        lead_email: &str,
+        from: EnrollmentState,
+        action: crate::sequences::EnrollmentAction,
+        reason: Option<&str>,
+    ) -> CommandResult<usize> {
         let prefix = KeyBuf::new()
             .text(&normalize_email(lead_email))
             .into_prefix();
-        let active: Vec<Enrollment> = self
+        let matching: Vec<Enrollment> = self
             .store
             .by_index::<Enrollment>(Index::EnrollmentsByLead, &prefix, false)
-            .filter(|e| {
-                e.as_ref()
-                    .map_or(true, |e| e.state == EnrollmentState::Active)
-            })
+            .filter(|e| e.as_ref().map_or(true, |e| e.state == from))
             .collect::<StoreResult<_>>()?;
         let now = self.clock.now();
-        for e in &active {
-            crate::sequences::set_enrollment_state(
-                &self.store,
-                &e.id,
-                crate::sequences::EnrollmentAction::Pause,
-                Some("paused by the rep"),
-                now,
-            )?;
+        for e in &matching {
+            crate::sequences::set_enrollment_state(&self.store, &e.id, action, reason, now)?;
         }
-        Ok(active.len())
+        Ok(matching.len())
     }
 
     /// Never mail this address again from `account`, and stop its enrollments.

@@ -115,6 +115,83 @@ pub struct Step {
     pub source_line: Option<u32>,
 }
 
+impl StepKind {
+    /// What the step does, as the rep reads it ("wait 3 days", "email, in
+    /// thread"); `outpost sequence show` and the TUI both say it this way.
+    pub fn summary(&self) -> String {
+        fn amount(n: u32, one: &str, many: &str) -> String {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        }
+        match self {
+            StepKind::Email {
+                variants,
+                same_thread,
+            } => {
+                let mut text = "email".to_string();
+                if variants.len() > 1 {
+                    text.push_str(&format!(" ({} variants)", variants.len()));
+                }
+                if *same_thread {
+                    text.push_str(", in thread");
+                }
+                text
+            }
+            StepKind::Wait {
+                days,
+                hours,
+                business_days,
+            } => {
+                let mut parts = Vec::new();
+                if *days > 0 || *hours == 0 {
+                    parts.push(if *business_days {
+                        amount(*days, "business day", "business days")
+                    } else {
+                        amount(*days, "day", "days")
+                    });
+                }
+                if *hours > 0 {
+                    parts.push(amount(*hours, "hour", "hours"));
+                }
+                format!("wait {}", parts.join(" "))
+            }
+            StepKind::Task { title, .. } => format!("task: {title}"),
+            StepKind::Conditional {
+                condition,
+                within_hours,
+                ..
+            } => {
+                let condition = match condition {
+                    Condition::Opened => "opened",
+                    Condition::Clicked => "clicked",
+                    Condition::Replied => "replied",
+                    Condition::NoReply => "no reply",
+                };
+                format!(
+                    "if {condition} within {}",
+                    amount(*within_hours, "hour", "hours")
+                )
+            }
+            StepKind::Webhook { .. } => "webhook".into(),
+        }
+    }
+}
+
+impl Step {
+    /// The step's own name, or what it does when the file gave it none
+    /// (the loader names those `step-N`, which tells the rep nothing).
+    pub fn title(&self, position: usize) -> String {
+        if self.name == format!("step-{}", position + 1) {
+            self.kind.summary()
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
     pub name: String,
@@ -216,5 +293,37 @@ pub struct StepExecution {
 impl StepExecution {
     pub fn key(&self) -> String {
         format!("{}/{:05}", self.enrollment_id, self.step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(days: u32, hours: u32, business_days: bool) -> StepKind {
+        StepKind::Wait {
+            days,
+            hours,
+            business_days,
+        }
+    }
+
+    #[test]
+    fn a_step_says_what_it_does() {
+        assert_eq!(wait(3, 0, false).summary(), "wait 3 days");
+        assert_eq!(wait(1, 0, true).summary(), "wait 1 business day");
+        assert_eq!(wait(2, 4, false).summary(), "wait 2 days 4 hours");
+        assert_eq!(wait(0, 5, false).summary(), "wait 5 hours");
+        let unnamed = Step {
+            name: "step-2".into(),
+            kind: wait(3, 0, false),
+            source_line: None,
+        };
+        assert_eq!(unnamed.title(1), "wait 3 days");
+        let named = Step {
+            name: "nudge".into(),
+            ..unnamed
+        };
+        assert_eq!(named.title(1), "nudge");
     }
 }

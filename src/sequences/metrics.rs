@@ -89,32 +89,6 @@ pub struct SequenceDetail {
     pub enrollments: Vec<EnrollmentRow>,
 }
 
-fn kind_name(kind: &StepKind) -> String {
-    match kind {
-        StepKind::Email { same_thread, .. } if *same_thread => "email (in thread)".into(),
-        StepKind::Email { .. } => "email".into(),
-        StepKind::Wait {
-            days,
-            hours,
-            business_days,
-        } => {
-            let unit = if *business_days {
-                "business days"
-            } else {
-                "days"
-            };
-            format!("wait {days} {unit} {hours} h")
-        }
-        StepKind::Task { .. } => "task".into(),
-        StepKind::Conditional {
-            condition,
-            within_hours,
-            ..
-        } => format!("if {condition:?} within {within_hours} h").to_lowercase(),
-        StepKind::Webhook { .. } => "webhook".into(),
-    }
-}
-
 /// Whether a step's execution moved the enrollment through it.
 fn ran(outcome: ExecutionOutcome) -> bool {
     matches!(
@@ -181,7 +155,7 @@ fn detail_of(store: &Store, seq: &Sequence, with_rows: bool) -> SequenceResult<S
         .map(|(i, s)| StepStats {
             number: i + 1,
             name: s.name.clone(),
-            kind: kind_name(&s.kind),
+            kind: s.kind.summary(),
             reached: 0,
             done: 0,
             waiting: 0,

@@ -70,11 +70,13 @@ pub enum Action {
     ComposeNew,
     Enroll,
     PauseLead,
+    ResumeLead,
     Suppress,
     ToggleDefinitions,
     PauseResume,
     EditStep,
     Refresh,
+    SyncNow,
     Send,
     ExternalEditor,
     Redraw,
@@ -93,7 +95,10 @@ pub enum Scope {
 
 pub struct ActionInfo {
     pub action: Action,
+    /// The config's and the palette's name (`set_category`): stable, typed.
     pub name: &'static str,
+    /// What the rep reads next to the key in the bar, help and palette.
+    pub label: &'static str,
     pub description: &'static str,
     pub scope: Scope,
     pub keys: &'static [&'static str],
@@ -109,64 +114,66 @@ const EVERY_SCREEN: &[Screen] = &[
 ];
 
 macro_rules! actions {
-    ($( $action:ident, $name:literal, $desc:literal, $scope:expr, [$($key:literal),*], $hint:literal; )*) => {
+    ($( $action:ident, $name:literal, $label:literal, $desc:literal, $scope:expr, [$($key:literal),*], $hint:literal; )*) => {
         pub const ACTIONS: &[ActionInfo] = &[
-            $( ActionInfo { action: Action::$action, name: $name, description: $desc,
+            $( ActionInfo { action: Action::$action, name: $name, label: $label, description: $desc,
                 scope: $scope, keys: &[$($key),*], hint: $hint }, )*
         ];
     };
 }
 
 actions! {
-    Quit, "quit", "Quit outpost", Scope::Global, ["q", "ctrl-c"], true;
-    Help, "help", "Show every key", Scope::Global, ["?"], true;
-    Palette, "palette", "Command palette (fuzzy search over every action)", Scope::Global, [":"], true;
-    GoInbox, "inbox", "Go to the inbox", Scope::Global, ["1"], false;
-    GoLeads, "leads", "Go to the leads table", Scope::Global, ["2"], false;
-    GoStats, "stats", "Go to campaign stats", Scope::Global, ["3"], false;
-    GoSequences, "sequences", "Go to sequences", Scope::Global, ["4"], false;
-    Down, "down", "Move down", Scope::Only(LISTS), ["j", "down"], false;
-    Up, "up", "Move up", Scope::Only(LISTS), ["k", "up"], false;
-    Top, "top", "Go to the top", Scope::Only(LISTS), ["g", "home"], false;
-    Bottom, "bottom", "Go to the bottom", Scope::Only(LISTS), ["G", "end"], false;
-    PageDown, "page_down", "Page down", Scope::Only(LISTS), ["ctrl-d", "pagedown"], false;
-    PageUp, "page_up", "Page up", Scope::Only(LISTS), ["ctrl-u", "pageup"], false;
-    Open, "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats]), ["enter"], true;
-    Back, "back", "Go back", Scope::Only(&[Thread, Lead, Sequence]), ["esc"], true;
-    Search, "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
-    Reply, "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
-    SetCategory, "set_category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
-    UndoSend, "undo_send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
-    NextConversation, "next_conversation", "Open the next conversation", Scope::Only(&[Thread]), ["J"], false;
-    PreviousConversation, "previous_conversation", "Open the previous conversation", Scope::Only(&[Thread]), ["K"], false;
-    NextUnread, "next_unread", "Open the next unread conversation", Scope::Only(&[Inbox, Thread]), ["n"], true;
-    Archive, "archive", "Mark done: out of the inbox until they write again", Scope::Only(&[Inbox, Thread]), ["e"], true;
-    Snooze, "snooze", "Snooze until a time you pick (a reply wakes it early)", Scope::Only(&[Inbox, Thread]), ["s"], true;
-    MarkUnread, "mark_unread", "Mark the conversation unread (here and in Gmail)", Scope::Only(&[Inbox, Thread]), ["N"], false;
-    ToggleUnread, "toggle_unread", "Show only unread conversations", Scope::Only(&[Inbox]), ["U"], true;
-    CycleAccount, "filter_account", "Filter by account (cycle)", Scope::Only(&[Inbox]), ["a"], false;
-    CycleCampaign, "filter_campaign", "Filter by campaign (cycle)", Scope::Only(&[Inbox, Leads]), ["C"], false;
-    CycleCategory, "filter_category", "Filter by category (cycle)", Scope::Only(&[Inbox]), ["f"], false;
-    ClearFilters, "clear_filters", "Clear every filter", Scope::Only(&[Inbox, Leads]), ["x"], false;
-    ToggleHeaders, "toggle_headers", "Show or hide message headers", Scope::Only(&[Thread]), ["h"], true;
-    ToggleQuoted, "toggle_quoted", "Unfold or fold quoted text", Scope::Only(&[Thread]), ["z"], true;
-    SortNext, "sort", "Sort by the next column", Scope::Only(&[Leads, Stats]), ["s"], true;
-    SortReverse, "sort_reverse", "Reverse the sort", Scope::Only(&[Leads, Stats]), ["S"], false;
-    CycleEvent, "filter_event", "Filter by last interaction type (cycle)", Scope::Only(&[Leads]), ["e"], false;
-    ComposeNew, "compose", "Write a new email to the lead", Scope::Only(&[Leads, Lead]), ["m"], true;
-    Enroll, "enroll", "Enroll the lead in a sequence", Scope::Only(&[Lead]), ["E"], true;
-    PauseLead, "pause_lead", "Pause the lead's active enrollments", Scope::Only(&[Lead]), ["p"], true;
-    Suppress, "suppress", "Suppress the lead (never email again)", Scope::Only(&[Lead]), ["X"], true;
-    ToggleDefinitions, "definitions", "Show how each rate is computed", Scope::Only(&[Stats]), ["d"], true;
-    PauseResume, "pause_resume", "Pause or resume the sequence", Scope::Only(&[Sequences, Sequence]), ["p"], true;
-    EditStep, "edit_step", "Edit an email step's subject and body (Ctrl-S saves)", Scope::Only(&[Sequence]), ["e"], true;
-    Refresh, "refresh", "Reload from the cache", Scope::Global, ["ctrl-r"], false;
-    Redraw, "redraw", "Redraw the whole screen", Scope::Only(EVERY_SCREEN), ["ctrl-l"], false;
-    Send, "send", "Send (with an undo window)", Scope::Only(&[Compose]), ["ctrl-s"], true;
-    ExternalEditor, "editor", "Edit in $EDITOR", Scope::Only(&[Compose]), ["ctrl-e"], true;
-    InsertVariable, "insert_variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;
-    SwitchRoute, "switch_route", "Switch the reply's route (Smartlead or your Gmail)", Scope::Only(&[Compose]), ["ctrl-o"], true;
-    KeepDraft, "keep_draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
+    Quit, "quit", "quit", "Quit outpost", Scope::Global, ["q", "ctrl-c"], true;
+    Help, "help", "help", "Show every key", Scope::Global, ["?"], true;
+    Palette, "palette", "palette", "Command palette (fuzzy search over every action)", Scope::Global, [":"], true;
+    GoInbox, "inbox", "go to inbox", "Go to the inbox", Scope::Global, ["1"], false;
+    GoLeads, "leads", "go to leads", "Go to the leads table", Scope::Global, ["2"], false;
+    GoStats, "stats", "go to stats", "Go to campaign stats", Scope::Global, ["3"], false;
+    GoSequences, "sequences", "go to sequences", "Go to sequences", Scope::Global, ["4"], false;
+    Down, "down", "down", "Move down", Scope::Only(LISTS), ["j", "down"], false;
+    Up, "up", "up", "Move up", Scope::Only(LISTS), ["k", "up"], false;
+    Top, "top", "top", "Go to the top", Scope::Only(LISTS), ["g", "home"], false;
+    Bottom, "bottom", "bottom", "Go to the bottom", Scope::Only(LISTS), ["G", "end"], false;
+    PageDown, "page_down", "page down", "Page down", Scope::Only(LISTS), ["ctrl-d", "pagedown"], false;
+    PageUp, "page_up", "page up", "Page up", Scope::Only(LISTS), ["ctrl-u", "pageup"], false;
+    Open, "open", "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats]), ["enter"], true;
+    Back, "back", "back", "Go back", Scope::Only(&[Thread, Lead, Sequence]), ["esc"], true;
+    Search, "search", "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
+    Reply, "reply", "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
+    SetCategory, "set_category", "category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
+    UndoSend, "undo_send", "undo send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    NextConversation, "next_conversation", "next conversation", "Open the next conversation", Scope::Only(&[Thread]), ["J"], false;
+    PreviousConversation, "previous_conversation", "previous conversation", "Open the previous conversation", Scope::Only(&[Thread]), ["K"], false;
+    NextUnread, "next_unread", "next unread", "Open the next unread conversation", Scope::Only(&[Inbox, Thread]), ["n"], true;
+    Archive, "archive", "done", "Mark done: out of the inbox until they write again", Scope::Only(&[Inbox, Thread]), ["e"], true;
+    Snooze, "snooze", "snooze", "Snooze until a time you pick (a reply wakes it early)", Scope::Only(&[Inbox, Thread]), ["s"], true;
+    MarkUnread, "mark_unread", "mark unread", "Mark the conversation unread (here and in Gmail)", Scope::Only(&[Inbox, Thread]), ["N"], false;
+    ToggleUnread, "toggle_unread", "unread only", "Show only unread conversations", Scope::Only(&[Inbox]), ["U"], true;
+    CycleAccount, "filter_account", "account filter", "Filter by account (cycle)", Scope::Only(&[Inbox]), ["a"], false;
+    CycleCampaign, "filter_campaign", "campaign filter", "Filter by campaign (pick from a list)", Scope::Only(&[Inbox, Leads]), ["C"], false;
+    CycleCategory, "filter_category", "category filter", "Filter by category (pick from a list)", Scope::Only(&[Inbox]), ["f"], false;
+    ClearFilters, "clear_filters", "clear filters", "Clear every filter", Scope::Only(&[Inbox, Leads]), ["x"], false;
+    ToggleHeaders, "toggle_headers", "headers", "Show or hide message headers", Scope::Only(&[Thread]), ["h"], true;
+    ToggleQuoted, "toggle_quoted", "quoted text", "Unfold or fold quoted text", Scope::Only(&[Thread]), ["z"], true;
+    SortNext, "sort", "sort", "Sort by the next column", Scope::Only(&[Leads, Stats]), ["s"], true;
+    SortReverse, "sort_reverse", "reverse sort", "Reverse the sort", Scope::Only(&[Leads, Stats]), ["S"], false;
+    CycleEvent, "filter_event", "event filter", "Filter by last interaction type (cycle)", Scope::Only(&[Leads]), ["e"], false;
+    ComposeNew, "compose", "new email", "Write a new email to the lead", Scope::Only(&[Leads, Lead]), ["m"], true;
+    Enroll, "enroll", "enroll", "Enroll the lead in a sequence", Scope::Only(&[Lead]), ["E"], true;
+    PauseLead, "pause_lead", "pause lead", "Pause the lead's active enrollments", Scope::Only(&[Lead]), ["p"], true;
+    ResumeLead, "resume_lead", "resume lead", "Resume the lead's paused enrollments", Scope::Only(&[Lead]), ["R"], true;
+    Suppress, "suppress", "suppress", "Suppress the lead (never email again)", Scope::Only(&[Lead]), ["X"], true;
+    ToggleDefinitions, "definitions", "definitions", "Show how each rate is computed", Scope::Only(&[Stats]), ["d"], true;
+    PauseResume, "pause_resume", "pause/resume", "Pause or resume the sequence", Scope::Only(&[Sequences, Sequence]), ["p"], true;
+    EditStep, "edit_step", "edit step", "Edit an email step's subject and body (Ctrl-S saves)", Scope::Only(&[Sequence]), ["e"], true;
+    Refresh, "refresh", "refresh", "Reload from the cache", Scope::Global, ["ctrl-r"], false;
+    SyncNow, "sync", "sync now", "Sync every account now", Scope::Global, [], false;
+    Send, "send", "send", "Send (with an undo window)", Scope::Only(&[Compose]), ["ctrl-s"], true;
+    ExternalEditor, "editor", "editor", "Edit in $EDITOR", Scope::Only(&[Compose]), ["ctrl-e"], true;
+    Redraw, "redraw", "redraw", "Redraw the whole screen", Scope::Only(EVERY_SCREEN), ["ctrl-l"], false;
+    InsertVariable, "insert_variable", "insert variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;
+    SwitchRoute, "switch_route", "switch route", "Switch the reply's route (Smartlead or your Gmail)", Scope::Only(&[Compose]), ["ctrl-o"], true;
+    KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
 }
 
 impl Action {

@@ -17,7 +17,7 @@ use super::panes::{
     stats::StatsPane, thread::ThreadPane,
 };
 use super::theme::Theme;
-use super::widgets::overlays::{Palette, Picker, PickerPurpose};
+use super::widgets::overlays::{CampaignChoice, Palette, Picker, PickerPurpose};
 use crate::clock::SharedClock;
 use crate::config::Notify;
 use crate::engine::{LeadColumn, ReplyDraft};
@@ -313,10 +313,23 @@ impl App {
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::Help { scroll } => {
-                match key.code {
-                    KeyCode::Char('j') | KeyCode::Down => *scroll += 1,
-                    KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
-                    _ => self.overlay = Overlay::None,
+                // As in less: Esc, q (or ? again) close; the movement keys
+                // scroll; anything else is ignored rather than closing help
+                // and being lost.
+                let page = 10;
+                match self
+                    .keymap
+                    .lookup(self.stack.last().copied().unwrap_or(self.tab), chord)
+                {
+                    _ if key.code == KeyCode::Esc => self.overlay = Overlay::None,
+                    Some(Action::Quit | Action::Help) => self.overlay = Overlay::None,
+                    Some(Action::Down) => *scroll = scroll.saturating_add(1),
+                    Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                    Some(Action::PageDown) => *scroll = scroll.saturating_add(page),
+                    Some(Action::PageUp) => *scroll = scroll.saturating_sub(page),
+                    Some(Action::Top) => *scroll = 0,
+                    _ if key.code == KeyCode::Char(' ') => *scroll = scroll.saturating_add(page),
+                    _ => {}
                 }
                 return;
             }
@@ -493,17 +506,29 @@ impl App {
         let Overlay::Picker(picker) = &mut self.overlay else {
             return;
         };
+        let typeahead = picker.typeahead();
         match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => self.overlay = Overlay::None,
-            KeyCode::Down | KeyCode::Char('j') => picker.cursor.down(picker.items.len(), 1),
-            KeyCode::Up | KeyCode::Char('k') => picker.cursor.up(1),
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Char('q') if !typeahead => self.overlay = Overlay::None,
+            KeyCode::Down => picker.cursor.down(picker.shown().len(), 1),
+            KeyCode::Char('j') if !typeahead => picker.cursor.down(picker.shown().len(), 1),
+            KeyCode::Up => picker.cursor.up(1),
+            KeyCode::Char('k') if !typeahead => picker.cursor.up(1),
+            KeyCode::Backspace if typeahead => {
+                picker.query.pop();
+                picker.cursor = Default::default();
+            }
+            KeyCode::Char(c) if typeahead && !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                picker.query.push(c);
+                picker.cursor = Default::default();
+            }
             KeyCode::Enter => {
-                let chosen = picker.cursor.selected;
+                let chosen = picker.chosen();
                 let Overlay::Picker(picker) = std::mem::replace(&mut self.overlay, Overlay::None)
                 else {
                     return;
                 };
-                if chosen < picker.items.len() {
+                if let Some(chosen) = chosen {
                     self.picked(picker, chosen);
                 }
             }
@@ -551,6 +576,17 @@ impl App {
             } => {
                 if let Some(chosen) = steps.into_iter().nth(at) {
                     self.edit_step_text(sequence, account, chosen);
+                }
+            }
+            PickerPurpose::FilterCampaign { values } => {
+                if let Some(choice) = values.into_iter().nth(at) {
+                    self.filter_by_campaign(choice);
+                }
+            }
+            PickerPurpose::FilterCategory { values } => {
+                if let Some(category) = values.into_iter().nth(at) {
+                    self.inbox.query.category = category;
+                    self.reload_inbox_filtered();
                 }
             }
             PickerPurpose::Variable => {
@@ -614,15 +650,8 @@ impl App {
                 self.inbox.query.account = cycle(&accounts, self.inbox.query.account.as_ref());
                 self.reload_inbox_filtered();
             }
-            Action::CycleCategory => {
-                let names: Vec<String> = crate::engine::default_categories()
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect();
-                self.inbox.query.category = cycle(&names, self.inbox.query.category.as_ref());
-                self.reload_inbox_filtered();
-            }
-            Action::CycleCampaign => self.cycle_campaign(screen),
+            Action::CycleCategory => self.pick_category_filter(),
+            Action::CycleCampaign => self.pick_campaign_filter(screen),
             Action::ClearFilters => match screen {
                 Screen::Leads => self.leads.set_filter_text(""),
                 _ => {
@@ -687,6 +716,11 @@ impl App {
                     self.jobs.push(Job::PauseLead { email });
                 }
             }
+            Action::ResumeLead => {
+                if let Some(email) = self.lead_email() {
+                    self.jobs.push(Job::ResumeLead { email });
+                }
+            }
             Action::Suppress => {
                 if let (Some(email), Some(account)) = (self.lead_email(), self.lead_account()) {
                     self.jobs.push(Job::Suppress { account, email });
@@ -701,6 +735,10 @@ impl App {
                 self.request_sequences();
                 self.request_lead();
                 self.jobs.push(Job::LeadIndex);
+            }
+            Action::SyncNow => {
+                self.info("Syncing every account…");
+                self.jobs.push(Job::SyncNow);
             }
             Action::Send => self.send(),
             Action::SwitchRoute => self.switch_route(),
@@ -728,6 +766,7 @@ impl App {
                 self.overlay = Overlay::Picker(Picker {
                     title: "Insert variable".into(),
                     items,
+                    query: String::new(),
                     cursor: Default::default(),
                     purpose: PickerPurpose::Variable,
                 });
@@ -814,6 +853,17 @@ impl App {
                 if let Some(row) = self.leads.selected_row() {
                     let email = row.email().to_string();
                     self.open_lead(&email);
+                }
+            }
+            Screen::Stats => {
+                // A campaign's figures lead to its people: its leads table.
+                if let Some(c) = self.stats.selected() {
+                    let choice = CampaignChoice {
+                        id: Some(c.campaign_id),
+                        name: c.name.clone(),
+                    };
+                    self.switch_tab(Screen::Leads);
+                    self.filter_by_campaign(Some(choice));
                 }
             }
             Screen::Sequences => {
@@ -977,6 +1027,7 @@ impl App {
         self.overlay = Overlay::Picker(Picker {
             title: "Snooze until (outpost snooze KEY --until WHEN for any time)".into(),
             items,
+            query: String::new(),
             cursor: Default::default(),
             purpose: PickerPurpose::Snooze {
                 thread_key: t.key(),
@@ -1114,44 +1165,132 @@ impl App {
         }
     }
 
-    fn cycle_campaign(&mut self, screen: Screen) {
-        match screen {
+    /// Opens the campaign filter's list; asks for the stats report (every
+    /// campaign, named) when it is missing or stale, and the open list
+    /// fills in when it arrives.
+    fn pick_campaign_filter(&mut self, screen: Screen) {
+        if self.stats.report.is_none() || self.stats.stale {
+            self.request_stats();
+        }
+        self.overlay = Overlay::Picker(self.campaign_picker(screen, String::new()));
+    }
+
+    /// Refreshes an open campaign list (the stats report just arrived).
+    pub(super) fn refresh_campaign_picker(&mut self) {
+        let screen = self.screen();
+        if let Overlay::Picker(picker) = &self.overlay
+            && matches!(picker.purpose, PickerPurpose::FilterCampaign { .. })
+        {
+            let query = picker.query.clone();
+            let cursor = picker.cursor;
+            let mut fresh = self.campaign_picker(screen, query);
+            fresh.cursor = cursor;
+            let len = fresh.shown().len();
+            fresh.cursor.clamp(len);
+            self.overlay = Overlay::Picker(fresh);
+        }
+    }
+
+    /// The campaigns the rep can filter by, named: the stats report's, the
+    /// leads index's and the inbox rows'. The Leads tab filters by name (its
+    /// filter box's text), the inbox by id.
+    fn campaign_picker(&self, screen: Screen, query: String) -> Picker {
+        let mut named: BTreeMap<i64, String> = self
+            .leads
+            .index
+            .as_ref()
+            .map(|i| i.campaigns().into_iter().collect())
+            .unwrap_or_default();
+        if let Some(report) = &self.stats.report {
+            for c in &report.campaigns {
+                named.insert(c.campaign_id, c.name.clone());
+            }
+        }
+        for t in &self.inbox.rows {
+            if let (Some(id), Some(name)) = (t.campaign_id, &t.campaign_name) {
+                named.entry(id).or_insert_with(|| name.clone());
+            }
+        }
+        let mut by_name: Vec<(i64, String)> = named.into_iter().collect();
+        by_name.sort_by_key(|(_, name)| name.to_lowercase());
+        let mut choices: Vec<CampaignChoice> = by_name
+            .into_iter()
+            .map(|(id, name)| CampaignChoice { id: Some(id), name })
+            .collect();
+        if screen == Screen::Leads {
+            let names = self
+                .leads
+                .index
+                .as_ref()
+                .map(|i| i.campaign_names())
+                .unwrap_or_default();
+            for name in names {
+                if !choices.iter().any(|c| c.name == name) {
+                    choices.push(CampaignChoice { id: None, name });
+                }
+            }
+            choices.sort_by_key(|c| c.name.to_lowercase());
+            choices.dedup_by(|a, b| a.name == b.name);
+        }
+        let mut values = vec![None];
+        values.extend(choices.into_iter().map(Some));
+        let items = values
+            .iter()
+            .map(|v| match v {
+                None => "(every campaign)".to_string(),
+                Some(c) => c.name.clone(),
+            })
+            .collect();
+        Picker {
+            title: "Filter by campaign".into(),
+            items,
+            query,
+            cursor: Default::default(),
+            purpose: PickerPurpose::FilterCampaign { values },
+        }
+    }
+
+    fn pick_category_filter(&mut self) {
+        let mut values = vec![None];
+        values.extend(
+            crate::engine::default_categories()
+                .into_iter()
+                .map(|c| Some(c.name)),
+        );
+        let items = values
+            .iter()
+            .map(|v| v.clone().unwrap_or_else(|| "(every category)".into()))
+            .collect();
+        self.overlay = Overlay::Picker(Picker {
+            title: "Filter by category".into(),
+            items,
+            query: String::new(),
+            cursor: Default::default(),
+            purpose: PickerPurpose::FilterCategory { values },
+        });
+    }
+
+    /// Narrows the current list to one campaign (None: every campaign).
+    fn filter_by_campaign(&mut self, choice: Option<CampaignChoice>) {
+        match self.screen() {
             Screen::Leads => {
-                let names = self
-                    .leads
-                    .index
-                    .as_ref()
-                    .map(|i| i.campaign_names())
-                    .unwrap_or_default();
-                let current = self.leads.filter.campaign.clone();
-                let next = cycle(&names, current.as_ref());
-                // Campaign names in the filter box use `_` for spaces.
-                let token = next.map(|n| n.replace(' ', "_"));
+                // By id when known: a name also matches every campaign whose
+                // name contains it ("Invite #1" and "Invite #1 - Follow-up").
+                // The title shows the name either way.
+                let token = choice.map(|c| match c.id {
+                    Some(id) => format!("#{id}"),
+                    None => c.name.replace(' ', "_"),
+                });
                 let text = replace_token(&self.leads.filter_text, "campaign:", token.as_deref());
                 self.leads.set_filter_text(&text);
+                self.leads.cursor = Default::default();
             }
             _ => {
-                let mut ids: Vec<i64> = self
-                    .inbox
-                    .rows
-                    .iter()
-                    .filter_map(|t| t.campaign_id)
-                    .collect();
-                if let Some(report) = &self.stats.report {
-                    ids.extend(report.campaigns.iter().map(|c| c.campaign_id));
-                    for c in &report.campaigns {
-                        self.inbox
-                            .campaign_names
-                            .entry(c.campaign_id)
-                            .or_insert_with(|| c.name.clone());
-                    }
+                // The title names the campaign (screens keep names by id).
+                if let Some(CampaignChoice { id: Some(id), name }) = &choice {
+                    self.inbox.campaign_names.insert(*id, name.clone());
                 }
-                ids.sort_unstable();
-                ids.dedup();
-                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                let current = self.inbox.query.campaign_id.map(|i| i.to_string());
-                self.inbox.query.campaign_id =
-                    cycle(&ids, current.as_ref()).and_then(|s| s.parse().ok());
+                self.inbox.query.campaign_id = choice.and_then(|c| c.id);
                 self.reload_inbox_filtered();
             }
         }

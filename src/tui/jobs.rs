@@ -138,6 +138,11 @@ pub enum Job {
     PauseLead {
         email: String,
     },
+    ResumeLead {
+        email: String,
+    },
+    /// Every account synced once, now (the palette's "sync now").
+    SyncNow,
     Suppress {
         account: String,
         email: String,
@@ -319,6 +324,8 @@ fn request_for(job: &Job) -> (&'static str, Request) {
             ("not enrolled", Request::EnrollLead { sequence, email })
         }
         Job::PauseLead { email } => ("pause", Request::PauseLead { email }),
+        Job::ResumeLead { email } => ("resume", Request::ResumeLead { email }),
+        Job::SyncNow => ("sync", Request::Sync),
         Job::Suppress { account, email } => ("suppress", Request::Suppress { account, email }),
     }
 }
@@ -418,6 +425,8 @@ fn result_for(job: Job, response: Response) -> JobResult {
         }
         (Job::Enroll { sequence, email }, Response::Enrollment(_)) => enrolled(&sequence, &email),
         (Job::PauseLead { email }, Response::Count(n)) => lead_paused(&email, n),
+        (Job::ResumeLead { email }, Response::Count(n)) => lead_resumed(&email, n),
+        (Job::SyncNow, Response::Synced(summary)) => synced(&summary),
         (Job::Suppress { email, .. }, Response::Suppression(_)) => suppressed(&email),
         (job, other) => failed(request_for(&job).0, DoorError::unexpected(&other)),
     }
@@ -483,6 +492,27 @@ fn lead_paused(email: &str, count: usize) -> JobResult {
     match count {
         0 => JobResult::Done(format!("{email} has no active enrollment")),
         n => JobResult::Done(format!("Paused {n} enrollment(s) of {email}")),
+    }
+}
+
+fn lead_resumed(email: &str, count: usize) -> JobResult {
+    match count {
+        0 => JobResult::Done(format!("{email} has no paused enrollment")),
+        n => JobResult::Done(format!("Resumed {n} enrollment(s) of {email}")),
+    }
+}
+
+fn synced(summary: &crate::sync::SyncSummary) -> JobResult {
+    let failed: Vec<&str> = summary
+        .accounts
+        .iter()
+        .filter(|a| a.error.is_some())
+        .map(|a| a.account.as_str())
+        .collect();
+    if failed.is_empty() {
+        JobResult::Done(format!("Synced {} account(s)", summary.accounts.len()))
+    } else {
+        JobResult::Failed(format!("Sync failed for {}", failed.join(", ")))
     }
 }
 

@@ -51,6 +51,7 @@ impl App {
         self.overlay = Overlay::Picker(Picker {
             title: format!("Edit a step of {}", sequence.name),
             items,
+            query: String::new(),
             cursor: Default::default(),
             purpose: PickerPurpose::EditStep {
                 sequence: sequence.name.clone(),

@@ -103,6 +103,7 @@ impl App {
                     .map(|c| (c.account.clone(), c.campaign_id));
                 self.stats.report = Some(*report);
                 self.stats.resort();
+                self.refresh_campaign_picker();
                 if let (Some(keep), Some(report)) = (keep, &self.stats.report) {
                     let at = self.stats.order.iter().position(|i| {
                         let c = &report.campaigns[*i];
@@ -161,6 +162,7 @@ impl App {
                 self.overlay = Overlay::Picker(Picker {
                     title: "Reply category".into(),
                     items,
+                    query: String::new(),
                     cursor: Default::default(),
                     purpose: PickerPurpose::Category {
                         thread_key,
@@ -305,6 +307,7 @@ impl App {
                 self.overlay = Overlay::Picker(Picker {
                     title: format!("Enroll {email} in"),
                     items: names,
+                    query: String::new(),
                     cursor: Default::default(),
                     purpose: PickerPurpose::Enroll { email },
                 });

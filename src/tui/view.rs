@@ -46,7 +46,14 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             }
             None
         }
-        Screen::Leads => Some(app.leads.render(f, main, &theme, now)),
+        Screen::Leads => {
+            // Any account still on its first sync may yet bring leads.
+            let first_sync = app
+                .sync
+                .values()
+                .any(|p| p.running && p.last_success.is_none());
+            Some(app.leads.render(f, main, &theme, now, first_sync))
+        }
         Screen::Lead => {
             app.lead.render(f, main, &theme);
             None

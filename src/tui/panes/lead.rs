@@ -38,7 +38,11 @@ impl LeadPane {
             ));
             out.push(field("Account", Some(&lead.account)));
             out.push(field("Company", lead.company.as_ref()));
-            out.push(field("LinkedIn", lead.linkedin_url.as_ref()));
+            let linkedin = lead
+                .linkedin_url
+                .as_deref()
+                .map(super::leads::linkedin_handle);
+            out.push(field("LinkedIn", linkedin.as_ref()));
             out.push(field("Phone", lead.phone.as_ref()));
             out.push(field("Location", lead.location.as_ref()));
             out.push(field("Timezone", lead.timezone.as_ref()));
@@ -46,9 +50,7 @@ impl LeadPane {
             for m in &lead.memberships {
                 out.push(Line::raw(format!(
                     "Campaign   {} ({})",
-                    m.campaign_name
-                        .clone()
-                        .unwrap_or_else(|| format!("#{}", m.campaign_id)),
+                    view.campaign_label(m.campaign_id),
                     m.status.clone().unwrap_or_else(|| "—".into())
                 )));
             }
@@ -96,29 +98,20 @@ impl LeadPane {
         if view.timeline.is_empty() {
             return vec![Line::styled("No activity yet", theme.muted())];
         }
-        // Events carry the campaign's id; the rep knows it by name.
-        let campaign_names: std::collections::BTreeMap<i64, &str> = view
-            .records
-            .iter()
-            .flat_map(|l| &l.memberships)
-            .filter_map(|m| Some((m.campaign_id, m.campaign_name.as_deref()?)))
-            .collect();
         view.timeline
             .iter()
             .map(|item| match item {
                 TimelineItem::Event(e) => Line::from(vec![
                     Span::styled(super::full_time(e.at), theme.muted()),
-                    Span::raw(format!("  {:<24}", e.kind.as_str())),
+                    Span::raw(format!("  {:<20}", e.kind.label())),
                     Span::styled(
-                        e.campaign_id
-                            .map(|c| match campaign_names.get(&c) {
-                                Some(name) => name.to_string(),
-                                None => format!("campaign #{c}"),
-                            })
-                            .into_iter()
-                            .chain(e.detail.clone())
-                            .collect::<Vec<_>>()
-                            .join(" · "),
+                        format!(
+                            "{}{}",
+                            e.campaign_id
+                                .map(|c| format!("{} ", view.campaign_label(c)))
+                                .unwrap_or_default(),
+                            e.detail.clone().unwrap_or_default()
+                        ),
                         theme.muted(),
                     ),
                 ]),
@@ -133,7 +126,7 @@ impl LeadPane {
                     Span::styled(super::full_time(*date), theme.muted()),
                     Span::styled(
                         format!(
-                            "  {:<24}",
+                            "  {:<20}",
                             match direction {
                                 Direction::Inbound => "◀ message from lead",
                                 Direction::Outbound => "▶ message to lead",

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::engine::{SequenceDetail, SequenceSummary};
-use crate::model::{SequenceStatus, StepKind};
+use crate::model::SequenceStatus;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, cursor::Cursor};
 
@@ -30,44 +30,6 @@ fn status_span(status: SequenceStatus, theme: &Theme) -> Span<'static> {
     }
 }
 
-fn step_label(kind: &StepKind) -> String {
-    match kind {
-        StepKind::Email {
-            variants,
-            same_thread,
-        } => format!(
-            "email{}{}",
-            if variants.len() > 1 {
-                format!(" ({} variants)", variants.len())
-            } else {
-                String::new()
-            },
-            if *same_thread { ", in thread" } else { "" }
-        ),
-        StepKind::Wait {
-            days,
-            hours,
-            business_days,
-        } => format!(
-            "wait {days}d {hours}h{}",
-            if *business_days {
-                " (business days)"
-            } else {
-                ""
-            }
-        ),
-        StepKind::Task { title, .. } => format!("task: {title}"),
-        StepKind::Conditional {
-            condition,
-            within_hours,
-            ..
-        } => {
-            format!("if {condition:?} within {within_hours}h")
-        }
-        StepKind::Webhook { url, .. } => format!("webhook {url}"),
-    }
-}
-
 fn funnel_lines(summary: &SequenceSummary, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     let top = summary.enrolled.max(1) as f64;
     summary
@@ -75,8 +37,13 @@ fn funnel_lines(summary: &SequenceSummary, theme: &Theme, width: usize) -> Vec<L
         .iter()
         .map(|s| {
             let bar = ((s.done as f64 / top) * width as f64).round() as usize;
+            let title = summary
+                .sequence
+                .steps
+                .get(s.step)
+                .map_or_else(|| s.name.clone(), |step| step.title(s.step));
             Line::from(vec![
-                Span::raw(format!("{:>2}. {:<18} ", s.step + 1, clip(&s.name, 18))),
+                Span::raw(format!("{:>2}. {:<18} ", s.step + 1, clip(&title, 18))),
                 Span::styled("█".repeat(bar.min(width)), theme.accent()),
                 Span::raw(format!(" {} done", s.done)),
                 Span::styled(
@@ -229,11 +196,18 @@ impl SequencesPane {
             ),
         ])];
         for (i, (step, funnel)) in s.sequence.steps.iter().zip(s.funnel.iter()).enumerate() {
+            // An unnamed step's title already says what it does.
+            let title = step.title(i);
+            let kind = if title == step.name {
+                step.kind.summary()
+            } else {
+                String::new()
+            };
             lines.push(Line::raw(format!(
                 "{:>2}. {:<20} {:<34} {} done, {} waiting",
                 i + 1,
-                clip(&step.name, 20),
-                clip(&step_label(&step.kind), 34),
+                clip(&title, 20),
+                clip(&kind, 34),
                 funnel.done,
                 funnel.waiting
             )));

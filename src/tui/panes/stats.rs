@@ -11,7 +11,31 @@ use ratatui::widgets::{
 
 use crate::engine::{CampaignStats, Rate, StatsReport};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{clip, cursor::Cursor};
+use crate::tui::widgets::{clip, clip_middle, cursor::Cursor, fit_count};
+
+/// Fewer rows than this and the daily chart is left out.
+const MIN_CHART_HEIGHT: u16 = 5;
+
+/// From this width the campaign list and the detail sit side by side.
+const WIDE: u16 = 140;
+
+/// A card's title in the room it has: the rate's name, or its short form
+/// on a narrow terminal ("unsub" for "unsubscribed").
+fn card_label(name: &str, room: usize) -> String {
+    if name.chars().count() <= room {
+        return name.to_string();
+    }
+    let short = match name {
+        "delivered" => "deliv",
+        "opened" => "open",
+        "clicked" => "click",
+        "replied" => "reply",
+        "bounced" => "bnc",
+        "unsubscribed" => "unsub",
+        other => other,
+    };
+    clip(short, room)
+}
 
 /// What the campaign list is sorted by: the name, or one of the rates.
 pub const SORTS: [&str; 8] = [
@@ -95,8 +119,16 @@ impl StatsPane {
     }
 
     pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme) -> (Rect, usize) {
-        let [list_area, detail] =
-            Layout::horizontal([Constraint::Percentage(36), Constraint::Fill(1)]).areas(area);
+        let campaigns = self.report.as_ref().map_or(0, |r| r.campaigns.len()) as u16;
+        // Side by side when there is room for both; else the list on top,
+        // so campaign names keep their width on a narrow terminal.
+        let [list_area, detail] = if area.width >= WIDE {
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(area)
+        } else {
+            // Header, campaigns, TOTAL and the borders.
+            let list_height = (campaigns + 4).min(area.height / 2).max(5);
+            Layout::vertical([Constraint::Length(list_height), Constraint::Fill(1)]).areas(area)
+        };
         let sort = SORTS[self.sort % SORTS.len()];
         let block = Block::default()
             .borders(Borders::ALL)
@@ -124,11 +156,27 @@ impl StatsPane {
             );
             return (inner, 0);
         }
+        // The header and the TOTAL row take a line each.
         let range = self
             .cursor
-            .visible(self.order.len(), inner.height.saturating_sub(1) as usize);
+            .visible(self.order.len(), inner.height.saturating_sub(2) as usize);
         let offset = range.start;
-        let rows: Vec<Row> = self.order[range]
+        let figures: [u16; 5] = [9, 6, 6, 6, 6];
+        let name_width = inner
+            .width
+            .saturating_sub(figures.iter().sum::<u16>() + figures.len() as u16)
+            as usize;
+        let figure_row = |name: String, status: &str, sent: u64, rates: &[Rate]| {
+            vec![
+                Cell::from(clip_middle(&name, name_width)),
+                Cell::from(status.to_lowercase()),
+                Cell::from(fit_count(sent, figures[1] as usize)),
+                Cell::from(percent(rates.iter().find(|r| r.name == "opened"))),
+                Cell::from(percent(rates.iter().find(|r| r.name == "replied"))),
+                Cell::from(percent(rates.iter().find(|r| r.name == "bounced"))),
+            ]
+        };
+        let mut rows: Vec<Row> = self.order[range]
             .iter()
             .enumerate()
             .map(|(i, at)| {
@@ -138,31 +186,34 @@ impl StatsPane {
                 } else {
                     ratatui::style::Style::default()
                 };
-                Row::new(vec![
-                    Cell::from(clip(&c.name, 24)),
-                    Cell::from(c.counts.sent.to_string()),
-                    Cell::from(percent(rate_of(c, "opened"))),
-                    Cell::from(percent(rate_of(c, "replied"))),
-                    Cell::from(percent(rate_of(c, "bounced"))),
-                ])
+                Row::new(figure_row(
+                    c.name.clone(),
+                    &c.status,
+                    c.counts.sent,
+                    &c.rates,
+                ))
                 .style(style)
             })
             .collect();
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Fill(1),
-                Constraint::Length(6),
-                Constraint::Length(6),
-                Constraint::Length(6),
-                Constraint::Length(6),
-            ],
-        )
-        .header(Row::new(["Campaign", "Sent", "Open", "Reply", "Bnc"]).style(theme.accent()));
+        // The same sums `outpost stats` prints as TOTAL.
+        rows.push(
+            Row::new(figure_row(
+                "TOTAL".into(),
+                "",
+                report.totals.sent,
+                &report.total_rates,
+            ))
+            .style(theme.accent()),
+        );
+        let mut widths = vec![Constraint::Length(name_width as u16)];
+        widths.extend(figures.iter().map(|w| Constraint::Length(*w)));
+        let table = Table::new(rows, widths).header(
+            Row::new(["Campaign", "Status", "Sent", "Open", "Reply", "Bnc"]).style(theme.accent()),
+        );
         f.render_widget(table, inner);
         let list = Rect {
             y: inner.y + 1,
-            height: inner.height.saturating_sub(1),
+            height: inner.height.saturating_sub(2),
             ..inner
         };
         if let Some(c) = self.selected() {
@@ -185,11 +236,21 @@ impl StatsPane {
             0
         };
         let mailbox_height = (report.mailboxes.len() as u16 + 3).min(8);
+        // A chart squeezed under a few rows shows nothing: then the
+        // mailboxes take the room instead.
+        let chart_room = area
+            .height
+            .saturating_sub(4 + definitions_height + mailbox_height);
+        let (chart_height, mailbox_height) = if chart_room < MIN_CHART_HEIGHT {
+            (Constraint::Length(0), Constraint::Fill(1))
+        } else {
+            (Constraint::Fill(1), Constraint::Length(mailbox_height))
+        };
         let [cards, definitions, chart, mailboxes] = Layout::vertical([
             Constraint::Length(4),
             Constraint::Length(definitions_height),
-            Constraint::Fill(1),
-            Constraint::Length(mailbox_height),
+            chart_height,
+            mailbox_height,
         ])
         .areas(area);
         if self.show_definitions {
@@ -222,26 +283,32 @@ impl StatsPane {
         let slots =
             Layout::horizontal(vec![Constraint::Fill(1); c.rates.len().max(1)]).split(cards);
         for (rate, slot) in c.rates.iter().zip(slots.iter()) {
+            let room = slot.width.saturating_sub(2) as usize;
             let lines = vec![
-                Line::styled(rate.count.to_string(), theme.accent()),
+                Line::styled(fit_count(rate.count, room), theme.accent()),
                 Line::raw(percent(Some(rate))),
             ];
             let card = Paragraph::new(lines).block(
                 Block::default()
                     .borders(Borders::ALL)
                     .border_style(theme.border())
-                    .title(Span::styled(rate.name.clone(), theme.muted())),
+                    .title(Span::styled(card_label(&rate.name, room), theme.muted())),
             );
             f.render_widget(card, *slot);
         }
-        self.render_chart(f, chart, theme, c);
+        if chart.height > 0 {
+            self.render_chart(f, chart, theme, c);
+        }
+        // The figures' columns and spacing; the address gets the rest, cut
+        // with an ellipsis rather than silently at the column's edge.
+        let address_width = mailboxes.width.saturating_sub(2 + 48) as usize;
         let rows: Vec<Row> = report
             .mailboxes
             .iter()
             .map(|m| {
                 let mb = &m.mailbox;
                 Row::new(vec![
-                    clip(&mb.from_email, 30),
+                    clip(&mb.from_email, address_width),
                     format!(
                         "{}/{}",
                         mb.sent_today.map_or("—".into(), |v| v.to_string()),
@@ -344,7 +411,11 @@ impl StatsPane {
                     .borders(Borders::ALL)
                     .border_style(theme.border())
                     .title(Span::styled(
-                        format!(" {} · by day ", clip(&c.name, 40)),
+                        format!(
+                            " {} · {} · by day ",
+                            clip_middle(&c.name, 40),
+                            c.status.to_lowercase()
+                        ),
                         theme.accent(),
                     )),
             )

@@ -87,7 +87,7 @@ pub fn hints(
             continue;
         };
         spans.push(Span::styled(key.label(), theme.accent()));
-        spans.push(Span::styled(format!(" {}  ", info.name), theme.muted()));
+        spans.push(Span::styled(format!(" {}  ", info.label), theme.muted()));
     }
     Line::from(spans)
 }
@@ -100,7 +100,7 @@ pub fn hint_text(keymap: &Keymap, screen: Screen, offered: impl Fn(Action) -> bo
             keymap
                 .keys_of(a.action)
                 .first()
-                .map(|k| format!("{} {}", k.label(), a.name))
+                .map(|k| format!("{} {}", k.label(), a.label))
         })
         .collect::<Vec<_>>()
         .join("  ")
