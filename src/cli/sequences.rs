@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, or_dash, percent, when};
+use super::output::{self, Table, or_dash, when};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
 use crate::sequences::{self, EnrollmentAction, LeadInput, PlanQuery, SequenceError};
@@ -177,7 +177,7 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
                     s.active.to_string(),
                     s.counts.sent.to_string(),
                     s.counts.replied.to_string(),
-                    percent(Some(s.completion_rate)),
+                    output::share(s.completion_rate),
                 ]);
             }
             if table.is_empty() {
@@ -214,7 +214,7 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
                 s.completed,
                 s.stopped,
                 s.failed,
-                percent(Some(s.completion_rate))
+                output::share(s.completion_rate)
             );
             let mut table = Table::new(vec![
                 "#", "STEP", "KIND", "REACHED", "VARIANT", "SENT", "OPENED", "CLICKED", "REPLIED",
