@@ -14,6 +14,7 @@ mod portable;
 mod read;
 mod send;
 mod sequences;
+mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub enum Command {
     Outbox(outbox::OutboxCommand),
     #[command(flatten)]
     Sequences(sequences::Commands),
+    #[command(flatten)]
+    Tasks(tasks::Commands),
     /// Smartlead webhooks pointing at the daemon.
     #[command(subcommand)]
     Webhooks(daemon_cli::WebhooksCommand),
@@ -208,6 +211,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Import(args)) => portable::import(&cli, args),
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
+        Some(Command::Tasks(cmd)) => tasks::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),

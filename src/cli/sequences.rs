@@ -265,7 +265,8 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
     }
 }
 
-fn parse_start(text: &str) -> CliResult<DateTime<Utc>> {
+/// A time given on the command line as `flag`: RFC 3339, or a date (midnight UTC).
+pub(super) fn parse_when(flag: &str, text: &str) -> CliResult<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -275,13 +276,17 @@ fn parse_start(text: &str) -> CliResult<DateTime<Utc>> {
         .map(|d| d.and_utc())
         .ok_or_else(|| {
             CliError::usage(format!(
-                "--start {text:?}: give RFC 3339 (2026-03-02T09:00:00-05:00) or YYYY-MM-DD"
+                "{flag} {text:?}: give RFC 3339 (2026-03-02T09:00:00-05:00) or YYYY-MM-DD"
             ))
         })
 }
 
 fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
-    let start = args.start.as_deref().map(parse_start).transpose()?;
+    let start = args
+        .start
+        .as_deref()
+        .map(|s| parse_when("--start", s))
+        .transpose()?;
     let inputs = match (&args.lead, &args.csv) {
         (Some(email), _) => vec![LeadInput::email(email)],
         (None, Some(path)) => {

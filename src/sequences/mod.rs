@@ -23,6 +23,7 @@ mod metrics;
 mod plan;
 pub mod rules;
 mod scheduler;
+mod tasks;
 pub mod template;
 pub mod tokens;
 
@@ -39,6 +40,7 @@ pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
 pub use scheduler::{
     Scheduler, SchedulerConfig, TickReport, TickTimings, WebhookJob, webhook_client,
 };
+pub use tasks::{add_task, close_task, end_of_day, find_task, list_tasks};
 pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
 
 use crate::model::{Enrollment, OutboxItem, OutboxState};

@@ -237,13 +237,28 @@ pub fn plan(
             continue;
         }
         let reason = match (enr.state, &enr.reason) {
-            (EnrollmentState::Active, _) => match enr.next_due_at {
-                Some(at) => format!(
-                    "next step due {} (after the plan's horizon)",
-                    at.format("%Y-%m-%d %H:%M UTC")
-                ),
-                None => "waiting on its queued email".into(),
-            },
+            (EnrollmentState::Active, _) => {
+                let waiting_task = sim
+                    .get::<Task>(&super::scheduler::task_id(&enr.id, enr.current_step))?
+                    .filter(Task::is_open);
+                match (waiting_task, enr.next_due_at) {
+                    (Some(task), _) => format!(
+                        "waiting for the rep's task {:?} ({}): `outpost task done|skip {}`",
+                        task.title,
+                        task.auto_skip_at
+                            .map_or("no auto-skip".into(), |at| format!(
+                                "skips itself {}",
+                                at.format("%Y-%m-%d %H:%M UTC")
+                            )),
+                        task.id
+                    ),
+                    (None, Some(at)) => format!(
+                        "next step due {} (after the plan's horizon)",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    (None, None) => "waiting on its queued email".into(),
+                }
+            }
             (_, Some(reason)) => reason.clone(),
             (state, None) => state.as_str().to_string(),
         };
