@@ -358,7 +358,10 @@ fn enrollment(cli: &Cli, command: &EnrollmentCommand) -> CliResult {
 }
 
 fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
-    let door = CliDoor::open(cli, Reach::Cache)?;
+    // With the providers, a Smartlead-sent step shows its campaign's own
+    // subject; without them (a key unset), it still says who sends it.
+    let door =
+        CliDoor::open(cli, Reach::Providers).or_else(|_| CliDoor::open(cli, Reach::Cache))?;
     let query = PlanQuery {
         sequence: args.sequence.clone(),
         lead: args.lead.clone(),
@@ -390,7 +393,11 @@ fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
             e.action.clone(),
             or_dash(e.mailbox.as_deref()),
             or_dash(e.variant.as_deref()),
-            or_dash(e.subject.as_deref()),
+            match (&e.smartlead, &e.subject) {
+                (Some(by), Some(subject)) => format!("{subject} ({})", by.sent_by),
+                (Some(by), None) => by.sent_by.clone(),
+                (None, subject) => or_dash(subject.as_deref()),
+            },
         ]);
     }
     if table.is_empty() {

@@ -447,7 +447,9 @@ impl Engine {
             ),
             Request::Plan { query } => {
                 let config = self.settings().scheduler()?;
-                Response::Plan(sequences::plan(store, &config, &query, now)?)
+                let mut plan = sequences::plan(store, &config, &query, now)?;
+                self.fill_smartlead_copy(&mut plan).await;
+                Response::Plan(plan)
             }
             Request::OutboxList { states } => {
                 let mut items = Vec::new();

@@ -36,7 +36,7 @@ pub use manage::{
     resume_sequence, set_enrollment_state, update_step_text,
 };
 pub use metrics::{SequenceDetail, SequenceSummary, StepStats, VariantStats, list, show};
-pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
+pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, SmartleadStep, plan};
 pub use scheduler::{
     Scheduler, SchedulerConfig, TickReport, TickTimings, WebhookJob, webhook_client,
 };

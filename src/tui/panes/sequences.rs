@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::engine::{SequenceDetail, SequenceSummary};
-use crate::model::{SequenceStatus, StepKind};
+use crate::model::{Sequence, SequenceStatus, StepKind};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, cursor::Cursor};
 
@@ -30,8 +30,16 @@ fn status_span(status: SequenceStatus, theme: &Theme) -> Span<'static> {
     }
 }
 
-fn step_label(kind: &StepKind) -> String {
-    match kind {
+/// A step's one-line summary. An email of a sequence sent through a
+/// Smartlead campaign says so: the campaign's own copy is what goes out.
+fn step_label(seq: &Sequence, index: usize) -> String {
+    if let Some(by) = crate::sequences::SmartleadStep::for_step(seq, index)
+        && matches!(seq.steps[index].kind, StepKind::Email { .. })
+    {
+        // Fits the 34-column step column whole.
+        return format!("Smartlead campaign {}, step {}", by.campaign_id, by.step);
+    }
+    match &seq.steps[index].kind {
         StepKind::Email {
             variants,
             same_thread,
@@ -233,7 +241,7 @@ impl SequencesPane {
                 "{:>2}. {:<20} {:<34} {} done, {} waiting",
                 i + 1,
                 clip(&step.name, 20),
-                clip(&step_label(&step.kind), 34),
+                clip(&step_label(&s.sequence, i), 34),
                 funnel.done,
                 funnel.waiting
             )));
@@ -308,5 +316,28 @@ impl SequencesPane {
             },
             offset,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_label;
+
+    #[test]
+    fn a_smartlead_sent_email_step_names_the_campaign_step_not_outposts_text() {
+        let store = crate::store::Store::temporary().unwrap();
+        let text = include_str!("../../../assets/sequences/smartlead-campaign.toml");
+        let seq = crate::sequences::apply_sequence(
+            &store,
+            "smartlead-campaign.toml",
+            text,
+            &crate::config::SendingConfig::default(),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+        .unwrap()
+        .sequence;
+        assert_eq!(step_label(&seq, 0), "Smartlead campaign 2011, step 1");
+        assert_eq!(step_label(&seq, 1), "wait 5d 0h");
+        assert_eq!(step_label(&seq, 2), "Smartlead campaign 2011, step 2");
     }
 }
