@@ -13,6 +13,7 @@ pub enum Screen {
     Stats,
     Sequences,
     Sequence,
+    Tasks,
 }
 
 impl Screen {
@@ -26,6 +27,7 @@ impl Screen {
             Screen::Stats => "Campaign stats",
             Screen::Sequences => "Sequences",
             Screen::Sequence => "Sequence",
+            Screen::Tasks => "Tasks",
         }
     }
 }
@@ -39,6 +41,7 @@ pub enum Action {
     GoLeads,
     GoStats,
     GoSequences,
+    GoTasks,
     Down,
     Up,
     Top,
@@ -75,6 +78,8 @@ pub enum Action {
     InsertVariable,
     SwitchRoute,
     KeepDraft,
+    TaskDone,
+    TaskSkip,
 }
 
 /// Where an action can be used.
@@ -97,7 +102,9 @@ pub struct ActionInfo {
 
 use Screen::*;
 
-const LISTS: &[Screen] = &[Inbox, Leads, Stats, Sequences, Sequence, Thread, Lead];
+const LISTS: &[Screen] = &[
+    Inbox, Leads, Stats, Sequences, Sequence, Tasks, Thread, Lead,
+];
 
 macro_rules! actions {
     ($( $action:ident, $name:literal, $desc:literal, $scope:expr, [$($key:literal),*], $hint:literal; )*) => {
@@ -116,13 +123,14 @@ actions! {
     GoLeads, "leads", "Go to the leads table", Scope::Global, ["2"], false;
     GoStats, "stats", "Go to campaign stats", Scope::Global, ["3"], false;
     GoSequences, "sequences", "Go to sequences", Scope::Global, ["4"], false;
+    GoTasks, "tasks", "Go to tasks due today and overdue", Scope::Global, ["5"], false;
     Down, "down", "Move down", Scope::Only(LISTS), ["j", "down"], false;
     Up, "up", "Move up", Scope::Only(LISTS), ["k", "up"], false;
     Top, "top", "Go to the top", Scope::Only(LISTS), ["g", "home"], false;
     Bottom, "bottom", "Go to the bottom", Scope::Only(LISTS), ["G", "end"], false;
     PageDown, "page_down", "Page down", Scope::Only(LISTS), ["ctrl-d", "pagedown"], false;
     PageUp, "page_up", "Page up", Scope::Only(LISTS), ["ctrl-u", "pageup"], false;
-    Open, "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats]), ["enter"], true;
+    Open, "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats, Tasks]), ["enter"], true;
     Back, "back", "Go back", Scope::Only(&[Thread, Lead, Sequence]), ["esc"], true;
     Search, "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
     Reply, "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
@@ -152,6 +160,8 @@ actions! {
     InsertVariable, "insert_variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;
     SwitchRoute, "switch_route", "Switch the reply's route (Smartlead or your Gmail)", Scope::Only(&[Compose]), ["ctrl-o"], true;
     KeepDraft, "keep_draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
+    TaskDone, "task_done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
+    TaskSkip, "task_skip", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
 }
 
 impl Action {
