@@ -146,3 +146,136 @@ fn apply_enroll_plan_show_and_control() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("cold-outreach-gmail"));
 }
+
+#[test]
+fn tasks_are_added_listed_and_closed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "").unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/assets/sequences/cold-outreach-gmail.toml");
+    outpost(dir.path())
+        .args(["sequence", "apply", &example])
+        .assert()
+        .success();
+    // Enrolling makes the lead known; the first step is far off.
+    outpost(dir.path())
+        .args([
+            "enroll",
+            "--sequence",
+            "cold-outreach-gmail",
+            "--lead",
+            "ana@northwind.example",
+            "--start",
+            "2099-01-01",
+        ])
+        .assert()
+        .success();
+
+    let out = outpost(dir.path())
+        .args([
+            "task",
+            "add",
+            "--lead",
+            "ana@northwind.example",
+            "--title",
+            "Call Ana",
+            "--due",
+            "tomorrow",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--due \"tomorrow\""));
+    let out = outpost(dir.path())
+        .args([
+            "task",
+            "add",
+            "--lead",
+            "nobody@nowhere.example",
+            "--title",
+            "Call",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = outpost(dir.path())
+        .args([
+            "task",
+            "add",
+            "--lead",
+            "Ana@Northwind.example",
+            "--title",
+            "Call Ana",
+            "--due",
+            "2020-01-01",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added = json(&out.stdout);
+    let id = added["id"].as_str().unwrap().to_string();
+
+    let out = outpost(dir.path()).args(["tasks"]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("overdue") && table.contains("Call Ana"),
+        "{table}"
+    );
+    let listed = json(
+        &outpost(dir.path())
+            .args(["tasks", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let out = outpost(dir.path())
+        .args([
+            "task",
+            "done",
+            &id[..8],
+            "--note",
+            "booked a demo",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = json(&out.stdout);
+    assert_eq!(
+        (done["outcome"].as_str(), done["note"].as_str()),
+        (Some("done"), Some("booked a demo"))
+    );
+    let listed = json(
+        &outpost(dir.path())
+            .args(["tasks", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(listed.as_array().unwrap().is_empty());
+    let all = json(
+        &outpost(dir.path())
+            .args(["tasks", "--all", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(all[0]["outcome"], "done");
+    let again = outpost(dir.path())
+        .args(["task", "skip", &id])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}

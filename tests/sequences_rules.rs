@@ -293,3 +293,90 @@ fn unsubscribe_headers_pixel_and_click_links_are_signed() {
     scheduler(&plain).tick(utc("2026-03-02T10:00:00Z")).unwrap();
     assert!(pending(&plain)[0].email.headers.is_empty());
 }
+
+/// Slots are not handed out in processing order: a lead in a far time zone
+/// processed after four New York leads still gets its own first window.
+#[test]
+fn a_singapore_lead_enrolled_after_new_york_leads_sends_in_its_own_first_window() {
+    let store = Store::temporary().unwrap();
+    let settings = "skip_weekends = true\ndaily_limit_per_mailbox = 40\nrandom_gap_secs = { min = 120, max = 300 }";
+    apply(&store, &two_step("fair", settings, "days = 2"));
+    // Sunday night UTC: New York's Monday window opens 14:00 UTC, Singapore's
+    // Monday window is 01:00-09:00 UTC. The New York leads are due first.
+    let new_york: Vec<_> = (0..4)
+        .map(|i| lead(&format!("ny{i}@ny.example"), "NY", Some("America/New_York")))
+        .collect();
+    enroll(&store, "fair", &new_york, utc("2026-03-01T23:00:00Z"));
+    let [singapore] = enroll(
+        &store,
+        "fair",
+        &[lead("sg@sg.example", "SG", Some("Asia/Singapore"))],
+        utc("2026-03-01T23:30:00Z"),
+    )
+    .try_into()
+    .unwrap();
+    scheduler(&store).tick(utc("2026-03-02T00:00:00Z")).unwrap();
+    let queued = pending(&store);
+    assert_eq!(queued.len(), 5);
+    let sg = queued
+        .iter()
+        .find(|i| i.enrollment_id.as_deref() == Some(singapore.id.as_str()))
+        .unwrap();
+    assert!(
+        sg.not_before >= utc("2026-03-02T01:00:00Z") && sg.not_before < utc("2026-03-02T09:00:00Z"),
+        "Singapore's first step at {}",
+        sg.not_before
+    );
+    let mut ny: Vec<_> = queued
+        .iter()
+        .filter(|i| i.enrollment_id.as_deref() != Some(singapore.id.as_str()))
+        .map(|i| i.not_before)
+        .collect();
+    ny.sort();
+    assert!(
+        ny.iter()
+            .all(|t| *t >= utc("2026-03-02T14:00:00Z") && *t < utc("2026-03-02T22:00:00Z")),
+        "{ny:?}"
+    );
+    // The mailbox gap still holds across all five sends.
+    let mut all: Vec<_> = queued.iter().map(|i| i.not_before).collect();
+    all.sort();
+    assert!(
+        all.windows(2).all(|w| (w[1] - w[0]).num_seconds() >= 120),
+        "{all:?}"
+    );
+}
+
+/// When the daily cap binds, the day's sends go to the leads whose windows
+/// come first, not to whoever the scheduler happened to look at first.
+#[test]
+fn a_daily_cap_is_allocated_in_time_order_across_due_leads() {
+    let store = Store::temporary().unwrap();
+    let settings = "skip_weekends = true\ndaily_limit_per_mailbox = 2\nrandom_gap_secs = { min = 60, max = 60 }";
+    apply(&store, &two_step("capfair", settings, "days = 2"));
+    let new_york: Vec<_> = (0..2)
+        .map(|i| lead(&format!("ny{i}@ny.example"), "NY", Some("America/New_York")))
+        .collect();
+    enroll(&store, "capfair", &new_york, utc("2026-03-01T23:00:00Z"));
+    let [singapore] = enroll(
+        &store,
+        "capfair",
+        &[lead("sg@sg.example", "SG", Some("Asia/Singapore"))],
+        utc("2026-03-01T23:30:00Z"),
+    )
+    .try_into()
+    .unwrap();
+    scheduler(&store).tick(utc("2026-03-02T00:00:00Z")).unwrap();
+    let queued = pending(&store);
+    assert_eq!(queued.len(), 3);
+    let sg = queued
+        .iter()
+        .find(|i| i.enrollment_id.as_deref() == Some(singapore.id.as_str()))
+        .unwrap();
+    assert_eq!(sg.not_before, utc("2026-03-02T01:00:00Z"));
+    let monday = queued
+        .iter()
+        .filter(|i| i.not_before.date_naive() == sg.not_before.date_naive())
+        .count();
+    assert_eq!(monday, 2, "the cap still holds");
+}

@@ -222,6 +222,25 @@ async fn twenty_leads_land_in_the_campaign_once_with_their_fields() {
         );
     }
 
+    // The lead's timeline says which campaign step Smartlead sends, not
+    // the sequence's own subject as if it had gone out.
+    let events = rig
+        .engine
+        .lead_events("sl/prospect0@northwind-0.example.com")
+        .unwrap();
+    let sent: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventType::EmailSent)
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            format!("sent by Smartlead campaign {campaign_id}, step 1"),
+            format!("sent by Smartlead campaign {campaign_id}, step 2"),
+        ]
+    );
+
     // Every enrollment finished, having recorded a sent execution per email step.
     let enrollments: Vec<Enrollment> = store.iter::<Enrollment>().map(|e| e.unwrap()).collect();
     assert_eq!(enrollments.len(), LEADS);
@@ -540,4 +559,93 @@ fn email_accounts_take_ids_and_addresses_and_refuse_anything_else() {
             "{bad}: {err}"
         );
     }
+}
+
+/// `plan` for a Smartlead-sent sequence shows the campaign's own steps (read
+/// from its API), never outpost's step text; without the provider it says
+/// plainly which campaign step sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_what_the_smartlead_campaign_sends() {
+    use outpost::engine::door::{Request, Response};
+    let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
+    let rig = fake_rig(start).await;
+    let store = rig.engine.store().clone();
+    let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
+    sequences::apply_sequence(
+        &store,
+        "e2e-smartlead.toml",
+        &smartlead_sequence(campaign_id),
+        &rig.config.sending,
+        start,
+    )
+    .unwrap();
+    let lead = sequences::LeadInput {
+        email: "prospect@northwind.example.com".into(),
+        company: Some("Northwind".into()),
+        ..sequences::LeadInput::default()
+    };
+    sequences::enroll_leads(&store, "e2e-smartlead", &[lead], start, false, start).unwrap();
+    let client = &rig.engine.providers().smartlead["sl"].client;
+    let campaign = client
+        .campaign_sequences(outpost::providers::smartlead::CampaignId(campaign_id))
+        .await
+        .unwrap();
+    let campaign_subject = |k: i64| {
+        campaign
+            .iter()
+            .find(|s| s.seq_number == k)
+            .map(|s| s.subject.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    assert!(
+        campaign_subject(1).is_some(),
+        "the sandbox campaign has a first subject"
+    );
+
+    let plan_request = Request::Plan {
+        query: sequences::PlanQuery {
+            days: 14,
+            ..sequences::PlanQuery::default()
+        },
+    };
+    let emails = |response: Response| match response {
+        Response::Plan(plan) => plan
+            .entries
+            .into_iter()
+            .filter(|e| e.action == "email")
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let planned = emails(rig.engine.execute(plan_request.clone()).await.unwrap());
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    for (entry, k) in planned.iter().zip([1u32, 2]) {
+        let by = entry.smartlead.as_ref().expect("marked as Smartlead's");
+        assert_eq!((by.campaign_id, by.step), (campaign_id, k));
+        assert_eq!(
+            by.sent_by,
+            format!("sent by Smartlead campaign {campaign_id}, step {k}")
+        );
+        assert_eq!(entry.subject, campaign_subject(i64::from(k)), "step {k}");
+        assert!(
+            !entry.subject.as_deref().unwrap_or("").contains("Notes for"),
+            "outpost's own step text is not what Smartlead sends"
+        );
+    }
+    // As JSON (`plan --json`), the campaign's subjects and the marker.
+    let json = serde_json::to_value(&planned[0]).unwrap();
+    assert_eq!(
+        json["subject"].as_str().map(String::from),
+        campaign_subject(1)
+    );
+    assert_eq!(json["smartlead"]["step"], 1);
+
+    // An engine without the Smartlead key: no subject, only the marker.
+    let offline = Engine::new(store.clone(), rig.clock.clone() as SharedClock);
+    let planned = emails(offline.execute(plan_request).await.unwrap());
+    assert_eq!(planned.len(), 2);
+    assert!(
+        planned
+            .iter()
+            .all(|e| e.subject.is_none() && e.smartlead.is_some())
+    );
 }

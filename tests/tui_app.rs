@@ -2153,3 +2153,62 @@ async fn the_campaign_list_names_every_campaign_before_stats_were_opened() {
     h.press(KeyCode::Enter).await;
     assert_eq!(h.app.inbox.query.campaign_id, Some(3102));
 }
+
+#[tokio::test]
+async fn the_tasks_pane_lists_due_tasks_by_lead_and_closes_them() {
+    use outpost::model::{Task, TaskOutcome};
+    let mut h = Harness::new();
+    let store = h.engine.store().clone();
+    let now = at(NOW);
+    let add = |lead: &str, title: &str, due| {
+        outpost::sequences::add_task(&store, lead, title, Some(due), now).unwrap()
+    };
+    let overdue = add(
+        "raj@northwind.example",
+        "Call Raj",
+        now - chrono::Duration::days(2),
+    );
+    let today = add("raj@northwind.example", "Send Raj the deck", now);
+    add(
+        "raj@northwind.example",
+        "Next week",
+        now + chrono::Duration::days(7),
+    );
+    h.settle().await;
+    h.keys("5").await;
+    assert_eq!(h.app.screen(), Screen::Tasks);
+    let ids: Vec<&str> = h.app.tasks.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![overdue.id.as_str(), today.id.as_str()],
+        "overdue first; later ones wait"
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains("overdue")
+            && screen.contains("Call Raj")
+            && screen.contains("Send Raj the deck"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Next week"), "{screen}");
+
+    // d marks the selected task done, s skips the next; both leave the list.
+    h.keys("d").await;
+    let closed: Task = store.get(&overdue.id).unwrap().unwrap();
+    assert_eq!(closed.outcome, Some(TaskOutcome::Done));
+    assert_eq!(h.app.tasks.tasks.len(), 1);
+    h.keys("enter").await;
+    assert_eq!(h.app.screen(), Screen::Lead);
+    assert_eq!(h.app.lead.email, "raj@northwind.example");
+    h.keys("5 s").await;
+    let skipped: Task = store.get(&today.id).unwrap().unwrap();
+    assert_eq!(skipped.outcome, Some(TaskOutcome::Skipped));
+    assert!(h.app.tasks.tasks.is_empty());
+    assert!(h.screen().contains("Nothing due today"));
+
+    // The palette reaches the pane too.
+    h.keys("1 :").await;
+    h.type_text("go to tasks").await;
+    h.keys("enter").await;
+    assert_eq!(h.app.screen(), Screen::Tasks);
+}

@@ -14,6 +14,7 @@ mod portable;
 mod read;
 mod send;
 mod sequences;
+mod tasks;
 mod triage;
 
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ pub enum Command {
     Sequences(sequences::Commands),
     #[command(flatten)]
     Triage(triage::Commands),
+    #[command(flatten)]
+    Tasks(tasks::Commands),
     /// Smartlead webhooks pointing at the daemon.
     #[command(subcommand)]
     Webhooks(daemon_cli::WebhooksCommand),
@@ -212,6 +215,7 @@ pub fn run(cli: Cli) -> i32 {
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         Some(Command::Triage(cmd)) => triage::run(&cli, cmd),
+        Some(Command::Tasks(cmd)) => tasks::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),

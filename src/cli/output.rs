@@ -99,13 +99,31 @@ pub fn when(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// A value already in percent (0–100), one decimal: "12.5%".
 pub fn percent(p: Option<f64>) -> String {
     p.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "-".into())
+}
+
+/// A fraction (0–1) as a whole percent: 2 of 3 reads "67%".
+pub fn share(fraction: f64) -> String {
+    format!("{:.0}%", fraction * 100.0)
 }
 
 pub fn or_dash(value: Option<&str>) -> String {
     match value {
         Some(v) if !v.is_empty() => v.to_string(),
         _ => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::share;
+
+    #[test]
+    fn a_fraction_reads_as_a_whole_percent() {
+        assert_eq!(share(2.0 / 3.0), "67%");
+        assert_eq!(share(0.0), "0%");
+        assert_eq!(share(1.0), "100%");
     }
 }

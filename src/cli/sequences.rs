@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, or_dash, percent, when};
+use super::output::{self, Table, or_dash, when};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
 use crate::sequences::{self, EnrollmentAction, LeadInput, PlanQuery, SequenceError};
@@ -177,7 +177,7 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
                     s.active.to_string(),
                     s.counts.sent.to_string(),
                     s.counts.replied.to_string(),
-                    percent(Some(s.completion_rate)),
+                    output::share(s.completion_rate),
                 ]);
             }
             if table.is_empty() {
@@ -214,7 +214,7 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
                 s.completed,
                 s.stopped,
                 s.failed,
-                percent(Some(s.completion_rate))
+                output::share(s.completion_rate)
             );
             let mut table = Table::new(vec![
                 "#", "STEP", "KIND", "REACHED", "VARIANT", "SENT", "OPENED", "CLICKED", "REPLIED",
@@ -265,7 +265,8 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
     }
 }
 
-fn parse_start(text: &str) -> CliResult<DateTime<Utc>> {
+/// A time given on the command line as `flag`: RFC 3339, or a date (midnight UTC).
+pub(super) fn parse_when(flag: &str, text: &str) -> CliResult<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -275,13 +276,17 @@ fn parse_start(text: &str) -> CliResult<DateTime<Utc>> {
         .map(|d| d.and_utc())
         .ok_or_else(|| {
             CliError::usage(format!(
-                "--start {text:?}: give RFC 3339 (2026-03-02T09:00:00-05:00) or YYYY-MM-DD"
+                "{flag} {text:?}: give RFC 3339 (2026-03-02T09:00:00-05:00) or YYYY-MM-DD"
             ))
         })
 }
 
 fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
-    let start = args.start.as_deref().map(parse_start).transpose()?;
+    let start = args
+        .start
+        .as_deref()
+        .map(|s| parse_when("--start", s))
+        .transpose()?;
     let inputs = match (&args.lead, &args.csv) {
         (Some(email), _) => vec![LeadInput::email(email)],
         (None, Some(path)) => {
@@ -353,7 +358,10 @@ fn enrollment(cli: &Cli, command: &EnrollmentCommand) -> CliResult {
 }
 
 fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
-    let door = CliDoor::open(cli, Reach::Cache)?;
+    // With the providers, a Smartlead-sent step shows its campaign's own
+    // subject; without them (a key unset), it still says who sends it.
+    let door =
+        CliDoor::open(cli, Reach::Providers).or_else(|_| CliDoor::open(cli, Reach::Cache))?;
     let query = PlanQuery {
         sequence: args.sequence.clone(),
         lead: args.lead.clone(),
@@ -385,7 +393,11 @@ fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
             e.action.clone(),
             or_dash(e.mailbox.as_deref()),
             or_dash(e.variant.as_deref()),
-            or_dash(e.subject.as_deref()),
+            match (&e.smartlead, &e.subject) {
+                (Some(by), Some(subject)) => format!("{subject} ({})", by.sent_by),
+                (Some(by), None) => by.sent_by.clone(),
+                (None, subject) => or_dash(subject.as_deref()),
+            },
         ]);
     }
     if table.is_empty() {

@@ -18,7 +18,7 @@ use super::{
 use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
 use crate::model::{
     Account, Campaign, Category, Draft, Enrollment, Lead, OutboxItem, OutboxState, Sequence,
-    SequenceStatus, Suppression,
+    SequenceStatus, Suppression, Task, TaskOutcome,
 };
 use crate::sequences::{
     self, ApplyReport, EnrollReport, EnrollmentAction, LeadInput, Plan, PlanQuery, SequenceDetail,
@@ -226,6 +226,27 @@ pub enum Request {
     ReminderDone {
         id: String,
     },
+
+    // The rep's tasks (sequence task steps and tasks added by hand).
+    /// Open tasks due by the end of today in `[sending].timezone`, earliest
+    /// first; with `all`, every task, later and closed ones too.
+    Tasks {
+        #[serde(default)]
+        all: bool,
+    },
+    TaskAdd {
+        lead: String,
+        title: String,
+        /// None: due now, on the executor's clock.
+        due: Option<DateTime<Utc>>,
+    },
+    /// Mark a task done or skipped (by id or a unique prefix); a sequence
+    /// task's next step then becomes due.
+    TaskClose {
+        id: String,
+        outcome: TaskOutcome,
+        note: Option<String>,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -267,6 +288,8 @@ pub enum Response {
     Triage(crate::model::Triage),
     Reminder(crate::model::Reminder),
     Reminders(Vec<super::ReminderView>),
+    Tasks(Vec<Task>),
+    Task(Task),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -467,7 +490,9 @@ impl Engine {
             ),
             Request::Plan { query } => {
                 let config = self.settings().scheduler()?;
-                Response::Plan(sequences::plan(store, &config, &query, now)?)
+                let mut plan = sequences::plan(store, &config, &query, now)?;
+                self.fill_smartlead_copy(&mut plan).await;
+                Response::Plan(plan)
             }
             Request::OutboxList { states } => {
                 let mut items = Vec::new();
@@ -582,6 +607,21 @@ impl Engine {
             Request::Suppress { account, email } => {
                 Response::Suppression(self.suppress_lead(&account, &email)?)
             }
+
+            Request::Tasks { all } => {
+                let today_ends = sequences::end_of_day(now, self.settings().sending.timezone);
+                Response::Tasks(sequences::list_tasks(store, all, today_ends)?)
+            }
+            Request::TaskAdd { lead, title, due } => {
+                Response::Task(sequences::add_task(store, &lead, &title, due, now)?)
+            }
+            Request::TaskClose { id, outcome, note } => Response::Task(sequences::close_task(
+                store,
+                &id,
+                outcome,
+                note.as_deref(),
+                now,
+            )?),
         })
     }
 

@@ -325,6 +325,53 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Fills the subjects of a plan's Smartlead-sent emails from the
+    /// campaigns' own sequences (what Smartlead will send), for accounts
+    /// this engine can reach. Entries it cannot fill keep no subject and
+    /// their "sent by Smartlead campaign N, step k" marker.
+    pub(crate) async fn fill_smartlead_copy(&self, plan: &mut crate::sequences::Plan) {
+        let mut wanted: BTreeMap<(String, i64), Vec<usize>> = BTreeMap::new();
+        for (at, entry) in plan.entries.iter().enumerate() {
+            let Some(step) = &entry.smartlead else {
+                continue;
+            };
+            let Ok(Some(seq)) = self.store().get::<Sequence>(&entry.sequence) else {
+                continue;
+            };
+            wanted
+                .entry((seq.account.clone(), step.campaign_id))
+                .or_default()
+                .push(at);
+        }
+        for ((account, campaign_id), entries) in wanted {
+            let Some(smartlead) = self.providers().smartlead.get(&account) else {
+                continue;
+            };
+            let campaign = crate::providers::smartlead::CampaignId(campaign_id);
+            let steps = match smartlead.client.campaign_sequences(campaign).await {
+                Ok(steps) => steps,
+                Err(e) => {
+                    tracing::warn!(%account, campaign_id, error = %e, "cannot read the campaign's sequence for the plan");
+                    continue;
+                }
+            };
+            for at in entries {
+                let entry = &mut plan.entries[at];
+                let Some(number) = entry.smartlead.as_ref().map(|s| i64::from(s.step)) else {
+                    continue;
+                };
+                // An empty subject is Smartlead's "same thread": no subject of its own.
+                entry.subject = steps
+                    .iter()
+                    .find(|s| s.seq_number == number)
+                    .map(|s| s.subject.trim().to_string())
+                    .filter(|s| !s.is_empty());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

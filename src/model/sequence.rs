@@ -94,6 +94,9 @@ pub enum StepKind {
     Task {
         title: String,
         body: String,
+        /// The task skips itself this many days after it fell due, and the
+        /// sequence moves on; None: it waits for the rep however long.
+        auto_skip_after_days: Option<u32>,
     },
     Conditional {
         condition: Condition,

@@ -45,7 +45,25 @@ impl Suppression {
     }
 }
 
+/// How a task was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOutcome {
+    Done,
+    Skipped,
+}
+
+impl TaskOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskOutcome::Done => "done",
+            TaskOutcome::Skipped => "skipped",
+        }
+    }
+}
+
 /// A manual step for the rep (from a sequence task step, or made by hand).
+/// A sequence's task holds its enrollment at `step` until it is closed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     pub id: String,
@@ -54,8 +72,22 @@ pub struct Task {
     pub title: String,
     pub body: String,
     pub due_at: DateTime<Utc>,
+    /// When it was closed (done or skipped); open while None.
     pub done_at: Option<DateTime<Utc>>,
     pub enrollment_id: Option<String>,
+    pub outcome: Option<TaskOutcome>,
+    /// What the rep wrote when closing it.
+    pub note: Option<String>,
+    /// The sequence step (0-based) it stands for.
+    pub step: Option<usize>,
+    /// When it skips itself (the step's `auto_skip_after_days`).
+    pub auto_skip_at: Option<DateTime<Utc>>,
+}
+
+impl Task {
+    pub fn is_open(&self) -> bool {
+        self.done_at.is_none()
+    }
 }
 
 /// An unsent message the rep is writing; kept so nothing typed is ever lost.

@@ -433,7 +433,7 @@ impl OutboxWorker {
             source: EventSource::Outbox,
             dedupe_key,
             message_id: Some(item.message_id.clone()),
-            detail: Some(item.email.subject.clone()),
+            detail: Some(what_was_sent(self.engine.store(), item)?),
         };
         self.engine.record_events(&[event])?;
         self.engine.after_outbox_sent(item)?;
@@ -442,7 +442,7 @@ impl OutboxWorker {
             level: "info".into(),
             text: format!(
                 "Sent \"{}\" to {}",
-                item.email.subject,
+                what_was_sent(self.engine.store(), item)?,
                 item.email.to.join(", ")
             ),
         });
@@ -626,6 +626,30 @@ impl OutboxWorker {
             }
         }
     }
+}
+
+/// What a sent item put in the lead's mailbox, as the timeline says it: the
+/// subject, or for a lead added to a Smartlead campaign, which campaign step
+/// sends (the campaign's own copy, not the sequence step's text).
+fn what_was_sent(store: &crate::store::Store, item: &OutboxItem) -> Result<String, StoreError> {
+    let Delivery::SmartleadAddLead(add) = &item.delivery else {
+        return Ok(item.email.subject.clone());
+    };
+    let enrollment = match &item.enrollment_id {
+        Some(id) => store.get::<Enrollment>(id)?,
+        None => None,
+    };
+    let sequence = match enrollment {
+        Some(enr) => store.get::<Sequence>(&enr.sequence)?,
+        None => None,
+    };
+    let step = sequence
+        .zip(item.step)
+        .and_then(|(seq, step)| crate::sequences::SmartleadStep::for_step(&seq, step));
+    Ok(match step {
+        Some(by) => by.sent_by,
+        None => format!("sent by Smartlead campaign {}", add.campaign_id),
+    })
 }
 
 /// The message an outbox item became, as its thread shows it.

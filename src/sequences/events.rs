@@ -148,6 +148,8 @@ pub fn react_to_event(store: &Store, event: &EmailEvent, clock: &dyn Clock) -> S
                     enr.state = EnrollmentState::Paused;
                     enr.reason = Some(format!("replied on {day}"));
                     enr.resume_at = None;
+                } else {
+                    wake_conditional(enr, seq, now);
                 }
                 seq.settings.stop_company_on_reply.then(|| seq.name.clone())
             })?;
@@ -177,23 +179,25 @@ pub fn react_to_event(store: &Store, event: &EmailEvent, clock: &dyn Clock) -> S
             }
         }
         EventType::EmailOpened | EventType::EmailClicked => {
-            // A conditional waiting for this can decide now instead of at its deadline.
             for_each_open(store, &email, now, |enr, seq| {
-                let waiting = matches!(
-                    seq.steps.get(enr.current_step).map(|s| &s.kind),
-                    Some(StepKind::Conditional { .. })
-                );
-                if waiting
-                    && enr.state == EnrollmentState::Active
-                    && enr.next_due_at.is_some_and(|d| d > now)
-                {
-                    enr.next_due_at = Some(now);
-                }
+                wake_conditional(enr, seq, now)
             })?;
         }
         _ => {}
     }
     Ok(())
+}
+
+/// A conditional waiting for an open, click or reply decides now instead of
+/// at its deadline.
+fn wake_conditional(enr: &mut Enrollment, seq: &Sequence, now: DateTime<Utc>) {
+    let waiting = matches!(
+        seq.steps.get(enr.current_step).map(|s| &s.kind),
+        Some(StepKind::Conditional { .. })
+    );
+    if waiting && enr.state == EnrollmentState::Active && enr.next_due_at.is_some_and(|d| d > now) {
+        enr.next_due_at = Some(now);
+    }
 }
 
 fn stop(enr: &mut Enrollment, reason: String) {

@@ -130,6 +130,7 @@ struct RawStep {
     hours: Option<u32>,
     business_days: Option<bool>,
     title: Option<Spanned<String>>,
+    auto_skip_after_days: Option<Spanned<u32>>,
     #[serde(rename = "if")]
     condition: Option<Spanned<String>>,
     within_hours: Option<u32>,
@@ -531,7 +532,7 @@ fn steps(
             match step.kind.get_ref().as_str() {
                 "email" => &["subject", "body", "variants", "same_thread"],
                 "wait" => &["days", "hours", "business_days"],
-                "task" => &["title", "body"],
+                "task" => &["title", "body", "auto_skip_after_days"],
                 "conditional" => &["if", "within_hours", "then", "else"],
                 "webhook" => &["url", "payload"],
                 other => {
@@ -596,7 +597,20 @@ fn steps(
                     Some(b) => src.template(b, i, "body", sites)?,
                     None => String::new(),
                 };
-                StepKind::Task { title, body }
+                let auto_skip_after_days = match &step.auto_skip_after_days {
+                    Some(days) if *days.get_ref() == 0 => {
+                        return Err(src.at(
+                            days,
+                            "auto_skip_after_days must be 1 or more (leave it out to wait for the rep)",
+                        ));
+                    }
+                    days => days.as_ref().map(|d| *d.get_ref()),
+                };
+                StepKind::Task {
+                    title,
+                    body,
+                    auto_skip_after_days,
+                }
             }
             "conditional" => {
                 let cond = step.condition.as_ref().ok_or_else(|| {
@@ -701,6 +715,7 @@ fn present_fields(step: &RawStep) -> Vec<&'static str> {
     add(step.hours.is_some(), "hours");
     add(step.business_days.is_some(), "business_days");
     add(step.title.is_some(), "title");
+    add(step.auto_skip_after_days.is_some(), "auto_skip_after_days");
     add(step.condition.is_some(), "if");
     add(step.within_hours.is_some(), "within_hours");
     add(step.then.is_some(), "then");

@@ -193,6 +193,7 @@ pub fn update_step_text(
         StepKind::Task {
             title,
             body: task_body,
+            ..
         } => {
             if let Some(s) = subject {
                 check("title", s)?;

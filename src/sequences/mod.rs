@@ -23,6 +23,7 @@ mod metrics;
 mod plan;
 pub mod rules;
 mod scheduler;
+mod tasks;
 pub mod template;
 pub mod tokens;
 
@@ -35,10 +36,11 @@ pub use manage::{
     resume_sequence, set_enrollment_state, update_step_text,
 };
 pub use metrics::{SequenceDetail, SequenceSummary, StepStats, VariantStats, list, show};
-pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, plan};
+pub use plan::{Plan, PlanEntry, PlanQuery, PlanStall, SmartleadStep, plan};
 pub use scheduler::{
     Scheduler, SchedulerConfig, TickReport, TickTimings, WebhookJob, webhook_client,
 };
+pub use tasks::{add_task, close_task, end_of_day, find_task, list_tasks};
 pub use tokens::{TokenClaims, TokenError, TokenKind, TrackingKey};
 
 use crate::model::{Enrollment, OutboxItem, OutboxState};

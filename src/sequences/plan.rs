@@ -35,6 +35,41 @@ pub struct PlanEntry {
     pub subject: Option<String>,
     /// Already in the outbox when the plan was made.
     pub already_queued: bool,
+    /// Set when Smartlead, not outpost, writes and sends this email: the
+    /// campaign's own step is what the lead gets, so `subject` is that
+    /// step's subject (when the campaign could be read) and never outpost's.
+    #[serde(default)]
+    pub smartlead: Option<SmartleadStep>,
+}
+
+/// The Smartlead campaign step an email step of a Smartlead-sent sequence stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmartleadStep {
+    pub campaign_id: i64,
+    /// 1-based: the k-th email step is the campaign's step k.
+    pub step: u32,
+    /// "sent by Smartlead campaign N, step k".
+    pub sent_by: String,
+}
+
+impl SmartleadStep {
+    /// For the email step at `index` of a sequence sent through a Smartlead
+    /// campaign; None for a sequence outpost sends itself.
+    pub fn for_step(seq: &Sequence, index: usize) -> Option<SmartleadStep> {
+        if seq.send_via.provider != Provider::Smartlead {
+            return None;
+        }
+        let campaign_id = seq.send_via.campaign_id?;
+        let step = seq.steps[..=index.min(seq.steps.len().saturating_sub(1))]
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Email { .. }))
+            .count() as u32;
+        Some(SmartleadStep {
+            campaign_id,
+            step,
+            sent_by: format!("sent by Smartlead campaign {campaign_id}, step {step}"),
+        })
+    }
 }
 
 /// An enrollment that sends nothing in the horizon, and why.
@@ -111,6 +146,18 @@ pub fn plan(
         let Some(enr) = sim.get::<Enrollment>(id)? else {
             return Ok(None);
         };
+        let smartlead = sim
+            .get::<Sequence>(&enr.sequence)?
+            .and_then(|seq| SmartleadStep::for_step(&seq, step));
+        // Smartlead sends its campaign's copy, not the step's text: the
+        // subject is filled from the campaign when it can be read.
+        let (subject, variant) = match &smartlead {
+            Some(_) => (None, None),
+            None => (
+                Some(item.email.subject.clone()),
+                enr.variants.get(&step).cloned(),
+            ),
+        };
         Ok(Some(PlanEntry {
             at: item.not_before,
             sequence: enr.sequence.clone(),
@@ -120,9 +167,10 @@ pub fn plan(
             step_name: step_info(&enr.sequence, step)?,
             action: "email".into(),
             mailbox: enr.mailbox.clone(),
-            variant: enr.variants.get(&step).cloned(),
-            subject: Some(item.email.subject.clone()),
+            variant,
+            subject,
             already_queued: already,
+            smartlead,
         }))
     };
     let pending_prefix = keys::KeyBuf::new()
@@ -198,6 +246,7 @@ pub fn plan(
                     variant: None,
                     subject: Some(task.title.clone()),
                     already_queued: false,
+                    smartlead: None,
                 });
             }
         }
@@ -215,6 +264,7 @@ pub fn plan(
                     variant: None,
                     subject: Some(job.url.clone()),
                     already_queued: false,
+                    smartlead: None,
                 });
             }
             scheduler.finish_webhook(job, Ok(()), 1, t)?;
@@ -237,13 +287,28 @@ pub fn plan(
             continue;
         }
         let reason = match (enr.state, &enr.reason) {
-            (EnrollmentState::Active, _) => match enr.next_due_at {
-                Some(at) => format!(
-                    "next step due {} (after the plan's horizon)",
-                    at.format("%Y-%m-%d %H:%M UTC")
-                ),
-                None => "waiting on its queued email".into(),
-            },
+            (EnrollmentState::Active, _) => {
+                let waiting_task = sim
+                    .get::<Task>(&super::scheduler::task_id(&enr.id, enr.current_step))?
+                    .filter(Task::is_open);
+                match (waiting_task, enr.next_due_at) {
+                    (Some(task), _) => format!(
+                        "waiting for the rep's task {:?} ({}): `outpost task done|skip {}`",
+                        task.title,
+                        task.auto_skip_at
+                            .map_or("no auto-skip".into(), |at| format!(
+                                "skips itself {}",
+                                at.format("%Y-%m-%d %H:%M UTC")
+                            )),
+                        task.id
+                    ),
+                    (None, Some(at)) => format!(
+                        "next step due {} (after the plan's horizon)",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    (None, None) => "waiting on its queued email".into(),
+                }
+            }
             (_, Some(reason)) => reason.clone(),
             (state, None) => state.as_str().to_string(),
         };

@@ -24,7 +24,174 @@ pub const ALL: &[Migration] = &[
         describe: "threads know their person, preview and merged copies",
         run: threads_gain_conversation_fields,
     },
+    Migration {
+        from: 4,
+        describe: "tasks hold their sequence step until done or skipped",
+        run: tasks_gain_outcomes,
+    },
 ];
+
+/// Version 2 of a task appends four empty fields (`outcome`, `note`,
+/// `step`, `auto_skip_at`: one zero byte each in postcard). Version 2 of a
+/// sequence gives each task step an `auto_skip_after_days` (None), which sits
+/// inside the steps, so sequences are decoded in their old shape and written
+/// again. Records already at version 2 are left alone, so a rerun is harmless.
+fn tasks_gain_outcomes(db: &sled::Db) -> sled::Result<()> {
+    let tasks = db.open_tree("tasks")?;
+    for item in tasks.iter() {
+        let (key, bytes) = item?;
+        if bytes.first() != Some(&1) {
+            continue;
+        }
+        let mut upgraded = Vec::with_capacity(bytes.len() + 4);
+        upgraded.push(2);
+        upgraded.extend_from_slice(&bytes[1..]);
+        upgraded.extend_from_slice(&[0; 4]);
+        tasks.insert(key, upgraded)?;
+    }
+    let sequences = db.open_tree("sequences")?;
+    for item in sequences.iter() {
+        let (key, bytes) = item?;
+        let Some((1, body)) = bytes.split_first() else {
+            continue;
+        };
+        let old: sequence_v1::Sequence = postcard::from_bytes(body).map_err(|e| {
+            sled::Error::Unsupported(format!(
+                "sequence {} cannot be read ({e}); run `outpost export` with the previous outpost",
+                String::from_utf8_lossy(&key)
+            ))
+        })?;
+        let upgraded =
+            Store::encode(&old.upgrade()).map_err(|e| sled::Error::Unsupported(e.to_string()))?;
+        sequences.insert(key, upgraded)?;
+    }
+    Ok(())
+}
+
+/// A sequence as version 1 encoded it (task steps without auto-skip).
+mod sequence_v1 {
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    use crate::model::{
+        self, Condition, SendVia, SequenceCategory, SequenceSettings, SequenceStatus, Variant,
+    };
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct Sequence {
+        pub(super) name: String,
+        pub(super) account: String,
+        pub(super) description: String,
+        pub(super) category: SequenceCategory,
+        pub(super) status: SequenceStatus,
+        pub(super) settings: SequenceSettings,
+        pub(super) send_via: SendVia,
+        pub(super) steps: Vec<Step>,
+        pub(super) source_file: Option<String>,
+        pub(super) created_at: DateTime<Utc>,
+        pub(super) updated_at: DateTime<Utc>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Step {
+        pub(super) name: String,
+        pub(super) kind: StepKind,
+        pub(super) source_line: Option<u32>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) enum StepKind {
+        Email {
+            variants: Vec<Variant>,
+            same_thread: bool,
+        },
+        Wait {
+            days: u32,
+            hours: u32,
+            business_days: bool,
+        },
+        Task {
+            title: String,
+            body: String,
+        },
+        Conditional {
+            condition: Condition,
+            within_hours: u32,
+            then_step: usize,
+            else_step: usize,
+        },
+        Webhook {
+            url: String,
+            payload: Option<String>,
+        },
+    }
+
+    impl Sequence {
+        pub fn upgrade(self) -> model::Sequence {
+            let steps = self
+                .steps
+                .into_iter()
+                .map(|step| model::Step {
+                    name: step.name,
+                    source_line: step.source_line,
+                    kind: match step.kind {
+                        StepKind::Email {
+                            variants,
+                            same_thread,
+                        } => model::StepKind::Email {
+                            variants,
+                            same_thread,
+                        },
+                        StepKind::Wait {
+                            days,
+                            hours,
+                            business_days,
+                        } => model::StepKind::Wait {
+                            days,
+                            hours,
+                            business_days,
+                        },
+                        StepKind::Task { title, body } => model::StepKind::Task {
+                            title,
+                            body,
+                            auto_skip_after_days: None,
+                        },
+                        StepKind::Conditional {
+                            condition,
+                            within_hours,
+                            then_step,
+                            else_step,
+                        } => model::StepKind::Conditional {
+                            condition,
+                            within_hours,
+                            then_step,
+                            else_step,
+                        },
+                        StepKind::Webhook { url, payload } => {
+                            model::StepKind::Webhook { url, payload }
+                        }
+                    },
+                })
+                .collect();
+            model::Sequence {
+                name: self.name,
+                account: self.account,
+                description: self.description,
+                category: self.category,
+                status: self.status,
+                settings: self.settings,
+                send_via: self.send_via,
+                steps,
+                source_file: self.source_file,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            }
+        }
+    }
+}
 
 /// Set by the step to schema 4: the conversations of the cache are linked
 /// across providers once, by the first engine that opens it (linking needs
@@ -281,5 +448,121 @@ mod tests {
 
     fn store_db(store: &Store) -> sled::Db {
         store.db().clone()
+    }
+
+    #[test]
+    fn version_4_tasks_and_task_steps_gain_their_new_fields() {
+        use super::sequence_v1;
+        use crate::model::{Sequence, StepKind, Task};
+        let now = chrono::DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        let task = Task {
+            id: "enr-1/00001".into(),
+            account: "acme".into(),
+            lead_email: "dana@lead.example".into(),
+            title: "Call Dana".into(),
+            body: String::new(),
+            due_at: now,
+            done_at: None,
+            enrollment_id: Some("enr-1".into()),
+            outcome: None,
+            note: None,
+            step: None,
+            auto_skip_at: None,
+        };
+        let settings = crate::model::SequenceSettings {
+            pause_on_reply: true,
+            pause_on_meeting_booked: true,
+            pause_on_bounce: true,
+            pause_on_unsubscribe: true,
+            stop_company_on_reply: false,
+            skip_weekends: true,
+            holidays: vec![],
+            daily_limit_per_mailbox: 40,
+            window: crate::model::SendingWindow {
+                start: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                end: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            },
+            timezone: "UTC".into(),
+            random_gap_secs: (0, 0),
+            ooo_resume_days: 7,
+            track_opens: false,
+            track_clicks: false,
+            plain_text: true,
+        };
+        let old_sequence = sequence_v1::Sequence {
+            name: "calls".into(),
+            account: "acme".into(),
+            description: String::new(),
+            category: crate::model::SequenceCategory::ColdOutreach,
+            status: crate::model::SequenceStatus::Active,
+            settings,
+            send_via: crate::model::SendVia {
+                provider: crate::model::Provider::Gmail,
+                account: "acme".into(),
+                mailboxes: vec!["rep@acme.example".into()],
+                campaign_id: None,
+            },
+            steps: vec![
+                sequence_v1::Step {
+                    name: "call".into(),
+                    kind: sequence_v1::StepKind::Task {
+                        title: "Call {{first_name}}".into(),
+                        body: "Ask about pricing".into(),
+                    },
+                    source_line: Some(9),
+                },
+                sequence_v1::Step {
+                    name: "wait".into(),
+                    kind: sequence_v1::StepKind::Wait {
+                        days: 2,
+                        hours: 0,
+                        business_days: false,
+                    },
+                    source_line: Some(12),
+                },
+            ],
+            source_file: Some("calls.toml".into()),
+            created_at: now,
+            updated_at: now,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
+            let v2 = Store::encode(&task).unwrap();
+            assert_eq!((v2[0], &v2[v2.len() - 4..]), (2, &[0u8; 4][..]));
+            let mut v1 = vec![1u8];
+            v1.extend_from_slice(&v2[1..v2.len() - 4]);
+            db.open_tree("tasks")
+                .unwrap()
+                .insert(task.id.as_bytes(), v1)
+                .unwrap();
+            let mut v1 = vec![1u8];
+            v1.extend(postcard::to_stdvec(&old_sequence).unwrap());
+            db.open_tree("sequences")
+                .unwrap()
+                .insert(b"calls", v1)
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &4u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), "test").unwrap();
+        assert_eq!(store.get::<Task>(&task.id).unwrap(), Some(task));
+        let sequence = store.get::<Sequence>("calls").unwrap().unwrap();
+        assert_eq!(
+            sequence.steps[0].kind,
+            StepKind::Task {
+                title: "Call {{first_name}}".into(),
+                body: "Ask about pricing".into(),
+                auto_skip_after_days: None,
+            }
+        );
+        assert_eq!(sequence.steps[1].source_line, Some(12));
+        assert_eq!(sequence.source_file.as_deref(), Some("calls.toml"));
+        // A rerun leaves version-2 records alone.
+        tasks_gain_outcomes(&store_db(&store)).unwrap();
+        assert_eq!(store.count::<Sequence>(), 1);
     }
 }

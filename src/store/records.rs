@@ -187,6 +187,8 @@ impl Record for Activity {
 
 impl Record for Sequence {
     const KIND: Kind = Kind::Sequence;
+    /// 2: task steps carry `auto_skip_after_days`.
+    const VERSION: u8 = 2;
     fn key(&self) -> String {
         Sequence::key(self)
     }
@@ -273,6 +275,8 @@ impl Record for Suppression {
 
 impl Record for Task {
     const KIND: Kind = Kind::Task;
+    /// 2: outcome, note, step and auto-skip time appended.
+    const VERSION: u8 = 2;
     fn key(&self) -> String {
         self.id.clone()
     }

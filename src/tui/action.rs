@@ -13,6 +13,7 @@ pub enum Screen {
     Stats,
     Sequences,
     Sequence,
+    Tasks,
 }
 
 impl Screen {
@@ -26,6 +27,7 @@ impl Screen {
             Screen::Stats => "Campaign stats",
             Screen::Sequences => "Sequences",
             Screen::Sequence => "Sequence",
+            Screen::Tasks => "Tasks",
         }
     }
 }
@@ -39,6 +41,7 @@ pub enum Action {
     GoLeads,
     GoStats,
     GoSequences,
+    GoTasks,
     Down,
     Up,
     Top,
@@ -83,6 +86,8 @@ pub enum Action {
     InsertVariable,
     SwitchRoute,
     KeepDraft,
+    TaskDone,
+    TaskSkip,
 }
 
 /// Where an action can be used.
@@ -108,9 +113,11 @@ pub struct ActionInfo {
 
 use Screen::*;
 
-const LISTS: &[Screen] = &[Inbox, Leads, Stats, Sequences, Sequence, Thread, Lead];
+const LISTS: &[Screen] = &[
+    Inbox, Leads, Stats, Sequences, Sequence, Tasks, Thread, Lead,
+];
 const EVERY_SCREEN: &[Screen] = &[
-    Inbox, Leads, Stats, Sequences, Sequence, Thread, Lead, Compose,
+    Inbox, Leads, Stats, Sequences, Sequence, Tasks, Thread, Lead, Compose,
 ];
 
 macro_rules! actions {
@@ -130,13 +137,14 @@ actions! {
     GoLeads, "leads", "go to leads", "Go to the leads table", Scope::Global, ["2"], false;
     GoStats, "stats", "go to stats", "Go to campaign stats", Scope::Global, ["3"], false;
     GoSequences, "sequences", "go to sequences", "Go to sequences", Scope::Global, ["4"], false;
+    GoTasks, "tasks", "go to tasks", "Go to tasks due today and overdue", Scope::Global, ["5"], false;
     Down, "down", "down", "Move down", Scope::Only(LISTS), ["j", "down"], false;
     Up, "up", "up", "Move up", Scope::Only(LISTS), ["k", "up"], false;
     Top, "top", "top", "Go to the top", Scope::Only(LISTS), ["g", "home"], false;
     Bottom, "bottom", "bottom", "Go to the bottom", Scope::Only(LISTS), ["G", "end"], false;
     PageDown, "page_down", "page down", "Page down", Scope::Only(LISTS), ["ctrl-d", "pagedown"], false;
     PageUp, "page_up", "page up", "Page up", Scope::Only(LISTS), ["ctrl-u", "pageup"], false;
-    Open, "open", "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats]), ["enter"], true;
+    Open, "open", "open", "Open the selected item", Scope::Only(&[Inbox, Leads, Sequences, Stats, Tasks]), ["enter"], true;
     Back, "back", "back", "Go back", Scope::Only(&[Thread, Lead, Sequence]), ["esc"], true;
     Search, "search", "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
     Reply, "reply", "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
@@ -174,6 +182,8 @@ actions! {
     InsertVariable, "insert_variable", "insert variable", "Insert a template variable", Scope::Only(&[Compose]), ["ctrl-t"], true;
     SwitchRoute, "switch_route", "switch route", "Switch the reply's route (Smartlead or your Gmail)", Scope::Only(&[Compose]), ["ctrl-o"], true;
     KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
+    TaskDone, "task_done", "task done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
+    TaskSkip, "task_skip", "skip task", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
 }
 
 impl Action {

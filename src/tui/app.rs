@@ -14,7 +14,7 @@ use super::keymap::{KeyChord, Keymap};
 use super::panes::compose::{ComposePane, ComposeTarget};
 use super::panes::{
     inbox, inbox::InboxPane, lead::LeadPane, leads::LeadsPane, sequences::SequencesPane,
-    stats::StatsPane, thread::ThreadPane,
+    stats::StatsPane, tasks::TasksPane, thread::ThreadPane,
 };
 use super::theme::Theme;
 use super::widgets::overlays::{CampaignChoice, Palette, Picker, PickerPurpose};
@@ -95,6 +95,7 @@ pub struct App {
     pub lead: LeadPane,
     pub stats: StatsPane,
     pub sequences: SequencesPane,
+    pub tasks: TasksPane,
     pub overlay: Overlay,
     /// The `/` line while the rep types a search or filter.
     pub search: Option<String>,
@@ -146,6 +147,7 @@ impl App {
             lead: LeadPane::default(),
             stats: StatsPane::default(),
             sequences: SequencesPane::default(),
+            tasks: TasksPane::default(),
             overlay: Overlay::None,
             search: None,
             toast: None,
@@ -279,6 +281,26 @@ impl App {
         }
     }
 
+    pub fn request_tasks(&mut self) {
+        if self.tasks.inflight {
+            self.tasks.stale = true;
+        } else {
+            self.tasks.inflight = true;
+            self.tasks.stale = false;
+            self.jobs.push(Job::Tasks);
+        }
+    }
+
+    /// Done or skipped: the task leaves the list once the store says so.
+    fn close_task(&mut self, outcome: crate::model::TaskOutcome) {
+        if let Some(task) = self.tasks.selected() {
+            self.jobs.push(Job::CloseTask {
+                id: task.id.clone(),
+                outcome,
+            });
+        }
+    }
+
     pub fn request_lead(&mut self) {
         if self.lead.inflight {
             self.lead.again = true;
@@ -403,6 +425,9 @@ impl App {
             Screen::Sequences => {
                 self.sequences.cursor.selected =
                     row.min(self.sequences.list.len().saturating_sub(1))
+            }
+            Screen::Tasks => {
+                self.tasks.cursor.selected = row.min(self.tasks.tasks.len().saturating_sub(1))
             }
             Screen::Sequence => {
                 let len = self
@@ -615,6 +640,9 @@ impl App {
             Action::GoLeads => self.switch_tab(Screen::Leads),
             Action::GoStats => self.switch_tab(Screen::Stats),
             Action::GoSequences => self.switch_tab(Screen::Sequences),
+            Action::GoTasks => self.switch_tab(Screen::Tasks),
+            Action::TaskDone => self.close_task(crate::model::TaskOutcome::Done),
+            Action::TaskSkip => self.close_task(crate::model::TaskOutcome::Skipped),
             Action::Down
             | Action::Up
             | Action::Top
@@ -734,6 +762,9 @@ impl App {
                 self.request_stats();
                 self.request_sequences();
                 self.request_lead();
+                if self.tab == Screen::Tasks {
+                    self.request_tasks();
+                }
                 self.jobs.push(Job::LeadIndex);
             }
             Action::SyncNow => {
@@ -788,6 +819,8 @@ impl App {
             Screen::Sequences if !self.sequences.loaded || self.sequences.stale => {
                 self.request_sequences()
             }
+            // Due-ness moves with the clock, so the list is read on each visit.
+            Screen::Tasks => self.request_tasks(),
             _ => {}
         }
     }
@@ -804,6 +837,7 @@ impl App {
             Screen::Leads => (&mut self.leads.cursor, self.leads.ids.len()),
             Screen::Stats => (&mut self.stats.cursor, self.stats.order.len()),
             Screen::Sequences => (&mut self.sequences.cursor, self.sequences.list.len()),
+            Screen::Tasks => (&mut self.tasks.cursor, self.tasks.tasks.len()),
             Screen::Sequence => (
                 &mut self.sequences.detail_cursor,
                 self.sequences
@@ -864,6 +898,12 @@ impl App {
                     };
                     self.switch_tab(Screen::Leads);
                     self.filter_by_campaign(Some(choice));
+                }
+            }
+            Screen::Tasks => {
+                if let Some(task) = self.tasks.selected() {
+                    let email = task.lead_email.clone();
+                    self.open_lead(&email);
                 }
             }
             Screen::Sequences => {

@@ -61,6 +61,12 @@ pub enum Job {
     SequenceDetail {
         name: String,
     },
+    /// Open tasks due by the end of today.
+    Tasks,
+    CloseTask {
+        id: String,
+        outcome: TaskOutcome,
+    },
     Categories {
         thread_key: String,
         account: String,
@@ -176,6 +182,8 @@ pub enum JobResult {
     Stats(Box<StatsReport>),
     Sequences(Vec<SequenceSummary>),
     SequenceDetail(Box<Option<SequenceDetail>>),
+    Tasks(Vec<Task>),
+    TaskClosed(Box<Task>),
     Categories {
         thread_key: String,
         categories: Vec<Category>,
@@ -246,6 +254,15 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         ),
         Job::Sequences | Job::SequenceNames { .. } => ("sequences", Request::SequencesPane),
         Job::SequenceDetail { name } => ("sequence", Request::SequencePane { name }),
+        Job::Tasks => ("tasks", Request::Tasks { all: false }),
+        Job::CloseTask { id, outcome } => (
+            "task",
+            Request::TaskClose {
+                id,
+                outcome,
+                note: None,
+            },
+        ),
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
         Job::SetCategory {
             thread_key,
@@ -366,6 +383,8 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::SequenceDetail { .. }, Response::SequencePane(detail)) => {
             JobResult::SequenceDetail(Box::new(detail))
         }
+        (Job::Tasks, Response::Tasks(tasks)) => JobResult::Tasks(tasks),
+        (Job::CloseTask { .. }, Response::Task(task)) => JobResult::TaskClosed(Box::new(task)),
         (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
             JobResult::Categories {
                 thread_key,

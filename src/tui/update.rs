@@ -138,6 +138,24 @@ impl App {
             JobResult::SequenceDetail(detail) => {
                 self.sequences.detail = *detail;
             }
+            JobResult::Tasks(tasks) => {
+                self.tasks.inflight = false;
+                let now = self.now();
+                self.tasks.set(tasks, now);
+                if self.tasks.stale {
+                    self.request_tasks();
+                }
+            }
+            JobResult::TaskClosed(task) => {
+                let outcome = task.outcome.map_or("closed", |o| o.as_str());
+                let next = if task.enrollment_id.is_some() {
+                    "; the sequence moves on"
+                } else {
+                    ""
+                };
+                self.info(format!("Task {outcome}: {}{next}", task.title));
+                self.request_tasks();
+            }
             JobResult::Categories {
                 thread_key,
                 categories,
@@ -459,6 +477,7 @@ impl App {
                     }
                 }
                 Kind::Sequence | Kind::Enrollment | Kind::Execution => self.mark_sequences_stale(),
+                Kind::Task if self.tab == super::action::Screen::Tasks => self.request_tasks(),
                 Kind::Outbox if self.pending_send.as_ref().is_some_and(|p| p.id == key) => {
                     self.jobs.push(Job::OutboxItem { id: key });
                 }

@@ -61,6 +61,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Screen::Stats => Some(app.stats.render(f, main, &theme)),
         Screen::Sequences => Some(app.sequences.render_list(f, main, &theme)),
         Screen::Sequence => Some(app.sequences.render_detail(f, main, &theme, now)),
+        Screen::Tasks => Some(app.tasks.render(f, main, &theme, now)),
     };
     draw_message(f, app, message);
     draw_status(f, app, bar);
@@ -102,7 +103,8 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect, hits: &mut HitMap) {
         spans.push(Span::styled(text, style));
         spans.push(Span::raw(" "));
     }
-    if app.screen() != app.tab {
+    // Tasks (`5`) has no tab of its own; the bar names it while open.
+    if app.screen() != app.tab || app.tab == Screen::Tasks {
         spans.push(Span::styled(
             format!("› {}", app.screen().title()),
             app.theme.accent(),

@@ -24,6 +24,7 @@ use crate::model::*;
 use crate::store::{Index, Store, StoreError, keys};
 pub(crate) use lookups::{is_suppressed, lead_for};
 pub use run::webhook_client;
+pub(crate) use steps::task_id;
 use work::Work;
 
 /// An enrollment waiting on its outbox item is looked at again this long after
@@ -170,17 +171,23 @@ impl Scheduler {
         work.report.more = due.len() > self.config.max_per_tick;
         due.truncate(self.config.max_per_tick);
         work.report.timings.scan = started.elapsed();
+        let loading = Instant::now();
+        let mut enrollments = Vec::with_capacity(due.len());
         for id in due {
-            let loading = Instant::now();
-            let enrollment = self.store.get::<Enrollment>(&id)?;
-            let handling = Instant::now();
-            work.report.timings.load += handling - loading;
-            if let Some(enrollment) = enrollment {
-                work.report.due += 1;
-                work.process(enrollment)?;
+            if let Some(enrollment) = self.store.get::<Enrollment>(&id)? {
+                enrollments.push(enrollment);
             }
-            work.report.timings.handle += handling.elapsed();
         }
+        let handling = Instant::now();
+        work.report.timings.load = handling - loading;
+        // Mailbox gaps and daily caps go to the leads whose windows open
+        // first, not to whoever happens to be due first.
+        work.order_by_window(&mut enrollments)?;
+        for enrollment in enrollments {
+            work.report.due += 1;
+            work.process(enrollment)?;
+        }
+        work.report.timings.handle = handling.elapsed();
         work.commit()
     }
 

@@ -10,9 +10,7 @@ use super::super::compose::{ComposeInput, Links, build_item};
 use super::super::rules::SendRules;
 use super::super::template::Template;
 use super::super::{SequenceResult, outbox_item_for, seed_of};
-use super::lookups::{
-    events_between, is_suppressed, last_sent_at, lead_for, mailbox_keys, sender_address,
-};
+use super::lookups::{events_between, is_suppressed, last_sent_at, mailbox_keys, sender_address};
 use super::work::Work;
 use super::{Flow, RECHECK, WEBHOOK_LEASE, WebhookJob, execution, record_sent};
 use crate::model::*;
@@ -78,7 +76,7 @@ impl Work<'_> {
             return Ok(Flow::Stop);
         }
         let looking = Instant::now();
-        let lead = lead_for(self.store(), &seq.account, &enr.lead_email)?;
+        let lead = self.lead(&seq.account, &enr.lead_email)?;
         self.report.timings.lookups += looking.elapsed();
         let variant = pick_variant(enr, index, variants);
         let rules = SendRules::for_lead(
@@ -223,58 +221,109 @@ impl Work<'_> {
                 t = rules.next_open(start);
                 continue;
             }
-            let candidate = rules.next_open(used.last_at.map_or(t, |last| t.max(last + gap)));
-            if candidate.with_timezone(&cap_tz).date_naive() != day {
-                t = candidate;
+            // The earliest time that keeps the gap around every send already
+            // booked, so an early window fits in before later leads' sends.
+            let free = used.first_free(t, gap);
+            if free != t {
+                t = rules.next_open(free);
                 continue;
             }
-            return Ok(Some(candidate));
+            return Ok(Some(t));
         }
         Ok(None)
     }
 
+    /// A task step writes its task once, then holds the enrollment until
+    /// the rep closes the task (`outpost task done|skip`, which makes the
+    /// enrollment due again) or it skips itself after `auto_skip_after_days`.
     pub(super) fn task_step(
         &mut self,
         enr: &mut Enrollment,
         seq: &Sequence,
         index: usize,
-        title: &str,
-        body: &str,
+        (title, body): (&str, &str),
+        auto_skip_after_days: Option<u32>,
         t: DateTime<Utc>,
     ) -> SequenceResult<Flow> {
-        let lead = lead_for(self.store(), &seq.account, &enr.lead_email)?;
-        let seed = seed_of(&[&enr.id, &index.to_string()]);
-        let none = |_: &str| None;
-        let rendered = self
-            .render(title, &lead, &none, seed)
-            .and_then(|t| Ok((t, self.render(body, &lead, &none, seed ^ 1)?)));
-        let (title, body) = match rendered {
-            Ok(pair) => pair,
-            Err(why) => {
-                self.block(enr, seq, index, why);
-                return Ok(Flow::Stop);
+        let id = task_id(&enr.id, index);
+        let looking = Instant::now();
+        let existing = self.store().get::<Task>(&id)?;
+        self.report.timings.lookups += looking.elapsed();
+        let task = match existing {
+            Some(task) => task,
+            None => {
+                let lead = self.lead(&seq.account, &enr.lead_email)?;
+                let seed = seed_of(&[&enr.id, &index.to_string()]);
+                let none = |_: &str| None;
+                let rendered = self
+                    .render(title, &lead, &none, seed)
+                    .and_then(|t| Ok((t, self.render(body, &lead, &none, seed ^ 1)?)));
+                let (title, body) = match rendered {
+                    Ok(pair) => pair,
+                    Err(why) => {
+                        self.block(enr, seq, index, why);
+                        return Ok(Flow::Stop);
+                    }
+                };
+                let task = Task {
+                    id: id.clone(),
+                    account: seq.account.clone(),
+                    lead_email: enr.lead_email.clone(),
+                    title,
+                    body,
+                    due_at: t,
+                    done_at: None,
+                    enrollment_id: Some(enr.id.clone()),
+                    outcome: None,
+                    note: None,
+                    step: Some(index),
+                    auto_skip_at: auto_skip_after_days
+                        .map(|days| t + Duration::days(i64::from(days))),
+                };
+                self.executions.push(execution(
+                    enr,
+                    index,
+                    ExecutionOutcome::TaskCreated,
+                    self.now,
+                    |_| {},
+                ));
+                self.report.tasks.push(id.clone());
+                self.tasks.push(task.clone());
+                task
             }
         };
-        self.tasks.push(Task {
-            id: format!("{}/{index:05}", enr.id),
-            account: seq.account.clone(),
-            lead_email: enr.lead_email.clone(),
-            title,
-            body,
-            due_at: t,
-            done_at: None,
-            enrollment_id: Some(enr.id.clone()),
-        });
-        self.executions.push(execution(
-            enr,
-            index,
-            ExecutionOutcome::TaskCreated,
-            self.now,
-            |_| {},
-        ));
-        self.report.tasks.push(format!("{}/{index:05}", enr.id));
-        enr.current_step += 1;
-        Ok(Flow::Continue(t))
+        if let Some(closed) = task.done_at {
+            enr.current_step = index + 1;
+            return Ok(Flow::Continue(closed.max(t)));
+        }
+        match task.auto_skip_at {
+            Some(at) if at <= self.now => {
+                let mut skipped = task;
+                skipped.done_at = Some(at);
+                skipped.outcome = Some(TaskOutcome::Skipped);
+                skipped.note = Some(format!(
+                    "skipped by itself after {} day(s)",
+                    auto_skip_after_days.unwrap_or_default()
+                ));
+                // A task written this tick is replaced, not written twice.
+                self.tasks.retain(|t| t.id != skipped.id);
+                self.tasks.push(skipped);
+                self.executions.push(execution(
+                    enr,
+                    index,
+                    ExecutionOutcome::Skipped,
+                    self.now,
+                    |e| e.error = Some("the task was not done in time".into()),
+                ));
+                enr.current_step = index + 1;
+                Ok(Flow::Continue(at))
+            }
+            // Waits for the rep; with an auto-skip, looked at again then.
+            auto_skip_at => {
+                enr.next_due_at = auto_skip_at;
+                Ok(Flow::Stop)
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -328,7 +377,7 @@ impl Work<'_> {
         url: &str,
         payload: Option<&str>,
     ) -> SequenceResult<Flow> {
-        let lead = lead_for(self.store(), &seq.account, &enr.lead_email)?;
+        let lead = self.lead(&seq.account, &enr.lead_email)?;
         let body = match payload {
             None => serde_json::json!({
                 "event": "sequence_step",
@@ -397,4 +446,9 @@ fn pick_variant<'v>(enr: &Enrollment, index: usize, variants: &'v [Variant]) -> 
         roll -= w;
     }
     &variants[0]
+}
+
+/// The id of the task a sequence's task step writes for one enrollment.
+pub(crate) fn task_id(enrollment_id: &str, step: usize) -> String {
+    format!("{enrollment_id}/{step:05}")
 }

@@ -24,6 +24,8 @@ pub(super) struct Work<'a> {
     pub(super) now: DateTime<Utc>,
     pub(super) sequences: HashMap<String, Option<Arc<Sequence>>>,
     pub(super) templates: RefCell<HashMap<String, Result<Rc<Template>, String>>>,
+    /// Leads read this tick, by (account, email).
+    leads: HashMap<(String, String), Rc<Lead>>,
     pub(super) ledger: Ledger,
     pub(super) tasks: Vec<Task>,
     pub(super) outbox: Vec<OutboxItem>,
@@ -46,6 +48,7 @@ impl<'a> Work<'a> {
             now,
             sequences: HashMap::new(),
             templates: RefCell::new(HashMap::new()),
+            leads: HashMap::new(),
             ledger: Ledger::default(),
             tasks: Vec::new(),
             outbox: Vec::with_capacity(due),
@@ -86,6 +89,47 @@ impl<'a> Work<'a> {
         let found = self.store().get::<Sequence>(name)?.map(Arc::new);
         self.sequences.insert(name.to_string(), found.clone());
         Ok(found)
+    }
+
+    /// The lead an enrollment writes to, read once per tick.
+    pub(super) fn lead(&mut self, account: &str, email: &str) -> SequenceResult<Rc<Lead>> {
+        let key = (account.to_string(), email.to_string());
+        if let Some(found) = self.leads.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = Rc::new(lead_for(self.store(), account, email)?);
+        self.leads.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Sorts due enrollments by when their lead's sending window next opens
+    /// (stable, so equal openings keep their due order). Slots and caps are
+    /// then handed out in time order: a lead whose window opens at 01:00 UTC
+    /// is not pushed a day back by leads due earlier whose windows open later.
+    pub(super) fn order_by_window(
+        &mut self,
+        enrollments: &mut Vec<Enrollment>,
+    ) -> SequenceResult<()> {
+        let mut keyed = Vec::with_capacity(enrollments.len());
+        for enr in enrollments.drain(..) {
+            let due = enr.next_due_at.or(enr.resume_at).unwrap_or(self.now);
+            let opens = match self.sequence(&enr.sequence)? {
+                Some(seq) => {
+                    let lead = self.lead(&seq.account, &enr.lead_email)?;
+                    SendRules::for_lead(
+                        &seq.settings,
+                        lead.timezone.as_deref(),
+                        self.scheduler.config.cap_timezone,
+                    )
+                    .next_open(due)
+                }
+                None => due,
+            };
+            keyed.push((opens, enr));
+        }
+        keyed.sort_by_key(|(opens, _)| *opens);
+        enrollments.extend(keyed.into_iter().map(|(_, enr)| enr));
+        Ok(())
     }
 
     pub(super) fn process(&mut self, mut enr: Enrollment) -> SequenceResult<()> {
@@ -161,7 +205,7 @@ impl<'a> Work<'a> {
                     business_days,
                 } => {
                     let due = if *business_days {
-                        let lead = lead_for(self.store(), &seq.account, &enr.lead_email)?;
+                        let lead = self.lead(&seq.account, &enr.lead_email)?;
                         let rules = SendRules::for_lead(
                             &seq.settings,
                             lead.timezone.as_deref(),
@@ -179,9 +223,11 @@ impl<'a> Work<'a> {
                         Flow::Continue(due)
                     }
                 }
-                StepKind::Task { title, body } => {
-                    self.task_step(enr, seq, index, title, body, t)?
-                }
+                StepKind::Task {
+                    title,
+                    body,
+                    auto_skip_after_days,
+                } => self.task_step(enr, seq, index, (title, body), *auto_skip_after_days, t)?,
                 StepKind::Conditional {
                     condition,
                     within_hours,

@@ -6,6 +6,7 @@ pub mod lead;
 pub mod leads;
 pub mod sequences;
 pub mod stats;
+pub mod tasks;
 pub mod thread;
 
 use chrono::{DateTime, Utc};

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::engine::{SequenceDetail, SequenceSummary};
-use crate::model::SequenceStatus;
+use crate::model::{SequenceStatus, StepKind};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, cursor::Cursor};
 
@@ -198,10 +198,14 @@ impl SequencesPane {
         for (i, (step, funnel)) in s.sequence.steps.iter().zip(s.funnel.iter()).enumerate() {
             // An unnamed step's title already says what it does.
             let title = step.title(i);
-            let kind = if title == step.name {
-                step.kind.summary()
-            } else {
-                String::new()
+            // An email of a sequence sent through a Smartlead campaign says
+            // so: the campaign's own copy is what goes out.
+            let kind = match crate::sequences::SmartleadStep::for_step(&s.sequence, i) {
+                Some(by) if matches!(step.kind, StepKind::Email { .. }) => {
+                    format!("Smartlead campaign {}, step {}", by.campaign_id, by.step)
+                }
+                _ if title == step.name => step.kind.summary(),
+                _ => String::new(),
             };
             lines.push(Line::raw(format!(
                 "{:>2}. {:<20} {:<34} {} done, {} waiting",
@@ -282,5 +286,28 @@ impl SequencesPane {
             },
             offset,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_label;
+
+    #[test]
+    fn a_smartlead_sent_email_step_names_the_campaign_step_not_outposts_text() {
+        let store = crate::store::Store::temporary().unwrap();
+        let text = include_str!("../../../assets/sequences/smartlead-campaign.toml");
+        let seq = crate::sequences::apply_sequence(
+            &store,
+            "smartlead-campaign.toml",
+            text,
+            &crate::config::SendingConfig::default(),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+        .unwrap()
+        .sequence;
+        assert_eq!(step_label(&seq, 0), "Smartlead campaign 2011, step 1");
+        assert_eq!(step_label(&seq, 1), "wait 5d 0h");
+        assert_eq!(step_label(&seq, 2), "Smartlead campaign 2011, step 2");
     }
 }
