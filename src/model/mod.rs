@@ -5,6 +5,7 @@
 //! Keys are strings built from the account and the provider's own id, so they
 //! read well in logs, exports and `--json` output.
 
+mod bounce;
 mod campaign;
 mod event;
 mod lead;
@@ -13,6 +14,7 @@ mod outbox;
 mod sequence;
 mod workspace;
 
+pub use bounce::*;
 pub use campaign::*;
 pub use event::*;
 pub use lead::*;
