@@ -14,6 +14,7 @@ mod queries;
 pub mod remote;
 mod sequence_queries;
 mod stats;
+mod suppression;
 
 pub use categories::*;
 pub use commands::*;
@@ -21,6 +22,7 @@ pub use lead_index::*;
 pub use queries::*;
 pub use sequence_queries::*;
 pub use stats::*;
+pub use suppression::PassedOn;
 
 use std::sync::Arc;
 

@@ -103,7 +103,7 @@ impl Work<'_> {
             public_url: self.scheduler.config.public_url.as_ref(),
             key: self.scheduler.config.tracking_key.as_ref(),
         };
-        let unsubscribe = links.unsubscribe(&item_id, &normalize_email(&enr.lead_email));
+        let unsubscribe = links.unsubscribe(&item_id);
         let extra = |name: &str| match name {
             "sender_email" => Some(from.clone()),
             "unsubscribe_url" => unsubscribe.clone(),
