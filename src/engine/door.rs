@@ -192,6 +192,12 @@ pub enum Request {
         account: String,
         email: String,
     },
+    /// Each Gmail mailbox's sends, bounces, bounce rate and bounce pause.
+    MailboxHealth,
+    /// Let a mailbox its bounce rate paused send sequence steps again.
+    MailboxResume {
+        mailbox: String,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -230,6 +236,8 @@ pub enum Response {
     SequencePane(Option<PaneDetail>),
     Suppression(Suppression),
     ReplyRoutes(Vec<ReplyRoute>),
+    Mailboxes(Vec<super::MailboxHealth>),
+    Mailbox(super::MailboxHealth),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -522,6 +530,8 @@ impl Engine {
             Request::Suppress { account, email } => {
                 Response::Suppression(self.suppress_lead(&account, &email)?)
             }
+            Request::MailboxHealth => Response::Mailboxes(self.mailbox_health()?),
+            Request::MailboxResume { mailbox } => Response::Mailbox(self.resume_mailbox(&mailbox)?),
         })
     }
 

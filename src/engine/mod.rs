@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+mod deliverability;
 pub mod door;
 mod events;
 mod lead_index;
@@ -18,6 +19,7 @@ mod suppression;
 
 pub use categories::*;
 pub use commands::*;
+pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxHealth, rate_text};
 pub use lead_index::*;
 pub use queries::*;
 pub use sequence_queries::*;
@@ -154,7 +156,7 @@ impl Engine {
         for event in events {
             crate::sequences::react_to_event(&self.store, event, &*self.clock)?;
         }
-        Ok(())
+        self.check_bounce_pause(events)
     }
 
     /// Runs what follows a successful send (a sequence step moving on).

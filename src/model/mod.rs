@@ -7,6 +7,7 @@
 
 mod bounce;
 mod campaign;
+mod deliverability;
 mod event;
 mod lead;
 mod mail;
@@ -16,6 +17,7 @@ mod workspace;
 
 pub use bounce::*;
 pub use campaign::*;
+pub use deliverability::*;
 pub use event::*;
 pub use lead::*;
 pub use mail::*;

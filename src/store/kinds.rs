@@ -23,10 +23,11 @@ pub enum Kind {
     Draft,
     Cursor,
     ReadChange,
+    MailboxPause,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -44,6 +45,7 @@ impl Kind {
         Kind::Draft,
         Kind::Cursor,
         Kind::ReadChange,
+        Kind::MailboxPause,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Draft => "drafts",
             Kind::Cursor => "cursors",
             Kind::ReadChange => "read_changes",
+            Kind::MailboxPause => "mailbox_pauses",
         }
     }
 

@@ -63,6 +63,7 @@ macro_rules! for_each_kind {
             Kind::Draft => $body!(Draft),
             Kind::ReadChange => $body!(ReadChange),
             Kind::Cursor => $body!(Cursor),
+            Kind::MailboxPause => $body!(MailboxPause),
         }
     };
 }
