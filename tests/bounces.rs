@@ -621,7 +621,7 @@ fn a_mailbox_whose_mail_bounces_stops_sending_steps_until_the_rep_resumes_it() {
             )),
         )
     };
-    let health = || engine.mailbox_health().unwrap().remove(0);
+    let health = || engine.mailbox_bounces().unwrap().remove(0);
 
     // 3 of 60 (5%) is not above the limit; a soft bounce does not count.
     engine.record_events(&[hard(0), hard(1), hard(2)]).unwrap();

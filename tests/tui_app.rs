@@ -834,6 +834,17 @@ async fn lead_actions_enroll_pause_suppress_and_new_email() {
     h.settle().await;
     h.keys("2 / r a j enter enter").await;
     assert_eq!(h.app.lead.email, "raj@northwind.example");
+    // Raj is held back by the enrollment guard, with the reason; picking
+    // the same sequence again enrolls him anyway.
+    h.keys("E").await;
+    h.keys("enter").await;
+    let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
+    assert!(view.enrollments.is_empty());
+    let screen = h.screen();
+    assert!(
+        screen.contains("Held back (E, ") && screen.contains("again enrolls anyway"),
+        "{screen}"
+    );
     h.keys("E").await;
     h.keys("enter").await;
     let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
@@ -1275,7 +1286,10 @@ async fn r_pressed_while_the_conversation_loads_still_answers_it() {
     // Enter queues the load; `r` comes before its answer.
     h.app
         .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    assert!(h.app.thread.view.is_none(), "the conversation is still loading");
+    assert!(
+        h.app.thread.view.is_none(),
+        "the conversation is still loading"
+    );
     h.app
         .handle_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE));
     assert_eq!(h.app.screen(), Screen::Compose, "{}", h.screen());

@@ -97,7 +97,7 @@ pub fn doctor(cli: &Cli) -> CliResult {
                     ),
                     Err(err) => report.bad(&err.to_string(), "see the message"),
                 }
-                    mailbox_bounces(&mut report, &store);
+                    gmail_bounce_rates(&mut report, &store);
                 }
                 Err(err) => report.bad(&err.to_string(), "see the message"),
             }
@@ -134,9 +134,9 @@ pub fn doctor(cli: &Cli) -> CliResult {
 }
 
 /// Each Gmail mailbox's bounce rate; a mailbox paused for bounces is a problem.
-fn mailbox_bounces(report: &mut Report, store: &Store) {
+fn gmail_bounce_rates(report: &mut Report, store: &Store) {
     let engine = crate::engine::Engine::new(store.clone(), Arc::new(SystemClock));
-    match engine.mailbox_health() {
+    match engine.mailbox_bounces() {
         Ok(mailboxes) => {
             for m in mailboxes {
                 let counts = format!(

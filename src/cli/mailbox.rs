@@ -8,7 +8,7 @@ use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, when};
 use super::{Cli, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
-use crate::engine::{MailboxHealth, rate_text};
+use crate::engine::{MailboxBounces, rate_text};
 
 #[derive(Debug, Subcommand)]
 pub enum MailboxCommand {
@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, command: &MailboxCommand) -> CliResult {
     let door = CliDoor::open(cli, Reach::Cache)?;
     match command {
         MailboxCommand::List(args) => {
-            let mailboxes = match door.call(Request::MailboxHealth)? {
+            let mailboxes = match door.call(Request::MailboxBounces)? {
                 Response::Mailboxes(list) => list,
                 other => return Err(unexpected(other)),
             };
@@ -84,7 +84,7 @@ pub fn run(cli: &Cli, command: &MailboxCommand) -> CliResult {
 }
 
 /// "paused since …" or "sending".
-pub fn state_text(m: &MailboxHealth) -> String {
+pub fn state_text(m: &MailboxBounces) -> String {
     if m.paused {
         format!("paused since {}", when(m.paused_at))
     } else {

@@ -16,7 +16,7 @@ pub const BOUNCE_PAUSE_MIN_SENDS: u64 = 50;
 /// One mailbox's deliverability, as `outpost mailbox list`, `doctor` and the
 /// TUI show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MailboxHealth {
+pub struct MailboxBounces {
     pub account: String,
     pub mailbox: String,
     pub sends: u64,
@@ -32,7 +32,7 @@ pub struct MailboxHealth {
 
 impl Engine {
     /// Every Gmail mailbox's counts and pause.
-    pub fn mailbox_health(&self) -> StoreResult<Vec<MailboxHealth>> {
+    pub fn mailbox_bounces(&self) -> StoreResult<Vec<MailboxBounces>> {
         let mut out = Vec::new();
         for account in self.store.iter::<Account>() {
             let account = account?;
@@ -47,7 +47,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn health_of(&self, account: &str, mailbox: &str) -> StoreResult<MailboxHealth> {
+    fn health_of(&self, account: &str, mailbox: &str) -> StoreResult<MailboxBounces> {
         let (mut sends, mut hard, mut soft) = (0, 0, 0);
         for activity in self.store.scan_prefix::<Activity>(&format!("{account}/")) {
             for event in activity?.events {
@@ -64,7 +64,7 @@ impl Engine {
         let pause = self
             .store
             .get::<MailboxPause>(&MailboxPause::key_for(account, mailbox))?;
-        Ok(MailboxHealth {
+        Ok(MailboxBounces {
             account: account.to_string(),
             mailbox: mailbox.to_string(),
             sends,
@@ -142,10 +142,10 @@ impl Engine {
     }
 
     /// The rep resumes a paused mailbox (by address or account name).
-    pub fn resume_mailbox(&self, name: &str) -> CommandResult<MailboxHealth> {
+    pub fn resume_mailbox(&self, name: &str) -> CommandResult<MailboxBounces> {
         let wanted = normalize_email(name);
         let health = self
-            .mailbox_health()?
+            .mailbox_bounces()?
             .into_iter()
             .find(|h| h.mailbox == wanted || h.account == name)
             .ok_or_else(|| {

@@ -183,6 +183,9 @@ pub enum Request {
     EnrollLead {
         sequence: String,
         email: String,
+        /// Past the enrollment guard (a suppression still refuses).
+        #[serde(default)]
+        force: bool,
     },
     /// Pause every active enrollment of a lead.
     PauseLead {
@@ -193,7 +196,7 @@ pub enum Request {
         email: String,
     },
     /// Each Gmail mailbox's sends, bounces, bounce rate and bounce pause.
-    MailboxHealth,
+    MailboxBounces,
     /// Let a mailbox its bounce rate paused send sequence steps again.
     MailboxResume {
         mailbox: String,
@@ -236,8 +239,8 @@ pub enum Response {
     SequencePane(Option<PaneDetail>),
     Suppression(Suppression),
     ReplyRoutes(Vec<ReplyRoute>),
-    Mailboxes(Vec<super::MailboxHealth>),
-    Mailbox(super::MailboxHealth),
+    Mailboxes(Vec<super::MailboxBounces>),
+    Mailbox(super::MailboxBounces),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -523,14 +526,16 @@ impl Engine {
                 Some(&body),
                 now,
             )?),
-            Request::EnrollLead { sequence, email } => {
-                Response::Enrollment(self.enroll_lead(&sequence, &email)?)
-            }
+            Request::EnrollLead {
+                sequence,
+                email,
+                force,
+            } => Response::Enrollment(self.enroll_lead(&sequence, &email, force)?),
             Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
             Request::Suppress { account, email } => {
                 Response::Suppression(self.suppress_lead(&account, &email)?)
             }
-            Request::MailboxHealth => Response::Mailboxes(self.mailbox_health()?),
+            Request::MailboxBounces => Response::Mailboxes(self.mailbox_bounces()?),
             Request::MailboxResume { mailbox } => Response::Mailbox(self.resume_mailbox(&mailbox)?),
         })
     }

@@ -19,7 +19,7 @@ mod suppression;
 
 pub use categories::*;
 pub use commands::*;
-pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxHealth, rate_text};
+pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxBounces, rate_text};
 pub use lead_index::*;
 pub use queries::*;
 pub use sequence_queries::*;
