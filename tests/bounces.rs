@@ -17,6 +17,7 @@ use outpost::clock::{Clock, FakeClock, SharedClock};
 use outpost::engine::Engine;
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
+use outpost::sandbox::google::InboundMessage;
 use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
 use outpost::sequences::{self, LeadInput, Scheduler, SchedulerConfig, TokenClaims, TokenKind};
 use outpost::sync::SyncEngine;
@@ -243,9 +244,28 @@ async fn a_hard_bounce_in_the_sent_thread_stops_and_suppresses_and_a_soft_one_do
         BounceClass::Soft
     );
 
-    // A second sync reads the same notices: nothing new.
+    // A second sync reads the same notices: nothing new. A postmaster's
+    // note that quotes an address we never wrote to bounces no one.
+    rig.sandbox
+        .google()
+        .inject_inbound(InboundMessage {
+            from: sandbox::Contact {
+                email: "postmaster@relay.example".into(),
+                first_name: "Mail".into(),
+                last_name: "Delivery".into(),
+                company: "Relay".into(),
+            },
+            thread_id: None,
+            subject: Some("Undelivered Mail Returned to Sender".into()),
+            text: "<someone@else.example>: host mx.else.example said: 550 5.1.1 User unknown"
+                .into(),
+            html: None,
+        })
+        .unwrap();
     SyncEngine::new(rig.engine.clone()).sync_all().await;
     assert_eq!(bounces_of(&rig.engine, "gm", hard).len(), 1);
+    assert!(bounces_of(&rig.engine, "gm", "someone@else.example").is_empty());
+    assert!(suppressed(&store, "someone@else.example").is_empty());
 
     // Enrolling the bounced address again is refused, forced or not.
     sequences::apply_sequence(

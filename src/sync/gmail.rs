@@ -471,6 +471,11 @@ fn bounce_events(
             .find_map(|m| m.ok().filter(|m| m.direction == Direction::Outbound)),
         None => None,
     };
+    // Addresses picked out of a notice's prose count only against a message
+    // we sent them (a postmaster's note may quote anyone).
+    if notice.failure.read_from_prose && original.is_none() {
+        return Ok(Vec::new());
+    }
     let ours = normalize_email(mailbox);
     let mut failed = notice.failure.recipients.clone();
     if let Some(original) = &original {

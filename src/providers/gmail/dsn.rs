@@ -31,6 +31,10 @@ pub struct DeliveryFailure {
     /// The Message-ID of the mail that bounced (from the returned headers),
     /// with angle brackets.
     pub original_message_id: Option<String>,
+    /// The recipients were read from the notice's prose (no delivery-status
+    /// part, no X-Failed-Recipients): to be trusted only for a message we
+    /// know we sent them.
+    pub read_from_prose: bool,
 }
 
 /// Reads a message as a bounce notice; None when it is not one.
@@ -60,6 +64,7 @@ pub fn read_delivery_failure(message: &Message) -> Option<DeliveryFailure> {
             .extend(read_delivery_status(status, &headline));
     }
     if failure.recipients.is_empty() {
+        failure.read_from_prose = failed_header.is_none();
         // No machine-readable part: the header, else the addresses the text names.
         let named: Vec<String> = match failed_header {
             Some(list) => addresses_in(list),
@@ -370,6 +375,7 @@ mod tests {
         assert_eq!(failure.recipients.len(), 1);
         assert_eq!(failure.recipients[0].email, "ann@gone.example");
         assert_eq!(failure.recipients[0].status.as_deref(), Some("5.1.1"));
+        assert!(failure.read_from_prose);
 
         let exim = "This message was created automatically by mail delivery software.\n\n\
             A message that you sent could not be delivered to one or more of its\n\
@@ -389,6 +395,7 @@ mod tests {
         .expect("a bounce");
         assert_eq!(failure.recipients[0].email, "bob@full.example");
         assert_eq!(failure.recipients[0].class, BounceClass::Soft);
+        assert!(!failure.read_from_prose);
     }
 
     #[test]
