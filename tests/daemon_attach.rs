@@ -314,6 +314,8 @@ async fn every_tui_job_runs_through_the_daemon() {
             job(Job::Enroll {
                 sequence: "cfo".into(),
                 email: lead.email.clone(),
+                // What goes over the wire is tested here, not the guard.
+                force: true,
             })
             .await
         ),
@@ -365,6 +367,7 @@ async fn every_tui_job_runs_through_the_daemon() {
     match job(Job::Enroll {
         sequence: "missing".into(),
         email: lead.email.clone(),
+        force: false,
     })
     .await
     {

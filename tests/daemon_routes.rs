@@ -388,7 +388,7 @@ fn claims(kind: TokenKind, url: Option<&str>) -> TokenClaims {
     TokenClaims {
         kind,
         id: "item-1".into(),
-        email: "dana@ledgerly.example".into(),
+        email: None,
         url: url.map(str::to_string),
     }
 }

@@ -225,6 +225,8 @@ async fn writes_go_through(cli: &Cli, rig: &Rig, tag: &str) {
             &lead_email,
             "--start",
             &start,
+            // The lead sits in a sandbox Smartlead campaign: past the guard.
+            "--force",
             "--json",
         ])
         .await,

@@ -727,8 +727,10 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
         }
     }
     let inputs = sequences::read_leads_csv(csv.as_bytes(), "leads.csv").expect("csv");
+    // Forced past the enrollment guard: these sandbox contacts replied and
+    // sit in Smartlead campaigns; the faults are what is tested here.
     let report =
-        sequences::enroll_leads(&store, "faults", &inputs, start, false, start).expect("enrolls");
+        sequences::enroll_leads(&store, "faults", &inputs, start, true, start).expect("enrolls");
     assert_eq!(report.enrolled.len(), ENROLLED, "{:?}", report.skipped);
 
     let scheduler = Scheduler::new(

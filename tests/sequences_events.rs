@@ -128,7 +128,10 @@ fn a_bounce_stops_and_suppresses() {
     let e = enrollment(&store, &cy.id);
     assert_eq!(
         (e.state, e.reason.as_deref()),
-        (EnrollmentState::Stopped, Some("bounced on 2026-03-02"))
+        (
+            EnrollmentState::Stopped,
+            Some("bounced on 2026-03-02 (550 no such user)")
+        )
     );
     assert_eq!(
         suppressed(&store, "cy@other.example")[0].reason,

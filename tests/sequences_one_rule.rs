@@ -87,11 +87,19 @@ fn pausing_a_sequence_cancels_its_queued_emails_and_resuming_brings_them_back() 
 fn enrolling_one_lead_follows_the_rules_of_outpost_enroll() {
     let (engine, store) = setup();
     apply(&store, &two_step("other", "", "days = 2"));
-    let refused = engine.enroll_lead("other", ANA).unwrap_err().to_string();
+    let refused = engine
+        .enroll_lead("other", ANA, false)
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains("active in sequence \"seq\""), "{refused}");
-    let again = engine.enroll_lead("seq", ANA).unwrap_err().to_string();
+    let again = engine
+        .enroll_lead("seq", ANA, false)
+        .unwrap_err()
+        .to_string();
     assert!(again.contains("already enrolled"), "{again}");
-    let enrolled = engine.enroll_lead("other", "new@lead.example").unwrap();
+    let enrolled = engine
+        .enroll_lead("other", "new@lead.example", false)
+        .unwrap();
     assert_eq!(enrolled.sequence, "other");
     assert_eq!(enrolled.state, EnrollmentState::Active);
 }

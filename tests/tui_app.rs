@@ -835,6 +835,17 @@ async fn lead_actions_enroll_pause_suppress_and_new_email() {
     h.settle().await;
     h.keys("2 / r a j enter enter").await;
     assert_eq!(h.app.lead.email, "raj@northwind.example");
+    // Raj is held back by the enrollment guard, with the reason; picking
+    // the same sequence again enrolls him anyway.
+    h.keys("E").await;
+    h.keys("enter").await;
+    let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
+    assert!(view.enrollments.is_empty());
+    let screen = h.screen();
+    assert!(
+        screen.contains("Held back (E, ") && screen.contains("again enrolls anyway"),
+        "{screen}"
+    );
     h.keys("E").await;
     h.keys("enter").await;
     let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
@@ -1955,7 +1966,8 @@ async fn enter_on_a_campaign_opens_its_leads() {
 async fn a_paused_lead_is_resumed_from_its_page() {
     let mut h = Harness::new();
     h.settle().await;
-    h.keys("2 / r a j enter enter E enter p").await;
+    // Raj replied: the guard refuses first; the same pick again enrolls.
+    h.keys("2 / r a j enter enter E enter E enter p").await;
     let view = h.engine.lead("raj@northwind.example").unwrap().unwrap();
     assert_eq!(view.enrollments[0].state, EnrollmentState::Paused);
     let screen = h.screen_at(200, 32);

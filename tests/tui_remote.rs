@@ -362,6 +362,7 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     tui.app.jobs.push(jobs::Job::Enroll {
         sequence: "no-such-sequence".into(),
         email: lead.email.clone(),
+        force: false,
     });
     tui.run_jobs().await;
     assert!(

@@ -97,6 +97,7 @@ pub fn doctor(cli: &Cli) -> CliResult {
                     ),
                     Err(err) => report.bad(&err.to_string(), "see the message"),
                 }
+                    gmail_bounce_rates(&mut report, &store);
                 }
                 Err(err) => report.bad(&err.to_string(), "see the message"),
             }
@@ -130,6 +131,35 @@ pub fn doctor(cli: &Cli) -> CliResult {
         }
     }
     finish(report)
+}
+
+/// Each Gmail mailbox's bounce rate; a mailbox paused for bounces is a problem.
+fn gmail_bounce_rates(report: &mut Report, store: &Store) {
+    let engine = crate::engine::Engine::new(store.clone(), Arc::new(SystemClock));
+    match engine.mailbox_bounces() {
+        Ok(mailboxes) => {
+            for m in mailboxes {
+                let counts = format!(
+                    "bounce rate {} ({} of {} sent bounced hard)",
+                    crate::engine::rate_text(m.bounce_rate),
+                    m.hard_bounces,
+                    m.sends
+                );
+                if m.paused {
+                    report.bad(
+                        &format!("{}: paused for bounces, {counts}", m.mailbox),
+                        &format!(
+                            "clean the list, then `outpost mailbox resume {}`",
+                            m.mailbox
+                        ),
+                    );
+                } else {
+                    report.ok(&format!("{}: {counts}", m.mailbox));
+                }
+            }
+        }
+        Err(err) => report.bad(&err.to_string(), "see the message"),
+    }
 }
 
 fn finish(report: Report) -> CliResult {

@@ -8,6 +8,7 @@ mod door;
 mod error;
 mod live;
 mod logging;
+mod mailbox;
 mod outbox;
 mod output;
 mod portable;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Smartlead webhooks pointing at the daemon.
     #[command(subcommand)]
     Webhooks(daemon_cli::WebhooksCommand),
+    /// Gmail mailboxes' bounce rates; resume one paused for bounces.
+    #[command(subcommand)]
+    Mailbox(mailbox::MailboxCommand),
 }
 
 /// Options every data command shares.
@@ -219,6 +223,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Send(args)) => send::send(&cli, args),
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
+        Some(Command::Mailbox(command)) => mailbox::run(&cli, command),
     };
     match result {
         Ok(()) => 0,

@@ -311,18 +311,26 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
     if args.json.json {
         return output::json(&report);
     }
-    println!(
-        "enrolled {} lead(s) in {:?}, first step due {}",
-        report.enrolled.len(),
-        report.sequence,
-        when(Some(start))
-    );
+    // A due time only means something for someone enrolled.
+    if report.enrolled.is_empty() {
+        println!("enrolled no one in {:?}", report.sequence);
+    } else {
+        println!(
+            "enrolled {} lead(s) in {:?}, first step due {}",
+            report.enrolled.len(),
+            report.sequence,
+            when(Some(start))
+        );
+    }
+    if !report.skipped.is_empty() {
+        println!("refused {} lead(s):", report.skipped.len());
+    }
     for skip in &report.skipped {
         let line = skip
             .line
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
-        println!("skipped {}{line}: {}", skip.email, skip.reason);
+        println!("  {}{line}: {}", skip.email, skip.reason);
     }
     Ok(())
 }

@@ -128,6 +128,13 @@ pub struct SendingConfig {
     /// Days on which nothing is sent.
     #[serde(default, deserialize_with = "dates")]
     pub holidays: Vec<NaiveDate>,
+    /// A mailbox stops sending sequence steps once more than this share of
+    /// its mail bounced hard (counted once it has sent 50).
+    #[serde(
+        default = "default_bounce_pause_rate",
+        deserialize_with = "values::share"
+    )]
+    pub bounce_pause_rate: f64,
 }
 
 impl Default for SendingConfig {
@@ -139,8 +146,13 @@ impl Default for SendingConfig {
             skip_weekends: true,
             random_gap_secs: GapRange::default(),
             holidays: Vec::new(),
+            bounce_pause_rate: default_bounce_pause_rate(),
         }
     }
+}
+
+fn default_bounce_pause_rate() -> f64 {
+    0.05
 }
 
 fn default_daily_limit() -> u32 {

@@ -111,6 +111,17 @@ pub(crate) fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Er
     Ok(n)
 }
 
+/// A share between 0 and 1 (0.05 is 5%).
+pub(crate) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let n = f64::deserialize(d)?;
+    if !(0.0..=1.0).contains(&n) {
+        return Err(de::Error::custom(format!(
+            "{n} is not a share: give a number from 0 to 1 (0.05 is 5%)"
+        )));
+    }
+    Ok(n)
+}
+
 /// A string that is not blank.
 pub(crate) struct NonEmpty(pub String);
 

@@ -190,6 +190,9 @@ pub enum Request {
     EnrollLead {
         sequence: String,
         email: String,
+        /// Past the enrollment guard (a suppression still refuses).
+        #[serde(default)]
+        force: bool,
     },
     /// Pause every active enrollment of a lead.
     PauseLead {
@@ -247,6 +250,12 @@ pub enum Request {
         outcome: TaskOutcome,
         note: Option<String>,
     },
+    /// Each Gmail mailbox's sends, bounces, bounce rate and bounce pause.
+    MailboxBounces,
+    /// Let a mailbox its bounce rate paused send sequence steps again.
+    MailboxResume {
+        mailbox: String,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -290,6 +299,8 @@ pub enum Response {
     Reminders(Vec<super::ReminderView>),
     Tasks(Vec<Task>),
     Task(Task),
+    Mailboxes(Vec<super::MailboxBounces>),
+    Mailbox(super::MailboxBounces),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -599,9 +610,11 @@ impl Engine {
                 Some(&body),
                 now,
             )?),
-            Request::EnrollLead { sequence, email } => {
-                Response::Enrollment(self.enroll_lead(&sequence, &email)?)
-            }
+            Request::EnrollLead {
+                sequence,
+                email,
+                force,
+            } => Response::Enrollment(self.enroll_lead(&sequence, &email, force)?),
             Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
             Request::ResumeLead { email } => Response::Count(self.resume_lead(&email)?),
             Request::Suppress { account, email } => {
@@ -622,6 +635,8 @@ impl Engine {
                 note.as_deref(),
                 now,
             )?),
+            Request::MailboxBounces => Response::Mailboxes(self.mailbox_bounces()?),
+            Request::MailboxResume { mailbox } => Response::Mailbox(self.resume_mailbox(&mailbox)?),
         })
     }
 

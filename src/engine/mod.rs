@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+mod deliverability;
 pub mod door;
 mod events;
 mod lead_index;
@@ -14,14 +15,17 @@ mod queries;
 pub mod remote;
 mod sequence_queries;
 mod stats;
+mod suppression;
 mod triage;
 
 pub use categories::*;
 pub use commands::*;
+pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxBounces, rate_text};
 pub use lead_index::*;
 pub use queries::*;
 pub use sequence_queries::*;
 pub use stats::*;
+pub use suppression::PassedOn;
 pub use triage::*;
 
 use std::sync::Arc;
@@ -171,7 +175,7 @@ impl Engine {
         for event in events {
             crate::sequences::react_to_event(&self.store, event, &*self.clock)?;
         }
-        Ok(())
+        self.check_bounce_pause(events)
     }
 
     /// Runs what follows a successful send (a sequence step moving on).

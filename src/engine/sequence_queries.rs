@@ -157,14 +157,19 @@ impl Engine {
     /// Enrolls one lead at the first step, due now, by the rules of
     /// `outpost enroll` (a suppressed address, a lead already in this
     /// sequence or active in another are refused, with the reason).
-    pub fn enroll_lead(&self, sequence: &str, lead_email: &str) -> CommandResult<Enrollment> {
+    pub fn enroll_lead(
+        &self,
+        sequence: &str,
+        lead_email: &str,
+        force: bool,
+    ) -> CommandResult<Enrollment> {
         let now = self.clock.now();
         let mut report = crate::sequences::enroll_leads(
             &self.store,
             sequence,
             &[crate::sequences::LeadInput::email(lead_email)],
             now,
-            false,
+            force,
             now,
         )?;
         match (report.enrolled.pop(), report.skipped.pop()) {

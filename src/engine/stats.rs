@@ -112,6 +112,9 @@ pub struct StatsReport {
     pub totals: Counts,
     pub total_rates: Vec<Rate>,
     pub mailboxes: Vec<MailboxHealth>,
+    /// Each Gmail mailbox's own bounce rate and bounce pause.
+    #[serde(default)]
+    pub gmail_mailboxes: Vec<super::MailboxBounces>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +271,7 @@ impl Engine {
             campaigns,
             totals,
             mailboxes,
+            gmail_mailboxes: self.mailbox_bounces()?,
         })
     }
 }

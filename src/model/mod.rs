@@ -5,7 +5,9 @@
 //! Keys are strings built from the account and the provider's own id, so they
 //! read well in logs, exports and `--json` output.
 
+mod bounce;
 mod campaign;
+mod deliverability;
 mod event;
 mod lead;
 mod mail;
@@ -15,7 +17,9 @@ mod sequence;
 mod triage;
 mod workspace;
 
+pub use bounce::*;
 pub use campaign::*;
+pub use deliverability::*;
 pub use event::*;
 pub use lead::*;
 pub use mail::*;

@@ -26,6 +26,7 @@ pub use faults::{FaultInjector, Faults, FaultsError};
 pub use smartlead::generate::{Dataset, generate};
 pub use smartlead::{
     AddedLead, CampaignTruth, InjectError, InjectReply, InjectedReply, ReplyPost, SmartleadState,
+    UnsubscribeCall,
 };
 
 /// A person for the Gmail mailbox generator, taken from the Smartlead leads so both

@@ -40,13 +40,13 @@ impl Links<'_> {
     }
 
     /// The unsubscribe URL for an item, when links are configured.
-    pub fn unsubscribe(&self, item_id: &str, email: &str) -> Option<String> {
+    pub fn unsubscribe(&self, item_id: &str) -> Option<String> {
         self.link(
             "u",
             &TokenClaims {
                 kind: TokenKind::Unsubscribe,
                 id: item_id.to_string(),
-                email: email.to_string(),
+                email: None,
                 url: None,
             },
         )
@@ -95,7 +95,6 @@ pub fn build_item(
             ));
         }
     }
-    let email_lc = normalize_email(&enr.lead_email);
     let click = |target: &str| -> String {
         let skip = unsubscribe_url.as_deref().is_some_and(|u| target == u);
         if !settings.track_clicks || skip {
@@ -107,7 +106,7 @@ pub fn build_item(
                 &TokenClaims {
                     kind: TokenKind::Click,
                     id: item_id.clone(),
-                    email: email_lc.clone(),
+                    email: None,
                     url: Some(target.to_string()),
                 },
             )
@@ -123,7 +122,7 @@ pub fn build_item(
                 &TokenClaims {
                     kind: TokenKind::Open,
                     id: item_id.clone(),
-                    email: email_lc.clone(),
+                    email: None,
                     url: None,
                 },
             )

@@ -1,6 +1,8 @@
-//! Enrolling leads: one address, or many from a CSV file. Duplicates,
-//! suppressed addresses and leads already active in another sequence (unless
-//! forced) are skipped, each with its reason.
+//! Enrolling leads: one address, or many from a CSV file. Duplicates and
+//! suppressed (bounced, unsubscribed) addresses are skipped; unless forced,
+//! so is a lead the guard holds back (replied, Interested / Meeting Request /
+//! Do Not Contact, active in a Smartlead campaign or another sequence); each
+//! with its reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -149,10 +151,14 @@ pub fn enroll_leads(
             continue;
         }
         seen.insert(email.clone(), input.line);
+        // A suppression is never overridden: the scheduler would stop at
+        // the first email anyway.
         if let Some(s) = is_suppressed(store, &email)? {
-            report
-                .skipped
-                .push(skip(format!("suppressed: {:?}", s.reason).to_lowercase()));
+            report.skipped.push(skip(format!(
+                "suppressed: {} on {} (--force does not override a suppression)",
+                suppression_words(s.reason),
+                s.at.format("%Y-%m-%d")
+            )));
             continue;
         }
         let prefix = KeyBuf::new().text(&email).into_prefix();
@@ -176,6 +182,12 @@ pub fn enroll_leads(
                 e.state.as_str(),
                 e.sequence
             )));
+            continue;
+        }
+        if !force && let Some(why) = guard_refusal(store, &email)? {
+            report
+                .skipped
+                .push(skip(format!("{why}; pass --force to enroll anyway")));
             continue;
         }
         if let Some(lead) = merged_lead(store, &seq.account, &email, input)? {
@@ -209,6 +221,97 @@ pub fn enroll_leads(
         store.put_all(chunk)?;
     }
     Ok(report)
+}
+
+fn suppression_words(reason: SuppressionReason) -> &'static str {
+    match reason {
+        SuppressionReason::Unsubscribed => "unsubscribed",
+        SuppressionReason::Bounced => "address bounced",
+        SuppressionReason::SpamReported => "marked as spam",
+        SuppressionReason::Manual => "suppressed by hand",
+    }
+}
+
+/// Categories that mean a person is already talking to the rep, or must
+/// not be written to: Smartlead's defaults 1, 2 and 4.
+const HANDS_OFF_CATEGORIES: [(i64, &str); 3] = [
+    (1, "Interested"),
+    (2, "Meeting Request"),
+    (4, "Do Not Contact"),
+];
+
+/// Smartlead lead statuses under which a campaign still writes to the lead.
+const ACTIVE_CAMPAIGN_STATUSES: [&str; 3] = ["STARTED", "INPROGRESS", "PAUSED"];
+
+/// Why a lead should not get a sequence's cold emails, from what every
+/// account knows of the address: an answer already given, a category that
+/// means hands off, a Smartlead campaign still writing to it, or an
+/// unsubscribe recorded on the lead. None when nothing stands in the way.
+pub(crate) fn guard_refusal(store: &Store, email: &str) -> SequenceResult<Option<String>> {
+    let prefix = KeyBuf::new().text(email).into_prefix();
+    let leads: Vec<Lead> = store
+        .by_index::<Lead>(Index::LeadsByEmail, &prefix, false)
+        .collect::<Result<_, _>>()?;
+    for lead in &leads {
+        if lead.unsubscribed {
+            return Ok(Some(format!("unsubscribed in {}", lead.account)));
+        }
+        let named = lead.category.as_ref().and_then(|c| {
+            HANDS_OFF_CATEGORIES
+                .iter()
+                .find(|(_, name)| c.name.eq_ignore_ascii_case(name))
+                .map(|(_, name)| *name)
+        });
+        let by_membership = lead.memberships.iter().find_map(|m| {
+            HANDS_OFF_CATEGORIES
+                .iter()
+                .find(|(id, _)| m.category_id == Some(*id))
+                .map(|(_, name)| *name)
+        });
+        if let Some(category) = named.or(by_membership) {
+            return Ok(Some(format!("marked {category} in {}", lead.account)));
+        }
+        let campaign = lead.memberships.iter().find(|m| {
+            m.status.as_deref().is_some_and(|s| {
+                ACTIVE_CAMPAIGN_STATUSES
+                    .iter()
+                    .any(|a| s.eq_ignore_ascii_case(a))
+            })
+        });
+        if let Some(m) = campaign {
+            let name = m
+                .campaign_name
+                .as_ref()
+                .map(|n| format!(" {n:?}"))
+                .unwrap_or_default();
+            return Ok(Some(format!(
+                "active in Smartlead campaign {}{name} ({})",
+                m.campaign_id,
+                m.status.as_deref().unwrap_or_default().to_lowercase()
+            )));
+        }
+    }
+    // Replies are looked up in every account: a Gmail answer is kept under
+    // the mailbox's account, not the Smartlead lead's.
+    for account in store.iter::<Account>() {
+        let account = account?;
+        let Some(activity) = store.get::<Activity>(&Lead::key_for(&account.name, email))? else {
+            continue;
+        };
+        if let Some(reply) = activity
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.kind.base() == EventType::EmailReplied)
+        {
+            return Ok(Some(format!(
+                "replied on {} ({})",
+                reply.at.format("%Y-%m-%d"),
+                account.name
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// The lead record to write: the input's fields over what the store has (None

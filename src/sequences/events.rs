@@ -117,11 +117,14 @@ pub fn react_to_event(store: &Store, event: &EmailEvent, clock: &dyn Clock) -> S
     let detail = event.detail.as_deref();
     let day = event.at.format("%Y-%m-%d");
     match event.kind.base() {
+        // A soft bounce stays on the timeline; the provider retries it.
+        EventType::EmailBounced if BounceClass::of(detail) == BounceClass::Soft => {}
         EventType::EmailBounced => {
             suppress(store, event, SuppressionReason::Bounced, now)?;
             for_each_open(store, &email, now, |enr, seq| {
                 if seq.settings.pause_on_bounce {
-                    stop(enr, format!("bounced on {day}"));
+                    let why = detail.unwrap_or("hard bounce");
+                    stop(enr, format!("bounced on {day} ({why})"));
                 }
             })?;
         }

@@ -28,9 +28,14 @@ pub enum TokenKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenClaims {
     pub kind: TokenKind,
-    /// The outbox item the email went out as.
+    /// The outbox item the email went out as: the lead's address is found
+    /// through it, so a link shows no one who the email was for.
     pub id: String,
-    pub email: String,
+    /// Only in links made before ids were opaque (they carried the address
+    /// in readable base64); kept so those links still work. New links leave
+    /// it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Clicks only: where the redirect goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -155,7 +160,7 @@ mod tests {
         TokenClaims {
             kind: TokenKind::Click,
             id: "item-1".into(),
-            email: "dana@ledgerly.example".into(),
+            email: None,
             url: Some("https://ledgerly.example/pricing".into()),
         }
     }
@@ -182,6 +187,30 @@ mod tests {
             verify(dir.path(), "nodot"),
             Err(TokenError::Malformed)
         ));
+    }
+
+    #[test]
+    fn a_token_does_not_carry_the_address_and_old_ones_still_verify() {
+        let key = TrackingKey::from_bytes([3; 32]);
+        let token = key.sign(&TokenClaims {
+            kind: TokenKind::Unsubscribe,
+            id: "item-1".into(),
+            email: None,
+            url: None,
+        });
+        let (body, _) = token.split_once('.').unwrap();
+        let readable = String::from_utf8(URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+        assert!(!readable.contains('@'), "{readable}");
+        // A link sent before: the address inside, signed with the same key.
+        let legacy = serde_json::json!({
+            "kind": "unsubscribe", "id": "item-0", "email": "dana@ledgerly.example"
+        });
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&legacy).unwrap());
+        let mut mac = key.mac();
+        mac.update(body.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let claims = key.verify(&format!("{body}.{sig}")).unwrap();
+        assert_eq!(claims.email.as_deref(), Some("dana@ledgerly.example"));
     }
 
     #[cfg(unix)]

@@ -26,10 +26,11 @@ pub enum Kind {
     Triage,
     Reminder,
     Notified,
+    MailboxPause,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -50,6 +51,7 @@ impl Kind {
         Kind::Triage,
         Kind::Reminder,
         Kind::Notified,
+        Kind::MailboxPause,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Kind {
             Kind::Triage => "triage",
             Kind::Reminder => "reminders",
             Kind::Notified => "notified",
+            Kind::MailboxPause => "mailbox_pauses",
         }
     }
 

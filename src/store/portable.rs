@@ -66,6 +66,7 @@ macro_rules! for_each_kind {
             Kind::Reminder => $body!(Reminder),
             Kind::Notified => $body!(Notified),
             Kind::Cursor => $body!(Cursor),
+            Kind::MailboxPause => $body!(MailboxPause),
         }
     };
 }

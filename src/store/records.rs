@@ -307,6 +307,13 @@ impl Record for Draft {
     }
 }
 
+impl Record for MailboxPause {
+    const KIND: Kind = Kind::MailboxPause;
+    fn key(&self) -> String {
+        MailboxPause::key(self)
+    }
+}
+
 impl Record for Cursor {
     const KIND: Kind = Kind::Cursor;
     fn key(&self) -> String {

@@ -80,6 +80,9 @@ pub(super) async fn sync(
             events.extend(thread_events(store, &thread, &acct.email)?);
         }
     }
+    for notice in &touched.bounces {
+        events.extend(bounce_events(store, name, &acct.email, notice)?);
+    }
     summary.new_events = engine.record_events(&events)?.len();
     if let Some(history_id) = touched.cursor {
         store.put(&Cursor {
@@ -96,6 +99,17 @@ struct Touched {
     messages: usize,
     threads: BTreeSet<String>,
     cursor: Option<u64>,
+    /// Delivery status notifications among the messages read.
+    bounces: Vec<BounceNotice>,
+}
+
+/// A bounce notice as read, before it is matched to the mail it returns.
+struct BounceNotice {
+    provider_id: String,
+    at: DateTime<Utc>,
+    failure: gm::dsn::DeliveryFailure,
+    /// The notice's own In-Reply-To, when it has no returned headers.
+    in_reply_to: Option<String>,
 }
 
 async fn full_sync(se: &SyncEngine, acct: &GmailAccount) -> Result<Touched, SyncError> {
@@ -203,6 +217,16 @@ fn store_messages(
                     record.read = change.read;
                 }
                 touched.threads.insert(record.thread_key.clone());
+                if record.direction == Direction::Inbound
+                    && let Some(failure) = gm::dsn::read_delivery_failure(message)
+                {
+                    touched.bounces.push(BounceNotice {
+                        provider_id: record.provider_id.clone(),
+                        at: record.date,
+                        failure,
+                        in_reply_to: record.in_reply_to.clone(),
+                    });
+                }
                 records.push(record);
             }
             None => {
@@ -417,6 +441,88 @@ fn thread_events(store: &Store, thread: &Thread, mailbox: &str) -> StoreResult<V
         });
     }
     Ok(out)
+}
+
+/// `bounced` events for a delivery status notification: one per failed
+/// recipient, matched to the sent message it returns (by the Message-ID in
+/// the returned headers, else the notice's In-Reply-To). When the notice
+/// names nobody, the returned message's recipients are the ones that failed;
+/// when it names someone the returned message was not sent to, that address
+/// is left alone (a notice quoting a colleague's address is not a bounce of
+/// the colleague).
+fn bounce_events(
+    store: &Store,
+    account: &str,
+    mailbox: &str,
+    notice: &BounceNotice,
+) -> StoreResult<Vec<EmailEvent>> {
+    let original_id = notice
+        .failure
+        .original_message_id
+        .clone()
+        .or_else(|| notice.in_reply_to.clone());
+    let original = match &original_id {
+        Some(id) => store
+            .by_index::<Message>(
+                Index::MessagesByMessageId,
+                &KeyBuf::new().text(id).into_prefix(),
+                false,
+            )
+            .find_map(|m| m.ok().filter(|m| m.direction == Direction::Outbound)),
+        None => None,
+    };
+    // Addresses picked out of a notice's prose count only against a message
+    // we sent them (a postmaster's note may quote anyone).
+    if notice.failure.read_from_prose && original.is_none() {
+        return Ok(Vec::new());
+    }
+    let ours = normalize_email(mailbox);
+    let mut failed = notice.failure.recipients.clone();
+    if let Some(original) = &original {
+        let sent_to: BTreeSet<String> = original
+            .to
+            .iter()
+            .chain(&original.cc)
+            .map(|a| a.email.clone())
+            .collect();
+        if failed.is_empty() {
+            failed = sent_to
+                .iter()
+                .filter(|a| **a != ours)
+                .map(|email| gm::dsn::FailedRecipient {
+                    email: email.clone(),
+                    class: BounceClass::Hard,
+                    status: None,
+                    reason: "delivery failed".into(),
+                })
+                .collect();
+        } else {
+            failed.retain(|r| sent_to.contains(&r.email));
+        }
+    }
+    failed.retain(|r| r.email != ours);
+    Ok(failed
+        .into_iter()
+        .map(|r| {
+            let dedupe_key = format!("gmail|{}|bounce|{}", notice.provider_id, r.email);
+            EmailEvent {
+                id: EmailEvent::id_for(account, &dedupe_key),
+                account: account.to_string(),
+                kind: EventType::EmailBounced,
+                lead_email: r.email,
+                campaign_id: None,
+                sequence_number: None,
+                at: notice.at,
+                source: EventSource::Sync,
+                dedupe_key,
+                message_id: original
+                    .as_ref()
+                    .and_then(|m| m.message_id.clone())
+                    .or_else(|| original_id.clone()),
+                detail: Some(bounce_detail(r.class, r.status.as_deref(), &r.reason)),
+            }
+        })
+        .collect())
 }
 
 /// Re-reads one Gmail conversation (e.g. when the rep opens it).

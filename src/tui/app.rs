@@ -106,6 +106,9 @@ pub struct App {
     /// Set when the data is a daemon's (`--remote` or auto-attach).
     pub attached: Option<super::feed::Attachment>,
     pub pending_send: Option<PendingSend>,
+    /// (sequence, lead) the enrollment guard just refused: picking the same
+    /// again enrolls anyway.
+    pub enroll_refused: Option<(String, String)>,
     pub variables: Vec<(String, Option<String>)>,
     pub jobs: Vec<Job>,
     pub effects: Vec<Effect>,
@@ -155,6 +158,7 @@ impl App {
             sync: BTreeMap::new(),
             attached: None,
             pending_send: None,
+            enroll_refused: None,
             variables: Vec::new(),
             jobs: Vec::new(),
             effects: Vec::new(),
@@ -591,7 +595,14 @@ impl App {
             }
             PickerPurpose::Enroll { email } => {
                 if let Some(sequence) = picker.items.get(at).cloned() {
-                    self.jobs.push(Job::Enroll { sequence, email });
+                    // The same choice right after a refusal means "anyway".
+                    let refused = self.enroll_refused.take();
+                    let force = refused.is_some_and(|r| r == (sequence.clone(), email.clone()));
+                    self.jobs.push(Job::Enroll {
+                        sequence,
+                        email,
+                        force,
+                    });
                 }
             }
             PickerPurpose::EditStep {

@@ -140,6 +140,7 @@ pub enum Job {
     Enroll {
         sequence: String,
         email: String,
+        force: bool,
     },
     PauseLead {
         email: String,
@@ -224,6 +225,13 @@ pub enum JobResult {
     Done(String),
     /// A job that failed; the text says what went wrong.
     Failed(String),
+    /// The enrollment guard held a lead back; picking the same sequence
+    /// again enrolls it anyway.
+    EnrollRefused {
+        sequence: String,
+        email: String,
+        reason: String,
+    },
     /// Nothing to show (e.g. a draft saved quietly).
     Quiet,
 }
@@ -337,9 +345,18 @@ fn request_for(job: &Job) -> (&'static str, Request) {
                 body,
             },
         ),
-        Job::Enroll { sequence, email } => {
-            ("not enrolled", Request::EnrollLead { sequence, email })
-        }
+        Job::Enroll {
+            sequence,
+            email,
+            force,
+        } => (
+            "not enrolled",
+            Request::EnrollLead {
+                sequence,
+                email,
+                force,
+            },
+        ),
         Job::PauseLead { email } => ("pause", Request::PauseLead { email }),
         Job::ResumeLead { email } => ("resume", Request::ResumeLead { email }),
         Job::SyncNow => ("sync", Request::Sync),
@@ -442,7 +459,12 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::UpdateStepText { sequence, step, .. }, Response::Sequence(_)) => {
             JobResult::StepSaved { sequence, step }
         }
-        (Job::Enroll { sequence, email }, Response::Enrollment(_)) => enrolled(&sequence, &email),
+        (
+            Job::Enroll {
+                sequence, email, ..
+            },
+            Response::Enrollment(_),
+        ) => enrolled(&sequence, &email),
         (Job::PauseLead { email }, Response::Count(n)) => lead_paused(&email, n),
         (Job::ResumeLead { email }, Response::Count(n)) => lead_resumed(&email, n),
         (Job::SyncNow, Response::Synced(summary)) => synced(&summary),
@@ -486,7 +508,18 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
         Ok(response) => result_for(job, response),
         // Quitting waits on this answer, so a failure must come back as one.
         Err(e) if matches!(job, Job::SendNow { .. }) => JobResult::SentNow(Err(e.to_string())),
-        Err(e) => failed(what, e),
+        Err(e) => match job {
+            Job::Enroll {
+                sequence,
+                email,
+                force: false,
+            } if e.kind == crate::engine::door::ErrorKind::Invalid => JobResult::EnrollRefused {
+                sequence,
+                email,
+                reason: e.message,
+            },
+            _ => failed(what, e),
+        },
     }
 }
 

@@ -353,6 +353,18 @@ impl App {
                 }
             }
             JobResult::Failed(text) => self.error(text),
+            JobResult::EnrollRefused {
+                sequence,
+                email,
+                reason,
+            } => {
+                // The CLI's way past the guard means nothing here.
+                let reason = reason.trim_end_matches("; pass --force to enroll anyway");
+                self.error(format!(
+                    "Held back (E, {sequence} again enrolls anyway): {reason}"
+                ));
+                self.enroll_refused = Some((sequence, email));
+            }
             JobResult::Quiet => {}
         }
     }

@@ -35,6 +35,12 @@ impl TestServer {
         let clock = FakeClock::new("2025-06-04T09:00:00Z".parse().unwrap());
         let shared: SharedClock = Arc::new(clock.clone());
         let engine = Engine::new(store, shared);
+        Self::serve(engine, clock, dir).await
+    }
+
+    /// The routes over an engine the test made (with providers, say), on
+    /// the clock it was made with; `dir` lives as long as the server.
+    pub async fn serve(engine: Engine, clock: FakeClock, dir: tempfile::TempDir) -> TestServer {
         let metrics = Arc::new(Metrics::default());
         let (ingest, _writer) = Ingest::start(engine.clone(), metrics.clone());
         let key = TrackingKey::from_bytes([42; 32]);

@@ -4,6 +4,7 @@
 mod api;
 mod classify;
 mod client;
+pub mod dsn;
 pub mod encoding;
 mod error;
 mod login;

@@ -49,6 +49,8 @@ pub struct InjectedMessage {
 pub enum ControlError {
     #[error("no thread with id {0} in the sandbox mailbox")]
     UnknownThread(String),
+    #[error("no message with Message-ID {0} in the sandbox mailbox")]
+    UnknownMessage(String),
     #[error("the message could not be built: {0}")]
     Build(String),
 }
@@ -175,6 +177,29 @@ impl GoogleSandbox {
             history_id: stored.history_id.to_string(),
             message_id_header: format!("<{message_id}>"),
         })
+    }
+
+    /// Bounces a message the mailbox sent (by its Message-ID, with angle
+    /// brackets): files the notice Gmail would for each of its recipients,
+    /// in its thread, now. Returns the notices' Gmail ids.
+    pub fn bounce_sent_message(
+        &self,
+        message_id: &str,
+        kind: super::BounceKind,
+    ) -> Result<Vec<String>, ControlError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let mut mailbox = self.mailbox();
+        let held = held_in(&mailbox, message_id)
+            .ok_or_else(|| ControlError::UnknownMessage(message_id.to_string()))?;
+        let recipients = mailbox
+            .messages
+            .get(&held.id)
+            .map(|m| m.parsed.recipients.clone())
+            .unwrap_or_default();
+        Ok(recipients
+            .iter()
+            .filter_map(|r| mailbox.file_bounce_notice(&held.id, r, kind, now_ms))
+            .collect())
     }
 
     /// Files a message of a campaign Smartlead runs through this mailbox as

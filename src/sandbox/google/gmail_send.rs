@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::GoogleSandbox;
+use super::bounces::bounce_kind_for;
 use super::error::ApiError;
 use super::gmail_http::{gate, parse_body};
 use super::gmail_views::{message_json, message_labels, parse_format};
@@ -134,7 +135,14 @@ fn send_raw(
         raw,
         headers: message.parsed.headers.clone(),
     };
+    let recipients = message.parsed.recipients.clone();
     mailbox.sent.push(record);
+    // An address that does not take mail answers with a notice in the thread.
+    for recipient in recipients {
+        if let Some(kind) = bounce_kind_for(&recipient) {
+            mailbox.file_bounce_notice(&id, &recipient, kind, now_ms);
+        }
+    }
     Ok(answer)
 }
 

@@ -280,6 +280,29 @@ impl Mailbox {
         Ok(id)
     }
 
+    /// Files the notice that `recipient` did not take message `sent_id`, in
+    /// its thread, unread in the INBOX. None when that message is unknown.
+    pub fn file_bounce_notice(
+        &mut self,
+        sent_id: &str,
+        recipient: &str,
+        kind: super::bounces::BounceKind,
+        internal_date_ms: i64,
+    ) -> Option<String> {
+        let sent = self.messages.get(sent_id)?;
+        let thread_id = sent.thread_id.clone();
+        let at = chrono::DateTime::from_timestamp_millis(internal_date_ms)?;
+        let raw =
+            super::bounces::notice_raw(&self.email, recipient, kind, &sent.parsed.headers, at);
+        self.insert(
+            raw,
+            Some(&thread_id),
+            &["INBOX", "UNREAD", "CATEGORY_UPDATES"],
+            internal_date_ms,
+        )
+        .ok()
+    }
+
     /// Remove a message for good (a sent draft leaves its draft copy behind this way).
     pub fn delete(&mut self, id: &str) -> bool {
         let Some(message) = self.messages.remove(id) else {

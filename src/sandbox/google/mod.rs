@@ -4,6 +4,7 @@
 //! it is given, an OAuth token store and a quota meter; `router` serves the
 //! Gmail REST API, the OAuth endpoints and a control API for tests.
 
+mod bounces;
 mod control;
 mod error;
 mod generate;
@@ -25,6 +26,7 @@ use axum::Router;
 use super::Contact;
 use crate::clock::SharedClock;
 
+pub use bounces::{BounceKind, bounce_kind_for};
 pub use control::{ControlError, HeldMessage, InboundMessage, InjectedMessage};
 pub use error::{ApiError, ApiErrorDetails};
 pub use mailbox::SentMessage;

@@ -253,3 +253,66 @@ pub(super) fn inject_reply(
     };
     Ok((injected, m))
 }
+
+/// Bounces a lead's latest step in a campaign, as Smartlead records it (the
+/// send is marked bounced, the lead stops) and returns the EMAIL_BOUNCE
+/// webhook Smartlead would deliver for it (reference §8), without
+/// `secret_key`: the caller adds the one its receiver expects.
+pub(super) fn bounce_lead(
+    data: &mut Data,
+    campaign_id: i64,
+    lead_email: &str,
+    bounce_text: &str,
+    now: DateTime<Utc>,
+) -> Result<Value, InjectError> {
+    let campaign = data
+        .campaign_index(campaign_id)
+        .ok_or(InjectError::UnknownCampaign(campaign_id))?;
+    let unknown_lead = || InjectError::UnknownLead(lead_email.to_string(), campaign_id);
+    let lead = *data
+        .lead_by_email
+        .get(&lead_email.trim().to_lowercase())
+        .ok_or_else(unknown_lead)?;
+    let lead_id = data.leads[lead as usize].id;
+    let m = data
+        .membership_of(campaign, lead_id)
+        .ok_or_else(unknown_lead)?;
+    let sent = data.memberships[m]
+        .history
+        .iter()
+        .rposition(Message::is_sequence_send)
+        .ok_or_else(|| InjectError::NothingToReplyTo(lead_email.to_string(), campaign_id))?;
+    data.memberships[m].history[sent].bounced = true;
+    data.memberships[m].status = LeadStatus::Stopped;
+    let membership = &data.memberships[m];
+    let msg = &membership.history[sent];
+    let renderer = Renderer::new(data, membership);
+    let lead = renderer.lead();
+    let message_id = renderer.message_id(msg);
+    let subject = renderer.subject(msg);
+    let body = renderer.body(msg);
+    let from = renderer.sender_email().to_string();
+    let sent_at = iso(msg.time);
+    let at = iso(now);
+    let bounce_id = format!("<bounce-{}@mx.smartlead.example>", msg.stats_id.simple());
+    Ok(serde_json::json!({
+        "event_type": "EMAIL_BOUNCE", "webhook_id": 1, "webhook_name": "outpost",
+        "campaign_id": campaign_id, "campaign_name": data.campaigns[campaign].name,
+        "campaign_status": "ACTIVE", "client_id": data.campaigns[campaign].client_id,
+        "sequence_number": msg.seq_number,
+        "sl_email_lead_id": lead_id.to_string(), "sl_email_lead_map_id": membership.map_id,
+        "sl_lead_email": lead.email,
+        "stats_id": msg.stats_id.to_string(),
+        "from_email": from, "to_email": lead.email,
+        "to_name": format!("{} {}", lead.first_name, lead.last_name),
+        "time_sent": sent_at, "subject": subject, "message_id": message_id,
+        "sent_message": {"message_id": message_id, "html": body, "text": body, "time": sent_at},
+        "is_bounced": true, "is_sender_originated_bounce": false,
+        "bounce_message": {"message_id": bounce_id, "html": format!("<p>{bounce_text}</p>"),
+            "text": bounce_text, "time": at},
+        "bounce_reply_message_id": bounce_id, "bounce_reply_email": bounce_text,
+        "bounce_reply_email_preview": bounce_text,
+        "event_timestamp": at,
+        "description": format!("{} bounced for campaign - {}", lead.email, data.campaigns[campaign].name),
+    }))
+}

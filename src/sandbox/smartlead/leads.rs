@@ -17,7 +17,7 @@ use super::api::{
 };
 use super::campaigns::campaign_at;
 use super::model::{Data, Lead, LeadStatus, Membership, iso};
-use super::{AddedLead, SmartleadState, lock};
+use super::{AddedLead, SmartleadState, UnsubscribeCall, lock};
 
 type AppState = Arc<SmartleadState>;
 
@@ -545,12 +545,18 @@ async fn unsubscribe(
 ) -> ApiResult {
     let now = state.clock.now();
     let mut data = state.write();
-    let (_, m) = membership_at(&data, &id, &lead)?;
+    let (campaign, m) = membership_at(&data, &id, &lead)?;
     let membership = &mut data.memberships[m];
     if membership.unsubscribed_at.is_none() {
         membership.unsubscribed_at = Some(now);
     }
     membership.status = LeadStatus::Stopped;
+    let lead = &data.leads[data.memberships[m].lead as usize];
+    lock(&state.log).unsubscribes.push(UnsubscribeCall {
+        campaign_id: Some(data.campaigns[campaign].id),
+        lead_id: lead.id,
+        lead_email: lead.email.clone(),
+    });
     json_ok(json!({ "ok": true }))
 }
 
@@ -567,6 +573,11 @@ async fn unsubscribe_everywhere(
         return json_ok(json!({ "ok": false }));
     }
     data.leads[index].is_unsubscribed = true;
+    lock(&state.log).unsubscribes.push(UnsubscribeCall {
+        campaign_id: None,
+        lead_id: data.leads[index].id,
+        lead_email: data.leads[index].email.clone(),
+    });
     let memberships = data.leads[index].memberships.clone();
     for m in memberships {
         let membership = &mut data.memberships[m as usize];

@@ -80,6 +80,16 @@ impl MirrorJob {
 struct ControlLog {
     reply_posts: Vec<ReplyPost>,
     added_leads: Vec<AddedLead>,
+    unsubscribes: Vec<UnsubscribeCall>,
+}
+
+/// An unsubscribe a client asked for: in one campaign, or (no campaign)
+/// account-wide through `POST /leads/{lead_id}/unsubscribe`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnsubscribeCall {
+    pub campaign_id: Option<i64>,
+    pub lead_id: i64,
+    pub lead_email: String,
 }
 
 /// Shared state behind every Smartlead route.
@@ -184,6 +194,11 @@ impl SmartleadState {
         lock(&self.log).reply_posts.clone()
     }
 
+    /// Every unsubscribe the API took, in order.
+    pub fn unsubscribe_calls(&self) -> Vec<UnsubscribeCall> {
+        lock(&self.log).unsubscribes.clone()
+    }
+
     pub fn added_leads(&self) -> Vec<AddedLead> {
         lock(&self.log).added_leads.clone()
     }
@@ -199,6 +214,19 @@ impl SmartleadState {
             job.run();
         }
         Ok(injected)
+    }
+
+    /// Bounces the lead's latest step in a campaign and returns the
+    /// EMAIL_BOUNCE webhook for it (no `secret_key`); `bounce_text` is the
+    /// remote server's answer ("550 5.1.1 User unknown").
+    pub fn bounce_lead(
+        &self,
+        campaign_id: i64,
+        lead_email: &str,
+        bounce_text: &str,
+    ) -> Result<Value, InjectError> {
+        let now = self.clock.now();
+        history::bounce_lead(&mut self.write(), campaign_id, lead_email, bounce_text, now)
     }
 
     /// Per-campaign lead counts and analytics totals, computed from the histories.

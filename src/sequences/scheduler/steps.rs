@@ -15,6 +15,9 @@ use super::work::Work;
 use super::{Flow, RECHECK, WEBHOOK_LEASE, WebhookJob, execution, record_sent};
 use crate::model::*;
 
+/// How often a step waiting on a paused mailbox looks again.
+const PAUSED_MAILBOX_RECHECK: Duration = Duration::hours(1);
+
 impl Work<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn email_step(
@@ -84,6 +87,11 @@ impl Work<'_> {
             lead.timezone.as_deref(),
             self.scheduler.config.cap_timezone,
         );
+        if self.senders_all_paused(enr, seq) {
+            // Not blocked: the step goes out once the rep resumes a mailbox.
+            enr.next_due_at = Some(now + PAUSED_MAILBOX_RECHECK);
+            return Ok(Flow::Stop);
+        }
         let Some((mailbox, slot)) = self.choose_slot(enr, seq, &rules, index, t)? else {
             self.block(
                 enr,
@@ -101,7 +109,7 @@ impl Work<'_> {
             public_url: self.scheduler.config.public_url.as_ref(),
             key: self.scheduler.config.tracking_key.as_ref(),
         };
-        let unsubscribe = links.unsubscribe(&item_id, &normalize_email(&enr.lead_email));
+        let unsubscribe = links.unsubscribe(&item_id);
         let extra = |name: &str| match name {
             "sender_email" => Some(from.clone()),
             "unsubscribe_url" => unsubscribe.clone(),
@@ -169,6 +177,8 @@ impl Work<'_> {
                     .collect()
             }
         };
+        let mut candidates = candidates;
+        candidates.retain(|m| !self.mailbox_paused(seq, m));
         let (min, max) = seq.settings.random_gap_secs;
         let mut rng = ChaCha8Rng::seed_from_u64(seed_of(&[&enr.id, &index.to_string(), "gap"]));
         let gap = Duration::seconds(i64::from(rng.random_range(min..=max.max(min))));
@@ -192,6 +202,27 @@ impl Work<'_> {
             }
         }
         Ok(best)
+    }
+
+    /// Whether a mailbox is in its bounce pause (a failed read counts as
+    /// not paused: the pause is a guard, not a reason to stop the tick).
+    fn mailbox_paused(&self, seq: &Sequence, mailbox: &str) -> bool {
+        self.store()
+            .get::<MailboxPause>(&MailboxPause::key_for(&seq.send_via.account, mailbox))
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.is_paused())
+    }
+
+    /// Whether every mailbox the step could go from is in its bounce pause
+    /// (the pinned one, for a follow-up in its thread).
+    fn senders_all_paused(&self, enr: &Enrollment, seq: &Sequence) -> bool {
+        let all = mailbox_keys(seq);
+        let senders: Vec<String> = match &enr.mailbox {
+            Some(pinned) if all.contains(pinned) => vec![pinned.clone()],
+            _ => all,
+        };
+        !senders.is_empty() && senders.iter().all(|m| self.mailbox_paused(seq, m))
     }
 
     fn slot_for(

@@ -52,6 +52,16 @@ fn bucket(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(DEDUPE_WINDOW_SECS)
 }
 
+/// Whom a link's email went to: the item's recipient (an old link's own
+/// address when it carries one).
+pub(crate) fn link_lead(item: &OutboxItem, claims: &TokenClaims) -> String {
+    claims
+        .email
+        .clone()
+        .or_else(|| item.email.to.first().cloned())
+        .unwrap_or_default()
+}
+
 /// The event a tracking hit records, when the email it came from is known.
 fn tracking_event(
     item: &OutboxItem,
@@ -66,7 +76,7 @@ fn tracking_event(
         id: EmailEvent::id_for(&item.account, &dedupe_key),
         account: item.account.clone(),
         kind: base.for_sequence_step(step),
-        lead_email: normalize_email(&claims.email),
+        lead_email: normalize_email(&link_lead(item, claims)),
         campaign_id: None,
         sequence_number: step,
         at: now,

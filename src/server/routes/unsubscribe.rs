@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::tracking::verified;
+use super::tracking::{link_lead, verified};
 use crate::model::*;
-use crate::sequences::TokenKind;
+use crate::sequences::{TokenClaims, TokenKind};
 use crate::server::metrics::Metrics;
 use crate::server::state::ServerState;
 use crate::store::StoreResult;
@@ -38,10 +38,51 @@ fn invalid() -> Response {
     )
 }
 
+fn expired() -> Response {
+    page(
+        StatusCode::GONE,
+        "This link has expired",
+        "<p>We no longer know which email this link came from. Reply to the email with \"unsubscribe\" and you will not hear from us again.</p>",
+    )
+}
+
+/// The outbox item a link was made for, and whom it was sent to. The
+/// token carries only the item id; links made before that carry the
+/// address themselves.
+fn link_target(
+    state: &ServerState,
+    claims: &TokenClaims,
+) -> StoreResult<Option<(Option<OutboxItem>, String)>> {
+    let item = state.engine().store().get::<OutboxItem>(&claims.id)?;
+    let email = match &item {
+        Some(item) => Some(link_lead(item, claims)),
+        None => claims.email.clone(),
+    };
+    Ok(email
+        .filter(|e| !e.is_empty())
+        .map(|e| (item, normalize_email(&e))))
+}
+
+fn try_later() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "<p>We could not record this right now. Please try again in a minute.</p>",
+    )
+}
+
 async fn page_get(state: &ServerState, token: &str) -> Response {
     let claims = match verified(state, token, TokenKind::Unsubscribe) {
         Ok(c) => c,
         Err(_) => return invalid(),
+    };
+    let email = match link_target(state, &claims) {
+        Ok(Some((_, email))) => email,
+        Ok(None) => return expired(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up an unsubscribe link");
+            return try_later();
+        }
     };
     page(
         StatusCode::OK,
@@ -50,7 +91,7 @@ async fn page_get(state: &ServerState, token: &str) -> Response {
             "<p>Stop all further emails to <b>{}</b>?</p><form method=\"post\">\
              <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
              <button type=\"submit\">Unsubscribe</button></form>",
-            escape(&claims.email)
+            escape(&email)
         ),
     )
 }
@@ -61,10 +102,14 @@ pub async fn show(State(state): State<ServerState>, Path(token): Path<String>) -
 
 /// The accounts an unsubscribe applies to: the sending account, else every
 /// account that knows the address (the email may predate a data reset).
-fn accounts_for(state: &ServerState, item_id: &str, email: &str) -> StoreResult<Vec<String>> {
+fn accounts_for(
+    state: &ServerState,
+    item: Option<&OutboxItem>,
+    email: &str,
+) -> StoreResult<Vec<String>> {
     let store = state.engine().store();
-    if let Some(item) = store.get::<OutboxItem>(item_id)? {
-        return Ok(vec![item.account]);
+    if let Some(item) = item {
+        return Ok(vec![item.account.clone()]);
     }
     let prefix = crate::store::keys::KeyBuf::new()
         .text(&normalize_email(email))
@@ -89,16 +134,19 @@ pub async fn one_click(State(state): State<ServerState>, Path(token): Path<Strin
         Ok(c) => c,
         Err(_) => return invalid(),
     };
-    let email = normalize_email(&claims.email);
-    let accounts = match accounts_for(&state, &claims.id, &email) {
-        Ok(a) => a,
+    let looked_up = link_target(&state, &claims).and_then(|target| {
+        let Some((item, email)) = target else {
+            return Ok(None);
+        };
+        let accounts = accounts_for(&state, item.as_ref(), &email)?;
+        Ok(Some((email, accounts)))
+    });
+    let (email, accounts) = match looked_up {
+        Ok(Some(found)) => found,
+        Ok(None) => return expired(),
         Err(e) => {
             tracing::error!(error = %e, "cannot look up an unsubscribe");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                "<p>We could not record this right now. Please try again in a minute.</p>",
-            );
+            return try_later();
         }
     };
     let now = state.engine().clock().now();
@@ -127,13 +175,16 @@ pub async fn one_click(State(state): State<ServerState>, Path(token): Path<Strin
     }
     if let Err(e) = state.inner.ingest.submit(events, None).await {
         tracing::error!(error = %e, "cannot record an unsubscribe");
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Please try again",
-            "<p>We could not record this right now. Please try again in a minute.</p>",
-        );
+        return try_later();
     }
     Metrics::add(&state.metrics().unsubscribes, 1);
+    // Smartlead must stop too; the page does not wait for it (one-click
+    // senders expect a quick answer). A failure is logged with the campaign.
+    let engine = state.engine().clone();
+    let lead = email.clone();
+    tokio::spawn(async move {
+        engine.unsubscribe_in_smartlead(&lead).await;
+    });
     page(
         StatusCode::OK,
         "You are unsubscribed",

@@ -235,7 +235,8 @@ impl StatsPane {
         } else {
             0
         };
-        let mailbox_height = (report.mailboxes.len() as u16 + 3).min(8);
+        let mailbox_rows = report.mailboxes.len() + report.gmail_mailboxes.len();
+        let mailbox_height = (mailbox_rows as u16 + 3).min(8);
         // A chart squeezed under a few rows shows nothing: then the
         // mailboxes take the room instead.
         let chart_room = area
@@ -302,10 +303,29 @@ impl StatsPane {
         // The figures' columns and spacing; the address gets the rest, cut
         // with an ellipsis rather than silently at the column's edge.
         let address_width = mailboxes.width.saturating_sub(2 + 48) as usize;
-        let rows: Vec<Row> = report
-            .mailboxes
-            .iter()
-            .map(|m| {
+        // A Gmail mailbox paused for bounces comes first: nothing of its
+        // sequences goes out until the rep resumes it.
+        let mut gmail: Vec<&crate::engine::MailboxBounces> =
+            report.gmail_mailboxes.iter().collect();
+        gmail.sort_by_key(|m| !m.paused);
+        let gmail_rows = gmail.into_iter().map(|m| {
+            let state = if m.paused {
+                Span::styled("PAUSED", theme.error())
+            } else {
+                Span::raw("sending")
+            };
+            Row::new(vec![
+                Cell::from(clip(&m.mailbox, address_width)),
+                Cell::from(format!("{} sent", m.sends)),
+                Cell::from("—"),
+                Cell::from(state),
+                Cell::from("—"),
+                Cell::from("—"),
+                Cell::from(crate::engine::rate_text(m.bounce_rate)),
+            ])
+        });
+        let rows: Vec<Row> = gmail_rows
+            .chain(report.mailboxes.iter().map(|m| {
                 let mb = &m.mailbox;
                 Row::new(vec![
                     clip(&mb.from_email, address_width),
@@ -322,7 +342,7 @@ impl StatsPane {
                         .map_or("—".into(), |p| format!("{p:.1}%")),
                     percent(Some(&m.bounce_rate)),
                 ])
-            })
+            }))
             .collect();
         let table = Table::new(
             rows,
@@ -430,5 +450,80 @@ impl StatsPane {
                     .labels(["0".to_string(), format!("{max:.0}")]),
             );
         f.render_widget(chart, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::engine::MailboxBounces;
+
+    fn gmail(mailbox: &str, paused: bool) -> MailboxBounces {
+        MailboxBounces {
+            account: "gm".into(),
+            mailbox: mailbox.into(),
+            sends: 60,
+            hard_bounces: if paused { 4 } else { 1 },
+            soft_bounces: 0,
+            bounce_rate: Some(if paused { 4.0 / 60.0 } else { 1.0 / 60.0 }),
+            paused,
+            paused_at: None,
+            resumed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_gmail_mailbox_paused_for_bounces_shows_first_with_its_rate() {
+        let campaign = CampaignStats {
+            account: "sl".into(),
+            campaign_id: 1,
+            name: "Q3".into(),
+            status: "ACTIVE".into(),
+            client_id: None,
+            leads: 0,
+            counts: Default::default(),
+            lead_stats: Default::default(),
+            rates: Vec::new(),
+            days: Vec::new(),
+        };
+        let mut pane = StatsPane {
+            report: Some(StatsReport {
+                campaigns: vec![campaign],
+                totals: Default::default(),
+                total_rates: Vec::new(),
+                mailboxes: Vec::new(),
+                gmail_mailboxes: vec![
+                    gmail("ok@acme.example", false),
+                    gmail("sam@acme.example", true),
+                ],
+            }),
+            ..StatsPane::default()
+        };
+        pane.resort();
+        let theme = Theme::new(&BTreeMap::new(), true).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        terminal
+            .draw(|f| {
+                pane.render(f, f.area(), &theme);
+            })
+            .unwrap();
+        let screen: Vec<String> = (0..30)
+            .map(|y| {
+                (0..120)
+                    .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_string())
+                    .collect()
+            })
+            .collect();
+        let paused = screen.iter().position(|l| l.contains("sam@acme.example"));
+        let sending = screen.iter().position(|l| l.contains("ok@acme.example"));
+        let (paused, sending) = (paused.expect("paused row"), sending.expect("sending row"));
+        assert!(paused < sending, "{screen:#?}");
+        assert!(screen[paused].contains("PAUSED") && screen[paused].contains("6.7%"));
+        assert!(screen[sending].contains("sending") && screen[sending].contains("1.7%"));
     }
 }
