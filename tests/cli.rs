@@ -656,3 +656,26 @@ fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_command_definitions() {
+    let (code, bash, stderr) = run(outpost().args(["completions", "bash"]));
+    assert_eq!(code, 0, "{stderr}");
+    for verb in ["inbox", "leads", "doctor", "completions", "man"] {
+        assert!(bash.contains(verb), "bash completion names {verb}");
+    }
+    for shell in ["zsh", "fish"] {
+        let (code, script, stderr) = run(outpost().args(["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(script.contains("inbox"), "{shell} completion names inbox");
+    }
+    let (code, _, stderr) = run(outpost().args(["completions", "tcsh"]));
+    assert_eq!(code, 2, "an unknown shell is a usage error: {stderr}");
+
+    let (code, page, stderr) = run(outpost().arg("man"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(page.contains(".TH outpost"), "a roff title: {page}");
+    for verb in ["inbox", "thread", "doctor", "demo", "completions"] {
+        assert!(page.contains(verb), "the man page lists {verb}");
+    }
+}

@@ -1275,7 +1275,10 @@ async fn r_pressed_while_the_conversation_loads_still_answers_it() {
     // Enter queues the load; `r` comes before its answer.
     h.app
         .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    assert!(h.app.thread.view.is_none(), "the conversation is still loading");
+    assert!(
+        h.app.thread.view.is_none(),
+        "the conversation is still loading"
+    );
     h.app
         .handle_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE));
     assert_eq!(h.app.screen(), Screen::Compose, "{}", h.screen());
