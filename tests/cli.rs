@@ -679,3 +679,43 @@ fn completions_and_the_man_page_come_from_the_same_command_definitions() {
         assert!(page.contains(verb), "the man page lists {verb}");
     }
 }
+
+#[test]
+fn a_key_bound_to_two_actions_is_refused_at_load_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[ui.keymap]\ntoggle_unread = [\"q\"]\n").unwrap();
+    let (code, stdout, stderr) = run(outpost()
+        .arg("inbox")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for part in [
+        "config.toml:2:",
+        "ui.keymap.toggle_unread",
+        "`q`",
+        "`quit`",
+        "`toggle_unread`",
+        "unbind it from one of them",
+    ] {
+        assert!(stderr.contains(part), "{part} in {stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused config opens nothing"
+    );
+
+    // The same key on screens that never meet is fine.
+    std::fs::write(&config, "[ui.keymap]\npause_lead = [\"e\"]\n").unwrap();
+    let (code, _, stderr) = run(outpost()
+        .arg("inbox")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data")));
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -212,6 +212,17 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         .map_err(|e| src.value_error(&e, &doc, ""))?;
 
     let accounts = read_accounts(&src, &doc)?;
+    // Checked here rather than when the TUI opens, so a keymap that cannot
+    // work stops every command at load, like any other bad key.
+    if let Err(err) = crate::tui::Keymap::with_overrides(&raw.ui.keymap) {
+        let span = spans::span_of(&doc, &["ui", "keymap", &err.action]).unwrap_or(doc.span());
+        return Err(src.invalid(
+            &format!("ui.keymap.{}", spans::quote_key(&err.action)),
+            span,
+            err.message,
+            err.hint,
+        ));
+    }
     let daemon = DaemonConfig {
         listen: raw.daemon.listen,
         public_url: raw.daemon.public_url.take(),
