@@ -719,3 +719,65 @@ fn a_key_bound_to_two_actions_is_refused_at_load_naming_both() {
         .arg(dir.path().join("data")));
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Runs the demo without a terminal (it syncs once, prints and exits) into
+/// `dir`, as a rep would before trying the other verbs on its data.
+fn demo_into(dir: &std::path::Path) {
+    let (code, stdout, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--data-dir"])
+        .arg(dir));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_filter_naming_an_unknown_category_campaign_account_or_sequence_lists_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_into(dir.path());
+    let config = dir.path().join("config.toml");
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["inbox", "--category", "Bogus"],
+            &[
+                "unknown category \"Bogus\"",
+                "valid categories: Interested",
+                "Out Of Office",
+            ],
+        ),
+        (
+            &["inbox", "--campaign", "5"],
+            &["unknown campaign \"5\"", "valid campaigns: ", "(Logistics"],
+        ),
+        (
+            &["inbox", "--account", "nope"],
+            &["unknown account \"nope\"", "demo-gmail, demo-smartlead"],
+        ),
+        (&["leads", "--campaign", "5"], &["unknown campaign \"5\""]),
+        (
+            &["leads", "--account", "nope"],
+            &["unknown account \"nope\""],
+        ),
+        (&["stats", "--campaign", "5"], &["unknown campaign \"5\""]),
+        (
+            &["stats", "--account", "nope"],
+            &["unknown account \"nope\""],
+        ),
+        (
+            &["plan", "--sequence", "nope"],
+            &["unknown sequence \"nope\"", "outpost sequence apply"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let (code, stdout, stderr) = run(outpost().args(*args).arg("--config").arg(&config));
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle} in {stderr}");
+        }
+    }
+    // A known category matches as the inbox matches it: case-insensitively.
+    let (code, stdout, stderr) = run(outpost()
+        .args(["inbox", "--category", "meeting request", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Meeting Request"), "{stdout}");
+}

@@ -9,6 +9,7 @@ mod categories;
 mod commands;
 pub mod door;
 mod events;
+mod filters;
 mod lead_index;
 mod queries;
 pub mod remote;
@@ -17,6 +18,7 @@ mod stats;
 
 pub use categories::*;
 pub use commands::*;
+pub use filters::Filters;
 pub use lead_index::*;
 pub use queries::*;
 pub use sequence_queries::*;
