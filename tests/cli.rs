@@ -781,3 +781,78 @@ fn a_filter_naming_an_unknown_category_campaign_account_or_sequence_lists_the_va
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Meeting Request"), "{stdout}");
 }
+
+/// Every path under `dir`, sorted.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn doctor_leaves_the_disk_as_it_was_and_says_what_it_tried_when_a_server_is_down() {
+    let home = tempfile::tempdir().unwrap();
+    let in_home = |cmd: &mut Command| {
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("share"))
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .env_remove("ALL_PROXY");
+    };
+    // No config anywhere: said, and no platform data dir appears.
+    let mut cmd = outpost();
+    in_home(cmd.arg("doctor"));
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("no config file at"), "{stdout}");
+    assert!(stdout.contains("does not exist yet"), "{stdout}");
+    assert!(tree(home.path()).is_empty(), "{:?}", tree(home.path()));
+
+    // A Smartlead base_url nothing listens on (a port bound, then freed).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = home.path().join("outpost.toml");
+    let base_url = format!("http://127.0.0.1:{port}/api/v1");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.acme]\nprovider = \"smartlead\"\napi_key_env = \"OUTPOST_TEST_DOCTOR_KEY\"\nbase_url = \"{base_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let before = tree(home.path());
+    let mut cmd = outpost();
+    in_home(
+        cmd.arg("doctor")
+            .arg("--config")
+            .arg(&config)
+            .env("OUTPOST_TEST_DOCTOR_KEY", "sl-secret-key-0042"),
+    );
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for needle in [
+        &format!("acme: tried {base_url}: ") as &str,
+        "connection refused",
+        "is the server running",
+        "is base_url in [accounts.acme] right",
+        "HTTPS_PROXY",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+    assert!(!stdout.contains("check api_key and base_url"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("sl-secret-key-0042"));
+    assert_eq!(tree(home.path()), before, "doctor created nothing");
+}
