@@ -856,3 +856,89 @@ fn doctor_leaves_the_disk_as_it_was_and_says_what_it_tried_when_a_server_is_down
     assert!(!format!("{stdout}{stderr}").contains("sl-secret-key-0042"));
     assert_eq!(tree(home.path()), before, "doctor created nothing");
 }
+
+#[test]
+fn after_the_demo_its_data_dir_alone_reopens_what_the_rep_just_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let demo = dir.path().join("demo");
+    let (code, demo_out, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--data-dir"])
+        .arg(&demo)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{demo_out}{stderr}");
+    assert!(
+        stderr.contains("outpost --data-dir"),
+        "says how to come back: {stderr}"
+    );
+
+    let (code, stdout, stderr) = run(outpost()
+        .arg("--data-dir")
+        .arg(&demo)
+        .args(["inbox", "--json"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("no config file"),
+        "the demo's config is found: {stderr}"
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let keys: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.is_empty(), "the demo's conversations: {stdout}");
+    // The same conversations the demo printed as its newest.
+    let newest_shown = demo_out
+        .lines()
+        .find_map(|line| {
+            line.split_whitespace()
+                .last()
+                .filter(|k| k.starts_with("demo-"))
+        })
+        .expect("the demo printed its inbox");
+    assert!(keys.contains(&newest_shown), "{newest_shown} in {keys:?}");
+    assert!(
+        !demo.join("data").exists(),
+        "one cache, in the data dir itself"
+    );
+}
+
+#[test]
+fn a_command_without_any_config_file_says_so_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (code, stdout, stderr) = run(outpost()
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("inbox")
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("No replies match."), "{stdout}");
+    assert!(
+        stderr.contains("warning: no config file at")
+            && stderr.contains(&*home.join("config").to_string_lossy()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_refuses_a_bad_config_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mine.toml");
+    std::fs::write(&config, "[ui.keymap]\ntoggle_unread = [\"q\"]\n").unwrap();
+    let demo = dir.path().join("demo");
+    let (code, _, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&demo));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("toggle_unread"), "{stderr}");
+    assert!(!demo.exists(), "nothing written");
+}

@@ -46,16 +46,17 @@ pub fn doctor(cli: &Cli) -> CliResult {
     };
     if config.file_found() {
         report.ok(&format!("{} loads", config.config_path().display()));
+        for warning in config.warnings() {
+            report.bad(
+                warning,
+                "chmod 600 the config, or move the secret to *_env / *_cmd",
+            );
+        }
     } else {
+        // The loader's only warning then is this one, said with its fix.
         report.bad(
             &format!("no config file at {}", config.config_path().display()),
             "copy config.example.toml there and add an [accounts.<name>] section",
-        );
-    }
-    for warning in config.warnings() {
-        report.bad(
-            warning,
-            "chmod 600 the config, or move the secret to *_env / *_cmd",
         );
     }
 

@@ -126,8 +126,9 @@ pub fn load_unresolved(sources: &ConfigSources) -> Result<Config, ConfigError> {
     load_with(sources, &ProcessEnv, ResolveSecrets::Later)
 }
 
-/// Loads with an explicit environment: `--config` > `OUTPOST_CONFIG` > platform
-/// config dir for the file; `--data-dir` > `OUTPOST_DATA_DIR` > `data_dir` in
+/// Loads with an explicit environment: `--config` > `OUTPOST_CONFIG` >
+/// `config.toml` in the data dir named by `--data-dir` or `OUTPOST_DATA_DIR`
+/// (when there is one) > platform config dir for the file; `--data-dir` > `OUTPOST_DATA_DIR` > `data_dir` in
 /// the file > platform data dir for the data.
 pub fn load_with(
     sources: &ConfigSources,
@@ -168,6 +169,12 @@ pub fn load_with(
         warnings: Vec::new(),
     };
     config.warnings = permission_warnings(&config);
+    if !config.file_found {
+        config.warnings.push(format!(
+            "no config file at {}, so no accounts are configured; create it (see config.example.toml) or pass --config",
+            config.config_path.display()
+        ));
+    }
     if resolve == ResolveSecrets::Now {
         config.resolve_secrets(env)?;
     }
