@@ -815,3 +815,289 @@ async fn mail_sent_from_gmail_carries_the_accounts_from_name_mime_encoded() {
         Some(rig.sandbox.info().gmail_email.as_str())
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_command_definitions() {
+    let (code, bash, stderr) = run(outpost().args(["completions", "bash"]));
+    assert_eq!(code, 0, "{stderr}");
+    for verb in ["inbox", "leads", "doctor", "completions", "man"] {
+        assert!(bash.contains(verb), "bash completion names {verb}");
+    }
+    for shell in ["zsh", "fish"] {
+        let (code, script, stderr) = run(outpost().args(["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(script.contains("inbox"), "{shell} completion names inbox");
+    }
+    let (code, _, stderr) = run(outpost().args(["completions", "tcsh"]));
+    assert_eq!(code, 2, "an unknown shell is a usage error: {stderr}");
+
+    let (code, page, stderr) = run(outpost().arg("man"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(page.contains(".TH outpost"), "a roff title: {page}");
+    for verb in ["inbox", "thread", "doctor", "demo", "completions"] {
+        assert!(page.contains(verb), "the man page lists {verb}");
+    }
+}
+
+#[test]
+fn a_key_bound_to_two_actions_is_refused_at_load_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[ui.keymap]\ntoggle_unread = [\"q\"]\n").unwrap();
+    let (code, stdout, stderr) = run(outpost()
+        .arg("inbox")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for part in [
+        "config.toml:2:",
+        "ui.keymap.toggle_unread",
+        "`q`",
+        "`quit`",
+        "`toggle_unread`",
+        "unbind it from one of them",
+    ] {
+        assert!(stderr.contains(part), "{part} in {stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused config opens nothing"
+    );
+
+    // The same key on screens that never meet is fine.
+    std::fs::write(&config, "[ui.keymap]\npause_lead = [\"e\"]\n").unwrap();
+    let (code, _, stderr) = run(outpost()
+        .arg("inbox")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data")));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// Runs the demo without a terminal (it syncs once, prints and exits) into
+/// `dir`, as a rep would before trying the other verbs on its data.
+fn demo_into(dir: &std::path::Path) {
+    let (code, stdout, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--data-dir"])
+        .arg(dir));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_filter_naming_an_unknown_category_campaign_account_or_sequence_lists_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_into(dir.path());
+    let config = dir.path().join("config.toml");
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["inbox", "--category", "Bogus"],
+            &[
+                "unknown category \"Bogus\"",
+                "valid categories: Interested",
+                "Out Of Office",
+            ],
+        ),
+        (
+            &["inbox", "--campaign", "5"],
+            &["unknown campaign \"5\"", "valid campaigns: ", "(Logistics"],
+        ),
+        (
+            &["inbox", "--account", "nope"],
+            &["unknown account \"nope\"", "demo-gmail, demo-smartlead"],
+        ),
+        (&["leads", "--campaign", "5"], &["unknown campaign \"5\""]),
+        (
+            &["leads", "--account", "nope"],
+            &["unknown account \"nope\""],
+        ),
+        (&["stats", "--campaign", "5"], &["unknown campaign \"5\""]),
+        (
+            &["stats", "--account", "nope"],
+            &["unknown account \"nope\""],
+        ),
+        (
+            &["plan", "--sequence", "nope"],
+            &["unknown sequence \"nope\"", "outpost sequence apply"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let (code, stdout, stderr) = run(outpost().args(*args).arg("--config").arg(&config));
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle} in {stderr}");
+        }
+    }
+    // A known category matches as the inbox matches it: case-insensitively.
+    let (code, stdout, stderr) = run(outpost()
+        .args(["inbox", "--category", "meeting request", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Meeting Request"), "{stdout}");
+}
+
+/// Every path under `dir`, sorted.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn doctor_leaves_the_disk_as_it_was_and_says_what_it_tried_when_a_server_is_down() {
+    let home = tempfile::tempdir().unwrap();
+    let in_home = |cmd: &mut Command| {
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("share"))
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .env_remove("ALL_PROXY");
+    };
+    // No config anywhere: said, and no platform data dir appears.
+    let mut cmd = outpost();
+    in_home(cmd.arg("doctor"));
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("no config file at"), "{stdout}");
+    assert!(stdout.contains("does not exist yet"), "{stdout}");
+    assert!(tree(home.path()).is_empty(), "{:?}", tree(home.path()));
+
+    // A Smartlead base_url nothing listens on (a port bound, then freed).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = home.path().join("outpost.toml");
+    let base_url = format!("http://127.0.0.1:{port}/api/v1");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.acme]\nprovider = \"smartlead\"\napi_key_env = \"OUTPOST_TEST_DOCTOR_KEY\"\nbase_url = \"{base_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let before = tree(home.path());
+    let mut cmd = outpost();
+    in_home(
+        cmd.arg("doctor")
+            .arg("--config")
+            .arg(&config)
+            .env("OUTPOST_TEST_DOCTOR_KEY", "sl-secret-key-0042"),
+    );
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for needle in [
+        &format!("acme: tried {base_url}: ") as &str,
+        "connection refused",
+        "is the server running",
+        "is base_url in [accounts.acme] right",
+        "HTTPS_PROXY",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+    assert!(!stdout.contains("check api_key and base_url"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("sl-secret-key-0042"));
+    assert_eq!(tree(home.path()), before, "doctor created nothing");
+}
+
+#[test]
+fn after_the_demo_its_data_dir_alone_reopens_what_the_rep_just_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let demo = dir.path().join("demo");
+    let (code, demo_out, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--data-dir"])
+        .arg(&demo)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{demo_out}{stderr}");
+    assert!(
+        stderr.contains("outpost --data-dir"),
+        "says how to come back: {stderr}"
+    );
+
+    let (code, stdout, stderr) = run(outpost()
+        .arg("--data-dir")
+        .arg(&demo)
+        .args(["inbox", "--json"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("no config file"),
+        "the demo's config is found: {stderr}"
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let keys: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.is_empty(), "the demo's conversations: {stdout}");
+    // The same conversations the demo printed as its newest.
+    let newest_shown = demo_out
+        .lines()
+        .find_map(|line| {
+            line.split_whitespace()
+                .last()
+                .filter(|k| k.starts_with("demo-"))
+        })
+        .expect("the demo printed its inbox");
+    assert!(keys.contains(&newest_shown), "{newest_shown} in {keys:?}");
+    assert!(
+        !demo.join("data").exists(),
+        "one cache, in the data dir itself"
+    );
+}
+
+#[test]
+fn a_command_without_any_config_file_says_so_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (code, stdout, stderr) = run(outpost()
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("inbox")
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("No replies match."), "{stdout}");
+    assert!(
+        stderr.contains("warning: no config file at")
+            && stderr.contains(&*home.join("config").to_string_lossy()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_refuses_a_bad_config_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mine.toml");
+    std::fs::write(&config, "[ui.keymap]\ntoggle_unread = [\"q\"]\n").unwrap();
+    let demo = dir.path().join("demo");
+    let (code, _, stderr) = run(outpost()
+        .args(["demo", "--leads", "60", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&demo));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("toggle_unread"), "{stderr}");
+    assert!(!demo.exists(), "nothing written");
+}

@@ -527,6 +527,56 @@ fn a_missing_file_at_the_default_location_is_an_empty_config() {
         root.path().join("platform-config/config.toml")
     );
     assert_eq!(config.data_dir(), root.path().join("platform-data"));
+    // Said, since commands then see no accounts at all.
+    assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
+    assert!(config.warnings()[0].contains("no config file at"));
+}
+
+#[test]
+fn a_data_dir_named_by_flag_or_environment_brings_its_own_config() {
+    let root = tempdir();
+    let data = root.path().join("demo");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(
+        data.join("config.toml"),
+        "[accounts.acme]\nprovider = \"smartlead\"\napi_key = \"k\"\n",
+    )
+    .unwrap();
+    let by_flag = ConfigSources {
+        config_path: None,
+        data_dir: Some(data.clone()),
+    };
+    let config =
+        config::load_with(&by_flag, &env_under(root.path()), ResolveSecrets::Later).expect("loads");
+    assert_eq!(config.config_path(), data.join("config.toml"));
+    assert!(config.accounts.contains_key("acme"));
+    assert_eq!(config.data_dir(), data);
+
+    let env = env_under(root.path()).with_var(config::DATA_DIR_ENV, &data.to_string_lossy());
+    let config =
+        config::load_with(&ConfigSources::default(), &env, ResolveSecrets::Later).expect("loads");
+    assert_eq!(config.config_path(), data.join("config.toml"));
+
+    // A named config still wins; a data dir without one falls back as before.
+    let elsewhere = root.path().join("elsewhere.toml");
+    fs::write(&elsewhere, "").unwrap();
+    let named = ConfigSources {
+        config_path: Some(elsewhere.clone()),
+        data_dir: Some(data.clone()),
+    };
+    let config =
+        config::load_with(&named, &env_under(root.path()), ResolveSecrets::Later).expect("loads");
+    assert_eq!(config.config_path(), elsewhere);
+    let bare = ConfigSources {
+        config_path: None,
+        data_dir: Some(root.path().join("empty")),
+    };
+    let config =
+        config::load_with(&bare, &env_under(root.path()), ResolveSecrets::Later).expect("loads");
+    assert_eq!(
+        config.config_path(),
+        root.path().join("platform-config/config.toml")
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::live::{LiveContext, print_summary, progress_printer, runtime};
 use super::{Cli, CliError, CliResult};
-use crate::config::{self, ConfigSources};
+use crate::config::{self, ConfigSources, UiConfig};
 use crate::providers::gmail::{TokenSet, TokenStore};
 use crate::sandbox::{self, SandboxOptions};
 use crate::sync::SyncEngine;
@@ -61,16 +61,19 @@ pub fn sandbox(args: &SandboxArgs) -> CliResult {
 
 /// Writes the config a demo uses: one Smartlead key and one Gmail mailbox,
 /// both pointing at the sandbox. Secrets are literal (the file is 0600 and
-/// the sandbox's credentials are throwaway).
+/// the sandbox's credentials are throwaway). The cache sits beside it in
+/// `dir`, so `outpost --data-dir DIR` afterwards finds both.
 fn write_demo_config(dir: &Path, info: &sandbox::SandboxInfo) -> CliResult<PathBuf> {
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     let text = format!(
-        "# Written by `outpost demo`: every account points at the built-in sandbox.\n\
+        "# Written by `outpost demo`: every account points at the built-in sandbox,\n\
+         # which runs only while the demo does (`outpost demo --data-dir DIR` starts it\n\
+         # again). `outpost --data-dir DIR inbox` and the other verbs read the cache.\n\
          data_dir = {data}\n\n\
          [accounts.demo-smartlead]\nprovider = \"smartlead\"\napi_key = {key}\nbase_url = {base}\npoll_interval_secs = 30\n\n\
          [accounts.demo-gmail]\nprovider = \"gmail\"\nemail = {email}\nfrom_name = {from_name}\nclient_id = {cid}\nclient_secret = {secret}\n\
          api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\npoll_interval_secs = 30\n",
-        data = quote(&dir.join("data").to_string_lossy()),
+        data = quote(&dir.to_string_lossy()),
         key = quote(&info.smartlead_api_key),
         base = quote(&info.smartlead_base_url),
         email = quote(&info.gmail_email),
@@ -101,7 +104,31 @@ fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
     Ok(())
 }
 
+/// The rep's own `[ui]` (keys, theme, undo window) from `--config`, else
+/// `OUTPOST_CONFIG`, else the platform config: the demo is tried with the
+/// keys they use. Its accounts are not the demo's business.
+fn rep_ui(cli: &Cli) -> CliResult<UiConfig> {
+    let rep = config::load_unresolved(&ConfigSources {
+        config_path: cli.config.clone(),
+        data_dir: None,
+    })?;
+    Ok(rep.ui)
+}
+
+/// The demo's config: its own accounts on the sandbox, the rep's `ui`.
+fn demo_config(dir: &Path, info: &sandbox::SandboxInfo, ui: UiConfig) -> CliResult<config::Config> {
+    let config_path = write_demo_config(dir, info)?;
+    let mut config = config::load(&ConfigSources {
+        config_path: Some(config_path),
+        data_dir: None,
+    })?;
+    config.ui = ui;
+    Ok(config)
+}
+
 pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
+    // Read first: a bad config stops the demo before anything starts.
+    let ui = rep_ui(cli)?;
     // A throwaway directory unless the rep named one.
     let scratch = match &cli.data_dir {
         Some(_) => None,
@@ -126,11 +153,7 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
         })
         .await
         .map_err(|e| CliError::runtime(e.to_string()))?;
-        let config_path = write_demo_config(&dir, handle.info())?;
-        let config = config::load(&ConfigSources {
-            config_path: Some(config_path),
-            data_dir: None,
-        })?;
+        let config = demo_config(&dir, handle.info(), ui)?;
         // The sandbox signs the demo mailbox in; `outpost auth gmail` does the
         // same through the browser flow for a real one.
         let issued = handle
@@ -167,6 +190,65 @@ pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
             .shutdown()
             .await
             .map_err(|e| CliError::runtime(e.to_string()))?;
+        if scratch.is_none() {
+            eprintln!(
+                "the demo's data stays in {dir}: `outpost --data-dir {dir} inbox` (or any verb) reads it; \
+                 `outpost demo --data-dir {dir}` starts its sandbox again",
+                dir = dir.display()
+            );
+        }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn sandbox_info() -> sandbox::SandboxInfo {
+        sandbox::SandboxInfo {
+            smartlead_base_url: "http://127.0.0.1:9/api/v1".into(),
+            smartlead_api_key: "demo-key".into(),
+            gmail_api_base_url: "http://127.0.0.1:9".into(),
+            oauth_auth_url: "http://127.0.0.1:9/auth".into(),
+            oauth_token_url: "http://127.0.0.1:9/token".into(),
+            oauth_client_id: "demo-client".into(),
+            oauth_client_secret: "demo-secret".into(),
+            gmail_email: "rep@demo.example".into(),
+        }
+    }
+
+    #[test]
+    fn the_demo_keeps_its_cache_beside_its_config_and_takes_the_reps_ui() {
+        let dir = tempfile::tempdir().unwrap();
+        let rep_config = dir.path().join("mine.toml");
+        std::fs::write(
+            &rep_config,
+            "[accounts.work]\nprovider = \"smartlead\"\napi_key_env = \"OUTPOST_TEST_UNSET_DEMO_KEY\"\n\n\
+             [ui]\nundo_send_secs = 3\n\n[ui.keymap]\nquit = [\"Q\"]\n",
+        )
+        .unwrap();
+        let demo_dir = dir.path().join("demo");
+        std::fs::create_dir_all(&demo_dir).unwrap();
+        let cli = Cli::try_parse_from([
+            "outpost".as_ref(),
+            "demo".as_ref(),
+            "--config".as_ref(),
+            rep_config.as_os_str(),
+        ])
+        .unwrap();
+
+        let config = demo_config(&demo_dir, &sandbox_info(), rep_ui(&cli).unwrap()).unwrap();
+        assert_eq!(config.ui.undo_send_secs, 3);
+        assert_eq!(config.ui.keymap["quit"], vec!["Q"]);
+        assert_eq!(
+            config.accounts.keys().collect::<Vec<_>>(),
+            ["demo-gmail", "demo-smartlead"],
+            "the rep's accounts stay out of the demo"
+        );
+        assert_eq!(config.data_dir(), demo_dir);
+        assert_eq!(config.config_path(), demo_dir.join("config.toml"));
+    }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use super::live::runtime;
 use super::{Cli, CliError, CliResult, sources};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{self, ProviderSettings};
-use crate::providers::gmail::TokenStore;
+use crate::config::{self, GmailSettings, ProviderSettings, SmartleadSettings};
+use crate::providers::gmail::{GmailError, TokenStore};
+use crate::providers::http::redact;
 use crate::providers::registry::Providers;
+use crate::providers::smartlead::SmartleadError;
 use crate::store::{Store, current_holder};
 
 struct Report {
@@ -18,6 +20,11 @@ struct Report {
 impl Report {
     fn ok(&self, what: &str) {
         println!("  ok    {what}");
+    }
+
+    /// Worth knowing, not a problem.
+    fn note(&self, what: &str) {
+        println!("  --    {what}");
     }
 
     fn bad(&mut self, what: &str, fix: &str) {
@@ -39,16 +46,17 @@ pub fn doctor(cli: &Cli) -> CliResult {
     };
     if config.file_found() {
         report.ok(&format!("{} loads", config.config_path().display()));
+        for warning in config.warnings() {
+            report.bad(
+                warning,
+                "chmod 600 the config, or move the secret to *_env / *_cmd",
+            );
+        }
     } else {
+        // The loader's only warning then is this one, said with its fix.
         report.bad(
             &format!("no config file at {}", config.config_path().display()),
             "copy config.example.toml there and add an [accounts.<name>] section",
-        );
-    }
-    for warning in config.warnings() {
-        report.bad(
-            warning,
-            "chmod 600 the config, or move the secret to *_env / *_cmd",
         );
     }
 
@@ -80,27 +88,36 @@ pub fn doctor(cli: &Cli) -> CliResult {
     }
 
     println!("data dir {}", config.data_dir().display());
-    match current_holder(config.data_dir()) {
-        Some(holder) => report.ok(&format!(
-            "in use by outpost {} (pid {}); not opened here",
-            holder.mode, holder.pid
-        )),
-        None => {
-            match Store::open(config.data_dir(), "doctor") {
+    if !Store::exists_in(config.data_dir()) {
+        // Opening would create it: a check must leave the disk as it was.
+        report.note(if config.data_dir().exists() {
+            "no cache yet; the first `outpost sync` (or the TUI) fills it"
+        } else {
+            "does not exist yet; the first `outpost sync` (or the TUI) creates it"
+        });
+    } else {
+        match current_holder(config.data_dir()) {
+            Some(holder) => report.ok(&format!(
+                "in use by outpost {} (pid {}); not opened here",
+                holder.mode, holder.pid
+            )),
+            None => match Store::open(config.data_dir(), "doctor") {
                 Ok(store) => {
                     report.ok("opens, schema is current");
                     match store.verify_indexes() {
-                    Ok(problems) if problems.is_empty() => report.ok("every index agrees with its records"),
-                    Ok(problems) => report.bad(
-                        &format!("{} index entries disagree with records", problems.len()),
-                        "run `outpost sync` after moving the data dir aside to rebuild the cache",
-                    ),
-                    Err(err) => report.bad(&err.to_string(), "see the message"),
-                }
+                        Ok(problems) if problems.is_empty() => {
+                            report.ok("every index agrees with its records")
+                        }
+                        Ok(problems) => report.bad(
+                            &format!("{} index entries disagree with records", problems.len()),
+                            "run `outpost sync` after moving the data dir aside to rebuild the cache",
+                        ),
+                        Err(err) => report.bad(&err.to_string(), CACHE_FIX),
+                    }
                     gmail_bounce_rates(&mut report, &store);
                 }
-                Err(err) => report.bad(&err.to_string(), "see the message"),
-            }
+                Err(err) => report.bad(&err.to_string(), CACHE_FIX),
+            },
         }
     }
 
@@ -110,24 +127,38 @@ pub fn doctor(cli: &Cli) -> CliResult {
         match Providers::from_config(&config, config.data_dir(), clock) {
             Ok(providers) => runtime()?.block_on(async {
                 for account in providers.smartlead.values() {
+                    let Some(ProviderSettings::Smartlead(settings)) =
+                        config.account(&account.name).map(|a| &a.provider)
+                    else {
+                        continue;
+                    };
                     match account.client.categories().await {
                         Ok(_) => report.ok(&format!("{}: Smartlead answers", account.name)),
-                        Err(err) => report.bad(
-                            &format!("{}: {err}", account.name),
-                            "check api_key and base_url",
-                        ),
+                        Err(err) => {
+                            let (what, fix) = smartlead_failure(&account.name, settings, &err);
+                            report.bad(&what, &fix)
+                        }
                     }
                 }
                 for account in providers.gmail.values() {
+                    let Some(ProviderSettings::Gmail(settings)) =
+                        config.account(&account.name).map(|a| &a.provider)
+                    else {
+                        continue;
+                    };
                     match account.client.profile().await {
                         Ok(_) => report.ok(&format!("{}: Gmail answers", account.name)),
                         Err(err) => {
-                            report.bad(&format!("{}: {err}", account.name), "see the message")
+                            let (what, fix) = gmail_failure(&account.name, settings, &err);
+                            report.bad(&what, &fix)
                         }
                     }
                 }
             }),
-            Err(err) => report.bad(&err.to_string(), "see the message"),
+            Err(err) => report.bad(
+                &err.to_string(),
+                "fix the account named above in the config (see config.example.toml)",
+            ),
         }
     }
     finish(report)
@@ -158,8 +189,100 @@ fn gmail_bounce_rates(report: &mut Report, store: &Store) {
                 }
             }
         }
-        Err(err) => report.bad(&err.to_string(), "see the message"),
+        Err(err) => report.bad(&err.to_string(), CACHE_FIX),
     }
+}
+
+const CACHE_FIX: &str = "check that the data dir is yours and writable; if the cache is damaged, move the data dir aside and run `outpost sync` to rebuild it";
+
+/// What a failed Smartlead check means and what to do, naming what was tried.
+fn smartlead_failure(
+    name: &str,
+    settings: &SmartleadSettings,
+    err: &SmartleadError,
+) -> (String, String) {
+    let url = redact(settings.base_url.as_str());
+    match err {
+        SmartleadError::Transport(detail) | SmartleadError::Unreachable(detail) => {
+            network_failure(name, "base_url", &url, detail)
+        }
+        SmartleadError::Unauthorized(_) => (
+            format!("{name}: {url} refused the API key ({err})"),
+            format!(
+                "check api_key (or api_key_env / api_key_cmd) in [accounts.{name}]; a key copied from Smartlead's settings page works as is"
+            ),
+        ),
+        SmartleadError::NotFound(_) | SmartleadError::Decode(_) => (
+            format!("{name}: {url} does not answer like the Smartlead API ({err})"),
+            format!(
+                "check base_url in [accounts.{name}]: it should end in /api/v1 (default {})",
+                crate::config::SMARTLEAD_BASE_URL
+            ),
+        ),
+        SmartleadError::RateLimited { .. } | SmartleadError::Server(..) => (
+            format!("{name}: {url}: {err}"),
+            "Smartlead's side is failing or busy; try `outpost doctor` again in a few minutes"
+                .to_string(),
+        ),
+        _ => (
+            format!("{name}: {url}: {err}"),
+            format!("check [accounts.{name}] against config.example.toml"),
+        ),
+    }
+}
+
+/// What a failed Gmail check means and what to do, naming what was tried.
+fn gmail_failure(name: &str, settings: &GmailSettings, err: &GmailError) -> (String, String) {
+    match err {
+        GmailError::Transport(detail) => network_failure(
+            name,
+            "api_base_url",
+            &redact(settings.api_base_url.as_str()),
+            detail,
+        ),
+        GmailError::TokenEndpointUnavailable(detail) => network_failure(
+            name,
+            "token_url",
+            &redact(settings.token_url.as_str()),
+            detail,
+        ),
+        GmailError::NeedsLogin { .. }
+        | GmailError::Api {
+            status: 401 | 403, ..
+        } => (
+            format!("{name}: Gmail refused the sign-in ({err})"),
+            format!("run `outpost auth gmail --account {name}`"),
+        ),
+        _ => (
+            format!("{name}: {}: {err}", redact(settings.api_base_url.as_str())),
+            format!(
+                "check [accounts.{name}] against config.example.toml, or sign in again with `outpost auth gmail --account {name}`"
+            ),
+        ),
+    }
+}
+
+/// A request that never got an answer: say where it went and the likely
+/// causes, most common first.
+fn network_failure(name: &str, key: &str, url: &str, detail: &str) -> (String, String) {
+    let lower = detail.to_ascii_lowercase();
+    let cause = if lower.contains("refused") {
+        "connection refused: nothing is listening there"
+    } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+        "the host name does not resolve"
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "no answer in time"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("ssl") {
+        "the TLS handshake failed"
+    } else {
+        "the connection failed"
+    };
+    (
+        format!("{name}: tried {url}: {cause} ({detail})"),
+        format!(
+            "is the server running and reachable from this machine? is {key} in [accounts.{name}] right? behind a proxy, check HTTPS_PROXY / HTTP_PROXY / NO_PROXY"
+        ),
+    )
 }
 
 fn finish(report: Report) -> CliResult {

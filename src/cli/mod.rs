@@ -1,6 +1,7 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
 pub mod attach;
+mod completions;
 mod daemon_cli;
 mod demo;
 mod doctor;
@@ -98,6 +99,10 @@ pub enum Command {
     /// Gmail mailboxes' bounce rates; resume one paused for bounces.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 /// Options every data command shares.
@@ -224,6 +229,8 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
         Some(Command::Mailbox(command)) => mailbox::run(&cli, command),
+        Some(Command::Completions(args)) => completions::completions(args),
+        Some(Command::Man) => completions::man(),
     };
     match result {
         Ok(()) => 0,

@@ -127,8 +127,9 @@ pub fn load_unresolved(sources: &ConfigSources) -> Result<Config, ConfigError> {
     load_with(sources, &ProcessEnv, ResolveSecrets::Later)
 }
 
-/// Loads with an explicit environment: `--config` > `OUTPOST_CONFIG` > platform
-/// config dir for the file; `--data-dir` > `OUTPOST_DATA_DIR` > `data_dir` in
+/// Loads with an explicit environment: `--config` > `OUTPOST_CONFIG` >
+/// `config.toml` in the data dir named by `--data-dir` or `OUTPOST_DATA_DIR`
+/// (when there is one) > platform config dir for the file; `--data-dir` > `OUTPOST_DATA_DIR` > `data_dir` in
 /// the file > platform data dir for the data.
 pub fn load_with(
     sources: &ConfigSources,
@@ -170,6 +171,12 @@ pub fn load_with(
         warnings: Vec::new(),
     };
     config.warnings = permission_warnings(&config);
+    if !config.file_found {
+        config.warnings.push(format!(
+            "no config file at {}, so no accounts are configured; create it (see config.example.toml) or pass --config",
+            config.config_path.display()
+        ));
+    }
     if resolve == ResolveSecrets::Now {
         config.resolve_secrets(env)?;
     }
@@ -217,6 +224,17 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         .map_err(|e| src.value_error(&e, &doc, ""))?;
 
     let accounts = read_accounts(&src, &doc)?;
+    // Checked here rather than when the TUI opens, so a keymap that cannot
+    // work stops every command at load, like any other bad key.
+    if let Err(err) = crate::tui::Keymap::with_overrides(&raw.ui.keymap) {
+        let span = spans::span_of(&doc, &["ui", "keymap", &err.action]).unwrap_or(doc.span());
+        return Err(src.invalid(
+            &format!("ui.keymap.{}", spans::quote_key(&err.action)),
+            span,
+            err.message,
+            err.hint,
+        ));
+    }
     let daemon = DaemonConfig {
         listen: raw.daemon.listen,
         public_url: raw.daemon.public_url.take(),

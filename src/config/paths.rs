@@ -1,5 +1,7 @@
 //! Where the config file and the data directory are: command line first, then
-//! the environment, then the config file (data dir only), then the platform default.
+//! the environment, then (for the config) a `config.toml` inside a data dir
+//! named by either, then the config file (data dir only), then the platform
+//! default.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,12 +107,27 @@ pub(crate) fn config_location(
             explicit: true,
         });
     }
+    let home = env.platform_dirs().and_then(|d| d.home_dir);
     if let Some(path) = env.var(CONFIG_ENV) {
-        let home = env.platform_dirs().and_then(|d| d.home_dir);
         return Ok(ConfigLocation {
             path: expand_tilde(Path::new(&path), home.as_deref()),
             explicit: true,
         });
+    }
+    // A data dir that carries its own config (as `outpost demo --data-dir D`
+    // leaves one) is a whole setup: `--data-dir D` alone reopens it.
+    let named_data_dir = sources.data_dir.clone().or_else(|| {
+        env.var(DATA_DIR_ENV)
+            .map(|dir| expand_tilde(Path::new(&dir), home.as_deref()))
+    });
+    if let Some(dir) = named_data_dir {
+        let path = dir.join(CONFIG_FILE_NAME);
+        if path.is_file() {
+            return Ok(ConfigLocation {
+                path,
+                explicit: false,
+            });
+        }
     }
     let dirs = env.platform_dirs().ok_or(ConfigError::NoPlatformDir {
         what: "config",

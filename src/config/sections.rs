@@ -310,7 +310,8 @@ pub struct UiConfig {
     #[serde(default, deserialize_with = "theme")]
     pub theme: BTreeMap<String, Color>,
     /// Key overrides: action name to the keys that trigger it (an empty list
-    /// unbinds the action). Checked against the action list by the UI.
+    /// unbinds the action). Checked against the UI's action list, and for
+    /// a key meaning two actions on one screen, when the config loads.
     #[serde(default, deserialize_with = "keymap")]
     pub keymap: BTreeMap<String, Vec<String>>,
 }

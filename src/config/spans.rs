@@ -86,6 +86,15 @@ impl Source<'_> {
     }
 }
 
+/// Where the value at a key path is in the file, when it is there.
+pub(crate) fn span_of(doc: &Spanned<DeValue<'_>>, path: &[&str]) -> Option<Range<usize>> {
+    let mut value = doc;
+    for key in path {
+        value = value.get_ref().get(*key)?;
+    }
+    Some(value.span())
+}
+
 /// Pushes onto `path` the keys leading to the innermost key or value that
 /// covers `offset`. Returns whether anything matched.
 fn find_key(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut Vec<String>) -> bool {

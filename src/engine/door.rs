@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::remote::RemoteEngine;
 use super::{
-    CommandError, Engine, InboxQuery, LeadQuery, LeadView, ReplyDraft, ReplyRoute, StatsQuery,
-    StatsReport, ThreadView,
+    CommandError, Engine, Filters, InboxQuery, LeadQuery, LeadView, ReplyDraft, ReplyRoute,
+    StatsQuery, StatsReport, ThreadView,
 };
 use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
 use crate::model::{
@@ -443,7 +443,15 @@ impl Engine {
         let store = self.store();
         let now = self.clock().now();
         Ok(match request {
-            Request::Inbox { query } => Response::Threads(self.inbox(&query)?),
+            Request::Inbox { query } => {
+                self.check_filters(Filters {
+                    account: query.account.as_deref(),
+                    campaign_id: query.campaign_id,
+                    category: query.category.as_deref(),
+                    ..Filters::default()
+                })?;
+                Response::Threads(self.inbox(&query)?)
+            }
             Request::InboxCounts { query } => Response::InboxCounts(self.inbox_counts(&query)?),
             // Idempotent and compare-and-swap throughout, so it may overlap
             // the holder's own pollers.
@@ -451,9 +459,23 @@ impl Engine {
                 Response::Synced(crate::sync::SyncEngine::new(self.clone()).sync_all().await)
             }
             Request::Thread { key } => Response::Thread(self.thread(&key)?),
-            Request::Leads { query } => Response::Leads(self.leads(&query)?),
+            Request::Leads { query } => {
+                self.check_filters(Filters {
+                    account: query.account.as_deref(),
+                    campaign_id: query.campaign_id,
+                    ..Filters::default()
+                })?;
+                Response::Leads(self.leads(&query)?)
+            }
             Request::Lead { email } => Response::Lead(self.lead(&email)?),
-            Request::Stats { query } => Response::Stats(self.stats(&query)?),
+            Request::Stats { query } => {
+                self.check_filters(Filters {
+                    account: query.account.as_deref(),
+                    campaign_id: query.campaign_id,
+                    ..Filters::default()
+                })?;
+                Response::Stats(self.stats(&query)?)
+            }
             Request::ReplyRoutes { key } => Response::ReplyRoutes(self.reply_routes(&key)?),
             Request::Reply { thread_key, reply } => {
                 let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
@@ -500,6 +522,10 @@ impl Engine {
                 sequences::set_enrollment_state(store, &id, action, reason.as_deref(), now)?,
             ),
             Request::Plan { query } => {
+                self.check_filters(Filters {
+                    sequence: query.sequence.as_deref(),
+                    ..Filters::default()
+                })?;
                 let config = self.settings().scheduler()?;
                 let mut plan = sequences::plan(store, &config, &query, now)?;
                 self.fill_smartlead_copy(&mut plan).await;

@@ -97,7 +97,7 @@ impl StoreError {
 /// what they pass with --data-dir.
 fn data_dir_of(path: &std::path::Path) -> PathBuf {
     match path.file_name() {
-        Some(name) if name == "cache" || name == super::lock::LOCK_FILE => {
+        Some(name) if name == super::CACHE_DIR || name == super::lock::LOCK_FILE => {
             path.parent().unwrap_or(path).to_path_buf()
         }
         _ => path.to_path_buf(),

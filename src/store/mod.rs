@@ -134,7 +134,7 @@ impl Drop for Inner {
         drop(db);
         if big_session && on_disk {
             let started = std::time::Instant::now();
-            let db_path = self.path.join("cache");
+            let db_path = self.path.join(CACHE_DIR);
             if let Err(e) = clear_unfinished_snapshots(&db_path) {
                 tracing::warn!(error = %e, "clearing unfinished snapshots before the checkpoint failed");
                 return;
@@ -161,13 +161,22 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The directory inside a data dir that holds sled's files.
+const CACHE_DIR: &str = "cache";
+
 impl Store {
+    /// Whether `data_dir` holds a cache already (checked without creating
+    /// anything, for commands that must not leave one behind).
+    pub fn exists_in(data_dir: &Path) -> bool {
+        data_dir.join(CACHE_DIR).is_dir()
+    }
+
     /// Opens (creating if needed) the cache in `data_dir`, taking the data-dir
     /// lock for `mode` ("tui", "daemon", "cli").
     pub fn open(data_dir: &Path, mode: &str) -> StoreResult<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::from_io(data_dir, &e))?;
         let lock = DataDirLock::acquire(data_dir, mode)?;
-        let db_path = data_dir.join("cache");
+        let db_path = data_dir.join(CACHE_DIR);
         // Under the data-dir lock: no other outpost is writing a snapshot.
         clear_unfinished_snapshots(&db_path).map_err(|e| StoreError::from_io(&db_path, &e))?;
         let config = sled::Config::new()

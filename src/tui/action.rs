@@ -17,6 +17,17 @@ pub enum Screen {
 }
 
 impl Screen {
+    pub const ALL: [Screen; 8] = [
+        Screen::Inbox,
+        Screen::Thread,
+        Screen::Compose,
+        Screen::Leads,
+        Screen::Lead,
+        Screen::Stats,
+        Screen::Sequences,
+        Screen::Sequence,
+    ];
+
     pub fn title(self) -> &'static str {
         match self {
             Screen::Inbox => "Inbox",

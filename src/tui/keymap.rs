@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::{ACTIONS, Action, Screen};
+use super::action::{ACTIONS, Action, Scope, Screen};
 
 /// One key press, normalized so that `G` and `shift-g` are the same chord.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +108,34 @@ impl KeyChord {
     }
 }
 
+/// A `[ui.keymap]` entry outpost cannot use, by the action it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeymapError {
+    /// The `[ui.keymap]` entry to change.
+    pub action: String,
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for KeymapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ui.keymap.{}: {}; {}",
+            self.action, self.message, self.hint
+        )
+    }
+}
+
+/// A screen on which both scopes apply, if there is one.
+fn shared_screen(first: Scope, second: Scope) -> Option<Screen> {
+    Screen::ALL
+        .iter()
+        .copied()
+        .find(|&screen| first.applies(screen) && second.applies(screen))
+}
+
 #[derive(Debug, Clone)]
 pub struct Keymap {
     /// Per action, its keys (in the order given).
@@ -130,24 +158,78 @@ impl Keymap {
         Keymap { keys }
     }
 
-    /// The defaults with the config's overrides applied; names the first bad entry.
-    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Keymap, String> {
+    /// The defaults with the config's overrides applied; names the first bad
+    /// entry. A key that would mean two actions on one screen is refused:
+    /// only one of them could ever run, while help and the hint bar would
+    /// still offer both.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Keymap, KeymapError> {
         let mut map = Keymap::defaults();
         for (name, keys) in overrides {
             let Some(action) = Action::by_name(name) else {
                 let known: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
-                return Err(format!(
-                    "ui.keymap: unknown action `{name}` (actions: {})",
-                    known.join(", ")
-                ));
+                return Err(KeymapError {
+                    action: name.clone(),
+                    message: format!("unknown action `{name}`"),
+                    hint: format!("use one of: {}", known.join(", ")),
+                });
             };
             let chords = keys
                 .iter()
-                .map(|k| KeyChord::parse(k).map_err(|e| format!("ui.keymap.{name}: {e}")))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|k| KeyChord::parse(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|message| KeymapError {
+                    action: name.clone(),
+                    message,
+                    hint: "write keys like `j`, `G`, `ctrl-s`, `alt-x`, `enter`, `esc`, `pagedown`, `f5`"
+                        .to_string(),
+                })?;
             map.keys.insert(action.info().name, chords);
         }
+        map.refuse_clashes(overrides)?;
         Ok(map)
+    }
+
+    /// The first key bound to two actions that can both apply on one screen.
+    /// The error names the overridden action, which is where the config
+    /// needs changing.
+    fn refuse_clashes(&self, overrides: &BTreeMap<String, Vec<String>>) -> Result<(), KeymapError> {
+        for (i, first) in ACTIONS.iter().enumerate() {
+            for second in &ACTIONS[i + 1..] {
+                let Some(screen) = shared_screen(first.scope, second.scope) else {
+                    continue;
+                };
+                let first_keys = self.keys_of(first.action);
+                let Some(chord) = self
+                    .keys_of(second.action)
+                    .iter()
+                    .find(|chord| first_keys.contains(chord))
+                else {
+                    continue;
+                };
+                let (changed, kept) = if overrides.contains_key(second.name) {
+                    (second, first)
+                } else {
+                    (first, second)
+                };
+                let key = chord.label();
+                return Err(KeymapError {
+                    action: changed.name.to_string(),
+                    message: format!(
+                        "key `{key}` is bound to both `{}` and `{}` (both apply on the {} screen)",
+                        first.name,
+                        second.name,
+                        screen.title()
+                    ),
+                    hint: format!(
+                        "unbind it from one of them: give `{}` or `{}` other keys under [ui.keymap]",
+                        changed.name, kept.name
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn keys_of(&self, action: Action) -> &[KeyChord] {
@@ -219,6 +301,55 @@ mod tests {
             None
         );
         let bad = BTreeMap::from([("nope".to_string(), vec!["x".to_string()])]);
-        assert!(Keymap::with_overrides(&bad).unwrap_err().contains("nope"));
+        let err = Keymap::with_overrides(&bad).unwrap_err();
+        assert_eq!(err.action, "nope");
+        assert!(err.to_string().contains("unknown action `nope`"), "{err}");
+    }
+
+    fn keymap(entries: &[(&str, &[&str])]) -> Result<Keymap, KeymapError> {
+        let overrides = entries
+            .iter()
+            .map(|(name, keys)| {
+                (
+                    name.to_string(),
+                    keys.iter().map(|k| k.to_string()).collect(),
+                )
+            })
+            .collect();
+        Keymap::with_overrides(&overrides)
+    }
+
+    #[test]
+    fn the_default_keys_never_mean_two_things_on_one_screen() {
+        assert!(keymap(&[]).is_ok(), "{:?}", keymap(&[]).err());
+    }
+
+    #[test]
+    fn a_key_bound_to_two_actions_on_one_screen_is_refused_by_name() {
+        // `q` would filter the inbox while the bar still says "q quit".
+        let err = keymap(&[("toggle_unread", &["q"])]).unwrap_err();
+        assert_eq!(err.action, "toggle_unread", "the entry to change");
+        let text = err.to_string();
+        for part in ["`q`", "`quit`", "`toggle_unread`", "Inbox", "unbind"] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        // Two overrides that collide with each other (both screen-specific).
+        let err = keymap(&[("reply", &["x"]), ("set_category", &["x"])]).unwrap_err();
+        assert!(err.message.contains("`reply`") && err.message.contains("`set_category`"));
+        // Giving quit another key frees `q`.
+        assert!(keymap(&[("toggle_unread", &["q"]), ("quit", &["ctrl-c"])]).is_ok());
+    }
+
+    #[test]
+    fn a_key_reused_on_screens_that_never_meet_is_allowed() {
+        // `e` filters by event on Leads and edits a step on a Sequence; `p`
+        // pauses a lead on Lead: none of them share a screen with the others.
+        let map = keymap(&[("pause_lead", &["e"])]).unwrap();
+        let e = KeyChord::parse("e").unwrap();
+        assert_eq!(map.lookup(Screen::Lead, e), Some(Action::PauseLead));
+        assert_eq!(map.lookup(Screen::Leads, e), Some(Action::CycleEvent));
+        assert_eq!(map.lookup(Screen::Sequence, e), Some(Action::EditStep));
+        // Compose takes typing, so a global key and a composer key never meet.
+        assert!(keymap(&[("send", &["ctrl-r"])]).is_ok());
     }
 }

@@ -64,7 +64,8 @@ pub fn build_app(
     config: &Config,
     options: &TuiOptions,
 ) -> Result<App, TuiError> {
-    let keymap = Keymap::with_overrides(&config.ui.keymap).map_err(TuiError::Config)?;
+    let keymap =
+        Keymap::with_overrides(&config.ui.keymap).map_err(|e| TuiError::Config(e.to_string()))?;
     let no_color = options.no_color || Theme::no_color_from_env();
     let theme = Theme::new(&config.ui.theme, no_color).map_err(TuiError::Config)?;
     let mut app = App::new(
