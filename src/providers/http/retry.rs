@@ -43,6 +43,11 @@ pub enum Failure {
     Transport,
 }
 
+/// How long a server that refuses connections is retried within one call,
+/// whatever the provider's budget: it is down, not busy, and the rep should
+/// see so (the poller tries again at its next interval).
+pub const CONNECT_BUDGET: Duration = Duration::from_secs(5);
+
 /// Bounded, jittered exponential backoff, shared by every provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -123,7 +128,11 @@ impl RetryPolicy {
             }
             Failure::ServerError | Failure::Connect | Failure::Transport => step,
         };
-        (elapsed + delay <= self.max_total).then_some(delay)
+        let budget = match failure {
+            Failure::Connect => self.max_total.min(CONNECT_BUDGET),
+            _ => self.max_total,
+        };
+        (elapsed + delay <= budget).then_some(delay)
     }
 }
 
@@ -203,6 +212,34 @@ mod tests {
         assert_eq!(
             policy.delay_for(far, first_step(&policy), Duration::ZERO),
             None
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_is_retried_for_a_few_seconds_only() {
+        let patient = RetryPolicy {
+            max_total: Duration::from_secs(45),
+            ..policy()
+        };
+        let step = Some(Duration::from_secs(1));
+        assert!(
+            patient
+                .delay_for(Failure::Connect, step, Duration::from_secs(3))
+                .is_some()
+        );
+        assert_eq!(
+            patient.delay_for(
+                Failure::Connect,
+                step,
+                Duration::from_secs(4) + Duration::from_millis(500)
+            ),
+            None
+        );
+        // A busy server keeps the whole budget.
+        assert!(
+            patient
+                .delay_for(Failure::ServerError, step, Duration::from_secs(30))
+                .is_some()
         );
     }
 
