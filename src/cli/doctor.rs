@@ -53,14 +53,12 @@ pub fn doctor(cli: &Cli) -> CliResult {
     }
 
     println!("credentials");
-    let mut secrets_ok = true;
     for secret in config.secrets() {
         match secret.resolve() {
             Ok(_) => report.ok(&format!("{} is set", secret.key_path())),
-            Err(err) => {
-                secrets_ok = false;
-                report.bad(&err.to_string(), "set the variable or fix the command");
-            }
+            // An account's own secret is reported with the account below.
+            Err(_) if secret.key_path().starts_with("accounts.") => {}
+            Err(err) => report.bad(&err.to_string(), "set the variable or fix the command"),
         }
     }
     for account in config.accounts.values() {
@@ -103,14 +101,38 @@ pub fn doctor(cli: &Cli) -> CliResult {
         }
     }
 
-    if secrets_ok && !config.accounts.is_empty() {
+    if !config.accounts.is_empty() {
         println!("reachability");
         let clock: SharedClock = Arc::new(SystemClock);
         match Providers::from_config(&config, config.data_dir(), clock) {
             Ok(providers) => runtime()?.block_on(async {
+                // Set aside: the others are still checked and still work.
+                for attention in providers.needs_attention.values() {
+                    report.bad(
+                        &format!(
+                            "{}: {} ({})",
+                            attention.account,
+                            attention.summary(),
+                            attention.problem
+                        ),
+                        &format!(
+                            "{}; until then {} neither syncs nor sends",
+                            attention.fix, attention.account
+                        ),
+                    );
+                }
                 for account in providers.smartlead.values() {
                     match account.client.categories().await {
                         Ok(_) => report.ok(&format!("{}: Smartlead answers", account.name)),
+                        Err(err @ crate::providers::smartlead::SmartleadError::Unauthorized(_)) => {
+                            report.bad(
+                                &format!(
+                                    "{}: needs attention: replace the key in {} ({err})",
+                                    account.name, account.key_origin
+                                ),
+                                &format!("replace the key in {}", account.key_origin),
+                            )
+                        }
                         Err(err) => report.bad(
                             &format!("{}: {err}", account.name),
                             "check api_key and base_url",

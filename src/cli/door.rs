@@ -82,11 +82,15 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
     let clock: SharedClock = Arc::new(SystemClock);
     let providers = match reach {
         Reach::Cache => Providers::default(),
-        Reach::Providers => Providers::from_config(config, config.data_dir(), clock.clone())
-            .map_err(|e| match e {
-                ProviderSetupError::Config(c) => CliError::from(c),
-                other => CliError::runtime(other.to_string()),
-            })?,
+        Reach::Providers => {
+            let providers = Providers::from_config(config, config.data_dir(), clock.clone())
+                .map_err(|e| match e {
+                    ProviderSetupError::Config(c) => CliError::from(c),
+                    other => CliError::runtime(other.to_string()),
+                })?;
+            providers.require_one_usable(config)?;
+            providers
+        }
     };
     Ok(Engine::with_providers(store, clock, Arc::new(providers))
         .with_settings(EngineSettings::from_config(config)))
