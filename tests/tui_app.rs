@@ -22,6 +22,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::broadcast;
 
+#[allow(dead_code)]
+#[path = "support/dns.rs"]
+mod dns;
+
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
@@ -590,7 +594,16 @@ impl Harness {
         let store = Store::temporary().unwrap();
         fixture(&store);
         let clock = FakeClock::new(at(NOW));
-        let engine = Engine::new(store, Arc::new(clock.clone()));
+        // The sequence detail's preflight asks a DNS server on loopback.
+        let engine = Engine::new(store, Arc::new(clock.clone())).with_settings(
+            outpost::engine::EngineSettings {
+                sending: outpost::config::SendingConfig {
+                    dns_server: Some(dns::shared()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
         let feed = engine.subscribe();
         let app = App::new(
             Keymap::defaults(),
@@ -1275,7 +1288,10 @@ async fn r_pressed_while_the_conversation_loads_still_answers_it() {
     // Enter queues the load; `r` comes before its answer.
     h.app
         .handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    assert!(h.app.thread.view.is_none(), "the conversation is still loading");
+    assert!(
+        h.app.thread.view.is_none(),
+        "the conversation is still loading"
+    );
     h.app
         .handle_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE));
     assert_eq!(h.app.screen(), Screen::Compose, "{}", h.screen());

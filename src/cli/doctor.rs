@@ -20,6 +20,12 @@ impl Report {
         println!("  ok    {what}");
     }
 
+    /// Worth fixing, but mail still goes out as it is.
+    fn warn(&self, what: &str, fix: &str) {
+        println!("  warn  {what}");
+        println!("        → {fix}");
+    }
+
     fn bad(&mut self, what: &str, fix: &str) {
         self.problems += 1;
         println!("  FAIL  {what}");
@@ -147,11 +153,52 @@ pub fn doctor(cli: &Cli) -> CliResult {
                         }
                     }
                 }
+                println!("deliverability");
+                check_deliverability(&mut report, &config, &providers).await;
             }),
             Err(err) => report.bad(&err.to_string(), "see the message"),
         }
     }
     finish(report)
+}
+
+/// SPF, DKIM and DMARC of every sending domain (the accounts' mailboxes,
+/// a Smartlead mailbox's own provider), and the unsubscribe headers
+/// sequence emails carry.
+async fn check_deliverability(report: &mut Report, config: &config::Config, providers: &Providers) {
+    use crate::deliverability::{DnsChecker, check_unsubscribe};
+    let checker = match DnsChecker::new(config.sending.dns_server) {
+        Ok(checker) => checker,
+        Err(err) => {
+            report.bad(
+                &err.to_string(),
+                "set [sending] dns_server to a resolver's address",
+            );
+            return;
+        }
+    };
+    let (domains, notes) = crate::engine::preflight::sending_domains(providers, None).await;
+    for note in notes {
+        report.bad(&note, "see the message");
+    }
+    let selectors = &config.sending.dkim_selectors;
+    let reports =
+        futures::future::join_all(domains.iter().map(|d| checker.check_domain(d, selectors))).await;
+    for domain in reports {
+        for check in &domain.checks {
+            let what = format!("{}: {}: {}", domain.domain, check.name, check.detail);
+            match &check.fix {
+                None => report.ok(&what),
+                Some(fix) => report.bad(&what, fix),
+            }
+        }
+    }
+    let unsubscribe = check_unsubscribe(config.daemon.public_url.as_ref());
+    let what = format!("{}: {}", unsubscribe.name, unsubscribe.detail);
+    match &unsubscribe.fix {
+        None => report.ok(&what),
+        Some(fix) => report.warn(&what, fix),
+    }
 }
 
 fn finish(report: Report) -> CliResult {

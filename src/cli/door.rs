@@ -30,6 +30,9 @@ pub enum Reach {
     Cache,
     /// The providers too (a reply is sent at once).
     Providers,
+    /// The providers when they can be built, else the cache alone: for
+    /// verbs that only look something up from a provider (the preflight).
+    ProvidersIfAny,
 }
 
 /// A door and the runtime its requests run on.
@@ -90,6 +93,9 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
                 })?;
             providers.require_one_usable(config)?;
             providers
+        }
+        Reach::ProvidersIfAny => {
+            Providers::from_config(config, config.data_dir(), clock.clone()).unwrap_or_default()
         }
     };
     Ok(Engine::with_providers(store, clock, Arc::new(providers))

@@ -128,6 +128,13 @@ pub struct SendingConfig {
     /// Days on which nothing is sent.
     #[serde(default, deserialize_with = "dates")]
     pub holidays: Vec<NaiveDate>,
+    /// The DNS server the deliverability preflight asks ("IP" or "IP:PORT");
+    /// None for the system resolver.
+    #[serde(default, deserialize_with = "values::opt_dns_server")]
+    pub dns_server: Option<SocketAddr>,
+    /// DKIM selectors of the rep's domains, tried before the common ones.
+    #[serde(default)]
+    pub dkim_selectors: Vec<String>,
 }
 
 impl Default for SendingConfig {
@@ -139,6 +146,8 @@ impl Default for SendingConfig {
             skip_weekends: true,
             random_gap_secs: GapRange::default(),
             holidays: Vec::new(),
+            dns_server: None,
+            dkim_selectors: Vec::new(),
         }
     }
 }

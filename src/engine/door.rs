@@ -192,6 +192,12 @@ pub enum Request {
         account: String,
         email: String,
     },
+    /// Deliverability preflight of a sequence's sending domains and unsubscribe
+    /// headers, and of these leads' mail servers (DNS lookups; warnings only).
+    Preflight {
+        sequence: String,
+        leads: Vec<String>,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -230,6 +236,7 @@ pub enum Response {
     SequencePane(Option<PaneDetail>),
     Suppression(Suppression),
     ReplyRoutes(Vec<ReplyRoute>),
+    Preflight(super::preflight::PreflightReport),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -521,6 +528,9 @@ impl Engine {
             Request::PauseLead { email } => Response::Count(self.pause_lead(&email)?),
             Request::Suppress { account, email } => {
                 Response::Suppression(self.suppress_lead(&account, &email)?)
+            }
+            Request::Preflight { sequence, leads } => {
+                Response::Preflight(self.preflight(&sequence, &leads).await?)
             }
         })
     }

@@ -10,6 +10,7 @@ mod commands;
 pub mod door;
 mod events;
 mod lead_index;
+pub mod preflight;
 mod queries;
 pub mod remote;
 mod sequence_queries;

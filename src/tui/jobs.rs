@@ -45,6 +45,11 @@ pub enum Job {
     SequenceDetail {
         name: String,
     },
+    /// The deliverability preflight of a sequence (DNS lookups: a job, so
+    /// the screen never waits on them).
+    Preflight {
+        sequence: String,
+    },
     Categories {
         thread_key: String,
         account: String,
@@ -145,6 +150,10 @@ pub enum JobResult {
     Stats(Box<StatsReport>),
     Sequences(Vec<SequenceSummary>),
     SequenceDetail(Box<Option<SequenceDetail>>),
+    Preflight {
+        sequence: String,
+        warnings: Vec<String>,
+    },
     Categories {
         thread_key: String,
         categories: Vec<Category>,
@@ -210,6 +219,13 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         ),
         Job::Sequences | Job::SequenceNames { .. } => ("sequences", Request::SequencesPane),
         Job::SequenceDetail { name } => ("sequence", Request::SequencePane { name }),
+        Job::Preflight { sequence } => (
+            "deliverability preflight",
+            Request::Preflight {
+                sequence,
+                leads: Vec::new(),
+            },
+        ),
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
         Job::SetCategory {
             thread_key,
@@ -320,6 +336,10 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::SequenceDetail { .. }, Response::SequencePane(detail)) => {
             JobResult::SequenceDetail(Box::new(detail))
         }
+        (Job::Preflight { sequence }, Response::Preflight(report)) => JobResult::Preflight {
+            sequence,
+            warnings: report.warnings(),
+        },
         (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
             JobResult::Categories {
                 thread_key,

@@ -120,6 +120,9 @@ impl App {
             JobResult::SequenceDetail(detail) => {
                 self.sequences.detail = *detail;
             }
+            JobResult::Preflight { sequence, warnings } => {
+                self.sequences.preflight = Some((sequence, warnings));
+            }
             JobResult::Categories {
                 thread_key,
                 categories,
