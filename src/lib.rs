@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod daemon;
+pub mod deliverability;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -756,9 +756,12 @@ async fn a_reply_with_the_provider_down_is_queued_at_once_and_goes_out_later_exa
 async fn mail_sent_from_gmail_carries_the_accounts_from_name_mime_encoded() {
     use outpost::sandbox::google::InboundMessage;
     let rig = fast_rig(50, 3).await;
-    // [accounts.gm] is the config's last section.
-    let mut text = std::fs::read_to_string(&rig.config_path).unwrap();
-    text.push_str("from_name = \"Zoë Ångström-Shah\"\n");
+    let text = std::fs::read_to_string(&rig.config_path).unwrap();
+    let text = text.replacen(
+        "[accounts.gm]\n",
+        "[accounts.gm]\nfrom_name = \"Zoë Ångström-Shah\"\n",
+        1,
+    );
     std::fs::write(&rig.config_path, text).unwrap();
     let google = rig.sandbox.google().clone();
     let gmail_thread = google.thread_ids()[0].clone();

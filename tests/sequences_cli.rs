@@ -4,6 +4,10 @@
 
 use assert_cmd::Command;
 
+#[allow(dead_code)]
+#[path = "support/dns.rs"]
+mod dns;
+
 fn outpost(data: &std::path::Path) -> Command {
     let mut cmd = Command::cargo_bin("outpost").unwrap();
     cmd.env_remove("OUTPOST_CONFIG")
@@ -24,7 +28,10 @@ fn apply_enroll_plan_show_and_control() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
-        "[sending]\ntimezone = \"America/New_York\"\n",
+        format!(
+            "[sending]\ntimezone = \"America/New_York\"\ndns_server = \"{}\"\n",
+            dns::shared()
+        ),
     )
     .unwrap();
     let root = env!("CARGO_MANIFEST_DIR");

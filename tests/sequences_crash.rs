@@ -16,6 +16,10 @@ use assert_cmd::cargo::CommandCargoExt;
 use chrono::{Timelike, Utc};
 use rand::Rng;
 
+#[allow(dead_code)]
+#[path = "support/dns.rs"]
+mod dns;
+
 fn outpost(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("outpost").unwrap();
     cmd.env_remove("OUTPOST_CONFIG")
@@ -202,12 +206,13 @@ fn every_step_is_sent_exactly_once_across_random_kills() {
         format!(
             "data_dir = {data}\n\n[accounts.gm]\nprovider = \"gmail\"\nemail = {email}\n\
              client_id = {cid}\nclient_secret = {secret}\napi_base_url = {base}\n\
-             auth_url = {auth}\ntoken_url = {token}\n",
+             auth_url = {auth}\ntoken_url = {token}\n\n[sending]\ndns_server = {dns}\n",
             data = toml::Value::String(dir.path().join("data").display().to_string()),
             email = s("gmail_email"),
             cid = s("oauth_client_id"),
             secret = s("oauth_client_secret"),
             base = s("gmail_api_base_url"),
+            dns = toml::Value::String(dns::shared().to_string()),
             auth = s("oauth_auth_url"),
             token = s("oauth_token_url"),
         ),

@@ -297,7 +297,8 @@ fn unsubscribe_headers_pixel_and_click_links_are_signed() {
         !html.contains("href=\"https://acme.example"),
         "links are rewritten"
     );
-    // Without a public URL: no links and no headers.
+    // Without a public URL: no links, and a mailto List-Unsubscribe only
+    // (no one-click: RFC 8058 needs an HTTPS link).
     let plain = Store::temporary().unwrap();
     apply(&plain, &text);
     enroll(
@@ -307,7 +308,14 @@ fn unsubscribe_headers_pixel_and_click_links_are_signed() {
         utc("2026-03-02T10:00:00Z"),
     );
     scheduler(&plain).tick(utc("2026-03-02T10:00:00Z")).unwrap();
-    assert!(pending(&plain)[0].email.headers.is_empty());
+    let email = &pending(&plain)[0].email;
+    assert_eq!(
+        email.headers,
+        [(
+            "List-Unsubscribe".to_string(),
+            format!("<mailto:{}?subject=unsubscribe>", email.from)
+        )]
+    );
 }
 
 /// Slots are not handed out in processing order: a lead in a far time zone

@@ -22,6 +22,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::broadcast;
 
+#[allow(dead_code)]
+#[path = "support/dns.rs"]
+mod dns;
+
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
@@ -590,7 +594,16 @@ impl Harness {
         let store = Store::temporary().unwrap();
         fixture(&store);
         let clock = FakeClock::new(at(NOW));
-        let engine = Engine::new(store, Arc::new(clock.clone()));
+        // The sequence detail's preflight asks a DNS server on loopback.
+        let engine = Engine::new(store, Arc::new(clock.clone())).with_settings(
+            outpost::engine::EngineSettings {
+                sending: outpost::config::SendingConfig {
+                    dns_server: Some(dns::shared()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
         let feed = engine.subscribe();
         let app = App::new(
             Keymap::defaults(),

@@ -57,7 +57,9 @@ pub const EVENT_TYPES: &[&str] = &[
 
 /// Runs the daemon in the foreground until SIGTERM/SIGINT.
 pub fn run_daemon(cli: &Cli) -> CliResult {
-    let config = config::load(&sources(cli))?;
+    // Secrets are read per account: one that cannot be read sets that
+    // account aside (shown in /health) instead of stopping the daemon.
+    let config = config::load_unresolved(&sources(cli))?;
     for warning in config.warnings() {
         eprintln!("warning: {warning}");
     }

@@ -27,6 +27,12 @@ impl Report {
         println!("  --    {what}");
     }
 
+    /// Worth fixing, but mail still goes out as it is.
+    fn warn(&self, what: &str, fix: &str) {
+        println!("  warn  {what}");
+        println!("        → {fix}");
+    }
+
     fn bad(&mut self, what: &str, fix: &str) {
         self.problems += 1;
         println!("  FAIL  {what}");
@@ -61,14 +67,12 @@ pub fn doctor(cli: &Cli) -> CliResult {
     }
 
     println!("credentials");
-    let mut secrets_ok = true;
     for secret in config.secrets() {
         match secret.resolve() {
             Ok(_) => report.ok(&format!("{} is set", secret.key_path())),
-            Err(err) => {
-                secrets_ok = false;
-                report.bad(&err.to_string(), "set the variable or fix the command");
-            }
+            // An account's own secret is reported with the account below.
+            Err(_) if secret.key_path().starts_with("accounts.") => {}
+            Err(err) => report.bad(&err.to_string(), "set the variable or fix the command"),
         }
     }
     for account in config.accounts.values() {
@@ -121,11 +125,26 @@ pub fn doctor(cli: &Cli) -> CliResult {
         }
     }
 
-    if secrets_ok && !config.accounts.is_empty() {
+    if !config.accounts.is_empty() {
         println!("reachability");
         let clock: SharedClock = Arc::new(SystemClock);
         match Providers::from_config(&config, config.data_dir(), clock) {
             Ok(providers) => runtime()?.block_on(async {
+                // Set aside: the others are still checked and still work.
+                for attention in providers.needs_attention.values() {
+                    report.bad(
+                        &format!(
+                            "{}: {} ({})",
+                            attention.account,
+                            attention.summary(),
+                            attention.problem
+                        ),
+                        &format!(
+                            "{}; until then {} neither syncs nor sends",
+                            attention.fix, attention.account
+                        ),
+                    );
+                }
                 for account in providers.smartlead.values() {
                     let Some(ProviderSettings::Smartlead(settings)) =
                         config.account(&account.name).map(|a| &a.provider)
@@ -134,6 +153,15 @@ pub fn doctor(cli: &Cli) -> CliResult {
                     };
                     match account.client.categories().await {
                         Ok(_) => report.ok(&format!("{}: Smartlead answers", account.name)),
+                        Err(err @ crate::providers::smartlead::SmartleadError::Unauthorized(_)) => {
+                            report.bad(
+                                &format!(
+                                    "{}: needs attention: replace the key in {} ({err})",
+                                    account.name, account.key_origin
+                                ),
+                                &format!("replace the key in {}", account.key_origin),
+                            )
+                        }
                         Err(err) => {
                             let (what, fix) = smartlead_failure(&account.name, settings, &err);
                             report.bad(&what, &fix)
@@ -154,6 +182,8 @@ pub fn doctor(cli: &Cli) -> CliResult {
                         }
                     }
                 }
+                println!("deliverability");
+                check_deliverability(&mut report, &config, &providers).await;
             }),
             Err(err) => report.bad(
                 &err.to_string(),
@@ -283,6 +313,45 @@ fn network_failure(name: &str, key: &str, url: &str, detail: &str) -> (String, S
             "is the server running and reachable from this machine? is {key} in [accounts.{name}] right? behind a proxy, check HTTPS_PROXY / HTTP_PROXY / NO_PROXY"
         ),
     )
+}
+
+/// SPF, DKIM and DMARC of every sending domain (the accounts' mailboxes,
+/// a Smartlead mailbox's own provider), and the unsubscribe headers
+/// sequence emails carry.
+async fn check_deliverability(report: &mut Report, config: &config::Config, providers: &Providers) {
+    use crate::deliverability::{DnsChecker, check_unsubscribe};
+    let checker = match DnsChecker::new(config.sending.dns_server) {
+        Ok(checker) => checker,
+        Err(err) => {
+            report.bad(
+                &err.to_string(),
+                "set [sending] dns_server to a resolver's address",
+            );
+            return;
+        }
+    };
+    let (domains, notes) = crate::engine::preflight::sending_domains(providers, None).await;
+    for note in notes {
+        report.bad(&note, "see the message");
+    }
+    let selectors = &config.sending.dkim_selectors;
+    let reports =
+        futures::future::join_all(domains.iter().map(|d| checker.check_domain(d, selectors))).await;
+    for domain in reports {
+        for check in &domain.checks {
+            let what = format!("{}: {}: {}", domain.domain, check.name, check.detail);
+            match &check.fix {
+                None => report.ok(&what),
+                Some(fix) => report.bad(&what, fix),
+            }
+        }
+    }
+    let unsubscribe = check_unsubscribe(config.daemon.public_url.as_ref());
+    let what = format!("{}: {}", unsubscribe.name, unsubscribe.detail);
+    match &unsubscribe.fix {
+        None => report.ok(&what),
+        Some(fix) => report.warn(&what, fix),
+    }
 }
 
 fn finish(report: Report) -> CliResult {

@@ -30,6 +30,9 @@ pub enum Reach {
     Cache,
     /// The providers too (a reply is sent at once).
     Providers,
+    /// The providers when they can be built, else the cache alone: for
+    /// verbs that only look something up from a provider (the preflight).
+    ProvidersIfAny,
 }
 
 /// A door and the runtime its requests run on.
@@ -89,11 +92,18 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
     let clock: SharedClock = Arc::new(SystemClock);
     let providers = match reach {
         Reach::Cache => Providers::default(),
-        Reach::Providers => Providers::from_config(config, config.data_dir(), clock.clone())
-            .map_err(|e| match e {
-                ProviderSetupError::Config(c) => CliError::from(c),
-                other => CliError::runtime(other.to_string()),
-            })?,
+        Reach::Providers => {
+            let providers = Providers::from_config(config, config.data_dir(), clock.clone())
+                .map_err(|e| match e {
+                    ProviderSetupError::Config(c) => CliError::from(c),
+                    other => CliError::runtime(other.to_string()),
+                })?;
+            providers.require_one_usable(config)?;
+            providers
+        }
+        Reach::ProvidersIfAny => {
+            Providers::from_config(config, config.data_dir(), clock.clone()).unwrap_or_default()
+        }
     };
     Ok(Engine::with_providers(store, clock, Arc::new(providers))
         .with_settings(EngineSettings::from_config(config)))

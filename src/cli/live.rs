@@ -98,10 +98,34 @@ impl LiveContext {
                 other => CliError::runtime(other.to_string()),
             },
         )?;
+        providers.require_one_usable(&config)?;
         let store = Store::open(config.data_dir(), mode)?;
         let engine = Engine::with_providers(store, clock, Arc::new(providers))
             .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(LiveContext { config, engine })
+    }
+}
+
+/// The end of a command that did its work for every usable account: exit 1
+/// (a partial failure) when some account was set aside, naming each with
+/// what to set on stderr; 0 otherwise.
+pub fn attention_exit(
+    set_aside: &[crate::providers::registry::AccountAttention],
+    consequence: &str,
+) -> CliResult {
+    for attention in set_aside {
+        eprintln!(
+            "account {} {} ({}); {consequence}",
+            attention.account,
+            attention.summary(),
+            attention.problem
+        );
+    }
+    match set_aside.len() {
+        0 => Ok(()),
+        n => Err(CliError::runtime(format!(
+            "{n} account(s) need attention (see above); the others were handled"
+        ))),
     }
 }
 
@@ -134,6 +158,12 @@ pub fn progress_printer(engine: &Engine) -> tokio::task::JoinHandle<()> {
 }
 
 pub fn print_summary(summary: &SyncSummary, json: bool) -> CliResult {
+    // Whole on stderr too, where the table would clip what to set.
+    for a in &summary.accounts {
+        if let Some(fix) = &a.needs_attention {
+            eprintln!("account {} needs attention: {fix}", a.account);
+        }
+    }
     if json {
         return output::json(summary);
     }
@@ -161,6 +191,10 @@ pub fn print_summary(summary: &SyncSummary, json: bool) -> CliResult {
             a.writes.to_string(),
             a.requests.to_string(),
             match (&a.error, a.full_resync) {
+                (Some(_), _) if a.needs_attention.is_some() => format!(
+                    "needs attention: {}",
+                    a.needs_attention.as_deref().unwrap_or_default()
+                ),
                 (Some(err), _) => format!("failed: {err}"),
                 (None, true) => "ok (full resync)".into(),
                 (None, false) => "ok".into(),

@@ -34,6 +34,9 @@ pub struct SendSummary {
     /// Items that were tried and will be tried again later.
     pub retrying: usize,
     pub passes: usize,
+    /// Accounts set aside for a secret the rep must fix: their due mail
+    /// waits, everyone else's went out.
+    pub needs_attention: Vec<crate::providers::registry::AccountAttention>,
 }
 
 impl SendSummary {
@@ -96,14 +99,23 @@ pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
         ctx.engine.store().flush_async().await?;
         Ok::<_, CliError>(summary)
     })?;
+    let mut summary = summary;
+    summary.needs_attention = ctx
+        .engine
+        .providers()
+        .needs_attention
+        .values()
+        .cloned()
+        .collect();
     if args.json {
-        return output::json(&summary);
+        output::json(&summary)?;
+    } else {
+        println!(
+            "sent {}, failed {}, retrying later {}, queued {}, reconciled {}",
+            summary.sent, summary.failed, summary.retrying, summary.queued, summary.reconciled
+        );
     }
-    println!(
-        "sent {}, failed {}, retrying later {}, queued {}, reconciled {}",
-        summary.sent, summary.failed, summary.retrying, summary.queued, summary.reconciled
-    );
-    Ok(())
+    super::live::attention_exit(&summary.needs_attention, "its due mail waits")
 }
 
 /// What the process holding the data dir does instead: a TUI or a daemon

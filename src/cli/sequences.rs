@@ -132,7 +132,12 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
         ),
         _ => None,
     };
-    let door = CliDoor::open(cli, Reach::Cache)?;
+    // Applying checks the sequence's sending domains, which may ask Smartlead.
+    let reach = match command {
+        SequenceCommand::Apply { .. } => Reach::ProvidersIfAny,
+        _ => Reach::Cache,
+    };
+    let door = CliDoor::open(cli, reach)?;
     match command {
         SequenceCommand::Apply { file, json } => {
             let request = Request::SequenceApply {
@@ -144,16 +149,18 @@ fn sequence(cli: &Cli, command: &SequenceCommand) -> CliResult {
                 other => return Err(unexpected(other)),
             };
             if json.json {
-                return output::json(&report);
+                output::json(&report)?;
+            } else {
+                let verb = if report.created { "created" } else { "updated" };
+                println!(
+                    "{verb} sequence {:?}: {} steps, sends via {} ({})",
+                    report.sequence.name,
+                    report.sequence.steps.len(),
+                    report.sequence.send_via.provider,
+                    report.sequence.send_via.mailboxes.join(", ")
+                );
             }
-            let verb = if report.created { "created" } else { "updated" };
-            println!(
-                "{verb} sequence {:?}: {} steps, sends via {} ({})",
-                report.sequence.name,
-                report.sequence.steps.len(),
-                report.sequence.send_via.provider,
-                report.sequence.send_via.mailboxes.join(", ")
-            );
+            preflight(&door, &report.sequence.name, Vec::new(), json.json, true);
             Ok(())
         }
         SequenceCommand::List { json } => {
@@ -296,8 +303,9 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
         }
         (None, None) => return Err(CliError::usage("give --lead EMAIL or --csv FILE")),
     };
-    let door = CliDoor::open(cli, Reach::Cache)?;
+    let door = CliDoor::open(cli, Reach::ProvidersIfAny)?;
     let start = start.unwrap_or_else(|| door.clock().now());
+    let emails: Vec<String> = inputs.iter().map(|l| l.email.clone()).collect();
     let request = Request::Enroll {
         sequence: args.sequence.clone(),
         leads: inputs,
@@ -309,7 +317,9 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
         other => return Err(unexpected(other)),
     };
     if args.json.json {
-        return output::json(&report);
+        output::json(&report)?;
+        preflight(&door, &report.sequence, emails, true, false);
+        return Ok(());
     }
     // A due time only means something for someone enrolled.
     if report.enrolled.is_empty() {
@@ -332,7 +342,41 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
             .unwrap_or_default();
         println!("  {}{line}: {}", skip.email, skip.reason);
     }
+    preflight(&door, &report.sequence, emails, false, false);
     Ok(())
+}
+
+/// Warns about what would hurt this sequence's mail (sending domains,
+/// unsubscribe headers, leads without a mail server): on stdout with the
+/// rest, or on stderr beside a `--json` document. Never fails the verb.
+/// `apply`: also say what unsubscribe headers every step will carry.
+fn preflight(door: &CliDoor, sequence: &str, leads: Vec<String>, json: bool, apply: bool) {
+    let request = Request::Preflight {
+        sequence: sequence.to_string(),
+        leads,
+    };
+    let lines = match door.call(request) {
+        // What every step will carry, said once when the sequence is applied.
+        Ok(Response::Preflight(report)) if apply => {
+            let mut lines = report.warnings();
+            let u = &report.unsubscribe;
+            lines.push(match &u.fix {
+                Some(fix) => format!("{}: {} → {fix}", u.name, u.detail),
+                None => format!("{}: {}", u.name, u.detail),
+            });
+            lines
+        }
+        Ok(Response::Preflight(report)) => report.warnings(),
+        Ok(other) => vec![format!("preflight: {}", unexpected(other))],
+        Err(err) => vec![format!("the deliverability preflight did not run: {err}")],
+    };
+    for line in lines {
+        if json {
+            eprintln!("warning: {line}");
+        } else {
+            println!("warning: {line}");
+        }
+    }
 }
 
 fn enrollment(cli: &Cli, command: &EnrollmentCommand) -> CliResult {

@@ -91,6 +91,25 @@ impl Secret {
         &self.source
     }
 
+    /// What the rep sets to supply it, e.g. `set SMARTLEAD_API_KEY`: never
+    /// the value, only where it comes from.
+    pub fn what_to_set(&self) -> String {
+        match &self.source {
+            SecretSource::Env(name) => format!("set {name}"),
+            SecretSource::Command(_) => format!("make {} print the secret", self.key_path()),
+            SecretSource::Literal(_) => format!("set {}", self.key_path()),
+        }
+    }
+
+    /// Where the value was taken from, for a provider that refuses it:
+    /// the variable's name, else the config key.
+    pub fn origin(&self) -> String {
+        match &self.source {
+            SecretSource::Env(name) => name.clone(),
+            _ => self.key_path(),
+        }
+    }
+
     pub fn is_literal(&self) -> bool {
         matches!(self.source, SecretSource::Literal(_))
     }

@@ -135,6 +135,13 @@ pub struct SendingConfig {
         deserialize_with = "values::share"
     )]
     pub bounce_pause_rate: f64,
+    /// The DNS server the deliverability preflight asks ("IP" or "IP:PORT");
+    /// None for the system resolver.
+    #[serde(default, deserialize_with = "values::opt_dns_server")]
+    pub dns_server: Option<SocketAddr>,
+    /// DKIM selectors of the rep's domains, tried before the common ones.
+    #[serde(default)]
+    pub dkim_selectors: Vec<String>,
 }
 
 impl Default for SendingConfig {
@@ -147,6 +154,8 @@ impl Default for SendingConfig {
             random_gap_secs: GapRange::default(),
             holidays: Vec::new(),
             bounce_pause_rate: default_bounce_pause_rate(),
+            dns_server: None,
+            dkim_selectors: Vec::new(),
         }
     }
 }

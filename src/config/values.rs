@@ -51,6 +51,23 @@ pub(crate) fn optional_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Optio
     timezone(d).map(Some)
 }
 
+/// A DNS server: "IP:PORT", or a bare IP on port 53.
+pub(crate) fn opt_dns_server<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if let Ok(addr) = SocketAddr::from_str(&text) {
+        return Ok(Some(addr));
+    }
+    std::net::IpAddr::from_str(&text)
+        .map(|ip| Some(SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a DNS server address; write an IP, or IP:PORT such as \"127.0.0.1:5353\""
+            ))
+        })
+}
+
 /// A socket address such as `127.0.0.1:8790` or `[::1]:8790`.
 pub(crate) fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(d)?;

@@ -256,6 +256,12 @@ pub enum Request {
     MailboxResume {
         mailbox: String,
     },
+    /// Deliverability preflight of a sequence's sending domains and unsubscribe
+    /// headers, and of these leads' mail servers (DNS lookups; warnings only).
+    Preflight {
+        sequence: String,
+        leads: Vec<String>,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -301,6 +307,7 @@ pub enum Response {
     Task(Task),
     Mailboxes(Vec<super::MailboxBounces>),
     Mailbox(super::MailboxBounces),
+    Preflight(super::preflight::PreflightReport),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -663,6 +670,9 @@ impl Engine {
             )?),
             Request::MailboxBounces => Response::Mailboxes(self.mailbox_bounces()?),
             Request::MailboxResume { mailbox } => Response::Mailbox(self.resume_mailbox(&mailbox)?),
+            Request::Preflight { sequence, leads } => {
+                Response::Preflight(self.preflight(&sequence, &leads).await?)
+            }
         })
     }
 

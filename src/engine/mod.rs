@@ -12,6 +12,7 @@ pub mod door;
 mod events;
 mod filters;
 mod lead_index;
+pub mod preflight;
 mod queries;
 pub mod remote;
 mod sequence_queries;

@@ -586,8 +586,31 @@ impl Engine {
         }))
     }
 
+    /// Every account: the synced ones from the store, with those set aside
+    /// for a secret that cannot be read saying what to set.
     pub fn accounts(&self) -> StoreResult<Vec<Account>> {
-        self.store.iter::<Account>().collect()
+        let mut accounts: Vec<Account> =
+            self.store.iter::<Account>().collect::<StoreResult<_>>()?;
+        for attention in self.providers().needs_attention.values() {
+            let at = match accounts.iter().position(|a| a.name == attention.account) {
+                Some(at) => at,
+                None => {
+                    accounts.push(Account {
+                        name: attention.account.clone(),
+                        provider: attention.provider,
+                        email: None,
+                        needs_login: false,
+                        last_sync_ok: None,
+                        last_error: None,
+                        categories: Vec::new(),
+                    });
+                    accounts.len() - 1
+                }
+            };
+            accounts[at].last_error = Some(attention.summary());
+        }
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(accounts)
     }
 }
 

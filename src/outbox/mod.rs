@@ -104,9 +104,57 @@ impl OutboxWorker {
             .take_while(|item| item.not_before <= now)
             .collect();
         for item in due {
-            handled.push(self.send(item).await?);
+            match self.set_aside(&item) {
+                // Waits, untried, until the rep fixes the account: trying
+                // would only spend its attempts. Not "handled", so a loop
+                // until idle does not spin on it.
+                Some(reason) => self.hold(item, reason)?,
+                None => handled.push(self.send(item).await?),
+            }
         }
         Ok(handled)
+    }
+
+    /// Why an item's account cannot be used now, when it was set aside for
+    /// a secret the rep must fix.
+    fn set_aside(&self, item: &OutboxItem) -> Option<String> {
+        let attention = self.engine.providers().needs_attention.get(&item.account)?;
+        Some(format!(
+            "account {} {}",
+            attention.account,
+            attention.summary()
+        ))
+    }
+
+    /// The outcome for an item whose account has no client: one set aside
+    /// waits for the fix (nothing was sent); one not in the config never sends.
+    fn unavailable(&self, item: &OutboxItem, provider: &str) -> Outcome {
+        match self.set_aside(item) {
+            Some(reason) => Outcome::Retry(reason),
+            None => Outcome::Failed(format!(
+                "{provider} account {} is not configured",
+                item.account
+            )),
+        }
+    }
+
+    /// Keeps a due item of an account set aside pending, saying why.
+    fn hold(&self, mut item: OutboxItem, reason: String) -> Result<(), StoreError> {
+        if item.last_error.as_deref() == Some(reason.as_str()) {
+            return Ok(());
+        }
+        item.last_error = Some(reason);
+        item.updated_at = self.engine.clock().now();
+        // Only over the pending item that was read: a cancel meanwhile wins.
+        self.engine.store().modify::<OutboxItem, ()>(
+            std::slice::from_ref(&item.id),
+            |_, stored| {
+                stored
+                    .filter(|s| s.state == OutboxState::Pending && s.attempts == item.attempts)?;
+                Some((item.clone(), ()))
+            },
+        )?;
+        Ok(())
     }
 
     /// Resolves items left in `sending` by a crash, before any new send.
@@ -147,6 +195,10 @@ impl OutboxWorker {
         match &item.delivery {
             Delivery::GmailSend { .. } => {
                 let Some(account) = self.engine.providers().gmail.get(&item.account) else {
+                    // Settled once the rep fixes the account; until then it may have gone out.
+                    if let Some(attention) = self.set_aside(item) {
+                        return Outcome::Unsettled(attention);
+                    }
                     return Outcome::Unknown(format!(
                         "account {} is not configured; cannot check whether it was sent",
                         item.account
@@ -461,7 +513,7 @@ impl OutboxWorker {
 
     async fn deliver_gmail(&self, item: &OutboxItem, thread_id: Option<&str>) -> Outcome {
         let Some(account) = self.engine.providers().gmail.get(&item.account) else {
-            return Outcome::Failed(format!("Gmail account {} is not configured", item.account));
+            return self.unavailable(item, "Gmail");
         };
         let mailbox = |a: &str| mime::Mailbox::new(None, a);
         let from_name = self.engine.settings().from_name(&item.account);
@@ -507,10 +559,7 @@ impl OutboxWorker {
 
     async fn deliver_smartlead_reply(&self, item: &OutboxItem, reply: &SmartleadReply) -> Outcome {
         let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
-            return Outcome::Failed(format!(
-                "Smartlead account {} is not configured",
-                item.account
-            ));
+            return self.unavailable(item, "Smartlead");
         };
         let body = smartlead_reply::reply_body(item);
         let join = |list: &[String]| Some(list.join(",")).filter(|s| !s.is_empty());
@@ -552,10 +601,7 @@ impl OutboxWorker {
 
     async fn deliver_smartlead_add(&self, item: &OutboxItem, enroll: &SmartleadEnroll) -> Outcome {
         let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
-            return Outcome::Failed(format!(
-                "Smartlead account {} is not configured",
-                item.account
-            ));
+            return self.unavailable(item, "Smartlead");
         };
         if let Err(outcome) = self.ensure_smartlead_senders(item, enroll, account).await {
             return outcome;

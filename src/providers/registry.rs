@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, ConfigError, ProviderSettings};
+use crate::config::{Config, ConfigError, ProviderSettings, Secret};
 use crate::providers::gmail::{
     GmailClient, GmailClientConfig, GmailError, OAuthParams, TokenStore,
 };
@@ -16,6 +16,9 @@ use crate::providers::smartlead::{self, SmartleadConfig, SmartleadError};
 pub struct SmartleadAccount {
     pub name: String,
     pub client: smartlead::Client,
+    /// Where its API key comes from (a variable's name or a config key),
+    /// named when Smartlead refuses the key.
+    pub key_origin: String,
     /// Agency client whose campaigns this account covers.
     pub client_id: Option<i64>,
     /// The rep's sending mailbox for sequences.
@@ -35,6 +38,27 @@ pub struct GmailAccount {
 pub struct Providers {
     pub smartlead: BTreeMap<String, SmartleadAccount>,
     pub gmail: BTreeMap<String, GmailAccount>,
+    /// Accounts left out because their secret could not be read: the others
+    /// sync and send, and every face shows these with what to set.
+    pub needs_attention: BTreeMap<String, AccountAttention>,
+}
+
+/// A configured account that cannot be used until the rep fixes its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountAttention {
+    pub account: String,
+    pub provider: crate::model::Provider,
+    /// What is wrong, e.g. "environment variable `SMARTLEAD_API_KEY` is not set or is empty".
+    pub problem: String,
+    /// What to do, e.g. "set SMARTLEAD_API_KEY".
+    pub fix: String,
+}
+
+impl AccountAttention {
+    /// The one line every face shows for it.
+    pub fn summary(&self) -> String {
+        format!("needs attention: {}", self.fix)
+    }
 }
 
 impl std::fmt::Debug for Providers {
@@ -42,6 +66,10 @@ impl std::fmt::Debug for Providers {
         f.debug_struct("Providers")
             .field("smartlead", &self.smartlead.keys().collect::<Vec<_>>())
             .field("gmail", &self.gmail.keys().collect::<Vec<_>>())
+            .field(
+                "needs_attention",
+                &self.needs_attention.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -60,7 +88,9 @@ pub enum ProviderSetupError {
 }
 
 impl Providers {
-    /// Builds a client per account, resolving each account's secret.
+    /// Builds a client per account, resolving each account's secret. An
+    /// account whose secret cannot be read is set aside in `needs_attention`
+    /// (one rep's missing key must not stop everyone else's mail).
     pub fn from_config(
         config: &Config,
         data_dir: &Path,
@@ -74,7 +104,19 @@ impl Providers {
             };
             match &account.provider {
                 ProviderSettings::Smartlead(s) => {
-                    let mut cfg = SmartleadConfig::new(s.base_url.clone(), s.api_key.resolve()?);
+                    let api_key = match s.api_key.resolve() {
+                        Ok(key) => key,
+                        Err(err) => {
+                            providers.set_aside(
+                                name,
+                                crate::model::Provider::Smartlead,
+                                &s.api_key,
+                                err,
+                            );
+                            continue;
+                        }
+                    };
+                    let mut cfg = SmartleadConfig::new(s.base_url.clone(), api_key);
                     cfg.rate_limit = rate_limit;
                     let client = smartlead::Client::new(cfg).map_err(|source| {
                         ProviderSetupError::Smartlead {
@@ -87,6 +129,7 @@ impl Providers {
                         SmartleadAccount {
                             name: name.clone(),
                             client,
+                            key_origin: s.api_key.origin(),
                             client_id: s.client_id.map(|id| id as i64),
                             email_account_id: s.email_account_id.map(|id| id as i64),
                             poll_interval: account.poll_interval(),
@@ -98,8 +141,19 @@ impl Providers {
                         account: name.clone(),
                         source,
                     };
-                    let mut oauth =
-                        OAuthParams::google(g.client_id.clone(), g.client_secret.resolve()?);
+                    let client_secret = match g.client_secret.resolve() {
+                        Ok(secret) => secret,
+                        Err(err) => {
+                            providers.set_aside(
+                                name,
+                                crate::model::Provider::Gmail,
+                                &g.client_secret,
+                                err,
+                            );
+                            continue;
+                        }
+                    };
+                    let mut oauth = OAuthParams::google(g.client_id.clone(), client_secret);
                     oauth.auth_url = g.auth_url.clone();
                     oauth.token_url = g.token_url.clone();
                     let token_store = TokenStore::new(data_dir, name).map_err(gmail_err)?;
@@ -129,7 +183,48 @@ impl Providers {
         Ok(providers)
     }
 
+    /// True when no account is configured at all (one set aside counts as configured).
     pub fn is_empty(&self) -> bool {
-        self.smartlead.is_empty() && self.gmail.is_empty()
+        self.smartlead.is_empty() && self.gmail.is_empty() && self.needs_attention.is_empty()
+    }
+
+    /// A config where every account was set aside is unusable as given:
+    /// bad input (exit 2), with the first account's own error. With at
+    /// least one usable account the others are only reported.
+    pub fn require_one_usable(&self, config: &Config) -> Result<(), ConfigError> {
+        if !(self.smartlead.is_empty() && self.gmail.is_empty()) {
+            return Ok(());
+        }
+        for name in self.needs_attention.keys() {
+            let Some(account) = config.account(name) else {
+                continue;
+            };
+            for secret in account.secrets() {
+                secret.resolve()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Not logged here: every face that uses the account reports it.
+    fn set_aside(
+        &mut self,
+        name: &str,
+        provider: crate::model::Provider,
+        secret: &Secret,
+        err: ConfigError,
+    ) {
+        let problem = err
+            .problem()
+            .map_or_else(|| err.to_string(), |p| p.message.clone());
+        self.needs_attention.insert(
+            name.to_string(),
+            AccountAttention {
+                account: name.to_string(),
+                provider,
+                problem,
+                fix: secret.what_to_set(),
+            },
+        );
     }
 }

@@ -79,21 +79,16 @@ pub fn build_item(
         }
     }
     let mut text = input.text.clone();
-    let mut headers = Vec::new();
-    if let Some(url) = &unsubscribe_url {
-        headers.push((
-            "List-Unsubscribe".to_string(),
-            format!("<{url}>, <mailto:{}?subject=unsubscribe>", input.from),
+    // Every step can be unsubscribed from: one-click with a public link,
+    // else a mailto the rep honours (the preflight reports which).
+    let headers =
+        crate::deliverability::unsubscribe_headers(unsubscribe_url.as_deref(), &input.from);
+    if let Some(url) = &unsubscribe_url
+        && !text.contains(url.as_str())
+    {
+        text.push_str(&format!(
+            "\n\n--\nIf you'd rather not hear from me again, unsubscribe here: {url}\n"
         ));
-        headers.push((
-            "List-Unsubscribe-Post".to_string(),
-            "List-Unsubscribe=One-Click".to_string(),
-        ));
-        if !text.contains(url.as_str()) {
-            text.push_str(&format!(
-                "\n\n--\nIf you'd rather not hear from me again, unsubscribe here: {url}\n"
-            ));
-        }
     }
     let click = |target: &str| -> String {
         let skip = unsubscribe_url.as_deref().is_some_and(|u| target == u);

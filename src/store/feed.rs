@@ -25,6 +25,10 @@ pub struct SyncProgress {
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub needs_login: bool,
+    /// What the rep must fix before this account syncs or sends again
+    /// (e.g. "set SMARTLEAD_API_KEY"); the other accounts go on meanwhile.
+    #[serde(default)]
+    pub needs_attention: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

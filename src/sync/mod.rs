@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
+use crate::providers::registry::AccountAttention;
 use crate::store::{Change, StoreError, SyncProgress};
 
 /// What one account's sync did.
@@ -37,6 +38,10 @@ pub struct AccountSummary {
     pub full_resync: bool,
     pub error: Option<String>,
     pub needs_login: bool,
+    /// What the rep must fix first (a secret to set, a refused key to
+    /// replace); every other account synced regardless.
+    #[serde(default)]
+    pub needs_attention: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -67,6 +72,25 @@ impl SyncError {
             SyncError::Gmail(crate::providers::gmail::GmailError::NeedsLogin { .. })
         )
     }
+
+    /// True when the provider refused the account's key: retrying will not
+    /// help until the rep replaces it.
+    pub fn key_refused(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Smartlead(crate::providers::smartlead::SmartleadError::Unauthorized(_))
+        )
+    }
+}
+
+fn set_aside_progress(attention: &AccountAttention) -> SyncProgress {
+    SyncProgress {
+        account: attention.account.clone(),
+        phase: "needs attention".into(),
+        last_error: Some(attention.problem.clone()),
+        needs_attention: Some(attention.fix.clone()),
+        ..SyncProgress::default()
+    }
 }
 
 /// Runs syncs and keeps each account's progress for status bars and `/health`.
@@ -79,9 +103,16 @@ pub struct SyncEngine {
 
 impl SyncEngine {
     pub fn new(engine: Engine) -> Self {
+        // Accounts set aside are known from the start, before any poll.
+        let progress = engine
+            .providers()
+            .needs_attention
+            .values()
+            .map(|a| (a.account.clone(), set_aside_progress(a)))
+            .collect();
         Self {
             engine,
-            progress: Arc::new(Mutex::new(BTreeMap::new())),
+            progress: Arc::new(Mutex::new(progress)),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -154,7 +185,11 @@ impl SyncEngine {
             let name = name.clone();
             jobs.push(tokio::spawn(async move { this.sync_account(&name).await }));
         }
-        for name in providers.gmail.keys() {
+        for name in providers
+            .gmail
+            .keys()
+            .chain(providers.needs_attention.keys())
+        {
             let this = self.clone();
             let name = name.clone();
             jobs.push(tokio::spawn(async move { this.sync_account(&name).await }));
@@ -176,6 +211,9 @@ impl SyncEngine {
     /// Syncs one account by config name, recording progress and the outcome.
     pub async fn sync_account(&self, name: &str) -> AccountSummary {
         let providers = self.engine.providers().clone();
+        if let Some(attention) = providers.needs_attention.get(name) {
+            return self.report_set_aside(attention);
+        }
         let writes_before = self.engine.store().write_count();
         self.report(
             |p| {
@@ -208,6 +246,7 @@ impl SyncEngine {
                         p.last_success = Some(now);
                         p.last_error = None;
                         p.needs_login = false;
+                        p.needs_attention = None;
                     },
                     name,
                 );
@@ -215,6 +254,13 @@ impl SyncEngine {
             }
             Err(err) => {
                 let needs_login = err.needs_login();
+                let needs_attention = match providers.smartlead.get(name) {
+                    Some(account) if err.key_refused() => Some(format!(
+                        "replace the key in {} (Smartlead refused it)",
+                        account.key_origin
+                    )),
+                    _ => None,
+                };
                 let message = err.to_string();
                 tracing::warn!(account = name, error = %message, "sync failed");
                 self.report(
@@ -223,6 +269,7 @@ impl SyncEngine {
                         p.phase = "failed".into();
                         p.last_error = Some(message.clone());
                         p.needs_login = needs_login;
+                        p.needs_attention = needs_attention.clone();
                     },
                     name,
                 );
@@ -236,17 +283,36 @@ impl SyncEngine {
                     writes: self.engine.store().write_count() - writes_before,
                     error: Some(message),
                     needs_login,
+                    needs_attention,
                     ..AccountSummary::default()
                 }
             }
         }
     }
 
+    /// An account whose secret could not be read: nothing to pull, but the
+    /// status bar, `/health` and the summary say what to set.
+    fn report_set_aside(&self, attention: &AccountAttention) -> AccountSummary {
+        self.report(|p| *p = set_aside_progress(attention), &attention.account);
+        AccountSummary {
+            account: attention.account.clone(),
+            provider: attention.provider.as_str().into(),
+            error: Some(attention.summary()),
+            needs_attention: Some(attention.fix.clone()),
+            ..AccountSummary::default()
+        }
+    }
+
     /// Polls every account at its configured interval (and whenever
     /// `sync_now` is called) until `shutdown`. An account that needs a new
-    /// login is not retried until the rep logs in and asks again.
+    /// login, or whose key was refused, is not retried until the rep fixes
+    /// it and asks again.
     pub async fn run_pollers(self, shutdown: CancellationToken) {
         let providers = self.engine.providers().clone();
+        // Shown once: a secret is read at start, so only a restart can fix it.
+        for attention in providers.needs_attention.values() {
+            self.report_set_aside(attention);
+        }
         let mut tasks = Vec::new();
         let intervals: Vec<(String, Duration)> = providers
             .smartlead
@@ -265,7 +331,7 @@ impl SyncEngine {
             tasks.push(tokio::spawn(async move {
                 loop {
                     let summary = this.sync_account(&name).await;
-                    let wait = if summary.needs_login {
+                    let wait = if summary.needs_login || summary.needs_attention.is_some() {
                         Duration::from_secs(24 * 3600)
                     } else {
                         interval

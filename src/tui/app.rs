@@ -922,6 +922,11 @@ impl App {
                     let name = s.sequence.name.clone();
                     self.sequences.detail = None;
                     self.sequences.detail_cursor = Default::default();
+                    // Looked up again each time it is opened: DNS changes.
+                    self.sequences.preflight = None;
+                    self.jobs.push(Job::Preflight {
+                        sequence: name.clone(),
+                    });
                     self.jobs.push(Job::SequenceDetail { name });
                     self.stack.push(Screen::Sequence);
                 }

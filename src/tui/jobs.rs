@@ -67,6 +67,11 @@ pub enum Job {
         id: String,
         outcome: TaskOutcome,
     },
+    /// The deliverability preflight of a sequence (DNS lookups: a job, so
+    /// the screen never waits on them).
+    Preflight {
+        sequence: String,
+    },
     Categories {
         thread_key: String,
         account: String,
@@ -185,6 +190,10 @@ pub enum JobResult {
     SequenceDetail(Box<Option<SequenceDetail>>),
     Tasks(Vec<Task>),
     TaskClosed(Box<Task>),
+    Preflight {
+        sequence: String,
+        warnings: Vec<String>,
+    },
     Categories {
         thread_key: String,
         categories: Vec<Category>,
@@ -269,6 +278,13 @@ fn request_for(job: &Job) -> (&'static str, Request) {
                 id,
                 outcome,
                 note: None,
+            },
+        ),
+        Job::Preflight { sequence } => (
+            "deliverability preflight",
+            Request::Preflight {
+                sequence,
+                leads: Vec::new(),
             },
         ),
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
@@ -402,6 +418,10 @@ fn result_for(job: Job, response: Response) -> JobResult {
         }
         (Job::Tasks, Response::Tasks(tasks)) => JobResult::Tasks(tasks),
         (Job::CloseTask { .. }, Response::Task(task)) => JobResult::TaskClosed(Box::new(task)),
+        (Job::Preflight { sequence }, Response::Preflight(report)) => JobResult::Preflight {
+            sequence,
+            warnings: report.warnings(),
+        },
         (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
             JobResult::Categories {
                 thread_key,

@@ -156,6 +156,9 @@ impl App {
                 self.info(format!("Task {outcome}: {}{next}", task.title));
                 self.request_tasks();
             }
+            JobResult::Preflight { sequence, warnings } => {
+                self.sequences.preflight = Some((sequence, warnings));
+            }
             JobResult::Categories {
                 thread_key,
                 categories,

@@ -2,6 +2,7 @@
 //! engine with the real provider clients.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +34,8 @@ pub fn write_config(dir: &Path, info: &sandbox::SandboxInfo, limit: &ClientLimit
          [accounts.sl]\nprovider = \"smartlead\"\napi_key = {key}\nbase_url = {base}\n\
          rate_limit = {{ max = {max}, per_secs = {per} }}\n\n\
          [accounts.gm]\nprovider = \"gmail\"\nemail = {email}\nclient_id = {cid}\nclient_secret = {secret}\n\
-         api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\n",
+         api_base_url = {gbase}\nauth_url = {auth}\ntoken_url = {token}\n\n\
+         [sending]\ndns_server = {dns}\n",
         data = q(&dir.join("data").to_string_lossy()),
         key = q(&info.smartlead_api_key),
         base = q(&info.smartlead_base_url),
@@ -45,6 +47,7 @@ pub fn write_config(dir: &Path, info: &sandbox::SandboxInfo, limit: &ClientLimit
         gbase = q(&info.gmail_api_base_url),
         auth = q(&info.oauth_auth_url),
         token = q(&info.oauth_token_url),
+        dns = q(&dns::shared().to_string()),
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();

@@ -15,11 +15,20 @@ pub struct Health {
     pub version: &'static str,
     pub uptime_secs: u64,
     pub accounts: Vec<SyncProgress>,
+    /// Accounts that neither sync nor send until the rep fixes them (a
+    /// secret unset, a key refused), with what to do; the others go on.
+    pub needs_attention: Vec<Attention>,
     pub outbox: OutboxDepth,
     /// How far behind the scheduler is: seconds since the oldest due step
     /// should have run (0 when nothing is overdue).
     pub scheduler_lag_secs: Option<i64>,
     pub events_ingested: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Attention {
+    pub account: String,
+    pub fix: String,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -61,11 +70,21 @@ pub async fn health(State(state): State<ServerState>) -> Json<Health> {
         .as_ref()
         .map(|s| s.progress())
         .unwrap_or_default();
+    let needs_attention = accounts
+        .iter()
+        .filter_map(|p| {
+            Some(Attention {
+                account: p.account.clone(),
+                fix: p.needs_attention.clone()?,
+            })
+        })
+        .collect();
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.inner.started.elapsed().as_secs(),
         accounts,
+        needs_attention,
         outbox: outbox_depth(&state),
         scheduler_lag_secs: scheduler_lag(&state),
         events_ingested: Metrics::get(&state.metrics().events_ingested),

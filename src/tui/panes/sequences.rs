@@ -19,6 +19,8 @@ pub struct SequencesPane {
     pub cursor: Cursor,
     pub detail: Option<SequenceDetail>,
     pub detail_cursor: Cursor,
+    /// The open sequence's deliverability warnings, once looked up (by name).
+    pub preflight: Option<(String, Vec<String>)>,
     pub inflight: bool,
     pub stale: bool,
 }
@@ -177,7 +179,12 @@ impl SequencesPane {
             return (area, 0);
         };
         let s = &detail.summary;
-        let steps_height = (s.sequence.steps.len() as u16 + 4).min(area.height / 2);
+        let warnings: &[String] = match &self.preflight {
+            Some((name, warnings)) if *name == s.sequence.name => warnings,
+            _ => &[],
+        };
+        let steps_height =
+            ((s.sequence.steps.len() + warnings.len()) as u16 + 4).min(area.height / 2);
         let [steps_area, enrollments_area] =
             Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(area);
         let mut lines = vec![Line::from(vec![
@@ -195,6 +202,12 @@ impl SequencesPane {
                 theme.muted(),
             ),
         ])];
+        for warning in warnings {
+            lines.push(Line::from(Span::styled(
+                format!("⚠ {}", clip(warning, area.width.saturating_sub(4) as usize)),
+                theme.warn(),
+            )));
+        }
         for (i, (step, funnel)) in s.sequence.steps.iter().zip(s.funnel.iter()).enumerate() {
             // An unnamed step's title already says what it does.
             let title = step.title(i);

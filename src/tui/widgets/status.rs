@@ -22,7 +22,13 @@ pub fn sync_spans(
         if !spans.is_empty() {
             spans.push(Span::raw("  "));
         }
-        if p.needs_login {
+        if let Some(fix) = &p.needs_attention {
+            // Never clipped: the fix is the point.
+            spans.push(Span::styled(
+                format!("{} ✗ needs attention: {fix}", p.account),
+                theme.error(),
+            ));
+        } else if p.needs_login {
             spans.push(Span::styled(
                 format!("{} ✗ needs login", p.account),
                 theme.error(),
