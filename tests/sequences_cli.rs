@@ -286,3 +286,77 @@ fn tasks_are_added_listed_and_closed_from_the_command_line() {
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
 }
+
+/// `enroll`, `plan` and the sequence detail the TUI shows give one
+/// next-send time for an enrollment, in the rep's zone with its name.
+#[test]
+fn enroll_plan_and_the_sequence_detail_show_one_next_send_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[sending]\ntimezone = \"America/New_York\"\ndns_server = \"{}\"\n\n[ui]\ntimezone = \"Asia/Singapore\"\n",
+            dns::shared()
+        ),
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/assets/sequences/cold-outreach-gmail.toml");
+    outpost(dir.path())
+        .args(["sequence", "apply", &example])
+        .assert()
+        .success();
+    let out = outpost(dir.path())
+        .args([
+            "enroll",
+            "--sequence",
+            "cold-outreach-gmail",
+            "--lead",
+            "ines@northwind.example",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once("first send ")
+                .map(|(_, at)| at.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no send time in: {stdout}"));
+    assert!(
+        printed.ends_with("+08"),
+        "the rep's zone is named: {printed}"
+    );
+
+    let out = outpost(dir.path())
+        .args(["plan", "--days", "30"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = plan
+        .lines()
+        .find(|l| l.contains("ines@northwind.example"))
+        .unwrap_or_else(|| panic!("no plan row: {plan}"));
+    assert!(
+        row.starts_with(&printed),
+        "plan says {row}, enroll said {printed}"
+    );
+
+    // The detail the TUI's Sequences pane shows, from the same data dir.
+    let store = outpost::store::Store::open(&dir.path().join("data"), "test").unwrap();
+    let engine =
+        outpost::engine::Engine::new(store, std::sync::Arc::new(outpost::clock::SystemClock));
+    let detail = engine
+        .sequence_detail("cold-outreach-gmail")
+        .unwrap()
+        .unwrap();
+    let enrollment = &detail.enrollments[0];
+    let zone = outpost::triage::RepZone::Named(chrono_tz::Asia::Singapore);
+    assert_eq!(zone.show(detail.next_sends[&enrollment.id]), printed);
+}

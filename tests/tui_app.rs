@@ -605,13 +605,15 @@ impl Harness {
             },
         );
         let feed = engine.subscribe();
-        let app = App::new(
+        let mut app = App::new(
             Keymap::defaults(),
             theme,
             Arc::new(clock.clone()),
             10,
             Notify::Bell,
         );
+        // Times the rep reads, in a named zone whatever the machine's.
+        app.zone = outpost::triage::RepZone::Named(chrono_tz::UTC);
         Harness {
             app,
             engine,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, or_dash, when};
+use super::output::{self, Table, or_dash};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
 use crate::sequences::{self, EnrollmentAction, LeadInput, PlanQuery, SequenceError};
@@ -321,16 +321,37 @@ fn enroll(cli: &Cli, args: &EnrollArgs) -> CliResult {
         preflight(&door, &report.sequence, emails, true, false);
         return Ok(());
     }
-    // A due time only means something for someone enrolled.
+    // A send time only means something for someone enrolled; it is the
+    // plan's (window, gaps and caps included), as `plan` and the TUI show.
     if report.enrolled.is_empty() {
         println!("enrolled no one in {:?}", report.sequence);
     } else {
-        println!(
-            "enrolled {} lead(s) in {:?}, first step due {}",
-            report.enrolled.len(),
-            report.sequence,
-            when(Some(start))
-        );
+        let lead = match report.enrolled.as_slice() {
+            [one] => Some(one.lead_email.clone()),
+            _ => None,
+        };
+        let request = Request::NextSends {
+            sequence: report.sequence.clone(),
+            lead,
+        };
+        let next = match door.call(request)? {
+            Response::NextSends(next) => next,
+            other => return Err(unexpected(other)),
+        };
+        let first = report.enrolled.iter().filter_map(|e| next.get(&e.id)).min();
+        match first {
+            Some(at) => println!(
+                "enrolled {} lead(s) in {:?}, first send {}",
+                report.enrolled.len(),
+                report.sequence,
+                door.zone.show(*at)
+            ),
+            None => println!(
+                "enrolled {} lead(s) in {:?}, nothing goes out in the next 30 days (`outpost plan` says why)",
+                report.enrolled.len(),
+                report.sequence,
+            ),
+        }
     }
     if !report.skipped.is_empty() {
         println!("refused {} lead(s):", report.skipped.len());
@@ -427,18 +448,11 @@ fn plan(cli: &Cli, args: &PlanArgs) -> CliResult {
         return output::json(&plan);
     }
     let mut table = Table::new(vec![
-        "WHEN (UTC)",
-        "SEQUENCE",
-        "LEAD",
-        "STEP",
-        "ACTION",
-        "MAILBOX",
-        "VARIANT",
-        "SUBJECT",
+        "WHEN", "SEQUENCE", "LEAD", "STEP", "ACTION", "MAILBOX", "VARIANT", "SUBJECT",
     ]);
     for e in &plan.entries {
         table.row(vec![
-            e.at.format("%Y-%m-%d %H:%M").to_string(),
+            door.zone.show(e.at),
             e.sequence.clone(),
             e.lead_email.clone(),
             format!("{} {}", e.step, e.step_name),

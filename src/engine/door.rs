@@ -250,6 +250,11 @@ pub enum Request {
         outcome: TaskOutcome,
         note: Option<String>,
     },
+    /// When each enrollment of a sequence (of one lead) next sends, from the plan.
+    NextSends {
+        sequence: String,
+        lead: Option<String>,
+    },
     /// Each Gmail mailbox's sends, bounces, bounce rate and bounce pause.
     MailboxBounces,
     /// Let a mailbox its bounce rate paused send sequence steps again.
@@ -305,6 +310,7 @@ pub enum Response {
     Reminders(Vec<super::ReminderView>),
     Tasks(Vec<Task>),
     Task(Task),
+    NextSends(std::collections::BTreeMap<String, DateTime<Utc>>),
     Mailboxes(Vec<super::MailboxBounces>),
     Mailbox(super::MailboxBounces),
     Preflight(super::preflight::PreflightReport),
@@ -668,6 +674,9 @@ impl Engine {
                 note.as_deref(),
                 now,
             )?),
+            Request::NextSends { sequence, lead } => {
+                Response::NextSends(self.next_sends(&sequence, lead.as_deref())?)
+            }
             Request::MailboxBounces => Response::Mailboxes(self.mailbox_bounces()?),
             Request::MailboxResume { mailbox } => Response::Mailbox(self.resume_mailbox(&mailbox)?),
             Request::Preflight { sequence, leads } => {

@@ -40,7 +40,15 @@ pub struct SequenceDetail {
     pub summary: SequenceSummary,
     /// Soonest due first; finished ones last.
     pub enrollments: Vec<Enrollment>,
+    /// When each enrollment's next email, task or webhook goes out, by
+    /// enrollment id, as the plan forecasts it (window, gaps and caps
+    /// included): the one next-send time every face shows.
+    #[serde(default)]
+    pub next_sends: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
 }
+
+/// How far ahead a next send is looked for.
+const NEXT_SEND_DAYS: u32 = 30;
 
 /// Fills a reply's or a new email's variables from the lead with the renderer
 /// sequence steps use: the same syntax, defaults and spintax (picked once
@@ -134,10 +142,37 @@ impl Engine {
         };
         let (summary, mut enrollments) = self.summarize(sequence)?;
         enrollments.sort_by_key(|e| (e.next_due_at.is_none(), e.next_due_at, e.id.clone()));
+        let next_sends = self.next_sends(name, None)?;
         Ok(Some(SequenceDetail {
             summary,
             enrollments,
+            next_sends,
         }))
+    }
+
+    /// When each enrollment of `sequence` (of one lead, if given) next has
+    /// something go out, from the plan: the scheduler's own rules run
+    /// forward, so it is the time the send will happen, not when the step
+    /// became due.
+    pub fn next_sends(
+        &self,
+        sequence: &str,
+        lead: Option<&str>,
+    ) -> CommandResult<std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>> {
+        let config = self.settings().scheduler()?;
+        let query = crate::sequences::PlanQuery {
+            sequence: Some(sequence.to_string()),
+            lead: lead.map(str::to_string),
+            days: NEXT_SEND_DAYS,
+        };
+        let plan = crate::sequences::plan(&self.store, &config, &query, self.clock.now())?;
+        let mut next = std::collections::BTreeMap::new();
+        for entry in plan.entries {
+            next.entry(entry.enrollment_id)
+                .and_modify(|at: &mut chrono::DateTime<chrono::Utc>| *at = (*at).min(entry.at))
+                .or_insert(entry.at);
+        }
+        Ok(next)
     }
 
     /// Pauses or resumes a whole sequence, by the same rules as `outpost

@@ -32,15 +32,13 @@ impl RepZone {
         }
     }
 
-    /// A time as the rep reads it: `Tue 10 Mar 09:00 EDT`.
+    /// A time as the rep reads it, with its zone: `Tue 10 Mar 09:00 EDT`
+    /// (the system's zone shows as its offset, `+02:00`).
     pub fn show(&self, at: DateTime<Utc>) -> String {
         const FORMAT: &str = "%a %-d %b %H:%M %Z";
         match self {
             RepZone::Named(tz) => at.with_timezone(tz).format(FORMAT).to_string(),
-            RepZone::System => at
-                .with_timezone(&Local)
-                .format("%a %-d %b %H:%M")
-                .to_string(),
+            RepZone::System => at.with_timezone(&Local).format(FORMAT).to_string(),
         }
     }
 }

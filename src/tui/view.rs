@@ -60,7 +60,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         }
         Screen::Stats => Some(app.stats.render(f, main, &theme)),
         Screen::Sequences => Some(app.sequences.render_list(f, main, &theme)),
-        Screen::Sequence => Some(app.sequences.render_detail(f, main, &theme, now)),
+        Screen::Sequence => Some(app.sequences.render_detail(f, main, &theme, app.zone)),
         Screen::Tasks => Some(app.tasks.render(f, main, &theme, now)),
     };
     draw_message(f, app, message);

@@ -1,7 +1,6 @@
 //! Sequences as the store holds them: status and a per-step funnel; one
 //! sequence's steps and its enrollments with progress and next due time.
 
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -172,7 +171,7 @@ impl SequencesPane {
         f: &mut Frame,
         area: Rect,
         theme: &Theme,
-        now: DateTime<Utc>,
+        zone: crate::triage::RepZone,
     ) -> (Rect, usize) {
         let Some(detail) = &self.detail else {
             f.render_widget(Span::styled("Loading…", theme.muted()), area);
@@ -263,8 +262,12 @@ impl SequencesPane {
                     clip(&e.lead_email, 32),
                     e.state.as_str().to_string(),
                     format!("{bar} {}/{}", done, total_steps),
-                    e.next_due_at
-                        .map(|t| super::short_time_of_day(t, now))
+                    // The plan's time (window, gaps, caps), as `plan` and
+                    // `enroll` print it.
+                    detail
+                        .next_sends
+                        .get(&e.id)
+                        .map(|t| zone.show(*t))
                         .unwrap_or_else(|| "—".into()),
                     e.reason.clone().unwrap_or_default(),
                 ])
@@ -277,11 +280,11 @@ impl SequencesPane {
                 Constraint::Fill(2),
                 Constraint::Length(10),
                 Constraint::Length(total_steps as u16 + 8),
-                Constraint::Length(13),
+                Constraint::Length(20),
                 Constraint::Fill(2),
             ],
         )
-        .header(Row::new(["Lead", "State", "Progress", "Next due", "Why"]).style(theme.accent()));
+        .header(Row::new(["Lead", "State", "Progress", "Next send", "Why"]).style(theme.accent()));
         f.render_widget(table, inner);
         (
             Rect {
