@@ -1081,7 +1081,7 @@ impl App {
             }
         }
         self.overlay = Overlay::Picker(Picker {
-            title: "Snooze until (outpost snooze KEY --until WHEN for any time)".into(),
+            title: "Snooze until".into(),
             items,
             query: String::new(),
             cursor: Default::default(),
