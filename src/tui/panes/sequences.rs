@@ -280,7 +280,8 @@ impl SequencesPane {
                 Constraint::Fill(2),
                 Constraint::Length(10),
                 Constraint::Length(total_steps as u16 + 8),
-                Constraint::Length(20),
+                // "Mon 16 Mar 14:00 +05:30": a system zone shows as its offset.
+                Constraint::Length(23),
                 Constraint::Fill(2),
             ],
         )
