@@ -342,4 +342,23 @@ async fn the_tui_sequence_detail_shows_the_deliverability_warnings() {
         !screen.contains("List-Unsubscribe"),
         "a mailto List-Unsubscribe is not a warning here: {screen}"
     );
+
+    // Enrolling from the TUI flags a lead whose domain takes no mail, as
+    // `outpost enroll` does; one whose domain has a mail server is not.
+    let enroll = |email: &str| jobs::Job::Enroll {
+        sequence: SEQUENCE.into(),
+        email: email.into(),
+        force: true,
+    };
+    let flagged = jobs::run(engine.clone(), enroll("ops@nomx.example")).await;
+    let jobs::JobResult::Done(text) = flagged else {
+        panic!("enrolled: {flagged:?}")
+    };
+    assert!(text.starts_with("Enrolled ops@nomx.example"), "{text}");
+    assert!(text.contains("nomx.example has no mail server"), "{text}");
+    let fine = jobs::run(engine.clone(), enroll("ap@ledgerly.example")).await;
+    let jobs::JobResult::Done(text) = fine else {
+        panic!("enrolled: {fine:?}")
+    };
+    assert!(!text.contains("warning"), "{text}");
 }

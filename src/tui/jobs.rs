@@ -525,6 +525,22 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                 Err(e) => failed(what, e),
             }
         }
+        // An enrolled lead whose domain takes no mail is flagged at once,
+        // as `outpost enroll` does (the lookup runs here, off the UI task).
+        Ok(response @ Response::Enrollment(_)) => {
+            let flagged = match &job {
+                Job::Enroll {
+                    sequence, email, ..
+                } => no_mail_server(&door, sequence, email).await,
+                _ => None,
+            };
+            match (result_for(job, response), flagged) {
+                (JobResult::Done(text), Some(warning)) => {
+                    JobResult::Done(format!("{text} — warning: {warning}"))
+                }
+                (result, _) => result,
+            }
+        }
         Ok(response) => result_for(job, response),
         // Quitting waits on this answer, so a failure must come back as one.
         Err(e) if matches!(job, Job::SendNow { .. }) => JobResult::SentNow(Err(e.to_string())),
@@ -554,6 +570,21 @@ fn sequence_status_set(sequence: &Sequence) -> JobResult {
             SequenceStatus::Paused => "paused",
         }
     ))
+}
+
+/// The preflight's warning when `email`'s domain names no mail server.
+async fn no_mail_server(door: &Door, sequence: &str, email: &str) -> Option<String> {
+    let request = Request::Preflight {
+        sequence: sequence.to_string(),
+        leads: vec![email.to_string()],
+    };
+    match door.execute(request).await {
+        Ok(Response::Preflight(report)) if !report.no_mx.is_empty() => report
+            .warnings()
+            .into_iter()
+            .find(|line| line.starts_with(email)),
+        _ => None,
+    }
 }
 
 fn enrolled(sequence: &str, email: &str) -> JobResult {
