@@ -697,3 +697,57 @@ fn a_mailbox_whose_mail_bounces_stops_sending_steps_until_the_rep_resumes_it() {
     engine.record_events(&[hard(5)]).unwrap();
     assert!(health().paused);
 }
+
+/// The sandbox's own data is a rep's: steps Smartlead sent through the
+/// rep's Gmail that bounced left mailer-daemon notices in their threads,
+/// and the first sync reads them: each such address is suppressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_mailbox_holds_bounce_notices_and_the_first_sync_suppresses_them() {
+    use outpost::model::{Message, Suppression, SuppressionReason};
+    let rig = support::fast_rig(600, 5).await;
+    assert!(
+        !outpost::sync::SyncEngine::new(rig.engine.clone())
+            .sync_all()
+            .await
+            .failed()
+    );
+    let store = rig.engine.store();
+    let notices: Vec<Message> = store
+        .iter::<Message>()
+        .filter_map(|m| m.ok())
+        .filter(|m| m.from.email.starts_with("mailer-daemon@"))
+        .collect();
+    assert!(
+        !notices.is_empty(),
+        "no bounce notice in the generated mailbox"
+    );
+    let suppressed: Vec<Suppression> = store
+        .iter::<Suppression>()
+        .filter_map(|s| s.ok())
+        .filter(|s| s.reason == SuppressionReason::Bounced)
+        .collect();
+    for notice in &notices {
+        // The notice sits in the thread of the step it returns.
+        let thread = rig.engine.thread(&notice.thread_key).unwrap().unwrap();
+        let lead = thread
+            .thread
+            .lead_email
+            .clone()
+            .expect("a lead's conversation");
+        assert!(
+            suppressed.iter().any(|s| s.email == lead),
+            "{lead} bounced but is not suppressed"
+        );
+    }
+    // A second sync stores no notice twice.
+    let again = outpost::sync::SyncEngine::new(rig.engine.clone())
+        .sync_all()
+        .await;
+    assert!(!again.failed());
+    let count = store
+        .iter::<Message>()
+        .filter_map(|m| m.ok())
+        .filter(|m| m.from.email.starts_with("mailer-daemon@"))
+        .count();
+    assert_eq!(count, notices.len());
+}

@@ -424,6 +424,15 @@ pub fn add_campaign_copies(mailbox: &mut Mailbox, conversations: &[Vec<MailboxCo
                 copy.at.timestamp_millis(),
                 &copy.message_id,
             ) {
+                // A refused step comes back a few minutes later, in its thread.
+                if copy.bounced {
+                    let notice_at = copy.at + chrono::Duration::minutes(3);
+                    mailbox.file_generated_bounce_notice(
+                        &id,
+                        &copy.to_email,
+                        notice_at.timestamp_millis(),
+                    );
+                }
                 thread.get_or_insert(id);
             }
             earlier.push(copy.message_id.clone());

@@ -303,6 +303,34 @@ impl Mailbox {
         .ok()
     }
 
+    /// The same notice in generated data: its id follows the bounced
+    /// message's, so generating the mailbox again files nothing new.
+    pub fn file_generated_bounce_notice(
+        &mut self,
+        sent_id: &str,
+        recipient: &str,
+        internal_date_ms: i64,
+    ) -> Option<String> {
+        let sent = self.messages.get(sent_id)?;
+        let thread_id = sent.thread_id.clone();
+        let at = chrono::DateTime::from_timestamp_millis(internal_date_ms)?;
+        let raw = super::bounces::notice_raw(
+            &self.email,
+            recipient,
+            super::bounces::BounceKind::Hard,
+            &sent.parsed.headers,
+            at,
+        );
+        self.insert_generated(
+            raw,
+            Some(&thread_id),
+            &["INBOX", "CATEGORY_UPDATES"],
+            internal_date_ms,
+            &format!("bounce-of-{sent_id}"),
+        )
+        .ok()
+    }
+
     /// Remove a message for good (a sent draft leaves its draft copy behind this way).
     pub fn delete(&mut self, id: &str) -> bool {
         let Some(message) = self.messages.remove(id) else {

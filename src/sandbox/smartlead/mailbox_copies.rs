@@ -21,6 +21,9 @@ pub struct MailboxCopy {
     pub subject: String,
     pub html: String,
     pub at: DateTime<Utc>,
+    /// A step the lead's server refused: the mailbox also holds the
+    /// mailer-daemon's notice.
+    pub bounced: bool,
 }
 
 /// Makes `email` (the rep's mailbox) the sender account that carries the
@@ -117,6 +120,7 @@ fn conversation(data: &Data, membership: usize) -> Vec<MailboxCopy> {
                 subject: render.subject(msg),
                 html: render.body(msg),
                 at: msg.time,
+                bounced: !inbound && msg.bounced,
             }
         })
         .collect();
