@@ -1,7 +1,7 @@
 //! The background work every interactive or headless face runs beside the
 //! engine: sync pollers, the outbox worker, the sequence scheduler, and the
-//! snooze and reminder timers, and the notify hook. None of
-//! it runs on the UI task.
+//! snooze and reminder timers, the notify hook, and the retry of
+//! unsubscribes Smartlead has not taken yet. None of it runs on the UI task.
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,7 @@ impl Services {
                 config.notify.clone(),
                 shutdown.clone(),
             )),
+            tokio::spawn(retry_unsubscribes(engine.clone(), shutdown.clone())),
         ];
         Ok(Services {
             sync,
@@ -60,6 +61,22 @@ impl Services {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
             }
+        }
+    }
+}
+
+/// How often waiting unsubscribes are looked at; each has its own due
+/// time (on the engine's clock), so most looks send nothing.
+const UNSUBSCRIBE_RETRY_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Passes on unsubscribes Smartlead did not take when they were made, the
+/// ones left from an earlier session first.
+async fn retry_unsubscribes(engine: Engine, shutdown: CancellationToken) {
+    loop {
+        engine.retry_pending_unsubscribes().await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(UNSUBSCRIBE_RETRY_TICK) => {}
         }
     }
 }

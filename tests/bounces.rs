@@ -17,10 +17,13 @@ use outpost::clock::{Clock, FakeClock, SharedClock};
 use outpost::engine::Engine;
 use outpost::model::*;
 use outpost::outbox::OutboxWorker;
+use outpost::providers::registry::Providers;
+use outpost::providers::smartlead::{Client as SmartleadClient, SmartleadConfig};
 use outpost::sandbox::google::InboundMessage;
 use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
 use outpost::sequences::{self, LeadInput, Scheduler, SchedulerConfig, TokenClaims, TokenKind};
 use outpost::sync::SyncEngine;
+use secrecy::SecretString;
 use sequences_support::{suppressed, two_step, utc};
 use support::{ClientLimit, engine_with_clock, load_config, store_gmail_tokens_at, write_config};
 
@@ -349,16 +352,14 @@ async fn smartlead_bounce_and_unsubscribe_webhooks_suppress_in_outposts_sequence
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_of_the_lead() {
-    let start = utc("2026-03-02T10:00:00Z");
-    let rig = gmail_rig(start).await;
-    assert!(
-        !SyncEngine::new(rig.engine.clone())
-            .sync_all()
-            .await
-            .failed()
-    );
+/// Makes outpost's sent email to a synced Smartlead lead that is in
+/// campaigns, and unsubscribes it through the email's one-click link served
+/// by `engine`. Returns the lead and the server.
+async fn unsubscribe_through_link(
+    rig: &GmailRig,
+    engine: &Engine,
+) -> (Lead, daemon_support::TestServer) {
+    let start = rig.clock.now();
     let lead = rig
         .engine
         .store()
@@ -402,9 +403,9 @@ async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_o
         created_at: start,
         updated_at: start,
     };
-    rig.engine.store().put(&item).unwrap();
+    engine.store().put(&item).unwrap();
     let server = daemon_support::TestServer::serve(
-        rig.engine.clone(),
+        engine.clone(),
         (*rig.clock).clone(),
         tempfile::tempdir().unwrap(),
     )
@@ -423,34 +424,176 @@ async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_o
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    (lead, server)
+}
 
-    // Smartlead hears of it once per campaign of the lead (the call is made
-    // after the page answers: wait for it, with a deadline).
+/// The campaigns Smartlead was asked to unsubscribe `lead` from, sorted.
+fn smartlead_unsubscribes(rig: &GmailRig, lead: &Lead) -> Vec<Option<i64>> {
     let lead_id = lead.smartlead_lead_id.unwrap();
+    let mut calls: Vec<Option<i64>> = rig
+        .sandbox
+        .smartlead()
+        .unsubscribe_calls()
+        .into_iter()
+        .filter(|c| c.lead_id == lead_id)
+        .map(|c| c.campaign_id)
+        .collect();
+    calls.sort();
+    calls
+}
+
+fn campaigns_of(lead: &Lead) -> Vec<Option<i64>> {
     let mut wanted: Vec<Option<i64>> = lead
         .memberships
         .iter()
         .map(|m| Some(m.campaign_id))
         .collect();
     wanted.sort();
+    wanted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_of_the_lead() {
+    let rig = gmail_rig(utc("2026-03-02T10:00:00Z")).await;
+    assert!(
+        !SyncEngine::new(rig.engine.clone())
+            .sync_all()
+            .await
+            .failed()
+    );
+    let (lead, _server) = unsubscribe_through_link(&rig, &rig.engine).await;
+
+    // Smartlead hears of it once per campaign of the lead (the call is made
+    // after the page answers: wait for it, with a deadline), and nothing is
+    // left waiting.
+    let wanted = campaigns_of(&lead);
+    let pending_key = PendingUnsubscribe::key_for(&lead.email);
     let deadline = Instant::now() + StdDuration::from_secs(10);
     let calls = loop {
-        let mut calls: Vec<Option<i64>> = rig
-            .sandbox
-            .smartlead()
-            .unsubscribe_calls()
-            .into_iter()
-            .filter(|c| c.lead_id == lead_id)
-            .map(|c| c.campaign_id)
-            .collect();
-        calls.sort();
-        if calls.len() >= wanted.len() || Instant::now() > deadline {
+        let calls = smartlead_unsubscribes(&rig, &lead);
+        let settled = calls.len() >= wanted.len()
+            && rig
+                .engine
+                .store()
+                .get::<PendingUnsubscribe>(&pending_key)
+                .unwrap()
+                .is_none();
+        if settled || Instant::now() > deadline {
             break calls;
         }
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     };
     assert_eq!(calls, wanted);
     assert!(!suppressed(rig.engine.store(), &lead.email).is_empty());
+    assert_eq!(
+        rig.engine
+            .store()
+            .get::<PendingUnsubscribe>(&pending_key)
+            .unwrap(),
+        None
+    );
+}
+
+/// The rig's store and clock, with a Smartlead client that gives up on the
+/// first failure (its own backoff waits in real time).
+fn engine_without_client_retries(rig: &GmailRig) -> Engine {
+    let clock: SharedClock = rig.clock.clone();
+    let mut providers =
+        Providers::from_config(&rig.config, rig.config.data_dir(), clock.clone()).unwrap();
+    let info = rig.sandbox.info();
+    let mut config = SmartleadConfig::new(
+        url::Url::parse(&info.smartlead_base_url).unwrap(),
+        SecretString::from(info.smartlead_api_key.clone()),
+    );
+    config.max_retries = 0;
+    providers.smartlead.get_mut("sl").unwrap().client = SmartleadClient::new(config).unwrap();
+    Engine::with_providers(rig.engine.store().clone(), clock, Arc::new(providers))
+}
+
+async fn pending_in_health(server: &daemon_support::TestServer) -> u64 {
+    let health: serde_json::Value = server
+        .http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["unsubscribes_pending_in_smartlead"]
+        .as_u64()
+        .expect("health counts waiting unsubscribes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_smartlead_refuses_waits_and_one_retry_pass_takes_it_once_smartlead_answers()
+{
+    let start = utc("2026-03-02T10:00:00Z");
+    let rig = gmail_rig(start).await;
+    let engine = engine_without_client_retries(&rig);
+    // Smartlead is down (every request a 5xx) once the cache is synced.
+    let sync = SyncEngine::new(rig.engine.clone()).sync_all().await;
+    assert!(!sync.failed());
+    rig.sandbox
+        .set_faults(sandbox::Faults {
+            error_rate: 1.0,
+            latency_ms: 0,
+        })
+        .unwrap();
+    let (lead, server) = unsubscribe_through_link(&rig, &engine).await;
+    let key = PendingUnsubscribe::key_for(&lead.email);
+
+    // The page's own try fails; the unsubscribe waits, with the failure and
+    // its next try five minutes on.
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    let pending = loop {
+        let pending = engine.store().get::<PendingUnsubscribe>(&key).unwrap();
+        if pending.as_ref().is_some_and(|p| p.attempts >= 1) || Instant::now() > deadline {
+            break pending.expect("the unsubscribe waits for Smartlead");
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
+    assert_eq!(pending.attempts, 1);
+    assert!(pending.last_error.is_some());
+    assert_eq!(
+        pending.next_attempt_at,
+        start + chrono::Duration::minutes(5)
+    );
+    assert_eq!(
+        smartlead_unsubscribes(&rig, &lead),
+        Vec::<Option<i64>>::new()
+    );
+    assert!(!suppressed(engine.store(), &lead.email).is_empty());
+    assert_eq!(pending_in_health(&server).await, 1);
+
+    // Smartlead answers again; before the due time a pass sends nothing.
+    rig.sandbox
+        .set_faults(sandbox::Faults {
+            error_rate: 0.0,
+            latency_ms: 0,
+        })
+        .unwrap();
+    assert_eq!(engine.retry_pending_unsubscribes().await, 0);
+    assert_eq!(
+        smartlead_unsubscribes(&rig, &lead),
+        Vec::<Option<i64>>::new()
+    );
+
+    // Once due, one pass unsubscribes the lead in each of its campaigns and
+    // forgets the record.
+    rig.clock.set(start + chrono::Duration::minutes(5));
+    assert_eq!(engine.retry_pending_unsubscribes().await, 1);
+    assert_eq!(smartlead_unsubscribes(&rig, &lead), campaigns_of(&lead));
+    assert_eq!(
+        engine.store().get::<PendingUnsubscribe>(&key).unwrap(),
+        None
+    );
+    assert_eq!(pending_in_health(&server).await, 0);
+
+    // A second pass sends nothing more.
+    rig.clock.set(start + chrono::Duration::hours(2));
+    assert_eq!(engine.retry_pending_unsubscribes().await, 0);
+    assert_eq!(smartlead_unsubscribes(&rig, &lead), campaigns_of(&lead));
 }
 
 #[test]

@@ -1,10 +1,27 @@
 //! Suppression across providers: an address that unsubscribed through
 //! outpost's link is unsubscribed in Smartlead too, so no campaign keeps
-//! writing to someone who asked us to stop.
+//! writing to someone who asked us to stop. The pass-on is durable: a
+//! `PendingUnsubscribe` is written before the page answers and kept, with
+//! its failures, until Smartlead took it; `retry_pending_unsubscribes`
+//! tries the due ones again.
+
+use chrono::{DateTime, Duration, Utc};
 
 use super::Engine;
 use crate::model::*;
 use crate::providers::smartlead::{CampaignId, LeadId};
+use crate::store::StoreResult;
+
+/// Wait before the first retry; it doubles per failure up to the cap.
+const RETRY_FIRST_WAIT_MINUTES: i64 = 5;
+const RETRY_MAX_WAIT_MINUTES: i64 = 60;
+
+/// When a pass-on that failed `attempts` times is tried next.
+fn next_attempt_after(now: DateTime<Utc>, attempts: u32) -> DateTime<Utc> {
+    let doublings = attempts.saturating_sub(1).min(16);
+    let minutes = (RETRY_FIRST_WAIT_MINUTES << doublings).min(RETRY_MAX_WAIT_MINUTES);
+    now + Duration::minutes(minutes)
+}
 
 /// One Smartlead campaign an unsubscribe was passed on to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +33,92 @@ pub struct PassedOn {
 }
 
 impl Engine {
+    /// Records that `email`'s unsubscribe must reach Smartlead, before the
+    /// unsubscribe is answered. One waiting already is left as it is.
+    pub fn record_pending_unsubscribe(&self, email: &str) -> StoreResult<()> {
+        let now = self.clock().now();
+        let key = PendingUnsubscribe::key_for(email);
+        self.store().modify::<PendingUnsubscribe, ()>(
+            std::slice::from_ref(&key),
+            |key, current| {
+                if current.is_some() {
+                    return None;
+                }
+                let pending = PendingUnsubscribe {
+                    email: key.to_string(),
+                    recorded_at: now,
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt_at: now,
+                };
+                Some((pending, ()))
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Passes `email`'s waiting unsubscribe on to Smartlead. When every
+    /// campaign took it the record goes (unless it changed meanwhile);
+    /// otherwise it keeps the failure and its next due time. True when
+    /// nothing is left waiting for the address.
+    pub async fn pass_on_unsubscribe(&self, email: &str) -> StoreResult<bool> {
+        let key = PendingUnsubscribe::key_for(email);
+        let Some(pending) = self.store().get::<PendingUnsubscribe>(&key)? else {
+            return Ok(true);
+        };
+        let results = self.unsubscribe_in_smartlead(&pending.email).await;
+        let failures: Vec<String> = results
+            .iter()
+            .filter_map(|r| {
+                let error = r.error.as_ref()?;
+                Some(format!("{} campaign {}: {error}", r.account, r.campaign_id))
+            })
+            .collect();
+        if failures.is_empty() {
+            self.store().delete_if_unchanged(&pending)?;
+            return Ok(true);
+        }
+        let now = self.clock().now();
+        let last_error = failures.join("; ");
+        self.store()
+            .modify::<PendingUnsubscribe, ()>(&[key], |_, current| {
+                // Gone: another pass got it through meanwhile.
+                let mut pending = current?;
+                pending.attempts += 1;
+                pending.last_error = Some(last_error.clone());
+                pending.next_attempt_at = next_attempt_after(now, pending.attempts);
+                Some((pending, ()))
+            })?;
+        Ok(false)
+    }
+
+    /// Tries every waiting unsubscribe that is due; returns how many reached
+    /// Smartlead. One that cannot be stored is logged and left for later.
+    pub async fn retry_pending_unsubscribes(&self) -> usize {
+        let now = self.clock().now();
+        let due: Vec<String> = self
+            .store()
+            .iter::<PendingUnsubscribe>()
+            .filter_map(|pending| match pending {
+                Ok(p) if p.next_attempt_at <= now => Some(p.email),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a waiting unsubscribe");
+                    None
+                }
+            })
+            .collect();
+        let mut passed_on = 0;
+        for email in due {
+            match self.pass_on_unsubscribe(&email).await {
+                Ok(true) => passed_on += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot record an unsubscribe's pass-on"),
+            }
+        }
+        passed_on
+    }
+
     /// Unsubscribes `email` in every Smartlead campaign it belongs to (in
     /// each configured Smartlead account whose cache knows the lead), with
     /// `POST /campaigns/{id}/leads/{lead_id}/unsubscribe`. A lead known
@@ -76,5 +179,20 @@ impl Engine {
             }
         }
         done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_five_minutes_then_double_up_to_an_hour() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let waits: Vec<i64> = [1, 2, 3, 4, 5, 40]
+            .into_iter()
+            .map(|n| (next_attempt_after(now, n) - now).num_minutes())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 60, 60]);
     }
 }

@@ -27,10 +27,11 @@ pub enum Kind {
     Reminder,
     Notified,
     MailboxPause,
+    PendingUnsubscribe,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -52,6 +53,7 @@ impl Kind {
         Kind::Reminder,
         Kind::Notified,
         Kind::MailboxPause,
+        Kind::PendingUnsubscribe,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Kind {
             Kind::Reminder => "reminders",
             Kind::Notified => "notified",
             Kind::MailboxPause => "mailbox_pauses",
+            Kind::PendingUnsubscribe => "pending_unsubscribes",
         }
     }
 

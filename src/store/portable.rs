@@ -67,6 +67,7 @@ macro_rules! for_each_kind {
             Kind::Notified => $body!(Notified),
             Kind::Cursor => $body!(Cursor),
             Kind::MailboxPause => $body!(MailboxPause),
+            Kind::PendingUnsubscribe => $body!(PendingUnsubscribe),
         }
     };
 }

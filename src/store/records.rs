@@ -314,6 +314,13 @@ impl Record for MailboxPause {
     }
 }
 
+impl Record for PendingUnsubscribe {
+    const KIND: Kind = Kind::PendingUnsubscribe;
+    fn key(&self) -> String {
+        PendingUnsubscribe::key(self)
+    }
+}
+
 impl Record for Cursor {
     const KIND: Kind = Kind::Cursor;
     fn key(&self) -> String {

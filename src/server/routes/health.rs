@@ -23,6 +23,9 @@ pub struct Health {
     /// should have run (0 when nothing is overdue).
     pub scheduler_lag_secs: Option<i64>,
     pub events_ingested: u64,
+    /// Unsubscribes made here that Smartlead has not taken yet (they are
+    /// retried; a number that stays up means Smartlead keeps refusing).
+    pub unsubscribes_pending_in_smartlead: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,5 +91,9 @@ pub async fn health(State(state): State<ServerState>) -> Json<Health> {
         outbox: outbox_depth(&state),
         scheduler_lag_secs: scheduler_lag(&state),
         events_ingested: Metrics::get(&state.metrics().events_ingested),
+        unsubscribes_pending_in_smartlead: state
+            .engine()
+            .store()
+            .count::<crate::model::PendingUnsubscribe>(),
     })
 }

@@ -173,17 +173,24 @@ pub async fn one_click(State(state): State<ServerState>, Path(token): Path<Strin
     if events.is_empty() {
         tracing::warn!("unsubscribe for an address no account knows; nothing to suppress");
     }
+    // Smartlead must stop too. Recorded before answering so an outage there
+    // cannot lose it; the page does not wait for Smartlead (one-click
+    // senders expect a quick answer) and a failed try is retried later.
+    if let Err(e) = state.engine().record_pending_unsubscribe(&email) {
+        tracing::error!(error = %e, "cannot record an unsubscribe for Smartlead");
+        return try_later();
+    }
     if let Err(e) = state.inner.ingest.submit(events, None).await {
         tracing::error!(error = %e, "cannot record an unsubscribe");
         return try_later();
     }
     Metrics::add(&state.metrics().unsubscribes, 1);
-    // Smartlead must stop too; the page does not wait for it (one-click
-    // senders expect a quick answer). A failure is logged with the campaign.
     let engine = state.engine().clone();
     let lead = email.clone();
     tokio::spawn(async move {
-        engine.unsubscribe_in_smartlead(&lead).await;
+        if let Err(e) = engine.pass_on_unsubscribe(&lead).await {
+            tracing::warn!(error = %e, "cannot record an unsubscribe's pass-on");
+        }
     });
     page(
         StatusCode::OK,
