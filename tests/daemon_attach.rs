@@ -309,17 +309,20 @@ async fn every_tui_job_runs_through_the_daemon() {
         JobResult::Failed(text) => assert!(text.starts_with("step not saved: "), "{text}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        done(
-            job(Job::Enroll {
-                sequence: "cfo".into(),
-                email: lead.email.clone(),
-                // What goes over the wire is tested here, not the guard.
-                force: true,
-            })
-            .await
-        ),
-        "Enrolled dana@ledgerly.example in cfo"
+    // The text may go on to flag the lead's domain (the test's DNS knows
+    // no mail server for it); what matters here is that it went through.
+    let enrolled = done(
+        job(Job::Enroll {
+            sequence: "cfo".into(),
+            email: lead.email.clone(),
+            // What goes over the wire is tested here, not the guard.
+            force: true,
+        })
+        .await,
+    );
+    assert!(
+        enrolled.starts_with("Enrolled dana@ledgerly.example in cfo"),
+        "{enrolled}"
     );
     assert_eq!(
         done(
