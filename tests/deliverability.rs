@@ -43,6 +43,36 @@ fn dns() -> DnsServer {
     dns
 }
 
+/// An engine on a fresh store that asks `dns`, with the sample sequence
+/// applied. Monday 15:00 UTC: 10:00 in New York, inside its window.
+async fn engine_with_sequence(dns: &DnsServer) -> (Engine, Store, FakeClock) {
+    let clock = FakeClock::new("2026-03-02T15:00:00Z".parse().unwrap());
+    let store = Store::temporary().unwrap();
+    let engine =
+        Engine::new(store.clone(), Arc::new(clock.clone())).with_settings(EngineSettings {
+            sending: SendingConfig {
+                dns_server: Some(dns.addr),
+                ..SendingConfig::default()
+            },
+            public_url: None,
+            data_dir: None,
+            from_names: Default::default(),
+        });
+    let text = std::fs::read_to_string(format!(
+        "{}/assets/sequences/{SEQUENCE}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    engine
+        .execute(Request::SequenceApply {
+            file: "cold.toml".into(),
+            text,
+        })
+        .await
+        .unwrap();
+    (engine, store, clock)
+}
+
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::cargo_bin("outpost")
         .unwrap()
@@ -188,31 +218,7 @@ fn apply_and_enroll_warn_about_the_sending_domain_and_a_lead_domain_without_mx()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_door_preflight_and_the_steps_unsubscribe_header_without_a_public_url() {
     let dns = dns();
-    // Monday 15:00 UTC: 10:00 in New York, inside the sequence's window.
-    let clock = FakeClock::new("2026-03-02T15:00:00Z".parse().unwrap());
-    let store = Store::temporary().unwrap();
-    let engine =
-        Engine::new(store.clone(), Arc::new(clock.clone())).with_settings(EngineSettings {
-            sending: SendingConfig {
-                dns_server: Some(dns.addr),
-                ..SendingConfig::default()
-            },
-            public_url: None,
-            data_dir: None,
-            from_names: Default::default(),
-        });
-    let text = std::fs::read_to_string(format!(
-        "{}/assets/sequences/{SEQUENCE}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    engine
-        .execute(Request::SequenceApply {
-            file: "cold.toml".into(),
-            text,
-        })
-        .await
-        .unwrap();
+    let (engine, store, clock) = engine_with_sequence(&dns).await;
 
     let report = match engine
         .execute(Request::Preflight {
@@ -277,29 +283,7 @@ async fn the_tui_sequence_detail_shows_the_deliverability_warnings() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use outpost::tui::{App, Keymap, Theme, jobs, view};
     let dns = dns();
-    let clock = FakeClock::new("2026-03-02T15:00:00Z".parse().unwrap());
-    let store = Store::temporary().unwrap();
-    let engine = Engine::new(store, Arc::new(clock.clone())).with_settings(EngineSettings {
-        sending: SendingConfig {
-            dns_server: Some(dns.addr),
-            ..SendingConfig::default()
-        },
-        public_url: None,
-        data_dir: None,
-        from_names: Default::default(),
-    });
-    let text = std::fs::read_to_string(format!(
-        "{}/assets/sequences/{SEQUENCE}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    engine
-        .execute(Request::SequenceApply {
-            file: "cold.toml".into(),
-            text,
-        })
-        .await
-        .unwrap();
+    let (engine, _, clock) = engine_with_sequence(&dns).await;
     let mut app = App::new(
         Keymap::defaults(),
         Theme::new(&Default::default(), true).unwrap(),
