@@ -84,6 +84,11 @@ pub fn claim_new_replies(engine: &Engine, hook: &NotifyHook) -> StoreResult<Vec<
                 continue;
             }
             let id = message.message_id.clone().unwrap_or_else(|| message.key());
+            // Announced before (the common case on every pass): a plain read,
+            // no transaction.
+            if store.contains::<Notified>(&id)? {
+                continue;
+            }
             let claim = Notified {
                 id: id.clone(),
                 conversation: view.key.clone(),
