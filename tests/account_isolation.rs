@@ -104,6 +104,7 @@ fn gmail_item(id: &str, account: &str, from: &str, now: chrono::DateTime<Utc>) -
             in_reply_to: None,
             references: Vec::new(),
             headers: Vec::new(),
+            attachments: Vec::new(),
         },
         delivery: Delivery::GmailSend { thread_id: None },
         thread_key: None,

@@ -392,6 +392,7 @@ async fn unsubscribe_through_link(
             in_reply_to: None,
             references: vec![],
             headers: vec![],
+            attachments: Vec::new(),
         },
         delivery: Delivery::GmailSend { thread_id: None },
         thread_key: None,

@@ -534,6 +534,7 @@ fn outbox_item(
             in_reply_to: None,
             references: Vec::new(),
             headers: Vec::new(),
+            attachments: Vec::new(),
         },
         delivery: Delivery::GmailSend { thread_id: None },
         thread_key: None,

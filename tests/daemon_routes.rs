@@ -371,6 +371,7 @@ fn outbox_item(id: &str, sent_at: chrono::DateTime<chrono::Utc>) -> OutboxItem {
             in_reply_to: None,
             references: vec![],
             headers: vec![],
+            attachments: Vec::new(),
         },
         delivery: Delivery::GmailSend { thread_id: None },
         thread_key: None,

@@ -51,6 +51,7 @@ async fn a_failing_token_endpoint_delays_a_send_and_does_not_fail_it() {
             in_reply_to: None,
             references: Vec::new(),
             headers: Vec::new(),
+            attachments: Vec::new(),
         },
         delivery: Delivery::GmailSend { thread_id: None },
         thread_key: None,

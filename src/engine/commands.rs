@@ -43,6 +43,34 @@ pub struct ReplyDraft {
     /// copy's thread); `None` is the primary's, see [`Engine::reply_routes`].
     #[serde(default)]
     pub route: Option<Provider>,
+    /// Also answer everyone else on the message answered (its To and Cc,
+    /// the rep's own addresses aside).
+    #[serde(default)]
+    pub reply_all: bool,
+    /// Files sent with the reply (read by the face that took them, so a
+    /// holder of the data dir on another user's account needs no access).
+    #[serde(default)]
+    pub attachments: Vec<OutgoingAttachment>,
+    /// Not sent before this time (send later); `None` sends now.
+    #[serde(default)]
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A conversation passed on to someone new: `Fwd:` and the original below.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ForwardDraft {
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    /// The rep's note above the forwarded message.
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub attachments: Vec<OutgoingAttachment>,
+    #[serde(default)]
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One way a reply to a conversation can leave: through one of its copies.
@@ -370,6 +398,7 @@ impl Engine {
                 in_reply_to: parent.message_id.clone(),
                 references,
                 headers: Vec::new(),
+                attachments: Vec::new(),
             },
             delivery,
             // The copy the reply goes into (for the default route, the

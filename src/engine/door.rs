@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::remote::RemoteEngine;
 use super::{
-    CommandError, Engine, Filters, InboxQuery, LeadQuery, LeadView, ReplyDraft, ReplyRoute,
-    StatsQuery, StatsReport, ThreadView,
+    CommandError, Engine, Filters, ForwardDraft, InboxQuery, LeadQuery, LeadView, ReplyDraft,
+    ReplyRoute, StatsQuery, StatsReport, ThreadView,
 };
 use super::{SequenceDetail as PaneDetail, SequenceSummary as PaneSummary};
 use crate::model::{
@@ -149,6 +149,14 @@ pub enum Request {
     QueueReply {
         thread_key: String,
         reply: ReplyDraft,
+        delay_secs: u64,
+    },
+    /// A conversation forwarded to someone new (`Fwd:` and the original
+    /// below); it leaves after the undo window (0 from the CLI), or at the
+    /// draft's `send_at`.
+    Forward {
+        key: String,
+        forward: ForwardDraft,
         delay_secs: u64,
     },
     /// A new email to a lead; template variables are filled from the lead.
@@ -606,6 +614,10 @@ impl Engine {
                 &reply,
                 undo_window(delay_secs)?,
             )?),
+            Request::Forward { .. } => {
+                // Interface only; the engine side lands with the composer work.
+                return Err(CommandError::Invalid("forwarding is not available yet".into()).into());
+            }
             Request::QueueNew {
                 lead_key,
                 subject,

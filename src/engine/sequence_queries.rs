@@ -349,6 +349,7 @@ impl Engine {
                 in_reply_to: None,
                 references: Vec::new(),
                 headers: Vec::new(),
+                attachments: Vec::new(),
             },
             delivery: Delivery::GmailSend { thread_id: None },
             thread_key: None,

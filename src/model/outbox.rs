@@ -76,6 +76,43 @@ pub struct OutgoingEmail {
     pub references: Vec<String>,
     /// Extra headers such as List-Unsubscribe.
     pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub attachments: Vec<OutgoingAttachment>,
+}
+
+/// A file sent with an email, carried whole in the outbox item so a send
+/// after a restart does not depend on the file still being there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingAttachment {
+    pub filename: String,
+    pub mime_type: String,
+    #[serde(with = "attachment_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// Base64 on the wire (the door's JSON), plain bytes in the store's postcard.
+mod attachment_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
+        } else {
+            s.serialize_bytes(data)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(serde::de::Error::custom)
+        } else {
+            Vec::<u8>::deserialize(d)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -433,6 +433,7 @@ mod tests {
                 in_reply_to: None,
                 references: Vec::new(),
                 headers: Vec::new(),
+                attachments: Vec::new(),
             },
             delivery: Delivery::SmartleadReply(SmartleadReply {
                 campaign_id: 1,

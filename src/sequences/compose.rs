@@ -167,6 +167,7 @@ pub fn build_item(
             in_reply_to,
             references,
             headers,
+            attachments: Vec::new(),
         },
         delivery,
         thread_key,
