@@ -35,7 +35,11 @@ impl Services {
             tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
             tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
             tokio::spawn(push_read_marks(engine.clone(), shutdown.clone())),
-            tokio::spawn(crate::triage::timers::run(engine.clone(), shutdown.clone())),
+            tokio::spawn(crate::triage::timers::run(
+                engine.clone(),
+                config.notify.clone(),
+                shutdown.clone(),
+            )),
             tokio::spawn(crate::notify::run(
                 engine.clone(),
                 config.notify.clone(),

@@ -251,7 +251,34 @@ async fn a_reminder_is_listed_announced_once_and_dismissed() {
     let mut feed = engine.store().subscribe();
     let since = clock.now();
     clock.advance(Duration::minutes(61));
-    outpost::triage::timers::tick(engine, since).unwrap();
+    let looked = outpost::triage::timers::tick(engine, since).unwrap();
+    // The notify hook hears of it too, as one JSON document.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hook.jsonl");
+    let hook = outpost::config::NotifyHook {
+        command: Some(format!(
+            "cat >> '{}'; echo >> '{}'",
+            out.display(),
+            out.display()
+        )),
+        ..Default::default()
+    };
+    outpost::notify::deliver_reminders(&hook, &looked.reminders).await;
+    let documents: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(documents.len(), 1, "{documents:?}");
+    assert_eq!(documents[0]["event"], "reminder");
+    assert_eq!(documents[0]["conversation"], target.key.as_str());
+    assert_eq!(documents[0]["note"], "send the case study");
+    assert!(
+        documents[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(target.name.as_str())
+    );
     let notices: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok())
         .filter_map(|c| match c {
             Change::Notice { text, .. } => Some(text),

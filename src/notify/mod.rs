@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::NotifyHook;
-use crate::engine::{Engine, snippet};
+use crate::engine::{Engine, ReminderView, snippet};
 use crate::model::{Cursor, Direction, Notified, Thread};
 use crate::store::{Index, StoreResult};
 
@@ -32,6 +32,8 @@ const PREVIEW_CHARS: usize = 280;
 /// One new reply, as the hook receives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewReply {
+    /// `"reply"`: what the document announces (a reminder says `"reminder"`).
+    pub event: &'static str,
     /// A one-line summary (Slack shows it).
     pub text: String,
     /// The conversation's key (`outpost thread KEY`).
@@ -107,6 +109,7 @@ pub fn claim_new_replies(engine: &Engine, hook: &NotifyHook) -> StoreResult<Vec<
             let text_snippet = snippet(&message.text_body, PREVIEW_CHARS);
             let campaign = view.thread.campaign_name.clone();
             found.push(NewReply {
+                event: "reply",
                 text: format!(
                     "New reply from {}{}: {}",
                     view.name,
@@ -157,10 +160,73 @@ fn hook_enabled_at(engine: &Engine, now: DateTime<Utc>) -> StoreResult<DateTime<
     Ok(DateTime::parse_from_rfc3339(&value).map_or(now, |at| at.with_timezone(&Utc)))
 }
 
+/// A reminder come due, as the hook receives it. Every reminder goes out,
+/// whatever the hook's categories: the rep asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DueReminder {
+    /// `"reminder"`.
+    pub event: &'static str,
+    pub text: String,
+    pub conversation: String,
+    pub reminder: String,
+    pub name: String,
+    pub subject: String,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl DueReminder {
+    pub fn new(due: &ReminderView) -> DueReminder {
+        let note = due.reminder.note.clone();
+        DueReminder {
+            event: "reminder",
+            text: format!(
+                "Reminder: {} · {}{}",
+                due.name,
+                due.subject,
+                note.as_deref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default()
+            ),
+            conversation: due.reminder.conversation.clone(),
+            reminder: due.reminder.id.clone(),
+            name: due.name.clone(),
+            subject: due.subject.clone(),
+            note,
+            at: due.reminder.at,
+        }
+    }
+}
+
 /// Runs the hook for each reply: the command with the JSON on stdin, the
 /// post with the same JSON. Failures are logged (without the URL) and do
 /// not stop the others.
 pub async fn deliver(hook: &NotifyHook, replies: &[NewReply]) {
+    let documents: Vec<(&str, Vec<u8>)> = replies
+        .iter()
+        .filter_map(|r| Some((r.conversation.as_str(), serde_json::to_vec(r).ok()?)))
+        .collect();
+    deliver_documents(hook, &documents).await;
+}
+
+/// Runs the hook once for each reminder come due.
+pub async fn deliver_reminders(hook: &NotifyHook, due: &[ReminderView]) {
+    if !hook.is_set() {
+        return;
+    }
+    let documents: Vec<(&str, Vec<u8>)> = due
+        .iter()
+        .filter_map(|d| {
+            let json = serde_json::to_vec(&DueReminder::new(d)).ok()?;
+            Some((d.reminder.conversation.as_str(), json))
+        })
+        .collect();
+    deliver_documents(hook, &documents).await;
+}
+
+/// Each document, keyed by its conversation for the log, to the command
+/// and the URL.
+async fn deliver_documents(hook: &NotifyHook, documents: &[(&str, Vec<u8>)]) {
     let client = hook.webhook_url.as_ref().and_then(|_| {
         reqwest::Client::builder()
             .timeout(HOOK_TIMEOUT)
@@ -168,14 +234,11 @@ pub async fn deliver(hook: &NotifyHook, replies: &[NewReply]) {
             .map_err(|e| tracing::warn!(error = %e, "cannot build the notify webhook client"))
             .ok()
     });
-    for reply in replies {
-        let Ok(json) = serde_json::to_vec(reply) else {
-            continue;
-        };
+    for (conversation, json) in documents {
         if let Some(command) = &hook.command
-            && let Err(e) = run_command(command, &json).await
+            && let Err(e) = run_command(command, json).await
         {
-            tracing::warn!(error = %e, conversation = %reply.conversation, "the notify command failed");
+            tracing::warn!(error = %e, conversation = %conversation, "the notify command failed");
         }
         if let (Some(url), Some(client)) = (&hook.webhook_url, &client) {
             let posted = client

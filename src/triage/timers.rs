@@ -7,15 +7,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Engine;
+use crate::config::NotifyHook;
+use crate::engine::{Engine, ReminderView};
 use crate::model::{Thread, Triage, TriageState};
 use crate::store::{Change, Kind, Op, StoreResult};
 
 /// How often due snoozes and reminders are looked for.
 const TICK: Duration = Duration::from_secs(15);
 
-/// Announces due snoozes and reminders until shut down.
-pub async fn run(engine: Engine, shutdown: CancellationToken) {
+/// Announces due snoozes and reminders until shut down; reminders also go
+/// to the notify hook, so a rep with the TUI closed still hears of them.
+pub async fn run(engine: Engine, hook: NotifyHook, shutdown: CancellationToken) {
     let mut since = engine.clock().now();
     loop {
         tokio::select! {
@@ -23,16 +25,28 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
             _ = tokio::time::sleep(TICK) => {}
         }
         match tick(&engine, since) {
-            Ok(now) => since = now,
+            Ok(looked) => {
+                since = looked.at;
+                crate::notify::deliver_reminders(&hook, &looked.reminders).await;
+            }
             Err(e) => tracing::warn!(error = %e, "could not check snoozes and reminders"),
         }
     }
 }
 
+/// What one look found.
+#[derive(Debug)]
+pub struct Tick {
+    /// The time looked at; the next look starts from it.
+    pub at: DateTime<Utc>,
+    /// The reminders that came due, each claimed by this look alone.
+    pub reminders: Vec<ReminderView>,
+}
+
 /// One look: conversations whose snooze ended after `since` are announced
 /// as changed (the inbox lists them again, first), and every due reminder
-/// not yet announced is, once. Returns the time looked at.
-pub fn tick(engine: &Engine, since: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+/// not yet announced is, once.
+pub fn tick(engine: &Engine, since: DateTime<Utc>) -> StoreResult<Tick> {
     let store = engine.store();
     let now = engine.clock().now();
     for triage in store.iter::<Triage>() {
@@ -58,7 +72,8 @@ pub fn tick(engine: &Engine, since: DateTime<Utc>) -> StoreResult<DateTime<Utc>>
             });
         }
     }
-    for due in engine.take_due_reminders()? {
+    let reminders = engine.take_due_reminders()?;
+    for due in &reminders {
         let note = due
             .reminder
             .note
@@ -71,5 +86,5 @@ pub fn tick(engine: &Engine, since: DateTime<Utc>) -> StoreResult<DateTime<Utc>>
         });
         tracing::info!(id = %due.reminder.id, conversation = %due.reminder.conversation, "reminder due");
     }
-    Ok(now)
+    Ok(Tick { at: now, reminders })
 }
