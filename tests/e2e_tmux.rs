@@ -1,7 +1,7 @@
 //! Runs the tmux end-to-end scripts: `outpost demo` in a real terminal,
 //! through every pane, a reply sent to the sandbox and a clean quit with the
 //! terminal restored (`e2e_tmux.sh`); the `$EDITOR` round trip and Ctrl-L
-//! (`e2e_tmux_editor.sh`). CI installs tmux (see .ci/run).
+//! (`e2e_tmux_editor.sh`); the snooze picker beside a CLI (`e2e_tmux_snooze.sh`). CI installs tmux (see .ci/run).
 
 use std::process::Command;
 
@@ -29,6 +29,11 @@ fn run_script(script: &str, passed: &str) {
 #[test]
 fn demo_in_a_real_terminal_switches_panes_replies_and_quits_cleanly() {
     run_script("e2e_tmux.sh", "e2e: 1 passed, 0 failed");
+}
+
+#[test]
+fn the_snooze_picker_snoozes_the_row_and_the_cli_beside_it_sees_it() {
+    run_script("e2e_tmux_snooze.sh", "e2e snooze: 1 passed, 0 failed");
 }
 
 #[test]

@@ -129,12 +129,19 @@ fn demo_config(dir: &Path, info: &sandbox::SandboxInfo, ui: UiConfig) -> CliResu
 pub fn demo(cli: &Cli, args: &DemoArgs) -> CliResult {
     // Read first: a bad config stops the demo before anything starts.
     let ui = rep_ui(cli)?;
-    // A throwaway directory unless the rep named one.
-    let scratch = match &cli.data_dir {
+    // A throwaway directory unless the rep named one (the flag or
+    // $OUTPOST_DATA_DIR, as every other verb reads it), so the config lands
+    // beside the cache and `outpost inbox` on that dir finds both.
+    let named = cli.data_dir.clone().or_else(|| {
+        std::env::var_os("OUTPOST_DATA_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+    });
+    let scratch = match &named {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("outpost-demo-").tempdir()?),
     };
-    let dir = match (&cli.data_dir, &scratch) {
+    let dir = match (&named, &scratch) {
         (Some(dir), _) => dir.clone(),
         (None, Some(tmp)) => tmp.path().to_path_buf(),
         (None, None) => unreachable!("one of the two is set"),
