@@ -99,14 +99,6 @@ pub fn load_or_create_token(data_dir: &Path) -> Result<SecretString, DaemonError
     }
 }
 
-/// Where a local daemon holding `data_dir` serves its API, and its token, so
-/// a TUI started on that data dir can attach instead of failing.
-pub fn local_daemon(config: &Config) -> Option<(String, SecretString)> {
-    let (holder, token) = serving_holder(config)?;
-    let url = holder.api_url.filter(|_| holder.mode == "daemon")?;
-    Some((url, token))
-}
-
 /// The outpost process (daemon or TUI) that holds the data dir and serves
 /// the engine API there, with the token to use; None when nobody holds it,
 /// or the holder serves nothing (an older outpost, a `cli` verb).

@@ -105,6 +105,26 @@ async fn free_rig(seed: u64) -> Rig {
 /// A tmux session that is killed when the test ends, however it ends.
 struct Tmux(String);
 
+/// Waits until a tmux session's screen satisfies `done`; returns that screen.
+async fn wait_for_screen(session: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", session])
+            .output()
+            .unwrap();
+        let screen = String::from_utf8_lossy(&out.stdout).to_string();
+        if done(&screen) {
+            return screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; the screen:\n{screen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -337,6 +357,32 @@ async fn cli_verbs_go_through_a_tui_that_holds_the_data_dir() {
     assert_eq!(during.leads, before.leads);
     assert_eq!(during.thread, before.thread);
     assert_eq!(during.lead, before.lead);
+
+    // A second TUI on the same data dir attaches to the first one's door
+    // instead of being refused, and shows the same inbox.
+    let second = Tmux(format!("outpost-door-2nd-{}", std::process::id()));
+    let status = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &second.0, "-x", "160", "-y", "45"])
+        .arg(format!(
+            "env -u OUTPOST_DATA_DIR NO_COLOR=1 '{}' --config '{}'; echo OUTPOST-EXITED-$?; sleep 30",
+            env!("CARGO_BIN_EXE_outpost"),
+            cli.config.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let subject = inbox[0]["thread"]["subject"].as_str().unwrap().to_string();
+    let shown = wait_for_screen(&second.0, 60, |screen| {
+        screen.contains("Inbox (") && screen.contains(&subject)
+    })
+    .await;
+    assert!(!shown.contains("in use"), "{shown}");
+    let _ = Command::new("tmux")
+        .args(["send-keys", "-t", &second.0, "q"])
+        .status();
+    wait_for_screen(&second.0, 30, |screen| screen.contains("OUTPOST-EXITED-0")).await;
+    // The first TUI still holds the data dir and serves the door.
+    assert_eq!(current_holder(&data_dir).unwrap().mode, "tui");
 
     writes_go_through(&cli, &rig, "tui").await;
     let send = cli.ok(&["send"]).await;

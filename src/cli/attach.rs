@@ -1,6 +1,6 @@
 //! The TUI on a daemon's data: `outpost --remote URL` with its API token, or
-//! automatically when a local daemon holds the data dir (a second process
-//! cannot open it, but it can use the daemon's engine API).
+//! automatically when a local daemon or another TUI holds the data dir (a
+//! second process cannot open it, but it can use the holder's engine API).
 
 use std::path::PathBuf;
 
@@ -53,8 +53,8 @@ pub enum TuiTarget {
     },
 }
 
-/// Picks the TUI's backend: `--remote` if given; else the daemon holding the
-/// data dir, if one does; else the data dir itself (which still refuses
+/// Picks the TUI's backend: `--remote` if given; else the daemon or TUI
+/// holding the data dir and serving its door, if one does; else the data dir itself (which still refuses
 /// clearly when another, non-daemon process holds it).
 pub fn tui_target(flags: &AttachFlags, config: &Config) -> CliResult<TuiTarget> {
     if let Some(url) = &flags.remote {
@@ -64,9 +64,11 @@ pub fn tui_target(flags: &AttachFlags, config: &Config) -> CliResult<TuiTarget> 
             auto: false,
         });
     }
-    Ok(match crate::daemon::local_daemon(config) {
-        Some((url, token)) => TuiTarget::Remote {
-            url,
+    // A daemon or another TUI: either serves the whole engine API (the
+    // change stream included) while it holds the data dir.
+    Ok(match crate::daemon::serving_holder(config) {
+        Some((holder, token)) => TuiTarget::Remote {
+            url: holder.api_url.unwrap_or_default(),
             token,
             auto: true,
         },
