@@ -454,6 +454,58 @@ async fn cli_verbs_go_through_a_daemon_that_holds_the_data_dir() {
     assert_eq!(during.lead, before.lead);
     writes_go_through(&cli, &rig, "daemon").await;
 
+    // Export and import go through the daemon too; an import's bad line is
+    // named by its number in the rep's file.
+    let export = rig.dir.path().join("export.jsonl");
+    let (code, _, stderr) = cli
+        .run(&["export", "--output", export.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    let exported: u64 = stderr
+        .trim()
+        .strip_prefix("exported ")
+        .and_then(|rest| rest.strip_suffix(" records"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(lines.lines().count() as u64, exported);
+    assert!(lines.contains(&thread_key));
+    let imported = cli.ok(&["import", export.to_str().unwrap()]).await;
+    assert!(
+        imported.contains(&format!("imported {exported} records")),
+        "{imported}"
+    );
+    let broken = rig.dir.path().join("broken.jsonl");
+    std::fs::write(&broken, format!("{lines}{{not json\n")).unwrap();
+    let (code, _, stderr) = cli.run(&["import", broken.to_str().unwrap()]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("line {}", exported + 1)),
+        "{stderr}"
+    );
+    // The data reads as before the import (every record decodes).
+    let after = reads(&cli, &thread_key, &lead_email).await;
+    let keys: Vec<&str> = after
+        .inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert!(keys.contains(&thread_key.as_str()), "{keys:?}");
+
+    // Registering webhooks talks to Smartlead only, so the daemon's hold
+    // does not stop it.
+    let registered = cli
+        .ok(&[
+            "webhooks",
+            "register",
+            "--url",
+            "https://hooks.example/outpost",
+        ])
+        .await;
+    assert!(registered.contains("webhook registered"), "{registered}");
+
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), daemon)
         .await

@@ -80,8 +80,14 @@ pub fn run_daemon(cli: &Cli) -> CliResult {
 
 pub fn webhooks(cli: &Cli, command: &WebhooksCommand) -> CliResult {
     let WebhooksCommand::Register(args) = command;
-    let live = super::live::LiveContext::open(cli, "cli")?;
-    let smartlead = &live.engine.providers().smartlead;
+    // Only Smartlead is talked to: the data dir may be held meanwhile.
+    let config = crate::config::load_unresolved(&super::sources(cli))?;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let providers =
+        super::live::usable_providers(&config, std::sync::Arc::new(crate::clock::SystemClock))?;
+    let smartlead = &providers.smartlead;
     let name = match &args.account {
         Some(name) => name.clone(),
         None => match smartlead.keys().collect::<Vec<_>>().as_slice() {
@@ -97,14 +103,14 @@ pub fn webhooks(cli: &Cli, command: &WebhooksCommand) -> CliResult {
     let account = smartlead
         .get(&name)
         .ok_or_else(|| CliError::usage(format!("no Smartlead account {name:?} in the config")))?;
-    let token = match live.config.account(&name).map(|a| &a.provider) {
+    let token = match config.account(&name).map(|a| &a.provider) {
         Some(ProviderSettings::Smartlead(s)) => s.webhook_token.clone(),
         _ => None,
     };
     let url = match &args.url {
         Some(url) => url.to_string(),
         None => {
-            let base = live.config.daemon.public_url.as_ref().ok_or_else(|| {
+            let base = config.daemon.public_url.as_ref().ok_or_else(|| {
                 CliError::usage(
                     "set [daemon] public_url (the daemon's address as Smartlead sees it) or pass --url",
                 )

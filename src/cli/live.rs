@@ -92,18 +92,25 @@ impl LiveContext {
             eprintln!("warning: {warning}");
         }
         let clock: SharedClock = Arc::new(SystemClock);
-        let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).map_err(
-            |e| match e {
-                crate::providers::registry::ProviderSetupError::Config(c) => CliError::from(c),
-                other => CliError::runtime(other.to_string()),
-            },
-        )?;
-        providers.require_one_usable(&config)?;
+        let providers = usable_providers(&config, clock.clone())?;
         let store = Store::open(config.data_dir(), mode)?;
         let engine = Engine::with_providers(store, clock, Arc::new(providers))
             .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(LiveContext { config, engine })
     }
+}
+
+/// The provider clients of the config, at least one of them usable. They
+/// need no store: a verb that only talks to a provider (`webhooks
+/// register`) runs while a TUI or daemon holds the data dir.
+pub fn usable_providers(config: &Config, clock: SharedClock) -> CliResult<Providers> {
+    let providers =
+        Providers::from_config(config, config.data_dir(), clock).map_err(|e| match e {
+            crate::providers::registry::ProviderSetupError::Config(c) => CliError::from(c),
+            other => CliError::runtime(other.to_string()),
+        })?;
+    providers.require_one_usable(config)?;
+    Ok(providers)
 }
 
 /// The end of a command that did its work for every usable account: exit 1

@@ -25,6 +25,7 @@ use crate::sequences::{
     SequenceError, SequenceSummary,
 };
 use crate::store::StoreError;
+use crate::store::portable::{self, PortableError, PortableSummary};
 
 /// One query or command, as it travels over the wire (`{"op": "inbox", ...}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +105,15 @@ pub enum Request {
     /// Queue a failed reply or email again (by id or prefix).
     OutboxRetry {
         id: String,
+    },
+
+    /// The whole cache as JSON lines (`outpost export` through a holder).
+    Export,
+    /// Part of an export, whose first line is line `first_line` of the file
+    /// (`outpost import` through a holder sends it a few MB at a time).
+    Import {
+        text: String,
+        first_line: u64,
     },
 
     // What the TUI does beyond the CLI verbs.
@@ -322,6 +332,11 @@ pub enum Response {
     Mailboxes(Vec<super::MailboxBounces>),
     Mailbox(super::MailboxBounces),
     Preflight(super::preflight::PreflightReport),
+    Exported {
+        text: String,
+        summary: PortableSummary,
+    },
+    Imported(PortableSummary),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -415,6 +430,15 @@ impl DoorError {
 impl From<StoreError> for DoorError {
     fn from(e: StoreError) -> Self {
         Self::runtime(e.to_string())
+    }
+}
+
+impl From<PortableError> for DoorError {
+    fn from(e: PortableError) -> Self {
+        match e {
+            PortableError::BadLine { .. } => Self::invalid(e.to_string()),
+            other => Self::runtime(other.to_string()),
+        }
     }
 }
 
@@ -565,6 +589,18 @@ impl Engine {
                 let item = self.find_outbox_item(&id)?;
                 Response::OutboxItem(self.retry_outbox(&item.id)?)
             }
+            Request::Export => {
+                let mut out = Vec::new();
+                let summary = portable::export(store, &mut out)?;
+                let text = String::from_utf8(out)
+                    .map_err(|_| DoorError::runtime("the export is not UTF-8"))?;
+                Response::Exported { text, summary }
+            }
+            Request::Import { text, first_line } => Response::Imported(portable::import_at(
+                store,
+                &mut std::io::Cursor::new(text.as_bytes()),
+                first_line,
+            )?),
             Request::Accounts => Response::Accounts(self.accounts()?),
             Request::MarkRead { key, read } => Response::Flag(self.set_thread_read(&key, read)?),
             Request::Archive { key, archived } => Response::Triage(self.archive(&key, archived)?),

@@ -6,8 +6,9 @@ use subtle::ConstantTimeEq;
 /// Largest webhook body accepted; Smartlead payloads are a few KiB.
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 
-/// Largest `/api` request body (drafts and replies).
-pub const MAX_API_BODY: usize = 1024 * 1024;
+/// Largest `/api` request body: a reply with attachments (Gmail takes 25 MB,
+/// base64 in the JSON), a part of an import. Checked after the token.
+pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
 
 /// Compares two secrets in constant time. Both sides are hashed first so
 /// that not even their lengths leak through timing.

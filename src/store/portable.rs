@@ -23,7 +23,7 @@ struct RawLine<'a> {
     record: &'a RawValue,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortableSummary {
     pub records: u64,
     pub by_kind: std::collections::BTreeMap<String, u64>,
@@ -115,11 +115,21 @@ pub fn export(store: &Store, out: &mut dyn Write) -> Result<PortableSummary, Por
 /// Reads an export and writes its records (with their indexes) in batches.
 /// A malformed line stops the import with its number; earlier batches stay.
 pub fn import(store: &Store, input: &mut dyn BufRead) -> Result<PortableSummary, PortableError> {
+    import_at(store, input, 1)
+}
+
+/// [`import`] of a part of an export whose first line is line `first_line`
+/// of the whole, so an error names the line in the rep's file.
+pub fn import_at(
+    store: &Store,
+    input: &mut dyn BufRead,
+    first_line: u64,
+) -> Result<PortableSummary, PortableError> {
     let mut summary = PortableSummary::default();
     let mut batch: Vec<String> = Vec::new();
     let mut batch_kind: Option<Kind> = None;
-    let mut line_no = 0u64;
-    let mut last_good = 0u64;
+    let mut line_no = first_line.saturating_sub(1);
+    let mut last_good = line_no;
     let mut text = String::new();
     loop {
         text.clear();
