@@ -533,6 +533,41 @@ async fn invalid_grant_means_log_in_again() {
 }
 
 #[tokio::test]
+async fn a_sign_in_made_while_the_client_runs_is_picked_up_after_a_revoked_token() {
+    // Valid by its clock, but Google revoked it: a 401, then invalid_grant.
+    let f = fixture(chrono::Duration::hours(1)).await;
+    f.stub.script(
+        "profile",
+        401,
+        google_error(401, "authError", "Invalid Credentials"),
+    );
+    f.stub.script_token(
+        400,
+        json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+    );
+    let err = f.client.profile().await.unwrap_err();
+    assert!(matches!(err, GmailError::NeedsLogin { .. }), "{err:?}");
+
+    // `outpost auth gmail` beside the running process writes new tokens.
+    f.store
+        .save(&TokenSet {
+            access_token: SecretString::from("ya29.after-sign-in"),
+            refresh_token: Some(SecretString::from("1//new-refresh")),
+            expires_at: Some(start_time() + chrono::Duration::hours(1)),
+            scopes: vec![GMAIL_MODIFY_SCOPE.into()],
+        })
+        .unwrap();
+    f.stub
+        .script("profile", 200, json!({"emailAddress": "rep@acme.io"}));
+    f.client.profile().await.unwrap();
+    let calls = f.stub.api_calls();
+    assert_eq!(
+        calls.last().unwrap().bearer.as_deref(),
+        Some("ya29.after-sign-in")
+    );
+}
+
+#[tokio::test]
 async fn a_failing_token_endpoint_is_unavailable_not_a_refusal_and_the_next_call_recovers() {
     let f = fixture(chrono::Duration::seconds(-10)).await;
     // A 500 whose body is neither a token nor an OAuth error.

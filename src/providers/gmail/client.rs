@@ -175,10 +175,10 @@ impl GmailClient {
                 *cached = Some(fresh);
                 Ok(())
             }
-            Err(err) => {
-                *cached = Some(current);
-                Err(err)
-            }
+            // Nothing cached: the next call reads the token file again, so a
+            // sign-in made meanwhile (`outpost auth gmail` beside a running
+            // daemon) is picked up without a restart.
+            Err(err) => Err(err),
         }
     }
 
