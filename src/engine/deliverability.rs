@@ -49,16 +49,18 @@ impl Engine {
 
     fn health_of(&self, account: &str, mailbox: &str) -> StoreResult<MailboxBounces> {
         let (mut sends, mut hard, mut soft) = (0, 0, 0);
-        for activity in self.store.scan_prefix::<Activity>(&format!("{account}/")) {
-            for event in activity?.events {
-                match event.kind {
-                    EventType::EmailSent => sends += 1,
-                    EventType::EmailBounced => match BounceClass::of(event.detail.as_deref()) {
-                        BounceClass::Hard => hard += 1,
-                        BounceClass::Soft => soft += 1,
-                    },
-                    _ => {}
-                }
+        for event in self
+            .store
+            .activity_events_with_prefix(&format!("{account}/"))
+        {
+            let event = event?;
+            match event.kind {
+                EventType::EmailSent => sends += 1,
+                EventType::EmailBounced => match BounceClass::of(event.detail.as_deref()) {
+                    BounceClass::Hard => hard += 1,
+                    BounceClass::Soft => soft += 1,
+                },
+                _ => {}
             }
         }
         let pause = self

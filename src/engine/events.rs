@@ -58,48 +58,65 @@ impl Engine {
             by_lead.entry(event.lead_key()).or_default().push(event);
         }
         let keys: Vec<String> = by_lead.keys().cloned().collect();
-        let fresh =
-            self.store
-                .modify_each::<Activity, Vec<EmailEvent>>(&keys, |key, current| {
-                    let incoming = by_lead.get(key)?;
-                    let first = incoming.first()?;
-                    let mut activity =
-                        current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
-                    let mut added = Vec::new();
-                    for event in incoming {
-                        if activity.insert((*event).clone()) {
-                            added.push((*event).clone());
+        // A lookup of the sealed events that fails stops the batch; the
+        // change itself cannot return an error.
+        let failed = std::cell::RefCell::new(None);
+        let fresh = self
+            .store
+            .modify_each::<Activity, (Vec<EmailEvent>, bool)>(&keys, |key, current| {
+                let incoming = by_lead.get(key)?;
+                let first = incoming.first()?;
+                let mut activity =
+                    current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
+                let mut added = Vec::new();
+                for event in incoming {
+                    if activity.contains(&event.id) {
+                        continue;
+                    }
+                    match self.store.event_sealed(key, &event.id) {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            *failed.borrow_mut() = Some(e);
+                            return None;
                         }
                     }
-                    (!added.is_empty()).then_some((activity, added))
-                })?;
-        Ok(fresh.into_iter().flatten().collect())
+                    if activity.insert((*event).clone()) {
+                        added.push((*event).clone());
+                    }
+                }
+                let seal = activity.events.len() > crate::store::activity::HEAD_MAX;
+                (!added.is_empty()).then_some((activity, (added, seal)))
+            })?;
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        for (added, seal) in fresh {
+            if seal && let Some(first) = added.first() {
+                self.store.seal_activity(&first.lead_key())?;
+            }
+            out.extend(added);
+        }
+        Ok(out)
     }
 
     /// Every event stored for one lead key (`account/email`), oldest first.
     pub fn lead_events(&self, lead_key: &str) -> StoreResult<Vec<EmailEvent>> {
-        Ok(self
-            .store
-            .get::<Activity>(lead_key)?
-            .map(|a| a.events)
-            .unwrap_or_default())
+        self.store.activity_events(lead_key, None)
     }
 
     /// Every stored event, lead by lead (checks, tests, exports).
     pub fn all_events(&self) -> impl Iterator<Item = StoreResult<EmailEvent>> + '_ {
-        self.store
-            .iter::<Activity>()
-            .flat_map(|activity| match activity {
-                Ok(a) => a.events.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            })
+        self.store.activity_events_with_prefix("")
     }
 
-    /// How many events are stored (reads every activity record).
+    /// How many events are stored (reads every activity record and page).
     pub fn event_count(&self) -> StoreResult<usize> {
         let mut count = 0;
-        for activity in self.store.iter::<Activity>() {
-            count += activity?.events.len();
+        for event in self.all_events() {
+            event?;
+            count += 1;
         }
         Ok(count)
     }
@@ -114,17 +131,29 @@ impl Engine {
         let mut newest: Option<(EventType, chrono::DateTime<chrono::Utc>)> = None;
         for account in self.store.iter::<Account>() {
             let account = account?;
-            let Some(activity) = self
-                .store
-                .get::<Activity>(&Lead::key_for(&account.name, &email))?
-            else {
+            let lead_key = Lead::key_for(&account.name, &email);
+            let Some(activity) = self.store.get::<Activity>(&lead_key)? else {
                 continue;
             };
-            let latest = activity
+            // The record holds the newest events (only older ones are
+            // sealed into pages), so the pages are read only in the odd
+            // case that it holds nothing but category changes.
+            let found = activity
                 .events
                 .iter()
                 .rev()
-                .find(|e| e.kind != EventType::CategoryChanged);
+                .find(|e| e.kind != EventType::CategoryChanged)
+                .cloned();
+            let latest = match found {
+                Some(event) => Some(event),
+                None => self
+                    .store
+                    .activity_events(&lead_key, None)?
+                    .into_iter()
+                    .rev()
+                    .find(|e| e.kind != EventType::CategoryChanged),
+            };
+            let latest = latest.as_ref();
             if let Some(event) = latest
                 && newest.is_none_or(|(kind, at)| (event.at, event.kind) > (at, kind))
             {
@@ -262,6 +291,38 @@ mod tests {
         // The other account's lead already has a newer event: nothing to write.
         let keys: Vec<&String> = leads.keys().collect();
         assert_eq!(keys, ["acme/ann@example.com"]);
+    }
+
+    #[test]
+    fn a_long_history_is_sealed_into_pages_and_old_events_still_dedupe() {
+        let engine = engine();
+        engine
+            .store()
+            .put(&Lead::new("acme", "ann@example.com"))
+            .expect("put");
+        let events: Vec<EmailEvent> = (0..2_000)
+            .map(|i| open("acme", "ann@example.com", &format!("e{i}"), i))
+            .collect();
+        for batch in events.chunks(64) {
+            assert_eq!(engine.record_events(batch).expect("record").len(), batch.len());
+        }
+        // The record rewritten per event stays bounded; the rest is in pages.
+        let head = engine
+            .store()
+            .get::<Activity>("acme/ann@example.com")
+            .expect("get")
+            .expect("activity");
+        assert!(head.events.len() <= crate::store::activity::HEAD_MAX);
+        assert!(engine.store().count::<ActivityPage>() >= 2);
+        // Every event once, in time order; the oldest, long sealed, and a
+        // recent one are both recognised when they come again.
+        let stored = engine.lead_events("acme/ann@example.com").expect("events");
+        assert_eq!(stored.len(), events.len());
+        assert!(stored.windows(2).all(|w| w[0].at <= w[1].at));
+        let again = [events[0].clone(), events[1_990].clone()];
+        assert!(engine.record_events(&again).expect("again").is_empty());
+        assert_eq!(engine.event_count().expect("count"), events.len());
+        assert!(engine.store().verify_indexes().expect("verify").is_empty());
     }
 
     #[test]

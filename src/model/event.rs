@@ -218,9 +218,69 @@ impl Activity {
     }
 }
 
+/// Older events of one lead, sealed out of its [`Activity`] record once that
+/// grows long (see `store::activity`): written once, never changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityPage {
+    pub account: String,
+    /// Normalized address.
+    pub lead_email: String,
+    /// Oldest first; never empty.
+    pub events: Vec<EmailEvent>,
+}
+
+impl ActivityPage {
+    /// `account/email \0 newest time \0 first event id`: a lead's pages sort
+    /// by their newest event, so a read of recent events stops early.
+    pub fn key(&self) -> String {
+        let newest = self.events.iter().map(|e| e.at).max();
+        let millis = newest.map_or(0, |at| at.timestamp_millis().max(0));
+        let first = self.events.first().map_or("", |e| e.id.as_str());
+        format!(
+            "{}{millis:016}\u{0}{first}",
+            Self::prefix_for(&super::scoped_key(&self.account, &self.lead_email))
+        )
+    }
+
+    /// The start of every page key of one lead.
+    pub fn prefix_for(lead_key: &str) -> String {
+        format!("{lead_key}\u{0}")
+    }
+
+    /// The newest event time a page key names.
+    pub fn newest_in_key(key: &str) -> Option<DateTime<Utc>> {
+        let (_, rest) = key.split_once('\u{0}')?;
+        let millis: i64 = rest.get(..16)?.parse().ok()?;
+        DateTime::from_timestamp_millis(millis)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_keys_name_their_newest_event_and_sort_by_it() {
+        let page = |minutes: &[i64]| ActivityPage {
+            account: "acme".into(),
+            lead_email: "ann@example.com".into(),
+            events: minutes
+                .iter()
+                .map(|m| event(&format!("e{m}"), *m))
+                .collect(),
+        };
+        let (older, newer) = (page(&[1, 5]), page(&[3, 9]));
+        assert!(older.key() < newer.key());
+        assert!(
+            older
+                .key()
+                .starts_with(&ActivityPage::prefix_for("acme/ann@example.com"))
+        );
+        assert_eq!(
+            ActivityPage::newest_in_key(&newer.key()),
+            Some(newer.events[1].at)
+        );
+    }
 
     #[test]
     fn every_event_has_a_short_human_label() {

@@ -295,11 +295,8 @@ pub(crate) fn guard_refusal(store: &Store, email: &str) -> SequenceResult<Option
     // the mailbox's account, not the Smartlead lead's.
     for account in store.iter::<Account>() {
         let account = account?;
-        let Some(activity) = store.get::<Activity>(&Lead::key_for(&account.name, email))? else {
-            continue;
-        };
-        if let Some(reply) = activity
-            .events
+        let events = store.activity_events(&Lead::key_for(&account.name, email), None)?;
+        if let Some(reply) = events
             .iter()
             .rev()
             .find(|e| e.kind.base() == EventType::EmailReplied)

@@ -119,11 +119,8 @@ fn lead_events(store: &Store, email: &str, from: DateTime<Utc>) -> SequenceResul
     let prefix = KeyBuf::new().text(&normalize_email(email)).into_prefix();
     for lead in store.index_keys(Index::LeadsByEmail, &prefix, false) {
         let (_, lead_key) = lead?;
-        let Some(activity) = store.get::<Activity>(&lead_key)? else {
-            continue;
-        };
         let since = from - Duration::seconds(1);
-        for e in activity.events.into_iter().filter(|e| e.at >= since) {
+        for e in store.activity_events(&lead_key, Some(since))? {
             out.push((e.kind.base(), e.at, e.message_id));
         }
     }

@@ -126,6 +126,7 @@ pub fn plan(
     copy_all::<Suppression>(store, &sim)?;
     copy_all::<Cursor>(store, &sim)?;
     copy_all::<Activity>(store, &sim)?;
+    copy_all::<ActivityPage>(store, &sim)?;
     copy_all::<StepExecution>(store, &sim)?;
     copy_all::<OutboxItem>(store, &sim)?;
     copy_all::<Mailbox>(store, &sim)?;

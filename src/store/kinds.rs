@@ -14,6 +14,7 @@ pub enum Kind {
     Thread,
     Message,
     Activity,
+    ActivityPage,
     Sequence,
     Enrollment,
     Execution,
@@ -31,7 +32,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -40,6 +41,7 @@ impl Kind {
         Kind::Thread,
         Kind::Message,
         Kind::Activity,
+        Kind::ActivityPage,
         Kind::Sequence,
         Kind::Enrollment,
         Kind::Execution,
@@ -66,6 +68,7 @@ impl Kind {
             Kind::Thread => "threads",
             Kind::Message => "messages",
             Kind::Activity => "activity",
+            Kind::ActivityPage => "activity_pages",
             Kind::Sequence => "sequences",
             Kind::Enrollment => "enrollments",
             Kind::Execution => "executions",
@@ -106,6 +109,7 @@ impl Kind {
             Kind::Suppression => &[Index::SuppressionsByEmail],
             Kind::Task => &[Index::TasksByDue],
             Kind::Draft => &[Index::DraftsByThread],
+            Kind::ActivityPage => &[Index::SealedEvents],
             _ => &[],
         }
     }
@@ -146,6 +150,8 @@ pub enum Index {
     TasksByDue,
     /// thread key \0
     DraftsByThread,
+    /// lead key \0 event id \0: the events sealed into activity pages
+    SealedEvents,
 }
 
 impl Index {
@@ -166,6 +172,7 @@ impl Index {
             Index::SuppressionsByEmail => "idx_suppressions_email",
             Index::TasksByDue => "idx_tasks_due",
             Index::DraftsByThread => "idx_drafts_thread",
+            Index::SealedEvents => "idx_sealed_events",
         }
     }
 

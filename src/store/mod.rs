@@ -7,6 +7,7 @@
 //! move with a compare-and-swap instead (`each.rs`), which does not stop the
 //! rest of the store meanwhile.
 
+pub mod activity;
 mod batch;
 mod each;
 mod error;

@@ -54,6 +54,7 @@ macro_rules! for_each_kind {
             Kind::Thread => $body!(Thread),
             Kind::Message => $body!(Message),
             Kind::Activity => $body!(Activity),
+            Kind::ActivityPage => $body!(ActivityPage),
             Kind::Sequence => $body!(Sequence),
             Kind::Enrollment => $body!(Enrollment),
             Kind::Execution => $body!(StepExecution),

@@ -185,6 +185,26 @@ impl Record for Activity {
     }
 }
 
+impl Record for ActivityPage {
+    const KIND: Kind = Kind::ActivityPage;
+    fn key(&self) -> String {
+        ActivityPage::key(self)
+    }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        let key = ActivityPage::key(self);
+        let lead = scoped_key(&self.account, &self.lead_email);
+        self.events
+            .iter()
+            .map(|e| {
+                entry(
+                    Index::SealedEvents,
+                    KeyBuf::new().text(&lead).text(&e.id).primary(&key),
+                )
+            })
+            .collect()
+    }
+}
+
 impl Record for Sequence {
     const KIND: Kind = Kind::Sequence;
     /// 2: task steps carry `auto_skip_after_days`.
@@ -344,6 +364,7 @@ pub(crate) fn entries_of(
         Kind::Suppression => Store::decode::<Suppression>(key, value)?.index_entries(),
         Kind::Task => Store::decode::<Task>(key, value)?.index_entries(),
         Kind::Draft => Store::decode::<Draft>(key, value)?.index_entries(),
+        Kind::ActivityPage => Store::decode::<ActivityPage>(key, value)?.index_entries(),
         _ => Vec::new(),
     })
 }

@@ -101,9 +101,13 @@ pub(crate) fn events_between(
         .into_prefix();
     for lead in store.index_keys(Index::LeadsByEmail, &prefix, false) {
         let (_, lead_key) = lead?;
-        if let Some(activity) = store.get::<Activity>(&lead_key)? {
-            out.extend(activity.between(from, to).map(|e| e.kind.base()));
-        }
+        let events = store.activity_events(&lead_key, Some(from))?;
+        out.extend(
+            events
+                .iter()
+                .take_while(|e| e.at <= to)
+                .map(|e| e.kind.base()),
+        );
     }
     Ok(out)
 }
