@@ -18,13 +18,11 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::engine::Engine;
-use crate::outbox::OutboxWorker;
 use crate::providers::registry::Providers;
-use crate::sequences::{Scheduler, SchedulerConfig, TrackingKey};
+use crate::sequences::TrackingKey;
 use crate::server::state::{ServerParts, webhook_routes};
 use crate::server::{Ingest, Metrics, ServerState};
 use crate::store::{LockInfo, Store};
-use crate::sync::SyncEngine;
 
 /// The API token file in the data dir, made on first start (mode 0600).
 pub const TOKEN_FILE: &str = "api.token";
@@ -220,16 +218,20 @@ pub async fn run(
     })?;
     let tracking_key =
         TrackingKey::load_or_create(&data_dir).map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let scheduler_config =
-        SchedulerConfig::from_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
-
     let engine = Engine::with_providers(store.clone(), clock.clone(), Arc::new(providers))
         .with_settings(crate::engine::EngineSettings::from_config(&config));
-    let sync = SyncEngine::new(engine.clone());
-    let scheduler = Scheduler::new(store.clone(), scheduler_config);
     let metrics = Arc::new(Metrics::default());
+    // The same background work as beside a TUI (sync, outbox, scheduler,
+    // snooze and reminder timers, the notify hook, read marks to Gmail,
+    // unsubscribes to Smartlead), with the scheduler's ticks measured.
+    let ticks = metrics.clone();
+    let services = crate::services::Services::start_observed(&engine, &config, move |took| {
+        ticks.record_tick(took)
+    })
+    .map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let sync = services.sync.clone();
+    let scheduler = services.scheduler.clone();
     let (ingest, writer) = Ingest::start(engine.clone(), metrics.clone());
-    let workers = CancellationToken::new();
     let state = ServerState::new(ServerParts {
         engine: engine.clone(),
         ingest,
@@ -243,13 +245,6 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
 
-    let pollers = tokio::spawn(sync.run_pollers(workers.clone()));
-    let outbox = tokio::spawn(OutboxWorker::new(engine.clone()).run(workers.clone()));
-    let ticks = tokio::spawn(
-        scheduler.run_observed(clock.clone(), workers.clone(), move |took| {
-            metrics.record_tick(took)
-        }),
-    );
     let server = tokio::spawn(crate::server::serve(listener, state, shutdown.clone()));
     tracing::info!(%api_url, data_dir = %data_dir.display(), "outpost daemon listening");
     if let Some(ready) = ready {
@@ -272,12 +267,7 @@ pub async fn run(
     if tokio::time::timeout(left(), writer).await.is_err() {
         tracing::warn!("the event writer did not finish in time");
     }
-    workers.cancel();
-    for (name, task) in [("sync", pollers), ("outbox", outbox), ("scheduler", ticks)] {
-        if tokio::time::timeout(left(), task).await.is_err() {
-            tracing::warn!(worker = name, "did not stop in time");
-        }
-    }
+    services.stop(left()).await;
     engine.store().flush_async().await?;
     tracing::info!("stopped; the store is flushed");
     Ok(())

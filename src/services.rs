@@ -12,8 +12,11 @@ use crate::outbox::OutboxWorker;
 use crate::sequences::{Scheduler, SchedulerConfig};
 use crate::sync::SyncEngine;
 
+/// The same services for every face: the TUI and the daemon differ in what
+/// they serve, never in what runs behind them.
 pub struct Services {
     pub sync: SyncEngine,
+    pub scheduler: Scheduler,
     pub shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -24,6 +27,16 @@ impl Services {
         engine: &Engine,
         config: &Config,
     ) -> Result<Services, crate::sequences::SequenceError> {
+        Self::start_observed(engine, config, |_| {})
+    }
+
+    /// [`Services::start`], reporting how long each scheduler tick took
+    /// (the daemon's `/metrics`).
+    pub fn start_observed(
+        engine: &Engine,
+        config: &Config,
+        on_tick: impl Fn(std::time::Duration) + Send + 'static,
+    ) -> Result<Services, crate::sequences::SequenceError> {
         let shutdown = CancellationToken::new();
         let sync = SyncEngine::new(engine.clone());
         let scheduler = Scheduler::new(
@@ -33,7 +46,11 @@ impl Services {
         let tasks = vec![
             tokio::spawn(sync.clone().run_pollers(shutdown.clone())),
             tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
-            tokio::spawn(scheduler.run(engine.clock().clone(), shutdown.clone())),
+            tokio::spawn(scheduler.clone().run_observed(
+                engine.clock().clone(),
+                shutdown.clone(),
+                on_tick,
+            )),
             tokio::spawn(push_read_marks(engine.clone(), shutdown.clone())),
             tokio::spawn(crate::triage::timers::run(
                 engine.clone(),
@@ -49,6 +66,7 @@ impl Services {
         ];
         Ok(Services {
             sync,
+            scheduler,
             shutdown,
             tasks,
         })

@@ -1,5 +1,5 @@
-//! The notify hook as a rep's config sets it: `outpost sync --once` runs
-//! the command (the reply as JSON on stdin) and posts the same JSON (with a
+//! The notify hook as a rep's config sets it: `outpost sync --once` and the
+//! daemon run the command (the reply as JSON on stdin) and posts the same JSON (with a
 //! Slack `text`) once per new reply: not for the history a first sync
 //! brings, not again on the next sync or after a restart, and once for a
 //! reply that reached outpost through Smartlead and the rep's Gmail.
@@ -138,4 +138,61 @@ async fn each_new_reply_runs_the_hook_once_across_syncs_and_restarts() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(lines(&out).len(), 1);
     assert_eq!(posts.lock().unwrap().len(), 1);
+
+    // The daemon runs the hook too (TUI closed): each new reply once, and a
+    // restart announces nothing it announced before.
+    let text = std::fs::read_to_string(&config_path).unwrap().replace(
+        "provider = \"smartlead\"\n",
+        "provider = \"smartlead\"\npoll_interval_secs = 1\n",
+    ) + "\n[daemon]\nlisten = \"127.0.0.1:0\"\nwebhook_secret = \"notify-test-webhook-secret-0123\"\n";
+    std::fs::write(&config_path, text).unwrap();
+    for (round, body) in [
+        "Thursday is better for us.",
+        "Adding our CFO to the invite.",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let daemon = tokio::spawn(outpost::daemon::run(
+            support::load_config(&config_path),
+            None,
+            shutdown.clone(),
+            Some(ready_tx),
+        ));
+        ready.await.expect("the daemon starts");
+        sandbox
+            .inject_reply(&InjectReply {
+                campaign_id: target.thread.campaign_id.unwrap(),
+                lead_email: target.thread.lead_email.clone().unwrap(),
+                body: format!("<p>{body}</p>"),
+                category: None,
+            })
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !lines(&out)
+            .iter()
+            .any(|r| r["snippet"].as_str().unwrap_or_default().contains(body))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the daemon did not announce the reply: {:?}",
+                lines(&out)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        shutdown.cancel();
+        daemon.await.unwrap().expect("the daemon stops cleanly");
+        // Announced once, and nothing earlier again (a restart re-announcing
+        // would have written its lines before this round's reply).
+        let announced = lines(&out);
+        assert_eq!(announced.len(), 2 + round, "{announced:?}");
+        let ids: std::collections::BTreeSet<_> = announced
+            .iter()
+            .map(|r| r["message_id"].to_string())
+            .collect();
+        assert_eq!(ids.len(), announced.len(), "{announced:?}");
+    }
+    assert_eq!(posts.lock().unwrap().len(), 3);
 }

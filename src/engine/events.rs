@@ -304,7 +304,10 @@ mod tests {
             .map(|i| open("acme", "ann@example.com", &format!("e{i}"), i))
             .collect();
         for batch in events.chunks(64) {
-            assert_eq!(engine.record_events(batch).expect("record").len(), batch.len());
+            assert_eq!(
+                engine.record_events(batch).expect("record").len(),
+                batch.len()
+            );
         }
         // The record rewritten per event stays bounded; the rest is in pages.
         let head = engine
