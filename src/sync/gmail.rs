@@ -317,6 +317,12 @@ fn is_known_lead(store: &Store, email: &str) -> StoreResult<bool> {
 }
 
 /// Recomputes a thread from its cached messages (or removes it when empty).
+/// Addresses that send bounces and other notices on a mail system's behalf.
+fn is_mail_system(address: &str) -> bool {
+    let local = address.split('@').next().unwrap_or_default();
+    matches!(local, "mailer-daemon" | "postmaster" | "mail-daemon")
+}
+
 fn rebuild_thread(
     store: &Store,
     account: &str,
@@ -347,7 +353,20 @@ fn rebuild_thread(
     let has_outbound = messages.iter().any(|m| m.direction == Direction::Outbound);
     let has_inbound = messages.iter().any(|m| m.direction == Direction::Inbound);
     let lead_known = lead_email.is_some();
-    let lead_email = lead_email.or_else(|| participants.iter().next().cloned());
+    // Else whom we wrote to (a bounce's mailer daemon is a participant too,
+    // and must not become the person of the conversation), else anyone
+    // but a mail system.
+    let lead_email = lead_email
+        .or_else(|| {
+            messages
+                .iter()
+                .filter(|m| m.direction == Direction::Outbound)
+                .flat_map(|m| m.to.iter())
+                .map(|a| normalize_email(&a.email))
+                .find(|a| *a != ours && !is_mail_system(a))
+        })
+        .or_else(|| participants.iter().find(|p| !is_mail_system(p)).cloned())
+        .or_else(|| participants.iter().next().cloned());
     let provider_thread_id = thread_key
         .split_once('/')
         .map(|(_, id)| id.to_string())
@@ -586,5 +605,57 @@ mod tests {
         assert!(!thread.has_reply);
         assert!(thread.unread);
         assert_eq!(thread.lead_email.as_deref(), Some("news@letters.example"));
+    }
+
+    #[test]
+    fn a_bounce_in_the_thread_does_not_become_its_person() {
+        let store = Store::temporary().unwrap();
+        let at = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        let sent = Message {
+            account: "me".into(),
+            provider_id: "s1".into(),
+            thread_key: "me/t1".into(),
+            direction: Direction::Outbound,
+            message_id: Some("<s1@acme.example>".into()),
+            in_reply_to: None,
+            references: vec![],
+            from: Address::new("rep@acme.example"),
+            to: vec![Address {
+                name: Some("Theo Larsen".into()),
+                email: "theo@havenify.example".into(),
+            }],
+            cc: vec![],
+            subject: "Theo, quick question".into(),
+            date: at,
+            text_body: "Hi Theo".into(),
+            html_body: None,
+            attachments: vec![],
+            read: true,
+            labels: vec!["SENT".into()],
+            smartlead: None,
+        };
+        let bounce = Message {
+            provider_id: "b1".into(),
+            direction: Direction::Inbound,
+            message_id: Some("<b1@googlemail.com>".into()),
+            in_reply_to: Some("<s1@acme.example>".into()),
+            from: Address {
+                name: Some("Mail Delivery Subsystem".into()),
+                email: "mailer-daemon@googlemail.com".into(),
+            },
+            to: vec![Address::new("rep@acme.example")],
+            subject: "Delivery Status Notification (Failure)".into(),
+            date: at + chrono::Duration::minutes(1),
+            text_body: "** Address not found **".into(),
+            read: false,
+            labels: vec!["INBOX".into(), "UNREAD".into()],
+            ..sent.clone()
+        };
+        store.put_all(&[sent, bounce]).unwrap();
+        let thread = rebuild_thread(&store, "me", "rep@acme.example", "me/t1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(thread.lead_email.as_deref(), Some("theo@havenify.example"));
+        assert_eq!(thread.person(), "Theo Larsen");
     }
 }
