@@ -102,10 +102,16 @@ async fn cli_rig(seed: u64) -> (CliRig, Cli) {
         engine,
     } = support::fast_rig(200, seed).await;
     drop(engine);
-    let text = std::fs::read_to_string(&config_path).unwrap().replace(
-        "[accounts.gm]\n",
-        "[accounts.gm]\nsignature = \"Sam Carter\\nAcme\"\nfrom_name = \"Sam Carter\"\n",
-    );
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace(
+            "[accounts.gm]\n",
+            "[accounts.gm]\nsignature = \"Sam Carter\\nAcme\"\nfrom_name = \"Sam Carter\"\n",
+        )
+        .replace(
+            "[accounts.sl]\n",
+            "[accounts.sl]\nsignature = \"Sam at Acme\"\n",
+        );
     std::fs::write(&config_path, text).unwrap();
     let cli = Cli {
         config: config_path,
@@ -244,6 +250,16 @@ async fn cc_reaches_smartlead_as_its_string_and_gmail_as_a_header_and_bcc_stays_
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].body["cc"], "ae@acme.example,cfo@ledgerly.example");
     assert_eq!(posts[0].body["bcc"], "crm@acme.example");
+    // The account's own signature, and so none of Smartlead's besides.
+    assert!(
+        posts[0].body["email_body"]
+            .as_str()
+            .unwrap()
+            .contains("Sam at Acme"),
+        "{}",
+        posts[0].body
+    );
+    assert_eq!(posts[0].body["add_signature"], false);
 
     // Gmail: a Cc header; the Bcc given to Gmail in the raw message only,
     // gone from the copy the others receive.
@@ -376,6 +392,27 @@ async fn a_forward_goes_from_the_reps_gmail_with_fwd_the_original_and_its_attach
     assert!(text.contains("Subject: Re: "));
     assert_eq!(parsed.attachments.len(), 1, "{text}");
     assert_eq!(parsed.attachments[0].filename.as_deref(), Some("terms.pdf"));
+
+    // Where Gmail cannot be asked for the bytes, the forward goes without
+    // them and names what was left out.
+    let store = outpost::store::Store::open(&rig.dir.path().join("data"), "test").unwrap();
+    let offline = outpost::engine::Engine::new(store, Arc::new(outpost::clock::SystemClock));
+    let request = Request::Forward {
+        key: key.to_string(),
+        forward: outpost::engine::ForwardDraft {
+            to: vec!["ae@acme.example".into()],
+            ..Default::default()
+        },
+        delay_secs: 10,
+    };
+    let Response::OutboxItem(queued) = offline.execute(request).await.unwrap() else {
+        panic!("an outbox item");
+    };
+    assert_eq!(queued.attachments_left_out, vec!["terms.pdf".to_string()]);
+    assert!(queued.email.attachments.is_empty());
+    assert_eq!(queued.state, OutboxState::Pending);
+    offline.store().flush_async().await.unwrap();
+    drop(offline);
 
     // Smartlead cannot forward: said clearly, nothing queued or sent.
     let queued = cli.outbox().await.len();
@@ -573,6 +610,25 @@ async fn a_reply_for_later_leaves_once_at_its_time_and_never_before() {
     let stored = engine.outbox_item(&item.id).unwrap().unwrap();
     assert_eq!(stored.state, OutboxState::Sent);
     assert_eq!(stored.provider, Provider::Smartlead);
+
+    // A new email from an account with a signature ends with it.
+    let signed = engine
+        .clone()
+        .with_settings(outpost::engine::EngineSettings {
+            signatures: [("gm".to_string(), "Sam Carter".to_string())].into(),
+            ..Default::default()
+        });
+    let lead = rows[0].thread.lead_email.clone().unwrap();
+    let request = Request::QueueNew {
+        lead_key: outpost::model::Lead::key_for("sl", &lead),
+        subject: "Quick question".into(),
+        body: "Hi there".into(),
+        delay_secs: 60,
+    };
+    let Response::OutboxItem(new) = signed.execute(request).await.unwrap() else {
+        panic!("an outbox item");
+    };
+    assert_eq!(new.email.text_body, "Hi there\n-- \nSam Carter");
 }
 
 /// Waits (up to `secs`) until the data dir is held by a process of `mode`.

@@ -389,6 +389,9 @@ mod tests {
         assert_eq!(once, "Tuesday works.\n-- \nSam Carter\nAcme");
         assert_eq!(signed(&once, Some("Sam Carter\nAcme")), once);
         assert_eq!(signed("Hi", None), "Hi");
+        let html = signed_html("<p>Tuesday works.</p>", "Sam & Co");
+        assert_eq!(html, "<p>Tuesday works.</p><p>-- </p><p>Sam &amp; Co</p>");
+        assert_eq!(signed_html(&html, "Sam & Co"), html);
     }
 
     #[test]
