@@ -706,6 +706,30 @@ async fn while_a_daemon_holds_the_data_dir_a_reply_for_later_and_a_forward_go_th
     assert_eq!(cancelled[0]["state"], "cancelled");
     assert!(rig.sandbox.reply_posts().is_empty());
 
+    // An attachment larger than a plain request travels through the door whole.
+    let deck = rig.dir.path().join("deck.pdf");
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&deck, &bytes).unwrap();
+    let sends = rig.sandbox.google().sent_messages().len();
+    let item = cli
+        .json(&[
+            "reply",
+            &key,
+            "--via",
+            "gmail",
+            "--body",
+            "The deck.",
+            "--attach",
+            deck.to_str().unwrap(),
+            "--json",
+        ])
+        .await;
+    assert_eq!(item["state"], "sent", "{item}");
+    assert_eq!(item["email"]["attachments"][0]["size"], bytes.len());
+    let ours = rig.sandbox.google().sent_messages()[sends].clone();
+    let parsed = outpost::providers::gmail::mime::parse(&ours.raw);
+    assert_eq!(parsed.attachments[0].size, bytes.len() as u64);
+
     // A forward leaves through the daemon's Gmail client.
     let sends = rig.sandbox.google().sent_messages().len();
     let item = cli

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,9 @@ use super::mime::{decode_lenient, parse_message};
 use super::params::{Params, page_token};
 
 type Shared = State<Arc<GoogleSandbox>>;
+
+/// messages.send through the upload endpoint: 35 MB (36700160 bytes).
+const MAX_UPLOAD_BYTES: usize = 36_700_160;
 type ApiResult = Result<Response, ApiError>;
 
 pub fn routes() -> Router<Arc<GoogleSandbox>> {
@@ -34,7 +37,8 @@ pub fn routes() -> Router<Arc<GoogleSandbox>> {
         .route(&format!("{users}/messages/send"), post(messages_send))
         .route(
             "/upload/gmail/v1/users/{user}/messages/send",
-            post(messages_send_upload),
+            // Gmail takes messages of up to 35 MB here.
+            post(messages_send_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route(
             &format!("{users}/drafts"),
