@@ -461,6 +461,26 @@ async fn an_attachment_goes_through_gmail_and_smartlead_refuses_it_naming_the_gm
         .await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/nonexistent/a.pdf"), "{err}");
+    // Over Gmail's 25 MB (a sparse file: the size is read before the bytes).
+    let big = rig.dir.path().join("big.zip");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(26 * 1024 * 1024)
+        .unwrap();
+    let (code, _, err) = cli
+        .run(&[
+            "reply",
+            key,
+            "--via",
+            "gmail",
+            "--body",
+            "x",
+            "--attach",
+            big.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("25 MB"), "{err}");
     assert!(cli.outbox().await.is_empty());
     assert!(rig.sandbox.reply_posts().is_empty());
     assert_eq!(google.sent_messages().len(), sends);

@@ -418,6 +418,22 @@ mod tests {
     }
 
     #[test]
+    fn attachments_over_gmails_limit_or_without_a_name_are_refused() {
+        let file = |name: &str, size: u64| OutgoingAttachment {
+            filename: name.into(),
+            mime_type: "application/pdf".into(),
+            data: vec![0; size as usize],
+        };
+        assert!(check_attachments(&[file("a.pdf", MAX_ATTACHMENT_BYTES)]).is_ok());
+        let over = check_attachments(&[
+            file("a.pdf", MAX_ATTACHMENT_BYTES / 2 + 1),
+            file("b.pdf", MAX_ATTACHMENT_BYTES / 2),
+        ]);
+        assert!(over.unwrap_err().to_string().contains("25 MB"));
+        assert!(check_attachments(&[file(" ", 3)]).is_err());
+    }
+
+    #[test]
     fn fwd_is_not_doubled() {
         assert_eq!(forward_subject("Pricing"), "Fwd: Pricing");
         assert_eq!(forward_subject("Fwd: Pricing"), "Fwd: Pricing");
