@@ -11,7 +11,7 @@ use super::output;
 use super::{Cli, CliError, CliResult};
 use crate::engine::ForwardDraft;
 use crate::engine::door::{Door, Request, Response};
-use crate::model::{MAX_ATTACHMENT_BYTES, OutboxItem, OutboxState, OutgoingAttachment};
+use crate::model::{OutboxItem, OutboxState, OutgoingAttachment};
 
 /// Options every composed send takes.
 #[derive(Debug, Args, Clone, Default)]
@@ -62,13 +62,8 @@ impl ComposeArgs {
             }
             total += meta.len();
         }
-        if total > MAX_ATTACHMENT_BYTES {
-            return Err(CliError::usage(format!(
-                "the attachments come to {:.1} MB; Gmail takes at most {} MB per message \
-                 (share a link to the larger files instead)",
-                total as f64 / 1_048_576.0,
-                MAX_ATTACHMENT_BYTES / 1_048_576
-            )));
+        if let Some(why) = crate::model::attachments_too_large(total) {
+            return Err(CliError::usage(why));
         }
         self.attach
             .iter()

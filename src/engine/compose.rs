@@ -94,14 +94,10 @@ pub fn check_attachments(attachments: &[OutgoingAttachment]) -> CommandResult<()
         )));
     }
     let total: u64 = attachments.iter().map(|a| a.data.len() as u64).sum();
-    if total > MAX_ATTACHMENT_BYTES {
-        return Err(CommandError::Invalid(format!(
-            "the attachments come to {:.1} MB; Gmail takes at most {} MB per message",
-            total as f64 / 1_048_576.0,
-            MAX_ATTACHMENT_BYTES / 1_048_576
-        )));
+    match attachments_too_large(total) {
+        Some(why) => Err(CommandError::Invalid(why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `Fwd: ` once, never `Fwd: Fwd: `.

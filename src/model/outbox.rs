@@ -162,3 +162,16 @@ impl OutboxItem {
 
 /// Gmail takes at most 25 MB of attachments on a message.
 pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+/// What is wrong with attachments of `total` bytes, if they are too many
+/// for Gmail (checked by the face before reading files, and by the engine).
+pub fn attachments_too_large(total: u64) -> Option<String> {
+    (total > MAX_ATTACHMENT_BYTES).then(|| {
+        format!(
+            "the attachments come to {:.1} MB; Gmail takes at most {} MB per message \
+             (share a link to the larger files instead)",
+            total as f64 / 1_048_576.0,
+            MAX_ATTACHMENT_BYTES / 1_048_576
+        )
+    })
+}
