@@ -115,6 +115,8 @@ fn gmail_item(id: &str, account: &str, from: &str, now: chrono::DateTime<Utc>) -
         provider_id: None,
         created_at: now,
         updated_at: now,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     }
 }
 

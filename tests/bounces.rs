@@ -403,6 +403,8 @@ async fn unsubscribe_through_link(
         provider_id: Some("p1".into()),
         created_at: start,
         updated_at: start,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     };
     engine.store().put(&item).unwrap();
     let server = daemon_support::TestServer::serve(

@@ -545,6 +545,8 @@ fn outbox_item(
         provider_id: None,
         created_at: at,
         updated_at: at,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     }
 }
 

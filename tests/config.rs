@@ -194,11 +194,15 @@ fn the_example_documents_every_key() {
         let keys = accepted_keys(root.path(), probe);
         assert!(!keys.is_empty(), "no keys read for {probe}");
         for key in keys {
-            // A secret is documented once, in its _env form.
+            // A secret is documented once, in its _env form; a text that
+            // may come from a file (`signature_file`), beside its own key.
             let base = key.strip_suffix("_cmd").unwrap_or(&key);
             let env_form = format!("{}_env", base.strip_suffix("_env").unwrap_or(base));
+            let text_form = key.strip_suffix("_file").unwrap_or(&key);
             assert!(
-                documented.contains_key(&key) || documented.contains_key(&env_form),
+                documented.contains_key(&key)
+                    || documented.contains_key(&env_form)
+                    || documented.contains_key(text_form),
                 "config.example.toml does not document {}.{key}",
                 path.join(".")
             );
@@ -825,4 +829,51 @@ fn a_gmail_accounts_from_name_is_read_and_must_be_one_line() {
     fs::write(&file, account("\"Sam\\nBcc: x@evil.example\"")).unwrap();
     let err = load_file(&file, &env_under(root.path())).expect_err("a line break is refused");
     assert!(err.to_string().contains("from_name"), "{err}");
+}
+
+#[test]
+fn a_signature_comes_from_its_text_or_its_file_never_both() {
+    let root = tempdir();
+    let gmail = |extra: &str| {
+        format!(
+            "[accounts.me]\nprovider = \"gmail\"\nemail = \"rep@acme.io\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\n{extra}\n"
+        )
+    };
+    let path = root.path().join("config.toml");
+    fs::create_dir_all(root.path().join("sigs")).unwrap();
+    fs::write(root.path().join("sigs/me.txt"), "-- \nSam Carter\nAcme\n\n").unwrap();
+    fs::write(&path, gmail("signature_file = \"sigs/me.txt\"")).unwrap();
+    let config = load_file(&path, &env_under(root.path())).expect("loads");
+    // Read relative to the config file; the "-- " line is outpost's to add.
+    assert_eq!(
+        config.account("me").unwrap().signature.as_deref(),
+        Some("Sam Carter\nAcme")
+    );
+
+    fs::write(&path, gmail("signature = \"Sam\\nAcme\\n\"")).unwrap();
+    let config = load_file(&path, &env_under(root.path())).expect("loads");
+    assert_eq!(
+        config.account("me").unwrap().signature.as_deref(),
+        Some("Sam\nAcme")
+    );
+
+    fs::write(
+        &path,
+        gmail("signature = \"Sam\"\nsignature_file = \"sigs/me.txt\""),
+    )
+    .unwrap();
+    let err = load_file(&path, &env_under(root.path())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("both signature and signature_file"),
+        "{err}"
+    );
+
+    fs::write(&path, gmail("signature_file = \"sigs/gone.txt\"")).unwrap();
+    let err = load_file(&path, &env_under(root.path())).unwrap_err();
+    assert!(
+        err.to_string().contains("signature_file") && err.to_string().contains("gone.txt"),
+        "{err}"
+    );
 }

@@ -382,6 +382,8 @@ fn outbox_item(id: &str, sent_at: chrono::DateTime<chrono::Utc>) -> OutboxItem {
         provider_id: Some("p1".into()),
         created_at: sent_at,
         updated_at: sent_at,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     }
 }
 

@@ -62,6 +62,8 @@ async fn a_failing_token_endpoint_delays_a_send_and_does_not_fail_it() {
         provider_id: None,
         created_at: now,
         updated_at: now,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     };
     engine.store().put(&item).unwrap();
     let worker = OutboxWorker::new(engine.clone());

@@ -43,6 +43,12 @@ pub struct ReplyArgs {
     /// the Gmail copy's thread (`gmail`).
     #[arg(long, value_name = "ROUTE", value_parser = parse_route)]
     pub via: Option<Provider>,
+    /// Reply to all: also everyone else on the message answered (its From,
+    /// To and Cc, your own mailboxes aside), in Cc.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub compose: super::compose::ComposeArgs,
     /// Print the outbox item (with its `route`) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -288,135 +294,29 @@ fn sync_by_holder(cli: &Cli, args: &SyncArgs, refused: CliError) -> CliResult {
     Ok(())
 }
 
-fn read_body(args: &ReplyArgs) -> CliResult<String> {
-    if let Some(body) = &args.body {
-        return Ok(body.clone());
-    }
-    let path = args.body_file.as_ref().expect("clap requires one source");
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("cannot read --body-file {}: {e}", path.display())))
-}
-
 pub fn reply(cli: &Cli, args: &ReplyArgs) -> CliResult {
-    let body = read_body(args)?;
+    let body = super::compose::read_body(args.body.as_ref(), args.body_file.as_ref())?;
+    let attachments = args.compose.attachments()?;
     let door = super::door::CliDoor::open(cli, super::door::Reach::Providers)?;
     let request = crate::engine::door::Request::Reply {
         thread_key: args.thread_id.clone(),
         reply: ReplyDraft {
             text: body,
             route: args.via,
+            cc: args.compose.cc.clone(),
+            bcc: args.compose.bcc.clone(),
+            reply_all: args.all,
+            attachments,
+            send_at: args.compose.send_at(&door)?,
+            without_signature: args.compose.no_signature,
             ..ReplyDraft::default()
         },
     };
-    let local = matches!(door.door, crate::engine::door::Door::Local(_));
     let item = match door.call(request)? {
         crate::engine::door::Response::OutboxItem(item) => item,
         other => return Err(super::door::unexpected(other)),
     };
-    let report = ReplyReport::of(&item, local);
-    if args.json {
-        let mut document = serde_json::to_value(&item)?;
-        document["outbox_id"] = serde_json::Value::from(item.id.as_str());
-        document["state"] = serde_json::Value::from(report.state);
-        document["outbox_state"] = serde_json::Value::from(item.state.as_str());
-        document["reason"] = serde_json::to_value(&report.reason)?;
-        document["next_attempt_at"] = serde_json::to_value(report.next_attempt_at)?;
-        document["route"] = serde_json::Value::from(item.provider.as_str());
-        output::json(&document)?;
-    } else {
-        println!(
-            "{}: {} (outbox {}, via {})",
-            report.state,
-            item.email.subject,
-            item.id,
-            item.provider.title()
-        );
-        if let Some(reason) = &report.reason {
-            println!("  {reason}");
-        }
-        if let Some(hint) = &report.hint {
-            println!("  {hint}");
-        }
-    }
-    match item.state {
-        // Refused for good (or undone): nothing will go out.
-        crate::model::OutboxState::Failed | crate::model::OutboxState::Cancelled => {
-            Err(CliError::runtime(format!(
-                "the reply was not sent and will not be: {}",
-                item.last_error
-                    .unwrap_or_else(|| item.state.as_str().to_string())
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// What `outpost reply` says about the item it queued: `sent`, `queued`
-/// (durably in the outbox, going out later) or `failed`, and why.
-struct ReplyReport {
-    state: &'static str,
-    reason: Option<String>,
-    next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
-    hint: Option<String>,
-}
-
-impl ReplyReport {
-    fn of(item: &crate::model::OutboxItem, local: bool) -> ReplyReport {
-        use crate::model::OutboxState;
-        let waiting = |reason: String, next: Option<chrono::DateTime<chrono::Utc>>| {
-            // With the data dir opened here, no worker is left running.
-            let hint = local.then(|| {
-                "nothing here keeps running to send it: the TUI, `outpost --daemon` or `outpost send --until-idle` sends it once it is due".to_string()
-            });
-            ReplyReport {
-                state: "queued",
-                reason: Some(reason),
-                next_attempt_at: next,
-                hint,
-            }
-        };
-        let error = item.last_error.clone();
-        match item.state {
-            OutboxState::Sent => ReplyReport {
-                state: "sent",
-                reason: None,
-                next_attempt_at: None,
-                hint: None,
-            },
-            OutboxState::Pending => waiting(
-                format!(
-                    "not sent yet: {}; next try at {}",
-                    error.as_deref().unwrap_or("waiting for its time"),
-                    item.not_before.format("%Y-%m-%d %H:%M:%S UTC")
-                ),
-                Some(item.not_before),
-            ),
-            OutboxState::Sending => waiting(
-                format!(
-                    "on its way: {}",
-                    error
-                        .as_deref()
-                        .unwrap_or("the provider has not confirmed it yet")
-                ),
-                None,
-            ),
-            OutboxState::Failed | OutboxState::Cancelled => ReplyReport {
-                state: if item.state == OutboxState::Failed {
-                    "failed"
-                } else {
-                    "cancelled"
-                },
-                reason: error,
-                next_attempt_at: None,
-                hint: None,
-            },
-        }
-    }
+    super::compose::report(&door, &item, args.json, "reply")
 }
 
 pub fn auth(cli: &Cli, command: &AuthCommand) -> CliResult {

@@ -2,6 +2,7 @@
 
 pub mod attach;
 mod completions;
+mod compose;
 mod daemon_cli;
 mod demo;
 mod doctor;
@@ -69,6 +70,9 @@ pub enum Command {
     Sync(live::SyncArgs),
     /// Answer a thread through the durable outbox (Smartlead or Gmail, from the thread).
     Reply(live::ReplyArgs),
+    /// Pass a conversation on to someone new: `Fwd:` and the original below,
+    /// from your Gmail mailbox.
+    Forward(compose::ForwardArgs),
     /// Log in to a provider and store its tokens.
     #[command(subcommand)]
     Auth(live::AuthCommand),
@@ -215,6 +219,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Stats(args)) => read::stats(&cli, args),
         Some(Command::Sync(args)) => live::sync(&cli, args),
         Some(Command::Reply(args)) => live::reply(&cli, args),
+        Some(Command::Forward(args)) => compose::forward(&cli, args),
         Some(Command::Auth(command)) => live::auth(&cli, command),
         Some(Command::Sandbox(args)) => demo::sandbox(args),
         Some(Command::Demo(args)) => demo::demo(&cli, args),

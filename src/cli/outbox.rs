@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, when};
+use super::output::{self, Table};
 use super::{Cli, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
 use crate::model::{OutboxItem, OutboxState};
@@ -119,6 +119,7 @@ fn list(door: &CliDoor, args: &ListArgs) -> CliResult {
     if args.json.json {
         return output::json(&items);
     }
+    let now = door.clock().now();
     if items.is_empty() {
         println!("The outbox has nothing in those states.");
         return Ok(());
@@ -143,13 +144,18 @@ fn list(door: &CliDoor, args: &ListArgs) -> CliResult {
             Some(error) => format!("{why}: {error}"),
             None => why,
         };
+        // A send for later waits as the rep chose, not as a retry does.
+        let state = match item.is_scheduled(now) {
+            true => "scheduled",
+            false => item.state.as_str(),
+        };
         table.row(vec![
             item.id.chars().take(8).collect(),
-            item.state.as_str().to_string(),
+            state.to_string(),
             item.account.clone(),
             item.email.to.join(", "),
             item.email.subject.clone(),
-            when(Some(item.not_before)),
+            door.zone.show(item.not_before),
             item.attempts.to_string(),
             why,
         ]);

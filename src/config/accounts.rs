@@ -28,6 +28,9 @@ pub struct Account {
     pub display_name: Option<String>,
     pub poll_interval_secs: u64,
     pub rate_limit: RateLimit,
+    /// Appended under `-- ` to the rep's replies, forwards and new emails
+    /// from this account (`signature`, or the text of `signature_file`).
+    pub signature: Option<String>,
     pub provider: ProviderSettings,
 }
 
@@ -113,6 +116,8 @@ struct RawSmartlead {
     poll_interval_secs: u64,
     #[serde(default)]
     rate_limit: RateLimit,
+    signature: Option<String>,
+    signature_file: Option<Spanned<String>>,
     api_key: Option<Spanned<String>>,
     api_key_env: Option<Spanned<String>>,
     api_key_cmd: Option<Spanned<String>>,
@@ -135,6 +140,8 @@ struct RawGmail {
     poll_interval_secs: u64,
     #[serde(default)]
     rate_limit: RateLimit,
+    signature: Option<String>,
+    signature_file: Option<Spanned<String>>,
     #[serde(deserialize_with = "email")]
     email: String,
     #[serde(default, deserialize_with = "from_name")]
@@ -202,6 +209,47 @@ fn from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D
     Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
+/// An account's signature: the text given, or the file's (relative to the
+/// config file); not both. Trailing blank lines are dropped, and a `-- `
+/// line the rep wrote at the top is not repeated (outpost adds it).
+fn signature(
+    src: &Source<'_>,
+    prefix: &str,
+    text: Option<String>,
+    file: Option<Spanned<String>>,
+    home: Option<&std::path::Path>,
+) -> Result<Option<String>, ConfigError> {
+    let text = match (text, file) {
+        (Some(_), Some(file)) => {
+            return Err(src.invalid(
+                &format!("{prefix}.signature_file"),
+                file.span(),
+                "both signature and signature_file are set",
+                "keep one: the text itself, or the file that holds it",
+            ));
+        }
+        (Some(text), None) => text,
+        (None, Some(file)) => {
+            let path = super::paths::file_path(file.get_ref(), src.file, home);
+            std::fs::read_to_string(&path).map_err(|e| {
+                src.invalid(
+                    &format!("{prefix}.signature_file"),
+                    file.span(),
+                    format!("cannot read {}: {e}", path.display()),
+                    "point it at a readable text file, or write signature = \"...\" instead",
+                )
+            })?
+        }
+        (None, None) => return Ok(None),
+    };
+    let text = text.trim_end();
+    let text = text
+        .strip_prefix("-- \n")
+        .or_else(|| text.strip_prefix("--\n"))
+        .unwrap_or(text);
+    Ok(Some(text.to_string()).filter(|t| !t.trim().is_empty()))
+}
+
 /// Tokens appear in a URL path, so only URL-safe characters are allowed.
 fn webhook_token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(d)?;
@@ -222,6 +270,7 @@ pub(crate) fn account_from(
     src: &Source<'_>,
     name: &Spanned<std::borrow::Cow<'_, str>>,
     value: &Spanned<DeValue<'_>>,
+    home: Option<&std::path::Path>,
 ) -> Result<Account, ConfigError> {
     let name_text = name.get_ref().to_string();
     let prefix = format!("accounts.{}", quote_key(&name_text));
@@ -256,8 +305,8 @@ pub(crate) fn account_from(
     };
     let provider_key = format!("{prefix}.provider");
     match provider.get_ref().as_str() {
-        Some("smartlead") => smartlead(src, name_text, &prefix, value),
-        Some("gmail") => gmail(src, name_text, &prefix, value),
+        Some("smartlead") => smartlead(src, name_text, &prefix, value, home),
+        Some("gmail") => gmail(src, name_text, &prefix, value, home),
         Some(other) => Err(src.invalid(
             &provider_key,
             provider.span(),
@@ -281,6 +330,7 @@ fn smartlead(
     name: String,
     prefix: &str,
     value: &Spanned<DeValue<'_>>,
+    home: Option<&std::path::Path>,
 ) -> Result<Account, ConfigError> {
     let raw = RawSmartlead::deserialize(value.clone().into_deserializer())
         .map_err(|e| src.value_error(&e, value, prefix))?;
@@ -295,6 +345,7 @@ fn smartlead(
         display_name: raw.display_name,
         poll_interval_secs: raw.poll_interval_secs,
         rate_limit: raw.rate_limit,
+        signature: signature(src, prefix, raw.signature, raw.signature_file, home)?,
         provider: ProviderSettings::Smartlead(SmartleadSettings {
             api_key,
             base_url: raw.base_url,
@@ -310,6 +361,7 @@ fn gmail(
     name: String,
     prefix: &str,
     value: &Spanned<DeValue<'_>>,
+    home: Option<&std::path::Path>,
 ) -> Result<Account, ConfigError> {
     let raw = RawGmail::deserialize(value.clone().into_deserializer())
         .map_err(|e| src.value_error(&e, value, prefix))?;
@@ -329,6 +381,7 @@ fn gmail(
         display_name: raw.display_name,
         poll_interval_secs: raw.poll_interval_secs,
         rate_limit: raw.rate_limit,
+        signature: signature(src, prefix, raw.signature, raw.signature_file, home)?,
         provider: ProviderSettings::Gmail(GmailSettings {
             email: raw.email,
             from_name: raw.from_name,

@@ -223,7 +223,7 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
     let mut raw = RawRoot::deserialize(serde::de::IntoDeserializer::into_deserializer(doc.clone()))
         .map_err(|e| src.value_error(&e, &doc, ""))?;
 
-    let accounts = read_accounts(&src, &doc)?;
+    let accounts = read_accounts(&src, &doc, home)?;
     // Checked here rather than when the TUI opens, so a keymap that cannot
     // work stops every command at load, like any other bad key.
     if let Err(err) = crate::tui::Keymap::with_overrides(&raw.ui.keymap) {
@@ -268,6 +268,7 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
 fn read_accounts(
     src: &Source<'_>,
     doc: &Spanned<DeValue<'_>>,
+    home: Option<&Path>,
 ) -> Result<BTreeMap<String, Account>, ConfigError> {
     let mut accounts = BTreeMap::new();
     let Some(value) = doc.get_ref().get("accounts") else {
@@ -284,7 +285,7 @@ fn read_accounts(
     // Which account (and where) first claimed each webhook token.
     let mut tokens: BTreeMap<String, String> = BTreeMap::new();
     for (name, entry) in table.iter() {
-        let account = accounts::account_from(src, name, entry)?;
+        let account = accounts::account_from(src, name, entry, home)?;
         if let ProviderSettings::Smartlead(s) = &account.provider
             && let Some(token) = &s.webhook_token
             && let Some(first) = tokens.insert(token.clone(), account.name.clone())

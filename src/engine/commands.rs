@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, ThreadView};
+use super::{Engine, ThreadView, compose};
 use crate::model::*;
 use crate::store::{Index, StoreError, keys::KeyBuf};
 
@@ -54,6 +54,9 @@ pub struct ReplyDraft {
     /// Not sent before this time (send later); `None` sends now.
     #[serde(default)]
     pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Leave the account's `signature` off this once.
+    #[serde(default)]
+    pub without_signature: bool,
 }
 
 /// A conversation passed on to someone new: `Fwd:` and the original below.
@@ -71,6 +74,9 @@ pub struct ForwardDraft {
     pub attachments: Vec<OutgoingAttachment>,
     #[serde(default)]
     pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Leave the account's `signature` off this once.
+    #[serde(default)]
+    pub without_signature: bool,
 }
 
 /// One way a reply to a conversation can leave: through one of its copies.
@@ -213,7 +219,7 @@ impl Engine {
     }
 
     /// The message a reply answers: the newest one from the lead, else the newest.
-    fn message_to_answer(messages: &[Message]) -> Option<&Message> {
+    pub(super) fn message_to_answer(messages: &[Message]) -> Option<&Message> {
         messages
             .iter()
             .rev()
@@ -230,7 +236,7 @@ impl Engine {
         self.routes_of(&view)
     }
 
-    fn routes_of(&self, view: &ThreadView) -> CommandResult<Vec<ReplyRoute>> {
+    pub(super) fn routes_of(&self, view: &ThreadView) -> CommandResult<Vec<ReplyRoute>> {
         let mut routes: Vec<ReplyRoute> = Vec::new();
         let copies = std::iter::once(view.thread.key()).chain(view.thread.sources.iter().cloned());
         for key in copies {
@@ -277,8 +283,11 @@ impl Engine {
     }
 
     /// Puts a reply to a thread in the outbox, to leave after `delay` (the undo
-    /// window). The provider follows the thread: Smartlead's reply-email-thread
-    /// with the fields of the message answered, or a Gmail send in the thread.
+    /// window) or at the draft's `send_at`. The provider follows the thread:
+    /// Smartlead's reply-email-thread with the fields of the message answered,
+    /// or a Gmail send in the thread. Everything is checked before anything
+    /// is written: a bad address, a time passed, or an attachment Smartlead
+    /// cannot carry leaves the outbox as it was.
     pub fn queue_reply(
         &self,
         thread_key: &str,
@@ -291,6 +300,11 @@ impl Engine {
                 "the reply is empty; write something first".into(),
             ));
         }
+        let now = self.clock.now();
+        let not_before = compose::not_before(reply.send_at, now, delay)?;
+        let cc = compose::clean_addresses("--cc", &reply.cc)?;
+        let bcc = compose::clean_addresses("--bcc", &reply.bcc)?;
+        compose::check_attachments(&reply.attachments)?;
         let view = self
             .thread(thread_key)?
             .ok_or_else(|| no_thread(thread_key))?;
@@ -312,6 +326,21 @@ impl Engine {
                 }
             ))
         })?;
+        if route.provider == Provider::Smartlead && !reply.attachments.is_empty() {
+            let gmail = routes.iter().find(|r| r.provider == Provider::Gmail);
+            return Err(CommandError::Invalid(match gmail {
+                Some(gmail) => format!(
+                    "Smartlead's reply endpoint cannot carry attachments; nothing was queued. \
+                     This conversation is also in your Gmail mailbox ({}): send it from \
+                     there with --via gmail",
+                    gmail.mailbox.as_deref().unwrap_or(&gmail.account)
+                ),
+                None => "Smartlead's reply endpoint cannot carry attachments, and this \
+                         conversation is in none of your Gmail mailboxes; nothing was queued. \
+                         Send the reply without --attach (a link to the file works)"
+                    .to_string(),
+            }));
+        }
         let copy = self
             .store
             .get::<Thread>(&route.thread_key)?
@@ -320,6 +349,14 @@ impl Engine {
         let mut reply = reply.clone();
         if reply.text.contains("{{") {
             reply.text = self.fill_from_lead(&view.thread, &reply.text)?;
+        }
+        if !reply.without_signature
+            && let Some(signature) = self.settings().signature(&copy.account)
+        {
+            reply.text = compose::signed(&reply.text, Some(signature));
+            reply.html = reply
+                .html
+                .map(|html| compose::signed_html(&html, signature));
         }
         let reply = &reply;
         let parent = Self::message_to_answer(&view.messages).ok_or_else(|| {
@@ -342,6 +379,13 @@ impl Engine {
                 "cannot tell whom to answer in thread {thread_key:?}"
             )));
         }
+        let cc = if reply.reply_all {
+            let mut own = self.own_addresses(&view)?;
+            own.push(from.clone());
+            compose::merged(cc, compose::reply_all_cc(parent, &to, &own))
+        } else {
+            cc
+        };
         let mut references = parent.references.clone();
         if let Some(id) = &parent.message_id
             && !references.contains(id)
@@ -377,7 +421,6 @@ impl Engine {
                 })
             }
         };
-        let now = self.clock.now();
         let id = uuid::Uuid::new_v4().to_string();
         let item = OutboxItem {
             idempotency_key: format!("reply:{id}"),
@@ -385,20 +428,20 @@ impl Engine {
             account: copy.account.clone(),
             provider: copy.provider,
             state: OutboxState::Pending,
-            not_before: now + delay,
+            not_before,
             message_id: new_message_id(&from),
             email: OutgoingEmail {
                 from,
                 to,
-                cc: reply.cc.clone(),
-                bcc: reply.bcc.clone(),
+                cc,
+                bcc,
                 subject: reply_subject(&view.thread.subject),
                 text_body: reply.text.clone(),
                 html_body: reply.html.clone(),
                 in_reply_to: parent.message_id.clone(),
                 references,
                 headers: Vec::new(),
-                attachments: Vec::new(),
+                attachments: reply.attachments.clone(),
             },
             delivery,
             // The copy the reply goes into (for the default route, the
@@ -411,6 +454,8 @@ impl Engine {
             provider_id: None,
             created_at: now,
             updated_at: now,
+            send_at: reply.send_at,
+            attachments_left_out: Vec::new(),
         };
         self.store.put(&item)?;
         Ok(item)

@@ -483,6 +483,21 @@ const HOLD_WHILE_SENDING: chrono::Duration = chrono::Duration::hours(1);
 const FIRST_ATTEMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Engine {
+    /// Makes a just-queued send durable, then gives it the one quick try the
+    /// rep waits for (never the outbox's retries); a send for later is left
+    /// to wait for its time.
+    async fn first_attempt_unless_scheduled(&self, item: OutboxItem) -> DoorResult<OutboxItem> {
+        self.store().flush_async().await?;
+        if item.send_at.is_some() {
+            return Ok(item);
+        }
+        let sent = crate::outbox::OutboxWorker::new(self.clone())
+            .first_attempt(item, FIRST_ATTEMPT_LIMIT)
+            .await?;
+        self.store().flush_async().await?;
+        Ok(sent)
+    }
+
     /// Answers one request on this process's data.
     pub async fn execute(&self, request: Request) -> DoorResult {
         let store = self.store();
@@ -523,15 +538,13 @@ impl Engine {
             }
             Request::ReplyRoutes { key } => Response::ReplyRoutes(self.reply_routes(&key)?),
             Request::Reply { thread_key, reply } => {
-                let item = self.queue_reply(&thread_key, &reply, HOLD_WHILE_SENDING)?;
-                store.flush_async().await?;
-                // The item is durable now; the rep waits for one quick try
-                // only, never for the outbox's retries.
-                let sent = crate::outbox::OutboxWorker::new(self.clone())
-                    .first_attempt(item, FIRST_ATTEMPT_LIMIT)
-                    .await?;
-                store.flush_async().await?;
-                Response::OutboxItem(sent)
+                // A reply for later waits in the outbox for its time.
+                let hold = match reply.send_at {
+                    Some(_) => chrono::Duration::zero(),
+                    None => HOLD_WHILE_SENDING,
+                };
+                let item = self.queue_reply(&thread_key, &reply, hold)?;
+                Response::OutboxItem(self.first_attempt_unless_scheduled(item).await?)
             }
             Request::SequenceList => Response::Sequences(sequences::list(store)?),
             Request::SequenceShow { name } => {
@@ -650,9 +663,22 @@ impl Engine {
                 &reply,
                 undo_window(delay_secs)?,
             )?),
-            Request::Forward { .. } => {
-                // Interface only; the engine side lands with the composer work.
-                return Err(CommandError::Invalid("forwarding is not available yet".into()).into());
+            Request::Forward {
+                key,
+                forward,
+                delay_secs,
+            } => {
+                // No undo window (the CLI): one quick try now, as a reply gets.
+                let at_once = delay_secs == 0 && forward.send_at.is_none();
+                let hold = match at_once {
+                    true => HOLD_WHILE_SENDING,
+                    false => undo_window(delay_secs)?,
+                };
+                let item = self.queue_forward(&key, &forward, hold).await?;
+                match at_once {
+                    true => Response::OutboxItem(self.first_attempt_unless_scheduled(item).await?),
+                    false => Response::OutboxItem(item),
+                }
             }
             Request::QueueNew {
                 lead_key,

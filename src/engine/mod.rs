@@ -7,6 +7,7 @@
 
 mod categories;
 mod commands;
+mod compose;
 mod deliverability;
 pub mod door;
 mod events;
@@ -60,6 +61,8 @@ pub struct EngineSettings {
     pub data_dir: Option<std::path::PathBuf>,
     /// Each account's `from_name`, by account name.
     pub from_names: std::collections::BTreeMap<String, String>,
+    /// Each account's `signature`, by account name.
+    pub signatures: std::collections::BTreeMap<String, String>,
 }
 
 impl EngineSettings {
@@ -78,7 +81,17 @@ impl EngineSettings {
                     crate::config::ProviderSettings::Smartlead(_) => None,
                 })
                 .collect(),
+            signatures: config
+                .accounts
+                .values()
+                .filter_map(|a| Some((a.name.clone(), a.signature.clone()?)))
+                .collect(),
         }
+    }
+
+    /// The signature the rep's own mail from `account` ends with, if one is set.
+    pub fn signature(&self, account: &str) -> Option<&str> {
+        self.signatures.get(account).map(String::as_str)
     }
 
     /// The display name `account`'s mail is sent under, if one is set.

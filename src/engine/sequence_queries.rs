@@ -328,6 +328,7 @@ impl Engine {
                 )
             })?;
         let from = account.email.clone().unwrap_or_default();
+        let text = super::compose::signed(&text, self.settings().signature(&account.name));
         let now = self.clock.now();
         let id = uuid::Uuid::new_v4().to_string();
         let item = OutboxItem {
@@ -360,6 +361,8 @@ impl Engine {
             provider_id: None,
             created_at: now,
             updated_at: now,
+            send_at: None,
+            attachments_left_out: Vec::new(),
         };
         self.store.put(&item)?;
         Ok(item)

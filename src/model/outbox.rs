@@ -141,4 +141,37 @@ pub struct OutboxItem {
     pub provider_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The time the rep chose for it (send later): it waits as `scheduled`
+    /// until then. `None` for a send that leaves as soon as it can.
+    #[serde(default)]
+    pub send_at: Option<DateTime<Utc>>,
+    /// A forward's original attachments that could not be fetched and do
+    /// not go along, by file name.
+    #[serde(default)]
+    pub attachments_left_out: Vec<String>,
+}
+
+impl OutboxItem {
+    /// Waiting for the time the rep chose (not for a retry or the undo window).
+    pub fn is_scheduled(&self, now: DateTime<Utc>) -> bool {
+        self.state == OutboxState::Pending
+            && self.attempts == 0
+            && self.send_at.is_some_and(|at| at > now)
+    }
+}
+
+/// Gmail takes at most 25 MB of attachments on a message.
+pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+/// What is wrong with attachments of `total` bytes, if they are too many
+/// for Gmail (checked by the face before reading files, and by the engine).
+pub fn attachments_too_large(total: u64) -> Option<String> {
+    (total > MAX_ATTACHMENT_BYTES).then(|| {
+        format!(
+            "the attachments come to {:.1} MB; Gmail takes at most {} MB per message \
+             (share a link to the larger files instead)",
+            total as f64 / 1_048_576.0,
+            MAX_ATTACHMENT_BYTES / 1_048_576
+        )
+    })
 }

@@ -530,6 +530,16 @@ impl OutboxWorker {
             text_body: Some(item.email.text_body.clone()),
             html_body: item.email.html_body.clone(),
             date: Some(self.engine.clock().now()),
+            attachments: item
+                .email
+                .attachments
+                .iter()
+                .map(|a| mime::AttachedFile {
+                    filename: a.filename.clone(),
+                    mime_type: a.mime_type.clone(),
+                    data: a.data.clone(),
+                })
+                .collect(),
         }) {
             Ok(raw) => raw,
             Err(err) => return Outcome::Failed(format!("cannot build the message: {err}")),
@@ -573,7 +583,9 @@ impl OutboxWorker {
             reply_email_body: reply.reply_email_body.clone(),
             cc: join(&item.email.cc),
             bcc: join(&item.email.bcc),
-            add_signature: Some(true),
+            // The account's own signature, when set, was added by outpost;
+            // Smartlead's mailbox signature would then be a second one.
+            add_signature: Some(self.engine.settings().signature(&item.account).is_none()),
         };
         match account
             .client
@@ -731,7 +743,16 @@ fn sent_message(
         date: now,
         text_body: item.email.text_body.clone(),
         html_body: item.email.html_body.clone(),
-        attachments: Vec::new(),
+        attachments: item
+            .email
+            .attachments
+            .iter()
+            .map(|a| crate::model::Attachment {
+                filename: a.filename.clone(),
+                mime_type: a.mime_type.clone(),
+                size: a.data.len() as u64,
+            })
+            .collect(),
         read: true,
         labels: vec!["SENT".into()],
         smartlead: None,

@@ -450,6 +450,8 @@ mod tests {
             provider_id: None,
             created_at: at(BEGAN),
             updated_at: at(BEGAN),
+            send_at: None,
+            attachments_left_out: Vec::new(),
         }
     }
 

@@ -178,6 +178,8 @@ pub fn build_item(
         provider_id: None,
         created_at: input.now,
         updated_at: input.now,
+        send_at: None,
+        attachments_left_out: Vec::new(),
     }
 }
 

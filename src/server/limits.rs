@@ -6,9 +6,11 @@ use subtle::ConstantTimeEq;
 /// Largest webhook body accepted; Smartlead payloads are a few KiB.
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 
-/// Largest `/api` request body: a reply with attachments (Gmail takes 25 MB,
-/// base64 in the JSON), a part of an import. Checked after the token.
-pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
+/// Largest `/api` request body: a reply or forward with as much in
+/// attachments as Gmail takes, in base64 (4 bytes per 3), plus the rest (an
+/// import's part is smaller). Checked after the token.
+pub const MAX_API_BODY: usize =
+    (crate::model::MAX_ATTACHMENT_BYTES as usize).div_ceil(3) * 4 + 1024 * 1024;
 
 /// Compares two secrets in constant time. Both sides are hashed first so
 /// that not even their lengths leak through timing.

@@ -29,7 +29,128 @@ pub const ALL: &[Migration] = &[
         describe: "tasks hold their sequence step until done or skipped",
         run: tasks_gain_outcomes,
     },
+    Migration {
+        from: 5,
+        describe: "outbox items carry attachments and a time to send",
+        run: outbox_gains_composer_fields,
+    },
 ];
+
+/// Version 2 of an outbox item has `attachments` inside its email (after
+/// `headers`) and, at its end, `send_at` and `attachments_left_out`. The
+/// first sits mid-record, so a version-1 item is decoded in its old shape
+/// and written again; one that already has the attachments (written by a
+/// build between the two) only gains the two trailing empties (one zero
+/// byte each). Version 2 records are left alone, so a rerun is harmless.
+fn outbox_gains_composer_fields(db: &sled::Db) -> sled::Result<()> {
+    let outbox = db.open_tree("outbox")?;
+    for item in outbox.iter() {
+        let (key, bytes) = item?;
+        let Some((1, body)) = bytes.split_first() else {
+            continue;
+        };
+        let upgraded = match postcard::from_bytes::<outbox_v1::OutboxItem>(body) {
+            Ok(old) => crate::model::OutboxItem::from(old),
+            Err(_) => {
+                let mut padded = body.to_vec();
+                padded.extend_from_slice(&[0, 0]);
+                postcard::from_bytes(&padded).map_err(|e| {
+                    sled::Error::Unsupported(format!(
+                        "outbox item {} cannot be read ({e}); run `outpost export` with the previous outpost",
+                        String::from_utf8_lossy(&key)
+                    ))
+                })?
+            }
+        };
+        let encoded =
+            Store::encode(&upgraded).map_err(|e| sled::Error::Unsupported(e.to_string()))?;
+        outbox.insert(key, encoded)?;
+    }
+    Ok(())
+}
+
+mod outbox_v1 {
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    use crate::model::{self, Delivery, OutboxState, Provider};
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct OutboxItem {
+        pub(super) id: String,
+        pub(super) account: String,
+        pub(super) provider: Provider,
+        pub(super) idempotency_key: String,
+        pub(super) state: OutboxState,
+        pub(super) not_before: DateTime<Utc>,
+        pub(super) message_id: String,
+        pub(super) email: OutgoingEmail,
+        pub(super) delivery: Delivery,
+        pub(super) thread_key: Option<String>,
+        pub(super) enrollment_id: Option<String>,
+        pub(super) step: Option<usize>,
+        pub(super) attempts: u32,
+        pub(super) last_error: Option<String>,
+        pub(super) provider_id: Option<String>,
+        pub(super) created_at: DateTime<Utc>,
+        pub(super) updated_at: DateTime<Utc>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct OutgoingEmail {
+        pub(super) from: String,
+        pub(super) to: Vec<String>,
+        pub(super) cc: Vec<String>,
+        pub(super) bcc: Vec<String>,
+        pub(super) subject: String,
+        pub(super) text_body: String,
+        pub(super) html_body: Option<String>,
+        pub(super) in_reply_to: Option<String>,
+        pub(super) references: Vec<String>,
+        pub(super) headers: Vec<(String, String)>,
+    }
+
+    impl From<OutboxItem> for model::OutboxItem {
+        fn from(old: OutboxItem) -> Self {
+            let email = old.email;
+            model::OutboxItem {
+                id: old.id,
+                account: old.account,
+                provider: old.provider,
+                idempotency_key: old.idempotency_key,
+                state: old.state,
+                not_before: old.not_before,
+                message_id: old.message_id,
+                email: model::OutgoingEmail {
+                    from: email.from,
+                    to: email.to,
+                    cc: email.cc,
+                    bcc: email.bcc,
+                    subject: email.subject,
+                    text_body: email.text_body,
+                    html_body: email.html_body,
+                    in_reply_to: email.in_reply_to,
+                    references: email.references,
+                    headers: email.headers,
+                    attachments: Vec::new(),
+                },
+                delivery: old.delivery,
+                thread_key: old.thread_key,
+                enrollment_id: old.enrollment_id,
+                step: old.step,
+                attempts: old.attempts,
+                last_error: old.last_error,
+                provider_id: old.provider_id,
+                created_at: old.created_at,
+                updated_at: old.updated_at,
+                send_at: None,
+                attachments_left_out: Vec::new(),
+            }
+        }
+    }
+}
 
 /// Version 2 of a task appends four empty fields (`outcome`, `note`,
 /// `step`, `auto_skip_at`: one zero byte each in postcard). Version 2 of a
@@ -564,5 +685,78 @@ mod tests {
         // A rerun leaves version-2 records alone.
         tasks_gain_outcomes(&store_db(&store)).unwrap();
         assert_eq!(store.count::<Sequence>(), 1);
+    }
+
+    #[test]
+    fn version_5_outbox_items_gain_attachments_and_a_time_to_send() {
+        use crate::model::{Delivery, OutboxItem, OutboxState, Provider};
+        let now = chrono::DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        let old = super::outbox_v1::OutboxItem {
+            id: "out-1".into(),
+            account: "gm".into(),
+            provider: Provider::Gmail,
+            idempotency_key: "reply:out-1".into(),
+            state: OutboxState::Pending,
+            not_before: now,
+            message_id: "<m1@acme.example>".into(),
+            email: super::outbox_v1::OutgoingEmail {
+                from: "sam@acme.example".into(),
+                to: vec!["dana@lead.example".into()],
+                cc: vec!["ae@acme.example".into()],
+                bcc: vec![],
+                subject: "Re: hi".into(),
+                text_body: "Tuesday works".into(),
+                html_body: None,
+                in_reply_to: Some("<p@lead.example>".into()),
+                references: vec!["<p@lead.example>".into()],
+                headers: vec![],
+            },
+            delivery: Delivery::GmailSend {
+                thread_id: Some("t1".into()),
+            },
+            thread_key: Some("gm/t1".into()),
+            enrollment_id: None,
+            step: None,
+            attempts: 0,
+            last_error: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        // Written by the build in between: attachments, not the trailing two.
+        let mut between = OutboxItem::from(super::outbox_v1::OutboxItem {
+            id: "out-2".into(),
+            idempotency_key: "reply:out-2".into(),
+            ..postcard::from_bytes(&postcard::to_stdvec(&old).unwrap()).unwrap()
+        });
+        between.email.attachments = vec![crate::model::OutgoingAttachment {
+            filename: "deck.pdf".into(),
+            mime_type: "application/pdf".into(),
+            data: b"%PDF".to_vec(),
+        }];
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
+            let outbox = db.open_tree("outbox").unwrap();
+            let mut v1 = vec![1u8];
+            v1.extend(postcard::to_stdvec(&old).unwrap());
+            outbox.insert(b"out-1", v1).unwrap();
+            let v2 = Store::encode(&between).unwrap();
+            assert_eq!(&v2[v2.len() - 2..], &[0u8, 0][..]);
+            let mut v1 = vec![1u8];
+            v1.extend_from_slice(&v2[1..v2.len() - 2]);
+            outbox.insert(b"out-2", v1).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &5u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), "test").unwrap();
+        let item = store.get::<OutboxItem>("out-1").unwrap().unwrap();
+        assert_eq!(item.email.cc, vec!["ae@acme.example"]);
+        assert!(item.email.attachments.is_empty());
+        assert_eq!((item.send_at, item.attachments_left_out.len()), (None, 0));
+        assert_eq!(store.get::<OutboxItem>("out-2").unwrap(), Some(between));
     }
 }

@@ -258,6 +258,7 @@ impl Record for StepExecution {
 
 impl Record for OutboxItem {
     const KIND: Kind = Kind::Outbox;
+    const VERSION: u8 = 2;
     fn key(&self) -> String {
         self.id.clone()
     }

@@ -3,7 +3,7 @@
 use futures::StreamExt;
 use reqwest::Method;
 
-use super::client::{ApiRequest, GmailClient, Replay};
+use super::client::{ApiRequest, GmailClient, Replay, RequestBody};
 use super::encoding::{decode_base64_lenient, encode_base64url};
 use super::error::GmailError;
 use super::types::{
@@ -92,12 +92,16 @@ pub struct HistoryDelta {
 
 const MAX_PAGE_SIZE: u32 = 500;
 
+/// The largest message sent as JSON (base64 in `raw`); a larger one goes
+/// through the upload endpoint, which Gmail documents for large mail.
+pub const LARGEST_JSON_SEND: usize = 1024 * 1024;
+
 impl GmailClient {
     fn get(&self, segments: &[&str], quota_units: u32) -> ApiRequest {
         ApiRequest {
             method: Method::GET,
             url: self.endpoint(segments),
-            json: None,
+            body: RequestBody::Empty,
             replay: Replay::Safe,
             quota_units,
         }
@@ -316,7 +320,7 @@ impl GmailClient {
         let request = ApiRequest {
             method: Method::POST,
             url: self.endpoint(&["messages", non_empty(id, "message id")?, "modify"]),
-            json: Some(to_json(&body)?),
+            body: RequestBody::Json(to_json(&body)?),
             replay: Replay::Safe,
             quota_units: 5,
         };
@@ -332,15 +336,44 @@ impl GmailClient {
     /// a failure that Gmail may have processed (5xx, timeout) this returns
     /// [`GmailError::SendOutcomeUnknown`] instead of retrying; use
     /// [`GmailClient::find_by_message_id`] to find out.
+    ///
+    /// A message larger than [`LARGEST_JSON_SEND`] (attachments) goes to the
+    /// upload endpoint as `multipart/related`: the `threadId` as JSON, then
+    /// the message itself, up to Gmail's 35 MB.
     pub async fn send(&self, raw: &[u8], thread_id: Option<&str>) -> Result<Message, GmailError> {
-        let body = SendRequest {
-            raw: encode_base64url(raw),
-            thread_id: thread_id.filter(|t| !t.is_empty()).map(str::to_string),
+        let thread_id = thread_id.filter(|t| !t.is_empty()).map(str::to_string);
+        let (url, body) = if raw.len() > LARGEST_JSON_SEND {
+            let mut url = self.upload_endpoint(&["messages", "send"]);
+            url.query_pairs_mut().append_pair("uploadType", "multipart");
+            let metadata = match &thread_id {
+                Some(id) => serde_json::json!({ "threadId": id }),
+                None => serde_json::json!({}),
+            };
+            let boundary = format!("outpost-{}", uuid::Uuid::new_v4().simple());
+            let mut bytes = format!(
+                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+                 --{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
+            )
+            .into_bytes();
+            bytes.extend_from_slice(raw);
+            bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let body = RequestBody::Bytes {
+                content_type: format!("multipart/related; boundary={boundary}"),
+                bytes,
+            };
+            (url, body)
+        } else {
+            let request = SendRequest {
+                raw: encode_base64url(raw),
+                thread_id,
+            };
+            let body = RequestBody::Json(to_json(&request)?);
+            (self.endpoint(&["messages", "send"]), body)
         };
         let request = ApiRequest {
             method: Method::POST,
-            url: self.endpoint(&["messages", "send"]),
-            json: Some(to_json(&body)?),
+            url,
+            body,
             replay: Replay::NotIdempotent,
             quota_units: 100,
         };

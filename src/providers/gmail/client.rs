@@ -85,10 +85,21 @@ pub(super) enum Replay {
 pub(super) struct ApiRequest {
     pub method: Method,
     pub url: Url,
-    pub json: Option<serde_json::Value>,
+    pub body: RequestBody,
     pub replay: Replay,
     /// Gmail's quota cost of the call (messages.get = 5, send = 100...).
     pub quota_units: u32,
+}
+
+/// What a call sends: nothing, a JSON document, or bytes of their own type
+/// (a message too large for JSON goes to the upload endpoint).
+pub(super) enum RequestBody {
+    Empty,
+    Json(serde_json::Value),
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 impl GmailClient {
@@ -249,9 +260,15 @@ impl GmailClient {
             let builder = client
                 .request(request.method.clone(), request.url.clone())
                 .bearer_auth(token.expose_secret());
-            match &request.json {
-                Some(json) => builder.json(json),
-                None => builder,
+            match &request.body {
+                RequestBody::Json(json) => builder.json(json),
+                RequestBody::Bytes {
+                    content_type,
+                    bytes,
+                } => builder
+                    .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                    .body(bytes.clone()),
+                RequestBody::Empty => builder,
             }
         };
         let classify = |response: &Response| failure_of(response, self.clock.now());
@@ -268,6 +285,16 @@ impl GmailClient {
                 },
                 _ => GmailError::Transport(err.to_string()),
             })
+    }
+
+    /// The media upload form of an endpoint: `/upload` before `/gmail/v1`.
+    pub(super) fn upload_endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.endpoint(segments);
+        let path = url.path().to_string();
+        if let Some(at) = path.rfind("/gmail/v1/users/") {
+            url.set_path(&format!("{}/upload{}", &path[..at], &path[at..]));
+        }
+        url
     }
 
     /// `users/{user}/` followed by `segments`, each percent-encoded.

@@ -232,6 +232,24 @@ impl GoogleSandbox {
             .map_err(|e| ControlError::Build(e.to_string()))
     }
 
+    /// Delivers a message written whole (its own Cc, attachments…) into
+    /// the inbox now, in `thread_id` when given; unread. Returns the Gmail id.
+    pub fn inject_inbound_raw(
+        &self,
+        raw: Vec<u8>,
+        thread_id: Option<&str>,
+    ) -> Result<String, ControlError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        self.mailbox()
+            .insert(
+                raw,
+                thread_id,
+                &["INBOX", "UNREAD", "IMPORTANT", "CATEGORY_PERSONAL"],
+                now_ms,
+            )
+            .map_err(|e| ControlError::Build(e.to_string()))
+    }
+
     /// The message with this RFC Message-ID (angle brackets included), if the mailbox holds it.
     pub fn held_message(&self, message_id: &str) -> Option<HeldMessage> {
         held_in(&self.mailbox(), message_id)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,9 @@ use super::mime::{decode_lenient, parse_message};
 use super::params::{Params, page_token};
 
 type Shared = State<Arc<GoogleSandbox>>;
+
+/// messages.send through the upload endpoint: 35 MB (36700160 bytes).
+const MAX_UPLOAD_BYTES: usize = 36_700_160;
 type ApiResult = Result<Response, ApiError>;
 
 pub fn routes() -> Router<Arc<GoogleSandbox>> {
@@ -34,7 +37,8 @@ pub fn routes() -> Router<Arc<GoogleSandbox>> {
         .route(&format!("{users}/messages/send"), post(messages_send))
         .route(
             "/upload/gmail/v1/users/{user}/messages/send",
-            post(messages_send_upload),
+            // Gmail takes messages of up to 35 MB here.
+            post(messages_send_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route(
             &format!("{users}/drafts"),
@@ -90,6 +94,31 @@ fn has_header(raw: &[u8], name: &str) -> bool {
         })
 }
 
+/// `raw` without one header (with its folded lines); the body untouched.
+fn without_header(raw: &[u8], name: &str) -> Vec<u8> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
+        .unwrap_or(raw.len());
+    let mut out = Vec::with_capacity(raw.len());
+    let mut dropping = false;
+    for line in raw[..head_end].split_inclusive(|&b| b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            dropping = String::from_utf8_lossy(line)
+                .split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name));
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&raw[head_end..]);
+    out
+}
+
 /// Gmail fills in From, Date and Message-ID when a client leaves them out.
 fn complete_headers(state: &GoogleSandbox, raw: Vec<u8>, email: &str) -> Vec<u8> {
     let now = state.clock.now();
@@ -132,6 +161,7 @@ fn send_raw(
     let record = SentMessage {
         id: message.id.clone(),
         thread_id: message.thread_id.clone(),
+        delivered: without_header(&raw, "Bcc"),
         raw,
         headers: message.parsed.headers.clone(),
     };
@@ -410,5 +440,15 @@ mod tests {
                 .expect("split");
         assert_eq!(thread.as_deref(), Some("abc"));
         assert!(String::from_utf8_lossy(&raw).contains("To: a@example.com"));
+    }
+
+    #[test]
+    fn recipients_get_the_message_without_its_bcc() {
+        let raw = b"From: a@x.io\r\nBcc: crm@x.io,\r\n ops@x.io\r\nTo: b@y.io\r\n\r\nBcc: stays in the body\r\n";
+        let delivered = String::from_utf8(without_header(raw, "Bcc")).unwrap();
+        assert_eq!(
+            delivered,
+            "From: a@x.io\r\nTo: b@y.io\r\n\r\nBcc: stays in the body\r\n"
+        );
     }
 }

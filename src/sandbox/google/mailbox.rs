@@ -102,6 +102,10 @@ pub struct SentMessage {
     pub raw: Vec<u8>,
     /// Top-level headers, decoded.
     pub headers: Vec<(String, String)>,
+    /// The copy its recipients get: Gmail takes the Bcc header out (the
+    /// sender's own copy, `raw`, keeps it).
+    #[serde(serialize_with = "serialize_lossy")]
+    pub delivered: Vec<u8>,
 }
 
 fn serialize_lossy<S: serde::Serializer>(raw: &[u8], serializer: S) -> Result<S::Ok, S::Error> {

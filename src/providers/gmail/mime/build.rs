@@ -31,6 +31,16 @@ pub struct OutgoingEmail {
     pub html_body: Option<String>,
     /// `Date:`; the current time when absent.
     pub date: Option<DateTime<Utc>>,
+    /// Files sent along: the message becomes multipart/mixed.
+    pub attachments: Vec<AttachedFile>,
+}
+
+/// A file in an outgoing message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachedFile {
+    pub filename: String,
+    pub mime_type: String,
+    pub data: Vec<u8>,
 }
 
 /// What the rep writes when answering a message; threading is derived from
@@ -105,6 +115,7 @@ pub fn reply_email(parent: &ParsedEmail, draft: ReplyDraft) -> OutgoingEmail {
         text_body: draft.text_body,
         html_body: draft.html_body,
         date: draft.date,
+        attachments: Vec::new(),
     }
 }
 
@@ -155,6 +166,16 @@ pub fn build_message(email: OutgoingEmail) -> Result<Vec<u8>, MimeError> {
         } else {
             builder.header(name.clone(), Text::new(value.clone()))
         };
+    }
+    for file in &email.attachments {
+        let name = one_line(&file.filename);
+        if name.is_empty() || file.mime_type.contains(['\r', '\n']) {
+            return Err(MimeError::InvalidHeader(format!(
+                "attachment {:?}",
+                file.filename
+            )));
+        }
+        builder = builder.attachment(file.mime_type.as_str(), name, file.data.as_slice());
     }
     match (email.text_body, email.html_body) {
         (text, Some(html)) => {

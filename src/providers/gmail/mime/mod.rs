@@ -8,9 +8,9 @@ mod build;
 mod parse;
 
 pub use build::{
-    OutgoingEmail, ReplyDraft, build_message, build_reply, reply_email, reply_subject,
+    AttachedFile, OutgoingEmail, ReplyDraft, build_message, build_reply, reply_email, reply_subject,
 };
-pub use parse::{parse, parse_gmail_message};
+pub use parse::{html_to_text, parse, parse_gmail_message};
 
 use chrono::{DateTime, Utc};
 

@@ -157,7 +157,7 @@ fn decode_charset(bytes: &[u8], content_type: Option<&str>) -> String {
     }
 }
 
-fn html_to_text(html: &str) -> String {
+pub fn html_to_text(html: &str) -> String {
     html2text::from_read(html.as_bytes(), TEXT_WIDTH)
         .unwrap_or_else(|_| html.to_string())
         .trim_end()

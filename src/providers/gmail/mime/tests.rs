@@ -350,3 +350,31 @@ fn multipart_with_a_part_id_mail_parser_cannot_place_does_not_panic() {
         Some("dana@ledgerly.example".to_string())
     );
 }
+
+#[test]
+fn attachments_make_a_mixed_message_that_parses_back() {
+    let email = OutgoingEmail {
+        from: Mailbox::new(None, "rep@acme.io"),
+        to: vec![Mailbox::new(None, "ann@example.com")],
+        subject: "Deck".into(),
+        message_id: "m2@acme.io".into(),
+        text_body: Some("Here it is.".into()),
+        attachments: vec![super::AttachedFile {
+            filename: "deck.pdf".into(),
+            mime_type: "application/pdf".into(),
+            data: b"%PDF-1.4 tiny".to_vec(),
+        }],
+        ..OutgoingEmail::default()
+    };
+    let raw = build_message(email).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("multipart/mixed"), "{text}");
+    let parsed = parse(&raw);
+    assert_eq!(
+        parsed.text_body.as_deref().map(str::trim),
+        Some("Here it is.")
+    );
+    assert_eq!(parsed.attachments.len(), 1);
+    assert_eq!(parsed.attachments[0].filename.as_deref(), Some("deck.pdf"));
+    assert_eq!(parsed.attachments[0].mime_type, "application/pdf");
+}
