@@ -205,11 +205,60 @@ impl App {
                     row.category = Some(category.clone());
                 }
             }
-            JobResult::Variables(vars) => self.variables = vars,
-            JobResult::Draft { thread_key, draft } => {
-                if let (Some(draft), Some(compose)) = (draft, &mut self.compose)
+            JobResult::Variables { variables, lead } => {
+                self.variables = variables;
+                self.compose_lead = lead.map(|l| *l);
+            }
+            JobResult::Original { thread_key, view } => {
+                let original = view
+                    .as_ref()
+                    .as_ref()
+                    .and_then(|v| crate::engine::Engine::message_to_answer(&v.messages));
+                if let (Some(original), Some(compose)) = (original, &mut self.compose)
                     && compose.target.thread_key() == Some(thread_key.as_str())
-                    && compose.text().trim().is_empty()
+                {
+                    compose.set_original(original, &self.zone);
+                }
+            }
+            JobResult::Attached {
+                draft_id,
+                attachment,
+            } => {
+                if let Some(compose) = &mut self.compose
+                    && compose.draft_id == draft_id
+                {
+                    let text = format!(
+                        "Attached {} ({})",
+                        attachment.filename,
+                        super::panes::compose::human_size(attachment.data.len())
+                    );
+                    compose.attachments.push(attachment);
+                    self.info(text);
+                }
+            }
+            JobResult::Snippets(snippets) => {
+                if self.compose.is_some() {
+                    let previews = snippets
+                        .iter()
+                        .map(|s| match self.fill_snippet(s) {
+                            Ok(text) => text,
+                            Err(e) => format!("✗ cannot be filled {e}"),
+                        })
+                        .collect();
+                    self.overlay = Overlay::Picker(Picker {
+                        title: "Insert snippet".into(),
+                        items: snippets.iter().map(|s| s.name.clone()).collect(),
+                        query: String::new(),
+                        cursor: Default::default(),
+                        purpose: PickerPurpose::Snippet { snippets, previews },
+                    });
+                }
+            }
+            JobResult::Draft { thread_key, draft } => {
+                // A kept draft replaces the opening quote, not the rep's typing.
+                if let (Some(draft), Some(compose)) = (draft, &mut self.compose)
+                    && compose.target.draft_thread_key() == Some(thread_key.as_str())
+                    && (compose.untouched() || compose.text().trim().is_empty())
                 {
                     compose.draft_id = draft.id.clone();
                     compose.set_text(&draft.body);
@@ -223,7 +272,11 @@ impl App {
                     compose.set_routes(routes);
                 }
             }
-            JobResult::Queued { item, draft_id } => {
+            JobResult::Queued {
+                item,
+                draft_id,
+                scheduled,
+            } => {
                 let Some(compose) = self.compose.take() else {
                     return;
                 };
@@ -233,6 +286,17 @@ impl App {
                 if self.screen() == super::action::Screen::Compose {
                     self.stack.pop();
                 }
+                if let Some(at) = scheduled {
+                    // Not in an undo window: it waits for its time in the
+                    // outbox, where `outpost outbox cancel` takes it back.
+                    self.info(format!(
+                        "Scheduled for {}: to {} (outbox item {}; `outpost outbox list` shows it)",
+                        self.zone.show(at),
+                        item.email.to.join(", "),
+                        item.id
+                    ));
+                    return;
+                }
                 self.pending_send = Some(PendingSend {
                     id: item.id.clone(),
                     to: item.email.to.join(", "),
@@ -240,6 +304,7 @@ impl App {
                     state: item.state,
                     detail: None,
                     text: compose.text(),
+                    headers: compose.headers(),
                     target: compose.target,
                     draft_id,
                 });
@@ -251,11 +316,13 @@ impl App {
                 };
                 if cancelled {
                     // Back into the composer, exactly as it was.
-                    self.compose = Some(ComposePane::new(
+                    let mut compose = ComposePane::new(
                         pending.target.clone(),
                         pending.draft_id.clone(),
                         &pending.text,
-                    ));
+                    );
+                    compose.restore(pending.headers.clone());
+                    self.compose = Some(compose);
                     self.stack.push(super::action::Screen::Compose);
                     self.info("Send cancelled; the message is back in the composer");
                 } else {
