@@ -2081,6 +2081,27 @@ async fn the_palette_offers_global_actions_and_every_label_reads_as_words() {
     let compose = h.screen_at(200, 32);
     assert!(compose.contains("keep draft"), "{compose}");
     assert!(!compose.contains("keep_draft"), "{compose}");
+    // The composer's own keys are in its bar, by their labels (typing
+    // there is text, so the bar is where they are found).
+    for label in [
+        "Tab next field",
+        "M-l send later",
+        "M-a attach file",
+        "M-s insert snippet",
+    ] {
+        assert!(compose.contains(label), "{label}: {compose}");
+    }
+    h.keys("esc").await;
+    for (typed, label) in [
+        ("reply all", "Reply to everyone"),
+        ("forward", "Forward the conversation"),
+    ] {
+        h.keys(":").await;
+        h.type_text(typed).await;
+        let palette = h.screen_at(200, 32);
+        assert!(palette.contains(label), "{typed}: {palette}");
+        h.keys("esc").await;
+    }
 }
 
 #[tokio::test]
@@ -2388,6 +2409,18 @@ async fn reply_all_with_cc_quotes_the_original_and_refuses_a_bad_address() {
     assert_eq!(compose.cc, "ae@acme.io, priya@acme.io");
     assert_eq!(compose.bcc, "crm@acme.io");
     assert!(compose.reply_all);
+
+    // Kept as a draft, the Cc comes back with it.
+    h.keys("esc").await;
+    let lee_key = Thread::key_for("me-gmail", "18e0a1b2c3d4");
+    let draft = h.engine.draft_for_thread(&lee_key).unwrap().expect("kept");
+    assert_eq!(draft.cc, ["ae@acme.io", "priya@acme.io"]);
+    h.keys("r").await;
+    assert_eq!(
+        h.app.compose.as_ref().unwrap().cc,
+        "ae@acme.io, priya@acme.io"
+    );
+    assert_eq!(typed(&h.app), "Thanks Lee, the deck is attached.");
 }
 
 #[tokio::test]

@@ -262,6 +262,7 @@ impl App {
                 {
                     compose.draft_id = draft.id.clone();
                     compose.set_text(&draft.body);
+                    compose.cc = draft.cc.join(", ");
                     self.info("Draft restored");
                 }
             }

@@ -167,6 +167,8 @@ pub struct ComposePane {
     pub opened_with: String,
     /// The original was put in (quoted or shown), so it is not put in twice.
     pub has_original: bool,
+    /// The message answered or forwarded, once known.
+    pub original: Option<Message>,
 }
 
 impl ComposePane {
@@ -203,6 +205,7 @@ impl ComposePane {
             forwarded: Vec::new(),
             opened_with: initial,
             has_original: false,
+            original: None,
         }
     }
 
@@ -214,16 +217,8 @@ impl ComposePane {
             return;
         }
         self.has_original = true;
-        let lead = match &self.target {
-            ComposeTarget::Reply { to, .. } => Some(to.as_str()),
-            _ => None,
-        };
-        let own: Vec<String> = self
-            .routes
-            .iter()
-            .filter_map(|r| r.mailbox.clone())
-            .collect();
-        self.others = others_on(original, lead, &own);
+        self.others = others_on(original, self.answered(), &self.own_addresses());
+        self.original = Some(original.clone());
         match &self.target {
             ComposeTarget::Reply { .. } if self.untouched() => {
                 let text = format!("\n\n{}", quoted_reply(original, zone));
@@ -262,6 +257,8 @@ impl ComposePane {
         self.send_at = headers.send_at;
         self.forwarded = headers.forwarded;
         self.has_original = true;
+        // What comes back was written by the rep: kept as a draft on Esc.
+        self.opened_with.clear();
     }
 
     /// Nothing typed since it opened.
@@ -348,6 +345,25 @@ impl ComposePane {
     pub fn set_routes(&mut self, routes: Vec<ReplyRoute>) {
         self.routes = routes;
         self.route = 0;
+        // The rep's own addresses are known now: not among the others.
+        if let Some(original) = &self.original {
+            self.others = others_on(original, self.answered(), &self.own_addresses());
+        }
+    }
+
+    /// The person a reply answers.
+    fn answered(&self) -> Option<&str> {
+        match &self.target {
+            ComposeTarget::Reply { to, .. } => Some(to.as_str()),
+            _ => None,
+        }
+    }
+
+    fn own_addresses(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.mailbox.clone())
+            .collect()
     }
 
     /// Moves to the next route; false when there is no other.
