@@ -2559,7 +2559,14 @@ async fn files_are_attached_off_the_ui_task_listed_and_removed() {
     h.keys("j enter r").await;
     // The path is read by a job: nothing is attached until it answers.
     h.press_and_settle(alt('a')).await;
-    h.type_text(&deck.display().to_string()).await;
+    // Tab completes the name from its folder (in a job too).
+    h.type_text(&format!("{}/de", dir.path().display())).await;
+    h.press_and_settle(tab()).await;
+    assert!(
+        h.screen().contains(&format!("> {}", deck.display())),
+        "{}",
+        h.screen()
+    );
     let queued = h.press_queued(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     assert!(
         matches!(queued.as_slice(), [jobs::Job::ReadAttachment { path, .. }] if *path == deck.display().to_string()),

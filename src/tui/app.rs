@@ -593,6 +593,12 @@ impl App {
                 prompt.input.push(c);
                 prompt.error = None;
             }
+            // Completed by a job: listing a folder is disk work.
+            KeyCode::Tab if prompt.purpose == PromptPurpose::AttachPath => {
+                self.jobs.push(Job::CompletePath {
+                    typed: prompt.input.clone(),
+                });
+            }
             KeyCode::Enter => {
                 let input = prompt.input.trim().to_string();
                 match prompt.purpose.clone() {

@@ -138,6 +138,10 @@ pub enum Job {
     Snippets {
         dir: std::path::PathBuf,
     },
+    /// Tab in the attach prompt: the typed path completed from its folder.
+    CompletePath {
+        typed: String,
+    },
     CancelOutbox {
         id: String,
     },
@@ -238,6 +242,10 @@ pub enum JobResult {
         attachment: OutgoingAttachment,
     },
     Snippets(Vec<crate::snippets::Snippet>),
+    PathCompleted {
+        typed: String,
+        completion: PathCompletion,
+    },
     Draft {
         thread_key: String,
         draft: Option<Draft>,
@@ -392,7 +400,7 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         ),
         Job::Original { thread_key } => ("original message", Request::Thread { key: thread_key }),
         // Read from this machine's disk in `run`, never through the door.
-        Job::ReadAttachment { .. } | Job::Snippets { .. } => {
+        Job::ReadAttachment { .. } | Job::Snippets { .. } | Job::CompletePath { .. } => {
             unreachable!("file jobs are answered in `run`")
         }
         Job::CancelOutbox { id } => ("undo", Request::CancelOutbox { id }),
@@ -595,6 +603,13 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                 Err(e) => failed("not attached", e),
             };
         }
+        Job::CompletePath { typed } => {
+            let asked = typed.clone();
+            return match tokio::task::spawn_blocking(move || complete_path(&asked)).await {
+                Ok(completion) => JobResult::PathCompleted { typed, completion },
+                Err(e) => failed("completion", e),
+            };
+        }
         Job::Snippets { dir } => {
             return match tokio::task::spawn_blocking(move || crate::snippets::load_all(&dir)).await
             {
@@ -739,6 +754,67 @@ fn variables(lead: Option<Lead>) -> JobResult {
     }
 }
 
+/// A typed path completed as far as its folder's entries agree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathCompletion {
+    /// The path as typed (its `~` kept), extended by the common part; a
+    /// lone folder ends in `/`.
+    pub path: String,
+    /// The entries still matching when there is more than one.
+    pub choices: Vec<String>,
+}
+
+/// Completes the last part of a typed path from its folder (hidden entries
+/// only when a `.` was typed), as a shell's Tab does.
+pub fn complete_path(typed: &str) -> PathCompletion {
+    let (folder, start) = match typed.rfind('/') {
+        Some(at) => (&typed[..=at], &typed[at + 1..]),
+        None => ("", typed),
+    };
+    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let read_from = if folder.is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        crate::config::expand_tilde(std::path::Path::new(folder), home.as_deref())
+    };
+    let Ok(entries) = std::fs::read_dir(&read_from) else {
+        return PathCompletion {
+            path: typed.to_string(),
+            choices: Vec::new(),
+        };
+    };
+    let mut matches: Vec<(String, bool)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_string();
+            let hidden_ok = start.starts_with('.') || !name.starts_with('.');
+            (name.starts_with(start) && hidden_ok).then(|| (name, entry.path().is_dir()))
+        })
+        .collect();
+    matches.sort();
+    let common = match matches.as_slice() {
+        [] => start.to_string(),
+        [(name, is_dir)] => format!("{name}{}", if *is_dir { "/" } else { "" }),
+        [(first, _), rest @ ..] => {
+            let mut common = first.clone();
+            for (name, _) in rest {
+                while !name.starts_with(&common) {
+                    common.pop();
+                }
+            }
+            common
+        }
+    };
+    PathCompletion {
+        path: format!("{folder}{common}"),
+        choices: if matches.len() > 1 {
+            matches.into_iter().map(|(name, _)| name).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 /// Gmail's limit on a whole message; a bigger file could never be sent.
 pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
 
@@ -796,5 +872,51 @@ fn mime_type_of(filename: &str) -> &'static str {
         "ppt" => "application/vnd.ms-powerpoint",
         "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_completes_a_path_as_far_as_the_folder_agrees() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(dir.join("pricing-2026.pdf"), "x").unwrap();
+        std::fs::write(dir.join("pricing-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.join(".secret"), "x").unwrap();
+        std::fs::create_dir(dir.join("decks")).unwrap();
+        let base = format!("{}/", dir.display());
+        let done = complete_path(&format!("{base}pri"));
+        assert_eq!(done.path, format!("{base}pricing-202"));
+        assert_eq!(done.choices, ["pricing-2025.pdf", "pricing-2026.pdf"]);
+        let done = complete_path(&format!("{base}de"));
+        assert_eq!(
+            done.path,
+            format!("{base}decks/"),
+            "a lone folder ends in /"
+        );
+        assert!(done.choices.is_empty());
+        let done = complete_path(&base);
+        assert!(!done.choices.contains(&".secret".to_string()), "{done:?}");
+        let done = complete_path(&format!("{base}nothing"));
+        assert_eq!(done.path, format!("{base}nothing"), "no match leaves it");
+    }
+
+    #[test]
+    fn an_attachment_is_read_whole_with_its_type_and_a_missing_file_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("Deck.PDF");
+        std::fs::write(&path, b"%PDF").unwrap();
+        let read = read_attachment(&path.display().to_string()).unwrap();
+        assert_eq!(read.filename, "Deck.PDF");
+        assert_eq!(read.mime_type, "application/pdf");
+        assert_eq!(read.data, b"%PDF");
+        let missing = root.path().join("gone.pdf").display().to_string();
+        let err = read_attachment(&missing).unwrap_err();
+        assert!(err.contains("gone.pdf"), "{err}");
+        let err = read_attachment(&root.path().display().to_string()).unwrap_err();
+        assert!(err.contains("is not a file"), "{err}");
     }
 }

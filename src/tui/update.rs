@@ -236,6 +236,18 @@ impl App {
                     self.info(text);
                 }
             }
+            JobResult::PathCompleted { typed, completion } => {
+                // Only if the rep has not typed on meanwhile.
+                if let Overlay::Prompt(prompt) = &mut self.overlay
+                    && prompt.input == typed
+                {
+                    prompt.input = completion.path;
+                    prompt.error = None;
+                    if !completion.choices.is_empty() {
+                        prompt.hint = super::widgets::clip(&completion.choices.join("  "), 64);
+                    }
+                }
+            }
             JobResult::Snippets(snippets) => {
                 if self.compose.is_some() {
                     let previews = snippets
