@@ -1193,45 +1193,8 @@ async fn n_marks_the_conversation_unread_again() {
 #[tokio::test]
 async fn the_composer_shows_the_reply_route_and_ctrl_o_switches_it() {
     let mut h = Harness::new();
-    // Dana's campaign went out through the rep's Gmail: the mailbox holds
-    // the same two messages, so the conversation has a Gmail copy.
-    let store = h.engine.store();
-    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    give_dana_a_gmail_copy(&h);
     let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
-    let mut copy = thread(
-        "me-gmail",
-        Provider::Gmail,
-        "19a0dana",
-        "Quick question about Q2 close",
-        "dana@northwind.example",
-        None,
-        "2026-03-10T13:40:00Z",
-        true,
-        "Thanks Sam, happy to chat.",
-    );
-    copy.has_reply = true;
-    store.put(&copy).unwrap();
-    let copies: Vec<Message> = [("sl-9001-1", "gm-dana-1"), ("sl-9001-2", "gm-dana-2")]
-        .iter()
-        .map(|(original, gmail_id)| {
-            let mut m = store
-                .get::<Message>(&format!("acme-smartlead/{original}"))
-                .unwrap()
-                .expect("fixture message");
-            m.account = "me-gmail".into();
-            m.provider_id = (*gmail_id).into();
-            m.thread_key = gm_copy_key.clone();
-            m.smartlead = None;
-            m
-        })
-        .collect();
-    store.put_all(&copies).unwrap();
-    outpost::conversation::settle(store, &sl_key).unwrap();
-    assert_eq!(
-        h.engine.thread(&gm_copy_key).unwrap().unwrap().key,
-        sl_key,
-        "the copy is merged"
-    );
     h.settle().await;
 
     // Dana's conversation is the newest row; reply: Smartlead by default.
@@ -2654,4 +2617,75 @@ async fn forward_opens_with_to_empty_fwd_and_the_original_below() {
     assert_eq!(thread_key, Thread::key_for("me-gmail", "18e0a1b2c3d4"));
     assert_eq!(forward.to, ["ae@acme.io"]);
     assert_eq!(forward.text, "Lee wants the deck; can you take this one?");
+}
+
+/// Dana's campaign went out through the rep's Gmail: the mailbox holds the
+/// same two messages, so her conversation has a Gmail copy (two routes).
+fn give_dana_a_gmail_copy(h: &Harness) {
+    let store = h.engine.store();
+    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
+    let mut copy = thread(
+        "me-gmail",
+        Provider::Gmail,
+        "19a0dana",
+        "Quick question about Q2 close",
+        "dana@northwind.example",
+        None,
+        "2026-03-10T13:40:00Z",
+        true,
+        "Thanks Sam, happy to chat.",
+    );
+    copy.has_reply = true;
+    store.put(&copy).unwrap();
+    let copies: Vec<Message> = [("sl-9001-1", "gm-dana-1"), ("sl-9001-2", "gm-dana-2")]
+        .iter()
+        .map(|(original, gmail_id)| {
+            let mut m = store
+                .get::<Message>(&format!("acme-smartlead/{original}"))
+                .unwrap()
+                .expect("fixture message");
+            m.account = "me-gmail".into();
+            m.provider_id = (*gmail_id).into();
+            m.thread_key = gm_copy_key.clone();
+            m.smartlead = None;
+            m
+        })
+        .collect();
+    store.put_all(&copies).unwrap();
+    outpost::conversation::settle(store, &sl_key).unwrap();
+    assert_eq!(
+        h.engine.thread(&gm_copy_key).unwrap().unwrap().key,
+        sl_key,
+        "the copy is merged"
+    );
+}
+
+#[tokio::test]
+async fn an_attachment_refused_on_smartleads_route_names_the_gmail_route_instead() {
+    let mut h = Harness::new();
+    give_dana_a_gmail_copy(&h);
+    h.settle().await;
+    h.keys("r").await;
+    let draft_id = {
+        let compose = h.app.compose.as_mut().unwrap();
+        compose.attachments.push(OutgoingAttachment {
+            filename: "deck.pdf".into(),
+            mime_type: "application/pdf".into(),
+            data: vec![1, 2, 3],
+        });
+        compose.draft_id.clone()
+    };
+    // What the door answers when Smartlead's reply endpoint cannot carry it.
+    h.app.apply(jobs::JobResult::SendRefused {
+        draft_id,
+        reason: "not sent: Smartlead's reply cannot carry attachments".into(),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("not sent: Smartlead's reply cannot carry attachments — C-o sends it via Gmail · sam@acme.io instead"),
+        "{screen}"
+    );
+    assert_eq!(h.app.screen(), Screen::Compose, "the composer stays open");
+    assert!(h.app.pending_send.is_none());
 }

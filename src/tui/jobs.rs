@@ -286,6 +286,11 @@ pub enum JobResult {
         email: String,
         reason: String,
     },
+    /// The door refused a reply or forward; nothing was queued.
+    SendRefused {
+        draft_id: String,
+        reason: String,
+    },
     /// Nothing to show (e.g. a draft saved quietly).
     Quiet,
 }
@@ -667,6 +672,14 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                 email,
                 reason: e.message,
             },
+            // The composer stays open with the reason (a route that cannot
+            // carry an attachment, say) and what else it could do.
+            Job::QueueReply { draft_id, .. } | Job::Forward { draft_id, .. } => {
+                JobResult::SendRefused {
+                    draft_id,
+                    reason: format!("{what}: {e}"),
+                }
+            }
             _ => failed(what, e),
         },
     }

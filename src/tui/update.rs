@@ -436,6 +436,17 @@ impl App {
                 }
             }
             JobResult::Failed(text) => self.error(text),
+            JobResult::SendRefused { draft_id, reason } => {
+                let hint = self
+                    .compose
+                    .as_ref()
+                    .filter(|c| c.draft_id == draft_id)
+                    .and_then(|c| self.other_route_hint(c));
+                match hint {
+                    Some(hint) => self.error(format!("{reason} — {hint}")),
+                    None => self.error(reason),
+                }
+            }
             JobResult::EnrollRefused {
                 sequence,
                 email,
@@ -580,6 +591,24 @@ impl App {
                 _ => {}
             },
         }
+    }
+
+    /// When a reply with attachments was refused on Smartlead's route and the
+    /// conversation has the rep's Gmail copy: the key that switches to it.
+    fn other_route_hint(&self, compose: &ComposePane) -> Option<String> {
+        let current = compose.selected_route()?;
+        if compose.attachments.is_empty() || current.provider != crate::model::Provider::Smartlead {
+            return None;
+        }
+        let gmail = compose
+            .routes
+            .iter()
+            .find(|r| r.provider == crate::model::Provider::Gmail)?;
+        let key = self.keymap.label(super::action::Action::SwitchRoute);
+        Some(format!(
+            "{key} sends it {} instead, attachments and all",
+            gmail.label()
+        ))
     }
 
     fn mark_sequences_stale(&mut self) {
