@@ -2688,4 +2688,13 @@ async fn an_attachment_refused_on_smartleads_route_names_the_gmail_route_instead
     );
     assert_eq!(h.app.screen(), Screen::Compose, "the composer stays open");
     assert!(h.app.pending_send.is_none());
+    // Another refusal is not one the Gmail route would avoid.
+    let draft_id = h.app.compose.as_ref().unwrap().draft_id.clone();
+    h.app.apply(jobs::JobResult::SendRefused {
+        draft_id,
+        reason: "not sent: the reply is empty; write something first".into(),
+    });
+    let screen = h.screen();
+    assert!(screen.contains("write something first"), "{screen}");
+    assert!(!screen.contains("instead"), "{screen}");
 }

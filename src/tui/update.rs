@@ -437,10 +437,12 @@ impl App {
             }
             JobResult::Failed(text) => self.error(text),
             JobResult::SendRefused { draft_id, reason } => {
+                // Only a refusal about the attachments is one Gmail avoids.
+                let about_attachments = reason.to_lowercase().contains("attach");
                 let hint = self
                     .compose
                     .as_ref()
-                    .filter(|c| c.draft_id == draft_id)
+                    .filter(|c| c.draft_id == draft_id && about_attachments)
                     .and_then(|c| self.other_route_hint(c));
                 match hint {
                     Some(hint) => self.error(format!("{reason} — {hint}")),
