@@ -2698,3 +2698,32 @@ async fn an_attachment_refused_on_smartleads_route_names_the_gmail_route_instead
     assert!(screen.contains("write something first"), "{screen}");
     assert!(!screen.contains("instead"), "{screen}");
 }
+
+#[tokio::test]
+async fn help_lists_every_composer_action_with_its_key_and_label() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("?").await;
+    let mut seen = String::new();
+    for _ in 0..12 {
+        seen.push_str(&h.screen_at(200, 40));
+        h.press_and_settle(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE))
+            .await;
+    }
+    for (key, label) in [
+        ("A", "reply all"),
+        ("F", "forward"),
+        ("Tab", "next field"),
+        ("S-Tab", "previous field"),
+        ("M-l", "send later"),
+        ("M-a", "attach file"),
+        ("M-d", "detach file"),
+        ("M-s", "insert snippet"),
+    ] {
+        let line = seen
+            .lines()
+            .find(|l| l.contains(&format!(" {label} ")))
+            .unwrap_or_else(|| panic!("{label} in help:\n{seen}"));
+        assert!(line.contains(&format!(" {key} ")), "{key} on: {line}");
+    }
+}

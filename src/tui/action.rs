@@ -211,7 +211,7 @@ actions! {
     PreviousField, "previous_field", "previous field", "Move to the previous header field or the body", Scope::Only(&[Compose]), ["backtab"], false;
     SendLater, "send_later", "send later", "Send at a time you pick (quick times or a typed date)", Scope::Only(&[Compose]), ["alt-l"], true;
     Attach, "attach", "attach file", "Attach a file (type its path; ~ works)", Scope::Only(&[Compose]), ["alt-a"], true;
-    RemoveAttachment, "remove_attachment", "remove attachment", "Remove an attachment from the email", Scope::Only(&[Compose]), ["alt-d"], false;
+    RemoveAttachment, "remove_attachment", "detach file", "Remove an attachment from the email", Scope::Only(&[Compose]), ["alt-d"], false;
     InsertSnippet, "insert_snippet", "insert snippet", "Insert a canned reply from the snippets folder (fuzzy picker)", Scope::Only(&[Compose]), ["alt-s"], true;
 }
 
