@@ -2617,6 +2617,22 @@ async fn forward_opens_with_to_empty_fwd_and_the_original_below() {
     assert_eq!(thread_key, Thread::key_for("me-gmail", "18e0a1b2c3d4"));
     assert_eq!(forward.to, ["ae@acme.io"]);
     assert_eq!(forward.text, "Lee wants the deck; can you take this one?");
+
+    // Esc on a forward with a note warns first (it is no reply draft); a
+    // key typed in between disarms it; a second Esc in a row leaves.
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    assert!(
+        h.screen().contains("Esc again discards it"),
+        "{}",
+        h.screen()
+    );
+    h.type_text(" Thanks!").await;
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose, "typing disarmed it");
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Thread);
+    assert!(h.screen().contains("Forward discarded"), "{}", h.screen());
 }
 
 /// Dana's campaign went out through the rep's Gmail: the mailbox holds the

@@ -775,6 +775,11 @@ impl App {
         if action != Action::Quit {
             self.quit_armed = false;
         }
+        if action != Action::KeepDraft
+            && let Some(compose) = &mut self.compose
+        {
+            compose.discard_armed = false;
+        }
         match action {
             Action::Quit => self.quit_or_confirm(),
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
@@ -960,6 +965,14 @@ impl App {
                 });
             }
             Action::KeepDraft => {
+                if self.forward_note_at_risk() {
+                    let send = self.keymap.label(Action::Send);
+                    let leave = self.keymap.label(Action::KeepDraft);
+                    self.error(format!(
+                        "A forward's note is not kept as a draft: {leave} again discards it, {send} sends it"
+                    ));
+                    return;
+                }
                 self.keep_draft();
                 self.stack.pop();
             }
@@ -1352,6 +1365,21 @@ impl App {
         self.load_original(&thread_key);
     }
 
+    /// The first Esc on a forward with a note warns (drafts are replies, so
+    /// the note would be lost); the second leaves.
+    fn forward_note_at_risk(&mut self) -> bool {
+        let Some(compose) = &mut self.compose else {
+            return false;
+        };
+        let at_risk = matches!(compose.target, ComposeTarget::Forward { .. })
+            && compose.typed_text().is_some()
+            && !compose.discard_armed;
+        if at_risk {
+            compose.discard_armed = true;
+        }
+        at_risk
+    }
+
     /// Passes the conversation on: To empty, `Fwd:`, the original below.
     fn forward(&mut self) {
         let Some(t) = self.current_thread() else {
@@ -1686,7 +1714,7 @@ impl App {
         };
         if let ComposeTarget::Forward { .. } = &compose.target {
             // Drafts are replies, restored on `r`; a forward's note is not one.
-            self.info("Forward closed; nothing was sent");
+            self.info("Forward discarded; nothing was sent");
             return;
         }
         if let ComposeTarget::SequenceStep { step, .. } = &compose.target {

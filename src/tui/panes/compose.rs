@@ -169,6 +169,9 @@ pub struct ComposePane {
     pub has_original: bool,
     /// The message answered or forwarded, once known.
     pub original: Option<Message>,
+    /// Esc was pressed once on a forward with a note: the next Esc
+    /// discards it.
+    pub discard_armed: bool,
 }
 
 impl ComposePane {
@@ -206,6 +209,7 @@ impl ComposePane {
             opened_with: initial,
             has_original: false,
             original: None,
+            discard_armed: false,
         }
     }
 
@@ -298,6 +302,7 @@ impl ComposePane {
     /// A key typed in the composer: into the focused header field, or the
     /// body. Enter in a header field moves on, as in a form.
     pub fn input(&mut self, key: KeyEvent) {
+        self.discard_armed = false;
         let focus = self.focus;
         let Some(field) = self.field_mut(focus) else {
             self.textarea.input(key);
