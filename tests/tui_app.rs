@@ -876,11 +876,27 @@ async fn lead_actions_enroll_pause_suppress_and_new_email() {
     h.keys("C-t").await;
     insta::assert_snapshot!("variable_menu", h.screen());
     h.keys("esc").await;
+    // The subject is the first field, where typing starts.
+    assert!(h.screen().contains("Subject: ▏"), "{}", h.screen());
+    h.type_text("For ").await;
+    // A variable goes where typing goes: here, the subject.
+    h.keys("C-t").await;
+    let company = h
+        .app
+        .variables
+        .iter()
+        .position(|(name, _)| name == "company")
+        .expect("company is offered");
+    for _ in 0..company {
+        h.keys("j").await;
+    }
+    h.keys("enter").await;
+    assert_eq!(h.app.compose.as_ref().unwrap().subject, "For {{company}}");
     h.app
         .compose
         .as_mut()
         .unwrap()
-        .set_text("Subject: For {{company}}\n\nHi {{first_name}}, one idea.");
+        .set_text("Hi {{first_name}}, one idea.");
     h.keys("C-s").await;
     let pending = h.app.pending_send.clone().expect("queued");
     let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();

@@ -761,7 +761,7 @@ impl App {
                 if let (Some((name, _)), Some(compose)) =
                     (self.variables.get(at), &mut self.compose)
                 {
-                    compose.textarea.insert_str(format!("{{{{{name}}}}}"));
+                    compose.insert_at_focus(&format!("{{{{{name}}}}}"));
                 }
             }
         }
@@ -1726,7 +1726,7 @@ impl App {
             ComposeTarget::Reply { subject, to, .. } => {
                 (crate::engine::reply_subject(subject), to.clone())
             }
-            ComposeTarget::NewEmail { email, .. } => (compose.subject_and_body().0, email.clone()),
+            ComposeTarget::NewEmail { email, .. } => (compose.subject.clone(), email.clone()),
             ComposeTarget::SequenceStep { .. } | ComposeTarget::Forward { .. } => return,
         };
         self.jobs.push(Job::SaveDraft(Draft {
@@ -1802,7 +1802,7 @@ impl App {
                 }
             }
             ComposeTarget::NewEmail { lead_key, .. } => {
-                let (subject, body) = compose.subject_and_body();
+                let (subject, body) = (compose.subject.clone(), text.clone());
                 Job::QueueNew {
                     lead_key: lead_key.clone(),
                     draft_id: compose.draft_id.clone(),

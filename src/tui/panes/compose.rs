@@ -88,12 +88,14 @@ impl ComposeTarget {
     }
 
     /// The header fields the rep can edit: a reply's Cc and Bcc (its To is
-    /// the person answered), a forward's To, Cc and Bcc.
+    /// the person answered), a forward's To, Cc and Bcc, a new email's
+    /// subject.
     pub fn fields(&self) -> &'static [Field] {
         match self {
             ComposeTarget::Reply { .. } => &[Field::Cc, Field::Bcc],
             ComposeTarget::Forward { .. } => &[Field::To, Field::Cc, Field::Bcc],
-            ComposeTarget::NewEmail { .. } | ComposeTarget::SequenceStep { .. } => &[],
+            ComposeTarget::NewEmail { .. } => &[Field::Subject],
+            ComposeTarget::SequenceStep { .. } => &[],
         }
     }
 
@@ -113,6 +115,7 @@ pub struct Headers {
     pub to: String,
     pub cc: String,
     pub bcc: String,
+    pub subject: String,
     pub reply_all: bool,
     pub others: Vec<String>,
     pub attachments: Vec<OutgoingAttachment>,
@@ -126,6 +129,7 @@ pub enum Field {
     To,
     Cc,
     Bcc,
+    Subject,
     Body,
 }
 
@@ -135,6 +139,7 @@ impl Field {
             Field::To => "To",
             Field::Cc => "Cc",
             Field::Bcc => "Bcc",
+            Field::Subject => "Subject",
             Field::Body => "Body",
         }
     }
@@ -152,6 +157,8 @@ pub struct ComposePane {
     pub to: String,
     pub cc: String,
     pub bcc: String,
+    /// A new email's subject (template variables allowed).
+    pub subject: String,
     pub focus: Field,
     /// Also answer everyone else on the message answered.
     pub reply_all: bool,
@@ -178,7 +185,7 @@ impl ComposePane {
     pub fn new(target: ComposeTarget, draft_id: String, text: &str) -> ComposePane {
         let initial = if text.is_empty() {
             match &target {
-                ComposeTarget::NewEmail { .. } => "Subject: \n\nHi {{first_name}},\n\n".to_string(),
+                ComposeTarget::NewEmail { .. } => "Hi {{first_name}},\n\n".to_string(),
                 ComposeTarget::Reply { .. }
                 | ComposeTarget::SequenceStep { .. }
                 | ComposeTarget::Forward { .. } => String::new(),
@@ -187,8 +194,10 @@ impl ComposePane {
             text.to_string()
         };
         let focus = match &target {
-            // A forward goes nowhere until it has a recipient.
+            // A forward goes nowhere until it has a recipient; a new email
+            // starts with its subject.
             ComposeTarget::Forward { .. } => Field::To,
+            ComposeTarget::NewEmail { .. } => Field::Subject,
             _ => Field::Body,
         };
         ComposePane {
@@ -200,6 +209,7 @@ impl ComposePane {
             to: String::new(),
             cc: String::new(),
             bcc: String::new(),
+            subject: String::new(),
             focus,
             reply_all: false,
             others: Vec::new(),
@@ -242,6 +252,7 @@ impl ComposePane {
             to: self.to.clone(),
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),
+            subject: self.subject.clone(),
             reply_all: self.reply_all,
             others: self.others.clone(),
             attachments: self.attachments.clone(),
@@ -255,6 +266,7 @@ impl ComposePane {
         self.to = headers.to;
         self.cc = headers.cc;
         self.bcc = headers.bcc;
+        self.subject = headers.subject;
         self.reply_all = headers.reply_all;
         self.others = headers.others;
         self.attachments = headers.attachments;
@@ -295,6 +307,7 @@ impl ComposePane {
             Field::To => Some(&mut self.to),
             Field::Cc => Some(&mut self.cc),
             Field::Bcc => Some(&mut self.bcc),
+            Field::Subject => Some(&mut self.subject),
             Field::Body => None,
         }
     }
@@ -318,6 +331,18 @@ impl ComposePane {
         }
     }
 
+    /// Inserts text where typing goes (a template variable): the focused
+    /// header field, or the body's cursor.
+    pub fn insert_at_focus(&mut self, text: &str) {
+        let focus = self.focus;
+        match self.field_mut(focus) {
+            Some(field) => field.push_str(text),
+            None => {
+                self.textarea.insert_str(text);
+            }
+        }
+    }
+
     /// Inserts text at the body's cursor (a snippet).
     pub fn insert(&mut self, text: &str) {
         self.focus = Field::Body;
@@ -330,7 +355,7 @@ impl ComposePane {
             Field::To => &self.to,
             Field::Cc => &self.cc,
             Field::Bcc => &self.bcc,
-            Field::Body => return Ok(Vec::new()),
+            Field::Subject | Field::Body => return Ok(Vec::new()),
         };
         parse_addresses(text).map_err(|bad| {
             format!(
@@ -388,8 +413,8 @@ impl ComposePane {
         self.textarea = textarea_with(text);
     }
 
-    /// For a new email: the subject line and the body after it.
-    pub fn subject_and_body(&self) -> (String, String) {
+    /// A sequence step's leading `Subject:` line and the body after it.
+    fn subject_and_body(&self) -> (String, String) {
         let text = self.text();
         let mut lines = text.lines();
         match lines.next() {
@@ -486,12 +511,18 @@ impl ComposePane {
                 Field::To => &self.to,
                 Field::Cc => &self.cc,
                 Field::Bcc => &self.bcc,
+                Field::Subject => &self.subject,
                 Field::Body => continue,
             };
             let focused = self.focus == *field;
+            let label = format!("{}:", field.label());
             let mut spans = vec![
                 Span::styled(
-                    format!("{:<5}", format!("{}:", field.label())),
+                    if label.len() < 5 {
+                        format!("{label:<5}")
+                    } else {
+                        format!("{label} ")
+                    },
                     if focused {
                         theme.accent()
                     } else {
@@ -503,7 +534,7 @@ impl ComposePane {
             if focused {
                 spans.push(Span::styled("▏", theme.accent()));
             }
-            if parse_addresses(value).is_err() {
+            if *field != Field::Subject && parse_addresses(value).is_err() {
                 spans.push(Span::styled("  ✗ not an address", theme.error()));
             }
             lines.push(Line::from(spans));
