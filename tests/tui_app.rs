@@ -876,8 +876,10 @@ async fn lead_actions_enroll_pause_suppress_and_new_email() {
     h.keys("C-t").await;
     insta::assert_snapshot!("variable_menu", h.screen());
     h.keys("esc").await;
-    // The subject is the first field, where typing starts.
-    assert!(h.screen().contains("Subject: ▏"), "{}", h.screen());
+    // The subject is the first field, where typing starts; Tab leads on.
+    let screen = h.screen();
+    assert!(screen.contains("Subject: ▏"), "{screen}");
+    assert!(screen.contains("Tab next field"), "{screen}");
     h.type_text("For ").await;
     // A variable goes where typing goes: here, the subject.
     h.keys("C-t").await;

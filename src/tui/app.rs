@@ -1423,9 +1423,10 @@ impl App {
         let mail_to_thread = target.is_some_and(ComposeTarget::is_mail_to_thread);
         match action {
             Action::SwitchRoute => self.compose.as_ref().is_some_and(|c| c.routes.len() > 1),
-            Action::NextField | Action::PreviousField | Action::SendLater | Action::Attach => {
-                mail_to_thread
+            Action::NextField | Action::PreviousField => {
+                target.is_some_and(|t| !t.fields().is_empty())
             }
+            Action::SendLater | Action::Attach => mail_to_thread,
             Action::RemoveAttachment => self
                 .compose
                 .as_ref()
