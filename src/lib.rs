@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod sequences;
 pub mod server;
 pub mod services;
+pub mod snippets;
 pub mod store;
 pub mod sync;
 pub mod triage;

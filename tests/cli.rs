@@ -1107,3 +1107,63 @@ fn the_demo_refuses_a_bad_config_before_starting_anything() {
     assert!(stderr.contains("toggle_unread"), "{stderr}");
     assert!(!demo.exists(), "nothing written");
 }
+
+#[test]
+fn snippets_lists_the_md_files_beside_the_config_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let list = |json: bool| {
+        let mut cmd = outpost();
+        cmd.arg("snippets")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if json {
+            cmd.arg("--json");
+        }
+        run(&mut cmd)
+    };
+    // None yet: an empty list, and where to put them.
+    let (code, stdout, stderr) = list(true);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let (code, stdout, stderr) = list(false);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains(&dir.path().join("snippets").display().to_string()),
+        "{stderr}"
+    );
+
+    let snippets = dir.path().join("snippets");
+    std::fs::create_dir(&snippets).unwrap();
+    std::fs::write(
+        snippets.join("pricing.md"),
+        "Hi {{first_name}},\nour pricing is per seat.\n",
+    )
+    .unwrap();
+    std::fs::write(snippets.join("intro-call.md"), "Does Tuesday work?").unwrap();
+    std::fs::write(snippets.join("README.txt"), "not a snippet").unwrap();
+    let (code, stdout, stderr) = list(true);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([
+            {"name": "intro-call", "text": "Does Tuesday work?"},
+            {"name": "pricing", "text": "Hi {{first_name}},\nour pricing is per seat."},
+        ])
+    );
+    let (code, stdout, _) = list(false);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("intro-call") && stdout.contains("Hi {{first_name}},"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("README"), "{stdout}");
+}

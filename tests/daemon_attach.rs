@@ -253,15 +253,20 @@ async fn every_tui_job_runs_through_the_daemon() {
         }
         other => panic!("{other:?}"),
     }
+    let want = lead.clone();
     match job(Job::Variables {
         lead_key: lead.key(),
     })
     .await
     {
-        JobResult::Variables(vars) => assert!(
-            vars.iter()
-                .any(|(n, v)| n == "first_name" && v.as_deref() == Some("Dana"))
-        ),
+        JobResult::Variables { variables, lead } => {
+            assert!(
+                variables
+                    .iter()
+                    .any(|(n, v)| n == "first_name" && v.as_deref() == Some("Dana"))
+            );
+            assert_eq!(lead.expect("the lead, to fill snippets").key(), want.key());
+        }
         other => panic!("{other:?}"),
     }
     match job(Job::Sequences).await {
@@ -342,8 +347,13 @@ async fn every_tui_job_runs_through_the_daemon() {
     })
     .await
     {
-        JobResult::Queued { item, draft_id } => {
+        JobResult::Queued {
+            item,
+            draft_id,
+            scheduled,
+        } => {
             assert_eq!(draft_id, "d1");
+            assert_eq!(scheduled, None);
             assert_eq!(item.email.subject, "Hi Dana");
             assert_eq!(item.email.text_body, "About Ledgerly.");
         }

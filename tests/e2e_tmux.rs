@@ -1,7 +1,9 @@
 //! Runs the tmux end-to-end scripts: `outpost demo` in a real terminal,
 //! through every pane, a reply sent to the sandbox and a clean quit with the
 //! terminal restored (`e2e_tmux.sh`); the `$EDITOR` round trip and Ctrl-L
-//! (`e2e_tmux_editor.sh`); the snooze picker beside a CLI (`e2e_tmux_snooze.sh`). CI installs tmux (see .ci/run).
+//! (`e2e_tmux_editor.sh`); the snooze picker beside a CLI (`e2e_tmux_snooze.sh`);
+//! a reply with its quote and a Cc (`e2e_tmux_compose.sh`). CI installs tmux
+//! (see .ci/run).
 
 use std::process::Command;
 
@@ -39,4 +41,9 @@ fn the_snooze_picker_snoozes_the_row_and_the_cli_beside_it_sees_it() {
 #[test]
 fn the_editor_round_trip_redraws_the_whole_screen_and_keeps_lines_apart() {
     run_script("e2e_tmux_editor.sh", "e2e editor: 1 passed, 0 failed");
+}
+
+#[test]
+fn a_reply_quotes_the_original_takes_a_cc_and_is_queued() {
+    run_script("e2e_tmux_compose.sh", "e2e compose: 1 passed, 0 failed");
 }

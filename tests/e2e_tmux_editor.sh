@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end: the composer's `$EDITOR` round trip in a real terminal (tmux).
-# The editor (`sh -c …`, split as a shell would) appends a line; back in the
+# The editor (`sh -c …`, split as a shell would) keeps a copy of the file it
+# is given (the reply with its quoted original) and appends a line; back in the
 # TUI the whole screen must be drawn again (tabs, status bar, the composer's
 # text, not only the cells that changed) and the appended line must stand on
 # its own. Then Ctrl-L repaints a screen scribbled over behind outpost's back,
@@ -47,7 +48,7 @@ keys() { tmux send-keys -t "$SESSION" "$@"; }
 # file as $1 (VISUAL unset, so EDITOR decides).
 cat > "$LAUNCH/run.sh" <<LAUNCH
 unset VISUAL
-export EDITOR="sh -c 'echo appended by the editor >> \"\\\$1\"' sh"
+export EDITOR="sh -c 'cp \"\\\$1\" $LAUNCH/seen.txt; echo appended by the editor >> \"\\\$1\"' sh"
 exec env OUTPOST_DATA_DIR='$DATA' NO_COLOR=1 '$BIN' demo --leads 200
 LAUNCH
 tmux new-session -d -s "$SESSION" -x 160 -y 45 \
@@ -61,6 +62,9 @@ keys -l "Tuesday at 10 works for me."
 wait_for "Tuesday at 10 works for me."
 keys C-e
 wait_for "appended by the editor" 20
+# The editor got the same text as the composer: the quoted original too.
+grep -qF " wrote:" "$LAUNCH/seen.txt" || fail "the editor's file has no quote line: $(cat "$LAUNCH/seen.txt")"
+grep -q '^> ' "$LAUNCH/seen.txt" || fail "the editor's file has no '> ' lines"
 # Everything is back, not only the cells that changed.
 for text in "1 Inbox" "Reply" "To: " "Tuesday at 10 works for me."; do
   screen | grep -qF -- "$text" || fail "after the editor, the screen lacks: $text"

@@ -736,10 +736,7 @@ async fn inbox_thread_reply_send_undo_and_category() {
     let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
     assert_eq!(item.state, OutboxState::Cancelled);
     assert_eq!(h.app.screen(), Screen::Compose);
-    assert_eq!(
-        h.app.compose.as_ref().unwrap().text(),
-        "Thanks Lee, Tuesday at 10 works."
-    );
+    assert_eq!(typed(&h.app), "Thanks Lee, Tuesday at 10 works.");
 
     // Send again; the outbox worker (simulated) cannot confirm it at first,
     // and the bar says what it is waiting for; then it is delivered.
@@ -772,7 +769,11 @@ async fn inbox_thread_reply_send_undo_and_category() {
         .draft_for_thread(&gm_key)
         .unwrap()
         .expect("draft kept");
-    assert_eq!(draft.body, "A second thought");
+    assert!(
+        draft.body.starts_with("A second thought\n\nOn "),
+        "{}",
+        draft.body
+    );
 
     // Set a category on the Gmail thread (no remote call for Gmail).
     h.keys("c").await;
@@ -875,11 +876,29 @@ async fn lead_actions_enroll_pause_suppress_and_new_email() {
     h.keys("C-t").await;
     insta::assert_snapshot!("variable_menu", h.screen());
     h.keys("esc").await;
+    // The subject is the first field, where typing starts; Tab leads on.
+    let screen = h.screen();
+    assert!(screen.contains("Subject: ▏"), "{screen}");
+    assert!(screen.contains("Tab next field"), "{screen}");
+    h.type_text("For ").await;
+    // A variable goes where typing goes: here, the subject.
+    h.keys("C-t").await;
+    let company = h
+        .app
+        .variables
+        .iter()
+        .position(|(name, _)| name == "company")
+        .expect("company is offered");
+    for _ in 0..company {
+        h.keys("j").await;
+    }
+    h.keys("enter").await;
+    assert_eq!(h.app.compose.as_ref().unwrap().subject, "For {{company}}");
     h.app
         .compose
         .as_mut()
         .unwrap()
-        .set_text("Subject: For {{company}}\n\nHi {{first_name}}, one idea.");
+        .set_text("Hi {{first_name}}, one idea.");
     h.keys("C-s").await;
     let pending = h.app.pending_send.clone().expect("queued");
     let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
@@ -1192,45 +1211,8 @@ async fn n_marks_the_conversation_unread_again() {
 #[tokio::test]
 async fn the_composer_shows_the_reply_route_and_ctrl_o_switches_it() {
     let mut h = Harness::new();
-    // Dana's campaign went out through the rep's Gmail: the mailbox holds
-    // the same two messages, so the conversation has a Gmail copy.
-    let store = h.engine.store();
-    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    give_dana_a_gmail_copy(&h);
     let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
-    let mut copy = thread(
-        "me-gmail",
-        Provider::Gmail,
-        "19a0dana",
-        "Quick question about Q2 close",
-        "dana@northwind.example",
-        None,
-        "2026-03-10T13:40:00Z",
-        true,
-        "Thanks Sam, happy to chat.",
-    );
-    copy.has_reply = true;
-    store.put(&copy).unwrap();
-    let copies: Vec<Message> = [("sl-9001-1", "gm-dana-1"), ("sl-9001-2", "gm-dana-2")]
-        .iter()
-        .map(|(original, gmail_id)| {
-            let mut m = store
-                .get::<Message>(&format!("acme-smartlead/{original}"))
-                .unwrap()
-                .expect("fixture message");
-            m.account = "me-gmail".into();
-            m.provider_id = (*gmail_id).into();
-            m.thread_key = gm_copy_key.clone();
-            m.smartlead = None;
-            m
-        })
-        .collect();
-    store.put_all(&copies).unwrap();
-    outpost::conversation::settle(store, &sl_key).unwrap();
-    assert_eq!(
-        h.engine.thread(&gm_copy_key).unwrap().unwrap().key,
-        sl_key,
-        "the copy is merged"
-    );
     h.settle().await;
 
     // Dana's conversation is the newest row; reply: Smartlead by default.
@@ -1706,7 +1688,7 @@ async fn ctrl_l_asks_for_a_full_redraw_on_every_screen_even_in_the_composer() {
     h.type_text("Hello").await;
     h.keys("C-l").await;
     assert_eq!(h.app.take_effects(), [Effect::Redraw]);
-    assert_eq!(h.app.compose.as_ref().unwrap().text(), "Hello", "not typed");
+    assert_eq!(typed(&h.app), "Hello", "not typed");
 }
 
 #[test]
@@ -1741,17 +1723,38 @@ async fn esc_on_an_emptied_composer_discards_the_draft() {
     h.keys("esc").await;
     assert!(h.engine.draft_for_thread(&gm_key).unwrap().is_some());
 
-    // Back in the composer the draft is restored; emptied, Esc drops it.
+    // Back in the composer the draft (quote and all) is restored; emptied,
+    // Esc drops it.
     h.keys("r").await;
-    assert_eq!(h.app.compose.as_ref().unwrap().text(), "A second thought");
-    for _ in 0.."A second thought".len() {
-        h.keys("bksp").await;
-    }
+    assert_eq!(typed(&h.app), "A second thought");
+    h.app.compose.as_mut().unwrap().set_text("");
     h.keys("esc").await;
     assert_eq!(h.engine.draft_for_thread(&gm_key).unwrap(), None);
     assert!(h.screen().contains("Draft discarded"), "{}", h.screen());
+    // A fresh reply opens on the quote alone; left as it is, no draft is kept.
     h.keys("r").await;
-    assert_eq!(h.app.compose.as_ref().unwrap().text(), "");
+    assert_eq!(typed(&h.app), "");
+    assert!(
+        h.app
+            .compose
+            .as_ref()
+            .unwrap()
+            .text()
+            .starts_with("\n\nOn "),
+        "{}",
+        h.app.compose.as_ref().unwrap().text()
+    );
+    h.keys("esc").await;
+    assert_eq!(h.engine.draft_for_thread(&gm_key).unwrap(), None);
+}
+
+/// What the rep typed above the quoted original.
+fn typed(app: &App) -> String {
+    let text = app.compose.as_ref().expect("the composer is open").text();
+    match text.find("\n\nOn ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 #[tokio::test]
@@ -1772,7 +1775,7 @@ async fn the_composer_keeps_the_start_of_the_line_in_view_across_resizes() {
             "at {w}x{hgt} the line's start is hidden:\n{screen}"
         );
     }
-    assert_eq!(h.app.compose.as_ref().unwrap().text(), line);
+    assert_eq!(typed(&h.app), line);
 }
 
 #[tokio::test]
@@ -2059,6 +2062,27 @@ async fn the_palette_offers_global_actions_and_every_label_reads_as_words() {
     let compose = h.screen_at(200, 32);
     assert!(compose.contains("keep draft"), "{compose}");
     assert!(!compose.contains("keep_draft"), "{compose}");
+    // The composer's own keys are in its bar, by their labels (typing
+    // there is text, so the bar is where they are found).
+    for label in [
+        "Tab next field",
+        "M-l send later",
+        "M-a attach file",
+        "M-s insert snippet",
+    ] {
+        assert!(compose.contains(label), "{label}: {compose}");
+    }
+    h.keys("esc").await;
+    for (typed, label) in [
+        ("reply all", "Reply to everyone"),
+        ("forward", "Forward the conversation"),
+    ] {
+        h.keys(":").await;
+        h.type_text(typed).await;
+        let palette = h.screen_at(200, 32);
+        assert!(palette.contains(label), "{typed}: {palette}");
+        h.keys("esc").await;
+    }
 }
 
 #[tokio::test]
@@ -2238,4 +2262,506 @@ async fn the_tasks_pane_lists_due_tasks_by_lead_and_closes_them() {
     h.type_text("go to tasks").await;
     h.keys("enter").await;
     assert_eq!(h.app.screen(), Screen::Tasks);
+}
+
+// ------------------------------------------------------------ the composer a rep needs
+
+fn alt(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn tab() -> KeyEvent {
+    KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)
+}
+
+impl Harness {
+    /// A key whose jobs are left queued, to read the request it makes.
+    fn press_queued(&mut self, key: KeyEvent) -> Vec<jobs::Job> {
+        self.app.handle_key(key);
+        self.app.take_jobs()
+    }
+
+    async fn run(&mut self, queued: Vec<jobs::Job>) {
+        for job in queued {
+            let result = jobs::run(self.engine.clone(), job).await;
+            self.app.apply(result);
+        }
+        self.settle().await;
+    }
+
+    async fn press_and_settle(&mut self, key: KeyEvent) {
+        self.app.handle_key(key);
+        self.settle().await;
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.engine
+            .store()
+            .iter::<OutboxItem>()
+            .filter_map(Result::ok)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn reply_all_with_cc_quotes_the_original_and_refuses_a_bad_address() {
+    let mut h = Harness::new();
+    // Lee copied Priya: reply-all answers her too.
+    let store = h.engine.store();
+    let mut lee = store
+        .get::<Message>("me-gmail/18e0a1b2c3d4-2")
+        .unwrap()
+        .expect("fixture message");
+    lee.cc = vec![Address {
+        name: Some("Priya Shah".into()),
+        email: "priya@partner.example".into(),
+    }];
+    store.put(&lee).unwrap();
+    h.settle().await;
+    // Lee's Gmail conversation, opened: `A` answers everyone on it.
+    h.keys("j enter A").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    let compose = h.app.compose.as_ref().unwrap();
+    assert!(compose.reply_all);
+    assert_eq!(compose.others, ["priya@partner.example"]);
+    let text = compose.text();
+    assert!(
+        text.starts_with(
+            "\n\nOn Tue 10 Mar 11:05 UTC, Lee Park <lee@contoso.example> wrote:\n> Sure, send over the **deck**"
+        ),
+        "the newest message answered, quoted under the cursor: {text}"
+    );
+
+    // Tab to Cc; a bad address is flagged and nothing is queued.
+    h.press_and_settle(tab()).await;
+    h.type_text("ae@acme.io, bad@").await;
+    assert!(h.screen().contains("✗ not an address"), "{}", h.screen());
+    let before = h.outbox_len();
+    h.press_and_settle(ctrl('s')).await;
+    assert_eq!(h.outbox_len(), before, "nothing queued");
+    assert!(h.app.pending_send.is_none());
+    assert!(
+        h.screen()
+            .contains("Not sent: Cc: \"bad@\" is not an email address"),
+        "{}",
+        h.screen()
+    );
+    for _ in 0.."bad@".len() {
+        h.keys("bksp").await;
+    }
+    h.type_text("priya@acme.io").await;
+    // Bcc, then back to the body (Tab wraps round), where typing goes.
+    h.press_and_settle(tab()).await;
+    h.type_text("crm@acme.io").await;
+    h.press_and_settle(tab()).await;
+    h.type_text("Thanks Lee, the deck is attached.").await;
+    insta::assert_snapshot!("compose_cc_quoted", h.screen());
+
+    let queued = h.press_queued(ctrl('s'));
+    let reply = queued
+        .iter()
+        .find_map(|job| match job {
+            jobs::Job::QueueReply { reply, .. } => Some(reply.clone()),
+            _ => None,
+        })
+        .expect("a reply is queued");
+    assert_eq!(reply.cc, ["ae@acme.io", "priya@acme.io"]);
+    assert_eq!(reply.bcc, ["crm@acme.io"]);
+    assert!(reply.reply_all);
+    assert_eq!(reply.send_at, None);
+    assert!(
+        reply
+            .text
+            .starts_with("Thanks Lee, the deck is attached.\n\nOn Tue 10 Mar")
+    );
+    h.run(queued).await;
+    let pending = h.app.pending_send.clone().expect("in its undo window");
+    let item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
+    // The engine adds the others on the message answered (reply-all).
+    assert_eq!(
+        item.email.cc,
+        ["ae@acme.io", "priya@acme.io", "priya@partner.example"]
+    );
+    assert_eq!(item.email.bcc, ["crm@acme.io"]);
+
+    // Undo puts every field back, not only the text.
+    h.keys("u").await;
+    let compose = h.app.compose.as_ref().expect("back in the composer");
+    assert_eq!(compose.cc, "ae@acme.io, priya@acme.io");
+    assert_eq!(compose.bcc, "crm@acme.io");
+    assert!(compose.reply_all);
+
+    // Kept as a draft, the Cc comes back with it.
+    h.keys("esc").await;
+    let lee_key = Thread::key_for("me-gmail", "18e0a1b2c3d4");
+    let draft = h.engine.draft_for_thread(&lee_key).unwrap().expect("kept");
+    assert_eq!(draft.cc, ["ae@acme.io", "priya@acme.io"]);
+    h.keys("r").await;
+    assert_eq!(
+        h.app.compose.as_ref().unwrap().cc,
+        "ae@acme.io, priya@acme.io"
+    );
+    assert_eq!(typed(&h.app), "Thanks Lee, the deck is attached.");
+}
+
+#[tokio::test]
+async fn send_later_picks_a_quick_time_or_a_typed_date_and_the_reply_is_scheduled() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("r").await;
+    h.type_text("Talk Thursday?").await;
+    h.press_and_settle(alt('l')).await;
+    insta::assert_snapshot!("send_later_picker", h.screen());
+    // The last choice: type a date. A bad one is refused in place.
+    for _ in 0..6 {
+        h.keys("j").await;
+    }
+    h.keys("enter").await;
+    h.type_text("someday").await;
+    h.keys("enter").await;
+    assert!(
+        h.screen().contains("cannot read 'someday'"),
+        "{}",
+        h.screen()
+    );
+    for _ in 0.."someday".len() {
+        h.keys("bksp").await;
+    }
+    h.type_text("tomorrow 14:00").await;
+    h.keys("enter").await;
+    let at_two = at("2026-03-11T14:00:00Z");
+    assert_eq!(h.app.compose.as_ref().unwrap().send_at, Some(at_two));
+    assert!(
+        h.screen().contains("Send at: Wed 11 Mar 14:00 UTC"),
+        "{}",
+        h.screen()
+    );
+
+    let queued = h.press_queued(ctrl('s'));
+    let reply = queued
+        .iter()
+        .find_map(|job| match job {
+            jobs::Job::QueueReply { reply, .. } => Some(reply.clone()),
+            _ => None,
+        })
+        .expect("a reply is queued");
+    assert_eq!(reply.send_at, Some(at_two));
+    h.run(queued).await;
+    // Scheduled, not counting down an undo window.
+    assert!(h.app.pending_send.is_none());
+    assert_eq!(h.app.screen(), Screen::Inbox);
+    assert!(
+        h.screen().contains("Scheduled for Wed 11 Mar 14:00 UTC"),
+        "{}",
+        h.screen()
+    );
+}
+
+#[tokio::test]
+async fn the_snooze_picker_also_takes_a_typed_date() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let first = h.app.inbox.selected().cloned().expect("a row");
+    h.keys("s").await;
+    assert!(h.screen().contains("Type a date…"), "{}", h.screen());
+    for _ in 0..6 {
+        h.keys("j").await;
+    }
+    h.keys("enter").await;
+    h.type_text("2026-03-20 09:30").await;
+    h.keys("enter").await;
+    let snoozed = InboxQuery {
+        snoozed: true,
+        ..InboxQuery::default()
+    };
+    let listed = h.engine.inbox(&snoozed).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, first.key());
+    assert_eq!(listed[0].snoozed_until, Some(at("2026-03-20T09:30:00Z")));
+}
+
+#[tokio::test]
+async fn a_snippet_is_picked_by_fuzzy_name_and_filled_from_the_lead() {
+    let mut h = Harness::new();
+    let config_dir = tempfile::tempdir().unwrap();
+    let snippets = config_dir.path().join("snippets");
+    std::fs::create_dir(&snippets).unwrap();
+    std::fs::write(
+        snippets.join("pricing.md"),
+        "Hi {{first_name}}, our pricing for {{company}} is per seat.\nHappy to walk you through it.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snippets.join("intro-call.md"),
+        "Does Tuesday at 10 work for a call?",
+    )
+    .unwrap();
+    std::fs::write(
+        snippets.join("not-now.md"),
+        "Understood, {{first_name}}. I'll check back next quarter.",
+    )
+    .unwrap();
+    h.app.snippets_dir = Some(snippets.clone());
+    h.settle().await;
+    // Dana's conversation (a cached lead) is the newest row.
+    h.keys("r").await;
+    h.press_and_settle(alt('s')).await;
+    h.type_text("pri").await;
+    insta::assert_snapshot!("snippet_picker", h.screen());
+    h.keys("enter").await;
+    let text = h.app.compose.as_ref().unwrap().text();
+    assert!(
+        text.starts_with(
+            "Hi Dana, our pricing for Northwind Traders is per seat.\nHappy to walk you through it.\n\nOn "
+        ),
+        "inserted at the cursor, above the quote, filled: {text}"
+    );
+
+    // A snippet naming a variable the lead cannot answer changes nothing.
+    std::fs::write(snippets.join("bad.md"), "Hi {{nickname}}").unwrap();
+    h.press_and_settle(alt('s')).await;
+    h.type_text("bad").await;
+    h.keys("enter").await;
+    assert_eq!(h.app.compose.as_ref().unwrap().text(), text);
+    assert!(
+        h.screen().contains("Snippet bad not inserted"),
+        "{}",
+        h.screen()
+    );
+}
+
+#[tokio::test]
+async fn files_are_attached_off_the_ui_task_listed_and_removed() {
+    let mut h = Harness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deck = dir.path().join("deck.pdf");
+    std::fs::write(&deck, vec![7u8; 3 * 1024]).unwrap();
+    h.settle().await;
+    h.keys("j enter r").await;
+    // The path is read by a job: nothing is attached until it answers.
+    h.press_and_settle(alt('a')).await;
+    // Tab completes the name from its folder (in a job too).
+    h.type_text(&format!("{}/de", dir.path().display())).await;
+    h.press_and_settle(tab()).await;
+    assert!(
+        h.screen().contains(&format!("> {}", deck.display())),
+        "{}",
+        h.screen()
+    );
+    let queued = h.press_queued(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(
+        matches!(queued.as_slice(), [jobs::Job::ReadAttachment { path, .. }] if *path == deck.display().to_string()),
+        "{queued:?}"
+    );
+    assert!(h.app.compose.as_ref().unwrap().attachments.is_empty());
+    h.run(queued).await;
+    let compose = h.app.compose.as_ref().unwrap();
+    assert_eq!(compose.attachments.len(), 1);
+    assert_eq!(compose.attachments[0].filename, "deck.pdf");
+    assert_eq!(compose.attachments[0].mime_type, "application/pdf");
+    assert!(
+        h.screen().contains("Attached: deck.pdf (3 KB)"),
+        "{}",
+        h.screen()
+    );
+
+    // A path that is not there: the reason, and nothing attached.
+    h.press_and_settle(alt('a')).await;
+    h.type_text(&dir.path().join("missing.pdf").display().to_string())
+        .await;
+    h.keys("enter").await;
+    assert!(h.screen().contains("not attached: "), "{}", h.screen());
+    assert_eq!(h.app.compose.as_ref().unwrap().attachments.len(), 1);
+
+    // The send carries it; alt-d takes it off first.
+    h.type_text("See attached.").await;
+    let queued = h.press_queued(ctrl('s'));
+    let reply = queued
+        .iter()
+        .find_map(|job| match job {
+            jobs::Job::QueueReply { reply, .. } => Some(reply.clone()),
+            _ => None,
+        })
+        .expect("a reply is queued");
+    assert_eq!(reply.attachments.len(), 1);
+    assert_eq!(reply.attachments[0].data.len(), 3 * 1024);
+    h.press_and_settle(alt('d')).await;
+    assert!(h.app.compose.as_ref().unwrap().attachments.is_empty());
+    assert!(h.screen().contains("Removed deck.pdf"), "{}", h.screen());
+}
+
+#[tokio::test]
+async fn forward_opens_with_to_empty_fwd_and_the_original_below() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("j enter F").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    let screen = h.screen();
+    for part in [
+        " Forward ",
+        "Subject: Fwd: Re: Intro from Priya",
+        "---------- Forwarded message ---------",
+        "From: Lee Park <lee@contoso.example>",
+        "Sure, send over the **deck**",
+    ] {
+        assert!(screen.contains(part), "{part} in\n{screen}");
+    }
+    // To comes first and must be filled.
+    h.press_and_settle(ctrl('s')).await;
+    assert!(
+        h.screen()
+            .contains("Not sent: a forward needs someone in To"),
+        "{}",
+        h.screen()
+    );
+    h.type_text("ae@acme.io").await;
+    h.press_and_settle(tab()).await;
+    h.press_and_settle(tab()).await;
+    h.press_and_settle(tab()).await;
+    h.type_text("Lee wants the deck; can you take this one?")
+        .await;
+    let queued = h.press_queued(ctrl('s'));
+    let (thread_key, forward) = queued
+        .iter()
+        .find_map(|job| match job {
+            jobs::Job::Forward {
+                thread_key,
+                forward,
+                ..
+            } => Some((thread_key.clone(), forward.clone())),
+            _ => None,
+        })
+        .expect("a forward is queued");
+    assert_eq!(thread_key, Thread::key_for("me-gmail", "18e0a1b2c3d4"));
+    assert_eq!(forward.to, ["ae@acme.io"]);
+    assert_eq!(forward.text, "Lee wants the deck; can you take this one?");
+
+    // Esc on a forward with a note warns first (it is no reply draft); a
+    // key typed in between disarms it; a second Esc in a row leaves.
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose);
+    assert!(
+        h.screen().contains("Esc again discards it"),
+        "{}",
+        h.screen()
+    );
+    h.type_text(" Thanks!").await;
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Compose, "typing disarmed it");
+    h.keys("esc").await;
+    assert_eq!(h.app.screen(), Screen::Thread);
+    assert!(h.screen().contains("Forward discarded"), "{}", h.screen());
+}
+
+/// Dana's campaign went out through the rep's Gmail: the mailbox holds the
+/// same two messages, so her conversation has a Gmail copy (two routes).
+fn give_dana_a_gmail_copy(h: &Harness) {
+    let store = h.engine.store();
+    let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
+    let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
+    let mut copy = thread(
+        "me-gmail",
+        Provider::Gmail,
+        "19a0dana",
+        "Quick question about Q2 close",
+        "dana@northwind.example",
+        None,
+        "2026-03-10T13:40:00Z",
+        true,
+        "Thanks Sam, happy to chat.",
+    );
+    copy.has_reply = true;
+    store.put(&copy).unwrap();
+    let copies: Vec<Message> = [("sl-9001-1", "gm-dana-1"), ("sl-9001-2", "gm-dana-2")]
+        .iter()
+        .map(|(original, gmail_id)| {
+            let mut m = store
+                .get::<Message>(&format!("acme-smartlead/{original}"))
+                .unwrap()
+                .expect("fixture message");
+            m.account = "me-gmail".into();
+            m.provider_id = (*gmail_id).into();
+            m.thread_key = gm_copy_key.clone();
+            m.smartlead = None;
+            m
+        })
+        .collect();
+    store.put_all(&copies).unwrap();
+    outpost::conversation::settle(store, &sl_key).unwrap();
+    assert_eq!(
+        h.engine.thread(&gm_copy_key).unwrap().unwrap().key,
+        sl_key,
+        "the copy is merged"
+    );
+}
+
+#[tokio::test]
+async fn an_attachment_refused_on_smartleads_route_names_the_gmail_route_instead() {
+    let mut h = Harness::new();
+    give_dana_a_gmail_copy(&h);
+    h.settle().await;
+    h.keys("r").await;
+    let draft_id = {
+        let compose = h.app.compose.as_mut().unwrap();
+        compose.attachments.push(OutgoingAttachment {
+            filename: "deck.pdf".into(),
+            mime_type: "application/pdf".into(),
+            data: vec![1, 2, 3],
+        });
+        compose.draft_id.clone()
+    };
+    // What the door answers when Smartlead's reply endpoint cannot carry it.
+    h.app.apply(jobs::JobResult::SendRefused {
+        draft_id,
+        reason: "not sent: Smartlead's reply cannot carry attachments".into(),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("not sent: Smartlead's reply cannot carry attachments — C-o sends it via Gmail · sam@acme.io instead"),
+        "{screen}"
+    );
+    assert_eq!(h.app.screen(), Screen::Compose, "the composer stays open");
+    assert!(h.app.pending_send.is_none());
+    // Another refusal is not one the Gmail route would avoid.
+    let draft_id = h.app.compose.as_ref().unwrap().draft_id.clone();
+    h.app.apply(jobs::JobResult::SendRefused {
+        draft_id,
+        reason: "not sent: the reply is empty; write something first".into(),
+    });
+    let screen = h.screen();
+    assert!(screen.contains("write something first"), "{screen}");
+    assert!(!screen.contains("instead"), "{screen}");
+}
+
+#[tokio::test]
+async fn help_lists_every_composer_action_with_its_key_and_label() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("?").await;
+    let mut seen = String::new();
+    for _ in 0..12 {
+        seen.push_str(&h.screen_at(200, 40));
+        h.press_and_settle(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE))
+            .await;
+    }
+    for (key, label) in [
+        ("A", "reply all"),
+        ("F", "forward"),
+        ("Tab", "next field"),
+        ("S-Tab", "previous field"),
+        ("M-l", "send later"),
+        ("M-a", "attach file"),
+        ("M-d", "detach file"),
+        ("M-s", "insert snippet"),
+    ] {
+        let line = seen
+            .lines()
+            .find(|l| l.contains(&format!(" {label} ")))
+            .unwrap_or_else(|| panic!("{label} in help:\n{seen}"));
+        assert!(line.contains(&format!(" {key} ")), "{key} on: {line}");
+    }
 }

@@ -17,6 +17,7 @@ mod portable;
 mod read;
 mod send;
 mod sequences;
+mod snippets;
 mod tasks;
 mod triage;
 
@@ -103,6 +104,8 @@ pub enum Command {
     /// Gmail mailboxes' bounce rates; resume one paused for bounces.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCommand),
+    /// Canned replies in the snippets folder beside the config (NAME.md), by name.
+    Snippets(snippets::SnippetsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
@@ -234,6 +237,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
         Some(Command::Mailbox(command)) => mailbox::run(&cli, command),
+        Some(Command::Snippets(args)) => snippets::snippets(&cli, args),
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
     };

@@ -219,7 +219,7 @@ impl Engine {
     }
 
     /// The message a reply answers: the newest one from the lead, else the newest.
-    pub(super) fn message_to_answer(messages: &[Message]) -> Option<&Message> {
+    pub fn message_to_answer(messages: &[Message]) -> Option<&Message> {
         messages
             .iter()
             .rev()

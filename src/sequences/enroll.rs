@@ -103,13 +103,6 @@ pub fn read_leads_csv(reader: impl Read, file: &str) -> SequenceResult<Vec<LeadI
     Ok(out)
 }
 
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
-}
-
 /// Enrolls leads in a sequence, first due at `start`.
 pub fn enroll_leads(
     store: &Store,
@@ -137,7 +130,7 @@ pub fn enroll_leads(
             line: input.line,
             reason,
         };
-        if !valid_email(&email) {
+        if !crate::model::is_valid_email(&email) {
             report
                 .skipped
                 .push(skip(format!("{:?} is not an email address", input.email)));

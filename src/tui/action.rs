@@ -99,6 +99,16 @@ pub enum Action {
     KeepDraft,
     TaskDone,
     TaskSkip,
+    // The composer a rep needs: reply-all, forward, header fields, send
+    // later, attachments and snippets.
+    ReplyAll,
+    Forward,
+    NextField,
+    PreviousField,
+    SendLater,
+    Attach,
+    RemoveAttachment,
+    InsertSnippet,
 }
 
 /// Where an action can be used.
@@ -195,6 +205,14 @@ actions! {
     KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
     TaskDone, "task_done", "task done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
     TaskSkip, "task_skip", "skip task", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
+    ReplyAll, "reply_all", "reply all", "Reply to everyone on the message answered", Scope::Only(&[Inbox, Thread]), ["A"], true;
+    Forward, "forward", "forward", "Forward the conversation to someone new (Fwd:, the original below)", Scope::Only(&[Inbox, Thread]), ["F"], true;
+    NextField, "next_field", "next field", "Move to the next header field (To, Cc, Bcc) or the body", Scope::Only(&[Compose]), ["tab"], true;
+    PreviousField, "previous_field", "previous field", "Move to the previous header field or the body", Scope::Only(&[Compose]), ["backtab"], false;
+    SendLater, "send_later", "send later", "Send at a time you pick (quick times or a typed date)", Scope::Only(&[Compose]), ["alt-l"], true;
+    Attach, "attach", "attach file", "Attach a file (type its path; ~ works)", Scope::Only(&[Compose]), ["alt-a"], true;
+    RemoveAttachment, "remove_attachment", "detach file", "Remove an attachment from the email", Scope::Only(&[Compose]), ["alt-d"], false;
+    InsertSnippet, "insert_snippet", "insert snippet", "Insert a canned reply from the snippets folder (fuzzy picker)", Scope::Only(&[Compose]), ["alt-s"], true;
 }
 
 impl Action {

@@ -11,16 +11,18 @@ use ratatui::layout::Rect;
 use super::action::{Action, Screen};
 use super::jobs::Job;
 use super::keymap::{KeyChord, Keymap};
-use super::panes::compose::{ComposePane, ComposeTarget};
+use super::panes::compose::{ComposePane, ComposeTarget, Field};
 use super::panes::{
     inbox, inbox::InboxPane, lead::LeadPane, leads::LeadsPane, sequences::SequencesPane,
     stats::StatsPane, tasks::TasksPane, thread::ThreadPane,
 };
 use super::theme::Theme;
-use super::widgets::overlays::{CampaignChoice, Palette, Picker, PickerPurpose};
+use super::widgets::overlays::{
+    CampaignChoice, Palette, Picker, PickerPurpose, Prompt, PromptPurpose, WhenFor,
+};
 use crate::clock::SharedClock;
 use crate::config::Notify;
-use crate::engine::{LeadColumn, ReplyDraft};
+use crate::engine::{ForwardDraft, LeadColumn, ReplyDraft};
 use crate::model::{Draft, EventType, OutboxState, SequenceStatus};
 use crate::store::SyncProgress;
 
@@ -41,6 +43,7 @@ pub enum Overlay {
     Help { scroll: u16 },
     Palette(Palette),
     Picker(Picker),
+    Prompt(Prompt),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,7 @@ pub struct PendingSend {
     /// What was sent, so an undo can put it back in the composer.
     pub target: ComposeTarget,
     pub text: String,
+    pub headers: super::panes::compose::Headers,
     pub draft_id: String,
 }
 
@@ -125,6 +129,11 @@ pub struct App {
     pub hits: HitMap,
     /// The rep's time zone, for the snooze picker's times.
     pub zone: crate::triage::RepZone,
+    /// `<config dir>/snippets`, where the composer's canned replies are.
+    pub snippets_dir: Option<std::path::PathBuf>,
+    /// The lead the composer writes to, when cached: snippets are filled
+    /// from it.
+    pub compose_lead: Option<crate::model::Lead>,
 }
 
 impl App {
@@ -170,6 +179,8 @@ impl App {
             tick: 0,
             hits: HitMap::default(),
             zone: crate::triage::RepZone::System,
+            snippets_dir: None,
+            compose_lead: None,
         };
         app.jobs.push(Job::Accounts);
         app.request_inbox(true);
@@ -361,6 +372,7 @@ impl App {
             }
             Overlay::Palette(_) => return self.palette_key(key),
             Overlay::Picker(_) => return self.picker_key(key),
+            Overlay::Prompt(_) => return self.prompt_key(key),
         }
         if self.search.is_some() {
             return self.search_key(key);
@@ -372,7 +384,7 @@ impl App {
                 None if chord.ctrl && chord.code == KeyCode::Char('c') => self.quit_or_confirm(),
                 None => {
                     if let Some(compose) = &mut self.compose {
-                        compose.textarea.input(key);
+                        compose.input(key);
                     }
                 }
             }
@@ -565,6 +577,110 @@ impl App {
         }
     }
 
+    fn prompt_key(&mut self, key: KeyEvent) {
+        let now = self.now();
+        let zone = self.zone;
+        let Overlay::Prompt(prompt) = &mut self.overlay else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Backspace => {
+                prompt.input.pop();
+                prompt.error = None;
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                prompt.input.push(c);
+                prompt.error = None;
+            }
+            // Completed by a job: listing a folder is disk work.
+            KeyCode::Tab if prompt.purpose == PromptPurpose::AttachPath => {
+                self.jobs.push(Job::CompletePath {
+                    typed: prompt.input.clone(),
+                });
+            }
+            KeyCode::Enter => {
+                let input = prompt.input.trim().to_string();
+                match prompt.purpose.clone() {
+                    PromptPurpose::When(purpose) => match zone.parse(&input, now) {
+                        Ok(at) => {
+                            self.overlay = Overlay::None;
+                            self.when_chosen(purpose, at);
+                        }
+                        // Stays open with the reason, to fix the text.
+                        Err(e) => prompt.error = Some(e),
+                    },
+                    PromptPurpose::AttachPath if input.is_empty() => {
+                        prompt.error = Some("type the path of a file".into());
+                    }
+                    PromptPurpose::AttachPath => {
+                        self.overlay = Overlay::None;
+                        if let Some(draft_id) = self.compose.as_ref().map(|c| c.draft_id.clone()) {
+                            self.info(format!("Attaching {input}…"));
+                            self.jobs.push(Job::ReadAttachment {
+                                draft_id,
+                                path: input,
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A time picked (or typed) for a snooze or the composer's send.
+    fn when_chosen(&mut self, purpose: WhenFor, at: DateTime<Utc>) {
+        match purpose {
+            WhenFor::Snooze { thread_key, name } => {
+                self.hide_row(&thread_key);
+                self.jobs.push(Job::Snooze {
+                    key: thread_key,
+                    until: Some(at),
+                    label: format!("Snoozed {name} until {}", self.zone.show(at)),
+                });
+            }
+            WhenFor::SendLater => {
+                if let Some(compose) = &mut self.compose {
+                    compose.send_at = Some(at);
+                    let send = self.keymap.label(Action::Send);
+                    self.info(format!(
+                        "Goes out {} once you send it ({send})",
+                        self.zone.show(at)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A snippet at the composer's cursor, filled from the lead when it is
+    /// cached (else its variables stay, and the send fills them).
+    fn insert_snippet(&mut self, snippet: crate::snippets::Snippet) {
+        let text = match self.fill_snippet(&snippet) {
+            Ok(text) => text,
+            Err(e) => {
+                self.error(format!("Snippet {} not inserted: {e}", snippet.name));
+                return;
+            }
+        };
+        if let Some(compose) = &mut self.compose {
+            compose.insert(&text);
+            self.info(format!("Inserted snippet {}", snippet.name));
+        }
+    }
+
+    /// A snippet's text as it would go in: filled by the engine's template
+    /// renderer from the composer's lead when cached, else as written.
+    pub(super) fn fill_snippet(
+        &self,
+        snippet: &crate::snippets::Snippet,
+    ) -> Result<String, crate::engine::CommandError> {
+        match &self.compose_lead {
+            Some(lead) => crate::engine::render_template(&snippet.text, lead),
+            None => Ok(snippet.text.clone()),
+        }
+    }
+
     fn picked(&mut self, picker: Picker, at: usize) {
         match picker.purpose {
             PickerPurpose::Category {
@@ -579,18 +695,34 @@ impl App {
                     });
                 }
             }
-            PickerPurpose::Snooze {
-                thread_key,
-                name,
-                times,
-            } => {
-                if let Some(until) = times.get(at).copied() {
-                    self.hide_row(&thread_key);
-                    self.jobs.push(Job::Snooze {
-                        key: thread_key,
-                        until: Some(until),
-                        label: format!("Snoozed {name} until {}", self.zone.show(until)),
+            PickerPurpose::When { purpose, times } => match times.get(at).copied() {
+                Some(at) => self.when_chosen(purpose, at),
+                // The last item: type a date.
+                None => {
+                    let title = match &purpose {
+                        WhenFor::Snooze { .. } => "Snooze until",
+                        WhenFor::SendLater => "Send at",
+                    };
+                    self.overlay = Overlay::Prompt(Prompt {
+                        title: title.into(),
+                        input: String::new(),
+                        hint: "e.g. tomorrow 14:00, fri 8:30, 2026-03-20 09:00, 3h, 2d".into(),
+                        error: None,
+                        purpose: PromptPurpose::When(purpose),
                     });
+                }
+            },
+            PickerPurpose::Snippet { snippets, .. } => {
+                if let Some(snippet) = snippets.into_iter().nth(at) {
+                    self.insert_snippet(snippet);
+                }
+            }
+            PickerPurpose::RemoveAttachment => {
+                if let Some(compose) = &mut self.compose
+                    && at < compose.attachments.len()
+                {
+                    let removed = compose.attachments.remove(at);
+                    self.info(format!("Removed {}", removed.filename));
                 }
             }
             PickerPurpose::Enroll { email } => {
@@ -629,7 +761,7 @@ impl App {
                 if let (Some((name, _)), Some(compose)) =
                     (self.variables.get(at), &mut self.compose)
                 {
-                    compose.textarea.insert_str(format!("{{{{{name}}}}}"));
+                    compose.insert_at_focus(&format!("{{{{{name}}}}}"));
                 }
             }
         }
@@ -642,6 +774,11 @@ impl App {
         let screen = self.screen();
         if action != Action::Quit {
             self.quit_armed = false;
+        }
+        if action != Action::KeepDraft
+            && let Some(compose) = &mut self.compose
+        {
+            compose.discard_armed = false;
         }
         match action {
             Action::Quit => self.quit_or_confirm(),
@@ -671,7 +808,21 @@ impl App {
                 };
                 self.search = Some(current);
             }
-            Action::Reply => self.reply(),
+            Action::Reply => self.reply(false),
+            Action::ReplyAll => self.reply(true),
+            Action::Forward => self.forward(),
+            Action::NextField | Action::PreviousField => {
+                if let Some(compose) = &mut self.compose {
+                    compose.cycle_focus(action == Action::NextField);
+                }
+            }
+            Action::SendLater => self.pick_send_time(),
+            Action::Attach => self.prompt_attachment(),
+            Action::RemoveAttachment => self.pick_attachment_to_remove(),
+            Action::InsertSnippet => match &self.snippets_dir {
+                Some(dir) => self.jobs.push(Job::Snippets { dir: dir.clone() }),
+                None => self.error("No config folder known, so no snippets folder"),
+            },
             Action::SetCategory => self.pick_category(),
             Action::UndoSend => self.undo_send(),
             Action::MarkUnread => self.mark_unread(),
@@ -814,6 +965,14 @@ impl App {
                 });
             }
             Action::KeepDraft => {
+                if self.forward_note_at_risk() {
+                    let send = self.keymap.label(Action::Send);
+                    let leave = self.keymap.label(Action::KeepDraft);
+                    self.error(format!(
+                        "A forward's note is not kept as a draft: {leave} again discards it, {send} sends it"
+                    ));
+                    return;
+                }
                 self.keep_draft();
                 self.stack.pop();
             }
@@ -1063,6 +1222,19 @@ impl App {
             self.error("Select a conversation first");
             return;
         };
+        self.pick_when(
+            "Snooze until",
+            WhenFor::Snooze {
+                thread_key: t.key(),
+                name: t.person().to_string(),
+            },
+        );
+    }
+
+    /// The quick-time picker snooze and send later share: later today,
+    /// tomorrow morning, the weekend, next Monday, next week, in the rep's
+    /// zone, then a date typed as `outpost snooze --until` takes it.
+    fn pick_when(&mut self, title: &str, purpose: WhenFor) {
         let now = self.clock.now();
         let choices = [
             ("Later today", "later"),
@@ -1080,17 +1252,66 @@ impl App {
                 times.push(at);
             }
         }
+        items.push("Type a date…".to_string());
         self.overlay = Overlay::Picker(Picker {
-            title: "Snooze until".into(),
+            title: title.into(),
             items,
             query: String::new(),
             cursor: Default::default(),
-            purpose: PickerPurpose::Snooze {
-                thread_key: t.key(),
-                name: t.person().to_string(),
-                times,
-            },
+            purpose: PickerPurpose::When { purpose, times },
         });
+    }
+
+    fn pick_send_time(&mut self) {
+        match self.compose.as_ref().map(|c| &c.target) {
+            Some(target) if target.is_mail_to_thread() => {
+                self.pick_when("Send at", WhenFor::SendLater)
+            }
+            _ => self.error("Only a reply or a forward can be sent later"),
+        }
+    }
+
+    fn prompt_attachment(&mut self) {
+        match self.compose.as_ref().map(|c| &c.target) {
+            Some(target) if target.is_mail_to_thread() => {
+                self.overlay = Overlay::Prompt(Prompt {
+                    title: "Attach a file".into(),
+                    input: String::new(),
+                    hint: "its path, e.g. ~/Documents/pricing.pdf (at most 25 MB)".into(),
+                    error: None,
+                    purpose: PromptPurpose::AttachPath,
+                });
+            }
+            _ => self.error("Only a reply or a forward can carry attachments"),
+        }
+    }
+
+    /// One attachment goes at once; of several, the rep picks which.
+    fn pick_attachment_to_remove(&mut self) {
+        let Some(compose) = &mut self.compose else {
+            return;
+        };
+        match compose.attachments.len() {
+            0 => self.error("Nothing is attached"),
+            1 => {
+                let removed = compose.attachments.remove(0);
+                self.info(format!("Removed {}", removed.filename));
+            }
+            _ => {
+                let items = compose
+                    .attachments
+                    .iter()
+                    .map(|a| a.filename.clone())
+                    .collect();
+                self.overlay = Overlay::Picker(Picker {
+                    title: "Remove attachment".into(),
+                    items,
+                    query: String::new(),
+                    cursor: Default::default(),
+                    purpose: PickerPurpose::RemoveAttachment,
+                });
+            }
+        }
     }
 
     /// The rep's "come back to this": the conversation's replies unread
@@ -1111,7 +1332,7 @@ impl App {
         self.info(format!("Marked unread: {}", t.person()));
     }
 
-    fn reply(&mut self) {
+    fn reply(&mut self, all: bool) {
         let Some(t) = self.current_thread() else {
             self.error("Nothing to reply to");
             return;
@@ -1132,17 +1353,86 @@ impl App {
                 .map(|e| crate::model::Lead::key_for(&t.account, e)),
         };
         self.start_compose(target);
+        if let Some(compose) = &mut self.compose {
+            compose.reply_all = all;
+        }
         self.jobs.push(Job::ReplyRoutes {
             thread_key: thread_key.clone(),
         });
-        self.jobs.push(Job::LoadDraft { thread_key });
+        self.jobs.push(Job::LoadDraft {
+            thread_key: thread_key.clone(),
+        });
+        self.load_original(&thread_key);
+    }
+
+    /// The first Esc on a forward with a note warns (drafts are replies, so
+    /// the note would be lost); the second leaves.
+    fn forward_note_at_risk(&mut self) -> bool {
+        let Some(compose) = &mut self.compose else {
+            return false;
+        };
+        let at_risk = matches!(compose.target, ComposeTarget::Forward { .. })
+            && compose.typed_text().is_some()
+            && !compose.discard_armed;
+        if at_risk {
+            compose.discard_armed = true;
+        }
+        at_risk
+    }
+
+    /// Passes the conversation on: To empty, `Fwd:`, the original below.
+    fn forward(&mut self) {
+        let Some(t) = self.current_thread() else {
+            self.error("Nothing to forward");
+            return;
+        };
+        let thread_key = t.key();
+        self.start_compose(ComposeTarget::Forward {
+            thread_key: thread_key.clone(),
+            account: t.account.clone(),
+            subject: t.subject.clone(),
+            lead_key: t
+                .lead_email
+                .as_ref()
+                .map(|e| crate::model::Lead::key_for(&t.account, e)),
+        });
+        self.load_original(&thread_key);
+    }
+
+    /// The message answered or forwarded into the composer: from the open
+    /// conversation when it is loaded, else read in a job.
+    fn load_original(&mut self, thread_key: &str) {
+        let loaded = self
+            .thread
+            .view
+            .as_ref()
+            .filter(|v| v.key == thread_key || v.thread.sources.iter().any(|s| s == thread_key))
+            .and_then(|v| crate::engine::Engine::message_to_answer(&v.messages).cloned());
+        match (loaded, &mut self.compose) {
+            (Some(original), Some(compose)) => compose.set_original(&original, &self.zone),
+            _ => self.jobs.push(Job::Original {
+                thread_key: thread_key.to_string(),
+            }),
+        }
     }
 
     /// Whether an action means something in the current state, for the
     /// hints (a reply with one route has nothing to switch).
     pub fn offers(&self, action: Action) -> bool {
+        let target = self.compose.as_ref().map(|c| &c.target);
+        let mail_to_thread = target.is_some_and(ComposeTarget::is_mail_to_thread);
         match action {
             Action::SwitchRoute => self.compose.as_ref().is_some_and(|c| c.routes.len() > 1),
+            Action::NextField | Action::PreviousField => {
+                target.is_some_and(|t| !t.fields().is_empty())
+            }
+            Action::SendLater | Action::Attach => mail_to_thread,
+            Action::RemoveAttachment => self
+                .compose
+                .as_ref()
+                .is_some_and(|c| !c.attachments.is_empty()),
+            // A step is written for every lead: no one lead fills a snippet.
+            Action::InsertSnippet => !matches!(target, Some(ComposeTarget::SequenceStep { .. })),
             _ => true,
         }
     }
@@ -1181,6 +1471,7 @@ impl App {
 
     pub(super) fn start_compose(&mut self, target: ComposeTarget) {
         self.variables.clear();
+        self.compose_lead = None;
         if let Some(lead_key) = target.lead_key() {
             self.jobs.push(Job::Variables {
                 lead_key: lead_key.to_string(),
@@ -1414,13 +1705,17 @@ impl App {
         let Some(compose) = self.compose.take() else {
             return;
         };
-        let text = compose.text();
-        if text.trim().is_empty() {
+        let Some(text) = compose.typed_text() else {
             if !matches!(compose.target, ComposeTarget::SequenceStep { .. }) {
                 self.jobs.push(Job::DiscardDraft {
                     id: compose.draft_id.clone(),
                 });
             }
+            return;
+        };
+        if let ComposeTarget::Forward { .. } = &compose.target {
+            // Drafts are replies, restored on `r`; a forward's note is not one.
+            self.info("Forward discarded; nothing was sent");
             return;
         }
         if let ComposeTarget::SequenceStep { step, .. } = &compose.target {
@@ -1432,15 +1727,15 @@ impl App {
             ComposeTarget::Reply { subject, to, .. } => {
                 (crate::engine::reply_subject(subject), to.clone())
             }
-            ComposeTarget::NewEmail { email, .. } => (compose.subject_and_body().0, email.clone()),
-            ComposeTarget::SequenceStep { .. } => return,
+            ComposeTarget::NewEmail { email, .. } => (compose.subject.clone(), email.clone()),
+            ComposeTarget::SequenceStep { .. } | ComposeTarget::Forward { .. } => return,
         };
         self.jobs.push(Job::SaveDraft(Draft {
             id: compose.draft_id.clone(),
             account: compose.target.account().to_string(),
-            thread_id: compose.target.thread_key().map(str::to_string),
+            thread_id: compose.target.draft_thread_key().map(str::to_string),
             to: vec![to],
-            cc: Vec::new(),
+            cc: compose.addresses(Field::Cc).unwrap_or_default(),
             subject,
             body: text,
             updated_at: self.now(),
@@ -1450,6 +1745,25 @@ impl App {
     fn send(&mut self) {
         let Some(compose) = &self.compose else { return };
         let text = compose.text();
+        // Every address is checked before anything is queued.
+        let mut fields = BTreeMap::new();
+        for field in compose.target.fields() {
+            match compose.addresses(*field) {
+                Ok(list) => {
+                    fields.insert(field.label(), list);
+                }
+                Err(e) => {
+                    let field = *field;
+                    if let Some(compose) = &mut self.compose {
+                        compose.focus = field;
+                    }
+                    self.error(format!("Not sent: {e}"));
+                    return;
+                }
+            }
+        }
+        let mut take = |field: Field| fields.remove(field.label()).unwrap_or_default();
+        let (to, cc, bcc) = (take(Field::To), take(Field::Cc), take(Field::Bcc));
         let job = match &compose.target {
             ComposeTarget::Reply { thread_key, .. } => Job::QueueReply {
                 thread_key: thread_key.clone(),
@@ -1457,12 +1771,40 @@ impl App {
                 reply: ReplyDraft {
                     text: text.clone(),
                     route: compose.selected_route().map(|r| r.provider),
+                    cc,
+                    bcc,
+                    reply_all: compose.reply_all,
+                    attachments: compose.attachments.clone(),
+                    send_at: compose.send_at,
                     ..ReplyDraft::default()
                 },
                 delay_secs: self.undo_send_secs,
             },
+            ComposeTarget::Forward { thread_key, .. } => {
+                if to.is_empty() {
+                    if let Some(compose) = &mut self.compose {
+                        compose.focus = Field::To;
+                    }
+                    self.error("Not sent: a forward needs someone in To");
+                    return;
+                }
+                Job::Forward {
+                    thread_key: thread_key.clone(),
+                    draft_id: compose.draft_id.clone(),
+                    forward: ForwardDraft {
+                        to,
+                        cc,
+                        bcc,
+                        text: text.clone(),
+                        attachments: compose.attachments.clone(),
+                        send_at: compose.send_at,
+                        without_signature: false,
+                    },
+                    delay_secs: self.undo_send_secs,
+                }
+            }
             ComposeTarget::NewEmail { lead_key, .. } => {
-                let (subject, body) = compose.subject_and_body();
+                let (subject, body) = (compose.subject.clone(), text.clone());
                 Job::QueueNew {
                     lead_key: lead_key.clone(),
                     draft_id: compose.draft_id.clone(),

@@ -117,6 +117,31 @@ pub enum Job {
         body: String,
         delay_secs: u64,
     },
+    /// The conversation passed on to someone new.
+    Forward {
+        thread_key: String,
+        draft_id: String,
+        forward: ForwardDraft,
+        delay_secs: u64,
+    },
+    /// The message a reply quotes or a forward carries, for the composer.
+    Original {
+        thread_key: String,
+    },
+    /// A file the rep attaches, read here (never on the UI task); `~` is
+    /// the home directory.
+    ReadAttachment {
+        draft_id: String,
+        path: String,
+    },
+    /// The canned replies in the snippets folder, for the composer's picker.
+    Snippets {
+        dir: std::path::PathBuf,
+    },
+    /// Tab in the attach prompt: the typed path completed from its folder.
+    CompletePath {
+        typed: String,
+    },
     CancelOutbox {
         id: String,
     },
@@ -202,7 +227,25 @@ pub enum JobResult {
         thread_key: String,
         category: Category,
     },
-    Variables(Vec<(String, Option<String>)>),
+    /// The lead's variables for the insert menu, and the lead itself (a
+    /// snippet is filled from it), None when it is not cached.
+    Variables {
+        variables: Vec<(String, Option<String>)>,
+        lead: Option<Box<Lead>>,
+    },
+    Original {
+        thread_key: String,
+        view: Box<Option<ThreadView>>,
+    },
+    Attached {
+        draft_id: String,
+        attachment: OutgoingAttachment,
+    },
+    Snippets(Vec<crate::snippets::Snippet>),
+    PathCompleted {
+        typed: String,
+        completion: PathCompletion,
+    },
     Draft {
         thread_key: String,
         draft: Option<Draft>,
@@ -214,6 +257,8 @@ pub enum JobResult {
     Queued {
         item: Box<OutboxItem>,
         draft_id: String,
+        /// The send time the rep picked, when it is not now.
+        scheduled: Option<chrono::DateTime<chrono::Utc>>,
     },
     Cancelled {
         id: String,
@@ -239,6 +284,11 @@ pub enum JobResult {
     EnrollRefused {
         sequence: String,
         email: String,
+        reason: String,
+    },
+    /// The door refused a reply or forward; nothing was queued.
+    SendRefused {
+        draft_id: String,
         reason: String,
     },
     /// Nothing to show (e.g. a draft saved quietly).
@@ -340,6 +390,24 @@ fn request_for(job: &Job) -> (&'static str, Request) {
                 delay_secs,
             },
         ),
+        Job::Forward {
+            thread_key,
+            forward,
+            delay_secs,
+            ..
+        } => (
+            "not forwarded",
+            Request::Forward {
+                key: thread_key,
+                forward,
+                delay_secs,
+            },
+        ),
+        Job::Original { thread_key } => ("original message", Request::Thread { key: thread_key }),
+        // Read from this machine's disk in `run`, never through the door.
+        Job::ReadAttachment { .. } | Job::Snippets { .. } | Job::CompletePath { .. } => {
+            unreachable!("file jobs are answered in `run`")
+        }
         Job::CancelOutbox { id } => ("undo", Request::CancelOutbox { id }),
         Job::OutboxItem { id } => ("outbox", Request::OutboxItem { id }),
         Job::SetSequenceStatus { name, status } => {
@@ -463,11 +531,33 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::DiscardDraft { .. }, Response::Flag(false)) => JobResult::Quiet,
         (Job::SendNow { .. }, Response::OutboxItem(item)) => JobResult::SentNow(Ok(Box::new(item))),
         (
-            Job::QueueReply { draft_id, .. } | Job::QueueNew { draft_id, .. },
+            Job::QueueReply {
+                draft_id, reply, ..
+            },
             Response::OutboxItem(item),
         ) => JobResult::Queued {
             item: Box::new(item),
             draft_id,
+            scheduled: reply.send_at,
+        },
+        (
+            Job::Forward {
+                draft_id, forward, ..
+            },
+            Response::OutboxItem(item),
+        ) => JobResult::Queued {
+            item: Box::new(item),
+            draft_id,
+            scheduled: forward.send_at,
+        },
+        (Job::QueueNew { draft_id, .. }, Response::OutboxItem(item)) => JobResult::Queued {
+            item: Box::new(item),
+            draft_id,
+            scheduled: None,
+        },
+        (Job::Original { thread_key }, Response::Thread(view)) => JobResult::Original {
+            thread_key,
+            view: Box::new(view),
         },
         (Job::CancelOutbox { id }, Response::Flag(cancelled)) => {
             JobResult::Cancelled { id, cancelled }
@@ -506,6 +596,34 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
             Ok(Err(e)) => failed("leads", e),
             Err(e) => failed("leads", e),
         };
+    }
+    match job {
+        Job::ReadAttachment { draft_id, path } => {
+            return match tokio::task::spawn_blocking(move || read_attachment(&path)).await {
+                Ok(Ok(attachment)) => JobResult::Attached {
+                    draft_id,
+                    attachment,
+                },
+                Ok(Err(e)) => JobResult::Failed(format!("not attached: {e}")),
+                Err(e) => failed("not attached", e),
+            };
+        }
+        Job::CompletePath { typed } => {
+            let asked = typed.clone();
+            return match tokio::task::spawn_blocking(move || complete_path(&asked)).await {
+                Ok(completion) => JobResult::PathCompleted { typed, completion },
+                Err(e) => failed("completion", e),
+            };
+        }
+        Job::Snippets { dir } => {
+            return match tokio::task::spawn_blocking(move || crate::snippets::load_all(&dir)).await
+            {
+                Ok(Ok(snippets)) => JobResult::Snippets(snippets),
+                Ok(Err(e)) => failed("snippets", e),
+                Err(e) => failed("snippets", e),
+            };
+        }
+        _ => {}
     }
     let (what, request) = request_for(&job);
     match door.execute(request).await {
@@ -554,6 +672,14 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                 email,
                 reason: e.message,
             },
+            // The composer stays open with the reason (a route that cannot
+            // carry an attachment, say) and what else it could do.
+            Job::QueueReply { draft_id, .. } | Job::Forward { draft_id, .. } => {
+                JobResult::SendRefused {
+                    draft_id,
+                    reason: format!("{what}: {e}"),
+                }
+            }
             _ => failed(what, e),
         },
     }
@@ -627,12 +753,183 @@ fn suppressed(email: &str) -> JobResult {
 /// (empty) when the lead is not cached.
 fn variables(lead: Option<Lead>) -> JobResult {
     match lead {
-        Some(lead) => JobResult::Variables(template_variables(&lead)),
-        None => JobResult::Variables(
-            Lead::STANDARD_FIELDS
+        Some(lead) => JobResult::Variables {
+            variables: template_variables(&lead),
+            lead: Some(Box::new(lead)),
+        },
+        None => JobResult::Variables {
+            variables: Lead::STANDARD_FIELDS
                 .iter()
                 .map(|n| (n.to_string(), None))
                 .collect(),
-        ),
+            lead: None,
+        },
+    }
+}
+
+/// A typed path completed as far as its folder's entries agree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathCompletion {
+    /// The path as typed (its `~` kept), extended by the common part; a
+    /// lone folder ends in `/`.
+    pub path: String,
+    /// The entries still matching when there is more than one.
+    pub choices: Vec<String>,
+}
+
+/// Completes the last part of a typed path from its folder (hidden entries
+/// only when a `.` was typed), as a shell's Tab does.
+pub fn complete_path(typed: &str) -> PathCompletion {
+    let (folder, start) = match typed.rfind('/') {
+        Some(at) => (&typed[..=at], &typed[at + 1..]),
+        None => ("", typed),
+    };
+    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let read_from = if folder.is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        crate::config::expand_tilde(std::path::Path::new(folder), home.as_deref())
+    };
+    let Ok(entries) = std::fs::read_dir(&read_from) else {
+        return PathCompletion {
+            path: typed.to_string(),
+            choices: Vec::new(),
+        };
+    };
+    let mut matches: Vec<(String, bool)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_string();
+            let hidden_ok = start.starts_with('.') || !name.starts_with('.');
+            (name.starts_with(start) && hidden_ok).then(|| (name, entry.path().is_dir()))
+        })
+        .collect();
+    matches.sort();
+    let common = match matches.as_slice() {
+        [] => start.to_string(),
+        [(name, is_dir)] => format!("{name}{}", if *is_dir { "/" } else { "" }),
+        [(first, _), rest @ ..] => {
+            let mut common = first.clone();
+            for (name, _) in rest {
+                while !name.starts_with(&common) {
+                    common.pop();
+                }
+            }
+            common
+        }
+    };
+    PathCompletion {
+        path: format!("{folder}{common}"),
+        choices: if matches.len() > 1 {
+            matches.into_iter().map(|(name, _)| name).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// Gmail's limit on a whole message; a bigger file could never be sent.
+pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+/// Reads a file to attach: `~` expanded, its type from its extension.
+pub fn read_attachment(typed: &str) -> Result<OutgoingAttachment, String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err("type the path of a file".into());
+    }
+    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let path = crate::config::expand_tilde(std::path::Path::new(typed), home.as_deref());
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    if meta.len() > MAX_ATTACHMENT_BYTES {
+        return Err(format!(
+            "{} is {} MB; an email carries at most 25 MB (share a link instead)",
+            path.display(),
+            meta.len() / (1024 * 1024)
+        ));
+    }
+    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let filename = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "attachment".into());
+    Ok(OutgoingAttachment {
+        mime_type: mime_type_of(&filename).to_string(),
+        filename,
+        data,
+    })
+}
+
+/// The MIME type a file name says, for the common kinds a rep sends.
+fn mime_type_of(filename: &str) -> &'static str {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "txt" | "md" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "ics" => "text/calendar",
+        "zip" => "application/zip",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_completes_a_path_as_far_as_the_folder_agrees() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(dir.join("pricing-2026.pdf"), "x").unwrap();
+        std::fs::write(dir.join("pricing-2025.pdf"), "x").unwrap();
+        std::fs::write(dir.join(".secret"), "x").unwrap();
+        std::fs::create_dir(dir.join("decks")).unwrap();
+        let base = format!("{}/", dir.display());
+        let done = complete_path(&format!("{base}pri"));
+        assert_eq!(done.path, format!("{base}pricing-202"));
+        assert_eq!(done.choices, ["pricing-2025.pdf", "pricing-2026.pdf"]);
+        let done = complete_path(&format!("{base}de"));
+        assert_eq!(
+            done.path,
+            format!("{base}decks/"),
+            "a lone folder ends in /"
+        );
+        assert!(done.choices.is_empty());
+        let done = complete_path(&base);
+        assert!(!done.choices.contains(&".secret".to_string()), "{done:?}");
+        let done = complete_path(&format!("{base}nothing"));
+        assert_eq!(done.path, format!("{base}nothing"), "no match leaves it");
+    }
+
+    #[test]
+    fn an_attachment_is_read_whole_with_its_type_and_a_missing_file_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("Deck.PDF");
+        std::fs::write(&path, b"%PDF").unwrap();
+        let read = read_attachment(&path.display().to_string()).unwrap();
+        assert_eq!(read.filename, "Deck.PDF");
+        assert_eq!(read.mime_type, "application/pdf");
+        assert_eq!(read.data, b"%PDF");
+        let missing = root.path().join("gone.pdf").display().to_string();
+        let err = read_attachment(&missing).unwrap_err();
+        assert!(err.contains("gone.pdf"), "{err}");
+        let err = read_attachment(&root.path().display().to_string()).unwrap_err();
+        assert!(err.contains("is not a file"), "{err}");
     }
 }

@@ -76,6 +76,7 @@ pub fn build_app(
         config.ui.notify,
     );
     app.zone = crate::triage::RepZone::from_config(config);
+    app.snippets_dir = Some(crate::snippets::folder_for(config.config_path()));
     Ok(app)
 }
 

@@ -205,14 +205,76 @@ impl App {
                     row.category = Some(category.clone());
                 }
             }
-            JobResult::Variables(vars) => self.variables = vars,
-            JobResult::Draft { thread_key, draft } => {
-                if let (Some(draft), Some(compose)) = (draft, &mut self.compose)
+            JobResult::Variables { variables, lead } => {
+                self.variables = variables;
+                self.compose_lead = lead.map(|l| *l);
+            }
+            JobResult::Original { thread_key, view } => {
+                let original = view
+                    .as_ref()
+                    .as_ref()
+                    .and_then(|v| crate::engine::Engine::message_to_answer(&v.messages));
+                if let (Some(original), Some(compose)) = (original, &mut self.compose)
                     && compose.target.thread_key() == Some(thread_key.as_str())
-                    && compose.text().trim().is_empty()
+                {
+                    compose.set_original(original, &self.zone);
+                }
+            }
+            JobResult::Attached {
+                draft_id,
+                attachment,
+            } => {
+                if let Some(compose) = &mut self.compose
+                    && compose.draft_id == draft_id
+                {
+                    let text = format!(
+                        "Attached {} ({})",
+                        attachment.filename,
+                        super::panes::compose::human_size(attachment.data.len())
+                    );
+                    compose.attachments.push(attachment);
+                    self.info(text);
+                }
+            }
+            JobResult::PathCompleted { typed, completion } => {
+                // Only if the rep has not typed on meanwhile.
+                if let Overlay::Prompt(prompt) = &mut self.overlay
+                    && prompt.input == typed
+                {
+                    prompt.input = completion.path;
+                    prompt.error = None;
+                    if !completion.choices.is_empty() {
+                        prompt.hint = super::widgets::clip(&completion.choices.join("  "), 64);
+                    }
+                }
+            }
+            JobResult::Snippets(snippets) => {
+                if self.compose.is_some() {
+                    let previews = snippets
+                        .iter()
+                        .map(|s| match self.fill_snippet(s) {
+                            Ok(text) => text,
+                            Err(e) => format!("✗ cannot be filled {e}"),
+                        })
+                        .collect();
+                    self.overlay = Overlay::Picker(Picker {
+                        title: "Insert snippet".into(),
+                        items: snippets.iter().map(|s| s.name.clone()).collect(),
+                        query: String::new(),
+                        cursor: Default::default(),
+                        purpose: PickerPurpose::Snippet { snippets, previews },
+                    });
+                }
+            }
+            JobResult::Draft { thread_key, draft } => {
+                // A kept draft replaces the opening quote, not the rep's typing.
+                if let (Some(draft), Some(compose)) = (draft, &mut self.compose)
+                    && compose.target.draft_thread_key() == Some(thread_key.as_str())
+                    && (compose.untouched() || compose.text().trim().is_empty())
                 {
                     compose.draft_id = draft.id.clone();
                     compose.set_text(&draft.body);
+                    compose.cc = draft.cc.join(", ");
                     self.info("Draft restored");
                 }
             }
@@ -223,7 +285,11 @@ impl App {
                     compose.set_routes(routes);
                 }
             }
-            JobResult::Queued { item, draft_id } => {
+            JobResult::Queued {
+                item,
+                draft_id,
+                scheduled,
+            } => {
                 let Some(compose) = self.compose.take() else {
                     return;
                 };
@@ -233,6 +299,17 @@ impl App {
                 if self.screen() == super::action::Screen::Compose {
                     self.stack.pop();
                 }
+                if let Some(at) = scheduled {
+                    // Not in an undo window: it waits for its time in the
+                    // outbox, where `outpost outbox cancel` takes it back.
+                    self.info(format!(
+                        "Scheduled for {}: to {} (outbox item {}; `outpost outbox list` shows it)",
+                        self.zone.show(at),
+                        item.email.to.join(", "),
+                        item.id
+                    ));
+                    return;
+                }
                 self.pending_send = Some(PendingSend {
                     id: item.id.clone(),
                     to: item.email.to.join(", "),
@@ -240,6 +317,7 @@ impl App {
                     state: item.state,
                     detail: None,
                     text: compose.text(),
+                    headers: compose.headers(),
                     target: compose.target,
                     draft_id,
                 });
@@ -251,11 +329,13 @@ impl App {
                 };
                 if cancelled {
                     // Back into the composer, exactly as it was.
-                    self.compose = Some(ComposePane::new(
+                    let mut compose = ComposePane::new(
                         pending.target.clone(),
                         pending.draft_id.clone(),
                         &pending.text,
-                    ));
+                    );
+                    compose.restore(pending.headers.clone());
+                    self.compose = Some(compose);
                     self.stack.push(super::action::Screen::Compose);
                     self.info("Send cancelled; the message is back in the composer");
                 } else {
@@ -356,6 +436,19 @@ impl App {
                 }
             }
             JobResult::Failed(text) => self.error(text),
+            JobResult::SendRefused { draft_id, reason } => {
+                // Only a refusal about the attachments is one Gmail avoids.
+                let about_attachments = reason.to_lowercase().contains("attach");
+                let hint = self
+                    .compose
+                    .as_ref()
+                    .filter(|c| c.draft_id == draft_id && about_attachments)
+                    .and_then(|c| self.other_route_hint(c));
+                match hint {
+                    Some(hint) => self.error(format!("{reason} — {hint}")),
+                    None => self.error(reason),
+                }
+            }
             JobResult::EnrollRefused {
                 sequence,
                 email,
@@ -500,6 +593,24 @@ impl App {
                 _ => {}
             },
         }
+    }
+
+    /// When a reply with attachments was refused on Smartlead's route and the
+    /// conversation has the rep's Gmail copy: the key that switches to it.
+    fn other_route_hint(&self, compose: &ComposePane) -> Option<String> {
+        let current = compose.selected_route()?;
+        if compose.attachments.is_empty() || current.provider != crate::model::Provider::Smartlead {
+            return None;
+        }
+        let gmail = compose
+            .routes
+            .iter()
+            .find(|r| r.provider == crate::model::Provider::Gmail)?;
+        let key = self.keymap.label(super::action::Action::SwitchRoute);
+        Some(format!(
+            "{key} sends it {} instead, attachments and all",
+            gmail.label()
+        ))
     }
 
     fn mark_sequences_stale(&mut self) {

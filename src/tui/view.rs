@@ -41,8 +41,9 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         }
         Screen::Compose => {
             let hints = status::hint_text(&app.keymap, Screen::Compose, |a| app.offers(a));
+            let zone = app.zone;
             if let Some(compose) = &mut app.compose {
-                compose.render(f, main, &theme, &hints);
+                compose.render(f, main, &theme, &hints, &zone);
             }
             None
         }
@@ -74,6 +75,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             overlays::render_palette(f, main, &theme, &app.keymap, screen, palette)
         }
         Overlay::Picker(picker) => overlays::render_picker(f, main, &theme, picker),
+        Overlay::Prompt(prompt) => overlays::render_prompt(f, main, &theme, prompt),
     }
     app.hits = hits;
     app.dirty = false;

@@ -22,12 +22,20 @@ pub enum PickerPurpose {
         email: String,
     },
     Variable,
-    /// Quick snooze times, in `items` order.
-    Snooze {
-        thread_key: String,
-        name: String,
+    /// Quick times, in `items` order, then "type a date" (the last item,
+    /// with no time of its own): shared by snooze and send later.
+    When {
+        purpose: WhenFor,
         times: Vec<chrono::DateTime<chrono::Utc>>,
     },
+    /// Canned replies, in `items` order (typed to narrow), each previewed
+    /// as it would be inserted (filled from the lead, or why it cannot be).
+    Snippet {
+        snippets: Vec<crate::snippets::Snippet>,
+        previews: Vec<String>,
+    },
+    /// The composer's attachments, in `items` order.
+    RemoveAttachment,
     /// Filters: one value per item, `None` (the first item) clearing it.
     FilterCampaign {
         /// Leads filter by name (the filter box's text), the inbox by id.
@@ -42,6 +50,35 @@ pub enum PickerPurpose {
         account: String,
         steps: Vec<StepText>,
     },
+}
+
+/// What a picked time is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WhenFor {
+    Snooze {
+        thread_key: String,
+        name: String,
+    },
+    /// The composer's send time.
+    SendLater,
+}
+
+/// A line of text the rep types: a date, a file path.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub title: String,
+    pub input: String,
+    /// What may be typed, under the line.
+    pub hint: String,
+    /// Why the last Enter was refused; the prompt stays open to fix it.
+    pub error: Option<String>,
+    pub purpose: PromptPurpose,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptPurpose {
+    When(WhenFor),
+    AttachPath,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +114,21 @@ impl Picker {
     pub fn typeahead(&self) -> bool {
         matches!(
             self.purpose,
-            PickerPurpose::FilterCampaign { .. } | PickerPurpose::FilterCategory { .. }
+            PickerPurpose::FilterCampaign { .. }
+                | PickerPurpose::FilterCategory { .. }
+                | PickerPurpose::Snippet { .. }
         )
+    }
+
+    /// The text shown beside the list for the item under the cursor.
+    pub fn preview(&self) -> Option<&str> {
+        match &self.purpose {
+            PickerPurpose::Snippet { previews, .. } => self
+                .chosen()
+                .and_then(|at| previews.get(at))
+                .map(String::as_str),
+            _ => None,
+        }
     }
 
     /// The positions in `items` shown for the query, best match first.
@@ -244,8 +294,25 @@ pub fn render_picker(f: &mut Frame, area: Rect, theme: &Theme, picker: &mut Pick
     let shown = picker.shown();
     let typeahead = picker.typeahead();
     let extra = if typeahead { 4 } else { 3 };
-    let height = (picker.items.len() as u16 + extra).min(area.height.saturating_sub(2));
-    let popup = centered(area, 50, height);
+    let previewed = matches!(picker.purpose, PickerPurpose::Snippet { .. });
+    let wanted = if previewed {
+        // Room for a few lines of the snippet, however short the list.
+        (picker.items.len() as u16).max(10) + extra
+    } else {
+        picker.items.len() as u16 + extra
+    };
+    let height = wanted.min(area.height.saturating_sub(2));
+    let whole = centered(area, if previewed { 110 } else { 50 }, height);
+    let (popup, preview_area) = if previewed {
+        let [list, preview] = ratatui::layout::Layout::horizontal([
+            ratatui::layout::Constraint::Length(46),
+            ratatui::layout::Constraint::Fill(1),
+        ])
+        .areas(whole);
+        (list, Some(preview))
+    } else {
+        (whole, None)
+    };
     let range = picker
         .cursor
         .visible(shown.len(), popup.height.saturating_sub(extra) as usize);
@@ -265,7 +332,9 @@ pub fn render_picker(f: &mut Frame, area: Rect, theme: &Theme, picker: &mut Pick
             Line::raw(format!(" {item}"))
         }
     }));
-    if picker.items.is_empty() {
+    if picker.items.is_empty() && previewed {
+        lines.push(Line::styled(" no snippets yet", theme.muted()));
+    } else if picker.items.is_empty() {
         lines.push(Line::styled(" nothing to choose from", theme.muted()));
     } else if shown.is_empty() {
         lines.push(Line::styled(" nothing matches", theme.muted()));
@@ -284,6 +353,66 @@ pub fn render_picker(f: &mut Frame, area: Rect, theme: &Theme, picker: &mut Pick
                 .border_style(theme.border())
                 .title(Span::styled(format!(" {} ", picker.title), theme.accent())),
         ),
+        popup,
+    );
+    if let Some(preview_area) = preview_area {
+        let text = match picker.preview() {
+            Some(text) => text
+                .lines()
+                .map(|l| Line::raw(l.to_string()))
+                .collect::<Vec<_>>(),
+            None => vec![Line::styled(picker.title_hint(), theme.muted())],
+        };
+        f.render_widget(Clear, preview_area);
+        f.render_widget(
+            Paragraph::new(text)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(theme.border())
+                        .title(Span::styled(" Preview ", theme.accent())),
+                ),
+            preview_area,
+        );
+    }
+}
+
+impl Picker {
+    /// What the preview says when there is nothing to preview.
+    fn title_hint(&self) -> String {
+        match &self.purpose {
+            PickerPurpose::Snippet { .. } if self.items.is_empty() => {
+                "Snippets are files NAME.md in the snippets folder beside your config.toml"
+                    .to_string()
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+pub fn render_prompt(f: &mut Frame, area: Rect, theme: &Theme, prompt: &Prompt) {
+    let popup = centered(area, 70, 6);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" > ", theme.accent()),
+        Span::raw(prompt.input.clone()),
+        Span::styled("▏", theme.accent()),
+    ])];
+    match &prompt.error {
+        Some(error) => lines.push(Line::styled(format!(" {error}"), theme.error())),
+        None => lines.push(Line::styled(format!(" {}", prompt.hint), theme.muted())),
+    }
+    lines.push(Line::styled(" Enter choose · Esc cancel", theme.muted()));
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border())
+                    .title(Span::styled(format!(" {} ", prompt.title), theme.accent())),
+            ),
         popup,
     );
 }
