@@ -1,7 +1,7 @@
 //! What `reply` and `forward` share: recipients, send later, attachments
 //! read from disk, the signature switch, and how a queued send is reported.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -68,56 +68,10 @@ impl ComposeArgs {
         self.attach
             .iter()
             .map(|path| {
-                let data = std::fs::read(path).map_err(|e| {
-                    CliError::usage(format!("cannot read --attach {}: {e}", path.display()))
-                })?;
-                Ok(OutgoingAttachment {
-                    filename: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "attachment".into()),
-                    mime_type: mime_type_of(path).to_string(),
-                    data,
-                })
+                OutgoingAttachment::from_file(path)
+                    .map_err(|e| CliError::usage(format!("cannot read --attach {e}")))
             })
             .collect()
-    }
-}
-
-/// The MIME type a file's extension says, for the common kinds a rep sends.
-pub fn mime_type_of(path: &Path) -> &'static str {
-    let extension = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    match extension.as_str() {
-        "pdf" => "application/pdf",
-        "txt" | "text" | "log" => "text/plain",
-        "md" => "text/markdown",
-        "csv" => "text/csv",
-        "html" | "htm" => "text/html",
-        "ics" => "text/calendar",
-        "json" => "application/json",
-        "xml" => "application/xml",
-        "zip" => "application/zip",
-        "gz" => "application/gzip",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "svg" => "image/svg+xml",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "ppt" => "application/vnd.ms-powerpoint",
-        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "key" => "application/vnd.apple.keynote",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
-        "mp3" => "audio/mpeg",
-        "wav" => "audio/wav",
-        _ => "application/octet-stream",
     }
 }
 
@@ -312,17 +266,5 @@ impl QueuedReport {
                 hint: None,
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn common_extensions_have_their_mime_type() {
-        assert_eq!(mime_type_of(Path::new("deck.PDF")), "application/pdf");
-        assert_eq!(mime_type_of(Path::new("a/b/logo.png")), "image/png");
-        assert_eq!(mime_type_of(Path::new("notes")), "application/octet-stream");
     }
 }

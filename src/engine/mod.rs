@@ -8,6 +8,7 @@
 mod categories;
 mod commands;
 mod compose;
+pub use compose::forward_subject;
 mod deliverability;
 pub mod door;
 mod events;

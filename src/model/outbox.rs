@@ -163,6 +163,66 @@ impl OutboxItem {
 /// Gmail takes at most 25 MB of attachments on a message.
 pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
 
+impl OutgoingAttachment {
+    /// A file read whole to be attached, named by its file name, its type
+    /// told by its extension. The CLI's `--attach` and the TUI's attach
+    /// prompt both read files this way.
+    pub fn from_file(path: &std::path::Path) -> Result<OutgoingAttachment, String> {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a file", path.display()));
+        }
+        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let filename = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".into());
+        Ok(OutgoingAttachment {
+            mime_type: mime_type_of(&filename).to_string(),
+            filename,
+            data,
+        })
+    }
+}
+
+/// The MIME type a file name's extension says, for the common kinds a rep
+/// sends.
+pub fn mime_type_of(filename: &str) -> &'static str {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "txt" | "text" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "ics" => "text/calendar",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "key" => "application/vnd.apple.keynote",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        _ => "application/octet-stream",
+    }
+}
+
 /// What is wrong with attachments of `total` bytes, if they are too many
 /// for Gmail (checked by the face before reading files, and by the engine).
 pub fn attachments_too_large(total: u64) -> Option<String> {
@@ -174,4 +234,28 @@ pub fn attachments_too_large(total: u64) -> Option<String> {
             MAX_ATTACHMENT_BYTES / 1_048_576
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_attached_with_its_name_and_the_type_its_extension_says() {
+        assert_eq!(mime_type_of("deck.PDF"), "application/pdf");
+        assert_eq!(mime_type_of("logo.png"), "image/png");
+        assert_eq!(mime_type_of("notes"), "application/octet-stream");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pricing.pdf");
+        std::fs::write(&path, b"%PDF-1.7").unwrap();
+        let file = OutgoingAttachment::from_file(&path).unwrap();
+        assert_eq!(file.filename, "pricing.pdf");
+        assert_eq!(file.mime_type, "application/pdf");
+        assert_eq!(file.data, b"%PDF-1.7");
+        assert!(
+            OutgoingAttachment::from_file(dir.path())
+                .unwrap_err()
+                .contains("not a file")
+        );
+    }
 }

@@ -828,10 +828,8 @@ pub fn complete_path(typed: &str) -> PathCompletion {
     }
 }
 
-/// Gmail's limit on a whole message; a bigger file could never be sent.
-pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
-
-/// Reads a file to attach: `~` expanded, its type from its extension.
+/// Reads a file to attach: `~` expanded, refused when Gmail could never
+/// carry it.
 pub fn read_attachment(typed: &str) -> Result<OutgoingAttachment, String> {
     let typed = typed.trim();
     if typed.is_empty() {
@@ -840,52 +838,10 @@ pub fn read_attachment(typed: &str) -> Result<OutgoingAttachment, String> {
     let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
     let path = crate::config::expand_tilde(std::path::Path::new(typed), home.as_deref());
     let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a file", path.display()));
+    if let Some(why) = crate::model::attachments_too_large(meta.len()) {
+        return Err(format!("{}: {why}", path.display()));
     }
-    if meta.len() > MAX_ATTACHMENT_BYTES {
-        return Err(format!(
-            "{} is {} MB; an email carries at most 25 MB (share a link instead)",
-            path.display(),
-            meta.len() / (1024 * 1024)
-        ));
-    }
-    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let filename = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "attachment".into());
-    Ok(OutgoingAttachment {
-        mime_type: mime_type_of(&filename).to_string(),
-        filename,
-        data,
-    })
-}
-
-/// The MIME type a file name says, for the common kinds a rep sends.
-fn mime_type_of(filename: &str) -> &'static str {
-    let extension = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match extension.as_str() {
-        "pdf" => "application/pdf",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "txt" | "md" => "text/plain",
-        "csv" => "text/csv",
-        "html" | "htm" => "text/html",
-        "ics" => "text/calendar",
-        "zip" => "application/zip",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "ppt" => "application/vnd.ms-powerpoint",
-        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        _ => "application/octet-stream",
-    }
+    OutgoingAttachment::from_file(&path)
 }
 
 #[cfg(test)]

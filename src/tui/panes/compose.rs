@@ -475,7 +475,10 @@ impl ComposePane {
             }
             ComposeTarget::Forward { subject, .. } => (
                 " Forward ",
-                Some(format!("Subject: {}", forward_subject(subject))),
+                Some(format!(
+                    "Subject: {}",
+                    crate::engine::forward_subject(subject)
+                )),
             ),
             ComposeTarget::NewEmail { email, account, .. } => (
                 " New email ",
@@ -657,17 +660,6 @@ fn wrap_hints(hints: &str, width: usize) -> Vec<String> {
         lines.push(current);
     }
     lines
-}
-
-/// `Fwd: ` once.
-pub fn forward_subject(subject: &str) -> String {
-    let trimmed = subject.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    if lower.starts_with("fwd:") || lower.starts_with("fw:") {
-        trimmed.to_string()
-    } else {
-        format!("Fwd: {trimmed}")
-    }
 }
 
 /// The addresses typed in a header field (commas or semicolons between;
@@ -923,8 +915,6 @@ mod tests {
             parse_addresses("bob smith@x.io").unwrap_err(),
             "bob smith@x.io"
         );
-        assert_eq!(forward_subject("Re: Pricing"), "Fwd: Re: Pricing");
-        assert_eq!(forward_subject("Fwd: Pricing"), "Fwd: Pricing");
     }
 
     #[test]
