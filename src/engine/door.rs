@@ -238,6 +238,17 @@ pub enum Request {
         id: String,
     },
 
+    // Bulk changes and their undo (engine/bulk.rs).
+    /// One operation on many conversations (or leads), kept for one undo.
+    Bulk {
+        operation: crate::model::BulkOp,
+        target: super::BulkTarget,
+    },
+    /// Undo a bulk change: the latest not yet undone, or the one `id` names.
+    Undo {
+        id: Option<String>,
+    },
+
     // The rep's tasks (sequence task steps and tasks added by hand).
     /// Open tasks due by the end of today in `[sending].timezone`, earliest
     /// first; with `all`, every task, later and closed ones too.
@@ -322,6 +333,8 @@ pub enum Response {
     Mailboxes(Vec<super::MailboxBounces>),
     Mailbox(super::MailboxBounces),
     Preflight(super::preflight::PreflightReport),
+    Bulk(super::BulkReport),
+    Undone(super::UndoReport),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -573,6 +586,10 @@ impl Engine {
             Request::Remind { key, at, note } => Response::Reminder(self.remind(&key, at, note)?),
             Request::Reminders { all } => Response::Reminders(self.reminders(all)?),
             Request::ReminderDone { id } => Response::Reminder(self.reminder_done(&id)?),
+            Request::Bulk { operation, target } => {
+                Response::Bulk(self.bulk(&operation, &target).await?)
+            }
+            Request::Undo { id } => Response::Undone(self.undo_bulk(id.as_deref()).await?),
             Request::SetCategory { key, category } => {
                 self.set_thread_category(&key, category).await?;
                 Response::Done

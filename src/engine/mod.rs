@@ -5,6 +5,7 @@
 //! Queries return plain serializable views so the same call can be printed as
 //! a table, as `--json`, or sent over the daemon's API.
 
+mod bulk;
 mod categories;
 mod commands;
 mod deliverability;
@@ -20,6 +21,7 @@ mod stats;
 mod suppression;
 mod triage;
 
+pub use bulk::{BulkReport, BulkSkip, BulkTarget, UndoReport};
 pub use categories::*;
 pub use commands::*;
 pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxBounces, rate_text};

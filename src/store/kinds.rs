@@ -28,10 +28,11 @@ pub enum Kind {
     Notified,
     MailboxPause,
     PendingUnsubscribe,
+    BulkChange,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -54,6 +55,7 @@ impl Kind {
         Kind::Notified,
         Kind::MailboxPause,
         Kind::PendingUnsubscribe,
+        Kind::BulkChange,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -80,6 +82,7 @@ impl Kind {
             Kind::Notified => "notified",
             Kind::MailboxPause => "mailbox_pauses",
             Kind::PendingUnsubscribe => "pending_unsubscribes",
+            Kind::BulkChange => "bulk_changes",
         }
     }
 
