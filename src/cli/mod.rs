@@ -1,6 +1,7 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
 pub mod attach;
+mod attachments;
 mod completions;
 mod daemon_cli;
 mod demo;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Smartlead webhooks pointing at the daemon.
     #[command(subcommand)]
     Webhooks(daemon_cli::WebhooksCommand),
+    /// Files a conversation received: list them, save them.
+    #[command(subcommand)]
+    Attachment(attachments::AttachmentCommand),
     /// Gmail mailboxes' bounce rates; resume one paused for bounces.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCommand),
@@ -229,6 +233,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Outbox(command)) => outbox::run(&cli, command),
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
         Some(Command::Mailbox(command)) => mailbox::run(&cli, command),
+        Some(Command::Attachment(command)) => attachments::run(&cli, command),
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
     };

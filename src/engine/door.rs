@@ -249,6 +249,17 @@ pub enum Request {
         id: Option<String>,
     },
 
+    // Attachments received (engine/attachments.rs).
+    /// A conversation's attachments, numbered from 1.
+    Attachments {
+        key: String,
+    },
+    /// One attachment's bytes (from Gmail).
+    Attachment {
+        key: String,
+        number: usize,
+    },
+
     // The rep's tasks (sequence task steps and tasks added by hand).
     /// Open tasks due by the end of today in `[sending].timezone`, earliest
     /// first; with `all`, every task, later and closed ones too.
@@ -335,6 +346,8 @@ pub enum Response {
     Preflight(super::preflight::PreflightReport),
     Bulk(super::BulkReport),
     Undone(super::UndoReport),
+    Attachments(Vec<super::AttachmentView>),
+    Attachment(super::AttachmentContent),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -590,6 +603,10 @@ impl Engine {
                 Response::Bulk(self.bulk(&operation, &target).await?)
             }
             Request::Undo { id } => Response::Undone(self.undo_bulk(id.as_deref()).await?),
+            Request::Attachments { key } => Response::Attachments(self.attachments(&key)?),
+            Request::Attachment { key, number } => {
+                Response::Attachment(self.attachment(&key, number).await?)
+            }
             Request::SetCategory { key, category } => {
                 self.set_thread_category(&key, category).await?;
                 Response::Done
