@@ -1359,6 +1359,67 @@ async fn e_marks_done_and_s_snoozes_from_a_picker_in_the_reps_zone() {
     assert!(h.screen().contains("Snoozed "), "{}", h.screen());
 }
 
+#[tokio::test]
+async fn space_and_v_select_rows_e_archives_them_and_u_undoes_it_in_one_step() {
+    let mut h = Harness::new();
+    let names = ["Avery Quinn", "Blake Moreno", "Casey Lund", "Devon Park"];
+    for (n, who) in names.iter().enumerate() {
+        let reply = newer_reply(n, who, "Pricing for the team plan");
+        h.engine.store().put(&reply).unwrap();
+    }
+    h.settle().await;
+    let rows: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert!(rows.len() >= 6, "{} rows", rows.len());
+    // Space picks a row and moves down; v picks the rows the cursor goes over.
+    h.keys("space space j v j").await;
+    let picked: Vec<String> = [0, 1, 3, 4].iter().map(|&i| rows[i].clone()).collect();
+    let selection: Vec<String> = h.app.inbox.selection.keys.iter().cloned().collect();
+    let mut expected = picked.clone();
+    expected.sort();
+    assert_eq!(selection, expected);
+    insta::assert_snapshot!("inbox_multi_select", h.screen());
+    // Moving back shrinks the range, as in a visual mode; v ends it.
+    h.keys("k").await;
+    assert_eq!(h.app.inbox.selection_count(), 3);
+    h.keys("j v").await;
+    assert_eq!(h.app.inbox.selection_count(), 4);
+
+    h.keys("e").await;
+    assert!(h.app.inbox.selection.is_empty(), "the selection is spent");
+    let left: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert_eq!(left.len(), rows.len() - 4);
+    assert!(picked.iter().all(|k| !left.contains(k)));
+    let archived = InboxQuery {
+        archived: true,
+        ..InboxQuery::default()
+    };
+    assert_eq!(h.engine.inbox(&archived).unwrap().len(), 4);
+    let screen = h.screen();
+    assert!(screen.contains("Archive: 4 changed — u undoes"), "{screen}");
+
+    // u: no send is waiting, so it undoes the bulk change.
+    h.keys("u").await;
+    assert!(h.engine.inbox(&archived).unwrap().is_empty());
+    let back: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert_eq!(back, rows, "the inbox as before");
+    assert!(
+        h.screen().contains("Undone archive: 4 restored"),
+        "{}",
+        h.screen()
+    );
+
+    // * picks every matching conversation, loaded or not; Esc clears.
+    h.keys("*").await;
+    assert!(h.app.inbox.selection.all_matching);
+    assert!(
+        h.screen()
+            .contains(&format!("{} selected (all matching)", rows.len()))
+    );
+    h.keys("esc").await;
+    assert!(h.app.inbox.selection.is_empty());
+    assert!(!h.screen().contains("selected"));
+}
+
 // ------------------------------------------------------------ the first screen
 
 /// A reply newer than everything in the fixture, from `who`, as a sync

@@ -99,6 +99,11 @@ pub enum Action {
     KeepDraft,
     TaskDone,
     TaskSkip,
+    ToggleSelect,
+    SelectRange,
+    SelectAll,
+    ClearSelection,
+    MarkRead,
 }
 
 /// Where an action can be used.
@@ -160,7 +165,7 @@ actions! {
     Search, "search", "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
     Reply, "reply", "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
     SetCategory, "set_category", "category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
-    UndoSend, "undo_send", "undo send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    UndoSend, "undo_send", "undo", "Undo: take back the email in its undo window, else the last bulk change", Scope::Global, ["u"], false;
     NextConversation, "next_conversation", "next conversation", "Open the next conversation", Scope::Only(&[Thread]), ["J"], false;
     PreviousConversation, "previous_conversation", "previous conversation", "Open the previous conversation", Scope::Only(&[Thread]), ["K"], false;
     NextUnread, "next_unread", "next unread", "Open the next unread conversation", Scope::Only(&[Inbox, Thread]), ["n"], true;
@@ -195,6 +200,11 @@ actions! {
     KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
     TaskDone, "task_done", "task done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
     TaskSkip, "task_skip", "skip task", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
+    ToggleSelect, "toggle_select", "select", "Select the row (or not) for a bulk change, and move down", Scope::Only(&[Inbox]), ["space"], false;
+    SelectRange, "select_range", "select range", "Start (or end) selecting the rows the cursor moves over", Scope::Only(&[Inbox]), ["v"], false;
+    SelectAll, "select_all", "select all", "Select every conversation the filters and search match", Scope::Only(&[Inbox]), ["*"], false;
+    ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox]), ["esc"], false;
+    MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
 }
 
 impl Action {

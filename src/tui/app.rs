@@ -20,8 +20,8 @@ use super::theme::Theme;
 use super::widgets::overlays::{CampaignChoice, Palette, Picker, PickerPurpose};
 use crate::clock::SharedClock;
 use crate::config::Notify;
-use crate::engine::{LeadColumn, ReplyDraft};
-use crate::model::{Draft, EventType, OutboxState, SequenceStatus};
+use crate::engine::{BulkTarget, LeadColumn, ReplyDraft};
+use crate::model::{BulkOp, Draft, EventType, OutboxState, SequenceStatus};
 use crate::store::SyncProgress;
 
 /// Something only the terminal loop can do.
@@ -125,6 +125,8 @@ pub struct App {
     pub hits: HitMap,
     /// The rep's time zone, for the snooze picker's times.
     pub zone: crate::triage::RepZone,
+    /// The last bulk change this TUI made, for `u`.
+    pub last_bulk: Option<String>,
 }
 
 impl App {
@@ -170,6 +172,7 @@ impl App {
             tick: 0,
             hits: HitMap::default(),
             zone: crate::triage::RepZone::System,
+            last_bulk: None,
         };
         app.jobs.push(Job::Accounts);
         app.request_inbox(true);
@@ -482,6 +485,8 @@ impl App {
     }
 
     fn reload_inbox_filtered(&mut self) {
+        // What was picked was picked among other rows.
+        self.inbox.clear_selection();
         self.inbox.rows.clear();
         self.inbox.cursor = Default::default();
         self.inbox.rep_moved = false;
@@ -593,6 +598,17 @@ impl App {
                     });
                 }
             }
+            PickerPurpose::BulkSnooze { times } => {
+                if let (Some(until), Some(target)) = (times.get(at).copied(), self.bulk_target()) {
+                    self.run_bulk(BulkOp::Snooze { until }, target);
+                }
+            }
+            PickerPurpose::BulkCategory { categories } => {
+                if let (Some(category), Some(target)) = (categories.get(at), self.bulk_target()) {
+                    let name = category.name.clone();
+                    self.run_bulk(BulkOp::Category { name }, target);
+                }
+            }
             PickerPurpose::Enroll { email } => {
                 if let Some(sequence) = picker.items.get(at).cloned() {
                     // The same choice right after a refusal means "anyway".
@@ -654,6 +670,17 @@ impl App {
             Action::GoTasks => self.switch_tab(Screen::Tasks),
             Action::TaskDone => self.close_task(crate::model::TaskOutcome::Done),
             Action::TaskSkip => self.close_task(crate::model::TaskOutcome::Skipped),
+            Action::ToggleSelect => self.inbox.toggle_selected_row(),
+            Action::SelectRange => self.inbox.toggle_range(),
+            Action::SelectAll => {
+                self.inbox.select_all_matching();
+                self.info(format!(
+                    "Selected all {} matching conversations",
+                    self.inbox.selection_count()
+                ));
+            }
+            Action::ClearSelection => self.inbox.clear_selection(),
+            Action::MarkRead => self.mark_read(),
             Action::Down
             | Action::Up
             | Action::Top
@@ -882,6 +909,9 @@ impl App {
             Action::Top => cursor.top(),
             _ => cursor.bottom(len),
         }
+        if screen == Screen::Inbox {
+            self.inbox.extend_range();
+        }
         if screen == Screen::Inbox
             && !self.inbox.exhausted
             && self.inbox.cursor.selected + 50 >= self.inbox.rows.len()
@@ -1031,6 +1061,9 @@ impl App {
     /// Done with the conversation: out of the inbox (and back to it from
     /// the thread) until the person writes again.
     fn archive(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Archive, target);
+        }
         let Some(t) = self.current_thread() else {
             self.error("Select a conversation first");
             return;
@@ -1059,10 +1092,12 @@ impl App {
     /// The snooze picker: later today, tomorrow morning, the weekend, next
     /// Monday, next week, in the rep's zone.
     fn pick_snooze(&mut self) {
-        let Some(t) = self.current_thread() else {
+        let bulk = self.bulk_target().is_some();
+        let single = self.current_thread().filter(|_| !bulk);
+        if !bulk && single.is_none() {
             self.error("Select a conversation first");
             return;
-        };
+        }
         let now = self.clock.now();
         let choices = [
             ("Later today", "later"),
@@ -1080,22 +1115,35 @@ impl App {
                 times.push(at);
             }
         }
+        let (title, purpose) = match single {
+            None => (
+                format!("Snooze {} until", self.inbox.selection_count()),
+                PickerPurpose::BulkSnooze { times },
+            ),
+            Some(t) => (
+                "Snooze until".to_string(),
+                PickerPurpose::Snooze {
+                    thread_key: t.key(),
+                    name: t.person().to_string(),
+                    times,
+                },
+            ),
+        };
         self.overlay = Overlay::Picker(Picker {
-            title: "Snooze until".into(),
+            title,
             items,
             query: String::new(),
             cursor: Default::default(),
-            purpose: PickerPurpose::Snooze {
-                thread_key: t.key(),
-                name: t.person().to_string(),
-                times,
-            },
+            purpose,
         });
     }
 
     /// The rep's "come back to this": the conversation's replies unread
     /// again, here and in Gmail.
     fn mark_unread(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Unread, target);
+        }
         let Some(t) = self.current_thread() else {
             self.error("Select a conversation first");
             return;
@@ -1212,10 +1260,27 @@ impl App {
     }
 
     fn pick_category(&mut self) {
+        if self.bulk_target().is_some() {
+            // The first picked row's account names the categories offered.
+            let account = self
+                .inbox
+                .rows
+                .iter()
+                .find(|r| self.inbox.selection.contains(&r.key()))
+                .map(|r| r.account.clone())
+                .unwrap_or_default();
+            self.jobs.push(Job::Categories {
+                thread_key: String::new(),
+                account,
+                for_selection: true,
+            });
+            return;
+        }
         match self.current_thread() {
             Some(t) => self.jobs.push(Job::Categories {
                 thread_key: t.key(),
                 account: t.account.clone(),
+                for_selection: false,
             }),
             None => self.error("Open or select a conversation first"),
         }
@@ -1494,13 +1559,72 @@ impl App {
         self.jobs.push(job);
     }
 
+    /// `u`: the send in its undo window first, else the last bulk change.
     fn undo_send(&mut self) {
-        match &self.pending_send {
-            Some(p) if p.state == OutboxState::Pending => {
+        match (&self.pending_send, self.last_bulk.clone()) {
+            (Some(p), _) if p.state == OutboxState::Pending => {
                 self.jobs.push(Job::CancelOutbox { id: p.id.clone() });
             }
-            Some(_) => self.error("Too late to undo: the email already left"),
-            None => self.error("Nothing to undo"),
+            (_, Some(id)) => {
+                self.info("Undoing the last bulk change…");
+                self.jobs.push(Job::Undo { id });
+            }
+            (Some(_), None) => self.error("Too late to undo: the email already left"),
+            (None, None) => self.error("Nothing to undo"),
+        }
+    }
+
+    /// What a bulk change applies to: the inbox's selection, if there is one.
+    fn bulk_target(&self) -> Option<BulkTarget> {
+        let selection = &self.inbox.selection;
+        if self.screen() != Screen::Inbox || selection.is_empty() {
+            return None;
+        }
+        Some(if selection.all_matching {
+            BulkTarget::Query {
+                query: crate::engine::InboxQuery {
+                    offset: 0,
+                    limit: None,
+                    ..self.inbox.query.clone()
+                },
+            }
+        } else {
+            BulkTarget::Keys {
+                keys: selection.keys.iter().cloned().collect(),
+            }
+        })
+    }
+
+    /// Runs one change on the selection as a job; the rows that leave the
+    /// inbox go at once, and the selection is cleared.
+    fn run_bulk(&mut self, operation: BulkOp, target: BulkTarget) {
+        let count = self.inbox.selection_count();
+        if matches!(operation, BulkOp::Archive | BulkOp::Snooze { .. }) {
+            let selection = self.inbox.selection.clone();
+            self.inbox.rows.retain(|r| !selection.contains(&r.key()));
+            self.inbox.cursor.clamp(self.inbox.rows.len());
+        }
+        self.inbox.clear_selection();
+        self.info(format!("{} {count}…", bulk_verb(&operation)));
+        self.jobs.push(Job::Bulk { operation, target });
+    }
+
+    /// Read, from the inbox: the selection, or the row.
+    fn mark_read(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Read, target);
+        }
+        let Some(t) = self.current_thread() else {
+            self.error("Select a conversation first");
+            return;
+        };
+        let key = t.key();
+        self.jobs.push(Job::MarkRead {
+            key: key.clone(),
+            read: true,
+        });
+        if let Some(row) = self.inbox.rows.iter_mut().find(|r| r.key() == key) {
+            row.unread = false;
         }
     }
 
@@ -1525,6 +1649,21 @@ impl App {
             self.tick = self.tick.wrapping_add(1);
             self.dirty = true;
         }
+    }
+}
+
+/// What a bulk change is doing, for the message line ("Archiving 50…").
+pub fn bulk_verb(operation: &BulkOp) -> &'static str {
+    match operation {
+        BulkOp::Archive => "Archiving",
+        BulkOp::Unarchive => "Bringing back",
+        BulkOp::Snooze { .. } => "Snoozing",
+        BulkOp::Unsnooze => "Waking",
+        BulkOp::Read => "Marking read",
+        BulkOp::Unread => "Marking unread",
+        BulkOp::Category { .. } => "Setting the category of",
+        BulkOp::Enroll { .. } => "Enrolling",
+        BulkOp::Pause => "Pausing",
     }
 }
 

@@ -75,6 +75,17 @@ pub enum Job {
     Categories {
         thread_key: String,
         account: String,
+        /// For the inbox's selection rather than one conversation.
+        for_selection: bool,
+    },
+    /// One change to many conversations (kept for one undo).
+    Bulk {
+        operation: BulkOp,
+        target: BulkTarget,
+    },
+    /// Undo a bulk change.
+    Undo {
+        id: String,
     },
     SetCategory {
         thread_key: String,
@@ -197,7 +208,10 @@ pub enum JobResult {
     Categories {
         thread_key: String,
         categories: Vec<Category>,
+        for_selection: bool,
     },
+    Bulk(BulkReport),
+    Undone(UndoReport),
     CategorySet {
         thread_key: String,
         category: Category,
@@ -288,6 +302,8 @@ fn request_for(job: &Job) -> (&'static str, Request) {
             },
         ),
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
+        Job::Bulk { operation, target } => ("bulk change", Request::Bulk { operation, target }),
+        Job::Undo { id } => ("undo", Request::Undo { id: Some(id) }),
         Job::SetCategory {
             thread_key,
             category,
@@ -422,12 +438,20 @@ fn result_for(job: Job, response: Response) -> JobResult {
             sequence,
             warnings: report.warnings(),
         },
-        (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
-            JobResult::Categories {
+        (
+            Job::Categories {
                 thread_key,
-                categories,
-            }
-        }
+                for_selection,
+                ..
+            },
+            Response::Categories(categories),
+        ) => JobResult::Categories {
+            thread_key,
+            categories,
+            for_selection,
+        },
+        (Job::Bulk { .. }, Response::Bulk(report)) => JobResult::Bulk(report),
+        (Job::Undo { .. }, Response::Undone(report)) => JobResult::Undone(report),
         (
             Job::SetCategory {
                 thread_key,

@@ -28,6 +28,14 @@ pub enum PickerPurpose {
         name: String,
         times: Vec<chrono::DateTime<chrono::Utc>>,
     },
+    /// The same times, for the inbox's selection.
+    BulkSnooze {
+        times: Vec<chrono::DateTime<chrono::Utc>>,
+    },
+    /// A category for the inbox's selection.
+    BulkCategory {
+        categories: Vec<Category>,
+    },
     /// Filters: one value per item, `None` (the first item) clearing it.
     FilterCampaign {
         /// Leads filter by name (the filter box's text), the inbox by id.
