@@ -1,7 +1,8 @@
 //! Runs the tmux end-to-end scripts: `outpost demo` in a real terminal,
 //! through every pane, a reply sent to the sandbox and a clean quit with the
 //! terminal restored (`e2e_tmux.sh`); the `$EDITOR` round trip and Ctrl-L
-//! (`e2e_tmux_editor.sh`). CI installs tmux (see .ci/run).
+//! (`e2e_tmux_editor.sh`); rows selected with space, archived and undone
+//! in one step each (`e2e_tmux_bulk.sh`). CI installs tmux (see .ci/run).
 
 use std::process::Command;
 
@@ -34,4 +35,9 @@ fn demo_in_a_real_terminal_switches_panes_replies_and_quits_cleanly() {
 #[test]
 fn the_editor_round_trip_redraws_the_whole_screen_and_keeps_lines_apart() {
     run_script("e2e_tmux_editor.sh", "e2e editor: 1 passed, 0 failed");
+}
+
+#[test]
+fn rows_selected_with_space_are_archived_together_and_undone_together() {
+    run_script("e2e_tmux_bulk.sh", "e2e bulk: 1 passed, 0 failed");
 }
