@@ -292,3 +292,236 @@ async fn a_bulk_read_reaches_gmail_and_its_undo_too() {
     let unread = inbox_keys(&config_path, &["--unread"]);
     assert!(targets.iter().all(|k| unread.contains(k)));
 }
+
+/// A two-step sequence on a fresh store, for enroll and pause.
+async fn engine_with_sequence() -> Engine {
+    let store = outpost::store::Store::temporary().unwrap();
+    let clock = outpost::clock::FakeClock::new("2026-03-02T15:00:00Z".parse().unwrap());
+    let engine = Engine::new(store, std::sync::Arc::new(clock));
+    let text = r#"
+name = "cfo"
+account = "acme"
+
+[send_via]
+provider = "gmail"
+mailboxes = ["rep@acme.example"]
+
+[[steps]]
+type = "email"
+subject = "Hello {{first_name}}"
+body = "Hi there."
+
+[[steps]]
+type = "wait"
+days = 2
+
+[[steps]]
+type = "email"
+body = "Following up."
+"#;
+    engine
+        .execute(Request::SequenceApply {
+            file: "cfo.toml".into(),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    engine
+}
+
+async fn bulk(engine: &Engine, operation: BulkOp, keys: &[&str]) -> outpost::engine::BulkReport {
+    let target = BulkTarget::Keys {
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    match engine
+        .execute(Request::Bulk { operation, target })
+        .await
+        .unwrap()
+    {
+        Response::Bulk(report) => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn undo(engine: &Engine) -> outpost::engine::UndoReport {
+    match engine.execute(Request::Undo { id: None }).await.unwrap() {
+        Response::Undone(report) => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn enrollment_of(engine: &Engine, email: &str) -> outpost::model::Enrollment {
+    engine
+        .store()
+        .iter::<outpost::model::Enrollment>()
+        .map(|e| e.unwrap())
+        .find(|e| e.lead_email == email)
+        .expect("an enrollment")
+}
+
+#[tokio::test]
+async fn an_undone_bulk_enroll_stops_the_enrollments_that_sent_nothing_and_names_the_others() {
+    use outpost::model::{EnrollmentState, ExecutionOutcome, StepExecution};
+    let engine = engine_with_sequence().await;
+    let (quiet, sent) = ("ada@ledger.example", "bo@ledger.example");
+    let report = bulk(
+        &engine,
+        BulkOp::Enroll {
+            sequence: "cfo".into(),
+        },
+        &[quiet, sent],
+    )
+    .await;
+    assert_eq!(report.changed, [quiet, sent]);
+    // The first step of one of them has gone out meanwhile.
+    let sent_enrollment = enrollment_of(&engine, sent);
+    engine
+        .store()
+        .put(&StepExecution {
+            enrollment_id: sent_enrollment.id.clone(),
+            account: "acme".into(),
+            sequence: "cfo".into(),
+            step: 0,
+            variant: None,
+            outcome: ExecutionOutcome::Sent,
+            provider_id: Some("g1".into()),
+            message_id: Some("<g1@acme.example>".into()),
+            error: None,
+            attempts: 1,
+            at: engine.clock().now(),
+        })
+        .unwrap();
+
+    let undone = undo(&engine).await;
+    assert_eq!(undone.restored, [quiet]);
+    assert_eq!(undone.skipped.len(), 1);
+    assert_eq!(undone.skipped[0].key, sent);
+    assert!(
+        undone.skipped[0].reason.contains("already sent a step"),
+        "{}",
+        undone.skipped[0].reason
+    );
+    assert_eq!(
+        enrollment_of(&engine, quiet).state,
+        EnrollmentState::Stopped
+    );
+    assert_eq!(enrollment_of(&engine, sent).state, EnrollmentState::Active);
+
+    // An unknown sequence is refused before anything is written.
+    let refused = engine
+        .execute(Request::Bulk {
+            operation: BulkOp::Enroll {
+                sequence: "nope".into(),
+            },
+            target: BulkTarget::Keys {
+                keys: vec!["cy@ledger.example".into()],
+            },
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("no sequence \"nope\""),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn an_undone_bulk_pause_resumes_what_it_paused() {
+    use outpost::model::EnrollmentState;
+    let engine = engine_with_sequence().await;
+    let leads = ["ada@ledger.example", "bo@ledger.example"];
+    bulk(
+        &engine,
+        BulkOp::Enroll {
+            sequence: "cfo".into(),
+        },
+        &leads,
+    )
+    .await;
+    let paused = bulk(&engine, BulkOp::Pause, &leads).await;
+    assert_eq!(paused.changed, leads);
+    for lead in leads {
+        assert_eq!(enrollment_of(&engine, lead).state, EnrollmentState::Paused);
+    }
+    // The rep resumes one by hand before undoing.
+    assert_eq!(engine.resume_lead(leads[1]).unwrap(), 1);
+    assert_eq!(
+        enrollment_of(&engine, leads[1]).state,
+        EnrollmentState::Active
+    );
+    let undone = undo(&engine).await;
+    assert_eq!(undone.restored, [leads[0]]);
+    assert_eq!(undone.skipped[0].key, leads[1]);
+    for lead in leads {
+        assert_eq!(enrollment_of(&engine, lead).state, EnrollmentState::Active);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_category_reaches_smartlead_and_its_undo_puts_the_old_ones_back() {
+    let rig = fast_rig(300, 12).await;
+    synced(&rig.engine).await;
+    let engine = &rig.engine;
+    let rows: Vec<_> = engine
+        .inbox(&InboxQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.thread.provider == Provider::Smartlead
+                && r.thread
+                    .category
+                    .as_ref()
+                    .is_some_and(|c| c.name != "Not Interested")
+        })
+        .take(3)
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let report = bulk(
+        engine,
+        BulkOp::Category {
+            name: "not interested".into(),
+        },
+        &keys,
+    )
+    .await;
+    assert_eq!(report.changed, keys, "{report:?}");
+    let category_of = |key: &str| {
+        engine
+            .thread(key)
+            .unwrap()
+            .unwrap()
+            .thread
+            .category
+            .map(|c| c.name)
+    };
+    for key in &keys {
+        assert_eq!(category_of(key).as_deref(), Some("Not Interested"));
+    }
+    // It went to Smartlead first: a sync does not put the old one back.
+    synced(engine).await;
+    assert_eq!(category_of(keys[0]).as_deref(), Some("Not Interested"));
+
+    let undone = undo(engine).await;
+    assert_eq!(undone.restored, keys, "{undone:?}");
+    for row in &rows {
+        assert_eq!(
+            category_of(&row.key),
+            row.thread.category.as_ref().map(|c| c.name.clone())
+        );
+    }
+
+    // A category no account has is refused, and nothing changes.
+    let refused = engine
+        .execute(Request::Bulk {
+            operation: BulkOp::Category {
+                name: "Maybe Later".into(),
+            },
+            target: BulkTarget::Keys {
+                keys: vec![keys[0].to_string()],
+            },
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("nothing was changed"), "{refused}");
+}

@@ -106,8 +106,16 @@ impl Engine {
             }
         }
         if !entries.is_empty() {
+            let latest = self
+                .store
+                .iter::<BulkChange>()
+                .filter_map(|c| c.ok())
+                .map(|c| c.seq)
+                .max()
+                .unwrap_or(0);
             let change = BulkChange {
                 id: format!("bulk-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                seq: latest + 1,
                 op: op.clone(),
                 at: now,
                 entries,
@@ -443,7 +451,7 @@ impl Engine {
             return all
                 .into_iter()
                 .filter(|c| c.undone_at.is_none())
-                .max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)))
+                .max_by_key(|c| c.seq)
                 .ok_or_else(|| CommandError::NotFound("no bulk change to undo".into()));
         };
         let mut matches: Vec<BulkChange> =
@@ -465,7 +473,7 @@ impl Engine {
             return Ok(());
         }
         let mut all: Vec<BulkChange> = self.store.iter::<BulkChange>().collect::<Result<_, _>>()?;
-        all.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        all.sort_by_key(|c| std::cmp::Reverse(c.seq));
         for old in all.iter().skip(KEPT_CHANGES) {
             self.store.delete_if_unchanged(old)?;
         }

@@ -85,6 +85,9 @@ pub struct BulkEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkChange {
     pub id: String,
+    /// One more than the change before it: the latest is the highest
+    /// (two changes can share a clock reading).
+    pub seq: u64,
     pub op: BulkOp,
     pub at: DateTime<Utc>,
     pub entries: Vec<BulkEntry>,
