@@ -138,3 +138,84 @@ async fn a_pdf_received_in_gmail_is_saved_with_its_bytes() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("not 99"), "{}", stderr(&out));
 }
+
+/// Runs the app's queued jobs against the engine until none are left.
+async fn settle(app: &mut outpost::tui::App, engine: &outpost::engine::Engine) {
+    loop {
+        let jobs = app.take_jobs();
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            let result = outpost::tui::jobs::run(engine.clone(), job).await;
+            app.apply(result);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_in_the_thread_saves_an_attachment_to_the_downloads_dir() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let rig = fast_rig(300, 9).await;
+    assert!(
+        !SyncEngine::new(rig.engine.clone())
+            .sync_all()
+            .await
+            .failed()
+    );
+    let engine = rig.engine.clone();
+    let key = engine
+        .inbox(&InboxQuery::default())
+        .unwrap()
+        .into_iter()
+        .find(|row| {
+            let view = engine.thread(&row.key).unwrap().unwrap();
+            view.messages
+                .iter()
+                .any(|m| m.attachments.iter().any(|a| a.filename == "overview.pdf"))
+        })
+        .expect("a received message with a PDF")
+        .key;
+    let mut app = outpost::tui::App::new(
+        outpost::tui::Keymap::defaults(),
+        outpost::tui::Theme::new(&Default::default(), false).unwrap(),
+        engine.clock().clone(),
+        10,
+        outpost::config::Notify::Bell,
+    );
+    let downloads = tempfile::tempdir().unwrap();
+    app.downloads = downloads.path().to_path_buf();
+    settle(&mut app, &engine).await;
+    app.open_thread(&key);
+    settle(&mut app, &engine).await;
+
+    let press = |app: &mut outpost::tui::App, c: char| {
+        let mods = if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
+        app.handle_key(KeyEvent::new(KeyCode::Char(c), mods));
+    };
+    press(&mut app, 'A');
+    // The picker filters as the rep types: the PDF's "Save" line.
+    for c in "save overview".chars() {
+        press(&mut app, c);
+    }
+    app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    settle(&mut app, &engine).await;
+    let saved = downloads.path().join("overview.pdf");
+    assert_eq!(std::fs::read(&saved).unwrap(), SANDBOX_PDF);
+    let (message, _) = app.current_toast().expect("a message");
+    assert!(message.contains("Saved "), "{message}");
+
+    // Saved again: a new name beside it, the first file kept.
+    press(&mut app, 'A');
+    for c in "save overview".chars() {
+        press(&mut app, c);
+    }
+    app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    settle(&mut app, &engine).await;
+    let again = downloads.path().join("overview (1).pdf");
+    assert_eq!(std::fs::read(&again).unwrap(), SANDBOX_PDF);
+}

@@ -104,6 +104,7 @@ pub enum Action {
     SelectAll,
     ClearSelection,
     MarkRead,
+    Attachments,
 }
 
 /// Where an action can be used.
@@ -204,6 +205,7 @@ actions! {
     SelectRange, "select_range", "select range", "Start (or end) selecting the rows the cursor moves over", Scope::Only(&[Inbox]), ["v"], false;
     SelectAll, "select_all", "select all", "Select every conversation the filters and search match", Scope::Only(&[Inbox]), ["*"], false;
     ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox]), ["esc"], false;
+    Attachments, "attachments", "attachments", "Save an attachment to Downloads, or open it ($OPENER, else xdg-open/open)", Scope::Only(&[Thread]), ["A"], true;
     MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
 }
 

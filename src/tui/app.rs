@@ -127,6 +127,8 @@ pub struct App {
     pub zone: crate::triage::RepZone,
     /// The last bulk change this TUI made, for `u`.
     pub last_bulk: Option<String>,
+    /// Where attachments are saved.
+    pub downloads: std::path::PathBuf,
 }
 
 impl App {
@@ -173,6 +175,7 @@ impl App {
             hits: HitMap::default(),
             zone: crate::triage::RepZone::System,
             last_bulk: None,
+            downloads: super::files::downloads_dir(),
         };
         app.jobs.push(Job::Accounts);
         app.request_inbox(true);
@@ -598,6 +601,17 @@ impl App {
                     });
                 }
             }
+            PickerPurpose::Attachment { key, choices } => {
+                if let Some(&(number, open)) = choices.get(at) {
+                    self.info(if open { "Opening…" } else { "Saving…" });
+                    self.jobs.push(Job::Attachment {
+                        key,
+                        number,
+                        open,
+                        to: self.downloads.clone(),
+                    });
+                }
+            }
             PickerPurpose::BulkSnooze { times } => {
                 if let (Some(until), Some(target)) = (times.get(at).copied(), self.bulk_target()) {
                     self.run_bulk(BulkOp::Snooze { until }, target);
@@ -681,6 +695,7 @@ impl App {
             }
             Action::ClearSelection => self.inbox.clear_selection(),
             Action::MarkRead => self.mark_read(),
+            Action::Attachments => self.pick_attachment(),
             Action::Down
             | Action::Up
             | Action::Top
@@ -1607,6 +1622,38 @@ impl App {
         self.inbox.clear_selection();
         self.info(format!("{} {count}…", bulk_verb(&operation)));
         self.jobs.push(Job::Bulk { operation, target });
+    }
+
+    /// The open conversation's attachments, each to save or to open.
+    fn pick_attachment(&mut self) {
+        let Some(view) = &self.thread.view else {
+            self.error("The conversation is still loading");
+            return;
+        };
+        let mut items = Vec::new();
+        let mut choices = Vec::new();
+        let files = view.messages.iter().flat_map(|m| &m.attachments);
+        for (at, a) in files.enumerate() {
+            let number = at + 1;
+            items.push(format!("{number}  Save {} to Downloads", a.filename));
+            choices.push((number, false));
+            items.push(format!("{number}  Open {}", a.filename));
+            choices.push((number, true));
+        }
+        if items.is_empty() {
+            self.error("No attachments in this conversation");
+            return;
+        }
+        self.overlay = Overlay::Picker(Picker {
+            title: "Attachments".into(),
+            items,
+            query: String::new(),
+            cursor: Default::default(),
+            purpose: PickerPurpose::Attachment {
+                key: view.key.clone(),
+                choices,
+            },
+        });
     }
 
     /// Read, from the inbox: the selection, or the row.

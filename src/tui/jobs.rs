@@ -87,6 +87,15 @@ pub enum Job {
     Undo {
         id: String,
     },
+    /// Fetch a conversation's attachment `number`, save it to the downloads
+    /// directory, and open it when asked.
+    Attachment {
+        key: String,
+        number: usize,
+        open: bool,
+        /// Where it is saved (the downloads directory).
+        to: std::path::PathBuf,
+    },
     SetCategory {
         thread_key: String,
         category: Category,
@@ -304,6 +313,7 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
         Job::Bulk { operation, target } => ("bulk change", Request::Bulk { operation, target }),
         Job::Undo { id } => ("undo", Request::Undo { id: Some(id) }),
+        Job::Attachment { key, number, .. } => ("attachment", Request::Attachment { key, number }),
         Job::SetCategory {
             thread_key,
             category,
@@ -533,6 +543,19 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
     }
     let (what, request) = request_for(&job);
     match door.execute(request).await {
+        // Saved (and opened) here, off the UI task.
+        Ok(Response::Attachment(content)) => {
+            let (to, open) = match &job {
+                Job::Attachment { to, open, .. } => (to.clone(), *open),
+                _ => (super::files::downloads_dir(), false),
+            };
+            let deliver = move || super::files::deliver(&content, &to, open);
+            match tokio::task::spawn_blocking(deliver).await {
+                Ok(Ok(text)) => JobResult::Done(text),
+                Ok(Err(text)) => JobResult::Failed(text),
+                Err(e) => failed(what, e),
+            }
+        }
         Ok(Response::LeadIndex(source)) => {
             // Building sorts every column: off the async workers.
             let built = tokio::task::spawn_blocking(move || {

@@ -28,6 +28,11 @@ pub enum PickerPurpose {
         name: String,
         times: Vec<chrono::DateTime<chrono::Utc>>,
     },
+    /// A conversation's attachments: (number, open it) per item.
+    Attachment {
+        key: String,
+        choices: Vec<(usize, bool)>,
+    },
     /// The same times, for the inbox's selection.
     BulkSnooze {
         times: Vec<chrono::DateTime<chrono::Utc>>,
@@ -85,7 +90,10 @@ impl Picker {
     pub fn typeahead(&self) -> bool {
         matches!(
             self.purpose,
-            PickerPurpose::FilterCampaign { .. } | PickerPurpose::FilterCategory { .. }
+            PickerPurpose::FilterCampaign { .. }
+                | PickerPurpose::FilterCategory { .. }
+                // A number or a file name picks an attachment.
+                | PickerPurpose::Attachment { .. }
         )
     }
 
