@@ -1420,6 +1420,43 @@ async fn space_and_v_select_rows_e_archives_them_and_u_undoes_it_in_one_step() {
     assert!(!h.screen().contains("selected"));
 }
 
+#[tokio::test]
+async fn leads_selected_with_space_are_enrolled_together_and_refusals_are_named() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("2").await;
+    let first: Vec<String> = (0..2)
+        .map(|i| {
+            let id = h.app.leads.ids[i];
+            let index = h.app.leads.index.as_ref().unwrap();
+            index.row(id).unwrap().email().to_string()
+        })
+        .collect();
+    h.keys("space space").await;
+    let screen = h.screen();
+    assert!(screen.contains("2 leads selected"), "{screen}");
+    assert!(screen.contains("✓ "), "{screen}");
+    h.keys("E").await;
+    assert!(h.screen().contains("Enroll 2 leads in"), "{}", h.screen());
+    h.keys("enter").await;
+    assert!(h.app.leads.picked.is_empty(), "the selection is spent");
+    // Both are held back (one is enrolled already): the change says so,
+    // and there is nothing to undo.
+    let message = h.app.current_toast().map(|(t, _)| t.to_string()).unwrap();
+    assert!(
+        message.starts_with("Enroll in cfo-q2: 0 changed, 2 not changed"),
+        "{message}"
+    );
+    assert!(message.contains("already enrolled"), "{message}");
+    assert!(!message.contains("undoes"), "{message}");
+    assert!(h.app.last_bulk.is_none());
+    let dana = h.engine.lead(&first[0]).unwrap().unwrap();
+    assert_eq!(dana.enrollments.len(), 1, "no second enrollment");
+    // Esc clears a selection in the table.
+    h.keys("space esc").await;
+    assert!(h.app.leads.picked.is_empty());
+}
+
 // ------------------------------------------------------------ the first screen
 
 /// A reply newer than everything in the fixture, from `who`, as a sync

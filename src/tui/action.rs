@@ -184,8 +184,8 @@ actions! {
     SortReverse, "sort_reverse", "reverse sort", "Reverse the sort", Scope::Only(&[Leads, Stats]), ["S"], false;
     CycleEvent, "filter_event", "event filter", "Filter by last interaction type (cycle)", Scope::Only(&[Leads]), ["e"], false;
     ComposeNew, "compose", "new email", "Write a new email to the lead", Scope::Only(&[Leads, Lead]), ["m"], true;
-    Enroll, "enroll", "enroll", "Enroll the lead in a sequence", Scope::Only(&[Lead]), ["E"], true;
-    PauseLead, "pause_lead", "pause lead", "Pause the lead's active enrollments", Scope::Only(&[Lead]), ["p"], true;
+    Enroll, "enroll", "enroll", "Enroll the lead (or the selected leads) in a sequence", Scope::Only(&[Lead, Leads]), ["E"], true;
+    PauseLead, "pause_lead", "pause lead", "Pause the lead's (or the selected leads') active enrollments", Scope::Only(&[Lead, Leads]), ["p"], true;
     ResumeLead, "resume_lead", "resume lead", "Resume the lead's paused enrollments", Scope::Only(&[Lead]), ["R"], true;
     Suppress, "suppress", "suppress", "Suppress the lead (never email again)", Scope::Only(&[Lead]), ["X"], true;
     ToggleDefinitions, "definitions", "definitions", "Show how each rate is computed", Scope::Only(&[Stats]), ["d"], true;
@@ -201,10 +201,10 @@ actions! {
     KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
     TaskDone, "task_done", "task done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
     TaskSkip, "task_skip", "skip task", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
-    ToggleSelect, "toggle_select", "select", "Select the row (or not) for a bulk change, and move down", Scope::Only(&[Inbox]), ["space"], false;
+    ToggleSelect, "toggle_select", "select", "Select the row (or not) for a bulk change, and move down", Scope::Only(&[Inbox, Leads]), ["space"], false;
     SelectRange, "select_range", "select range", "Start (or end) selecting the rows the cursor moves over", Scope::Only(&[Inbox]), ["v"], false;
     SelectAll, "select_all", "select all", "Select every conversation the filters and search match", Scope::Only(&[Inbox]), ["*"], false;
-    ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox]), ["esc"], false;
+    ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox, Leads]), ["esc"], false;
     Attachments, "attachments", "attachments", "Save an attachment to Downloads, or open it ($OPENER, else xdg-open/open)", Scope::Only(&[Thread]), ["A"], true;
     MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
 }

@@ -612,6 +612,11 @@ impl App {
                     });
                 }
             }
+            PickerPurpose::BulkEnroll { sequences } => {
+                if let Some(sequence) = sequences.get(at).cloned() {
+                    self.run_leads_bulk(BulkOp::Enroll { sequence });
+                }
+            }
             PickerPurpose::BulkSnooze { times } => {
                 if let (Some(until), Some(target)) = (times.get(at).copied(), self.bulk_target()) {
                     self.run_bulk(BulkOp::Snooze { until }, target);
@@ -684,7 +689,10 @@ impl App {
             Action::GoTasks => self.switch_tab(Screen::Tasks),
             Action::TaskDone => self.close_task(crate::model::TaskOutcome::Done),
             Action::TaskSkip => self.close_task(crate::model::TaskOutcome::Skipped),
-            Action::ToggleSelect => self.inbox.toggle_selected_row(),
+            Action::ToggleSelect => match screen {
+                Screen::Leads => self.toggle_picked_lead(),
+                _ => self.inbox.toggle_selected_row(),
+            },
             Action::SelectRange => self.inbox.toggle_range(),
             Action::SelectAll => {
                 self.inbox.select_all_matching();
@@ -693,7 +701,10 @@ impl App {
                     self.inbox.selection_count()
                 ));
             }
-            Action::ClearSelection => self.inbox.clear_selection(),
+            Action::ClearSelection => match screen {
+                Screen::Leads => self.leads.picked.clear(),
+                _ => self.inbox.clear_selection(),
+            },
             Action::MarkRead => self.mark_read(),
             Action::Attachments => self.pick_attachment(),
             Action::Down
@@ -789,8 +800,15 @@ impl App {
             Action::ComposeNew => self.compose_new(),
             Action::Enroll => {
                 if let Some(email) = self.lead_email() {
-                    self.jobs.push(Job::SequenceNames { email });
+                    let for_selection = screen == Screen::Leads && !self.leads.picked.is_empty();
+                    self.jobs.push(Job::SequenceNames {
+                        email,
+                        for_selection,
+                    });
                 }
+            }
+            Action::PauseLead if screen == Screen::Leads && !self.leads.picked.is_empty() => {
+                self.run_leads_bulk(BulkOp::Pause);
             }
             Action::PauseLead => {
                 if let Some(email) = self.lead_email() {
@@ -1206,6 +1224,10 @@ impl App {
     pub fn offers(&self, action: Action) -> bool {
         match action {
             Action::SwitchRoute => self.compose.as_ref().is_some_and(|c| c.routes.len() > 1),
+            // In the leads table, once leads are selected.
+            Action::Enroll | Action::PauseLead if self.screen() == Screen::Leads => {
+                !self.leads.picked.is_empty()
+            }
             _ => true,
         }
     }
@@ -1653,6 +1675,28 @@ impl App {
                 key: view.key.clone(),
                 choices,
             },
+        });
+    }
+
+    /// Space in the leads table: the lead in or out of the selection.
+    fn toggle_picked_lead(&mut self) {
+        let Some(email) = self.leads.selected_row().map(|r| r.email().to_string()) else {
+            return;
+        };
+        if !self.leads.picked.remove(&email) {
+            self.leads.picked.insert(email);
+        }
+        let len = self.leads.ids.len();
+        self.leads.cursor.down(len, 1);
+    }
+
+    /// One change to the leads table's selection, as a job.
+    fn run_leads_bulk(&mut self, operation: BulkOp) {
+        let keys: Vec<String> = std::mem::take(&mut self.leads.picked).into_iter().collect();
+        self.info(format!("{} {} leads…", bulk_verb(&operation), keys.len()));
+        self.jobs.push(Job::Bulk {
+            operation,
+            target: BulkTarget::Keys { keys },
         });
     }
 

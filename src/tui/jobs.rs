@@ -153,6 +153,8 @@ pub enum Job {
     },
     SequenceNames {
         email: String,
+        /// For the leads table's selection rather than one lead.
+        for_selection: bool,
     },
     /// Saves an email step's text edited in the composer.
     UpdateStepText {
@@ -248,6 +250,7 @@ pub enum JobResult {
     SequenceNames {
         email: String,
         names: Vec<String>,
+        for_selection: bool,
     },
     StepSaved {
         sequence: String,
@@ -435,9 +438,16 @@ fn result_for(job: Job, response: Response) -> JobResult {
         },
         (Job::Stats, Response::Stats(report)) => JobResult::Stats(Box::new(report)),
         (Job::Sequences, Response::SequencesPane(all)) => JobResult::Sequences(all),
-        (Job::SequenceNames { email }, Response::SequencesPane(all)) => JobResult::SequenceNames {
+        (
+            Job::SequenceNames {
+                email,
+                for_selection,
+            },
+            Response::SequencesPane(all),
+        ) => JobResult::SequenceNames {
             email,
             names: all.into_iter().map(|s| s.sequence.name).collect(),
+            for_selection,
         },
         (Job::SequenceDetail { .. }, Response::SequencePane(detail)) => {
             JobResult::SequenceDetail(Box::new(detail))

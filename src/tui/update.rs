@@ -336,13 +336,30 @@ impl App {
                     OutboxState::Pending | OutboxState::Sending => {}
                 }
             }
-            JobResult::SequenceNames { email, names } => {
+            JobResult::SequenceNames {
+                email,
+                names,
+                for_selection,
+            } => {
+                let (title, purpose) = if for_selection {
+                    (
+                        format!("Enroll {} leads in", self.leads.picked.len()),
+                        PickerPurpose::BulkEnroll {
+                            sequences: names.clone(),
+                        },
+                    )
+                } else {
+                    (
+                        format!("Enroll {email} in"),
+                        PickerPurpose::Enroll { email },
+                    )
+                };
                 self.overlay = Overlay::Picker(Picker {
-                    title: format!("Enroll {email} in"),
+                    title,
                     items: names,
                     query: String::new(),
                     cursor: Default::default(),
-                    purpose: PickerPurpose::Enroll { email },
+                    purpose,
                 });
             }
             JobResult::StepSaved { sequence, step } => {

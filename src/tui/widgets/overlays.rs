@@ -33,6 +33,10 @@ pub enum PickerPurpose {
         key: String,
         choices: Vec<(usize, bool)>,
     },
+    /// A sequence for the leads table's selection, in `items` order.
+    BulkEnroll {
+        sequences: Vec<String>,
+    },
     /// The same times, for the inbox's selection.
     BulkSnooze {
         times: Vec<chrono::DateTime<chrono::Utc>>,
