@@ -342,11 +342,11 @@ mod tests {
 
     #[test]
     fn a_key_reused_on_screens_that_never_meet_is_allowed() {
-        // `e` filters by event on Leads and edits a step on a Sequence;
-        // resuming a lead is on Lead alone: none of them share a screen.
-        let map = keymap(&[("resume_lead", &["e"])]).unwrap();
+        // `e` filters by event on Leads and edits a step on a Sequence; `p`
+        // pauses a lead on Lead: none of them share a screen with the others.
+        let map = keymap(&[("pause_lead", &["e"])]).unwrap();
         let e = KeyChord::parse("e").unwrap();
-        assert_eq!(map.lookup(Screen::Lead, e), Some(Action::ResumeLead));
+        assert_eq!(map.lookup(Screen::Lead, e), Some(Action::PauseLead));
         assert_eq!(map.lookup(Screen::Leads, e), Some(Action::CycleEvent));
         assert_eq!(map.lookup(Screen::Sequence, e), Some(Action::EditStep));
         // Compose takes typing, so a global key and a composer key never meet.
