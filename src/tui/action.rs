@@ -105,6 +105,8 @@ pub enum Action {
     ClearSelection,
     MarkRead,
     Attachments,
+    EnrollSelected,
+    PauseSelected,
 }
 
 /// Where an action can be used.
@@ -184,8 +186,8 @@ actions! {
     SortReverse, "sort_reverse", "reverse sort", "Reverse the sort", Scope::Only(&[Leads, Stats]), ["S"], false;
     CycleEvent, "filter_event", "event filter", "Filter by last interaction type (cycle)", Scope::Only(&[Leads]), ["e"], false;
     ComposeNew, "compose", "new email", "Write a new email to the lead", Scope::Only(&[Leads, Lead]), ["m"], true;
-    Enroll, "enroll", "enroll", "Enroll the lead (or the selected leads) in a sequence", Scope::Only(&[Lead, Leads]), ["E"], true;
-    PauseLead, "pause_lead", "pause lead", "Pause the lead's (or the selected leads') active enrollments", Scope::Only(&[Lead, Leads]), ["p"], true;
+    Enroll, "enroll", "enroll", "Enroll the lead in a sequence", Scope::Only(&[Lead]), ["E"], true;
+    PauseLead, "pause_lead", "pause lead", "Pause the lead's active enrollments", Scope::Only(&[Lead]), ["p"], true;
     ResumeLead, "resume_lead", "resume lead", "Resume the lead's paused enrollments", Scope::Only(&[Lead]), ["R"], true;
     Suppress, "suppress", "suppress", "Suppress the lead (never email again)", Scope::Only(&[Lead]), ["X"], true;
     ToggleDefinitions, "definitions", "definitions", "Show how each rate is computed", Scope::Only(&[Stats]), ["d"], true;
@@ -206,6 +208,8 @@ actions! {
     SelectAll, "select_all", "select all", "Select every conversation the filters and search match", Scope::Only(&[Inbox]), ["*"], false;
     ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox, Leads]), ["esc"], false;
     Attachments, "attachments", "attachments", "Save an attachment to Downloads, or open it ($OPENER, else xdg-open/open)", Scope::Only(&[Thread]), ["A"], true;
+    EnrollSelected, "enroll_selected", "enroll", "Enroll the selected leads (or the lead under the cursor) in a sequence", Scope::Only(&[Leads]), ["E"], true;
+    PauseSelected, "pause_selected", "pause", "Pause the selected leads' (or the lead's) active enrollments", Scope::Only(&[Leads]), ["p"], true;
     MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
 }
 

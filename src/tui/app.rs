@@ -798,7 +798,7 @@ impl App {
                 self.leads.set_filter_text(&text);
             }
             Action::ComposeNew => self.compose_new(),
-            Action::Enroll => {
+            Action::Enroll | Action::EnrollSelected => {
                 if let Some(email) = self.lead_email() {
                     let for_selection = screen == Screen::Leads && !self.leads.picked.is_empty();
                     self.jobs.push(Job::SequenceNames {
@@ -807,10 +807,10 @@ impl App {
                     });
                 }
             }
-            Action::PauseLead if screen == Screen::Leads && !self.leads.picked.is_empty() => {
+            Action::PauseSelected if !self.leads.picked.is_empty() => {
                 self.run_leads_bulk(BulkOp::Pause);
             }
-            Action::PauseLead => {
+            Action::PauseLead | Action::PauseSelected => {
                 if let Some(email) = self.lead_email() {
                     self.jobs.push(Job::PauseLead { email });
                 }
@@ -1225,9 +1225,7 @@ impl App {
         match action {
             Action::SwitchRoute => self.compose.as_ref().is_some_and(|c| c.routes.len() > 1),
             // In the leads table, once leads are selected.
-            Action::Enroll | Action::PauseLead if self.screen() == Screen::Leads => {
-                !self.leads.picked.is_empty()
-            }
+            Action::EnrollSelected | Action::PauseSelected => !self.leads.picked.is_empty(),
             _ => true,
         }
     }
