@@ -861,6 +861,24 @@ mod tests {
                 states: vec![OutboxState::Failed],
             },
             Request::SequenceList,
+            Request::Bulk {
+                operation: crate::model::BulkOp::Snooze {
+                    until: "2026-03-03T09:00:00Z".parse().unwrap(),
+                },
+                target: super::super::BulkTarget::Query {
+                    query: InboxQuery {
+                        search: Some("pricing".into()),
+                        ..InboxQuery::default()
+                    },
+                },
+            },
+            Request::Undo {
+                id: Some("bulk-1a2b3c4d".into()),
+            },
+            Request::Attachment {
+                key: "gm/1".into(),
+                number: 2,
+            },
         ];
         for request in requests {
             let text = serde_json::to_string(&request).unwrap();
@@ -876,6 +894,25 @@ mod tests {
             Response::Enrolled(EnrollReport {
                 sequence: "cfo".into(),
                 ..EnrollReport::default()
+            }),
+            Response::Bulk(super::super::BulkReport {
+                id: Some("bulk-1a2b3c4d".into()),
+                op: crate::model::BulkOp::Category {
+                    name: "Interested".into(),
+                },
+                changed: vec!["sl/1:2".into()],
+                unchanged: Vec::new(),
+                failed: vec![super::super::BulkSkip {
+                    key: "sl/1:3".into(),
+                    reason: "Smartlead refused".into(),
+                }],
+            }),
+            // Bytes travel as base64 and come back the same.
+            Response::Attachment(super::super::AttachmentContent {
+                number: 1,
+                filename: "overview.pdf".into(),
+                mime_type: "application/pdf".into(),
+                data: vec![0, 159, 146, 150, 255],
             }),
         ];
         for answer in answers {
