@@ -2,8 +2,9 @@
 //! through every pane, a reply sent to the sandbox and a clean quit with the
 //! terminal restored (`e2e_tmux.sh`); the `$EDITOR` round trip and Ctrl-L
 //! (`e2e_tmux_editor.sh`); the snooze picker beside a CLI (`e2e_tmux_snooze.sh`);
-//! a reply with its quote and a Cc (`e2e_tmux_compose.sh`). CI installs tmux
-//! (see .ci/run).
+//! a reply with its quote and a Cc (`e2e_tmux_compose.sh`); rows selected
+//! with space, archived and undone in one step each (`e2e_tmux_bulk.sh`).
+//! CI installs tmux (see .ci/run).
 
 use std::process::Command;
 
@@ -46,4 +47,9 @@ fn the_editor_round_trip_redraws_the_whole_screen_and_keeps_lines_apart() {
 #[test]
 fn a_reply_quotes_the_original_takes_a_cc_and_is_queued() {
     run_script("e2e_tmux_compose.sh", "e2e compose: 1 passed, 0 failed");
+}
+
+#[test]
+fn rows_selected_with_space_are_archived_together_and_undone_together() {
+    run_script("e2e_tmux_bulk.sh", "e2e bulk: 1 passed, 0 failed");
 }

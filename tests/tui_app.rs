@@ -1341,6 +1341,104 @@ async fn e_marks_done_and_s_snoozes_from_a_picker_in_the_reps_zone() {
     assert!(h.screen().contains("Snoozed "), "{}", h.screen());
 }
 
+#[tokio::test]
+async fn space_and_v_select_rows_e_archives_them_and_u_undoes_it_in_one_step() {
+    let mut h = Harness::new();
+    let names = ["Avery Quinn", "Blake Moreno", "Casey Lund", "Devon Park"];
+    for (n, who) in names.iter().enumerate() {
+        let reply = newer_reply(n, who, "Pricing for the team plan");
+        h.engine.store().put(&reply).unwrap();
+    }
+    h.settle().await;
+    let rows: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert!(rows.len() >= 6, "{} rows", rows.len());
+    // Space picks a row and moves down; v picks the rows the cursor goes over.
+    h.keys("space space j v j").await;
+    let picked: Vec<String> = [0, 1, 3, 4].iter().map(|&i| rows[i].clone()).collect();
+    let selection: Vec<String> = h.app.inbox.selection.keys.iter().cloned().collect();
+    let mut expected = picked.clone();
+    expected.sort();
+    assert_eq!(selection, expected);
+    insta::assert_snapshot!("inbox_multi_select", h.screen());
+    // Moving back shrinks the range, as in a visual mode; v ends it.
+    h.keys("k").await;
+    assert_eq!(h.app.inbox.selection_count(), 3);
+    h.keys("j v").await;
+    assert_eq!(h.app.inbox.selection_count(), 4);
+
+    h.keys("e").await;
+    assert!(h.app.inbox.selection.is_empty(), "the selection is spent");
+    let left: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert_eq!(left.len(), rows.len() - 4);
+    assert!(picked.iter().all(|k| !left.contains(k)));
+    let archived = InboxQuery {
+        archived: true,
+        ..InboxQuery::default()
+    };
+    assert_eq!(h.engine.inbox(&archived).unwrap().len(), 4);
+    let screen = h.screen();
+    assert!(screen.contains("Archive: 4 changed — u undoes"), "{screen}");
+
+    // u: no send is waiting, so it undoes the bulk change.
+    h.keys("u").await;
+    assert!(h.engine.inbox(&archived).unwrap().is_empty());
+    let back: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    assert_eq!(back, rows, "the inbox as before");
+    assert!(
+        h.screen().contains("Undone archive: 4 restored"),
+        "{}",
+        h.screen()
+    );
+
+    // * picks every matching conversation, loaded or not; Esc clears.
+    h.keys("*").await;
+    assert!(h.app.inbox.selection.all_matching);
+    assert!(
+        h.screen()
+            .contains(&format!("{} selected (all matching)", rows.len()))
+    );
+    h.keys("esc").await;
+    assert!(h.app.inbox.selection.is_empty());
+    assert!(!h.screen().contains("selected"));
+}
+
+#[tokio::test]
+async fn leads_selected_with_space_are_enrolled_together_and_refusals_are_named() {
+    let mut h = Harness::new();
+    h.settle().await;
+    h.keys("2").await;
+    let first: Vec<String> = (0..2)
+        .map(|i| {
+            let id = h.app.leads.ids[i];
+            let index = h.app.leads.index.as_ref().unwrap();
+            index.row(id).unwrap().email().to_string()
+        })
+        .collect();
+    h.keys("space space").await;
+    let screen = h.screen();
+    assert!(screen.contains("2 leads selected"), "{screen}");
+    assert!(screen.contains("✓ "), "{screen}");
+    h.keys("E").await;
+    assert!(h.screen().contains("Enroll 2 leads in"), "{}", h.screen());
+    h.keys("enter").await;
+    assert!(h.app.leads.picked.is_empty(), "the selection is spent");
+    // Both are held back (one is enrolled already): the change says so,
+    // and there is nothing to undo.
+    let message = h.app.current_toast().map(|(t, _)| t.to_string()).unwrap();
+    assert!(
+        message.starts_with("Enroll in cfo-q2: 0 changed, 2 not changed"),
+        "{message}"
+    );
+    assert!(message.contains("already enrolled"), "{message}");
+    assert!(!message.contains("undoes"), "{message}");
+    assert!(h.app.last_bulk.is_none());
+    let dana = h.engine.lead(&first[0]).unwrap().unwrap();
+    assert_eq!(dana.enrollments.len(), 1, "no second enrollment");
+    // Esc clears a selection in the table.
+    h.keys("space esc").await;
+    assert!(h.app.leads.picked.is_empty());
+}
+
 // ------------------------------------------------------------ the first screen
 
 /// A reply newer than everything in the fixture, from `who`, as a sync

@@ -78,6 +78,17 @@ impl CliDoor {
         })
     }
 
+    /// Takes the read marks this process left to Gmail now (a holder of
+    /// the data dir pushes its own on its timer); how many got there.
+    pub fn push_read_marks(&self) -> usize {
+        match &self.door {
+            Door::Local(engine) => self
+                .runtime
+                .block_on(crate::sync::read_state::push_all(engine)),
+            Door::Remote(_) => 0,
+        }
+    }
+
     /// The clock of this process, for defaults the verb shows (an
     /// enrollment's start): the same wall clock the holder reads.
     pub fn clock(&self) -> SharedClock {

@@ -1,6 +1,7 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
 pub mod attach;
+mod attachments;
 mod completions;
 mod compose;
 mod daemon_cli;
@@ -101,6 +102,9 @@ pub enum Command {
     /// Smartlead webhooks pointing at the daemon.
     #[command(subcommand)]
     Webhooks(daemon_cli::WebhooksCommand),
+    /// Files a conversation received: list them, save them.
+    #[command(subcommand)]
+    Attachment(attachments::AttachmentCommand),
     /// Gmail mailboxes' bounce rates; resume one paused for bounces.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCommand),
@@ -238,6 +242,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Webhooks(command)) => daemon_cli::webhooks(&cli, command),
         Some(Command::Mailbox(command)) => mailbox::run(&cli, command),
         Some(Command::Snippets(args)) => snippets::snippets(&cli, args),
+        Some(Command::Attachment(command)) => attachments::run(&cli, command),
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
     };

@@ -1,5 +1,7 @@
-//! `archive`, `unarchive`, `snooze`, `remind`, `reminders` and `reminder
-//! done`: the rep's own handling of conversations (engine/triage.rs).
+//! `archive`, `unarchive`, `snooze`, `read`, `unread`, `category`, `undo`,
+//! `remind`, `reminders` and `reminder done`: the rep's own handling of
+//! conversations (engine/triage.rs). The first six take several keys or a
+//! search and make one bulk change that `undo` reverts (engine/bulk.rs).
 
 use clap::{Args, Subcommand};
 
@@ -7,17 +9,25 @@ use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
-use crate::engine::snippet;
-use crate::model::Triage;
+use crate::engine::{BulkTarget, InboxQuery, snippet};
+use crate::model::BulkOp;
 
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Mark a conversation done: out of the inbox until something new arrives.
-    Archive(KeyArgs),
-    /// Bring an archived conversation back to the inbox.
-    Unarchive(KeyArgs),
-    /// Hide a conversation until WHEN; a reply from the person wakes it early.
+    /// Mark conversations done: out of the inbox until something new arrives.
+    Archive(KeysArgs),
+    /// Bring archived conversations back to the inbox.
+    Unarchive(KeysArgs),
+    /// Hide conversations until WHEN; a reply from the person wakes one early.
     Snooze(SnoozeArgs),
+    /// Mark conversations read (in Gmail too).
+    Read(KeysArgs),
+    /// Mark conversations' replies unread again (in Gmail too).
+    Unread(KeysArgs),
+    /// Set the reply category of conversations (at Smartlead too).
+    Category(CategoryArgs),
+    /// Undo a bulk change: the latest, or the one ID names.
+    Undo(UndoArgs),
     /// Be reminded of a conversation at WHEN.
     Remind(RemindArgs),
     /// Reminders not yet dismissed, soonest first.
@@ -28,16 +38,45 @@ pub enum Commands {
 }
 
 #[derive(Debug, Args)]
-pub struct KeyArgs {
-    /// The conversation's key, as `inbox` prints it.
-    pub key: String,
+pub struct KeysArgs {
+    /// Conversation keys, as `inbox` prints them.
+    #[arg(value_name = "KEY", required_unless_present = "search")]
+    pub keys: Vec<String>,
+    /// Every conversation this inbox search matches, instead of keys.
+    #[arg(long, value_name = "QUERY", conflicts_with = "keys")]
+    pub search: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct CategoryArgs {
+    /// Conversation keys, then the category (`Interested`, "Meeting Request").
+    #[arg(value_name = "KEY... NAME", required = true)]
+    pub args: Vec<String>,
+    /// Every conversation this inbox search matches, instead of keys.
+    #[arg(long, value_name = "QUERY")]
+    pub search: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The id a bulk command printed (or a unique start of it); default: the latest.
+    pub id: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]
 pub struct SnoozeArgs {
-    pub key: String,
+    /// Conversation keys, as `inbox` prints them.
+    #[arg(value_name = "KEY", required_unless_present = "search")]
+    pub keys: Vec<String>,
+    /// Every conversation this inbox search matches, instead of keys.
+    #[arg(long, value_name = "QUERY", conflicts_with = "keys")]
+    pub search: Option<String>,
     /// RFC 3339, a date and time, `tomorrow 9:00`, `mon`, `16:30`, `2d`, `3h`,
     /// `later`; in `[ui] timezone` (default: the system's).
     #[arg(long, value_name = "WHEN", required_unless_present = "clear")]
@@ -77,51 +116,80 @@ pub enum ReminderCommand {
 }
 
 pub fn run(cli: &Cli, command: &Commands) -> CliResult {
-    let door = CliDoor::open(cli, Reach::Cache)?;
+    // Read marks go on to Gmail and categories to Smartlead from here.
+    let reach = match command {
+        Commands::Read(_) | Commands::Unread(_) | Commands::Category(_) | Commands::Undo(_) => {
+            Reach::ProvidersIfAny
+        }
+        _ => Reach::Cache,
+    };
+    let door = CliDoor::open(cli, reach)?;
     let now = door.clock().now();
     let when = |text: &str| door.zone.parse(text, now).map_err(CliError::usage);
     match command {
-        Commands::Archive(args) | Commands::Unarchive(args) => {
-            let archived = matches!(command, Commands::Archive(_));
-            let request = Request::Archive {
-                key: args.key.clone(),
-                archived,
-            };
-            let triage = triage(door.call(request)?)?;
-            if args.json.json {
-                return output::json(&triage);
-            }
-            println!(
-                "{} {}",
-                if archived {
-                    "Archived"
-                } else {
-                    "Back in the inbox:"
-                },
-                triage.conversation
-            );
+        Commands::Archive(args) => bulk(&door, BulkOp::Archive, args),
+        Commands::Unarchive(args) => bulk(&door, BulkOp::Unarchive, args),
+        Commands::Read(args) => {
+            bulk(&door, BulkOp::Read, args)?;
+            door.push_read_marks();
+            Ok(())
+        }
+        Commands::Unread(args) => {
+            bulk(&door, BulkOp::Unread, args)?;
+            door.push_read_marks();
             Ok(())
         }
         Commands::Snooze(args) => {
-            let until = match &args.until {
-                Some(text) => Some(when(text)?),
-                None => None,
+            let op = match &args.until {
+                Some(text) => BulkOp::Snooze { until: when(text)? },
+                None => BulkOp::Unsnooze,
             };
-            let request = Request::Snooze {
-                key: args.key.clone(),
-                until,
+            let keys = KeysArgs {
+                keys: args.keys.clone(),
+                search: args.search.clone(),
+                json: args.json.clone(),
             };
-            let triage = triage(door.call(request)?)?;
-            if args.json.json {
-                return output::json(&triage);
+            bulk(&door, op, &keys)
+        }
+        Commands::Category(args) => {
+            let (name, keys) = args.args.split_last().expect("clap requires one");
+            if keys.is_empty() == args.search.is_none() {
+                return Err(CliError::usage(
+                    "give the conversations' keys then the category, or --search QUERY and \
+                     the category (`outpost category KEY... NAME`)",
+                ));
             }
-            match triage.snoozed_until {
-                Some(until) => println!(
-                    "Snoozed {} until {}",
-                    triage.conversation,
-                    door.zone.show(until)
-                ),
-                None => println!("Snooze taken off {}", triage.conversation),
+            let keys = KeysArgs {
+                keys: keys.to_vec(),
+                search: args.search.clone(),
+                json: args.json.clone(),
+            };
+            bulk(&door, BulkOp::Category { name: name.clone() }, &keys)
+        }
+        Commands::Undo(args) => {
+            let report = match door.call(Request::Undo {
+                id: args.id.clone(),
+            })? {
+                Response::Undone(report) => report,
+                other => return Err(unexpected(other)),
+            };
+            if matches!(report.op, BulkOp::Read | BulkOp::Unread) {
+                door.push_read_marks();
+            }
+            if args.json.json {
+                return output::json(&report);
+            }
+            println!(
+                "Undid {} ({}): {} restored",
+                report.id,
+                report.op.label(),
+                count(report.restored.len())
+            );
+            for key in &report.restored {
+                println!("  restored {key}");
+            }
+            for skip in &report.skipped {
+                println!("  skipped {}: {}", skip.key, skip.reason);
             }
             Ok(())
         }
@@ -190,9 +258,61 @@ pub fn run(cli: &Cli, command: &Commands) -> CliResult {
     }
 }
 
-fn triage(response: Response) -> CliResult<Triage> {
-    match response {
-        Response::Triage(t) => Ok(t),
-        other => Err(unexpected(other)),
+/// Runs one bulk change and says what it did and how to undo it.
+fn bulk(door: &CliDoor, op: BulkOp, args: &KeysArgs) -> CliResult {
+    let target = match &args.search {
+        Some(search) => BulkTarget::Query {
+            query: InboxQuery {
+                search: Some(search.clone()),
+                // What unarchive brings back is among the archived.
+                archived: op == BulkOp::Unarchive,
+                ..InboxQuery::default()
+            },
+        },
+        None => BulkTarget::Keys {
+            keys: args.keys.clone(),
+        },
+    };
+    let report = match door.call(Request::Bulk {
+        operation: op.clone(),
+        target,
+    })? {
+        Response::Bulk(report) => report,
+        other => return Err(unexpected(other)),
+    };
+    if args.json.json {
+        return output::json(&report);
+    }
+    let done = match &op {
+        BulkOp::Archive => "Archived".to_string(),
+        BulkOp::Unarchive => "Back in the inbox:".to_string(),
+        BulkOp::Snooze { until } => format!("Snoozed until {}:", door.zone.show(*until)),
+        BulkOp::Unsnooze => "Snooze taken off".to_string(),
+        BulkOp::Read => "Marked read".to_string(),
+        BulkOp::Unread => "Marked unread".to_string(),
+        BulkOp::Category { name } => format!("Category {name} set on"),
+        BulkOp::Enroll { sequence } => format!("Enrolled in {sequence}:"),
+        BulkOp::Pause => "Paused".to_string(),
+    };
+    match &report.id {
+        Some(id) => println!(
+            "{done} {} (undo: outpost undo {id})",
+            count(report.changed.len())
+        ),
+        None => println!("{done} {}", count(0)),
+    }
+    if !report.unchanged.is_empty() {
+        println!("  {} already so", count(report.unchanged.len()));
+    }
+    for failed in &report.failed {
+        println!("  not changed {}: {}", failed.key, failed.reason);
+    }
+    Ok(())
+}
+
+fn count(n: usize) -> String {
+    match n {
+        1 => "1 conversation".into(),
+        n => format!("{n} conversations"),
     }
 }

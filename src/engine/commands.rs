@@ -143,6 +143,16 @@ impl Engine {
     /// read pusher takes to Gmail, and that keeps a sync from undoing the
     /// mark meanwhile. True when anything changed.
     pub fn set_thread_read(&self, thread_key: &str, read: bool) -> CommandResult<bool> {
+        Ok(!self.set_conversation_read(thread_key, read)?.is_empty())
+    }
+
+    /// [`Engine::set_thread_read`], answering the keys of the messages it
+    /// flipped (what a bulk change records to undo).
+    pub(crate) fn set_conversation_read(
+        &self,
+        thread_key: &str,
+        read: bool,
+    ) -> CommandResult<Vec<String>> {
         let Some(thread) = self.store.get::<Thread>(thread_key)? else {
             return Err(CommandError::NotFound(format!(
                 "no thread {thread_key:?}; `outpost inbox` lists thread ids"
@@ -152,8 +162,7 @@ impl Engine {
             Some(key) => self.store.get::<Thread>(&key)?.unwrap_or(thread),
             None => thread,
         };
-        let now = self.clock.now();
-        let mut changed = false;
+        let mut flipped = Vec::new();
         for key in std::iter::once(primary.key()).chain(primary.sources.iter().cloned()) {
             let Some(copy) = self.store.get::<Thread>(&key)? else {
                 continue;
@@ -167,35 +176,49 @@ impl Engine {
                 .filter(|m| m.read != read && (read || m.direction == Direction::Inbound))
                 .map(|m| m.key())
                 .collect();
-            let flipped = self.store.modify::<Message, String>(&keys, |_, current| {
+            flipped.extend(self.flip_read(&copy, &keys, read)?);
+        }
+        if !flipped.is_empty() {
+            crate::conversation::settle(&self.store, &primary.key())?;
+        }
+        Ok(flipped)
+    }
+
+    /// Sets these messages of one copy of a conversation to `read`, each by
+    /// compare-and-swap; a Gmail copy also gets a [`ReadChange`] per message
+    /// that the read pusher takes to Gmail, and that keeps a sync from
+    /// undoing the mark meanwhile. Answers the keys flipped.
+    pub(crate) fn flip_read(
+        &self,
+        copy: &Thread,
+        keys: &[String],
+        read: bool,
+    ) -> CommandResult<Vec<String>> {
+        let flipped = self
+            .store
+            .modify::<Message, (String, String)>(keys, |key, current| {
                 let mut message = current?;
                 if message.read == read {
                     return None;
                 }
                 message.read = read;
                 let id = message.provider_id.clone();
-                Some((message, id))
+                Some((message, (key.to_string(), id)))
             })?;
-            if copy.provider == Provider::Gmail && !flipped.is_empty() {
-                let changes: Vec<ReadChange> = flipped
-                    .into_iter()
-                    .map(|gmail_id| ReadChange {
-                        account: copy.account.clone(),
-                        gmail_id,
-                        read,
-                        at: now,
-                    })
-                    .collect();
-                self.store.put_all(&changes)?;
-                changed = true;
-            } else {
-                changed |= !flipped.is_empty();
-            }
+        if copy.provider == Provider::Gmail && !flipped.is_empty() {
+            let now = self.clock.now();
+            let changes: Vec<ReadChange> = flipped
+                .iter()
+                .map(|(_, gmail_id)| ReadChange {
+                    account: copy.account.clone(),
+                    gmail_id: gmail_id.clone(),
+                    read,
+                    at: now,
+                })
+                .collect();
+            self.store.put_all(&changes)?;
         }
-        if changed {
-            crate::conversation::settle(&self.store, &primary.key())?;
-        }
-        Ok(changed)
+        Ok(flipped.into_iter().map(|(key, _)| key).collect())
     }
 
     pub fn save_draft(&self, draft: &Draft) -> CommandResult<()> {

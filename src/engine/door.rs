@@ -248,6 +248,28 @@ pub enum Request {
         id: String,
     },
 
+    // Bulk changes and their undo (engine/bulk.rs).
+    /// One operation on many conversations (or leads), kept for one undo.
+    Bulk {
+        operation: crate::model::BulkOp,
+        target: super::BulkTarget,
+    },
+    /// Undo a bulk change: the latest not yet undone, or the one `id` names.
+    Undo {
+        id: Option<String>,
+    },
+
+    // Attachments received (engine/attachments.rs).
+    /// A conversation's attachments, numbered from 1.
+    Attachments {
+        key: String,
+    },
+    /// One attachment's bytes (from Gmail).
+    Attachment {
+        key: String,
+        number: usize,
+    },
+
     // The rep's tasks (sequence task steps and tasks added by hand).
     /// Open tasks due by the end of today in `[sending].timezone`, earliest
     /// first; with `all`, every task, later and closed ones too.
@@ -337,6 +359,10 @@ pub enum Response {
         summary: PortableSummary,
     },
     Imported(PortableSummary),
+    Bulk(super::BulkReport),
+    Undone(super::UndoReport),
+    Attachments(Vec<super::AttachmentView>),
+    Attachment(super::AttachmentContent),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -622,6 +648,14 @@ impl Engine {
             Request::Remind { key, at, note } => Response::Reminder(self.remind(&key, at, note)?),
             Request::Reminders { all } => Response::Reminders(self.reminders(all)?),
             Request::ReminderDone { id } => Response::Reminder(self.reminder_done(&id)?),
+            Request::Bulk { operation, target } => {
+                Response::Bulk(self.bulk(&operation, &target).await?)
+            }
+            Request::Undo { id } => Response::Undone(self.undo_bulk(id.as_deref()).await?),
+            Request::Attachments { key } => Response::Attachments(self.attachments(&key)?),
+            Request::Attachment { key, number } => {
+                Response::Attachment(self.attachment(&key, number).await?)
+            }
             Request::SetCategory { key, category } => {
                 self.set_thread_category(&key, category).await?;
                 Response::Done
@@ -889,6 +923,24 @@ mod tests {
                 states: vec![OutboxState::Failed],
             },
             Request::SequenceList,
+            Request::Bulk {
+                operation: crate::model::BulkOp::Snooze {
+                    until: "2026-03-03T09:00:00Z".parse().unwrap(),
+                },
+                target: super::super::BulkTarget::Query {
+                    query: InboxQuery {
+                        search: Some("pricing".into()),
+                        ..InboxQuery::default()
+                    },
+                },
+            },
+            Request::Undo {
+                id: Some("bulk-1a2b3c4d".into()),
+            },
+            Request::Attachment {
+                key: "gm/1".into(),
+                number: 2,
+            },
         ];
         for request in requests {
             let text = serde_json::to_string(&request).unwrap();
@@ -904,6 +956,25 @@ mod tests {
             Response::Enrolled(EnrollReport {
                 sequence: "cfo".into(),
                 ..EnrollReport::default()
+            }),
+            Response::Bulk(super::super::BulkReport {
+                id: Some("bulk-1a2b3c4d".into()),
+                op: crate::model::BulkOp::Category {
+                    name: "Interested".into(),
+                },
+                changed: vec!["sl/1:2".into()],
+                unchanged: Vec::new(),
+                failed: vec![super::super::BulkSkip {
+                    key: "sl/1:3".into(),
+                    reason: "Smartlead refused".into(),
+                }],
+            }),
+            // Bytes travel as base64 and come back the same.
+            Response::Attachment(super::super::AttachmentContent {
+                number: 1,
+                filename: "overview.pdf".into(),
+                mime_type: "application/pdf".into(),
+                data: vec![0, 159, 146, 150, 255],
             }),
         ];
         for answer in answers {

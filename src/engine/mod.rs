@@ -5,6 +5,8 @@
 //! Queries return plain serializable views so the same call can be printed as
 //! a table, as `--json`, or sent over the daemon's API.
 
+mod attachments;
+mod bulk;
 mod categories;
 mod commands;
 mod compose;
@@ -22,6 +24,8 @@ mod stats;
 mod suppression;
 mod triage;
 
+pub use attachments::{AttachmentContent, AttachmentView, safe_file_name};
+pub use bulk::{BulkReport, BulkSkip, BulkTarget, UndoReport};
 pub use categories::*;
 pub use commands::*;
 pub use deliverability::{BOUNCE_PAUSE_MIN_SENDS, MailboxBounces, rate_text};

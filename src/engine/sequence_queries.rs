@@ -222,6 +222,11 @@ impl Engine {
     /// Pauses every active enrollment of a lead, each as `outpost enrollment
     /// pause` does (its queued, unsent email is cancelled); returns how many.
     pub fn pause_lead(&self, lead_email: &str) -> CommandResult<usize> {
+        Ok(self.pause_lead_enrollments(lead_email)?.len())
+    }
+
+    /// [`Engine::pause_lead`], answering the ids of the enrollments paused.
+    pub(crate) fn pause_lead_enrollments(&self, lead_email: &str) -> CommandResult<Vec<String>> {
         self.change_lead_enrollments(
             lead_email,
             EnrollmentState::Active,
@@ -234,12 +239,14 @@ impl Engine {
     /// enrollment resume` does (its step is looked at again now); returns
     /// how many.
     pub fn resume_lead(&self, lead_email: &str) -> CommandResult<usize> {
-        self.change_lead_enrollments(
-            lead_email,
-            EnrollmentState::Paused,
-            crate::sequences::EnrollmentAction::Resume,
-            None,
-        )
+        Ok(self
+            .change_lead_enrollments(
+                lead_email,
+                EnrollmentState::Paused,
+                crate::sequences::EnrollmentAction::Resume,
+                None,
+            )?
+            .len())
     }
 
     fn change_lead_enrollments(
@@ -248,7 +255,7 @@ impl Engine {
         from: EnrollmentState,
         action: crate::sequences::EnrollmentAction,
         reason: Option<&str>,
-    ) -> CommandResult<usize> {
+    ) -> CommandResult<Vec<String>> {
         let prefix = KeyBuf::new()
             .text(&normalize_email(lead_email))
             .into_prefix();
@@ -261,7 +268,7 @@ impl Engine {
         for e in &matching {
             crate::sequences::set_enrollment_state(&self.store, &e.id, action, reason, now)?;
         }
-        Ok(matching.len())
+        Ok(matching.into_iter().map(|e| e.id).collect())
     }
 
     /// Never mail this address again from `account`, and stop its enrollments.

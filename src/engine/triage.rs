@@ -27,7 +27,7 @@ pub struct ReminderView {
 impl Engine {
     /// The conversation a key belongs to (a provider copy's key gives its
     /// primary's), or a clear error.
-    fn conversation(&self, key: &str) -> CommandResult<Thread> {
+    pub(crate) fn conversation(&self, key: &str) -> CommandResult<Thread> {
         let Some(thread) = self.store.get::<Thread>(key)? else {
             return Err(CommandError::NotFound(format!(
                 "no conversation {key:?}; `outpost inbox` lists their keys"
@@ -64,29 +64,15 @@ impl Engine {
     /// Done with a conversation: out of the inbox until something new
     /// arrives. `false` brings it back.
     pub fn archive(&self, key: &str, archived: bool) -> CommandResult<Triage> {
-        let now = self.clock.now();
-        let (_, triage) = self.change_triage(key, |t| {
-            t.archived_at = archived.then_some(now);
-            t.snoozed_at = None;
-            t.snoozed_until = None;
-        })?;
+        let (_, triage) = self.change_triage(key, archive_change(archived, self.clock.now()))?;
         Ok(triage)
     }
 
     /// Hides a conversation until `until` (or a reply from the person);
     /// None takes the snooze off.
     pub fn snooze(&self, key: &str, until: Option<DateTime<Utc>>) -> CommandResult<Triage> {
-        let now = self.clock.now();
-        if until.is_some_and(|until| until <= now) {
-            return Err(CommandError::Invalid(
-                "a snooze must end in the future".into(),
-            ));
-        }
-        let (_, triage) = self.change_triage(key, |t| {
-            t.snoozed_at = until.map(|_| now);
-            t.snoozed_until = until;
-            t.archived_at = None;
-        })?;
+        let change = snooze_change(until, self.clock.now())?;
+        let (_, triage) = self.change_triage(key, change)?;
         Ok(triage)
     }
 
@@ -236,4 +222,32 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// What archiving (or bringing back) does to a triage record; one change for
+/// a single conversation and for a bulk one.
+pub(crate) fn archive_change(archived: bool, now: DateTime<Utc>) -> impl Fn(&mut Triage) {
+    move |t: &mut Triage| {
+        t.archived_at = archived.then_some(now);
+        t.snoozed_at = None;
+        t.snoozed_until = None;
+    }
+}
+
+/// What a snooze until `until` (None: off) does to a triage record; a snooze
+/// that ends now or earlier is refused.
+pub(crate) fn snooze_change(
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> CommandResult<impl Fn(&mut Triage)> {
+    if until.is_some_and(|until| until <= now) {
+        return Err(CommandError::Invalid(
+            "a snooze must end in the future".into(),
+        ));
+    }
+    Ok(move |t: &mut Triage| {
+        t.snoozed_at = until.map(|_| now);
+        t.snoozed_until = until;
+        t.archived_at = None;
+    })
 }

@@ -6,6 +6,7 @@
 //! read well in logs, exports and `--json` output.
 
 mod bounce;
+mod bulk;
 mod campaign;
 mod deliverability;
 mod event;
@@ -19,6 +20,7 @@ mod triage;
 mod workspace;
 
 pub use bounce::*;
+pub use bulk::*;
 pub use campaign::*;
 pub use deliverability::*;
 pub use event::*;

@@ -29,10 +29,11 @@ pub enum Kind {
     Notified,
     MailboxPause,
     PendingUnsubscribe,
+    BulkChange,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -56,6 +57,7 @@ impl Kind {
         Kind::Notified,
         Kind::MailboxPause,
         Kind::PendingUnsubscribe,
+        Kind::BulkChange,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::Notified => "notified",
             Kind::MailboxPause => "mailbox_pauses",
             Kind::PendingUnsubscribe => "pending_unsubscribes",
+            Kind::BulkChange => "bulk_changes",
         }
     }
 

@@ -69,6 +69,7 @@ macro_rules! for_each_kind {
             Kind::Cursor => $body!(Cursor),
             Kind::MailboxPause => $body!(MailboxPause),
             Kind::PendingUnsubscribe => $body!(PendingUnsubscribe),
+            Kind::BulkChange => $body!(BulkChange),
         }
     };
 }

@@ -164,6 +164,13 @@ impl Record for Triage {
     }
 }
 
+impl Record for BulkChange {
+    const KIND: Kind = Kind::BulkChange;
+    fn key(&self) -> String {
+        BulkChange::key(self)
+    }
+}
+
 impl Record for Reminder {
     const KIND: Kind = Kind::Reminder;
     fn key(&self) -> String {

@@ -109,6 +109,14 @@ pub enum Action {
     Attach,
     RemoveAttachment,
     InsertSnippet,
+    ToggleSelect,
+    SelectRange,
+    SelectAll,
+    ClearSelection,
+    MarkRead,
+    Attachments,
+    EnrollSelected,
+    PauseSelected,
 }
 
 /// Where an action can be used.
@@ -170,7 +178,7 @@ actions! {
     Search, "search", "search", "Search or filter as you type", Scope::Only(&[Inbox, Leads]), ["/"], true;
     Reply, "reply", "reply", "Reply to the conversation", Scope::Only(&[Inbox, Thread]), ["r"], true;
     SetCategory, "set_category", "category", "Set the reply category (synced to Smartlead)", Scope::Only(&[Inbox, Thread]), ["c"], true;
-    UndoSend, "undo_send", "undo send", "Take back the email being sent (during the undo window)", Scope::Global, ["u"], false;
+    UndoSend, "undo_send", "undo", "Undo: take back the email in its undo window, else the last bulk change", Scope::Global, ["u"], false;
     NextConversation, "next_conversation", "next conversation", "Open the next conversation", Scope::Only(&[Thread]), ["J"], false;
     PreviousConversation, "previous_conversation", "previous conversation", "Open the previous conversation", Scope::Only(&[Thread]), ["K"], false;
     NextUnread, "next_unread", "next unread", "Open the next unread conversation", Scope::Only(&[Inbox, Thread]), ["n"], true;
@@ -213,6 +221,14 @@ actions! {
     Attach, "attach", "attach file", "Attach a file (type its path; ~ works)", Scope::Only(&[Compose]), ["alt-a"], true;
     RemoveAttachment, "remove_attachment", "detach file", "Remove an attachment from the email", Scope::Only(&[Compose]), ["alt-d"], false;
     InsertSnippet, "insert_snippet", "insert snippet", "Insert a canned reply from the snippets folder (fuzzy picker)", Scope::Only(&[Compose]), ["alt-s"], true;
+    ToggleSelect, "toggle_select", "select", "Select the row (or not) for a bulk change, and move down", Scope::Only(&[Inbox, Leads]), ["space"], false;
+    SelectRange, "select_range", "select range", "Start (or end) selecting the rows the cursor moves over", Scope::Only(&[Inbox]), ["v"], false;
+    SelectAll, "select_all", "select all", "Select every conversation the filters and search match", Scope::Only(&[Inbox]), ["*"], false;
+    ClearSelection, "clear_selection", "clear selection", "Clear the selection", Scope::Only(&[Inbox, Leads]), ["esc"], false;
+    Attachments, "attachments", "attachments", "Save an attachment to Downloads, or open it ($OPENER, else xdg-open/open)", Scope::Only(&[Thread]), ["o"], true;
+    EnrollSelected, "enroll_selected", "enroll", "Enroll the selected leads (or the lead under the cursor) in a sequence", Scope::Only(&[Leads]), ["E"], true;
+    PauseSelected, "pause_selected", "pause", "Pause the selected leads' (or the lead's) active enrollments", Scope::Only(&[Leads]), ["p"], true;
+    MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
 }
 
 impl Action {

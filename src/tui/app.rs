@@ -22,8 +22,8 @@ use super::widgets::overlays::{
 };
 use crate::clock::SharedClock;
 use crate::config::Notify;
-use crate::engine::{ForwardDraft, LeadColumn, ReplyDraft};
-use crate::model::{Draft, EventType, OutboxState, SequenceStatus};
+use crate::engine::{BulkTarget, ForwardDraft, LeadColumn, ReplyDraft};
+use crate::model::{BulkOp, Draft, EventType, OutboxState, SequenceStatus};
 use crate::store::SyncProgress;
 
 /// Something only the terminal loop can do.
@@ -134,6 +134,10 @@ pub struct App {
     /// The lead the composer writes to, when cached: snippets are filled
     /// from it.
     pub compose_lead: Option<crate::model::Lead>,
+    /// The last bulk change this TUI made, for `u`.
+    pub last_bulk: Option<String>,
+    /// Where attachments are saved.
+    pub downloads: std::path::PathBuf,
 }
 
 impl App {
@@ -181,6 +185,8 @@ impl App {
             zone: crate::triage::RepZone::System,
             snippets_dir: None,
             compose_lead: None,
+            last_bulk: None,
+            downloads: super::files::downloads_dir(),
         };
         app.jobs.push(Job::Accounts);
         app.request_inbox(true);
@@ -494,6 +500,8 @@ impl App {
     }
 
     fn reload_inbox_filtered(&mut self) {
+        // What was picked was picked among other rows.
+        self.inbox.clear_selection();
         self.inbox.rows.clear();
         self.inbox.cursor = Default::default();
         self.inbox.rep_moved = false;
@@ -640,6 +648,11 @@ impl App {
                     label: format!("Snoozed {name} until {}", self.zone.show(at)),
                 });
             }
+            WhenFor::BulkSnooze => {
+                if let Some(target) = self.bulk_target() {
+                    self.run_bulk(BulkOp::Snooze { until: at }, target);
+                }
+            }
             WhenFor::SendLater => {
                 if let Some(compose) = &mut self.compose {
                     compose.send_at = Some(at);
@@ -700,7 +713,7 @@ impl App {
                 // The last item: type a date.
                 None => {
                     let title = match &purpose {
-                        WhenFor::Snooze { .. } => "Snooze until",
+                        WhenFor::Snooze { .. } | WhenFor::BulkSnooze => "Snooze until",
                         WhenFor::SendLater => "Send at",
                     };
                     self.overlay = Overlay::Prompt(Prompt {
@@ -723,6 +736,28 @@ impl App {
                 {
                     let removed = compose.attachments.remove(at);
                     self.info(format!("Removed {}", removed.filename));
+                }
+            }
+            PickerPurpose::Attachment { key, choices } => {
+                if let Some(&(number, open)) = choices.get(at) {
+                    self.info(if open { "Opening…" } else { "Saving…" });
+                    self.jobs.push(Job::Attachment {
+                        key,
+                        number,
+                        open,
+                        to: self.downloads.clone(),
+                    });
+                }
+            }
+            PickerPurpose::BulkEnroll { sequences } => {
+                if let Some(sequence) = sequences.get(at).cloned() {
+                    self.run_leads_bulk(BulkOp::Enroll { sequence });
+                }
+            }
+            PickerPurpose::BulkCategory { categories } => {
+                if let (Some(category), Some(target)) = (categories.get(at), self.bulk_target()) {
+                    let name = category.name.clone();
+                    self.run_bulk(BulkOp::Category { name }, target);
                 }
             }
             PickerPurpose::Enroll { email } => {
@@ -791,6 +826,24 @@ impl App {
             Action::GoTasks => self.switch_tab(Screen::Tasks),
             Action::TaskDone => self.close_task(crate::model::TaskOutcome::Done),
             Action::TaskSkip => self.close_task(crate::model::TaskOutcome::Skipped),
+            Action::ToggleSelect => match screen {
+                Screen::Leads => self.toggle_picked_lead(),
+                _ => self.inbox.toggle_selected_row(),
+            },
+            Action::SelectRange => self.inbox.toggle_range(),
+            Action::SelectAll => {
+                self.inbox.select_all_matching();
+                self.info(format!(
+                    "Selected all {} matching conversations",
+                    self.inbox.selection_count()
+                ));
+            }
+            Action::ClearSelection => match screen {
+                Screen::Leads => self.leads.picked.clear(),
+                _ => self.inbox.clear_selection(),
+            },
+            Action::MarkRead => self.mark_read(),
+            Action::Attachments => self.pick_attachment(),
             Action::Down
             | Action::Up
             | Action::Top
@@ -896,12 +949,19 @@ impl App {
                 self.leads.set_filter_text(&text);
             }
             Action::ComposeNew => self.compose_new(),
-            Action::Enroll => {
+            Action::Enroll | Action::EnrollSelected => {
                 if let Some(email) = self.lead_email() {
-                    self.jobs.push(Job::SequenceNames { email });
+                    let for_selection = screen == Screen::Leads && !self.leads.picked.is_empty();
+                    self.jobs.push(Job::SequenceNames {
+                        email,
+                        for_selection,
+                    });
                 }
             }
-            Action::PauseLead => {
+            Action::PauseSelected if !self.leads.picked.is_empty() => {
+                self.run_leads_bulk(BulkOp::Pause);
+            }
+            Action::PauseLead | Action::PauseSelected => {
                 if let Some(email) = self.lead_email() {
                     self.jobs.push(Job::PauseLead { email });
                 }
@@ -1040,6 +1100,9 @@ impl App {
             Action::PageUp => cursor.up(page),
             Action::Top => cursor.top(),
             _ => cursor.bottom(len),
+        }
+        if screen == Screen::Inbox {
+            self.inbox.extend_range();
         }
         if screen == Screen::Inbox
             && !self.inbox.exhausted
@@ -1190,6 +1253,9 @@ impl App {
     /// Done with the conversation: out of the inbox (and back to it from
     /// the thread) until the person writes again.
     fn archive(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Archive, target);
+        }
         let Some(t) = self.current_thread() else {
             self.error("Select a conversation first");
             return;
@@ -1218,17 +1284,26 @@ impl App {
     /// The snooze picker: later today, tomorrow morning, the weekend, next
     /// Monday, next week, in the rep's zone.
     fn pick_snooze(&mut self) {
-        let Some(t) = self.current_thread() else {
+        let bulk = self.bulk_target().is_some();
+        let single = self.current_thread().filter(|_| !bulk);
+        if !bulk && single.is_none() {
             self.error("Select a conversation first");
             return;
+        }
+        let (title, purpose) = match single {
+            None => (
+                format!("Snooze {} until", self.inbox.selection_count()),
+                WhenFor::BulkSnooze,
+            ),
+            Some(t) => (
+                "Snooze until".to_string(),
+                WhenFor::Snooze {
+                    thread_key: t.key(),
+                    name: t.person().to_string(),
+                },
+            ),
         };
-        self.pick_when(
-            "Snooze until",
-            WhenFor::Snooze {
-                thread_key: t.key(),
-                name: t.person().to_string(),
-            },
-        );
+        self.pick_when(&title, purpose);
     }
 
     /// The quick-time picker snooze and send later share: later today,
@@ -1317,6 +1392,9 @@ impl App {
     /// The rep's "come back to this": the conversation's replies unread
     /// again, here and in Gmail.
     fn mark_unread(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Unread, target);
+        }
         let Some(t) = self.current_thread() else {
             self.error("Select a conversation first");
             return;
@@ -1433,6 +1511,8 @@ impl App {
                 .is_some_and(|c| !c.attachments.is_empty()),
             // A step is written for every lead: no one lead fills a snippet.
             Action::InsertSnippet => !matches!(target, Some(ComposeTarget::SequenceStep { .. })),
+            // In the leads table, once leads are selected.
+            Action::EnrollSelected | Action::PauseSelected => !self.leads.picked.is_empty(),
             _ => true,
         }
     }
@@ -1503,10 +1583,27 @@ impl App {
     }
 
     fn pick_category(&mut self) {
+        if self.bulk_target().is_some() {
+            // The first picked row's account names the categories offered.
+            let account = self
+                .inbox
+                .rows
+                .iter()
+                .find(|r| self.inbox.selection.contains(&r.key()))
+                .map(|r| r.account.clone())
+                .unwrap_or_default();
+            self.jobs.push(Job::Categories {
+                thread_key: String::new(),
+                account,
+                for_selection: true,
+            });
+            return;
+        }
         match self.current_thread() {
             Some(t) => self.jobs.push(Job::Categories {
                 thread_key: t.key(),
                 account: t.account.clone(),
+                for_selection: false,
             }),
             None => self.error("Open or select a conversation first"),
         }
@@ -1836,13 +1933,126 @@ impl App {
         self.jobs.push(job);
     }
 
+    /// `u`: the send in its undo window first, else the last bulk change.
     fn undo_send(&mut self) {
-        match &self.pending_send {
-            Some(p) if p.state == OutboxState::Pending => {
+        match (&self.pending_send, self.last_bulk.clone()) {
+            (Some(p), _) if p.state == OutboxState::Pending => {
                 self.jobs.push(Job::CancelOutbox { id: p.id.clone() });
             }
-            Some(_) => self.error("Too late to undo: the email already left"),
-            None => self.error("Nothing to undo"),
+            (_, Some(id)) => {
+                self.info("Undoing the last bulk change…");
+                self.jobs.push(Job::Undo { id });
+            }
+            (Some(_), None) => self.error("Too late to undo: the email already left"),
+            (None, None) => self.error("Nothing to undo"),
+        }
+    }
+
+    /// What a bulk change applies to: the inbox's selection, if there is one.
+    fn bulk_target(&self) -> Option<BulkTarget> {
+        let selection = &self.inbox.selection;
+        if self.screen() != Screen::Inbox || selection.is_empty() {
+            return None;
+        }
+        Some(if selection.all_matching {
+            BulkTarget::Query {
+                query: crate::engine::InboxQuery {
+                    offset: 0,
+                    limit: None,
+                    ..self.inbox.query.clone()
+                },
+            }
+        } else {
+            BulkTarget::Keys {
+                keys: selection.keys.iter().cloned().collect(),
+            }
+        })
+    }
+
+    /// Runs one change on the selection as a job; the rows that leave the
+    /// inbox go at once, and the selection is cleared.
+    fn run_bulk(&mut self, operation: BulkOp, target: BulkTarget) {
+        let count = self.inbox.selection_count();
+        if matches!(operation, BulkOp::Archive | BulkOp::Snooze { .. }) {
+            let selection = self.inbox.selection.clone();
+            self.inbox.rows.retain(|r| !selection.contains(&r.key()));
+            self.inbox.cursor.clamp(self.inbox.rows.len());
+        }
+        self.inbox.clear_selection();
+        self.info(format!("{} {count}…", bulk_verb(&operation)));
+        self.jobs.push(Job::Bulk { operation, target });
+    }
+
+    /// The open conversation's attachments, each to save or to open.
+    fn pick_attachment(&mut self) {
+        let Some(view) = &self.thread.view else {
+            self.error("The conversation is still loading");
+            return;
+        };
+        let mut items = Vec::new();
+        let mut choices = Vec::new();
+        let files = view.messages.iter().flat_map(|m| &m.attachments);
+        for (at, a) in files.enumerate() {
+            let number = at + 1;
+            items.push(format!("{number}  Save {} to Downloads", a.filename));
+            choices.push((number, false));
+            items.push(format!("{number}  Open {}", a.filename));
+            choices.push((number, true));
+        }
+        if items.is_empty() {
+            self.error("No attachments in this conversation");
+            return;
+        }
+        self.overlay = Overlay::Picker(Picker {
+            title: "Attachments".into(),
+            items,
+            query: String::new(),
+            cursor: Default::default(),
+            purpose: PickerPurpose::Attachment {
+                key: view.key.clone(),
+                choices,
+            },
+        });
+    }
+
+    /// Space in the leads table: the lead in or out of the selection.
+    fn toggle_picked_lead(&mut self) {
+        let Some(email) = self.leads.selected_row().map(|r| r.email().to_string()) else {
+            return;
+        };
+        if !self.leads.picked.remove(&email) {
+            self.leads.picked.insert(email);
+        }
+        let len = self.leads.ids.len();
+        self.leads.cursor.down(len, 1);
+    }
+
+    /// One change to the leads table's selection, as a job.
+    fn run_leads_bulk(&mut self, operation: BulkOp) {
+        let keys: Vec<String> = std::mem::take(&mut self.leads.picked).into_iter().collect();
+        self.info(format!("{} {} leads…", bulk_verb(&operation), keys.len()));
+        self.jobs.push(Job::Bulk {
+            operation,
+            target: BulkTarget::Keys { keys },
+        });
+    }
+
+    /// Read, from the inbox: the selection, or the row.
+    fn mark_read(&mut self) {
+        if let Some(target) = self.bulk_target() {
+            return self.run_bulk(BulkOp::Read, target);
+        }
+        let Some(t) = self.current_thread() else {
+            self.error("Select a conversation first");
+            return;
+        };
+        let key = t.key();
+        self.jobs.push(Job::MarkRead {
+            key: key.clone(),
+            read: true,
+        });
+        if let Some(row) = self.inbox.rows.iter_mut().find(|r| r.key() == key) {
+            row.unread = false;
         }
     }
 
@@ -1867,6 +2077,21 @@ impl App {
             self.tick = self.tick.wrapping_add(1);
             self.dirty = true;
         }
+    }
+}
+
+/// What a bulk change is doing, for the message line ("Archiving 50…").
+pub fn bulk_verb(operation: &BulkOp) -> &'static str {
+    match operation {
+        BulkOp::Archive => "Archiving",
+        BulkOp::Unarchive => "Bringing back",
+        BulkOp::Snooze { .. } => "Snoozing",
+        BulkOp::Unsnooze => "Waking",
+        BulkOp::Read => "Marking read",
+        BulkOp::Unread => "Marking unread",
+        BulkOp::Category { .. } => "Setting the category of",
+        BulkOp::Enroll { .. } => "Enrolling",
+        BulkOp::Pause => "Pausing",
     }
 }
 

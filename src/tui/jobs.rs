@@ -75,6 +75,26 @@ pub enum Job {
     Categories {
         thread_key: String,
         account: String,
+        /// For the inbox's selection rather than one conversation.
+        for_selection: bool,
+    },
+    /// One change to many conversations (kept for one undo).
+    Bulk {
+        operation: BulkOp,
+        target: BulkTarget,
+    },
+    /// Undo a bulk change.
+    Undo {
+        id: String,
+    },
+    /// Fetch a conversation's attachment `number`, save it to the downloads
+    /// directory, and open it when asked.
+    Attachment {
+        key: String,
+        number: usize,
+        open: bool,
+        /// Where it is saved (the downloads directory).
+        to: std::path::PathBuf,
     },
     SetCategory {
         thread_key: String,
@@ -158,6 +178,8 @@ pub enum Job {
     },
     SequenceNames {
         email: String,
+        /// For the leads table's selection rather than one lead.
+        for_selection: bool,
     },
     /// Saves an email step's text edited in the composer.
     UpdateStepText {
@@ -222,7 +244,10 @@ pub enum JobResult {
     Categories {
         thread_key: String,
         categories: Vec<Category>,
+        for_selection: bool,
     },
+    Bulk(BulkReport),
+    Undone(UndoReport),
     CategorySet {
         thread_key: String,
         category: Category,
@@ -270,6 +295,7 @@ pub enum JobResult {
     SequenceNames {
         email: String,
         names: Vec<String>,
+        for_selection: bool,
     },
     StepSaved {
         sequence: String,
@@ -338,6 +364,9 @@ fn request_for(job: &Job) -> (&'static str, Request) {
             },
         ),
         Job::Categories { account, .. } => ("categories", Request::Categories { account }),
+        Job::Bulk { operation, target } => ("bulk change", Request::Bulk { operation, target }),
+        Job::Undo { id } => ("undo", Request::Undo { id: Some(id) }),
+        Job::Attachment { key, number, .. } => ("attachment", Request::Attachment { key, number }),
         Job::SetCategory {
             thread_key,
             category,
@@ -477,9 +506,16 @@ fn result_for(job: Job, response: Response) -> JobResult {
         },
         (Job::Stats, Response::Stats(report)) => JobResult::Stats(Box::new(report)),
         (Job::Sequences, Response::SequencesPane(all)) => JobResult::Sequences(all),
-        (Job::SequenceNames { email }, Response::SequencesPane(all)) => JobResult::SequenceNames {
+        (
+            Job::SequenceNames {
+                email,
+                for_selection,
+            },
+            Response::SequencesPane(all),
+        ) => JobResult::SequenceNames {
             email,
             names: all.into_iter().map(|s| s.sequence.name).collect(),
+            for_selection,
         },
         (Job::SequenceDetail { .. }, Response::SequencePane(detail)) => {
             JobResult::SequenceDetail(Box::new(detail))
@@ -490,12 +526,20 @@ fn result_for(job: Job, response: Response) -> JobResult {
             sequence,
             warnings: report.warnings(),
         },
-        (Job::Categories { thread_key, .. }, Response::Categories(categories)) => {
-            JobResult::Categories {
+        (
+            Job::Categories {
                 thread_key,
-                categories,
-            }
-        }
+                for_selection,
+                ..
+            },
+            Response::Categories(categories),
+        ) => JobResult::Categories {
+            thread_key,
+            categories,
+            for_selection,
+        },
+        (Job::Bulk { .. }, Response::Bulk(report)) => JobResult::Bulk(report),
+        (Job::Undo { .. }, Response::Undone(report)) => JobResult::Undone(report),
         (
             Job::SetCategory {
                 thread_key,
@@ -627,6 +671,19 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
     }
     let (what, request) = request_for(&job);
     match door.execute(request).await {
+        // Saved (and opened) here, off the UI task.
+        Ok(Response::Attachment(content)) => {
+            let (to, open) = match &job {
+                Job::Attachment { to, open, .. } => (to.clone(), *open),
+                _ => (super::files::downloads_dir(), false),
+            };
+            let deliver = move || super::files::deliver(&content, &to, open);
+            match tokio::task::spawn_blocking(deliver).await {
+                Ok(Ok(text)) => JobResult::Done(text),
+                Ok(Err(text)) => JobResult::Failed(text),
+                Err(e) => failed(what, e),
+            }
+        }
         Ok(Response::LeadIndex(source)) => {
             // Building sorts every column: off the async workers.
             let built = tokio::task::spawn_blocking(move || {

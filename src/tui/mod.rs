@@ -9,6 +9,7 @@
 pub mod action;
 pub mod app;
 pub mod feed;
+pub mod files;
 pub mod jobs;
 pub mod keymap;
 pub mod panes;

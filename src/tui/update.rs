@@ -162,6 +162,7 @@ impl App {
             JobResult::Categories {
                 thread_key,
                 categories,
+                for_selection,
             } => {
                 let current = self
                     .thread
@@ -180,15 +181,26 @@ impl App {
                         format!("{}{mark}", c.name)
                     })
                     .collect();
+                let (title, purpose) = if for_selection {
+                    (
+                        format!("Reply category of {}", self.inbox.selection_count()),
+                        PickerPurpose::BulkCategory { categories },
+                    )
+                } else {
+                    (
+                        "Reply category".to_string(),
+                        PickerPurpose::Category {
+                            thread_key,
+                            categories,
+                        },
+                    )
+                };
                 self.overlay = Overlay::Picker(Picker {
-                    title: "Reply category".into(),
+                    title,
                     items,
                     query: String::new(),
                     cursor: Default::default(),
-                    purpose: PickerPurpose::Category {
-                        thread_key,
-                        categories,
-                    },
+                    purpose,
                 });
             }
             JobResult::CategorySet {
@@ -404,13 +416,30 @@ impl App {
                     OutboxState::Pending | OutboxState::Sending => {}
                 }
             }
-            JobResult::SequenceNames { email, names } => {
+            JobResult::SequenceNames {
+                email,
+                names,
+                for_selection,
+            } => {
+                let (title, purpose) = if for_selection {
+                    (
+                        format!("Enroll {} leads in", self.leads.picked.len()),
+                        PickerPurpose::BulkEnroll {
+                            sequences: names.clone(),
+                        },
+                    )
+                } else {
+                    (
+                        format!("Enroll {email} in"),
+                        PickerPurpose::Enroll { email },
+                    )
+                };
                 self.overlay = Overlay::Picker(Picker {
-                    title: format!("Enroll {email} in"),
+                    title,
                     items: names,
                     query: String::new(),
                     cursor: Default::default(),
-                    purpose: PickerPurpose::Enroll { email },
+                    purpose,
                 });
             }
             JobResult::StepSaved { sequence, step } => {
@@ -428,6 +457,8 @@ impl App {
                 // Also reloads the open sequence's detail.
                 self.request_sequences();
             }
+            JobResult::Bulk(report) => self.bulk_done(report),
+            JobResult::Undone(report) => self.undone(report),
             JobResult::Done(text) => {
                 self.info(text);
                 self.request_lead();
@@ -529,6 +560,51 @@ impl App {
         }
     }
 
+    /// A bulk change came back: what it did, and that `u` undoes it.
+    fn bulk_done(&mut self, report: crate::engine::BulkReport) {
+        let done = report.changed.len();
+        let mut text = format!("{}: {done} changed", capitalized(&report.op.label()));
+        if !report.unchanged.is_empty() {
+            text.push_str(&format!(", {} already so", report.unchanged.len()));
+        }
+        if let Some(first) = report.failed.first() {
+            text.push_str(&format!(
+                ", {} not changed ({})",
+                report.failed.len(),
+                first.reason
+            ));
+        }
+        if report.id.is_some() {
+            let undo = self.keymap.label(super::action::Action::UndoSend);
+            text.push_str(&format!(" — {undo} undoes"));
+        }
+        self.last_bulk = report.id;
+        if report.failed.is_empty() {
+            self.info(text);
+        } else {
+            self.error(text);
+        }
+        self.request_inbox(true);
+    }
+
+    /// An undo came back: what it restored, and what it left alone.
+    fn undone(&mut self, report: crate::engine::UndoReport) {
+        self.last_bulk = None;
+        let mut text = format!(
+            "Undone {}: {} restored",
+            report.op.label(),
+            report.restored.len()
+        );
+        if !report.skipped.is_empty() {
+            text.push_str(&format!(
+                ", {} changed since and left as they are",
+                report.skipped.len()
+            ));
+        }
+        self.info(text);
+        self.request_inbox(true);
+    }
+
     /// One change from the store's feed: schedule (coalesced) refreshes.
     pub fn on_change(&mut self, change: Change) {
         match change {
@@ -624,5 +700,13 @@ impl App {
     /// After the feed lagged: everything may have changed.
     pub fn refresh_all(&mut self) {
         self.perform(super::action::Action::Refresh);
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -179,6 +179,23 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     if app.leads.loading {
         spans.push(Span::styled("  indexing leads…", app.theme.muted()));
     }
+    if !app.leads.picked.is_empty() {
+        spans.push(Span::styled(
+            format!("  {} leads selected", app.leads.picked.len()),
+            app.theme.accent(),
+        ));
+    }
+    if !app.inbox.selection.is_empty() {
+        let all = if app.inbox.selection.all_matching {
+            " (all matching)"
+        } else {
+            ""
+        };
+        spans.push(Span::styled(
+            format!("  {} selected{all}", app.inbox.selection_count()),
+            app.theme.accent(),
+        ));
+    }
     if let Some((note, problem)) = app.attachment_note() {
         let style = if problem {
             app.theme.error()

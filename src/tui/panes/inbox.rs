@@ -41,11 +41,103 @@ pub struct InboxPane {
     pub newest_inbound: Option<DateTime<Utc>>,
     /// Conversations back from a snooze (listed first, marked ⏎ until opened).
     pub woke: std::collections::HashSet<String>,
+    /// The rows the rep picked for a bulk change.
+    pub selection: Selection,
+}
+
+/// Rows picked for a bulk change: by key (space, a `v` range), or every
+/// conversation the current filters match, loaded or not.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Selection {
+    pub keys: std::collections::BTreeSet<String>,
+    /// A range being picked: the row it started on and what was picked
+    /// before it, so moving back shrinks it as in a visual mode.
+    pub range: Option<(usize, std::collections::BTreeSet<String>)>,
+    /// Every conversation the query matches (the bulk change runs the query).
+    pub all_matching: bool,
+}
+
+impl Selection {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && !self.all_matching
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.all_matching || self.keys.contains(key)
+    }
 }
 
 impl InboxPane {
     pub fn selected(&self) -> Option<&Thread> {
         self.rows.get(self.cursor.selected)
+    }
+
+    /// How many conversations the selection holds (all that match, when
+    /// every matching one is picked).
+    pub fn selection_count(&self) -> usize {
+        if self.selection.all_matching {
+            self.counts.map_or(self.rows.len(), |c| c.total)
+        } else {
+            self.selection.keys.len()
+        }
+    }
+
+    /// Space: the row in or out of the selection; the cursor moves down.
+    pub fn toggle_selected_row(&mut self) {
+        let Some(key) = self.selected().map(Thread::key) else {
+            return;
+        };
+        let selection = &mut self.selection;
+        if selection.all_matching {
+            // Picking out of "all": the loaded rows but this one.
+            selection.all_matching = false;
+            selection.keys = self.rows.iter().map(Thread::key).collect();
+            selection.keys.remove(&key);
+        } else if !selection.keys.remove(&key) {
+            selection.keys.insert(key);
+        }
+        selection.range = None;
+        self.cursor.down(self.rows.len(), 1);
+    }
+
+    /// `v`: starts a range on this row, or ends the one being picked.
+    pub fn toggle_range(&mut self) {
+        if self.selection.range.take().is_some() {
+            return;
+        }
+        self.selection.all_matching = false;
+        let base = self.selection.keys.clone();
+        self.selection.range = Some((self.cursor.selected, base));
+        self.extend_range();
+    }
+
+    /// A range follows the cursor: the rows from its start to the cursor.
+    pub fn extend_range(&mut self) {
+        let Some((anchor, base)) = &self.selection.range else {
+            return;
+        };
+        let (from, to) = if *anchor <= self.cursor.selected {
+            (*anchor, self.cursor.selected)
+        } else {
+            (self.cursor.selected, *anchor)
+        };
+        let mut keys = base.clone();
+        for row in self.rows.iter().take(to + 1).skip(from) {
+            keys.insert(row.key());
+        }
+        self.selection.keys = keys;
+    }
+
+    /// Every conversation the current filters and search match.
+    pub fn select_all_matching(&mut self) {
+        self.selection = Selection {
+            all_matching: true,
+            ..Selection::default()
+        };
+    }
+
+    pub fn clear_selection(&mut self) {
+        self.selection = Selection::default();
     }
 
     pub fn filter_summary(&self) -> String {
@@ -117,13 +209,21 @@ impl InboxPane {
             .iter()
             .map(|t| RowCells::of(t, now, self.woke.contains(&t.key())))
             .collect();
-        let layout = RowLayout::fit(inner.width as usize, &cells);
+        let picking = !self.selection.is_empty();
+        let picked: Vec<bool> = self.rows[range_of(offset, cells.len())]
+            .iter()
+            .map(|t| self.selection.contains(&t.key()))
+            .collect();
+        let mark_width = usize::from(picking) * 2;
+        let layout = RowLayout::fit((inner.width as usize).saturating_sub(mark_width), &cells);
         let rows: Vec<Row> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| {
                 let style = if offset + i == selected {
                     theme.selected()
+                } else if picked[i] {
+                    theme.accent()
                 } else if c.unread {
                     theme.unread()
                 } else {
@@ -139,12 +239,16 @@ impl InboxPane {
                         theme.muted(),
                     ));
                 }
-                let mut row = vec![
+                let mut row = Vec::new();
+                if picking {
+                    row.push(Cell::from(if picked[i] { "✓" } else { " " }));
+                }
+                row.extend([
                     Cell::from(if c.unread { "●" } else { " " }),
                     Cell::from(c.when.clone()),
                     Cell::from(clip(&c.who, layout.who)),
                     Cell::from(Line::from(text)),
-                ];
+                ]);
                 if layout.badge > 0 {
                     row.push(Cell::from(Span::styled(
                         clip(&c.badge, layout.badge),
@@ -160,10 +264,18 @@ impl InboxPane {
                 Row::new(row).style(style)
             })
             .collect();
-        let table = Table::new(rows, layout.constraints()).column_spacing(1);
+        let mut constraints = layout.constraints();
+        if picking {
+            constraints.insert(0, Constraint::Length(1));
+        }
+        let table = Table::new(rows, constraints).column_spacing(1);
         f.render_widget(table, inner);
         (inner, offset)
     }
+}
+
+fn range_of(offset: usize, len: usize) -> std::ops::Range<usize> {
+    offset..offset + len
 }
 
 /// One inbox row's texts, before they are fitted to the width.

@@ -133,6 +133,8 @@ pub struct LeadsPane {
     pub pending: BTreeSet<String>,
     pub rows_inflight: bool,
     pub loading: bool,
+    /// Leads picked for a bulk change (enroll, pause), by email.
+    pub picked: BTreeSet<String>,
 }
 
 impl LeadsPane {
@@ -277,14 +279,19 @@ impl LeadsPane {
             .enumerate()
             .filter_map(|(i, id)| {
                 let r = index.row(*id)?;
+                let picked = self.picked.contains(r.email());
                 let style = if offset + i == self.cursor.selected {
                     theme.selected()
+                } else if picked {
+                    theme.accent()
                 } else {
                     ratatui::style::Style::default()
                 };
                 let cells = columns.iter().zip(&widths).map(|(column, width)| {
                     let width = *width as usize;
                     Cell::from(match column {
+                        // A selected lead is marked before its name.
+                        LeadColumn::Name if picked => clip(&format!("✓ {}", r.name()), width),
                         LeadColumn::Name => clip(r.name(), width),
                         LeadColumn::Email => clip(r.email(), width),
                         LeadColumn::LinkedIn => clip(&linkedin_handle(r.linkedin()), width),

@@ -37,6 +37,8 @@ impl ThreadPane {
             return (vec![Line::styled("Loading…", theme.muted())], 0);
         };
         let mut newest = 0;
+        // Numbered as `outpost attachment` and the A key number them.
+        let mut attachment_number = 0;
         let t = &view.thread;
         let mut out = vec![
             Line::styled(t.subject.clone(), theme.accent()),
@@ -125,8 +127,12 @@ impl ThreadPane {
                 }
             }
             for a in &m.attachments {
+                attachment_number += 1;
                 out.push(Line::styled(
-                    format!("  📎 {} ({}, {} bytes)", a.filename, a.mime_type, a.size),
+                    format!(
+                        "  📎 {attachment_number} {} ({}, {} bytes)",
+                        a.filename, a.mime_type, a.size
+                    ),
                     theme.muted(),
                 ));
             }

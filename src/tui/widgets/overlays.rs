@@ -36,6 +36,19 @@ pub enum PickerPurpose {
     },
     /// The composer's attachments, in `items` order.
     RemoveAttachment,
+    /// A conversation's attachments: (number, open it) per item.
+    Attachment {
+        key: String,
+        choices: Vec<(usize, bool)>,
+    },
+    /// A sequence for the leads table's selection, in `items` order.
+    BulkEnroll {
+        sequences: Vec<String>,
+    },
+    /// A category for the inbox's selection.
+    BulkCategory {
+        categories: Vec<Category>,
+    },
     /// Filters: one value per item, `None` (the first item) clearing it.
     FilterCampaign {
         /// Leads filter by name (the filter box's text), the inbox by id.
@@ -61,6 +74,8 @@ pub enum WhenFor {
     },
     /// The composer's send time.
     SendLater,
+    /// The inbox's selection, as one bulk change.
+    BulkSnooze,
 }
 
 /// A line of text the rep types: a date, a file path.
@@ -117,6 +132,8 @@ impl Picker {
             PickerPurpose::FilterCampaign { .. }
                 | PickerPurpose::FilterCategory { .. }
                 | PickerPurpose::Snippet { .. }
+                // A number or a file name picks an attachment.
+                | PickerPurpose::Attachment { .. }
         )
     }
 
