@@ -16,6 +16,7 @@ mod portable;
 mod read;
 mod send;
 mod sequences;
+pub mod tags;
 mod tasks;
 mod triage;
 
@@ -91,6 +92,8 @@ pub enum Command {
     Sequences(sequences::Commands),
     #[command(flatten)]
     Triage(triage::Commands),
+    #[command(flatten)]
+    Tags(tags::Commands),
     #[command(flatten)]
     Tasks(tasks::Commands),
     /// Smartlead webhooks pointing at the daemon.
@@ -224,6 +227,7 @@ pub fn run(cli: Cli) -> i32 {
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         Some(Command::Triage(cmd)) => triage::run(&cli, cmd),
+        Some(Command::Tags(cmd)) => tags::run(&cli, cmd),
         Some(Command::Tasks(cmd)) => tasks::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
         Some(Command::Outbox(command)) => outbox::run(&cli, command),

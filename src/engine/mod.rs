@@ -15,9 +15,11 @@ mod lead_index;
 pub mod preflight;
 mod queries;
 pub mod remote;
+pub mod search;
 mod sequence_queries;
 mod stats;
 mod suppression;
+mod tags;
 mod triage;
 
 pub use categories::*;
@@ -29,6 +31,7 @@ pub use queries::*;
 pub use sequence_queries::*;
 pub use stats::*;
 pub use suppression::PassedOn;
+pub use tags::{TagCount, parse_tag_changes};
 pub use triage::*;
 
 use std::sync::Arc;
@@ -48,6 +51,8 @@ pub struct Engine {
     /// What the config says about sending, for the commands that need it
     /// (apply, plan): the process holding the data dir answers with its own.
     settings: Arc<EngineSettings>,
+    /// Every conversation's searchable text, kept in memory (engine/search).
+    search_index: Arc<search::SearchIndex>,
 }
 
 /// The parts of the config the engine's commands read.
@@ -60,6 +65,8 @@ pub struct EngineSettings {
     pub data_dir: Option<std::path::PathBuf>,
     /// Each account's `from_name`, by account name.
     pub from_names: std::collections::BTreeMap<String, String>,
+    /// The zone the rep reads and types times in (search dates).
+    pub zone: crate::triage::RepZone,
 }
 
 impl EngineSettings {
@@ -78,6 +85,7 @@ impl EngineSettings {
                     crate::config::ProviderSettings::Smartlead(_) => None,
                 })
                 .collect(),
+            zone: crate::triage::RepZone::from_config(config),
         }
     }
 
@@ -137,6 +145,7 @@ impl Engine {
             providers,
             lead_updates: Arc::new(std::sync::Mutex::new(())),
             settings: Arc::default(),
+            search_index: Arc::default(),
         }
     }
 

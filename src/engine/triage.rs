@@ -27,7 +27,7 @@ pub struct ReminderView {
 impl Engine {
     /// The conversation a key belongs to (a provider copy's key gives its
     /// primary's), or a clear error.
-    fn conversation(&self, key: &str) -> CommandResult<Thread> {
+    pub(super) fn conversation(&self, key: &str) -> CommandResult<Thread> {
         let Some(thread) = self.store.get::<Thread>(key)? else {
             return Err(CommandError::NotFound(format!(
                 "no conversation {key:?}; `outpost inbox` lists their keys"

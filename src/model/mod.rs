@@ -15,6 +15,7 @@ mod notified;
 mod outbox;
 mod pass_on;
 mod sequence;
+mod tags;
 mod triage;
 mod workspace;
 
@@ -28,6 +29,7 @@ pub use notified::*;
 pub use outbox::*;
 pub use pass_on::*;
 pub use sequence::*;
+pub use tags::*;
 pub use triage::*;
 pub use workspace::*;
 

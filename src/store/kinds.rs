@@ -28,10 +28,12 @@ pub enum Kind {
     Notified,
     MailboxPause,
     PendingUnsubscribe,
+    Tags,
+    GmailLabels,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 24] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -54,6 +56,8 @@ impl Kind {
         Kind::Notified,
         Kind::MailboxPause,
         Kind::PendingUnsubscribe,
+        Kind::Tags,
+        Kind::GmailLabels,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -80,6 +84,8 @@ impl Kind {
             Kind::Notified => "notified",
             Kind::MailboxPause => "mailbox_pauses",
             Kind::PendingUnsubscribe => "pending_unsubscribes",
+            Kind::Tags => "tags",
+            Kind::GmailLabels => "gmail_labels",
         }
     }
 

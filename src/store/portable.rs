@@ -68,6 +68,8 @@ macro_rules! for_each_kind {
             Kind::Cursor => $body!(Cursor),
             Kind::MailboxPause => $body!(MailboxPause),
             Kind::PendingUnsubscribe => $body!(PendingUnsubscribe),
+            Kind::Tags => $body!(TagSet),
+            Kind::GmailLabels => $body!(GmailLabels),
         }
     };
 }
