@@ -423,3 +423,305 @@ async fn every_operator_narrows_as_it_says() {
     assert!(stderr.contains("leads search"), "{stderr}");
     drop(rig.sandbox);
 }
+
+// ---- The TUI: labels and tags on rows, `/` searching bodies, `t` tagging.
+
+mod tui {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use outpost::clock::FakeClock;
+    use outpost::config::Notify;
+    use outpost::engine::Engine;
+    use outpost::model::*;
+    use outpost::store::{Change, Store};
+    use outpost::tui::{App, Keymap, Theme, jobs, view};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use tokio::sync::broadcast;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// A Gmail conversation with one inbound message carrying `labels`.
+    fn conversation(
+        store: &Store,
+        id: &str,
+        who: (&str, &str),
+        subject: &str,
+        when: &str,
+        body: &str,
+        labels: &[&str],
+    ) {
+        let thread = Thread {
+            account: "gm".into(),
+            provider: Provider::Gmail,
+            provider_thread_id: id.into(),
+            subject: subject.into(),
+            lead_email: Some(who.1.into()),
+            campaign_id: None,
+            campaign_name: None,
+            last_message_at: at(when),
+            last_inbound_at: Some(at(when)),
+            message_count: 1,
+            unread: true,
+            has_reply: true,
+            category: None,
+            snippet: body.chars().take(30).collect(),
+            participants: vec![who.1.into()],
+            lead_name: Some(who.0.into()),
+            preview: body.chars().take(30).collect(),
+            answered_last: false,
+            merged_into: None,
+            sources: Vec::new(),
+        };
+        let message = Message {
+            account: "gm".into(),
+            provider_id: format!("m-{id}"),
+            thread_key: thread.key(),
+            direction: Direction::Inbound,
+            message_id: Some(format!("<{id}@mail.example>")),
+            in_reply_to: None,
+            references: Vec::new(),
+            from: Address {
+                name: Some(who.0.into()),
+                email: who.1.into(),
+            },
+            to: vec![Address::new("sam@acme.io")],
+            cc: Vec::new(),
+            subject: subject.into(),
+            date: at(when),
+            text_body: body.into(),
+            html_body: None,
+            attachments: Vec::new(),
+            read: false,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            smartlead: None,
+        };
+        store.put(&thread).unwrap();
+        store.put(&message).unwrap();
+    }
+
+    struct Harness {
+        app: App,
+        engine: Engine,
+        feed: broadcast::Receiver<Change>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let store = Store::temporary().unwrap();
+            store
+                .put(&GmailLabels {
+                    account: "gm".into(),
+                    labels: vec![
+                        LabelName {
+                            id: "INBOX".into(),
+                            name: "INBOX".into(),
+                            system: true,
+                        },
+                        LabelName {
+                            id: "Label_1".into(),
+                            name: "Prospects".into(),
+                            system: false,
+                        },
+                        LabelName {
+                            id: "Label_2".into(),
+                            name: "Follow up".into(),
+                            system: false,
+                        },
+                    ],
+                })
+                .unwrap();
+            conversation(
+                &store,
+                "t1",
+                ("Ann Lee", "ann@northwind.io"),
+                "Pricing for the team plan",
+                "2026-03-10T14:00:00Z",
+                "Thanks, the numbers look fine. Our purple giraffe budget is approved for Q2.",
+                &["INBOX", "Label_1"],
+            );
+            conversation(
+                &store,
+                "t2",
+                ("Bo Chan", "bo@contoso.io"),
+                "Re: intro",
+                "2026-03-10T13:00:00Z",
+                "Can we talk next week? Tuesday works.",
+                &["INBOX", "Label_2"],
+            );
+            conversation(
+                &store,
+                "t3",
+                ("Cy Diaz", "cy@fabrikam.io"),
+                "Out of office",
+                "2026-03-10T12:00:00Z",
+                "I am away until Monday.",
+                &["INBOX"],
+            );
+            let clock = FakeClock::new(at("2026-03-10T15:00:00Z"));
+            let engine = Engine::new(store, Arc::new(clock.clone()));
+            engine.tag("gm/t1", &["hot".into()], &[]).unwrap();
+            let feed = engine.subscribe();
+            let mut app = App::new(
+                Keymap::defaults(),
+                Theme::new(&BTreeMap::new(), false).unwrap(),
+                Arc::new(clock),
+                10,
+                Notify::Bell,
+            );
+            app.zone = outpost::triage::RepZone::Named(chrono_tz::UTC);
+            Harness { app, engine, feed }
+        }
+
+        async fn settle(&mut self) {
+            loop {
+                let mut busy = false;
+                for job in self.app.take_jobs() {
+                    busy = true;
+                    let result = jobs::run(self.engine.clone(), job).await;
+                    self.app.apply(result);
+                }
+                while let Ok(change) = self.feed.try_recv() {
+                    busy = true;
+                    self.app.on_change(change);
+                }
+                if !busy {
+                    break;
+                }
+            }
+        }
+
+        async fn key(&mut self, code: KeyCode) {
+            self.app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+            self.settle().await;
+        }
+
+        /// Types letter by letter, letting each keystroke's query run.
+        async fn type_text(&mut self, text: &str) {
+            for c in text.chars() {
+                self.key(KeyCode::Char(c)).await;
+            }
+        }
+
+        fn screen(&mut self) -> String {
+            let mut terminal = Terminal::new(TestBackend::new(110, 12)).unwrap();
+            terminal.draw(|f| view::draw(f, &mut self.app)).unwrap();
+            let buffer = terminal.backend().buffer();
+            let mut out = String::new();
+            for y in 0..buffer.area.height {
+                let line: String = (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect();
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
+            out
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_show_labels_and_tags_and_slash_searches_bodies_as_you_type() {
+        let mut h = Harness::new();
+        h.settle().await;
+        insta::assert_snapshot!("inbox_with_labels_and_tags", h.screen());
+
+        h.key(KeyCode::Char('/')).await;
+        h.type_text("\"purple giraffe\"").await;
+        let screen = h.screen();
+        insta::assert_snapshot!("inbox_searching_a_body_phrase", screen);
+        assert!(screen.contains("Pricing for the team plan") && !screen.contains("Re: intro"));
+
+        // Operators stream the same way; Esc clears the search.
+        h.key(KeyCode::Esc).await;
+        h.key(KeyCode::Char('/')).await;
+        h.type_text("label:\"follow up\"").await;
+        let screen = h.screen();
+        assert!(
+            screen.contains("Re: intro") && !screen.contains("Pricing"),
+            "{screen}"
+        );
+        h.key(KeyCode::Esc).await;
+        assert!(h.screen().contains("Out of office"));
+    }
+
+    #[tokio::test]
+    async fn the_index_follows_the_store_after_it_is_built() {
+        let h = Harness::new();
+        let search = |text: &str| -> Vec<String> {
+            let query = outpost::engine::InboxQuery {
+                search: Some(text.into()),
+                ..Default::default()
+            };
+            h.engine
+                .inbox(&query)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.key)
+                .collect()
+        };
+        assert_eq!(search("giraffe"), ["gm/t1"]);
+        assert!(search("zebra").is_empty());
+        // A new message in a conversation the index already holds, and a
+        // new conversation: both found on the next query.
+        let store = h.engine.store();
+        conversation(
+            store,
+            "t4",
+            ("Di Eng", "di@litware.io"),
+            "Zebra pricing",
+            "2026-03-10T14:30:00Z",
+            "A striped zebra of a question.",
+            &["INBOX"],
+        );
+        let mut reply = store.get::<Message>("gm/m-t3").unwrap().unwrap();
+        reply.provider_id = "m-t3b".into();
+        reply.message_id = Some("<t3b@mail.example>".into());
+        reply.text_body = "Back now; the zebra crossing works.".into();
+        store.put(&reply).unwrap();
+        assert_eq!(search("zebra"), ["gm/t4", "gm/t3"]);
+        // A body changed in place is read again.
+        let mut first = store.get::<Message>("gm/m-t1").unwrap().unwrap();
+        first.text_body = "Budget moved to Q3.".into();
+        store.put(&first).unwrap();
+        assert!(search("giraffe").is_empty());
+        assert_eq!(search("\"moved to q3\""), ["gm/t1"]);
+    }
+
+    #[tokio::test]
+    async fn t_tags_the_selected_conversation_with_tab_completion() {
+        let mut h = Harness::new();
+        h.settle().await;
+        // The second row (Bo Chan): `t`, then `+ho` Tab completes to the tag in use.
+        h.key(KeyCode::Char('j')).await;
+        h.key(KeyCode::Char('t')).await;
+        h.type_text("+ho").await;
+        h.key(KeyCode::Tab).await;
+        h.type_text(" +later").await;
+        assert!(h.screen().contains("tags for Bo Chan: +hot +later"));
+        h.key(KeyCode::Enter).await;
+        let stored = h.engine.thread("gm/t2").unwrap().unwrap();
+        assert_eq!(stored.tags, ["hot", "later"]);
+        let screen = h.screen();
+        assert!(
+            screen.contains("[Follow up] #hot #later Re: intro"),
+            "{screen}"
+        );
+
+        // A bad name is refused and the line stays open to fix it.
+        h.key(KeyCode::Char('t')).await;
+        h.type_text("-later +no,way").await;
+        h.key(KeyCode::Enter).await;
+        assert!(h.app.tag_prompt.is_some());
+        assert_eq!(
+            h.engine.thread("gm/t2").unwrap().unwrap().tags,
+            ["hot", "later"]
+        );
+        h.key(KeyCode::Esc).await;
+        assert!(h.app.tag_prompt.is_none());
+    }
+}

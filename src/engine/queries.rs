@@ -335,10 +335,7 @@ impl Engine {
     /// The conversations a filter walks, newest first, each with its
     /// search document when the search reads messages: from the in-memory
     /// index then (no message read from disk), else from the time index.
-    fn inbox_walk<'f>(
-        &'f self,
-        filter: &'f InboxFilter<'_>,
-    ) -> StoreResult<Walk<'f>> {
+    fn inbox_walk<'f>(&'f self, filter: &'f InboxFilter<'_>) -> StoreResult<Walk<'f>> {
         if filter.search.needs_messages() {
             let docs = self.search_index.all(&self.store)?;
             let walk = (0..docs.len()).map(move |i| {

@@ -99,6 +99,7 @@ pub enum Action {
     KeepDraft,
     TaskDone,
     TaskSkip,
+    Tag,
 }
 
 /// Where an action can be used.
@@ -195,6 +196,7 @@ actions! {
     KeepDraft, "keep_draft", "keep draft", "Close, keeping the draft", Scope::Only(&[Compose]), ["esc"], true;
     TaskDone, "task_done", "task done", "Mark the task done (its sequence's next step follows)", Scope::Only(&[Tasks]), ["d"], true;
     TaskSkip, "task_skip", "skip task", "Skip the task (its sequence's next step follows)", Scope::Only(&[Tasks]), ["s"], true;
+    Tag, "tag", "tag", "Add or remove tags (+hot -later; Tab completes)", Scope::Only(&[Inbox, Thread, Leads, Lead]), ["t"], true;
 }
 
 impl Action {
