@@ -197,8 +197,31 @@ fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_lowercase().contains(needle_lower)
 }
 
-/// Conversations newest first, each with its search document when read.
-type Walk<'a> = Box<dyn Iterator<Item = StoreResult<(Thread, Option<Arc<Doc>>)>> + 'a>;
+/// One conversation of a walk: read from the store, or held by the index
+/// (then not copied unless it is listed).
+enum Found {
+    Stored(Box<Thread>),
+    Indexed(Arc<Doc>),
+}
+
+impl Found {
+    fn thread(&self) -> &Thread {
+        match self {
+            Found::Stored(thread) => thread,
+            Found::Indexed(doc) => &doc.thread,
+        }
+    }
+
+    fn doc(&self) -> Option<&Doc> {
+        match self {
+            Found::Stored(_) => None,
+            Found::Indexed(doc) => Some(doc),
+        }
+    }
+}
+
+/// Conversations newest first.
+type Walk<'a> = Box<dyn Iterator<Item = StoreResult<Found>> + 'a>;
 
 /// How many conversations match an inbox query, and how many are unread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,12 +244,10 @@ struct InboxFilter<'a> {
 }
 
 impl InboxFilter<'_> {
-    fn state(&self, thread: &Thread) -> TriageState {
-        self.triage
-            .get(&thread.key())
-            .map_or(TriageState::Inbox, |t| {
-                t.state(thread.last_inbound_at, self.now)
-            })
+    fn state(&self, key: &str, thread: &Thread) -> TriageState {
+        self.triage.get(key).map_or(TriageState::Inbox, |t| {
+            t.state(thread.last_inbound_at, self.now)
+        })
     }
 
     /// Whether a conversation in this triage state belongs to the list:
@@ -249,7 +270,20 @@ impl InboxFilter<'_> {
             || self.search.asks(Flag::Snoozed))
     }
 
-    fn matches(&self, thread: &Thread, doc: Option<&Doc>) -> bool {
+    /// Whether a conversation is listed: its triage state belongs to the
+    /// list and it matches every filter. `apart`: conversations back from a
+    /// snooze are listed apart (first) and left out here.
+    fn admits(&self, thread: &Thread, doc: Option<&Doc>, apart: bool) -> bool {
+        // Built once per conversation: a query walks thousands.
+        let key = thread.key();
+        let state = self.state(&key, thread);
+        if (apart && state == TriageState::Woke) || !self.wants(state) {
+            return false;
+        }
+        self.matches(&key, state, thread, doc)
+    }
+
+    fn matches(&self, key: &str, state: TriageState, thread: &Thread, doc: Option<&Doc>) -> bool {
         let q = self.q;
         if let Some(account) = q.account.as_deref()
             && !conversation_accounts(thread).iter().any(|a| a == account)
@@ -271,12 +305,19 @@ impl InboxFilter<'_> {
                 return false;
             }
         }
-        let key = thread.key();
-        let tags = super::tags::conversation_tags(&self.tags, &key);
+        let tags = if self
+            .search
+            .conditions()
+            .any(|c| matches!(c, Condition::Tag(_)))
+        {
+            super::tags::conversation_tags(&self.tags, key)
+        } else {
+            Vec::new()
+        };
         let cx = Context {
             tags: &tags,
             labels: &self.labels,
-            state: self.state(thread),
+            state,
         };
         self.search.matches(thread, doc, &cx)
     }
@@ -338,16 +379,13 @@ impl Engine {
     fn inbox_walk<'f>(&'f self, filter: &'f InboxFilter<'_>) -> StoreResult<Walk<'f>> {
         if filter.search.needs_messages() {
             let docs = self.search_index.all(&self.store)?;
-            let walk = (0..docs.len()).map(move |i| {
-                let doc = docs[i].clone();
-                Ok((doc.thread.clone(), Some(doc)))
-            });
+            let walk = (0..docs.len()).map(move |i| Ok(Found::Indexed(docs[i].clone())));
             return Ok(Box::new(walk));
         }
         Ok(Box::new(
             self.store
                 .by_index::<Thread>(Index::ThreadsByTime, b"", true)
-                .map(|t| t.map(|t| (t, None))),
+                .map(|t| t.map(|t| Found::Stored(Box::new(t)))),
         ))
     }
 
@@ -370,8 +408,9 @@ impl Engine {
         let filter = self.inbox_filter(q)?;
         let mut counts = InboxCounts::default();
         for found in self.inbox_walk(&filter)? {
-            let (thread, doc) = found?;
-            if filter.wants(filter.state(&thread)) && filter.matches(&thread, doc.as_deref()) {
+            let found = found?;
+            let thread = found.thread();
+            if filter.admits(thread, found.doc(), false) {
                 counts.total += 1;
                 counts.unread += usize::from(thread.unread);
             }
@@ -389,21 +428,18 @@ impl Engine {
             Vec::new()
         };
         let rest = self.inbox_walk(&filter)?.filter(|found| match found {
-            Ok((thread, doc)) => {
-                let state = filter.state(thread);
-                state != TriageState::Woke
-                    && filter.wants(state)
-                    && filter.matches(thread, doc.as_deref())
-            }
+            Ok(found) => filter.admits(found.thread(), found.doc(), true),
             Err(_) => true,
         });
         let mut out = Vec::new();
         let rows = woke.into_iter().map(Ok).chain(rest).skip(q.offset);
         for found in rows {
-            let (thread, doc) = found?;
-            let doc = match doc {
-                Some(doc) => Some(doc),
-                None => self.doc_for(&filter, &thread)?,
+            let (thread, doc) = match found? {
+                Found::Stored(thread) => {
+                    let doc = self.doc_for(&filter, &thread)?;
+                    (*thread, doc)
+                }
+                Found::Indexed(doc) => (doc.thread.clone(), Some(doc)),
             };
             out.push(filter.row(thread, doc.as_deref()));
             if q.limit.is_some_and(|limit| out.len() >= limit) {
@@ -415,7 +451,7 @@ impl Engine {
 
     /// The conversations back from a snooze that match, most recently
     /// woken first (a reply wakes one when it arrives, a timer at its time).
-    fn woken(&self, filter: &InboxFilter<'_>) -> StoreResult<Vec<(Thread, Option<Arc<Doc>>)>> {
+    fn woken(&self, filter: &InboxFilter<'_>) -> StoreResult<Vec<Found>> {
         let mut woke = Vec::new();
         for t in filter.triage.values().filter(|t| t.snoozed_until.is_some()) {
             let Some(thread) = self.store.get::<Thread>(&t.conversation)? else {
@@ -424,25 +460,23 @@ impl Engine {
             if t.state(thread.last_inbound_at, filter.now) != TriageState::Woke {
                 continue;
             }
-            let doc = if filter.search.needs_messages() {
-                Some(self.search_index.doc(&self.store, &thread)?)
+            let found = if filter.search.needs_messages() {
+                Found::Indexed(self.search_index.doc(&self.store, &thread)?)
             } else {
-                None
+                Found::Stored(Box::new(thread.clone()))
             };
-            if filter.matches(&thread, doc.as_deref()) {
+            let key = thread.key();
+            if filter.matches(&key, TriageState::Woke, &thread, found.doc()) {
                 let by_reply = thread.last_inbound_at.filter(|at| Some(*at) > t.snoozed_at);
                 let woke_at = match (by_reply, t.snoozed_until) {
                     (Some(reply), Some(until)) => reply.min(until),
                     (reply, until) => reply.or(until).unwrap_or(filter.now),
                 };
-                woke.push((woke_at, thread, doc));
+                woke.push((woke_at, key, found));
             }
         }
-        woke.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.key().cmp(&b.1.key())));
-        Ok(woke
-            .into_iter()
-            .map(|(_, thread, doc)| (thread, doc))
-            .collect())
+        woke.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        Ok(woke.into_iter().map(|(_, _, found)| found).collect())
     }
 
     /// A conversation with one copy of each message. The key of a provider

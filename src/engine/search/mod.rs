@@ -128,9 +128,12 @@ fn holds(condition: &Condition, thread: &Thread, doc: Option<&Doc>, cx: &Context
             .is_some_and(|n| lower_contains(n, name)),
         Condition::Tag(tag) => cx.tags.iter().any(|t| t == tag),
         Condition::Label(name) => doc.is_some_and(|d| {
-            label_names(d, cx.labels)
-                .iter()
-                .any(|l| l.to_lowercase() == *name)
+            d.labels.iter().any(|(account, id)| {
+                cx.labels
+                    .get(account)
+                    .and_then(|l| l.user_label(id))
+                    .is_some_and(|l| l.to_lowercase() == *name)
+            })
         }),
         Condition::Is(Flag::Unread) => thread.unread,
         Condition::Is(Flag::Read) => !thread.unread,
