@@ -187,6 +187,8 @@ async fn tags_are_added_removed_listed_and_survive_a_sync() {
         "{leads}"
     );
     assert!(!leads.as_array().unwrap().is_empty());
+    let person = ok_json(&config, &["lead", &lead, "--json"]);
+    assert_eq!(strings(&person["tags"]), ["vip"]);
     drop(rig.sandbox);
 }
 
@@ -684,11 +686,22 @@ mod tui {
         reply.text_body = "Back now; the zebra crossing works.".into();
         store.put(&reply).unwrap();
         assert_eq!(search("zebra"), ["gm/t4", "gm/t3"]);
+        let counts = |text: &str| {
+            let query = outpost::engine::InboxQuery {
+                search: Some(text.into()),
+                ..Default::default()
+            };
+            h.engine.inbox_counts(&query).unwrap()
+        };
+        // Counted on the listing's way, and again once the store changed.
+        assert_eq!((counts("zebra").total, counts("zebra").unread), (2, 2));
         // A body changed in place is read again.
         let mut first = store.get::<Message>("gm/m-t1").unwrap().unwrap();
         first.text_body = "Budget moved to Q3.".into();
         store.put(&first).unwrap();
+        assert_eq!(counts("zebra").total, 2);
         assert!(search("giraffe").is_empty());
+        assert_eq!(counts("giraffe").total, 0);
         assert_eq!(search("\"moved to q3\""), ["gm/t1"]);
     }
 

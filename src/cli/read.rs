@@ -351,6 +351,10 @@ pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
     if args.json.json {
         return output::json(&view);
     }
+    if !view.tags.is_empty() {
+        let tags: Vec<String> = view.tags.iter().map(|t| format!("#{t}")).collect();
+        println!("Tags: {}", tags.join(" "));
+    }
     for lead in &view.records {
         println!("{} <{}>  [{}]", lead.full_name(), lead.email, lead.account);
         let fields = [

@@ -181,6 +181,9 @@ pub struct LeadView {
     /// so every view says "Webinar Invite #1", not "campaign #1764613".
     #[serde(default)]
     pub campaign_names: std::collections::BTreeMap<i64, String>,
+    /// The rep's own tags on the person (`outpost tag EMAIL +name`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl LeadView {
@@ -195,6 +198,21 @@ impl LeadView {
 
 fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_lowercase().contains(needle_lower)
+}
+
+/// What counts of a query are good for: the query (its page aside), the
+/// store as it was (its write count) and the second (snoozes end in time).
+fn counts_key(q: &InboxQuery, writes: u64, now: DateTime<Utc>) -> String {
+    let page_aside = InboxQuery {
+        offset: 0,
+        limit: None,
+        ..q.clone()
+    };
+    format!(
+        "{}|{writes}|{}",
+        serde_json::to_string(&page_aside).unwrap_or_default(),
+        now.timestamp()
+    )
 }
 
 /// One conversation of a walk: read from the store, or held by the index
@@ -406,6 +424,10 @@ impl Engine {
     /// list shown a page at a time can still say how long it is.
     pub fn inbox_counts(&self, q: &InboxQuery) -> CommandResult<InboxCounts> {
         let filter = self.inbox_filter(q)?;
+        let key = counts_key(q, self.store.write_count(), filter.now);
+        if let Some(counts) = self.search_index.kept_counts(&key) {
+            return Ok(counts);
+        }
         let mut counts = InboxCounts::default();
         for found in self.inbox_walk(&filter)? {
             let found = found?;
@@ -427,14 +449,33 @@ impl Engine {
         } else {
             Vec::new()
         };
+        // A search over the in-memory index walks it to the end and keeps
+        // the counts: the TUI asks for them next with the same query, and a
+        // rare word would otherwise be looked for in every body twice.
+        let count_all = filter.search.needs_messages();
+        let mut counts = InboxCounts::default();
         let rest = self.inbox_walk(&filter)?.filter(|found| match found {
             Ok(found) => filter.admits(found.thread(), found.doc(), true),
             Err(_) => true,
         });
         let mut out = Vec::new();
-        let rows = woke.into_iter().map(Ok).chain(rest).skip(q.offset);
-        for found in rows {
-            let (thread, doc) = match found? {
+        let mut skipped = 0;
+        for found in woke.into_iter().map(Ok).chain(rest) {
+            let found = found?;
+            counts.total += 1;
+            counts.unread += usize::from(found.thread().unread);
+            let full = q.limit.is_some_and(|limit| out.len() >= limit);
+            if full && !count_all {
+                break;
+            }
+            if skipped < q.offset {
+                skipped += 1;
+                continue;
+            }
+            if full {
+                continue;
+            }
+            let (thread, doc) = match found {
                 Found::Stored(thread) => {
                     let doc = self.doc_for(&filter, &thread)?;
                     (*thread, doc)
@@ -442,9 +483,10 @@ impl Engine {
                 Found::Indexed(doc) => (doc.thread.clone(), Some(doc)),
             };
             out.push(filter.row(thread, doc.as_deref()));
-            if q.limit.is_some_and(|limit| out.len() >= limit) {
-                break;
-            }
+        }
+        if count_all {
+            self.search_index
+                .keep_counts(counts_key(q, self.store.write_count(), filter.now), counts);
         }
         Ok(out)
     }
@@ -733,6 +775,7 @@ impl Engine {
             suppressed,
             timeline,
             campaign_names,
+            tags: super::tags::lead_tags(&self.tag_map()?, &email),
         }))
     }
 

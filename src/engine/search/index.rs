@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
 
+use crate::engine::InboxCounts;
 use crate::model::{Message, Thread};
 use crate::store::{Change, Index, Kind, Op, Store, StoreResult, keys::KeyBuf};
 
@@ -51,6 +52,8 @@ struct State {
 #[derive(Default)]
 pub struct SearchIndex {
     state: Mutex<State>,
+    /// The counts the last search listing found, by what they are good for.
+    counts: Mutex<Option<(String, InboxCounts)>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -111,6 +114,25 @@ impl SearchIndex {
             state.remember(doc.clone());
         }
         Ok(doc)
+    }
+
+    /// Keeps the counts a search listing found on its way.
+    pub fn keep_counts(&self, key: String, counts: InboxCounts) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key, counts));
+    }
+
+    /// The counts kept under `key`, if the last listing was that one.
+    pub fn kept_counts(&self, key: &str) -> Option<InboxCounts> {
+        let kept = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(kept_key, _)| kept_key == key)
+            .map(|(_, counts)| *counts)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
