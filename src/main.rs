@@ -13,6 +13,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = outpost::cli::Cli::parse();
+    let cli = outpost::cli::Cli::parse_from(outpost::cli::tags::spell_removals(
+        std::env::args_os().collect(),
+    ));
     std::process::exit(outpost::cli::run(cli));
 }

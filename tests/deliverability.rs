@@ -56,8 +56,7 @@ async fn engine_with_sequence(dns: &DnsServer) -> (Engine, Store, FakeClock) {
             },
             public_url: None,
             data_dir: None,
-            from_names: Default::default(),
-            signatures: Default::default(),
+            ..EngineSettings::default()
         });
     let text = std::fs::read_to_string(format!(
         "{}/assets/sequences/{SEQUENCE}.toml",

@@ -19,6 +19,7 @@ mod read;
 mod send;
 mod sequences;
 mod snippets;
+pub mod tags;
 mod tasks;
 mod triage;
 
@@ -97,6 +98,8 @@ pub enum Command {
     Sequences(sequences::Commands),
     #[command(flatten)]
     Triage(triage::Commands),
+    #[command(flatten)]
+    Tags(tags::Commands),
     #[command(flatten)]
     Tasks(tasks::Commands),
     /// Smartlead webhooks pointing at the daemon.
@@ -236,6 +239,7 @@ pub fn run(cli: Cli) -> i32 {
         None => open_tui(&cli),
         Some(Command::Sequences(cmd)) => sequences::run(&cli, cmd),
         Some(Command::Triage(cmd)) => triage::run(&cli, cmd),
+        Some(Command::Tags(cmd)) => tags::run(&cli, cmd),
         Some(Command::Tasks(cmd)) => tasks::run(&cli, cmd),
         Some(Command::Send(args)) => send::send(&cli, args),
         Some(Command::Outbox(command)) => outbox::run(&cli, command),

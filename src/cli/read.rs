@@ -26,9 +26,15 @@ pub struct InboxArgs {
     /// Only this Smartlead campaign id.
     #[arg(long, value_name = "ID")]
     pub campaign: Option<i64>,
-    /// Text in the subject, snippet or addresses.
-    #[arg(long, value_name = "TEXT")]
+    /// Words (all must match; "quoted phrases") over subjects, bodies, names
+    /// and addresses, and from: to: category: campaign: tag: label: is:unread
+    /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE;
+    /// -term negates.
+    #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
+    /// Only conversations with this Gmail label (by name).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
     /// The conversations marked done instead (`outpost archive`).
     #[arg(long, conflicts_with = "snoozed")]
     pub archived: bool,
@@ -67,8 +73,9 @@ pub struct LeadsArgs {
     /// Last interaction on or before DATE (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
-    /// Name, email or company contains TEXT.
-    #[arg(long, value_name = "TEXT")]
+    /// Words (all must match) over name, email and company, and tag: and
+    /// campaign: (by name); -term negates.
+    #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
     /// Only this account (config name).
     #[arg(long)]
@@ -102,10 +109,12 @@ pub struct StatsArgs {
 
 /// The newest replies as a table (the demo's summary uses it too).
 pub fn print_inbox(engine: &crate::engine::Engine, limit: usize) -> CliResult {
-    let rows = engine.inbox(&InboxQuery {
-        limit: Some(limit),
-        ..InboxQuery::default()
-    })?;
+    let rows = engine
+        .inbox(&InboxQuery {
+            limit: Some(limit),
+            ..InboxQuery::default()
+        })
+        .map_err(crate::engine::door::DoorError::from)?;
     inbox_table(&rows)
 }
 
@@ -132,7 +141,7 @@ fn inbox_table(rows: &[crate::engine::ThreadView]) -> CliResult {
             when(Some(t.last_message_at)),
             or_dash(Some(row.name.as_str()).filter(|n| !n.is_empty())),
             or_dash(t.category.as_ref().map(|c| c.name.as_str())),
-            snippet(&t.subject, 40),
+            snippet(&marked_subject(row), 48),
             snippet(&words, 50),
             row.key.clone(),
         ]);
@@ -144,6 +153,20 @@ fn inbox_table(rows: &[crate::engine::ThreadView]) -> CliResult {
     table.print()
 }
 
+/// The subject with the conversation's labels and #tags before it.
+fn marked_subject(row: &crate::engine::ThreadView) -> String {
+    let marks: Vec<String> = row
+        .labels
+        .iter()
+        .map(|l| format!("[{l}]"))
+        .chain(row.tags.iter().map(|t| format!("#{t}")))
+        .collect();
+    if marks.is_empty() {
+        return row.thread.subject.clone();
+    }
+    format!("{} {}", marks.join(" "), row.thread.subject)
+}
+
 pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
     let door = CliDoor::open(cli, Reach::Cache)?;
     let query = InboxQuery {
@@ -152,6 +175,7 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         category: args.category.clone(),
         unread_only: args.unread,
         search: args.search.clone(),
+        label: args.label.clone(),
         archived: args.archived,
         snoozed: args.snoozed,
         offset: 0,
@@ -326,6 +350,10 @@ pub fn lead(cli: &Cli, args: &LeadArgs) -> CliResult {
     };
     if args.json.json {
         return output::json(&view);
+    }
+    if !view.tags.is_empty() {
+        let tags: Vec<String> = view.tags.iter().map(|t| format!("#{t}")).collect();
+        println!("Tags: {}", tags.join(" "));
     }
     for lead in &view.records {
         println!("{} <{}>  [{}]", lead.full_name(), lead.email, lead.account);

@@ -269,6 +269,18 @@ pub enum Request {
         key: String,
         number: usize,
     },
+    // Local tags (engine/tags.rs).
+    /// Add and remove tags on a conversation (its key) or a lead (its
+    /// email or key); the answer is the tags as they are after.
+    Tag {
+        key: String,
+        #[serde(default)]
+        add: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    },
+    /// Tags in use, with how many conversations and leads carry each.
+    Tags,
 
     // The rep's tasks (sequence task steps and tasks added by hand).
     /// Open tasks due by the end of today in `[sending].timezone`, earliest
@@ -348,6 +360,8 @@ pub enum Response {
     Triage(crate::model::Triage),
     Reminder(crate::model::Reminder),
     Reminders(Vec<super::ReminderView>),
+    TagSet(crate::model::TagSet),
+    Tags(Vec<super::TagCount>),
     Tasks(Vec<Task>),
     Task(Task),
     NextSends(std::collections::BTreeMap<String, DateTime<Utc>>),
@@ -647,6 +661,8 @@ impl Engine {
             Request::ClearWokenSnooze { key } => Response::Flag(self.clear_woken_snooze(&key)?),
             Request::Remind { key, at, note } => Response::Reminder(self.remind(&key, at, note)?),
             Request::Reminders { all } => Response::Reminders(self.reminders(all)?),
+            Request::Tag { key, add, remove } => Response::TagSet(self.tag(&key, &add, &remove)?),
+            Request::Tags => Response::Tags(self.tags()?),
             Request::ReminderDone { id } => Response::Reminder(self.reminder_done(&id)?),
             Request::Bulk { operation, target } => {
                 Response::Bulk(self.bulk(&operation, &target).await?)

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::search::{Condition, LabelNames, SearchQuery};
 use super::{CommandError, CommandResult, Engine, default_categories};
 use crate::model::{Account, Campaign, Sequence};
 
@@ -20,6 +21,26 @@ pub struct Filters<'a> {
 }
 
 impl Engine {
+    /// Refuses a search naming a label or a category this outpost does not
+    /// know (`--label` is a `label:` condition by then).
+    pub(crate) fn check_search_names(
+        &self,
+        search: &SearchQuery,
+        labels: &LabelNames,
+    ) -> CommandResult<()> {
+        for condition in search.conditions() {
+            match condition {
+                Condition::Label(name) => check_label(name, labels)?,
+                Condition::Category(name) => self.check_filters(Filters {
+                    category: Some(name),
+                    ..Filters::default()
+                })?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses the first filter that names nothing this outpost knows.
     pub fn check_filters(&self, filters: Filters<'_>) -> CommandResult<()> {
         if let Some(account) = filters.account {
@@ -110,6 +131,28 @@ impl Engine {
         }
         Ok(names)
     }
+}
+
+/// Refuses a label name (any case) no Gmail account has.
+pub(crate) fn check_label(name: &str, labels: &LabelNames) -> CommandResult<()> {
+    let mut known: Vec<String> = labels
+        .values()
+        .flat_map(|l| l.labels.iter().filter(|l| !l.system))
+        .map(|l| l.name.clone())
+        .collect();
+    known.sort();
+    known.dedup();
+    let wanted = name.trim().to_lowercase();
+    if known.iter().any(|k| k.to_lowercase() == wanted) {
+        return Ok(());
+    }
+    Err(unknown(
+        "label",
+        name,
+        known.into_iter(),
+        "labels are the Gmail accounts' own labels, read on each `outpost sync`; \
+         quote names with spaces",
+    ))
 }
 
 /// `what` names the kind of thing once; its plural adds an `s` except for

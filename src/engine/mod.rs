@@ -19,9 +19,11 @@ mod lead_index;
 pub mod preflight;
 mod queries;
 pub mod remote;
+pub mod search;
 mod sequence_queries;
 mod stats;
 mod suppression;
+mod tags;
 mod triage;
 
 pub use attachments::{AttachmentContent, AttachmentView, safe_file_name};
@@ -35,6 +37,7 @@ pub use queries::*;
 pub use sequence_queries::*;
 pub use stats::*;
 pub use suppression::PassedOn;
+pub use tags::{TagCount, parse_tag_changes};
 pub use triage::*;
 
 use std::sync::Arc;
@@ -54,6 +57,8 @@ pub struct Engine {
     /// What the config says about sending, for the commands that need it
     /// (apply, plan): the process holding the data dir answers with its own.
     settings: Arc<EngineSettings>,
+    /// Every conversation's searchable text, kept in memory (engine/search).
+    search_index: Arc<search::SearchIndex>,
 }
 
 /// The parts of the config the engine's commands read.
@@ -68,6 +73,8 @@ pub struct EngineSettings {
     pub from_names: std::collections::BTreeMap<String, String>,
     /// Each account's `signature`, by account name.
     pub signatures: std::collections::BTreeMap<String, String>,
+    /// The zone the rep reads and types times in (search dates).
+    pub zone: crate::triage::RepZone,
 }
 
 impl EngineSettings {
@@ -91,6 +98,7 @@ impl EngineSettings {
                 .values()
                 .filter_map(|a| Some((a.name.clone(), a.signature.clone()?)))
                 .collect(),
+            zone: crate::triage::RepZone::from_config(config),
         }
     }
 
@@ -155,6 +163,7 @@ impl Engine {
             providers,
             lead_updates: Arc::new(std::sync::Mutex::new(())),
             settings: Arc::default(),
+            search_index: Arc::default(),
         }
     }
 

@@ -6,7 +6,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
+use std::sync::Arc;
+
+use super::search::{
+    Condition, Context, Doc, Flag, LabelNames, SearchQuery, Term, conversation_copies, label_names,
+};
+use super::{CommandError, CommandResult, Engine};
 use crate::model::*;
 use crate::store::{Index, StoreResult, keys::KeyBuf};
 
@@ -19,26 +24,16 @@ pub struct InboxQuery {
     /// Category name, case-insensitive ("interested", "out of office", ...).
     pub category: Option<String>,
     pub unread_only: bool,
+    /// The search syntax of [`super::search::SearchQuery`].
     pub search: Option<String>,
+    /// A Gmail user label, by name (case-insensitive).
+    pub label: Option<String>,
     /// The conversations marked done instead of the inbox.
     pub archived: bool,
     /// The snoozed conversations instead of the inbox.
     pub snoozed: bool,
     pub offset: usize,
     pub limit: Option<usize>,
-}
-
-impl InboxQuery {
-    /// Whether a conversation in this triage state belongs to the list.
-    fn wants(&self, state: TriageState) -> bool {
-        if self.archived {
-            state == TriageState::Archived
-        } else if self.snoozed {
-            state == TriageState::Snoozed
-        } else {
-            matches!(state, TriageState::Inbox | TriageState::Woke)
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,6 +64,12 @@ pub struct ThreadView {
     /// When a snooze ends (set while snoozed or just back).
     #[serde(default)]
     pub snoozed_until: Option<DateTime<Utc>>,
+    /// The Gmail user labels on its messages, by name.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The rep's own tags on it.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl ThreadView {
@@ -86,6 +87,8 @@ impl ThreadView {
             accounts,
             triage: TriageState::Inbox,
             snoozed_until: None,
+            labels: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -178,6 +181,9 @@ pub struct LeadView {
     /// so every view says "Webinar Invite #1", not "campaign #1764613".
     #[serde(default)]
     pub campaign_names: std::collections::BTreeMap<i64, String>,
+    /// The rep's own tags on the person (`outpost tag EMAIL +name`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl LeadView {
@@ -190,57 +196,50 @@ impl LeadView {
     }
 }
 
-/// A conversation's triage state at `now` (Inbox when the rep never touched it).
-fn state_of(triage: &HashMap<String, Triage>, thread: &Thread, now: DateTime<Utc>) -> TriageState {
-    triage
-        .get(&thread.key())
-        .map_or(TriageState::Inbox, |t| t.state(thread.last_inbound_at, now))
-}
-
 fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_lowercase().contains(needle_lower)
 }
 
-fn thread_matches(thread: &Thread, q: &InboxQuery, search: Option<&str>) -> bool {
-    if let Some(account) = q.account.as_deref()
-        && !conversation_accounts(thread).iter().any(|a| a == account)
-    {
-        return false;
-    }
-    if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
-        return false;
-    }
-    if q.unread_only && !thread.unread {
-        return false;
-    }
-    if let Some(wanted) = &q.category {
-        let matches = thread
-            .category
-            .as_ref()
-            .is_some_and(|c| c.name.eq_ignore_ascii_case(wanted.trim()));
-        if !matches {
-            return false;
-        }
-    }
-    if let Some(needle) = search {
-        let hit = contains_ci(&thread.subject, needle)
-            || contains_ci(&thread.snippet, needle)
-            || contains_ci(&thread.preview, needle)
-            || thread
-                .lead_name
-                .as_deref()
-                .is_some_and(|n| contains_ci(n, needle))
-            || thread
-                .lead_email
-                .as_deref()
-                .is_some_and(|e| contains_ci(e, needle))
-            || thread.participants.iter().any(|p| contains_ci(p, needle));
-        if !hit {
-            return false;
-        }
-    }
-    true
+/// What counts of a query are good for: the query (its page aside), the
+/// store as it was (its write count) and the second (snoozes end in time).
+fn counts_key(q: &InboxQuery, writes: u64, now: DateTime<Utc>) -> String {
+    let page_aside = InboxQuery {
+        offset: 0,
+        limit: None,
+        ..q.clone()
+    };
+    format!(
+        "{}|{writes}|{}",
+        serde_json::to_string(&page_aside).unwrap_or_default(),
+        now.timestamp()
+    )
 }
+
+/// One conversation of a walk: read from the store, or held by the index
+/// (then not copied unless it is listed).
+enum Found {
+    Stored(Box<Thread>),
+    Indexed(Arc<Doc>),
+}
+
+impl Found {
+    fn thread(&self) -> &Thread {
+        match self {
+            Found::Stored(thread) => thread,
+            Found::Indexed(doc) => &doc.thread,
+        }
+    }
+
+    fn doc(&self) -> Option<&Doc> {
+        match self {
+            Found::Stored(_) => None,
+            Found::Indexed(doc) => Some(doc),
+        }
+    }
+}
+
+/// Conversations newest first.
+type Walk<'a> = Box<dyn Iterator<Item = StoreResult<Found>> + 'a>;
 
 /// How many conversations match an inbox query, and how many are unread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,22 +248,191 @@ pub struct InboxCounts {
     pub unread: usize,
 }
 
+/// One inbox query made ready to run: its search parsed (with `--label`
+/// as one more condition), and the small trees it reads (triage, tags,
+/// label names) read once. Rows, counts and woken conversations all match
+/// through [`InboxFilter::matches`].
+struct InboxFilter<'a> {
+    q: &'a InboxQuery,
+    search: SearchQuery,
+    triage: HashMap<String, Triage>,
+    tags: HashMap<String, Vec<String>>,
+    labels: LabelNames,
+    now: DateTime<Utc>,
+}
+
+impl InboxFilter<'_> {
+    fn state(&self, key: &str, thread: &Thread) -> TriageState {
+        self.triage.get(key).map_or(TriageState::Inbox, |t| {
+            t.state(thread.last_inbound_at, self.now)
+        })
+    }
+
+    /// Whether a conversation in this triage state belongs to the list:
+    /// the inbox, or the done or snoozed ones when asked (`--archived`,
+    /// `is:archived`).
+    fn wants(&self, state: TriageState) -> bool {
+        if self.q.archived || self.search.asks(Flag::Archived) {
+            state == TriageState::Archived
+        } else if self.q.snoozed || self.search.asks(Flag::Snoozed) {
+            state == TriageState::Snoozed
+        } else {
+            matches!(state, TriageState::Inbox | TriageState::Woke)
+        }
+    }
+
+    fn listed(&self) -> bool {
+        !(self.q.archived
+            || self.q.snoozed
+            || self.search.asks(Flag::Archived)
+            || self.search.asks(Flag::Snoozed))
+    }
+
+    /// Whether a conversation is listed: its triage state belongs to the
+    /// list and it matches every filter. `apart`: conversations back from a
+    /// snooze are listed apart (first) and left out here.
+    fn admits(&self, thread: &Thread, doc: Option<&Doc>, apart: bool) -> bool {
+        // Built once per conversation: a query walks thousands.
+        let key = thread.key();
+        let state = self.state(&key, thread);
+        if (apart && state == TriageState::Woke) || !self.wants(state) {
+            return false;
+        }
+        self.matches(&key, state, thread, doc)
+    }
+
+    fn matches(&self, key: &str, state: TriageState, thread: &Thread, doc: Option<&Doc>) -> bool {
+        let q = self.q;
+        if let Some(account) = q.account.as_deref()
+            && !conversation_accounts(thread).iter().any(|a| a == account)
+        {
+            return false;
+        }
+        if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
+            return false;
+        }
+        if q.unread_only && !thread.unread {
+            return false;
+        }
+        if let Some(wanted) = &q.category {
+            let matches = thread
+                .category
+                .as_ref()
+                .is_some_and(|c| c.name.eq_ignore_ascii_case(wanted.trim()));
+            if !matches {
+                return false;
+            }
+        }
+        let tags = if self
+            .search
+            .conditions()
+            .any(|c| matches!(c, Condition::Tag(_)))
+        {
+            super::tags::conversation_tags(&self.tags, key)
+        } else {
+            Vec::new()
+        };
+        let cx = Context {
+            tags: &tags,
+            labels: &self.labels,
+            state,
+        };
+        self.search.matches(thread, doc, &cx)
+    }
+
+    /// The row as a list shows it.
+    fn row(&self, thread: Thread, doc: Option<&Doc>) -> ThreadView {
+        let key = thread.key();
+        let mut row = ThreadView::row(thread).with_triage(self.triage.get(&key), self.now);
+        row.tags = super::tags::conversation_tags(&self.tags, &key);
+        if let Some(doc) = doc {
+            row.labels = label_names(doc, &self.labels);
+        }
+        row
+    }
+}
+
 impl Engine {
+    fn inbox_filter<'a>(&self, q: &'a InboxQuery) -> CommandResult<InboxFilter<'a>> {
+        let now = self.clock.now();
+        let mut search = match q.search.as_deref() {
+            Some(text) => self
+                .settings
+                .zone
+                .search(text, now)
+                .map_err(CommandError::Invalid)?,
+            None => SearchQuery::default(),
+        };
+        let labels = self.label_names()?;
+        self.check_search_names(&search, &labels)?;
+        if let Some(label) = &q.label {
+            // Checked as typed, so an error quotes the rep's spelling.
+            super::filters::check_label(label, &labels)?;
+            search.terms.push(Term {
+                negated: false,
+                condition: Condition::Label(label.trim().to_lowercase()),
+            });
+        }
+        Ok(InboxFilter {
+            q,
+            search,
+            triage: self.triage_map()?,
+            tags: self.tag_map()?,
+            labels,
+            now,
+        })
+    }
+
+    /// Every Gmail account's label names.
+    pub(crate) fn label_names(&self) -> StoreResult<LabelNames> {
+        self.store
+            .iter::<GmailLabels>()
+            .map(|l| l.map(|l| (l.account.clone(), l)))
+            .collect()
+    }
+
+    /// The conversations a filter walks, newest first, each with its
+    /// search document when the search reads messages: from the in-memory
+    /// index then (no message read from disk), else from the time index.
+    fn inbox_walk<'f>(&'f self, filter: &'f InboxFilter<'_>) -> StoreResult<Walk<'f>> {
+        if filter.search.needs_messages() {
+            let docs = self.search_index.all(&self.store)?;
+            let walk = (0..docs.len()).map(move |i| Ok(Found::Indexed(docs[i].clone())));
+            return Ok(Box::new(walk));
+        }
+        Ok(Box::new(
+            self.store
+                .by_index::<Thread>(Index::ThreadsByTime, b"", true)
+                .map(|t| t.map(|t| Found::Stored(Box::new(t)))),
+        ))
+    }
+
+    /// A conversation's search document, when its rows show labels or the
+    /// search reads messages.
+    fn doc_for(&self, filter: &InboxFilter<'_>, thread: &Thread) -> StoreResult<Option<Arc<Doc>>> {
+        let shows_labels = filter
+            .labels
+            .values()
+            .any(|l| l.labels.iter().any(|l| !l.system));
+        if shows_labels || filter.search.needs_messages() {
+            return self.search_index.doc(&self.store, thread).map(Some);
+        }
+        Ok(None)
+    }
+
     /// Exact counts for an inbox query (its offset and limit aside), so a
     /// list shown a page at a time can still say how long it is.
-    pub fn inbox_counts(&self, q: &InboxQuery) -> StoreResult<InboxCounts> {
-        let search = q.search.as_ref().map(|s| s.to_lowercase());
-        let now = self.clock.now();
-        let triage = self.triage_map()?;
+    pub fn inbox_counts(&self, q: &InboxQuery) -> CommandResult<InboxCounts> {
+        let filter = self.inbox_filter(q)?;
+        let key = counts_key(q, self.store.write_count(), filter.now);
+        if let Some(counts) = self.search_index.kept_counts(&key) {
+            return Ok(counts);
+        }
         let mut counts = InboxCounts::default();
-        for thread in self
-            .store
-            .by_index::<Thread>(Index::ThreadsByTime, b"", true)
-        {
-            let thread = thread?;
-            if thread_matches(&thread, q, search.as_deref())
-                && q.wants(state_of(&triage, &thread, now))
-            {
+        for found in self.inbox_walk(&filter)? {
+            let found = found?;
+            let thread = found.thread();
+            if filter.admits(thread, found.doc(), false) {
                 counts.total += 1;
                 counts.unread += usize::from(thread.unread);
             }
@@ -274,67 +442,83 @@ impl Engine {
 
     /// Replies across every account, newest first; conversations back from
     /// a snooze come before the rest, most recently woken first.
-    pub fn inbox(&self, q: &InboxQuery) -> StoreResult<Vec<ThreadView>> {
-        let search = q.search.as_ref().map(|s| s.to_lowercase());
-        let now = self.clock.now();
-        let triage = self.triage_map()?;
-        let woke = if q.archived || q.snoozed {
-            Vec::new()
+    pub fn inbox(&self, q: &InboxQuery) -> CommandResult<Vec<ThreadView>> {
+        let filter = self.inbox_filter(q)?;
+        let woke = if filter.listed() {
+            self.woken(&filter)?
         } else {
-            self.woken(&triage, q, search.as_deref(), now)?
+            Vec::new()
         };
-        let rest = self
-            .store
-            .by_index::<Thread>(Index::ThreadsByTime, b"", true)
-            .filter(|thread| match thread {
-                Ok(thread) => {
-                    let state = state_of(&triage, thread, now);
-                    state != TriageState::Woke
-                        && q.wants(state)
-                        && thread_matches(thread, q, search.as_deref())
-                }
-                Err(_) => true,
-            });
+        // A search over the in-memory index walks it to the end and keeps
+        // the counts: the TUI asks for them next with the same query, and a
+        // rare word would otherwise be looked for in every body twice.
+        let count_all = filter.search.needs_messages();
+        let mut counts = InboxCounts::default();
+        let rest = self.inbox_walk(&filter)?.filter(|found| match found {
+            Ok(found) => filter.admits(found.thread(), found.doc(), true),
+            Err(_) => true,
+        });
         let mut out = Vec::new();
-        let rows = woke.into_iter().map(Ok).chain(rest).skip(q.offset);
-        for thread in rows {
-            let thread = thread?;
-            let triage = triage.get(&thread.key());
-            out.push(ThreadView::row(thread).with_triage(triage, now));
-            if q.limit.is_some_and(|limit| out.len() >= limit) {
+        let mut skipped = 0;
+        for found in woke.into_iter().map(Ok).chain(rest) {
+            let found = found?;
+            counts.total += 1;
+            counts.unread += usize::from(found.thread().unread);
+            let full = q.limit.is_some_and(|limit| out.len() >= limit);
+            if full && !count_all {
                 break;
             }
+            if skipped < q.offset {
+                skipped += 1;
+                continue;
+            }
+            if full {
+                continue;
+            }
+            let (thread, doc) = match found {
+                Found::Stored(thread) => {
+                    let doc = self.doc_for(&filter, &thread)?;
+                    (*thread, doc)
+                }
+                Found::Indexed(doc) => (doc.thread.clone(), Some(doc)),
+            };
+            out.push(filter.row(thread, doc.as_deref()));
+        }
+        if count_all {
+            self.search_index
+                .keep_counts(counts_key(q, self.store.write_count(), filter.now), counts);
         }
         Ok(out)
     }
 
-    /// The conversations back from a snooze that match `q`, most recently
+    /// The conversations back from a snooze that match, most recently
     /// woken first (a reply wakes one when it arrives, a timer at its time).
-    fn woken(
-        &self,
-        triage: &HashMap<String, Triage>,
-        q: &InboxQuery,
-        search: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Thread>> {
+    fn woken(&self, filter: &InboxFilter<'_>) -> StoreResult<Vec<Found>> {
         let mut woke = Vec::new();
-        for t in triage.values().filter(|t| t.snoozed_until.is_some()) {
+        for t in filter.triage.values().filter(|t| t.snoozed_until.is_some()) {
             let Some(thread) = self.store.get::<Thread>(&t.conversation)? else {
                 continue;
             };
-            if t.state(thread.last_inbound_at, now) == TriageState::Woke
-                && thread_matches(&thread, q, search)
-            {
+            if t.state(thread.last_inbound_at, filter.now) != TriageState::Woke {
+                continue;
+            }
+            let found = if filter.search.needs_messages() {
+                Found::Indexed(self.search_index.doc(&self.store, &thread)?)
+            } else {
+                Found::Stored(Box::new(thread.clone()))
+            };
+            let key = thread.key();
+            if filter.matches(&key, TriageState::Woke, &thread, found.doc()) {
                 let by_reply = thread.last_inbound_at.filter(|at| Some(*at) > t.snoozed_at);
                 let woke_at = match (by_reply, t.snoozed_until) {
                     (Some(reply), Some(until)) => reply.min(until),
-                    (reply, until) => reply.or(until).unwrap_or(now),
+                    (reply, until) => reply.or(until).unwrap_or(filter.now),
                 };
-                woke.push((woke_at, thread));
+                woke.push((woke_at, key, found));
             }
         }
-        woke.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.key().cmp(&b.1.key())));
-        Ok(woke.into_iter().map(|(_, thread)| thread).collect())
+        woke.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        Ok(woke.into_iter().map(|(_, _, found)| found).collect())
     }
 
     /// A conversation with one copy of each message. The key of a provider
@@ -348,31 +532,45 @@ impl Engine {
         {
             thread = found;
         }
-        let mut copies = Vec::new();
-        for thread_key in std::iter::once(thread.key()).chain(thread.sources.iter().cloned()) {
-            let prefix = KeyBuf::new().text(&thread_key).into_prefix();
-            for message in self
-                .store
-                .by_index::<Message>(Index::MessagesByThread, &prefix, false)
-            {
-                copies.push(message?);
-            }
-        }
+        let copies = conversation_copies(&self.store, &thread)?;
+        let doc = self.search_index.doc(&self.store, &thread)?;
+        let key = thread.key();
         let (messages, message_sources) = crate::conversation::merge_copies(copies)
             .into_iter()
             .unzip();
-        let triage = self.store.get::<Triage>(&thread.key())?;
+        let triage = self.store.get::<Triage>(&key)?;
         let row = ThreadView::row(thread).with_triage(triage.as_ref(), self.clock.now());
         Ok(Some(ThreadView {
             messages,
             message_sources,
+            labels: label_names(&doc, &self.label_names()?),
+            tags: super::tags::conversation_tags(&self.tag_map()?, &key),
             ..row
         }))
     }
 
-    pub fn leads(&self, q: &LeadQuery) -> StoreResult<Vec<Lead>> {
+    pub fn leads(&self, q: &LeadQuery) -> CommandResult<Vec<Lead>> {
         let company = q.company.as_ref().map(|s| s.to_lowercase());
-        let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let search = match q.search.as_deref() {
+            Some(text) => {
+                let search = self
+                    .settings
+                    .zone
+                    .search(text, self.clock.now())
+                    .map_err(CommandError::Invalid)?;
+                if let Some(error) = search.lead_error() {
+                    return Err(CommandError::Invalid(error));
+                }
+                Some(search)
+            }
+            None => None,
+        };
+        let tags = match &search {
+            Some(search) if search.conditions().any(|c| matches!(c, Condition::Tag(_))) => {
+                self.tag_map()?
+            }
+            _ => HashMap::new(),
+        };
         let keep = |lead: &Lead| -> bool {
             if q.account.as_deref().is_some_and(|a| a != lead.account) {
                 return false;
@@ -403,22 +601,16 @@ impl Engine {
                     return false;
                 }
             }
-            if let Some(needle) = &search {
-                let hit = contains_ci(&lead.email, needle)
-                    || contains_ci(&lead.full_name(), needle)
-                    || lead
-                        .company
-                        .as_deref()
-                        .is_some_and(|c| contains_ci(c, needle));
-                if !hit {
-                    return false;
-                }
+            if let Some(search) = &search
+                && !search.matches_lead(lead, &super::tags::lead_tags(&tags, &lead.email))
+            {
+                return false;
             }
             true
         };
 
         if q.sort == LeadSort::LastEvent {
-            return self.leads_by_last_event(q, keep);
+            return Ok(self.leads_by_last_event(q, keep)?);
         }
         // Pick the narrowest index for the walk; the filter does the rest.
         let source: Box<dyn Iterator<Item = StoreResult<Lead>>> = match (q.campaign_id, &q.account)
@@ -583,6 +775,7 @@ impl Engine {
             suppressed,
             timeline,
             campaign_names,
+            tags: super::tags::lead_tags(&self.tag_map()?, &email),
         }))
     }
 

@@ -16,6 +16,7 @@ mod notified;
 mod outbox;
 mod pass_on;
 mod sequence;
+mod tags;
 mod triage;
 mod workspace;
 
@@ -30,6 +31,7 @@ pub use notified::*;
 pub use outbox::*;
 pub use pass_on::*;
 pub use sequence::*;
+pub use tags::*;
 pub use triage::*;
 pub use workspace::*;
 

@@ -30,10 +30,12 @@ pub enum Kind {
     MailboxPause,
     PendingUnsubscribe,
     BulkChange,
+    Tags,
+    GmailLabels,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 26] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -58,6 +60,8 @@ impl Kind {
         Kind::MailboxPause,
         Kind::PendingUnsubscribe,
         Kind::BulkChange,
+        Kind::Tags,
+        Kind::GmailLabels,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -86,6 +90,8 @@ impl Kind {
             Kind::MailboxPause => "mailbox_pauses",
             Kind::PendingUnsubscribe => "pending_unsubscribes",
             Kind::BulkChange => "bulk_changes",
+            Kind::Tags => "tags",
+            Kind::GmailLabels => "gmail_labels",
         }
     }
 

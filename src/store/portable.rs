@@ -70,6 +70,8 @@ macro_rules! for_each_kind {
             Kind::MailboxPause => $body!(MailboxPause),
             Kind::PendingUnsubscribe => $body!(PendingUnsubscribe),
             Kind::BulkChange => $body!(BulkChange),
+            Kind::Tags => $body!(TagSet),
+            Kind::GmailLabels => $body!(GmailLabels),
         }
     };
 }

@@ -185,6 +185,20 @@ impl Record for Notified {
     }
 }
 
+impl Record for TagSet {
+    const KIND: Kind = Kind::Tags;
+    fn key(&self) -> String {
+        TagSet::key(self)
+    }
+}
+
+impl Record for GmailLabels {
+    const KIND: Kind = Kind::GmailLabels;
+    fn key(&self) -> String {
+        GmailLabels::key(self)
+    }
+}
+
 impl Record for Activity {
     const KIND: Kind = Kind::Activity;
     fn key(&self) -> String {

@@ -46,6 +46,13 @@ pub(super) async fn sync(
     if let Err(err) = super::read_state::push_read_changes(engine, acct).await {
         tracing::warn!(account = name, error = %err, "read marks not pushed yet");
     }
+    // One quota unit a pass keeps label names current (renames included).
+    match acct.client.list_labels().await {
+        Ok(labels) => {
+            store.put(&label_names(name, &labels))?;
+        }
+        Err(err) => tracing::warn!(account = name, error = %err, "label names not read"),
+    }
     let cursor_key = scoped_key(name, CURSOR);
     let cursor = store
         .get::<Cursor>(&cursor_key)?
@@ -92,6 +99,31 @@ pub(super) async fn sync(
         })?;
     }
     Ok(summary)
+}
+
+/// What `labels.list` said, as the record of the account's label names.
+fn label_names(account: &str, labels: &[gm::types::Label]) -> GmailLabels {
+    let mut names: Vec<LabelName> = labels
+        .iter()
+        .filter_map(|l| {
+            let id = l.id.clone()?;
+            // Without a type, Gmail's own ids are the ones not named Label_*.
+            let system = l
+                .label_type
+                .as_deref()
+                .map_or(!id.starts_with("Label_"), |t| t != "user");
+            Some(LabelName {
+                name: l.name.clone().unwrap_or_else(|| id.clone()),
+                id,
+                system,
+            })
+        })
+        .collect();
+    names.sort_by(|a, b| a.id.cmp(&b.id));
+    GmailLabels {
+        account: account.to_string(),
+        labels: names,
+    }
 }
 
 #[derive(Default)]

@@ -13,9 +13,10 @@ use chrono_tz::Tz;
 
 /// The zone the rep reads and types times in: `[ui] timezone`, else the
 /// system's.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum RepZone {
     Named(Tz),
+    #[default]
     System,
 }
 
@@ -29,6 +30,19 @@ impl RepZone {
         match self {
             RepZone::Named(tz) => parse_when(text, now, tz),
             RepZone::System => parse_when(text, now, &Local),
+        }
+    }
+
+    /// Reads a search (see [`crate::engine::search::SearchQuery`]) in this zone.
+    pub fn search(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<crate::engine::search::SearchQuery, String> {
+        use crate::engine::search::SearchQuery;
+        match self {
+            RepZone::Named(tz) => SearchQuery::parse(text, now, tz),
+            RepZone::System => SearchQuery::parse(text, now, &Local),
         }
     }
 

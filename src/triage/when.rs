@@ -74,7 +74,7 @@ fn parse_any<Z: TimeZone>(text: &str, now: DateTime<Utc>, zone: &Z) -> Option<Da
 }
 
 /// `45m`, `3h`, `2d`, `1w`.
-fn parse_delay(text: &str) -> Option<Duration> {
+pub(crate) fn parse_delay(text: &str) -> Option<Duration> {
     let unit = text.chars().last()?;
     let count: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
     if count <= 0 {
@@ -109,7 +109,7 @@ fn parse_time(text: &str) -> Option<NaiveTime> {
     NaiveTime::from_hms_opt(hour % 12 + if pm { 12 } else { 0 }, minute, 0)
 }
 
-fn parse_weekday(text: &str) -> Option<Weekday> {
+pub(crate) fn parse_weekday(text: &str) -> Option<Weekday> {
     let day = match text {
         "mon" | "monday" => Weekday::Mon,
         "tue" | "tues" | "tuesday" => Weekday::Tue,
@@ -133,7 +133,11 @@ fn next_weekday(today: NaiveDate, day: Weekday) -> NaiveDate {
 }
 
 /// A wall-clock time in `zone`; in a DST gap, the first valid instant after.
-fn local<Z: TimeZone>(zone: &Z, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+pub(crate) fn local<Z: TimeZone>(
+    zone: &Z,
+    date: NaiveDate,
+    time: NaiveTime,
+) -> Option<DateTime<Utc>> {
     let naive = date.and_time(time);
     zone.from_local_datetime(&naive)
         .earliest()

@@ -117,6 +117,7 @@ pub enum Action {
     Attachments,
     EnrollSelected,
     PauseSelected,
+    Tag,
 }
 
 /// Where an action can be used.
@@ -229,6 +230,7 @@ actions! {
     EnrollSelected, "enroll_selected", "enroll", "Enroll the selected leads (or the lead under the cursor) in a sequence", Scope::Only(&[Leads]), ["E"], true;
     PauseSelected, "pause_selected", "pause", "Pause the selected leads' (or the lead's) active enrollments", Scope::Only(&[Leads]), ["p"], true;
     MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
+    Tag, "tag", "tag", "Add or remove tags (+hot -later; Tab completes)", Scope::Only(&[Inbox, Thread, Leads, Lead]), ["t"], true;
 }
 
 impl Action {

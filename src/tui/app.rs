@@ -103,6 +103,10 @@ pub struct App {
     pub overlay: Overlay,
     /// The `/` line while the rep types a search or filter.
     pub search: Option<String>,
+    /// The `t` line while the rep types tag changes.
+    pub tag_prompt: Option<TagPrompt>,
+    /// Tags in use, for the tag prompt's Tab completion.
+    pub known_tags: Vec<String>,
     pub toast: Option<(String, ToastLevel)>,
     /// When the message was set, to let it expire (by the injected clock).
     pub toast_at: DateTime<Utc>,
@@ -166,6 +170,8 @@ impl App {
             tasks: TasksPane::default(),
             overlay: Overlay::None,
             search: None,
+            tag_prompt: None,
+            known_tags: Vec::new(),
             toast: None,
             toast_at: DateTime::<Utc>::MIN_UTC,
             sync: BTreeMap::new(),
@@ -383,6 +389,9 @@ impl App {
         if self.search.is_some() {
             return self.search_key(key);
         }
+        if self.tag_prompt.is_some() {
+            return self.tag_key(key);
+        }
         let screen = self.screen();
         if screen == Screen::Compose {
             match self.keymap.lookup(screen, chord) {
@@ -458,6 +467,64 @@ impl App {
                     .as_ref()
                     .map_or(0, |d| d.enrollments.len());
                 self.sequences.detail_cursor.selected = row.min(len.saturating_sub(1));
+            }
+            _ => {}
+        }
+    }
+
+    /// `t`: the tag line for the selected conversation or lead.
+    fn open_tag_prompt(&mut self) {
+        let target = match self.screen() {
+            Screen::Inbox | Screen::Thread => self
+                .current_thread()
+                .map(|t| (t.key(), t.person().to_string())),
+            Screen::Leads | Screen::Lead => self.lead_email().map(|e| (e.clone(), e)),
+            _ => None,
+        };
+        let Some((key, name)) = target else {
+            self.error("Select a conversation or a lead first");
+            return;
+        };
+        self.jobs.push(Job::Tags);
+        self.tag_prompt = Some(TagPrompt {
+            key,
+            name,
+            text: String::new(),
+        });
+    }
+
+    fn tag_key(&mut self, key: KeyEvent) {
+        let Some(prompt) = &mut self.tag_prompt else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => self.tag_prompt = None,
+            KeyCode::Backspace => {
+                prompt.text.pop();
+            }
+            KeyCode::Tab => prompt.complete(&self.known_tags),
+            KeyCode::Enter => {
+                let Some(prompt) = self.tag_prompt.take() else {
+                    return;
+                };
+                let words: Vec<String> =
+                    prompt.text.split_whitespace().map(str::to_string).collect();
+                match crate::engine::parse_tag_changes(&words) {
+                    Ok((add, remove)) => self.jobs.push(Job::Tag {
+                        key: prompt.key,
+                        add,
+                        remove,
+                        name: prompt.name,
+                    }),
+                    Err(e) => {
+                        self.error(e);
+                        // Kept open to fix the typo.
+                        self.tag_prompt = Some(prompt);
+                    }
+                }
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                prompt.text.push(c)
             }
             _ => {}
         }
@@ -876,6 +943,7 @@ impl App {
                 Some(dir) => self.jobs.push(Job::Snippets { dir: dir.clone() }),
                 None => self.error("No config folder known, so no snippets folder"),
             },
+            Action::Tag => self.open_tag_prompt(),
             Action::SetCategory => self.pick_category(),
             Action::UndoSend => self.undo_send(),
             Action::MarkUnread => self.mark_unread(),
@@ -2114,4 +2182,62 @@ fn replace_token(text: &str, prefix: &str, value: Option<&str>) -> String {
         tokens.insert(0, format!("{prefix}{v}"));
     }
     tokens.join(" ")
+}
+
+/// The `t` line: tag changes typed for one conversation or lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagPrompt {
+    /// A conversation key, or a lead's email.
+    pub key: String,
+    /// Who it is, for the line and the result.
+    pub name: String,
+    pub text: String,
+}
+
+impl TagPrompt {
+    /// Completes the word being typed (after its + or -) to the first tag
+    /// in use that starts with it.
+    pub fn complete(&mut self, known: &[String]) {
+        let start = self.text.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let word = &self.text[start..];
+        let sign = word.chars().next().filter(|c| *c == '+' || *c == '-');
+        let typed = &word[sign.map_or(0, char::len_utf8)..];
+        if typed.is_empty() {
+            return;
+        }
+        let typed = typed.to_lowercase();
+        if let Some(found) = known.iter().find(|t| t.starts_with(&typed) && **t != typed) {
+            let mut completed = String::new();
+            completed.extend(sign);
+            completed.push_str(found);
+            self.text.replace_range(start.., &completed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tag_prompt_tests {
+    use super::TagPrompt;
+
+    #[test]
+    fn tab_completes_the_word_being_typed() {
+        let known = vec![
+            "hot".to_string(),
+            "later".to_string(),
+            "q3-renewal".to_string(),
+        ];
+        let mut prompt = TagPrompt {
+            key: "gm/1".into(),
+            name: "Ann".into(),
+            text: "+hot -la".into(),
+        };
+        prompt.complete(&known);
+        assert_eq!(prompt.text, "+hot -later");
+        prompt.text.push_str(" q");
+        prompt.complete(&known);
+        assert_eq!(prompt.text, "+hot -later q3-renewal");
+        prompt.text.push_str(" +zz");
+        prompt.complete(&known);
+        assert_eq!(prompt.text, "+hot -later q3-renewal +zz");
+    }
 }

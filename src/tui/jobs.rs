@@ -39,6 +39,15 @@ pub enum Job {
         until: Option<chrono::DateTime<chrono::Utc>>,
         label: String,
     },
+    /// Tags added and removed on a conversation (its key) or a lead (email).
+    Tag {
+        key: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+        name: String,
+    },
+    /// The tags in use, for the tag prompt's completion.
+    Tags,
     /// A conversation back from a snooze was opened: it is ordinary again.
     ClearWokenSnooze {
         key: String,
@@ -217,6 +226,8 @@ pub enum JobResult {
         rows: Vec<Thread>,
         /// The rows back from a snooze (listed first, marked).
         woke: Vec<String>,
+        /// Each row's Gmail labels and tags, by key (rows without either absent).
+        marks: Vec<(String, crate::tui::panes::inbox::RowMarks)>,
     },
     InboxCounts {
         generation: u64,
@@ -303,6 +314,8 @@ pub enum JobResult {
     },
     /// A command that succeeded; the text is shown to the rep.
     Done(String),
+    /// Every tag in use, by name.
+    KnownTags(Vec<String>),
     /// A job that failed; the text says what went wrong.
     Failed(String),
     /// The enrollment guard held a lead back; picking the same sequence
@@ -336,6 +349,10 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         Job::Archive { key, archived, .. } => ("archive", Request::Archive { key, archived }),
         Job::Snooze { key, until, .. } => ("snooze", Request::Snooze { key, until }),
         Job::ClearWokenSnooze { key } => ("snooze", Request::ClearWokenSnooze { key }),
+        Job::Tag {
+            key, add, remove, ..
+        } => ("tag", Request::Tag { key, add, remove }),
+        Job::Tags => ("tags", Request::Tags),
         Job::LeadIndex => ("leads", Request::LeadIndex),
         Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
         Job::Lead { email } => ("lead", Request::Lead { email }),
@@ -489,6 +506,17 @@ fn result_for(job: Job, response: Response) -> JobResult {
                 .filter(|v| v.triage == crate::model::TriageState::Woke)
                 .map(|v| v.key.clone())
                 .collect(),
+            marks: views
+                .iter()
+                .filter(|v| !v.labels.is_empty() || !v.tags.is_empty())
+                .map(|v| {
+                    let marks = crate::tui::panes::inbox::RowMarks {
+                        labels: v.labels.clone(),
+                        tags: v.tags.clone(),
+                    };
+                    (v.key.clone(), marks)
+                })
+                .collect(),
             rows: views.into_iter().map(|v| v.thread).collect(),
         },
         (Job::InboxCounts { generation, .. }, Response::InboxCounts(counts)) => {
@@ -560,6 +588,14 @@ fn result_for(job: Job, response: Response) -> JobResult {
             })
         }
         (Job::Snooze { label, .. }, Response::Triage(_)) => JobResult::Done(label),
+        (Job::Tag { name, .. }, Response::TagSet(set)) => JobResult::Done(if set.tags.is_empty() {
+            format!("No tags on {name}")
+        } else {
+            format!("Tags on {name}: {}", set.tags.join(" "))
+        }),
+        (Job::Tags, Response::Tags(tags)) => {
+            JobResult::KnownTags(tags.into_iter().map(|t| t.name).collect())
+        }
         (Job::Variables { .. }, Response::LeadRecord(lead)) => variables(lead),
         (Job::LoadDraft { thread_key }, Response::Draft(draft)) => {
             JobResult::Draft { thread_key, draft }

@@ -29,12 +29,15 @@ impl App {
                 offset,
                 rows,
                 woke,
+                marks,
             } => {
                 if generation == self.inbox.generation {
                     if offset == 0 {
                         self.inbox.woke.clear();
+                        self.inbox.marks.clear();
                     }
                     self.inbox.woke.extend(woke);
+                    self.inbox.marks.extend(marks);
                 }
                 self.apply_inbox(generation, offset, rows)
             }
@@ -493,6 +496,7 @@ impl App {
                 self.enroll_refused = Some((sequence, email));
             }
             JobResult::Quiet => {}
+            JobResult::KnownTags(names) => self.known_tags = names,
         }
     }
 
@@ -626,7 +630,7 @@ impl App {
                 self.dirty = true;
             }
             Change::Record { kind, key, .. } => match kind {
-                Kind::Thread | Kind::Message | Kind::Triage => {
+                Kind::Thread | Kind::Message | Kind::Triage | Kind::Tags | Kind::GmailLabels => {
                     self.request_inbox(true);
                     if self.screen() == super::action::Screen::Thread
                         && (kind == Kind::Message || key == self.thread.key)

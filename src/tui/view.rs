@@ -117,11 +117,21 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect, hits: &mut HitMap) {
 
 fn draw_message(f: &mut Frame, app: &App, area: Rect) {
     let theme = &app.theme;
-    let line = if let Some(text) = &app.search {
+    let line = if let Some(prompt) = &app.tag_prompt {
+        Line::from(vec![
+            Span::styled(format!("tags for {}: ", prompt.name), theme.accent()),
+            Span::raw(prompt.text.clone()),
+            Span::styled("▏", theme.accent()),
+            Span::styled(
+                "  (+add -remove · Tab completes · Enter apply · Esc cancel)",
+                theme.muted(),
+            ),
+        ])
+    } else if let Some(text) = &app.search {
         let hint = if app.screen() == Screen::Leads {
             "  (campaign: company: event: since: until: · Enter keep · Esc clear)"
         } else {
-            "  (Enter keep · Esc clear)"
+            "  (from: to: tag: label: is: has: before: after: -not · Enter keep · Esc clear)"
         };
         Line::from(vec![
             Span::styled("/", theme.accent()),

@@ -255,6 +255,13 @@ impl Generator<'_> {
         if unread {
             labels.push("UNREAD");
         }
+        // The rep's own filing, by conversation so a thread is filed once:
+        // "Prospects" and "Follow up" (the mailbox's user labels).
+        match thread_key % 4 {
+            0 => labels.push("Label_1"),
+            1 => labels.push("Label_2"),
+            _ => {}
+        }
         self.planned.push(Planned {
             raw: Self::finish(builder),
             message_id: id,

@@ -155,6 +155,13 @@ impl Mailbox {
             label_list_visibility: Some("labelShow".into()),
             system: false,
         });
+        labels.push(Label {
+            id: "Label_2".into(),
+            name: "Follow up".into(),
+            message_list_visibility: Some("show".into()),
+            label_list_visibility: Some("labelShow".into()),
+            system: false,
+        });
         Self {
             email,
             messages: HashMap::new(),

@@ -43,6 +43,8 @@ pub struct InboxPane {
     pub woke: std::collections::HashSet<String>,
     /// The rows the rep picked for a bulk change.
     pub selection: Selection,
+    /// Gmail labels and the rep's tags, by conversation key.
+    pub marks: std::collections::HashMap<String, RowMarks>,
 }
 
 /// Rows picked for a bulk change: by key (space, a `v` range), or every
@@ -64,6 +66,25 @@ impl Selection {
 
     pub fn contains(&self, key: &str) -> bool {
         self.all_matching || self.keys.contains(key)
+    }
+}
+
+/// What a row shows before its subject: `[Prospects] #hot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowMarks {
+    pub labels: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl RowMarks {
+    /// `[Prospects] [Follow up] #hot`, or empty.
+    pub fn text(&self) -> String {
+        self.labels
+            .iter()
+            .map(|l| format!("[{l}]"))
+            .chain(self.tags.iter().map(|t| format!("#{t}")))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -207,7 +228,11 @@ impl InboxPane {
         let selected = self.cursor.selected;
         let cells: Vec<RowCells> = self.rows[range]
             .iter()
-            .map(|t| RowCells::of(t, now, self.woke.contains(&t.key())))
+            .map(|t| {
+                let key = t.key();
+                let marks = self.marks.get(&key).map(RowMarks::text).unwrap_or_default();
+                RowCells::of(t, now, self.woke.contains(&key), marks)
+            })
             .collect();
         let picking = !self.selection.is_empty();
         let picked: Vec<bool> = self.rows[range_of(offset, cells.len())]
@@ -229,10 +254,19 @@ impl InboxPane {
                 } else {
                     ratatui::style::Style::default()
                 };
-                // The subject whole if it fits, then as much preview as fits.
-                let subject = clip(&c.subject, layout.text);
-                let room = layout.text.saturating_sub(subject.chars().count() + 2);
-                let mut text = vec![Span::raw(subject)];
+                // Labels and tags, the subject whole if it fits, then as
+                // much preview as fits.
+                let mut text = Vec::new();
+                let mut room = layout.text;
+                if !c.marks.is_empty() {
+                    let marks = clip(&c.marks, room);
+                    room = room.saturating_sub(marks.chars().count() + 1);
+                    text.push(Span::styled(marks, theme.accent()));
+                    text.push(Span::raw(" "));
+                }
+                let subject = clip(&c.subject, room);
+                let room = room.saturating_sub(subject.chars().count() + 2);
+                text.push(Span::raw(subject));
                 if room > 0 && !c.preview.is_empty() {
                     text.push(Span::styled(
                         format!("  {}", clip(&c.preview, room)),
@@ -285,6 +319,8 @@ struct RowCells {
     who: String,
     subject: String,
     preview: String,
+    /// Gmail labels and tags: `[Prospects] #hot`.
+    marks: String,
     /// The reply category ("Interested").
     badge: String,
     /// Where it came from: "SL Q1 CFO outreach", "SL+GM …", "GM me-gmail".
@@ -292,7 +328,7 @@ struct RowCells {
 }
 
 impl RowCells {
-    fn of(t: &Thread, now: DateTime<Utc>, woke: bool) -> RowCells {
+    fn of(t: &Thread, now: DateTime<Utc>, woke: bool, marks: String) -> RowCells {
         // "SL+GM" when the conversation also reached us through the rep's
         // Gmail (Smartlead sent through their mailbox).
         let copies = if t.sources.is_empty() { "" } else { "+GM" };
@@ -323,6 +359,7 @@ impl RowCells {
             who: t.person().to_string(),
             subject: t.subject.clone(),
             preview,
+            marks,
             badge: t
                 .category
                 .as_ref()
@@ -416,6 +453,7 @@ mod tests {
             who: who.into(),
             subject: "Quick question about Q2 close".into(),
             preview: "Thanks, send over the deck".into(),
+            marks: String::new(),
             badge: badge.into(),
             source: source.into(),
         }

@@ -40,8 +40,23 @@ impl ThreadPane {
         // Numbered as `outpost attachment` and the A key number them.
         let mut attachment_number = 0;
         let t = &view.thread;
+        let marks = super::inbox::RowMarks {
+            labels: view.labels.clone(),
+            tags: view.tags.clone(),
+        }
+        .text();
         let mut out = vec![
-            Line::styled(t.subject.clone(), theme.accent()),
+            Line::from(vec![
+                Span::styled(t.subject.clone(), theme.accent()),
+                Span::styled(
+                    if marks.is_empty() {
+                        marks
+                    } else {
+                        format!("  {marks}")
+                    },
+                    theme.badge(),
+                ),
+            ]),
             Line::from(vec![
                 Span::styled(format!("with {} · ", view.name), theme.accent()),
                 // Every account the conversation reached us through.

@@ -1,0 +1,154 @@
+//! Local tags on conversations and leads (`outpost tag KEY +hot -later`).
+//! Each change is a compare-and-swap of the target's [`TagSet`] record;
+//! sync never writes these records, so tags survive every sync.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CommandError, CommandResult, Engine};
+use crate::model::{Lead, TagOn, TagSet, TagTarget, canonical_tag, normalize_email};
+use crate::store::{Index, StoreResult, keys::KeyBuf};
+
+/// One tag in use, and on how many conversations and leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagCount {
+    pub name: String,
+    pub conversations: usize,
+    pub leads: usize,
+}
+
+/// `+hot -later` (one change a word) split into tags to add and to
+/// remove, canonical. A word without a sign adds, as `tag KEY hot` reads.
+pub fn parse_tag_changes(words: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    for word in words {
+        match word.strip_prefix('-') {
+            Some(name) => remove.push(canonical_tag(name)?),
+            None => add.push(canonical_tag(word.strip_prefix('+').unwrap_or(word))?),
+        }
+    }
+    if add.is_empty() && remove.is_empty() {
+        return Err("say which tags to add (+name) or remove (-name)".into());
+    }
+    Ok((add, remove))
+}
+
+impl Engine {
+    /// What a KEY names: a conversation (as `outpost inbox` prints its key),
+    /// else a lead by address or by lead key (`account/email`).
+    fn tag_target(&self, key: &str) -> CommandResult<TagTarget> {
+        let key = key.trim();
+        match self.conversation(key) {
+            Ok(thread) => return Ok(TagTarget::conversation(&thread.key())),
+            Err(CommandError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+        let email = match self.store.get::<Lead>(key)? {
+            Some(lead) => normalize_email(&lead.email),
+            None => normalize_email(key),
+        };
+        let prefix = KeyBuf::new().text(&email).into_prefix();
+        if email.contains('@') && self.store.index_len(Index::LeadsByEmail, &prefix) > 0 {
+            return Ok(TagTarget::lead(&email));
+        }
+        Err(CommandError::NotFound(format!(
+            "no conversation or lead {key:?}; a KEY is a conversation key from \
+             `outpost inbox` or a lead's email from `outpost leads`"
+        )))
+    }
+
+    /// Adds and removes tags on one conversation or lead (what `KEY` names,
+    /// see [`Engine::tag_target`]); the tags as they are after. Names are
+    /// made canonical first, and a bad one changes nothing.
+    pub fn tag(&self, key: &str, add: &[String], remove: &[String]) -> CommandResult<TagSet> {
+        let canonical = |names: &[String]| -> CommandResult<Vec<String>> {
+            names
+                .iter()
+                .map(|n| canonical_tag(n).map_err(CommandError::Invalid))
+                .collect()
+        };
+        let (add, remove) = (canonical(add)?, canonical(remove)?);
+        let target = self.tag_target(key)?;
+        let record_key = target.record_key();
+        let written = self.store.modify::<TagSet, TagSet>(
+            std::slice::from_ref(&record_key),
+            |_, current| {
+                let mut tags = current.map(|t| t.tags).unwrap_or_default();
+                tags.retain(|t| !remove.contains(t));
+                tags.extend(add.iter().cloned());
+                tags.sort();
+                tags.dedup();
+                let set = TagSet {
+                    target: target.clone(),
+                    tags,
+                };
+                Some((set.clone(), set))
+            },
+        )?;
+        Ok(written.into_iter().next().unwrap_or(TagSet {
+            target,
+            tags: Vec::new(),
+        }))
+    }
+
+    /// Every tag set by record key (a small tree, read whole per query).
+    pub(crate) fn tag_map(&self) -> StoreResult<HashMap<String, Vec<String>>> {
+        self.store
+            .iter::<TagSet>()
+            .map(|t| t.map(|t| (t.key(), t.tags)))
+            .collect()
+    }
+
+    /// Tags in use, by name, with how many conversations and leads carry each.
+    pub fn tags(&self) -> StoreResult<Vec<TagCount>> {
+        let mut counts: BTreeMap<String, TagCount> = BTreeMap::new();
+        for set in self.store.iter::<TagSet>() {
+            let set = set?;
+            for tag in set.tags {
+                let count = counts.entry(tag.clone()).or_insert(TagCount {
+                    name: tag,
+                    conversations: 0,
+                    leads: 0,
+                });
+                match set.target.on {
+                    TagOn::Conversation => count.conversations += 1,
+                    TagOn::Lead => count.leads += 1,
+                }
+            }
+        }
+        Ok(counts.into_values().collect())
+    }
+}
+
+/// The tags on a conversation, from a [`Engine::tag_map`].
+pub(crate) fn conversation_tags(map: &HashMap<String, Vec<String>>, key: &str) -> Vec<String> {
+    map.get(&TagTarget::conversation(key).record_key())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The tags on a lead (by address), from a [`Engine::tag_map`].
+pub(crate) fn lead_tags(map: &HashMap<String, Vec<String>>, email: &str) -> Vec<String> {
+    map.get(&TagTarget::lead(email).record_key())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_as_typed() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_tag_changes(&words(&["+Hot", "-later", "vip"])).unwrap(),
+            (vec!["hot".into(), "vip".into()], vec!["later".into()])
+        );
+        assert!(parse_tag_changes(&words(&[])).is_err());
+        assert!(parse_tag_changes(&words(&["+"])).is_err());
+        assert!(parse_tag_changes(&words(&["+no way"])).is_err());
+    }
+}
