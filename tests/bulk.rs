@@ -525,3 +525,44 @@ async fn a_bulk_category_reaches_smartlead_and_its_undo_puts_the_old_ones_back()
         .unwrap_err();
     assert!(refused.message.contains("nothing was changed"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_tag_is_undone_in_one_step_and_skips_what_was_retagged() {
+    let rig = fast_rig(200, 9).await;
+    synced(&rig.engine).await;
+    let engine = &rig.engine;
+    let rows = engine.inbox(&InboxQuery::default()).unwrap();
+    let keys: Vec<&str> = rows.iter().take(3).map(|r| r.key.as_str()).collect();
+    engine.tag(keys[0], &["later".into()], &[]).unwrap();
+
+    let report = bulk(
+        engine,
+        BulkOp::Tag {
+            add: vec!["hot".into()],
+            remove: vec!["later".into()],
+        },
+        &keys,
+    )
+    .await;
+    assert_eq!(report.changed.len(), 3, "{report:?}");
+    let tags_of = |key: &str| {
+        engine
+            .inbox(&InboxQuery::default())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.key == key)
+            .map(|r| r.tags)
+            .unwrap()
+    };
+    for key in &keys {
+        assert_eq!(tags_of(key), ["hot"], "{key}");
+    }
+    // Retagged in between: left as the rep made it.
+    engine.tag(keys[2], &["q3".into()], &[]).unwrap();
+    let undone = undo(engine).await;
+    assert_eq!(undone.restored, [keys[0].to_string(), keys[1].to_string()]);
+    assert_eq!(undone.skipped.len(), 1);
+    assert_eq!(tags_of(keys[0]), ["later"]);
+    assert!(tags_of(keys[1]).is_empty());
+    assert_eq!(tags_of(keys[2]), ["hot", "q3"]);
+}

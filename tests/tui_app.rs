@@ -2633,6 +2633,35 @@ async fn a_snippet_is_picked_by_fuzzy_name_and_filled_from_the_lead() {
 }
 
 #[tokio::test]
+async fn t_on_a_selection_tags_every_row_as_one_bulk_change_and_u_undoes_it() {
+    let mut h = Harness::new();
+    h.settle().await;
+    let rows: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
+    h.keys("space space").await;
+    assert_eq!(h.app.inbox.selection_count(), 2);
+    h.keys("t").await;
+    assert!(h.screen().contains("2 selected"), "{}", h.screen());
+    h.type_text("+hot").await;
+    h.keys("enter").await;
+    assert!(h.app.inbox.selection.is_empty(), "the selection is spent");
+    let tagged = |h: &Harness, key: &str| {
+        h.engine
+            .inbox(&InboxQuery::default())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.key == key)
+            .map(|r| r.tags)
+            .unwrap()
+    };
+    assert_eq!(tagged(&h, &rows[0]), ["hot"]);
+    assert_eq!(tagged(&h, &rows[1]), ["hot"]);
+    assert!(tagged(&h, &rows[2]).is_empty());
+    h.keys("u").await;
+    assert!(tagged(&h, &rows[0]).is_empty());
+    assert!(tagged(&h, &rows[1]).is_empty());
+}
+
+#[tokio::test]
 async fn files_are_attached_off_the_ui_task_listed_and_removed() {
     let mut h = Harness::new();
     let dir = tempfile::tempdir().unwrap();

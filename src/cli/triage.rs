@@ -293,6 +293,7 @@ fn bulk(door: &CliDoor, op: BulkOp, args: &KeysArgs) -> CliResult {
         BulkOp::Category { name } => format!("Category {name} set on"),
         BulkOp::Enroll { sequence } => format!("Enrolled in {sequence}:"),
         BulkOp::Pause => "Paused".to_string(),
+        BulkOp::Tag { .. } => format!("{}:", op.label()),
     };
     match &report.id {
         Some(id) => println!(

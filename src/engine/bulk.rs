@@ -263,6 +263,18 @@ impl Engine {
                     Err(refused) => Outcome::Failed(refused.to_string()),
                 }
             }
+            BulkOp::Tag { add, remove } => {
+                let (before, after) = self.retag(&target.key, add, remove)?;
+                if before == after.tags {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::Changed(BulkEffect::Tags {
+                        record: after.key(),
+                        before,
+                        after: after.tags,
+                    })
+                }
+            }
             BulkOp::Pause => {
                 let Some(email) = &target.lead_email else {
                     return Ok(Outcome::Failed("the conversation has no lead".into()));
@@ -412,6 +424,17 @@ impl Engine {
                     Ok(_) => Ok(()),
                     Err(crate::sequences::SequenceError::Store(e)) => return Err(e.into()),
                     Err(refused) => Err(refused.to_string()),
+                }
+            }
+            BulkEffect::Tags {
+                record,
+                before,
+                after,
+            } => {
+                if self.untag(record, before, after)? {
+                    Ok(())
+                } else {
+                    Err(CHANGED_SINCE.into())
                 }
             }
             BulkEffect::Paused { enrollments } => {

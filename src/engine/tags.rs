@@ -63,6 +63,17 @@ impl Engine {
     /// see [`Engine::tag_target`]); the tags as they are after. Names are
     /// made canonical first, and a bad one changes nothing.
     pub fn tag(&self, key: &str, add: &[String], remove: &[String]) -> CommandResult<TagSet> {
+        Ok(self.retag(key, add, remove)?.1)
+    }
+
+    /// [`Engine::tag`], also giving the tags as they were just before the
+    /// change (read in the same compare-and-swap, for a bulk change's undo).
+    pub(crate) fn retag(
+        &self,
+        key: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> CommandResult<(Vec<String>, TagSet)> {
         let canonical = |names: &[String]| -> CommandResult<Vec<String>> {
             names
                 .iter()
@@ -72,10 +83,11 @@ impl Engine {
         let (add, remove) = (canonical(add)?, canonical(remove)?);
         let target = self.tag_target(key)?;
         let record_key = target.record_key();
-        let written = self.store.modify::<TagSet, TagSet>(
+        let written = self.store.modify::<TagSet, (Vec<String>, TagSet)>(
             std::slice::from_ref(&record_key),
             |_, current| {
-                let mut tags = current.map(|t| t.tags).unwrap_or_default();
+                let before = current.map(|t| t.tags).unwrap_or_default();
+                let mut tags = before.clone();
                 tags.retain(|t| !remove.contains(t));
                 tags.extend(add.iter().cloned());
                 tags.sort();
@@ -84,13 +96,34 @@ impl Engine {
                     target: target.clone(),
                     tags,
                 };
-                Some((set.clone(), set))
+                Some((set.clone(), (before, set)))
             },
         )?;
-        Ok(written.into_iter().next().unwrap_or(TagSet {
-            target,
-            tags: Vec::new(),
-        }))
+        Ok(written.into_iter().next().unwrap_or((
+            Vec::new(),
+            TagSet {
+                target,
+                tags: Vec::new(),
+            },
+        )))
+    }
+
+    /// A tag record back to `before`, if it still holds `after`; false when
+    /// someone changed its tags since.
+    pub(crate) fn untag(
+        &self,
+        record: &str,
+        before: &[String],
+        after: &[String],
+    ) -> CommandResult<bool> {
+        let restored = self
+            .store
+            .modify::<TagSet, ()>(&[record.to_string()], |_, current| {
+                let mut set = current.filter(|t| t.tags == after)?;
+                set.tags = before.to_vec();
+                Some((set, ()))
+            })?;
+        Ok(!restored.is_empty())
     }
 
     /// Every tag set by record key (a small tree, read whole per query).

@@ -33,6 +33,13 @@ pub enum BulkOp {
     },
     /// Pause every active enrollment of each conversation's lead.
     Pause,
+    /// Add and remove local tags on each conversation (or lead).
+    Tag {
+        #[serde(default)]
+        add: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    },
 }
 
 impl BulkOp {
@@ -48,6 +55,14 @@ impl BulkOp {
             BulkOp::Category { name } => format!("category {name}"),
             BulkOp::Enroll { sequence } => format!("enroll in {sequence}"),
             BulkOp::Pause => "pause".into(),
+            BulkOp::Tag { add, remove } => {
+                let changes: Vec<String> = add
+                    .iter()
+                    .map(|t| format!("+{t}"))
+                    .chain(remove.iter().map(|t| format!("-{t}")))
+                    .collect();
+                format!("tag {}", changes.join(" "))
+            }
         }
     }
 }
@@ -72,6 +87,12 @@ pub enum BulkEffect {
     Enrolled { enrollment: String },
     /// The enrollments the change paused.
     Paused { enrollments: Vec<String> },
+    /// The tags before and after, on the tag record `record`.
+    Tags {
+        record: String,
+        before: Vec<String>,
+        after: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

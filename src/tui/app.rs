@@ -474,6 +474,29 @@ impl App {
 
     /// `t`: the tag line for the selected conversation or lead.
     fn open_tag_prompt(&mut self) {
+        // A selection is tagged as one bulk change.
+        let selected = match self.screen() {
+            Screen::Inbox => self
+                .bulk_target()
+                .map(|target| (target, self.inbox.selection_count())),
+            Screen::Leads if !self.leads.picked.is_empty() => Some((
+                BulkTarget::Keys {
+                    keys: self.leads.picked.iter().cloned().collect(),
+                },
+                self.leads.picked.len(),
+            )),
+            _ => None,
+        };
+        if let Some((target, count)) = selected {
+            self.jobs.push(Job::Tags);
+            self.tag_prompt = Some(TagPrompt {
+                key: String::new(),
+                bulk: Some(target),
+                name: format!("{count} selected"),
+                text: String::new(),
+            });
+            return;
+        }
         let target = match self.screen() {
             Screen::Inbox | Screen::Thread => self
                 .current_thread()
@@ -488,6 +511,7 @@ impl App {
         self.jobs.push(Job::Tags);
         self.tag_prompt = Some(TagPrompt {
             key,
+            bulk: None,
             name,
             text: String::new(),
         });
@@ -510,6 +534,17 @@ impl App {
                 let words: Vec<String> =
                     prompt.text.split_whitespace().map(str::to_string).collect();
                 match crate::engine::parse_tag_changes(&words) {
+                    Ok((add, remove)) if prompt.bulk.is_some() => {
+                        let target = prompt.bulk.expect("checked");
+                        let operation = BulkOp::Tag { add, remove };
+                        if self.screen() == Screen::Leads {
+                            self.leads.picked.clear();
+                            self.info(format!("{} {}…", bulk_verb(&operation), prompt.name));
+                            self.jobs.push(Job::Bulk { operation, target });
+                        } else {
+                            self.run_bulk(operation, target);
+                        }
+                    }
                     Ok((add, remove)) => self.jobs.push(Job::Tag {
                         key: prompt.key,
                         add,
@@ -2160,6 +2195,7 @@ pub fn bulk_verb(operation: &BulkOp) -> &'static str {
         BulkOp::Category { .. } => "Setting the category of",
         BulkOp::Enroll { .. } => "Enrolling",
         BulkOp::Pause => "Pausing",
+        BulkOp::Tag { .. } => "Tagging",
     }
 }
 
@@ -2185,10 +2221,12 @@ fn replace_token(text: &str, prefix: &str, value: Option<&str>) -> String {
 }
 
 /// The `t` line: tag changes typed for one conversation or lead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TagPrompt {
     /// A conversation key, or a lead's email.
     pub key: String,
+    /// The selection instead, as one bulk change (one undo).
+    pub bulk: Option<BulkTarget>,
     /// Who it is, for the line and the result.
     pub name: String,
     pub text: String,
@@ -2228,6 +2266,7 @@ mod tag_prompt_tests {
         ];
         let mut prompt = TagPrompt {
             key: "gm/1".into(),
+            bulk: None,
             name: "Ann".into(),
             text: "+hot -la".into(),
         };
