@@ -48,8 +48,14 @@ wait_for "✗ not an address"
 keys C-s
 wait_for "Not sent: Cc: \"bob@\" is not an email address"
 keys BSpace BSpace BSpace BSpace BSpace BSpace
-wait_for "Cc:  ae@acme.io"
-screen | grep -qF "✗ not an address" && fail "the fixed Cc is still flagged"
+# Six keys to take ", bob@" off: wait for the last of them before looking.
+i=0
+while screen | grep -qF "✗ not an address"; do
+  i=$((i + 1))
+  [ "$i" -gt 100 ] && fail "the fixed Cc is still flagged"
+  sleep 0.1
+done
+screen | grep -F "Cc:" | grep -qF "bob" && fail "the Cc still holds bob"
 # Past Bcc, back to the body, above the quote.
 keys Tab Tab
 keys -l "Looping in our AE, Tuesday at 10 works."
