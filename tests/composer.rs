@@ -7,11 +7,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
-use assert_cmd::cargo::CommandCargoExt;
 use chrono::{DateTime, Duration, Utc};
 use outpost::clock::{Clock, FakeClock};
 use outpost::engine::door::{Request, Response};
@@ -22,69 +20,7 @@ use outpost::sandbox::google::SentMessage;
 use outpost::sandbox::{self, SandboxOptions};
 use outpost::sync::SyncEngine;
 use serde_json::Value;
-use support::{ClientLimit, rig};
-
-struct Cli {
-    config: PathBuf,
-}
-
-impl Cli {
-    /// `outpost --config CONFIG ARGS...` off the async runtime (the sandbox
-    /// serves on it meanwhile): exit code, stdout, stderr.
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let config = self.config.clone();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::cargo_bin("outpost")
-                .unwrap()
-                .env_remove("OUTPOST_CONFIG")
-                .env_remove("OUTPOST_DATA_DIR")
-                .arg("--config")
-                .arg(&config)
-                .args(&args)
-                .output()
-                .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (code, stdout, stderr) = self.run(args).await;
-        assert_eq!(code, 0, "outpost {args:?}: {stdout}{stderr}");
-        stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args).await).unwrap()
-    }
-
-    /// Every outbox item, whatever its state.
-    async fn outbox(&self) -> Vec<Value> {
-        let all = [
-            "list",
-            "--json",
-            "--state",
-            "pending",
-            "--state",
-            "sending",
-            "--state",
-            "sent",
-            "--state",
-            "failed",
-            "--state",
-            "cancelled",
-        ];
-        let mut args = vec!["outbox"];
-        args.extend(all);
-        self.json(&args).await.as_array().unwrap().clone()
-    }
-}
+use support::{Cli, ClientLimit, rig};
 
 /// The sandbox and a config pointed at it, the data dir free for the
 /// binary.

@@ -11,51 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use outpost::engine::door::{DoorError, ErrorKind, Request, Response};
 use outpost::engine::remote::RemoteEngine;
 use outpost::engine::{InboxQuery, LeadQuery};
 use outpost::sandbox::InjectReply;
 use outpost::store::{LockInfo, current_holder};
 use secrecy::SecretString;
-use support::fast_rig;
-
-struct Cli {
-    config: PathBuf,
-}
-
-impl Cli {
-    /// Runs `outpost --config CONFIG ARGS...` off the async runtime (the
-    /// sandbox serves on it meanwhile): exit code, stdout, stderr.
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let config = self.config.clone();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::cargo_bin("outpost")
-                .unwrap()
-                .env_remove("OUTPOST_CONFIG")
-                .env_remove("OUTPOST_DATA_DIR")
-                .arg("--config")
-                .arg(&config)
-                .args(&args)
-                .output()
-                .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (code, stdout, stderr) = self.run(args).await;
-        assert_eq!(code, 0, "outpost {args:?}: {stdout}{stderr}");
-        stdout
-    }
-}
+use support::{Cli, fast_rig};
 
 /// Waits (up to `secs`) until `holds` says yes about the data dir's holder.
 async fn wait_for_holder(data_dir: &Path, secs: u64, holds: impl Fn(Option<&LockInfo>) -> bool) {

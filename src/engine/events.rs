@@ -69,8 +69,24 @@ impl Engine {
                 let mut activity =
                     current.unwrap_or_else(|| Activity::new(&first.account, &first.lead_email));
                 let mut added = Vec::new();
+                // Most leads have no sealed page: then no event needs the
+                // index lookup. (A page sealed after this look changes the
+                // record too, so this change runs again on a fresh read.)
+                let has_pages = match self.store.has_activity_pages(key) {
+                    Ok(has) => has,
+                    Err(e) => {
+                        *failed.borrow_mut() = Some(e);
+                        return None;
+                    }
+                };
                 for event in incoming {
                     if activity.contains(&event.id) {
+                        continue;
+                    }
+                    if !has_pages {
+                        if activity.insert((*event).clone()) {
+                            added.push((*event).clone());
+                        }
                         continue;
                     }
                     match self.store.event_sealed(key, &event.id) {

@@ -36,6 +36,15 @@ impl Store {
             .is_some())
     }
 
+    /// Whether any of a lead's events were sealed into a page.
+    pub fn has_activity_pages(&self, lead_key: &str) -> StoreResult<bool> {
+        Ok(self
+            .record_keys::<ActivityPage>(&ActivityPage::prefix_for(lead_key), false)
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     /// A lead's events (`lead_key` is `account/email`), oldest first: all of
     /// them, or those at or after `since`.
     pub fn activity_events(

@@ -538,9 +538,7 @@ impl App {
                         let target = prompt.bulk.expect("checked");
                         let operation = BulkOp::Tag { add, remove };
                         if self.screen() == Screen::Leads {
-                            self.leads.picked.clear();
-                            self.info(format!("{} {}…", bulk_verb(&operation), prompt.name));
-                            self.jobs.push(Job::Bulk { operation, target });
+                            self.run_leads_bulk(operation);
                         } else {
                             self.run_bulk(operation, target);
                         }
@@ -1495,8 +1493,15 @@ impl App {
     /// The rep's "come back to this": the conversation's replies unread
     /// again, here and in Gmail.
     fn mark_unread(&mut self) {
+        self.set_read(false);
+    }
+
+    /// Read or unread, here and in Gmail: the selection as one bulk change,
+    /// else the conversation under the cursor.
+    fn set_read(&mut self, read: bool) {
         if let Some(target) = self.bulk_target() {
-            return self.run_bulk(BulkOp::Unread, target);
+            let op = if read { BulkOp::Read } else { BulkOp::Unread };
+            return self.run_bulk(op, target);
         }
         let Some(t) = self.current_thread() else {
             self.error("Select a conversation first");
@@ -1505,12 +1510,14 @@ impl App {
         let key = t.key();
         self.jobs.push(Job::MarkRead {
             key: key.clone(),
-            read: false,
+            read,
         });
         if let Some(row) = self.inbox.rows.iter_mut().find(|r| r.key() == key) {
-            row.unread = true;
+            row.unread = !read;
         }
-        self.info(format!("Marked unread: {}", t.person()));
+        if !read {
+            self.info(format!("Marked unread: {}", t.person()));
+        }
     }
 
     fn reply(&mut self, all: bool) {
@@ -2142,21 +2149,7 @@ impl App {
 
     /// Read, from the inbox: the selection, or the row.
     fn mark_read(&mut self) {
-        if let Some(target) = self.bulk_target() {
-            return self.run_bulk(BulkOp::Read, target);
-        }
-        let Some(t) = self.current_thread() else {
-            self.error("Select a conversation first");
-            return;
-        };
-        let key = t.key();
-        self.jobs.push(Job::MarkRead {
-            key: key.clone(),
-            read: true,
-        });
-        if let Some(row) = self.inbox.rows.iter_mut().find(|r| r.key() == key) {
-            row.unread = false;
-        }
+        self.set_read(true);
     }
 
     /// The text back from `$EDITOR`.

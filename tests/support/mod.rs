@@ -16,6 +16,7 @@ use outpost::providers::registry::Providers;
 use outpost::sandbox::{self, SandboxHandle, SandboxOptions};
 use outpost::store::Store;
 use secrecy::SecretString;
+use serde_json::Value;
 
 pub struct Rig {
     pub sandbox: SandboxHandle,
@@ -158,4 +159,68 @@ pub fn fast_smartlead(
     tweak(&mut cfg);
     sl.client = smartlead::Client::new(cfg).expect("smartlead client");
     providers.smartlead.insert(account.into(), sl);
+}
+
+/// The outpost binary on one config, as a user's script runs it.
+pub struct Cli {
+    pub config: PathBuf,
+}
+
+impl Cli {
+    /// `outpost --config CONFIG ARGS...` off the async runtime (the sandbox
+    /// serves on it meanwhile): exit code, stdout, stderr.
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let config = self.config.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let out =
+                <std::process::Command as assert_cmd::cargo::CommandCargoExt>::cargo_bin("outpost")
+                    .unwrap()
+                    .env_remove("OUTPOST_CONFIG")
+                    .env_remove("OUTPOST_DATA_DIR")
+                    .arg("--config")
+                    .arg(&config)
+                    .args(&args)
+                    .output()
+                    .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(args).await;
+        assert_eq!(code, 0, "outpost {args:?}: {stdout}{stderr}");
+        stdout
+    }
+
+    pub async fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args).await).unwrap()
+    }
+
+    /// Every outbox item, whatever its state.
+    pub async fn outbox(&self) -> Vec<Value> {
+        let all = [
+            "list",
+            "--json",
+            "--state",
+            "pending",
+            "--state",
+            "sending",
+            "--state",
+            "sent",
+            "--state",
+            "failed",
+            "--state",
+            "cancelled",
+        ];
+        let mut args = vec!["outbox"];
+        args.extend(all);
+        self.json(&args).await.as_array().unwrap().clone()
+    }
 }
