@@ -198,7 +198,7 @@ pub async fn run(
     let providers = Providers::from_config(&config, &data_dir, clock.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     providers.require_one_usable(&config)?;
-    let store = Store::open(&data_dir, "daemon")?;
+    let store = Store::open_at(&data_dir, "daemon", &config.store_location()?)?;
     let addr = listen.unwrap_or(config.daemon.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -91,8 +91,29 @@ pub fn doctor(cli: &Cli) -> CliResult {
         }
     }
 
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        println!("store postgres");
+        match config.store_location() {
+            Ok(location @ crate::store::Location::Postgres(_)) => {
+                // Opening only reads the schema and pings: nothing is written
+                // beyond migrations a start would apply anyway.
+                match Store::open_unlocked(&location).and_then(|store| store.ping()) {
+                    Ok(()) => report.ok("the database answers, migrations are applied"),
+                    Err(err) => report.bad(
+                        &err.to_string(),
+                        "check [store] url_env and that Postgres runs",
+                    ),
+                }
+            }
+            Ok(_) => {}
+            Err(err) => report.bad(&err.to_string(), "set the database URL [store] names"),
+        }
+    }
+
     println!("data dir {}", config.data_dir().display());
-    if !Store::exists_in(config.data_dir()) {
+    if config.store.backend == crate::config::StoreBackend::Postgres {
+        report.note("keeps this replica's lock, log and tokens; the records are in the database");
+    } else if !Store::exists_in(config.data_dir()) {
         // Opening would create it: a check must leave the disk as it was.
         report.note(if config.data_dir().exists() {
             "no cache yet; the first `outpost sync` (or the TUI) fills it"

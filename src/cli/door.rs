@@ -51,7 +51,7 @@ impl CliDoor {
             eprintln!("warning: {warning}");
         }
         let runtime = super::live::runtime()?;
-        let door = match Store::open(config.data_dir(), "cli") {
+        let door = match Store::open_at(config.data_dir(), "cli", &config.store_location()?) {
             Ok(store) => Door::Local(local_engine(&config, store, reach)?),
             Err(locked @ StoreError::Locked { .. }) => match crate::daemon::serving_holder(&config)
             {

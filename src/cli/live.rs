@@ -99,7 +99,7 @@ impl LiveContext {
         }
         let clock: SharedClock = Arc::new(SystemClock);
         let providers = usable_providers(&config, clock.clone())?;
-        let store = Store::open(config.data_dir(), mode)?;
+        let store = Store::open_at(config.data_dir(), mode, &config.store_location()?)?;
         let engine = Engine::with_providers(store, clock, Arc::new(providers))
             .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(LiveContext { config, engine })

@@ -12,6 +12,7 @@ mod error;
 mod live;
 mod logging;
 mod mailbox;
+mod migrate;
 mod outbox;
 mod output;
 mod portable;
@@ -117,6 +118,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
     Man,
+    /// Apply the team database's schema migrations ([store] backend = "postgres").
+    Migrate,
 }
 
 /// Options every data command shares.
@@ -141,7 +144,7 @@ impl Context {
         for warning in config.warnings() {
             eprintln!("warning: {warning}");
         }
-        let store = Store::open(config.data_dir(), mode)?;
+        let store = Store::open_at(config.data_dir(), mode, &config.store_location()?)?;
         let engine = Engine::new(store, Arc::new(SystemClock))
             .with_settings(crate::engine::EngineSettings::from_config(&config));
         Ok(Context { config, engine })
@@ -249,6 +252,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Attachment(command)) => attachments::run(&cli, command),
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
+        Some(Command::Migrate) => migrate::migrate(&cli),
     };
     match result {
         Ok(()) => 0,

@@ -11,6 +11,7 @@ mod paths;
 mod secrets;
 mod sections;
 mod spans;
+mod store;
 mod values;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub use sections::{
 use secrets::optional_secret;
 use sections::RawDaemon;
 use spans::Source;
+pub use store::{StoreBackend, StoreConfig};
 
 /// Whether `load_with` obtains every secret's value up front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub logging: LoggingConfig,
     pub notify: NotifyHook,
+    /// Where the records live (`[store]`).
+    pub store: StoreConfig,
     config_path: PathBuf,
     file_found: bool,
     data_dir: PathBuf,
@@ -67,6 +71,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where the store's records live (the data dir's cache, or Postgres).
+    pub fn store_location(&self) -> Result<crate::store::Location, ConfigError> {
+        self.store.location()
+    }
+
     /// Where the data (sled cache, tokens, logs) lives.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -105,6 +114,7 @@ impl Config {
         let mut all: Vec<&Secret> = self.accounts.values().flat_map(Account::secrets).collect();
         all.extend(self.daemon.webhook_secret.iter());
         all.extend(self.daemon.api_token.iter());
+        all.extend(self.store.url.iter());
         all
     }
 
@@ -165,6 +175,7 @@ pub fn load_with(
         ui: parsed.ui,
         logging: parsed.logging,
         notify: parsed.notify,
+        store: parsed.store,
         config_path: location.path,
         file_found,
         data_dir,
@@ -192,6 +203,7 @@ struct Parsed {
     ui: UiConfig,
     logging: LoggingConfig,
     notify: NotifyHook,
+    store: StoreConfig,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +225,8 @@ struct RawRoot {
     logging: LoggingConfig,
     #[serde(default)]
     notify: NotifyHook,
+    #[serde(default)]
+    store: store::RawStore,
 }
 
 fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigError> {
@@ -262,6 +276,7 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         ui: raw.ui,
         logging: raw.logging,
         notify: raw.notify,
+        store: StoreConfig::from_raw(&src, raw.store)?,
     })
 }
 

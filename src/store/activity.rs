@@ -136,16 +136,11 @@ impl Store {
         prefix: &str,
         reverse: bool,
     ) -> Box<dyn Iterator<Item = StoreResult<String>> + '_> {
-        let iter = self.tree(R::KIND).scan_prefix(prefix.as_bytes()).keys();
-        let map = move |key: sled::Result<sled::IVec>| {
-            let key = key.map_err(|e| self.sled_err(e))?;
-            Ok(String::from_utf8_lossy(&key).into_owned())
-        };
-        if reverse {
-            Box::new(iter.rev().map(map))
-        } else {
-            Box::new(iter.map(map))
-        }
+        Box::new(
+            self.tree(R::KIND)
+                .scan_prefix(prefix.as_bytes(), reverse)
+                .map(|item| Ok(String::from_utf8_lossy(&item?.0).into_owned())),
+        )
     }
 }
 

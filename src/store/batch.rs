@@ -1,11 +1,8 @@
-//! Writes of several kinds in one sled transaction: a step's outbox item and
+//! Writes of several kinds in one transaction: a step's outbox item and
 //! its enrollment's advance land together or not at all.
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
 use super::records::{IndexEntry, Record};
-use super::{Kind, Store, StoreError, StoreResult};
+use super::{Kind, Store, StoreError, StoreResult, Tree, TxError};
 
 /// Records to write together, encoded as they are added.
 #[derive(Debug, Default)]
@@ -143,7 +140,7 @@ impl Store {
         }
         // Each kind's trees once, in first-use order; `firsts[i]` is where
         // put i's group (record tree, then index trees) begins among the views.
-        let mut trees: Vec<&sled::Tree> = Vec::new();
+        let mut trees: Vec<&Tree> = Vec::new();
         let mut start_of_kind: Vec<Option<usize>> = vec![None; Kind::ALL.len()];
         let mut firsts = Vec::with_capacity(batch.puts.len());
         let kinds = batch.puts.iter().map(|put| put.kind);
@@ -163,11 +160,11 @@ impl Store {
             .filter(|expected| expected.bytes.is_some())
             .map(|expected| ((expected.kind, expected.key.as_str()), expected))
             .collect();
-        let result = trees.as_slice().transaction(|views| {
+        let changed = Tree::transaction(&trees, |views| {
             for (expected, first) in batch.expected.iter().zip(expected_firsts) {
                 let now = views[*first].get(expected.key.as_bytes())?;
                 if now.as_deref() != expected.bytes.as_deref() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Changed {
+                    return Err(TxError::Abort(StoreError::Changed {
                         kind: expected.kind,
                         key: expected.key.clone(),
                     }));
@@ -196,8 +193,8 @@ impl Store {
                 }
             }
             Ok(changed)
-        });
-        let changed = self.finish_tx(result)?;
+        })?;
+
         for (kind, key) in &changed {
             self.announce(*kind, std::slice::from_ref(key));
         }

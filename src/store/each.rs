@@ -39,7 +39,7 @@ impl Store {
         let mut changed = Vec::new();
         for key in keys {
             loop {
-                let old = tree.get(key.as_bytes()).map_err(|e| self.sled_err(e))?;
+                let old = tree.get(key.as_bytes())?;
                 let current = match &old {
                     Some(bytes) => Some(Self::decode::<R>(key.as_bytes(), bytes)?),
                     None => None,
@@ -91,7 +91,7 @@ impl Store {
         for record in records {
             let key = record.key();
             loop {
-                let old = tree.get(key.as_bytes()).map_err(|e| self.sled_err(e))?;
+                let old = tree.get(key.as_bytes())?;
                 match self.swap(record, &key, old.as_deref())? {
                     Swap::Done { changed: written } => {
                         if written {
@@ -125,11 +125,11 @@ impl Store {
         }
         let swapped = self
             .tree(R::KIND)
-            .compare_and_swap(key.as_bytes(), old, Some(bytes))
-            .map_err(|e| self.sled_err(e))?;
-        Ok(match swapped {
-            Ok(()) => Swap::Done { changed: true },
-            Err(_) => Swap::Raced,
+            .compare_and_swap(key.as_bytes(), old, &bytes)?;
+        Ok(if swapped {
+            Swap::Done { changed: true }
+        } else {
+            Swap::Raced
         })
     }
 }

@@ -47,6 +47,11 @@ pub enum StoreError {
     #[error("cannot use data dir {path}: {detail}")]
     Io { path: PathBuf, detail: String },
 
+    #[error(
+        "the team database failed: {detail}; check [store] in the config (url_env) and that Postgres is running and reachable"
+    )]
+    Database { detail: String },
+
     #[error("cannot encode a {kind:?} record: {detail}")]
     Encode { kind: Kind, detail: String },
 }

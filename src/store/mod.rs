@@ -1,5 +1,7 @@
-//! The store: sled trees for records, secondary-index trees kept in step with
-//! them, a schema version, and a change feed.
+//! The store: trees for records, secondary-index trees kept in step with
+//! them, a schema version, and a change feed. The trees live in sled (the
+//! embedded default, one rep) or in Postgres (a team; see `postgres.rs`);
+//! everything here is the same on both.
 //!
 //! A record and its index entries always change together: readers never see an
 //! index entry pointing at a missing or stale record. Writes that move index
@@ -17,15 +19,15 @@ mod kinds;
 mod lock;
 mod migrations;
 pub mod portable;
+mod postgres;
 mod records;
 pub mod schema;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 
 pub use batch::WriteBatch;
@@ -33,7 +35,9 @@ pub use error::{StoreError, StoreResult};
 pub use feed::{Change, Op, SyncProgress};
 pub use kinds::{Index, Kind};
 pub use lock::{DataDirLock, LockInfo, current_holder};
+pub use postgres::MIGRATIONS as POSTGRES_MIGRATIONS;
 pub use records::{IndexEntry, Record};
+pub(crate) use tree::{Tree, TxError, TxTree};
 
 /// A cheap-to-clone handle to the open cache.
 #[derive(Clone)]
@@ -42,11 +46,13 @@ pub struct Store {
 }
 
 struct Inner {
-    /// Always Some until the store is dropped (see `Drop for Inner`).
-    db: Option<sled::Db>,
+    backend: Backend,
     path: PathBuf,
     /// Per kind: the record tree followed by its index trees (slot order).
-    trees: Vec<Vec<sled::Tree>>,
+    trees: Vec<Vec<Tree>>,
+    /// The store's own metadata (schema version, notes of migrations);
+    /// Some until the store is dropped.
+    meta: Option<Tree>,
     feed: broadcast::Sender<Change>,
     writes: AtomicU64,
     lock: std::sync::Mutex<Option<DataDirLock>>,
@@ -120,7 +126,10 @@ impl Drop for Inner {
     /// while the data-dir lock is still held, moves that cost to the end of
     /// the session that wrote so much, and the next start is quick.
     fn drop(&mut self) {
-        let Some(db) = self.db.take() else {
+        let Backend::Sled(db) = &mut self.backend else {
+            return;
+        };
+        let Some(db) = db.take() else {
             return;
         };
         let big_session = self.writes.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_WRITES;
@@ -132,6 +141,7 @@ impl Drop for Inner {
         // The trees share the database's internals; all must go before the
         // files can be opened again.
         self.trees.clear();
+        self.meta = None;
         drop(db);
         if big_session && on_disk {
             let started = std::time::Instant::now();
@@ -190,6 +200,47 @@ impl Store {
         Self::from_db(db, data_dir.to_path_buf(), Some(lock))
     }
 
+    /// Opens the store where `location` says, taking the data-dir lock for
+    /// `mode` either way: a replica on Postgres keeps its own data dir (its
+    /// lock, log and tokens), the records live in the shared database.
+    pub fn open_at(data_dir: &Path, mode: &str, location: &Location) -> StoreResult<Store> {
+        match location {
+            Location::Embedded => Self::open(data_dir, mode),
+            Location::Postgres(url) => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::from_io(data_dir, &e))?;
+                let lock = DataDirLock::acquire(data_dir, mode)?;
+                Self::from_postgres(url.expose_secret(), data_dir.to_path_buf(), Some(lock))
+            }
+        }
+    }
+
+    /// A store on the Postgres database at `url`, without a data dir (tests,
+    /// `outpost import` into a team database).
+    pub fn postgres(url: &str) -> StoreResult<Store> {
+        Self::from_postgres(url, PathBuf::from("<postgres>"), None)
+    }
+
+    /// Opens the store at `location` without a data dir or its lock (checks
+    /// of a team database; an embedded cache is only opened under its lock,
+    /// so it is refused here).
+    pub fn open_unlocked(location: &Location) -> StoreResult<Store> {
+        match location {
+            Location::Postgres(url) => Self::postgres(url.expose_secret()),
+            Location::Embedded => Err(StoreError::Io {
+                path: PathBuf::from("<embedded>"),
+                detail: "the embedded cache opens only with its data dir".into(),
+            }),
+        }
+    }
+
+    /// Applies the Postgres migrations the database at `url` lacks and
+    /// returns their versions (`outpost migrate`; opening does it too).
+    pub fn migrate_postgres(url: &str) -> StoreResult<Vec<i32>> {
+        let (feed, _) = broadcast::channel(16);
+        let pg = postgres::PgShared::connect(url, feed)?;
+        Ok(pg.applied_at_open().to_vec())
+    }
+
     /// An in-memory store for tests and throwaway demos.
     pub fn temporary() -> StoreResult<Store> {
         let db = sled::Config::new()
@@ -201,42 +252,119 @@ impl Store {
 
     fn from_db(db: sled::Db, path: PathBuf, lock: Option<DataDirLock>) -> StoreResult<Store> {
         schema::ensure(&db, &path, schema::CURRENT, schema::MIGRATIONS)?;
+        let shared_path = Arc::new(path.clone());
+        let open = |name: &str| {
+            db.open_tree(name)
+                .map(|tree| Tree::sled(shared_path.clone(), tree))
+                .map_err(|e| StoreError::from_sled(&path, e))
+        };
+        let trees = Self::kind_trees(open)?;
+        let meta = open("meta")?;
+        let (feed, _) = broadcast::channel(4096);
+        Ok(Self::assemble(
+            Backend::Sled(Some(db)),
+            path,
+            trees,
+            meta,
+            feed,
+            lock,
+        ))
+    }
+
+    fn from_postgres(url: &str, path: PathBuf, lock: Option<DataDirLock>) -> StoreResult<Store> {
+        let (feed, _) = broadcast::channel(4096);
+        let pg = postgres::PgShared::connect(url, feed.clone())?;
+        let shared_path = Arc::new(path.clone());
+        let open = |name: &'static str| {
+            Ok::<_, StoreError>(Tree::pg(
+                shared_path.clone(),
+                postgres::PgTree::new(pg.clone(), name),
+            ))
+        };
+        let trees = Self::kind_trees(open)?;
+        let meta = open("meta")?;
+        schema::ensure_in_tree(&meta, &path, schema::CURRENT)?;
+        Ok(Self::assemble(
+            Backend::Postgres(pg),
+            path,
+            trees,
+            meta,
+            feed,
+            lock,
+        ))
+    }
+
+    /// Per kind, its record tree followed by its index trees.
+    fn kind_trees(
+        mut open: impl FnMut(&'static str) -> StoreResult<Tree>,
+    ) -> StoreResult<Vec<Vec<Tree>>> {
         let mut trees = Vec::with_capacity(Kind::ALL.len());
         for kind in Kind::ALL {
-            let mut group = vec![
-                db.open_tree(kind.tree())
-                    .map_err(|e| StoreError::from_sled(&path, e))?,
-            ];
+            let mut group = vec![open(kind.tree())?];
             for index in kind.indexes() {
-                group.push(
-                    db.open_tree(index.tree())
-                        .map_err(|e| StoreError::from_sled(&path, e))?,
-                );
+                group.push(open(index.tree())?);
             }
             trees.push(group);
         }
-        let (feed, _) = broadcast::channel(4096);
-        Ok(Store {
+        Ok(trees)
+    }
+
+    fn assemble(
+        backend: Backend,
+        path: PathBuf,
+        trees: Vec<Vec<Tree>>,
+        meta: Tree,
+        feed: broadcast::Sender<Change>,
+        lock: Option<DataDirLock>,
+    ) -> Store {
+        Store {
             inner: Arc::new(Inner {
-                db: Some(db),
+                backend,
                 path,
                 trees,
+                meta: Some(meta),
                 feed,
                 writes: AtomicU64::new(0),
                 lock: std::sync::Mutex::new(lock),
             }),
-        })
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
+    /// "sled" or "postgres", for `/health` and `outpost doctor`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sled(_) => "sled",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the database answers (always, for the embedded store).
+    pub fn ping(&self) -> StoreResult<()> {
+        match &self.inner.backend {
+            Backend::Sled(_) => Ok(()),
+            Backend::Postgres(pg) => pg.ping(),
+        }
+    }
+
+    #[cfg(test)]
     fn db(&self) -> &sled::Db {
+        match &self.inner.backend {
+            Backend::Sled(db) => db
+                .as_ref()
+                .expect("the database is open while the store is"),
+            Backend::Postgres(_) => panic!("not a sled store"),
+        }
+    }
+
+    fn meta(&self) -> &Tree {
         self.inner
-            .db
+            .meta
             .as_ref()
-            .expect("the database is open while the store is")
+            .expect("the metadata tree is open while the store is")
     }
 
     /// Records who holds the data dir (e.g. the daemon's API address).
@@ -251,17 +379,12 @@ impl Store {
     /// Whether the migration to schema 4 left the conversations to be
     /// linked (see `migrations::PENDING_SETTLE`).
     pub fn conversations_pending(&self) -> StoreResult<bool> {
-        let meta = self.db().open_tree("meta").map_err(|e| self.sled_err(e))?;
-        meta.contains_key(migrations::PENDING_SETTLE)
-            .map_err(|e| self.sled_err(e))
+        self.meta().contains_key(migrations::PENDING_SETTLE)
     }
 
     /// The conversations are linked: forget the migration's note.
     pub fn conversations_settled(&self) -> StoreResult<()> {
-        let meta = self.db().open_tree("meta").map_err(|e| self.sled_err(e))?;
-        meta.remove(migrations::PENDING_SETTLE)
-            .map_err(|e| self.sled_err(e))?;
-        Ok(())
+        self.meta().remove(migrations::PENDING_SETTLE)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
@@ -278,20 +401,16 @@ impl Store {
         self.inner.writes.load(Ordering::Relaxed)
     }
 
-    fn group(&self, kind: Kind) -> &[sled::Tree] {
+    fn group(&self, kind: Kind) -> &[Tree] {
         &self.inner.trees[kind as usize]
     }
 
-    fn tree(&self, kind: Kind) -> &sled::Tree {
+    fn tree(&self, kind: Kind) -> &Tree {
         &self.group(kind)[0]
     }
 
-    fn index_tree(&self, index: Index) -> &sled::Tree {
+    fn index_tree(&self, index: Index) -> &Tree {
         &self.group(index.kind())[index.slot()]
-    }
-
-    fn sled_err(&self, err: sled::Error) -> StoreError {
-        StoreError::from_sled(&self.inner.path, err)
     }
 
     pub fn encode<R: Record>(record: &R) -> StoreResult<Vec<u8>> {
@@ -323,20 +442,14 @@ impl Store {
     }
 
     pub fn get<R: Record>(&self, key: &str) -> StoreResult<Option<R>> {
-        match self
-            .tree(R::KIND)
-            .get(key.as_bytes())
-            .map_err(|e| self.sled_err(e))?
-        {
+        match self.tree(R::KIND).get(key.as_bytes())? {
             Some(bytes) => Ok(Some(Self::decode(key.as_bytes(), &bytes)?)),
             None => Ok(None),
         }
     }
 
     pub fn contains<R: Record>(&self, key: &str) -> StoreResult<bool> {
-        self.tree(R::KIND)
-            .contains_key(key.as_bytes())
-            .map_err(|e| self.sled_err(e))
+        self.tree(R::KIND).contains_key(key.as_bytes())
     }
 
     /// Writes a record and its index entries atomically. Returns false (and
@@ -365,8 +478,8 @@ impl Store {
         for record in records {
             prepared.push((record.key(), Self::encode(record)?, record.index_entries()));
         }
-        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
-        let result = group.as_slice().transaction(|views| {
+        let group: Vec<&Tree> = self.group(R::KIND).iter().collect();
+        let changed = Tree::transaction(&group, |views| {
             let mut changed = Vec::new();
             for (key, bytes, entries) in &prepared {
                 let old = views[0].get(key.as_bytes())?;
@@ -378,8 +491,7 @@ impl Store {
                 }
             }
             Ok(changed)
-        });
-        let changed = self.finish_tx(result)?;
+        })?;
         self.announce(R::KIND, &changed);
         Ok(changed.len())
     }
@@ -387,9 +499,9 @@ impl Store {
     /// Reads, changes and writes records of one kind in one transaction.
     /// `change` sees each key's current record (None when absent) and returns
     /// the record to write, or None to leave it; with it, a value handed back
-    /// to the caller. sled reruns the closure when another writer got there
-    /// first, so read-modify-write never loses an update; only the last run's
-    /// values are returned.
+    /// to the caller. The backend reruns the closure when another writer got
+    /// there first, so read-modify-write never loses an update; only the
+    /// last run's values are returned.
     pub fn modify<R: Record, T>(
         &self,
         keys: &[String],
@@ -398,17 +510,16 @@ impl Store {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
-        let result = group.as_slice().transaction(|views| {
+        let group: Vec<&Tree> = self.group(R::KIND).iter().collect();
+        let (changed, values) = Tree::transaction(&group, |views| {
             let mut changed = Vec::new();
             let mut values = Vec::new();
             for key in keys {
                 let old = views[0].get(key.as_bytes())?;
                 let current = match &old {
-                    Some(bytes) => Some(
-                        Self::decode::<R>(key.as_bytes(), bytes)
-                            .map_err(ConflictableTransactionError::Abort)?,
-                    ),
+                    Some(bytes) => {
+                        Some(Self::decode::<R>(key.as_bytes(), bytes).map_err(TxError::Abort)?)
+                    }
                     None => None,
                 };
                 // Taken before `change` has the record: no second decode below.
@@ -418,7 +529,7 @@ impl Store {
                 };
                 values.push(value);
                 if record.key() != *key {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Encode {
+                    return Err(TxError::Abort(StoreError::Encode {
                         kind: R::KIND,
                         detail: format!(
                             "a change to {key} produced a record keyed {}",
@@ -426,7 +537,7 @@ impl Store {
                         ),
                     }));
                 }
-                let bytes = Self::encode(&record).map_err(ConflictableTransactionError::Abort)?;
+                let bytes = Self::encode(&record).map_err(TxError::Abort)?;
                 let entries = record.index_entries();
                 if Self::replace_in_tx(
                     views,
@@ -441,8 +552,7 @@ impl Store {
                 }
             }
             Ok((changed, values))
-        });
-        let (changed, values) = self.finish_tx(result)?;
+        })?;
         self.announce(R::KIND, &changed);
         Ok(values)
     }
@@ -452,16 +562,16 @@ impl Store {
     /// `views` are the kind's record tree followed by its index trees.
     /// `old_entries` are `old`'s index entries when the caller knows them
     /// (it decoded `old` already); otherwise `old` is decoded here, inside
-    /// the transaction and so under sled's store-wide lock.
+    /// the transaction.
     pub(super) fn replace_in_tx(
-        views: &[sled::transaction::TransactionalTree],
+        views: &[TxTree<'_>],
         kind: Kind,
         key: &str,
         old: Option<&[u8]>,
         old_entries: Option<&[IndexEntry]>,
         bytes: &[u8],
         entries: &[IndexEntry],
-    ) -> Result<bool, ConflictableTransactionError<StoreError>> {
+    ) -> Result<bool, TxError> {
         // Entries the old record already has are left alone: an index key
         // embeds the primary key, so an equal entry is identical, and most
         // updates (a due time moving) touch one index only.
@@ -472,14 +582,13 @@ impl Store {
             }
             let previous = match old_entries {
                 Some(known) => known.to_vec(),
-                None => records::entries_of(kind, key.as_bytes(), old)
-                    .map_err(ConflictableTransactionError::Abort)?,
+                None => records::entries_of(kind, key.as_bytes(), old).map_err(TxError::Abort)?,
             };
             for stale in previous {
                 if entries.contains(&stale) {
                     kept.push(stale);
                 } else {
-                    views[stale.index.slot()].remove(stale.key)?;
+                    views[stale.index.slot()].remove(&stale.key)?;
                 }
             }
         }
@@ -524,8 +633,8 @@ impl Store {
         key: &str,
         keep_going: impl Fn(&[u8]) -> bool,
     ) -> StoreResult<bool> {
-        let group: Vec<&sled::Tree> = self.group(R::KIND).iter().collect();
-        let result = group.as_slice().transaction(|views| {
+        let group: Vec<&Tree> = self.group(R::KIND).iter().collect();
+        let removed = Tree::transaction(&group, |views| {
             let Some(old) = views[0].get(key.as_bytes())? else {
                 return Ok(false);
             };
@@ -533,14 +642,12 @@ impl Store {
                 return Ok(false);
             }
             views[0].remove(key.as_bytes())?;
-            let previous: R =
-                Self::decode(key.as_bytes(), &old).map_err(ConflictableTransactionError::Abort)?;
+            let previous: R = Self::decode(key.as_bytes(), &old).map_err(TxError::Abort)?;
             for stale in previous.index_entries() {
-                views[stale.index.slot()].remove(stale.key)?;
+                views[stale.index.slot()].remove(&stale.key)?;
             }
             Ok(true)
-        });
-        let removed = self.finish_tx(result)?;
+        })?;
         if removed {
             self.inner.writes.fetch_add(1, Ordering::Relaxed);
             self.publish(Change::Record {
@@ -550,14 +657,6 @@ impl Store {
             });
         }
         Ok(removed)
-    }
-
-    fn finish_tx<T>(&self, result: Result<T, TransactionError<StoreError>>) -> StoreResult<T> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(TransactionError::Abort(err)) => Err(err),
-            Err(TransactionError::Storage(err)) => Err(self.sled_err(err)),
-        }
     }
 
     /// Every record of a kind, in key order.
@@ -571,15 +670,18 @@ impl Store {
         prefix: &str,
     ) -> impl Iterator<Item = StoreResult<R>> + '_ {
         self.tree(R::KIND)
-            .scan_prefix(prefix.as_bytes())
+            .scan_prefix(prefix.as_bytes(), false)
             .map(move |item| {
-                let (key, value) = item.map_err(|e| self.sled_err(e))?;
+                let (key, value) = item?;
                 Self::decode(&key, &value)
             })
     }
 
     pub fn count<R: Record>(&self) -> usize {
-        self.tree(R::KIND).len()
+        self.tree(R::KIND).count_prefix(&[]).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, kind = ?R::KIND, "counting records failed");
+            0
+        })
     }
 
     /// Primary keys from an index, for entries whose index key starts with
@@ -590,16 +692,11 @@ impl Store {
         prefix: &[u8],
         reverse: bool,
     ) -> Box<dyn Iterator<Item = StoreResult<(Vec<u8>, String)>> + '_> {
-        let iter = self.index_tree(index).scan_prefix(prefix);
-        let map = move |item: sled::Result<(sled::IVec, sled::IVec)>| {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            Ok((k.to_vec(), String::from_utf8_lossy(&v).into_owned()))
-        };
-        if reverse {
-            Box::new(iter.rev().map(map))
-        } else {
-            Box::new(iter.map(map))
-        }
+        Box::new(
+            self.index_tree(index)
+                .scan_prefix(prefix, reverse)
+                .map(Self::index_item),
+        )
     }
 
     /// Index entries with keys in `[start, end)`, in order (or reversed).
@@ -610,16 +707,16 @@ impl Store {
         end: &[u8],
         reverse: bool,
     ) -> Box<dyn Iterator<Item = StoreResult<(Vec<u8>, String)>> + '_> {
-        let iter = self.index_tree(index).range(start.to_vec()..end.to_vec());
-        let map = move |item: sled::Result<(sled::IVec, sled::IVec)>| {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            Ok((k.to_vec(), String::from_utf8_lossy(&v).into_owned()))
-        };
-        if reverse {
-            Box::new(iter.rev().map(map))
-        } else {
-            Box::new(iter.map(map))
-        }
+        Box::new(
+            self.index_tree(index)
+                .range(start, end, reverse)
+                .map(Self::index_item),
+        )
+    }
+
+    fn index_item(item: StoreResult<tree::Entry>) -> StoreResult<(Vec<u8>, String)> {
+        let (k, v) = item?;
+        Ok((k.into_vec(), String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Records reached through an index (prefix scan), skipping none.
@@ -638,20 +735,35 @@ impl Store {
     }
 
     pub fn index_len(&self, index: Index, prefix: &[u8]) -> usize {
-        self.index_tree(index).scan_prefix(prefix).count()
+        self.index_tree(index)
+            .count_prefix(prefix)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, ?index, "counting index entries failed");
+                0
+            })
     }
 
-    /// Waits until everything written so far is on disk.
+    /// Waits until everything written so far is on disk (a committed
+    /// Postgres transaction is already).
     pub async fn flush_async(&self) -> StoreResult<()> {
-        self.db()
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.sled_err(e))
+        match &self.inner.backend {
+            Backend::Sled(Some(db)) => db
+                .flush_async()
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::from_sled(&self.inner.path, e)),
+            _ => Ok(()),
+        }
     }
 
     pub fn flush(&self) -> StoreResult<()> {
-        self.db().flush().map(|_| ()).map_err(|e| self.sled_err(e))
+        match &self.inner.backend {
+            Backend::Sled(Some(db)) => db
+                .flush()
+                .map(|_| ())
+                .map_err(|e| StoreError::from_sled(&self.inner.path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Checks every index against the records, both ways. Used by tests and
@@ -670,8 +782,8 @@ impl Store {
     fn verify_kind(&self, kind: Kind, problems: &mut Vec<String>) -> StoreResult<()> {
         use std::collections::BTreeSet;
         let mut expected: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); kind.indexes().len()];
-        for item in self.tree(kind).iter() {
-            let (key, value) = item.map_err(|e| self.sled_err(e))?;
+        for item in self.tree(kind).scan_prefix(&[], false) {
+            let (key, value) = item?;
             let entries = records::entries_of(kind, &key, &value)?;
             for entry in entries {
                 expected[entry.index.slot() - 1].insert(entry.key);
@@ -679,20 +791,16 @@ impl Store {
         }
         for (slot, index) in kind.indexes().iter().enumerate() {
             let mut actual = BTreeSet::new();
-            for item in self.index_tree(*index).iter() {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                if !self
-                    .tree(kind)
-                    .contains_key(&v)
-                    .map_err(|e| self.sled_err(e))?
-                {
+            for item in self.index_tree(*index).scan_prefix(&[], false) {
+                let (k, v) = item?;
+                if !self.tree(kind).contains_key(&v)? {
                     problems.push(format!(
                         "{}: entry points at missing record {}",
                         index.tree(),
                         String::from_utf8_lossy(&v)
                     ));
                 }
-                actual.insert(k.to_vec());
+                actual.insert(k.into_vec());
             }
             for missing in expected[slot].difference(&actual) {
                 problems.push(format!(
@@ -711,4 +819,30 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Where the records live: the embedded sled cache in the data dir (one
+/// rep), or a Postgres database several replicas share (a team).
+#[derive(Clone)]
+pub enum Location {
+    Embedded,
+    /// The connection URL (it may carry a password: never printed).
+    Postgres(secrecy::SecretString),
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Embedded => f.write_str("Embedded"),
+            Location::Postgres(_) => f.write_str("Postgres(<url>)"),
+        }
+    }
+}
+
+use secrecy::ExposeSecret;
+
+enum Backend {
+    /// Some until the store is dropped (see `Drop for Inner`).
+    Sled(Option<sled::Db>),
+    Postgres(postgres::Pg),
 }

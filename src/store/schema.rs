@@ -74,6 +74,39 @@ pub fn ensure(
     Ok(version)
 }
 
+/// Brings a store kept outside sled (Postgres) to `target`: a fresh
+/// database starts there. Its record migrations are sled's alone so far, so
+/// an older database is refused with the way to move its data over.
+pub(crate) fn ensure_in_tree(meta: &super::Tree, path: &Path, target: u32) -> StoreResult<u32> {
+    let found = match meta.get(VERSION_KEY)? {
+        Some(raw) => {
+            let bytes: [u8; 4] = raw[..].try_into().map_err(|_| StoreError::Database {
+                detail: "the schema version record is damaged".into(),
+            })?;
+            u32::from_be_bytes(bytes)
+        }
+        None => {
+            meta.insert(VERSION_KEY, &target.to_be_bytes())?;
+            return Ok(target);
+        }
+    };
+    if found > target {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: target,
+        });
+    }
+    if found < target {
+        return Err(StoreError::Database {
+            detail: format!(
+                "its records are at schema {found} and this build writes {target}; run `outpost export` with the build that made it, then `outpost import` into a new database"
+            ),
+        });
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

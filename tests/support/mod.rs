@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod postgres;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

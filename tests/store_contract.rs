@@ -1,0 +1,521 @@
+//! The store's contract, run against both backends: the embedded sled
+//! cache and Postgres (a throwaway cluster the tests start themselves).
+//! Everything above the store relies on these properties, so a backend
+//! that passes them can carry outpost.
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use outpost::model::{Cursor, Enrollment, EnrollmentState, Lead, Membership};
+use outpost::store::keys::KeyBuf;
+use outpost::store::{Change, Index, Kind, Op, Store, StoreError};
+use support::postgres;
+
+fn t0() -> DateTime<Utc> {
+    "2026-03-02T10:00:00Z".parse().unwrap()
+}
+
+fn enrollment(id: &str, due: DateTime<Utc>) -> Enrollment {
+    Enrollment {
+        id: id.into(),
+        account: "acme".into(),
+        sequence: "seq".into(),
+        lead_email: format!("{id}@ledgerly.example"),
+        state: EnrollmentState::Active,
+        reason: None,
+        current_step: 0,
+        next_due_at: Some(due),
+        enrolled_at: due,
+        started_at: due,
+        updated_at: due,
+        mailbox: None,
+        thread_id: None,
+        last_message_id: None,
+        references: Vec::new(),
+        last_subject: None,
+        variants: Default::default(),
+        resume_at: None,
+    }
+}
+
+fn cursor(name: &str, value: &str) -> Cursor {
+    Cursor {
+        account: "acme".into(),
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn lead(email: &str, campaign: i64) -> Lead {
+    let mut lead = Lead::new("acme", email);
+    lead.memberships = vec![Membership {
+        campaign_id: campaign,
+        campaign_name: None,
+        map_id: None,
+        status: None,
+        category_id: None,
+    }];
+    lead
+}
+
+fn due_order(store: &Store, reverse: bool) -> Vec<String> {
+    store
+        .index_keys(Index::EnrollmentsByDue, &[], reverse)
+        .map(|e| e.unwrap().1)
+        .collect()
+}
+
+fn records_round_trip_and_identical_writes_change_nothing(store: Store) {
+    let enr = enrollment("e1", t0());
+    assert!(store.put(&enr).unwrap());
+    assert!(
+        !store.put(&enr).unwrap(),
+        "identical bytes are not rewritten"
+    );
+    assert_eq!(store.get::<Enrollment>("e1").unwrap(), Some(enr.clone()));
+    assert!(store.contains::<Enrollment>("e1").unwrap());
+    assert!(!store.contains::<Enrollment>("e2").unwrap());
+    assert_eq!(store.count::<Enrollment>(), 1);
+    assert!(store.delete::<Enrollment>("e1").unwrap());
+    assert!(!store.delete::<Enrollment>("e1").unwrap());
+    assert_eq!(store.get::<Enrollment>("e1").unwrap(), None);
+    assert!(
+        due_order(&store, false).is_empty(),
+        "its index entry went too"
+    );
+}
+
+fn indexes_follow_their_records_in_order(store: Store) {
+    let hours = |h| t0() + chrono::Duration::hours(h);
+    for (id, h) in [("a", 3), ("b", 1), ("c", 2)] {
+        store.put(&enrollment(id, hours(h))).unwrap();
+    }
+    assert_eq!(due_order(&store, false), ["b", "c", "a"]);
+    assert_eq!(due_order(&store, true), ["a", "c", "b"]);
+    // Moving a due time moves its entry; a stopped enrollment leaves.
+    let mut a = store.get::<Enrollment>("a").unwrap().unwrap();
+    a.next_due_at = Some(hours(0));
+    store.put(&a).unwrap();
+    let mut c = store.get::<Enrollment>("c").unwrap().unwrap();
+    c.state = EnrollmentState::Stopped;
+    c.next_due_at = None;
+    store.put(&c).unwrap();
+    assert_eq!(due_order(&store, false), ["a", "b"]);
+    let via_index: Vec<String> = store
+        .by_index::<Enrollment>(Index::EnrollmentsByDue, &[], false)
+        .map(|e| e.unwrap().id)
+        .collect();
+    assert_eq!(via_index, ["a", "b"]);
+    // A range over a campaign's leads, and counts by prefix.
+    store
+        .put_all(&[
+            lead("x@a.example", 1),
+            lead("y@a.example", 2),
+            lead("z@a.example", 1),
+        ])
+        .unwrap();
+    let campaign = |id| {
+        KeyBuf::new()
+            .text(&outpost::model::Campaign::key_for("acme", id))
+            .into_prefix()
+    };
+    assert_eq!(store.index_len(Index::LeadsByCampaign, &campaign(1)), 2);
+    assert_eq!(store.index_len(Index::LeadsByCampaign, &campaign(2)), 1);
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
+fn scans_page_through_many_records_in_key_order(store: Store) {
+    // More than one round trip's worth on Postgres, both directions.
+    let cursors: Vec<Cursor> = (0..700).map(|n| cursor(&format!("c{n:04}"), "1")).collect();
+    assert_eq!(store.put_all(&cursors).unwrap(), 700);
+    let names: Vec<String> = store
+        .scan_prefix::<Cursor>("acme/")
+        .map(|c| c.unwrap().name)
+        .collect();
+    assert_eq!(names.len(), 700);
+    assert!(names.windows(2).all(|w| w[0] < w[1]));
+    let enrollments: Vec<Enrollment> = (0..600)
+        .map(|n| enrollment(&format!("e{n:04}"), t0() + chrono::Duration::minutes(n)))
+        .collect();
+    store.put_all(&enrollments).unwrap();
+    let backwards = due_order(&store, true);
+    assert_eq!(backwards.len(), 600);
+    assert_eq!(backwards.first().map(String::as_str), Some("e0599"));
+    assert_eq!(backwards.last().map(String::as_str), Some("e0000"));
+    // A bounded range, in both directions.
+    let start = KeyBuf::new()
+        .time(t0() + chrono::Duration::minutes(100))
+        .into_prefix();
+    let end = KeyBuf::new()
+        .time(t0() + chrono::Duration::minutes(400))
+        .into_prefix();
+    let forward: Vec<String> = store
+        .index_range(Index::EnrollmentsByDue, &start, &end, false)
+        .map(|e| e.unwrap().1)
+        .collect();
+    assert_eq!(forward.len(), 300);
+    assert_eq!(forward[0], "e0100");
+    let reverse: Vec<String> = store
+        .index_range(Index::EnrollmentsByDue, &start, &end, true)
+        .map(|e| e.unwrap().1)
+        .collect();
+    assert_eq!(reverse.len(), 300);
+    assert_eq!(reverse[0], "e0399");
+}
+
+fn racing_modifies_lose_no_update(store: Store) {
+    let threads = 4;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..25 {
+                    store
+                        .modify::<Enrollment, ()>(&["e1".to_string()], |_, current| {
+                            let mut enr = current.unwrap_or_else(|| enrollment("e1", t0()));
+                            enr.current_step += 1;
+                            enr.next_due_at =
+                                Some(t0() + chrono::Duration::minutes(enr.current_step as i64));
+                            Some((enr, ()))
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(
+        store.get::<Enrollment>("e1").unwrap().unwrap().current_step,
+        100
+    );
+    assert_eq!(
+        due_order(&store, false),
+        ["e1"],
+        "one due entry, not a trail"
+    );
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
+fn modify_together_applies_each_change_once_with_what_goes_with_it(store: Store) {
+    let threads = 4;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..20 {
+                    store
+                        .modify_together::<Enrollment, ()>("e1", |current, batch| {
+                            let mut enr = current.unwrap_or_else(|| enrollment("e1", t0()));
+                            enr.current_step += 1;
+                            batch.put(&cursor(&format!("step-{}", enr.current_step), "1"))?;
+                            batch.put(&enr)?;
+                            Ok(Some(()))
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(
+        store.get::<Enrollment>("e1").unwrap().unwrap().current_step,
+        80
+    );
+    assert_eq!(store.count::<Cursor>(), 80);
+}
+
+fn a_batch_from_a_stale_read_is_refused_whole(store: Store) {
+    let as_read = enrollment("e1", t0());
+    store.put(&as_read).unwrap();
+    let mut paused = as_read.clone();
+    paused.state = EnrollmentState::Paused;
+    paused.next_due_at = None;
+    store.put(&paused).unwrap();
+    let mut advanced = as_read.clone();
+    advanced.current_step = 1;
+    let err = store
+        .write(|batch| {
+            batch.expect_unchanged(&as_read)?;
+            batch.put(&advanced)?;
+            batch.put(&cursor("tick", "1"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Changed { ref key, .. } if key == "e1"),
+        "{err}"
+    );
+    assert_eq!(
+        store.get::<Enrollment>("e1").unwrap().unwrap().state,
+        EnrollmentState::Paused,
+        "the pause stands"
+    );
+    assert_eq!(store.count::<Cursor>(), 0, "nothing of the batch landed");
+    // Read as absent, created meanwhile: refused too.
+    let err = store
+        .write(|batch| {
+            batch.expect_absent::<Enrollment>("e1");
+            batch.put(&cursor("created", "1"))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Changed { .. }), "{err}");
+    assert_eq!(store.count::<Cursor>(), 0);
+}
+
+fn first_sighting_wins_and_deletes_compare(store: Store) {
+    assert_eq!(store.insert_new(&[cursor("a", "first")]).unwrap(), 1);
+    assert_eq!(
+        store
+            .insert_new(&[cursor("a", "second"), cursor("b", "x")])
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get::<Cursor>("acme/a").unwrap().unwrap().value,
+        "first"
+    );
+    let stale = cursor("b", "old");
+    assert!(!store.delete_if_unchanged(&stale).unwrap(), "changed: kept");
+    assert!(store.delete_if_unchanged(&cursor("b", "x")).unwrap());
+    assert_eq!(store.get::<Cursor>("acme/b").unwrap(), None);
+}
+
+fn per_record_writes_lose_no_update_and_keep_indexes(store: Store) {
+    let mut a = lead("a@x.example", 1);
+    assert_eq!(
+        store
+            .put_each(&[a.clone(), lead("b@x.example", 2)])
+            .unwrap(),
+        2
+    );
+    a.company = Some("Acme".into());
+    assert_eq!(store.put_each(&[a.clone()]).unwrap(), 1);
+    assert_eq!(store.put_each(&[a.clone()]).unwrap(), 0);
+    a.memberships[0].campaign_id = 3;
+    assert_eq!(store.put_each(&[a.clone()]).unwrap(), 1);
+    assert!(store.verify_indexes().unwrap().is_empty());
+    let key = a.key();
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for n in 0..20 {
+                    store
+                        .modify_each::<Lead, ()>(std::slice::from_ref(&key), |_, current| {
+                            let mut lead = current?;
+                            lead.custom_fields.insert(format!("{t}-{n}"), "1".into());
+                            Some((lead, ()))
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let stored: Lead = store.get(&key).unwrap().unwrap();
+    assert_eq!(stored.custom_fields.len(), 80);
+}
+
+fn every_write_is_announced_on_the_feed(store: Store) {
+    let mut feed = store.subscribe();
+    store.put(&enrollment("e1", t0())).unwrap();
+    store.delete::<Enrollment>("e1").unwrap();
+    let mut seen = Vec::new();
+    while let Ok(change) = feed.try_recv() {
+        seen.push(change);
+    }
+    assert_eq!(
+        seen,
+        [
+            Change::Record {
+                kind: Kind::Enrollment,
+                key: "e1".into(),
+                op: Op::Put
+            },
+            Change::Record {
+                kind: Kind::Enrollment,
+                key: "e1".into(),
+                op: Op::Delete
+            },
+        ]
+    );
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(#[test] fn $name() { super::$name(outpost::store::Store::temporary().unwrap()) })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() {
+                super::$name(outpost::store::Store::postgres(&super::postgres::fresh_database()).unwrap())
+            })*
+        }
+    };
+}
+
+contract!(
+    records_round_trip_and_identical_writes_change_nothing,
+    indexes_follow_their_records_in_order,
+    scans_page_through_many_records_in_key_order,
+    racing_modifies_lose_no_update,
+    modify_together_applies_each_change_once_with_what_goes_with_it,
+    a_batch_from_a_stale_read_is_refused_whole,
+    first_sighting_wins_and_deletes_compare,
+    per_record_writes_lose_no_update_and_keep_indexes,
+    every_write_is_announced_on_the_feed,
+);
+
+/// Two processes' stores on one database: a write by one reaches the
+/// other's change feed (what keeps every replica's TUI live).
+#[test]
+fn a_replica_hears_the_other_replicas_writes() {
+    let url = postgres::fresh_database();
+    let writer = Store::postgres(&url).unwrap();
+    let reader = Store::postgres(&url).unwrap();
+    let mut feed = reader.subscribe();
+    // The listener connects in the background: write until it hears one.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        writer.put(&cursor(&format!("c{n}"), "1")).unwrap();
+        let wait_until = Instant::now() + Duration::from_millis(500);
+        let mut heard = false;
+        while Instant::now() < wait_until {
+            match feed.try_recv() {
+                Ok(Change::Record {
+                    kind: Kind::Cursor,
+                    op: Op::Put,
+                    ..
+                }) => {
+                    heard = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+        if heard {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no change notice reached the other store"
+        );
+    }
+    assert!(
+        reader
+            .get::<Cursor>(&format!("acme/c{n}"))
+            .unwrap()
+            .is_some()
+    );
+    // Its own writes come once, from its own store, not again via NOTIFY.
+    let mut own = writer.subscribe();
+    writer.put(&cursor("mine", "1")).unwrap();
+    assert!(matches!(own.try_recv(), Ok(Change::Record { .. })));
+    reader.put(&cursor("probe", "1")).unwrap();
+    // Wait for the reader's notice to reach the writer, then check nothing
+    // of the writer's own write came twice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match own.try_recv() {
+            Ok(Change::Record { key, .. }) if key == "acme/probe" => break,
+            Ok(Change::Record { key, .. }) => panic!("heard {key} twice"),
+            Ok(_) => {}
+            Err(_) => {
+                assert!(Instant::now() < deadline, "the probe was not heard");
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Two stores on one database racing one record: serializable
+/// transactions lose no update across processes.
+#[test]
+fn two_replicas_racing_one_record_lose_no_update() {
+    let url = postgres::fresh_database();
+    let stores = [
+        Store::postgres(&url).unwrap(),
+        Store::postgres(&url).unwrap(),
+    ];
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = stores
+        .iter()
+        .cloned()
+        .map(|store| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..40 {
+                    store
+                        .modify_together::<Enrollment, ()>("e1", |current, batch| {
+                            let mut enr = current.unwrap_or_else(|| enrollment("e1", t0()));
+                            enr.current_step += 1;
+                            batch.put(&enr)?;
+                            Ok(Some(()))
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(
+        stores[0]
+            .get::<Enrollment>("e1")
+            .unwrap()
+            .unwrap()
+            .current_step,
+        80
+    );
+}
+
+/// Migrations are versioned and applied once, also by `outpost migrate`
+/// on a database that is already current.
+#[test]
+fn migrations_apply_once() {
+    let url = postgres::fresh_database();
+    let applied = Store::migrate_postgres(&url).unwrap();
+    assert_eq!(applied, [1]);
+    assert!(Store::migrate_postgres(&url).unwrap().is_empty());
+    let versions = postgres::query(&url, "SELECT version FROM outpost_migrations ORDER BY 1");
+    assert_eq!(versions.trim(), "1");
+    let store = Store::postgres(&url).unwrap();
+    store.ping().unwrap();
+    assert_eq!(store.backend_name(), "postgres");
+}
+
+/// A bad URL or an unreachable server is a clear error, never a panic,
+/// and never shows the password.
+#[test]
+fn a_bad_database_url_is_a_clear_error() {
+    let err = Store::postgres("host=/nonexistent/dir port=1 user=u password=hunter2 dbname=x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot connect to the database"), "{err}");
+    assert!(err.contains("[store]"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = Store::postgres("postgres://u:hunter2@[bad")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not valid"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
