@@ -87,6 +87,23 @@ pub fn take_poll_lease(
     Ok(!taken.is_empty())
 }
 
+/// Gives up `replica`'s lease on polling `account` (a daemon stopping), so
+/// another replica takes the account over at its next poll instead of
+/// after the lease runs out. Another replica's lease is left alone.
+pub fn release_poll_lease(
+    store: &Store,
+    account: &str,
+    replica: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    store.modify::<PollLease, ()>(&[account.to_string()], |_, current| {
+        let mut held = current.filter(|c| c.lease.holder == replica && !c.lease.expired(now))?;
+        held.lease.expires_at = now;
+        Some((held, ()))
+    })?;
+    Ok(())
+}
+
 /// This process as one of the replicas sharing a store: its id, and the
 /// work it has in flight right now (which no lease check may take from it,
 /// even one of its own from before a restart).
@@ -255,5 +272,19 @@ mod tests {
         assert!(!take_poll_lease(&store, "sl", "a", at(4), term).unwrap());
         // Another account is leased on its own.
         assert!(take_poll_lease(&store, "gm", "a", at(4), term).unwrap());
+    }
+
+    #[test]
+    fn a_released_poll_lease_is_free_at_once_and_only_its_holder_releases_it() {
+        let store = Store::temporary().unwrap();
+        let term = Duration::minutes(2);
+        assert!(take_poll_lease(&store, "sl", "a", at(0), term).unwrap());
+        release_poll_lease(&store, "sl", "b", at(0)).unwrap();
+        assert!(!take_poll_lease(&store, "sl", "b", at(0), term).unwrap());
+        release_poll_lease(&store, "sl", "a", at(0)).unwrap();
+        assert!(take_poll_lease(&store, "sl", "b", at(0), term).unwrap());
+        // Releasing an account never leased writes nothing.
+        release_poll_lease(&store, "gm", "a", at(0)).unwrap();
+        assert_eq!(store.get::<PollLease>("gm").unwrap(), None);
     }
 }

@@ -270,16 +270,16 @@ async fn forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send() {
     assert_eq!(report.queued.len(), 40);
 
     // Step 1: "a" sends ten, then dies right after Gmail took its eleventh
-    // send, before it could record it; "b" sends the rest meanwhile, but
-    // not the trapped send: held under "a"'s live lease, it is left alone.
+    // send, before it could record it; "b" sends the rest, but not the
+    // trapped send: held under "a"'s lease, not run out yet, it is left alone.
     rig.set_trap(Trap::HangAfterSending { pass: 10 });
     let worker_a = OutboxWorker::new(a.clone());
     let dying = tokio::spawn(async move { worker_a.send_due().await });
     rig.caught().await;
-    let worker_b = OutboxWorker::new(b.clone());
-    worker_b.send_due().await.unwrap();
     dying.abort();
     let _ = dying.await;
+    let worker_b = OutboxWorker::new(b.clone());
+    worker_b.send_due().await.unwrap();
     let stranded = rig.items_in(OutboxState::Sending);
     assert_eq!(stranded.len(), 1, "only the trapped send is in flight");
     let lease = stranded[0]
@@ -315,10 +315,10 @@ async fn forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send() {
     let worker_a = OutboxWorker::new(a.clone());
     let dying = tokio::spawn(async move { worker_a.send_due().await });
     rig.caught().await;
-    worker_b.send_due().await.unwrap();
     dying.abort();
     let _ = dying.await;
     drop(a);
+    worker_b.send_due().await.unwrap();
     let stranded = rig.items_in(OutboxState::Sending);
     assert_eq!(stranded.len(), 1);
     assert_eq!(rig.sandbox.google().sent_messages().len(), 79);
@@ -580,4 +580,36 @@ fn two_schedulers_ticking_at_once_emit_each_step_once() {
         .parse()
         .unwrap();
     assert_eq!(count, ROUNDS * PER_ROUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_stopping_hands_its_accounts_over_at_once() {
+    use outpost::replica::PollLease;
+    let start = utc("2026-03-03T15:00:00Z");
+    let rig = Replicas::start(start).await;
+    let stopping = SyncEngine::new(rig.engine("poller-stopping", false));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let pollers = tokio::spawn(stopping.clone().run_pollers(shutdown.clone()));
+    // Its first polls run at once; wait (at most 30 s) until it holds both.
+    let holds = |account: &str| {
+        rig.store
+            .get::<PollLease>(account)
+            .unwrap()
+            .is_some_and(|l| l.lease.holder == "poller-stopping")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(holds("sl") && holds("gm")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poller took its accounts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    pollers.await.unwrap();
+    // No time has passed, yet the other replica polls both now.
+    let other = SyncEngine::new(rig.engine("poller-staying", false));
+    let interval = std::time::Duration::from_secs(60);
+    assert!(other.poll_account("sl", interval).await.is_some());
+    assert!(other.poll_account("gm", interval).await.is_some());
 }

@@ -335,6 +335,20 @@ impl SyncEngine {
         Some(summary)
     }
 
+    /// Hands an account this replica polls to the others at once (on
+    /// shutdown) rather than after its lease runs out.
+    fn release_poll_lease(&self, name: &str) {
+        let released = crate::replica::release_poll_lease(
+            self.engine.store(),
+            name,
+            self.engine.replica().id(),
+            self.engine.clock().now(),
+        );
+        if let Err(err) = released {
+            tracing::warn!(account = name, error = %err, "cannot release the poll lease");
+        }
+    }
+
     /// Polls every account at its configured interval (and whenever
     /// `sync_now` is called) until `shutdown`; of the replicas sharing the
     /// store, only the one holding an account's poll lease polls it. An account that needs a new
@@ -374,7 +388,10 @@ impl SyncEngine {
                         _ => interval,
                     };
                     tokio::select! {
-                        _ = stop.cancelled() => break,
+                        _ = stop.cancelled() => {
+                            this.release_poll_lease(&name);
+                            break;
+                        }
                         _ = tokio::time::sleep(wait) => {}
                         _ = this.wake.notified() => {}
                     }
