@@ -16,6 +16,7 @@ pub mod model;
 pub mod notify;
 pub mod outbox;
 pub mod providers;
+pub mod replica;
 pub mod sandbox;
 pub mod sequences;
 pub mod server;

@@ -117,6 +117,7 @@ fn gmail_item(id: &str, account: &str, from: &str, now: chrono::DateTime<Utc>) -
         updated_at: now,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     }
 }
 

@@ -405,6 +405,7 @@ async fn unsubscribe_through_link(
         updated_at: start,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     };
     engine.store().put(&item).unwrap();
     let server = daemon_support::TestServer::serve(

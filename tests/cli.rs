@@ -547,6 +547,7 @@ fn outbox_item(
         updated_at: at,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     }
 }
 

@@ -384,6 +384,7 @@ fn outbox_item(id: &str, sent_at: chrono::DateTime<chrono::Utc>) -> OutboxItem {
         updated_at: sent_at,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     }
 }
 
@@ -564,6 +565,9 @@ async fn health_metrics_and_api_auth() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["outbox"]["pending"].is_u64());
+    // The replica id the data dir keeps, so a restart knows its own leases.
+    let replica = std::fs::read_to_string(server.engine.store().path().join("replica-id")).unwrap();
+    assert_eq!(health["replica_id"], replica.trim());
 
     let metrics = server
         .http

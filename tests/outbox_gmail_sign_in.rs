@@ -64,6 +64,7 @@ async fn a_failing_token_endpoint_delays_a_send_and_does_not_fail_it() {
         updated_at: now,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     };
     engine.store().put(&item).unwrap();
     let worker = OutboxWorker::new(engine.clone());

@@ -479,6 +479,7 @@ impl Engine {
             updated_at: now,
             send_at: reply.send_at,
             attachments_left_out: Vec::new(),
+            lease: None,
         };
         self.store.put(&item)?;
         Ok(item)

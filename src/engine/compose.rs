@@ -299,6 +299,7 @@ impl Engine {
             updated_at: now,
             send_at: draft.send_at,
             attachments_left_out: left_out,
+            lease: None,
         };
         self.store().put(&item)?;
         Ok(item)

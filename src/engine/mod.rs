@@ -59,6 +59,8 @@ pub struct Engine {
     settings: Arc<EngineSettings>,
     /// Every conversation's searchable text, kept in memory (engine/search).
     search_index: Arc<search::SearchIndex>,
+    /// This process among the replicas sharing the store (leases' holder).
+    replica: Arc<crate::replica::Replica>,
 }
 
 /// The parts of the config the engine's commands read.
@@ -157,7 +159,9 @@ impl Engine {
 
     pub fn with_providers(store: Store, clock: SharedClock, providers: Arc<Providers>) -> Self {
         settle_migrated_conversations(&store);
+        let replica = crate::replica::Replica::for_store(&store);
         Self {
+            replica,
             store,
             clock,
             providers,
@@ -171,6 +175,18 @@ impl Engine {
     pub fn with_settings(mut self, settings: EngineSettings) -> Self {
         self.settings = Arc::new(settings);
         self
+    }
+
+    /// The same engine running as another replica (tests of several
+    /// replicas in one process).
+    pub fn with_replica(mut self, replica: Arc<crate::replica::Replica>) -> Self {
+        self.replica = replica;
+        self
+    }
+
+    /// This process as a replica of the store: whose leases are whose.
+    pub fn replica(&self) -> &Arc<crate::replica::Replica> {
+        &self.replica
     }
 
     pub fn settings(&self) -> &EngineSettings {

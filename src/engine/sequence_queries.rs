@@ -370,6 +370,7 @@ impl Engine {
             updated_at: now,
             send_at: None,
             attachments_left_out: Vec::new(),
+            lease: None,
         };
         self.store.put(&item)?;
         Ok(item)

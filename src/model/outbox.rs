@@ -149,6 +149,11 @@ pub struct OutboxItem {
     /// not go along, by file name.
     #[serde(default)]
     pub attachments_left_out: Vec<String>,
+    /// While `sending`: the replica sending it (or settling it) and until
+    /// when; past that another replica settles it (see `outbox`). None
+    /// otherwise, and on items from before leases, which count as expired.
+    #[serde(default)]
+    pub lease: Option<crate::replica::Lease>,
 }
 
 impl OutboxItem {

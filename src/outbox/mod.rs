@@ -1,14 +1,20 @@
 //! The outbox worker: sends what the outbox holds once its time has come.
 //!
 //! Every item is marked `sending` durably *before* a provider sees it. A
-//! crash leaves it in `sending`, and on the next start it is reconciled (for
-//! Gmail: search Sent for the fixed Message-ID; for a Smartlead reply: look
-//! for it in the lead's message history) before anything is retried, so a
-//! step is never sent twice and never forgotten. A call whose outcome is
-//! unknown (a 5xx, a dropped connection) is never repeated blindly: it is
-//! settled the same way right away, or on a later pass if the provider cannot
-//! be asked yet (or, for Smartlead, may not show the reply yet), without
-//! waiting for a restart.
+//! crash leaves it in `sending`, and it is reconciled (for Gmail: search
+//! Sent for the fixed Message-ID; for a Smartlead reply: look for it in the
+//! lead's message history) before anything is retried, so a step is never
+//! sent twice and never forgotten. A call whose outcome is unknown (a 5xx, a
+//! dropped connection) is never repeated blindly: it is settled the same way
+//! right away, or on a later pass if the provider cannot be asked yet (or,
+//! for Smartlead, may not show the reply yet), without waiting for a restart.
+//!
+//! Several replicas may share the store. A `sending` item carries the lease
+//! of the replica that claimed it ([`SEND_LEASE`], renewed while the call is
+//! in flight), and only an item whose lease ran out, or one this replica left
+//! from before a restart, is reconciled, on every pass: when a replica dies
+//! mid-send another settles its item once the lease expires, and never
+//! touches a send a live replica is making.
 
 mod smartlead_reply;
 mod smartlead_senders;
@@ -55,6 +61,11 @@ fn retry_backoff(attempts: u32) -> chrono::Duration {
 /// How a reconcile says it could not look the message up (so: try later).
 const LOOKUP_FAILED: &str = "could not check Sent yet";
 
+/// How long a replica's claim on a `sending` item holds without renewal.
+pub const SEND_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How often the lease of a send in flight is renewed (well within it).
+const RENEW_SEND_EVERY: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Sent {
@@ -94,7 +105,12 @@ impl OutboxWorker {
     /// settled is not among them, so a caller looping until nothing changes
     /// does not spin on it.
     pub async fn send_due(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut handled = self.settle_unknowns().await?;
+        let mut handled: Vec<OutboxItem> = self
+            .reconcile()
+            .await?
+            .into_iter()
+            .filter(|item| item.state != OutboxState::Sending)
+            .collect();
         let now = self.engine.clock().now();
         let due: Vec<OutboxItem> = self
             .engine
@@ -157,38 +173,101 @@ impl OutboxWorker {
         Ok(())
     }
 
-    /// Resolves items left in `sending` by a crash, before any new send.
+    /// Settles the `sending` items no live send holds: those whose lease
+    /// ran out (their replica died mid-send, or predates leases), and this
+    /// replica's own that are not in flight here (left by a crash before a
+    /// restart, or awaiting settlement after an unknown outcome, once the
+    /// provider is due to be asked again). Each is taken over by a
+    /// compare-and-swap of its lease first, so one replica settles it.
+    /// Returns every item looked at, settled or still waiting.
     pub async fn reconcile(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let stuck = self
             .engine
             .outbox_in_state(OutboxState::Sending)
             .map_err(command_to_store)?;
-        let mut resolved = Vec::new();
-        for mut item in stuck {
-            let outcome = self.reconcile_one(&item).await;
-            tracing::info!(id = %item.id, ?outcome, "reconciled an interrupted send");
-            match outcome {
-                Outcome::Sent {
-                    provider_id,
-                    thread_id,
-                } => self.record_sent(&mut item, provider_id, thread_id)?,
-                Outcome::Retry(reason) => {
-                    item.state = OutboxState::Pending;
-                    item.last_error = Some(reason);
-                    self.save(&mut item)?;
-                }
-                // Left for `settle_unknowns` (the error marks it) on the next pass.
-                Outcome::Unsettled(reason) => {
-                    item.last_error = Some(reason);
-                    self.save(&mut item)?;
-                }
-                Outcome::Failed(reason) | Outcome::Unknown(reason) => {
-                    self.finish_failed(&mut item, reason)?;
+        let now = self.engine.clock().now();
+        let replica = self.engine.replica();
+        let mut looked_at = Vec::new();
+        for item in stuck {
+            if !replica.may_take(&item.id, item.lease.as_ref(), now) {
+                continue;
+            }
+            // Awaiting settlement: asked again once it is due.
+            if item.last_error.is_some() && next_lookup_at(&item).is_some_and(|at| at > now) {
+                continue;
+            }
+            let _in_flight = replica.begin(&item.id);
+            let Some(item) = self.take_over(&item)? else {
+                continue;
+            };
+            let item = self.settle_unknown(item).await?;
+            tracing::info!(id = %item.id, state = ?item.state, "reconciled an interrupted send");
+            looked_at.push(item);
+        }
+        Ok(looked_at)
+    }
+
+    /// Takes a stranded `sending` item's lease for this replica, as read:
+    /// None when it changed meanwhile (another replica took it, or it
+    /// settled).
+    fn take_over(&self, item: &OutboxItem) -> Result<Option<OutboxItem>, StoreError> {
+        let now = self.engine.clock().now();
+        let me = self.engine.replica().id().to_string();
+        let taken = self.engine.store().modify::<OutboxItem, OutboxItem>(
+            std::slice::from_ref(&item.id),
+            |_, stored| {
+                let mut stored = stored.filter(|s| {
+                    s.state == OutboxState::Sending
+                        && s.attempts == item.attempts
+                        && crate::replica::free_for(s.lease.as_ref(), &me, now)
+                })?;
+                stored.lease = Some(crate::replica::Lease::new(&me, now, SEND_LEASE));
+                Some((stored.clone(), stored))
+            },
+        )?;
+        Ok(taken.into_iter().next())
+    }
+
+    /// Renews this replica's lease on an item it is sending; false when the
+    /// item is no longer its own `sending` claim.
+    fn renew_lease(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let now = self.engine.clock().now();
+        let me = self.engine.replica().id().to_string();
+        let renewed = self.engine.store().modify::<OutboxItem, ()>(
+            std::slice::from_ref(&item.id),
+            |_, stored| {
+                let mut stored = stored.filter(|s| {
+                    s.state == OutboxState::Sending
+                        && s.attempts == item.attempts
+                        && s.lease.as_ref().is_some_and(|l| l.holder == me)
+                })?;
+                stored.lease = Some(crate::replica::Lease::new(&me, now, SEND_LEASE));
+                Some((stored, ()))
+            },
+        )?;
+        Ok(!renewed.is_empty())
+    }
+
+    /// Hands the item to its provider, renewing the lease while the call
+    /// runs: a call held up by retries and backoff must not look abandoned.
+    async fn deliver_holding_lease(&self, item: &OutboxItem) -> Outcome {
+        let delivery = self.deliver(item);
+        tokio::pin!(delivery);
+        let mut renew = tokio::time::interval(RENEW_SEND_EVERY);
+        // The first tick is at once; the claim has just taken the lease.
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut delivery => return outcome,
+                _ = renew.tick() => {
+                    match self.renew_lease(item) {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(id = %item.id, "lost the lease of a send in flight"),
+                        Err(err) => tracing::warn!(id = %item.id, error = %err, "renewing a send's lease failed"),
+                    }
                 }
             }
-            resolved.push(item);
         }
-        Ok(resolved)
     }
 
     async fn reconcile_one(&self, item: &OutboxItem) -> Outcome {
@@ -224,10 +303,18 @@ impl OutboxWorker {
     /// compare-and-swap on that: were the item changed meanwhile, nothing is
     /// overwritten and the error says so.
     fn save(&self, item: &mut OutboxItem) -> Result<(), StoreError> {
-        item.updated_at = self.engine.clock().now();
+        let now = self.engine.clock().now();
+        let me = self.engine.replica().id();
+        item.updated_at = now;
+        // Still `sending` (awaiting settlement), it stays ours for a lease;
+        // settled, it needs none.
+        item.lease = (item.state == OutboxState::Sending)
+            .then(|| crate::replica::Lease::new(me, now, SEND_LEASE));
         let next = item.clone();
         let ours = |stored: &OutboxItem| {
-            stored.state == OutboxState::Sending && stored.attempts == next.attempts
+            stored.state == OutboxState::Sending
+                && stored.attempts == next.attempts
+                && stored.lease.as_ref().is_some_and(|l| l.holder == me)
         };
         let written = self.engine.store().modify::<OutboxItem, ()>(
             std::slice::from_ref(&next.id),
@@ -256,6 +343,7 @@ impl OutboxWorker {
     fn claim(&self, id: &str) -> Result<Option<OutboxItem>, StoreError> {
         let store = self.engine.store();
         let now = self.engine.clock().now();
+        let me = self.engine.replica().id().to_string();
         let claimed = store.modify_together::<OutboxItem, OutboxItem>(id, |item, batch| {
             let Some(mut item) = item.filter(|i| i.state == OutboxState::Pending) else {
                 return Ok(None);
@@ -285,6 +373,7 @@ impl OutboxWorker {
             // attempt must not look like one.
             item.last_error = None;
             item.updated_at = now;
+            item.lease = Some(crate::replica::Lease::new(&me, now, SEND_LEASE));
             batch.put(&item)?;
             Ok(Some(item))
         })?;
@@ -293,6 +382,9 @@ impl OutboxWorker {
 
     /// Marks the item `sending` (durably), hands it to its provider, records the result.
     pub async fn send(&self, item: OutboxItem) -> Result<OutboxItem, StoreError> {
+        // In flight before it is claimed: this replica's own reconcile never
+        // mistakes the claim for one left by a crash.
+        let _in_flight = self.engine.replica().begin(&item.id);
         let Some(mut item) = self.claim(&item.id)? else {
             // Cancelled, sent or taken meanwhile: reported as it is now.
             return Ok(self
@@ -303,7 +395,7 @@ impl OutboxWorker {
         };
         self.engine.store().flush_async().await?;
 
-        match self.deliver(&item).await {
+        match self.deliver_holding_lease(&item).await {
             Outcome::Sent {
                 provider_id,
                 thread_id,
@@ -367,13 +459,16 @@ impl OutboxWorker {
             })
     }
 
-    /// Settles a send whose outcome was unknown, at once instead of at the
-    /// next start: without this a daemon left the item in `sending` (and its
-    /// enrollment stuck) until it was restarted. Not found means not sent
-    /// (Gmail's send is synchronous; a Smartlead reply is given a grace
-    /// period first); a failed lookup leaves it for the next pass, see
-    /// [`OutboxWorker::settle_unknowns`].
+    /// Settles a send that may have gone out: one whose call had an unknown
+    /// outcome (at once, instead of at the next start), or one a crash or a
+    /// dead replica left `sending` (from [`OutboxWorker::reconcile`]). Not
+    /// found means not sent (Gmail's send is synchronous; a Smartlead reply
+    /// is given a grace period first); a failed lookup leaves it for a later
+    /// pass of `reconcile`.
     async fn settle_unknown(&self, mut item: OutboxItem) -> Result<OutboxItem, StoreError> {
+        // No error recorded: the attempt was cut off, never answered, so
+        // nothing refused it and there is no backoff to wait out.
+        let interrupted = item.last_error.is_none();
         match self.reconcile_one(&item).await {
             Outcome::Sent {
                 provider_id,
@@ -384,6 +479,11 @@ impl OutboxWorker {
                 item.state = OutboxState::Sending;
                 self.save(&mut item)?;
             }
+            Outcome::Retry(reason) if interrupted => {
+                item.state = OutboxState::Pending;
+                item.last_error = Some(reason);
+                self.save(&mut item)?;
+            }
             Outcome::Retry(reason) if item.attempts < MAX_ATTEMPTS => {
                 self.retry_later(&mut item, reason)?;
             }
@@ -392,28 +492,6 @@ impl OutboxWorker {
             }
         }
         Ok(item)
-    }
-
-    /// Items this worker left in `sending` with an unknown outcome (marked by
-    /// `last_error`; a fresh send clears it), settled before new sends once
-    /// their provider is due to be asked again.
-    async fn settle_unknowns(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        let stuck = self
-            .engine
-            .outbox_in_state(OutboxState::Sending)
-            .map_err(command_to_store)?;
-        let now = self.engine.clock().now();
-        let due = |item: &OutboxItem| {
-            item.last_error.is_some() && next_lookup_at(item).is_none_or(|at| at <= now)
-        };
-        let mut settled = Vec::new();
-        for item in stuck.into_iter().filter(due) {
-            let item = self.settle_unknown(item).await?;
-            if item.state != OutboxState::Sending {
-                settled.push(item);
-            }
-        }
-        Ok(settled)
     }
 
     fn record_sent(
@@ -666,11 +744,9 @@ impl OutboxWorker {
         }
     }
 
-    /// Reconciles, then sends due items every second until `shutdown`.
+    /// Sends due items every second until `shutdown`; each pass first
+    /// reconciles what a crash or a dead replica left `sending`.
     pub async fn run(self, shutdown: CancellationToken) {
-        if let Err(err) = self.reconcile().await {
-            tracing::error!(error = %err, "outbox reconcile failed");
-        }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

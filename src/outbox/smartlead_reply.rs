@@ -452,6 +452,7 @@ mod tests {
             updated_at: at(BEGAN),
             send_at: None,
             attachments_left_out: Vec::new(),
+            lease: None,
         }
     }
 

@@ -180,6 +180,7 @@ pub fn build_item(
         updated_at: input.now,
         send_at: None,
         attachments_left_out: Vec::new(),
+        lease: None,
     }
 }
 

@@ -34,14 +34,41 @@ pub const ALL: &[Migration] = &[
         describe: "outbox items carry attachments and a time to send",
         run: outbox_gains_composer_fields,
     },
+    Migration {
+        from: 6,
+        describe: "outbox items being sent carry their sender's lease",
+        run: outbox_gains_leases,
+    },
 ];
+
+/// Version 3 of an outbox item appends `lease` (None: one zero byte), so a
+/// version-2 record is its bytes plus one zero. An old `sending` item thus
+/// has no lease, which counts as expired: the first replica to look settles
+/// it, as a restart did before. Version 3 records are left alone, so a rerun
+/// is harmless.
+fn outbox_gains_leases(db: &sled::Db) -> sled::Result<()> {
+    let outbox = db.open_tree("outbox")?;
+    for item in outbox.iter() {
+        let (key, bytes) = item?;
+        if bytes.first() != Some(&2) {
+            continue;
+        }
+        let mut upgraded = Vec::with_capacity(bytes.len() + 1);
+        upgraded.push(3);
+        upgraded.extend_from_slice(&bytes[1..]);
+        upgraded.push(0);
+        outbox.insert(key, upgraded)?;
+    }
+    Ok(())
+}
 
 /// Version 2 of an outbox item has `attachments` inside its email (after
 /// `headers`) and, at its end, `send_at` and `attachments_left_out`. The
 /// first sits mid-record, so a version-1 item is decoded in its old shape
 /// and written again; one that already has the attachments (written by a
-/// build between the two) only gains the two trailing empties (one zero
-/// byte each). Version 2 records are left alone, so a rerun is harmless.
+/// build between the two) only gains the trailing empties (one zero byte
+/// each: the two of version 2, and version 3's lease, as it is decoded
+/// straight into the current shape). Version 2 records are left alone, so a rerun is harmless.
 fn outbox_gains_composer_fields(db: &sled::Db) -> sled::Result<()> {
     let outbox = db.open_tree("outbox")?;
     for item in outbox.iter() {
@@ -53,7 +80,7 @@ fn outbox_gains_composer_fields(db: &sled::Db) -> sled::Result<()> {
             Ok(old) => crate::model::OutboxItem::from(old),
             Err(_) => {
                 let mut padded = body.to_vec();
-                padded.extend_from_slice(&[0, 0]);
+                padded.extend_from_slice(&[0, 0, 0]);
                 postcard::from_bytes(&padded).map_err(|e| {
                     sled::Error::Unsupported(format!(
                         "outbox item {} cannot be read ({e}); run `outpost export` with the previous outpost",
@@ -147,6 +174,7 @@ mod outbox_v1 {
                 updated_at: old.updated_at,
                 send_at: None,
                 attachments_left_out: Vec::new(),
+                lease: None,
             }
         }
     }
@@ -741,10 +769,10 @@ mod tests {
             let mut v1 = vec![1u8];
             v1.extend(postcard::to_stdvec(&old).unwrap());
             outbox.insert(b"out-1", v1).unwrap();
-            let v2 = Store::encode(&between).unwrap();
-            assert_eq!(&v2[v2.len() - 2..], &[0u8, 0][..]);
+            let v3 = Store::encode(&between).unwrap();
+            assert_eq!(&v3[v3.len() - 3..], &[0u8, 0, 0][..]);
             let mut v1 = vec![1u8];
-            v1.extend_from_slice(&v2[1..v2.len() - 2]);
+            v1.extend_from_slice(&v3[1..v3.len() - 3]);
             outbox.insert(b"out-2", v1).unwrap();
             db.open_tree("meta")
                 .unwrap()
@@ -758,5 +786,73 @@ mod tests {
         assert!(item.email.attachments.is_empty());
         assert_eq!((item.send_at, item.attachments_left_out.len()), (None, 0));
         assert_eq!(store.get::<OutboxItem>("out-2").unwrap(), Some(between));
+    }
+
+    #[test]
+    fn version_6_outbox_items_gain_a_lease_and_an_old_sending_one_counts_as_expired() {
+        use crate::model::{Delivery, OutboxItem, OutboxState, Provider};
+        let now = chrono::DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        let item = OutboxItem {
+            id: "out-1".into(),
+            account: "gm".into(),
+            provider: Provider::Gmail,
+            idempotency_key: "enr-1/0".into(),
+            state: OutboxState::Sending,
+            not_before: now,
+            message_id: "<m1@acme.example>".into(),
+            email: crate::model::OutgoingEmail {
+                from: "sam@acme.example".into(),
+                to: vec!["dana@lead.example".into()],
+                subject: "Hello".into(),
+                cc: vec![],
+                bcc: vec![],
+                text_body: "Hi".into(),
+                html_body: None,
+                in_reply_to: None,
+                references: vec![],
+                headers: vec![],
+                attachments: vec![],
+            },
+            delivery: Delivery::GmailSend { thread_id: None },
+            thread_key: None,
+            enrollment_id: Some("enr-1".into()),
+            step: Some(0),
+            attempts: 1,
+            last_error: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+            send_at: None,
+            attachments_left_out: vec![],
+            lease: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
+            let v3 = Store::encode(&item).unwrap();
+            assert_eq!((v3[0], v3[v3.len() - 1]), (3, 0));
+            let mut v2 = vec![2u8];
+            v2.extend_from_slice(&v3[1..v3.len() - 1]);
+            db.open_tree("outbox")
+                .unwrap()
+                .insert(b"out-1", v2)
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &6u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), "test").unwrap();
+        let migrated = store.get::<OutboxItem>("out-1").unwrap().unwrap();
+        assert_eq!(migrated, item);
+        assert!(crate::replica::free_for(
+            migrated.lease.as_ref(),
+            "any replica",
+            now
+        ));
+        // A rerun leaves version-3 records alone.
+        outbox_gains_leases(&store_db(&store)).unwrap();
+        assert_eq!(store.get::<OutboxItem>("out-1").unwrap(), Some(item));
     }
 }

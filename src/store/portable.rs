@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::{Kind, Record, Store, StoreError};
 use crate::model::*;
+use crate::replica::PollLease;
 
 #[derive(Serialize)]
 struct Line<'a, R: Serialize> {
@@ -72,6 +73,7 @@ macro_rules! for_each_kind {
             Kind::BulkChange => $body!(BulkChange),
             Kind::Tags => $body!(TagSet),
             Kind::GmailLabels => $body!(GmailLabels),
+            Kind::PollLease => $body!(PollLease),
         }
     };
 }

@@ -279,7 +279,8 @@ impl Record for StepExecution {
 
 impl Record for OutboxItem {
     const KIND: Kind = Kind::Outbox;
-    const VERSION: u8 = 2;
+    /// 3: a `sending` item carries its holder's lease.
+    const VERSION: u8 = 3;
     fn key(&self) -> String {
         self.id.clone()
     }
@@ -360,6 +361,13 @@ impl Record for PendingUnsubscribe {
     const KIND: Kind = Kind::PendingUnsubscribe;
     fn key(&self) -> String {
         PendingUnsubscribe::key(self)
+    }
+}
+
+impl Record for crate::replica::PollLease {
+    const KIND: Kind = Kind::PollLease;
+    fn key(&self) -> String {
+        crate::replica::PollLease::key(self)
     }
 }
 

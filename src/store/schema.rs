@@ -6,7 +6,7 @@ use super::error::{StoreError, StoreResult};
 
 /// The layout this build writes. Bump it with a migration when a record's
 /// encoding or an index's key layout changes.
-pub const CURRENT: u32 = 6;
+pub const CURRENT: u32 = 7;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 

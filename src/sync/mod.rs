@@ -303,8 +303,55 @@ impl SyncEngine {
         }
     }
 
+    /// One scheduled poll of an account, by the replica holding its poll
+    /// lease: the lease is taken (or renewed) by compare-and-swap first, and
+    /// renewed again once the poll is done, so a long sync does not lose
+    /// it. None, and no request made, while another replica holds it; when
+    /// that one dies, its lease runs out ([`crate::replica::poll_lease_term`]
+    /// of `interval`) and the next replica to poll takes over.
+    pub async fn poll_account(&self, name: &str, interval: Duration) -> Option<AccountSummary> {
+        let term = crate::replica::poll_lease_term(interval);
+        let take = || {
+            crate::replica::take_poll_lease(
+                self.engine.store(),
+                name,
+                self.engine.replica().id(),
+                self.engine.clock().now(),
+                term,
+            )
+        };
+        match take() {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(err) => {
+                tracing::warn!(account = name, error = %err, "cannot take the poll lease; skipping this poll");
+                return None;
+            }
+        }
+        let summary = self.sync_account(name).await;
+        if let Err(err) = take() {
+            tracing::warn!(account = name, error = %err, "cannot renew the poll lease");
+        }
+        Some(summary)
+    }
+
+    /// Hands an account this replica polls to the others at once (on
+    /// shutdown) rather than after its lease runs out.
+    fn release_poll_lease(&self, name: &str) {
+        let released = crate::replica::release_poll_lease(
+            self.engine.store(),
+            name,
+            self.engine.replica().id(),
+            self.engine.clock().now(),
+        );
+        if let Err(err) = released {
+            tracing::warn!(account = name, error = %err, "cannot release the poll lease");
+        }
+    }
+
     /// Polls every account at its configured interval (and whenever
-    /// `sync_now` is called) until `shutdown`. An account that needs a new
+    /// `sync_now` is called) until `shutdown`; of the replicas sharing the
+    /// store, only the one holding an account's poll lease polls it. An account that needs a new
     /// login, or whose key was refused, is not retried until the rep fixes
     /// it and asks again.
     pub async fn run_pollers(self, shutdown: CancellationToken) {
@@ -330,14 +377,21 @@ impl SyncEngine {
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let summary = this.sync_account(&name).await;
-                    let wait = if summary.needs_login || summary.needs_attention.is_some() {
-                        Duration::from_secs(24 * 3600)
-                    } else {
-                        interval
+                    let wait = match this.poll_account(&name, interval).await {
+                        Some(summary)
+                            if summary.needs_login || summary.needs_attention.is_some() =>
+                        {
+                            Duration::from_secs(24 * 3600)
+                        }
+                        // Polled, or another replica holds the account: look again
+                        // after an interval, to take over if that one died.
+                        _ => interval,
                     };
                     tokio::select! {
-                        _ = stop.cancelled() => break,
+                        _ = stop.cancelled() => {
+                            this.release_poll_lease(&name);
+                            break;
+                        }
                         _ = tokio::time::sleep(wait) => {}
                         _ = this.wake.notified() => {}
                     }

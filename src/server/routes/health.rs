@@ -13,6 +13,9 @@ use crate::store::{Index, SyncProgress, keys::KeyBuf};
 pub struct Health {
     pub status: &'static str,
     pub version: &'static str,
+    /// This daemon among the replicas sharing its store (the holder named
+    /// in its outbox and poll leases).
+    pub replica_id: String,
     pub uptime_secs: u64,
     pub accounts: Vec<SyncProgress>,
     /// Accounts that neither sync nor send until the rep fixes them (a
@@ -85,6 +88,7 @@ pub async fn health(State(state): State<ServerState>) -> Json<Health> {
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
+        replica_id: state.engine().replica().id().to_string(),
         uptime_secs: state.inner.started.elapsed().as_secs(),
         accounts,
         needs_attention,
