@@ -5,6 +5,10 @@
 //! Sent lookup, never a blind resend), each account's poll, a webhook
 //! delivered to two replicas at the same moment, and a due step emitted by
 //! two schedulers ticking at once.
+//!
+//! Each test runs twice: on one embedded store shared by the engines, and
+//! on Postgres, where every replica opens its own connection pool to one
+//! database, as separate daemons do.
 
 mod daemon_support;
 mod support;
@@ -28,6 +32,58 @@ use outpost::store::Store;
 use outpost::sync::SyncEngine;
 use support::ClientLimit;
 use tokio::sync::mpsc;
+
+/// Which store the replicas share.
+#[derive(Debug, Clone)]
+enum Shared {
+    /// One embedded store, handed to every engine.
+    Sled(Store),
+    /// One database; each replica opens its own store on it.
+    Postgres(String),
+}
+
+impl Shared {
+    fn new(postgres: bool) -> Shared {
+        if postgres {
+            Shared::Postgres(support::postgres::fresh_database())
+        } else {
+            Shared::Sled(Store::temporary().unwrap())
+        }
+    }
+
+    /// The store a replica (or the test's own checks) opens.
+    fn open(&self) -> Store {
+        match self {
+            Shared::Sled(store) => store.clone(),
+            Shared::Postgres(url) => Store::postgres(url).unwrap(),
+        }
+    }
+}
+
+/// Runs each test once per backend.
+macro_rules! on_both_backends {
+    ($(#[$kind:meta] $name:ident),* $(,)?) => {
+        mod on_sled {
+            $(#[$kind] async fn $name() { super::$name(false).await })*
+        }
+        mod on_postgres {
+            $(#[$kind] async fn $name() { super::$name(true).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    two_pollers_poll_each_account_once_per_interval_and_take_over_from_a_dead_one,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    one_webhook_delivered_to_two_replicas_at_once_is_stored_once,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    two_schedulers_ticking_at_once_emit_each_step_once,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_poller_stopping_hands_its_accounts_over_at_once,
+);
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -140,6 +196,8 @@ async fn through_trap(State(proxy): State<GmailTrap>, request: Request) -> Respo
 struct Replicas {
     sandbox: SandboxHandle,
     clock: FakeClock,
+    shared: Shared,
+    /// The test's own view of the shared store, for its checks.
     store: Store,
     dir: tempfile::TempDir,
     trap: Arc<Mutex<Trap>>,
@@ -148,7 +206,7 @@ struct Replicas {
 }
 
 impl Replicas {
-    async fn start(start: DateTime<Utc>) -> Replicas {
+    async fn start(start: DateTime<Utc>, postgres: bool) -> Replicas {
         let clock = FakeClock::new(start);
         let shared: SharedClock = Arc::new(clock.clone());
         let sandbox = sandbox::start(SandboxOptions {
@@ -179,10 +237,12 @@ impl Replicas {
             proxied_info.gmail_api_base_url,
             sandbox.info().gmail_api_base_url
         );
+        let shared = Shared::new(postgres);
         Replicas {
             sandbox,
             clock,
-            store: Store::temporary().unwrap(),
+            store: shared.open(),
+            shared,
             dir: tempfile::tempdir().unwrap(),
             trap,
             hung,
@@ -205,7 +265,7 @@ impl Replicas {
         support::store_gmail_tokens_at(&self.sandbox, config.data_dir(), self.clock.now());
         let clock: SharedClock = Arc::new(self.clock.clone());
         let providers = Providers::from_config(&config, config.data_dir(), clock.clone()).unwrap();
-        Engine::with_providers(self.store.clone(), clock, Arc::new(providers))
+        Engine::with_providers(self.shared.open(), clock, Arc::new(providers))
             .with_replica(Replica::named(id))
     }
 
@@ -247,10 +307,9 @@ impl Replicas {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send() {
+async fn forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send(postgres: bool) {
     let start = utc("2026-03-03T15:00:00Z");
-    let mut rig = Replicas::start(start).await;
+    let mut rig = Replicas::start(start, postgres).await;
     let mailbox = rig.sandbox.info().gmail_email.clone();
     let a = rig.engine("replica-a", true);
     let b = rig.engine("replica-b", false);
@@ -346,10 +405,11 @@ async fn forty_leads_are_sent_once_by_two_replicas_while_one_dies_mid_send() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_pollers_poll_each_account_once_per_interval_and_take_over_from_a_dead_one() {
+async fn two_pollers_poll_each_account_once_per_interval_and_take_over_from_a_dead_one(
+    postgres: bool,
+) {
     let start = utc("2026-03-03T15:00:00Z");
-    let rig = Replicas::start(start).await;
+    let rig = Replicas::start(start, postgres).await;
     let pollers = [
         SyncEngine::new(rig.engine("poller-a", false)),
         SyncEngine::new(rig.engine("poller-b", false)),
@@ -422,15 +482,15 @@ async fn two_pollers_poll_each_account_once_per_interval_and_take_over_from_a_de
     assert_eq!(smartlead_polls(), before + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_webhook_delivered_to_two_replicas_at_once_is_stored_once() {
+async fn one_webhook_delivered_to_two_replicas_at_once_is_stored_once(postgres: bool) {
     use daemon_support::{ACCOUNT, TestServer, reply_payload};
-    let store = Store::temporary().unwrap();
+    let shared = Shared::new(postgres);
+    let store = shared.open();
     let clock = FakeClock::new(utc("2025-06-04T09:00:00Z"));
     let mut servers = Vec::new();
     for id in ["hook-a", "hook-b"] {
         let engine =
-            Engine::new(store.clone(), Arc::new(clock.clone())).with_replica(Replica::named(id));
+            Engine::new(shared.open(), Arc::new(clock.clone())).with_replica(Replica::named(id));
         servers.push(TestServer::serve(engine, clock.clone(), tempfile::tempdir().unwrap()).await);
     }
     const DELIVERIES: usize = 300;
@@ -508,9 +568,9 @@ async fn one_webhook_delivered_to_two_replicas_at_once_is_stored_once() {
     assert!(store.verify_indexes().unwrap().is_empty());
 }
 
-#[test]
-fn two_schedulers_ticking_at_once_emit_each_step_once() {
-    let store = Store::temporary().unwrap();
+async fn two_schedulers_ticking_at_once_emit_each_step_once(postgres: bool) {
+    let shared = Shared::new(postgres);
+    let store = shared.open();
     let start = utc("2026-03-03T15:00:00Z");
     sequences::apply_sequence(
         &store,
@@ -521,8 +581,8 @@ fn two_schedulers_ticking_at_once_emit_each_step_once() {
     )
     .unwrap();
     let schedulers = [
-        Scheduler::new(store.clone(), SchedulerConfig::new(chrono_tz::UTC)),
-        Scheduler::new(store.clone(), SchedulerConfig::new(chrono_tz::UTC)),
+        Scheduler::new(shared.open(), SchedulerConfig::new(chrono_tz::UTC)),
+        Scheduler::new(shared.open(), SchedulerConfig::new(chrono_tz::UTC)),
     ];
     const ROUNDS: usize = 300;
     const PER_ROUND: usize = 3;
@@ -582,11 +642,10 @@ fn two_schedulers_ticking_at_once_emit_each_step_once() {
     assert_eq!(count, ROUNDS * PER_ROUND);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poller_stopping_hands_its_accounts_over_at_once() {
+async fn a_poller_stopping_hands_its_accounts_over_at_once(postgres: bool) {
     use outpost::replica::PollLease;
     let start = utc("2026-03-03T15:00:00Z");
-    let rig = Replicas::start(start).await;
+    let rig = Replicas::start(start, postgres).await;
     let stopping = SyncEngine::new(rig.engine("poller-stopping", false));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let pollers = tokio::spawn(stopping.clone().run_pollers(shutdown.clone()));

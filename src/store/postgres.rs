@@ -101,12 +101,16 @@ impl PgShared {
     /// Connects, applies pending migrations and starts listening for other
     /// replicas' changes, which go out on `feed`.
     pub(crate) fn connect(url: &str, feed: broadcast::Sender<Change>) -> StoreResult<Pg> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            StoreError::Database {
-                // The parser's message names the bad part, never the password.
-                detail: format!("the database URL is not valid: {}", describe(&e)),
-            }
-        })?;
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Database {
+                    // The parser's message names the bad part, never the password.
+                    detail: format!("the database URL is not valid: {}", describe(&e)),
+                })?;
+        // A database behind a dead network must not hang a request forever.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("outpost-postgres")
@@ -155,10 +159,15 @@ impl PgShared {
     /// (their i/o runs there); using one needs no runtime at all.
     fn client(&self) -> StoreResult<Object> {
         let pool = self.pool.clone();
-        let got = block_on(self.runtime().spawn(async move { pool.get().await })).map_err(|e| {
-            StoreError::Database {
-                detail: format!("the connection task failed: {e}"),
-            }
+        // Answered over a plain channel: a tokio JoinHandle awaited here,
+        // inside a caller's tokio task, would spend that task's cooperative
+        // budget and then wait for a wake-up its scheduler never sends.
+        let (answer, got) = futures::channel::oneshot::channel();
+        self.runtime().spawn(async move {
+            let _ = answer.send(pool.get().await);
+        });
+        let got = block_on(got).map_err(|_| StoreError::Database {
+            detail: "the connection task stopped".into(),
         })?;
         got.map_err(|e| StoreError::Database {
             detail: match e {

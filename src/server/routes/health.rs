@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Serialize;
 
 use crate::model::OutboxState;
@@ -29,6 +30,17 @@ pub struct Health {
     /// Unsubscribes made here that Smartlead has not taken yet (they are
     /// retried; a number that stays up means Smartlead keeps refusing).
     pub unsubscribes_pending_in_smartlead: usize,
+    pub store: StoreHealth,
+}
+
+/// Where the records live, and whether this replica reaches them.
+#[derive(Debug, Serialize)]
+pub struct StoreHealth {
+    /// "sled" (embedded) or "postgres" (a team's database).
+    pub backend: &'static str,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +81,38 @@ pub fn scheduler_lag(state: &ServerState) -> Option<i64> {
     }
 }
 
-pub async fn health(State(state): State<ServerState>) -> Json<Health> {
+/// 200 while the store answers; 503 when this replica cannot reach its
+/// database, so a load balancer sends the traffic to another.
+pub async fn health(State(state): State<ServerState>) -> (StatusCode, Json<Health>) {
+    let store = state.engine().store().clone();
+    let ping = tokio::task::spawn_blocking(move || store.ping())
+        .await
+        .unwrap_or_else(|e| {
+            Err(crate::store::StoreError::Database {
+                detail: e.to_string(),
+            })
+        });
+    let store = StoreHealth {
+        backend: state.engine().store().backend_name(),
+        reachable: ping.is_ok(),
+        error: ping.err().map(|e| e.to_string()),
+    };
+    if !store.reachable {
+        let health = Health {
+            status: "store unreachable",
+            version: env!("CARGO_PKG_VERSION"),
+            replica_id: state.engine().replica().id().to_string(),
+            uptime_secs: state.inner.started.elapsed().as_secs(),
+            accounts: Vec::new(),
+            needs_attention: Vec::new(),
+            outbox: OutboxDepth::default(),
+            scheduler_lag_secs: None,
+            events_ingested: Metrics::get(&state.metrics().events_ingested),
+            unsubscribes_pending_in_smartlead: 0,
+            store,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
+    }
     let accounts = state
         .inner
         .sync
@@ -85,7 +128,7 @@ pub async fn health(State(state): State<ServerState>) -> Json<Health> {
             })
         })
         .collect();
-    Json(Health {
+    let health = Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         replica_id: state.engine().replica().id().to_string(),
@@ -99,5 +142,7 @@ pub async fn health(State(state): State<ServerState>) -> Json<Health> {
             .engine()
             .store()
             .count::<crate::model::PendingUnsubscribe>(),
-    })
+        store,
+    };
+    (StatusCode::OK, Json(health))
 }
