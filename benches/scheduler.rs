@@ -3,6 +3,8 @@
 //! writes outbox items; nothing is sent).
 //!
 //! Run: `cargo bench --bench scheduler` (`OUTPOST_BENCH_ROUNDS=n` for more ticks).
+//! With `OUTPOST_BENCH_DATABASE_URL` set it runs on that Postgres database
+//! (an empty one: the team store) instead of the embedded cache.
 //! Besides wall time it prints the tick thread's time on a CPU and waiting
 //! for one, read from /proc, since the machine is often shared.
 
@@ -72,7 +74,11 @@ fn enrollment(i: usize, due: DateTime<Utc>, now: DateTime<Utc>) -> Enrollment {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path(), "bench").expect("store");
+    let store = match std::env::var("OUTPOST_BENCH_DATABASE_URL") {
+        Ok(url) => Store::postgres(&url).expect("the database"),
+        Err(_) => Store::open(dir.path(), "bench").expect("store"),
+    };
+    println!("store: {}", store.backend_name());
     let now: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().expect("time");
     sequences::apply_sequence(
         &store,
