@@ -22,6 +22,7 @@ mod snippets;
 pub mod tags;
 mod tasks;
 mod triage;
+mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,6 +118,29 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
     Man,
+    /// Users of a shared outpost: mint a user's API token, list users.
+    #[command(subcommand)]
+    User(users::UserCommand),
+}
+
+impl Command {
+    /// Whether the verb goes through the door, so `--remote` can take it to
+    /// a daemon (the rest work on this machine: its config, its browser,
+    /// its files).
+    fn reaches_remote(&self) -> bool {
+        !matches!(
+            self,
+            Command::Auth(_)
+                | Command::Sandbox(_)
+                | Command::Demo(_)
+                | Command::Doctor
+                | Command::Send(_)
+                | Command::Webhooks(_)
+                | Command::Snippets(_)
+                | Command::Completions(_)
+                | Command::Man
+        )
+    }
 }
 
 /// Options every data command shares.
@@ -219,9 +243,13 @@ pub fn run(cli: Cli) -> i32 {
     }
     let result = match &cli.command {
         _ if cli.daemon.daemon => daemon_cli::run_daemon(&cli),
-        Some(_) if cli.attach.remote.is_some() => Err(CliError::usage(
-            "--remote opens the full-screen client on a daemon; it takes no subcommand",
-        )),
+        Some(command) if cli.attach.remote.is_some() && !command.reaches_remote() => {
+            Err(CliError::usage(
+                "--remote reaches a daemon's data: the TUI, or a verb that reads or changes \
+                 it (inbox, thread, reply, leads, assign, …); this verb runs on this machine \
+                 only, so drop --remote",
+            ))
+        }
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),
         Some(Command::Leads(args)) => read::leads(&cli, args),
@@ -249,6 +277,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Attachment(command)) => attachments::run(&cli, command),
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
+        Some(Command::User(command)) => users::run(&cli, command),
     };
     match result {
         Ok(()) => 0,

@@ -180,6 +180,7 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         snoozed: args.snoozed,
         offset: 0,
         limit: args.limit,
+        ..InboxQuery::default()
     };
     let rows = match door.call(Request::Inbox { query })? {
         Response::Threads(rows) => rows,
@@ -291,6 +292,7 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         },
         offset: 0,
         limit: args.limit,
+        ..LeadQuery::default()
     };
     let leads = match door.call(Request::Leads { query })? {
         Response::Leads(leads) => leads,
@@ -441,6 +443,7 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> CliResult {
     let query = StatsQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
+        ..StatsQuery::default()
     };
     let report = match door.call(Request::Stats {
         query: query.clone(),

@@ -11,6 +11,7 @@ mod paths;
 mod secrets;
 mod sections;
 mod spans;
+mod users;
 mod values;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ pub use sections::{
     DEFAULT_LISTEN, DaemonConfig, GapRange, LogFormat, LogLevel, LoggingConfig, Notify, NotifyHook,
     RateLimit, SendWindow, SendingConfig, UiConfig,
 };
+pub use users::{User, valid_user_name};
 
 use secrets::optional_secret;
 use sections::RawDaemon;
@@ -60,6 +62,11 @@ pub struct Config {
     pub ui: UiConfig,
     pub logging: LoggingConfig,
     pub notify: NotifyHook,
+    /// `[users.NAME]`, by name: who sees which accounts through the API.
+    pub users: BTreeMap<String, User>,
+    /// Top-level `user`: who "me" is for this machine's commands
+    /// (`inbox --mine`, `assigned:me`).
+    pub user: Option<String>,
     config_path: PathBuf,
     file_found: bool,
     data_dir: PathBuf,
@@ -165,6 +172,8 @@ pub fn load_with(
         ui: parsed.ui,
         logging: parsed.logging,
         notify: parsed.notify,
+        users: parsed.users,
+        user: parsed.user,
         config_path: location.path,
         file_found,
         data_dir,
@@ -192,6 +201,8 @@ struct Parsed {
     ui: UiConfig,
     logging: LoggingConfig,
     notify: NotifyHook,
+    users: BTreeMap<String, User>,
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +224,10 @@ struct RawRoot {
     logging: LoggingConfig,
     #[serde(default)]
     notify: NotifyHook,
+    #[serde(default)]
+    users: BTreeMap<String, users::RawUser>,
+    #[serde(default, deserialize_with = "values::optional_non_empty")]
+    user: Option<String>,
 }
 
 fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigError> {
@@ -224,6 +239,8 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         .map_err(|e| src.value_error(&e, &doc, ""))?;
 
     let accounts = read_accounts(&src, &doc, home)?;
+    let users = users::read_users(&src, &doc, std::mem::take(&mut raw.users), &accounts)?;
+    users::check_local_user(&src, &doc, raw.user.as_deref(), &users)?;
     // Checked here rather than when the TUI opens, so a keymap that cannot
     // work stops every command at load, like any other bad key.
     if let Err(err) = crate::tui::Keymap::with_overrides(&raw.ui.keymap) {
@@ -262,6 +279,8 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         ui: raw.ui,
         logging: raw.logging,
         notify: raw.notify,
+        users,
+        user: raw.user,
     })
 }
 

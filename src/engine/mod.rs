@@ -25,6 +25,7 @@ mod stats;
 mod suppression;
 mod tags;
 mod triage;
+mod users;
 
 pub use attachments::{AttachmentContent, AttachmentView, safe_file_name};
 pub use bulk::{BulkReport, BulkSkip, BulkTarget, UndoReport};
@@ -39,6 +40,7 @@ pub use stats::*;
 pub use suppression::PassedOn;
 pub use tags::{TagCount, parse_tag_changes};
 pub use triage::*;
+pub use users::{MintedToken, Scope, TOKEN_PREFIX, UserView, Viewer};
 
 use std::sync::Arc;
 
@@ -75,6 +77,10 @@ pub struct EngineSettings {
     pub signatures: std::collections::BTreeMap<String, String>,
     /// The zone the rep reads and types times in (search dates).
     pub zone: crate::triage::RepZone,
+    /// `[users.NAME]`: who may use the API and which accounts each sees.
+    pub users: std::collections::BTreeMap<String, crate::config::User>,
+    /// The config's top-level `user`: who "me" is for local commands.
+    pub me: Option<String>,
 }
 
 impl EngineSettings {
@@ -99,6 +105,8 @@ impl EngineSettings {
                 .filter_map(|a| Some((a.name.clone(), a.signature.clone()?)))
                 .collect(),
             zone: crate::triage::RepZone::from_config(config),
+            users: config.users.clone(),
+            me: config.user.clone(),
         }
     }
 

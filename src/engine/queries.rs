@@ -34,6 +34,9 @@ pub struct InboxQuery {
     pub snoozed: bool,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Set by the door from who asks; never read from the wire.
+    #[serde(skip)]
+    pub scope: super::Scope,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,7 +106,7 @@ impl ThreadView {
 }
 
 /// The accounts of a conversation's threads (keys are `account/id`).
-fn conversation_accounts(thread: &Thread) -> Vec<String> {
+pub(crate) fn conversation_accounts(thread: &Thread) -> Vec<String> {
     let mut accounts = vec![thread.account.clone()];
     for source in &thread.sources {
         if let Some((account, _)) = source.split_once('/')
@@ -141,6 +144,9 @@ pub struct LeadQuery {
     pub sort: LeadSort,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Set by the door from who asks; never read from the wire.
+    #[serde(skip)]
+    pub scope: super::Scope,
 }
 
 /// One line of a lead's activity: an event or a message, from either provider.
@@ -208,9 +214,11 @@ fn counts_key(q: &InboxQuery, writes: u64, now: DateTime<Utc>) -> String {
         limit: None,
         ..q.clone()
     };
+    // The scope does not travel in the JSON; two viewers' counts differ.
     format!(
-        "{}|{writes}|{}",
+        "{}|{:?}|{writes}|{}",
         serde_json::to_string(&page_aside).unwrap_or_default(),
+        q.scope,
         now.timestamp()
     )
 }
@@ -303,6 +311,13 @@ impl InboxFilter<'_> {
 
     fn matches(&self, key: &str, state: TriageState, thread: &Thread, doc: Option<&Doc>) -> bool {
         let q = self.q;
+        if q.scope.accounts.is_some()
+            && !conversation_accounts(thread)
+                .iter()
+                .any(|a| q.scope.sees(a))
+        {
+            return false;
+        }
         if let Some(account) = q.account.as_deref()
             && !conversation_accounts(thread).iter().any(|a| a == account)
         {
@@ -572,6 +587,9 @@ impl Engine {
             _ => HashMap::new(),
         };
         let keep = |lead: &Lead| -> bool {
+            if !q.scope.sees(&lead.account) {
+                return false;
+            }
             if q.account.as_deref().is_some_and(|a| a != lead.account) {
                 return false;
             }

@@ -32,10 +32,11 @@ pub enum Kind {
     BulkChange,
     Tags,
     GmailLabels,
+    UserToken,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 27] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -62,6 +63,7 @@ impl Kind {
         Kind::BulkChange,
         Kind::Tags,
         Kind::GmailLabels,
+        Kind::UserToken,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Kind {
             Kind::BulkChange => "bulk_changes",
             Kind::Tags => "tags",
             Kind::GmailLabels => "gmail_labels",
+            Kind::UserToken => "user_tokens",
         }
     }
 

@@ -72,6 +72,7 @@ macro_rules! for_each_kind {
             Kind::BulkChange => $body!(BulkChange),
             Kind::Tags => $body!(TagSet),
             Kind::GmailLabels => $body!(GmailLabels),
+            Kind::UserToken => $body!(UserToken),
         }
     };
 }

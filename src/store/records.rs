@@ -390,3 +390,10 @@ pub(crate) fn entries_of(
         _ => Vec::new(),
     })
 }
+
+impl Record for UserToken {
+    const KIND: Kind = Kind::UserToken;
+    fn key(&self) -> String {
+        UserToken::key(self)
+    }
+}

@@ -1,0 +1,232 @@
+//! Users of a shared daemon, as a team's scripts use it: an admin mints
+//! each user a token (`outpost user token NAME`, through the daemon that
+//! holds the data dir), and `outpost --remote URL --token T VERB` then sees
+//! only that user's accounts; the data dir's own token sees everything; a
+//! wrong token is refused.
+
+mod daemon_support;
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Cli, fast_rig};
+use tokio_util::sync::CancellationToken;
+
+/// A daemon (in this process) on the rig's data dir, with users `alice`
+/// (the Smartlead account), `bob` (the Gmail account) and `boss` (admin).
+struct Team {
+    _sandbox: outpost::sandbox::SandboxHandle,
+    dir: tempfile::TempDir,
+    cli: Cli,
+    url: String,
+    shutdown: CancellationToken,
+    daemon: tokio::task::JoinHandle<Result<(), outpost::daemon::DaemonError>>,
+}
+
+impl Team {
+    /// Syncs the sandbox into a fresh data dir, then starts the daemon on it.
+    async fn start(seed: u64) -> Team {
+        let support::Rig {
+            sandbox,
+            dir,
+            config_path,
+            engine,
+        } = fast_rig(60, seed).await;
+        drop(engine);
+        let cli = Cli {
+            config: config_path,
+        };
+        cli.ok(&["sync", "--once"]).await;
+        let mut text = std::fs::read_to_string(&cli.config).unwrap();
+        text.push_str(&format!(
+            "\n[daemon]\nlisten = \"127.0.0.1:0\"\nwebhook_secret = \"{}\"\n\n\
+             [users.alice]\naccounts = [\"sl\"]\n\n\
+             [users.bob]\naccounts = [\"gm\"]\n\n\
+             [users.boss]\nadmin = true\n",
+            daemon_support::SECRET
+        ));
+        std::fs::write(&cli.config, text).unwrap();
+        let config = support::load_config(&cli.config);
+        let shutdown = CancellationToken::new();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let daemon = tokio::spawn(outpost::daemon::run(
+            config,
+            None,
+            shutdown.clone(),
+            Some(ready_tx),
+        ));
+        let started = ready.await.expect("the daemon starts");
+        Team {
+            _sandbox: sandbox,
+            dir,
+            cli,
+            url: format!("http://{}", started.addr),
+            shutdown,
+            daemon,
+        }
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `outpost user token NAME` through the daemon: the token alone on stdout.
+    async fn mint(&self, user: &str) -> String {
+        let token = self.cli.ok(&["user", "token", user]).await;
+        token.trim().to_string()
+    }
+
+    /// `outpost --remote URL --token TOKEN ARGS...`
+    async fn remote(&self, token: &str, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec!["--remote", self.url.as_str(), "--token", token];
+        all.extend(args);
+        self.cli.run(&all).await
+    }
+
+    async fn remote_json(&self, token: &str, args: &[&str]) -> Value {
+        let (code, stdout, stderr) = self.remote(token, args).await;
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.daemon)
+            .await
+            .expect("the daemon stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn owner_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join(outpost::daemon::TOKEN_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Each conversation's accounts, by key.
+fn conversations(inbox: &Value) -> Vec<(String, BTreeSet<String>)> {
+    inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let accounts = t["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            (t["key"].as_str().unwrap().to_string(), accounts)
+        })
+        .collect()
+}
+
+fn lead_accounts(leads: &Value) -> BTreeSet<String> {
+    leads
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["account"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
+    let team = Team::start(31).await;
+
+    let alice = team.mint("alice").await;
+    assert!(alice.starts_with("op_"), "{alice}");
+    let bob = team.mint("bob").await;
+    let boss = team.mint("boss").await;
+    let owner = owner_token(&team.data_dir());
+
+    // The store keeps hashes only: no token is in any record.
+    let listed = team.cli.json(&["user", "list", "--json"]).await;
+    let text = listed.to_string();
+    assert!(!text.contains(&alice) && !text.contains("hash"), "{text}");
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["has_token"] == true),
+        "{listed}"
+    );
+
+    let everyone = conversations(&team.remote_json(&owner, &["inbox", "--json"]).await);
+    let alices = conversations(&team.remote_json(&alice, &["inbox", "--json"]).await);
+    let bobs = conversations(&team.remote_json(&bob, &["inbox", "--json"]).await);
+    let bosses = conversations(&team.remote_json(&boss, &["inbox", "--json"]).await);
+    assert!(!alices.is_empty() && !bobs.is_empty(), "{everyone:?}");
+    assert!(alices.iter().all(|(_, a)| a.contains("sl")), "{alices:?}");
+    assert!(bobs.iter().all(|(_, a)| a.contains("gm")), "{bobs:?}");
+    // Each user misses the other's conversations; the owner and an admin see all.
+    assert!(alices.len() < everyone.len() && bobs.len() < everyone.len());
+    let expected: Vec<_> = everyone
+        .iter()
+        .filter(|(_, a)| a.contains("sl"))
+        .cloned()
+        .collect();
+    assert_eq!(alices, expected);
+    assert_eq!(bosses, everyone);
+
+    // Lead records live under the Smartlead account: alice has them all,
+    // bob (the Gmail mailbox alone) none.
+    let all_leads = team.remote_json(&owner, &["leads", "--json"]).await;
+    assert_eq!(lead_accounts(&all_leads), BTreeSet::from(["sl".into()]));
+    let alice_leads = team.remote_json(&alice, &["leads", "--json"]).await;
+    assert_eq!(alice_leads, all_leads);
+    let bob_leads = team.remote_json(&bob, &["leads", "--json"]).await;
+    assert_eq!(bob_leads, serde_json::json!([]));
+    let email = all_leads[0]["email"].as_str().unwrap();
+    // Bob's view of a lead: his mailbox's mail with them, not alice's records.
+    let view = team.remote_json(&bob, &["lead", email, "--json"]).await;
+    if !view.is_null() {
+        assert_eq!(view["records"], serde_json::json!([]), "{view}");
+        let timeline = view["timeline"].as_array().unwrap();
+        assert!(timeline.iter().all(|i| i["account"] == "gm"), "{view}");
+    }
+
+    // A conversation of bob's only, named by alice: refused, and nothing shown.
+    let (bobs_only, _) = bobs.iter().find(|(_, a)| !a.contains("sl")).unwrap();
+    let (code, stdout, stderr) = team.remote(&alice, &["thread", bobs_only]).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("not in your accounts"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let (code, _, stderr) = team.remote(&alice, &["archive", bobs_only]).await;
+    assert_eq!(code, 2, "{stderr}");
+    // A key that exists nowhere reads the same: nothing to probe.
+    let (code, _, missing) = team.remote(&alice, &["thread", "sl/no-such-thread"]).await;
+    assert_eq!(code, 2);
+    assert!(missing.contains("not in your accounts"), "{missing}");
+    // Her own conversation reads as usual.
+    let (code, stdout, _) = team.remote(&alice, &["thread", &alices[0].0]).await;
+    assert_eq!(code, 0);
+    assert!(!stdout.is_empty());
+    // What spans every account is for admins.
+    let (code, _, stderr) = team.remote(&alice, &["export"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("for admins"), "{stderr}");
+
+    // A wrong token is refused, and never echoed.
+    let wrong = "op_not-a-real-token-at-all";
+    let (code, stdout, stderr) = team.remote(wrong, &["inbox", "--json"]).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("refused the API token"), "{stderr}");
+    assert!(!stderr.contains(wrong) && !stdout.contains(wrong));
+
+    // A new token replaces the old one.
+    let alice_again = team.mint("alice").await;
+    assert_ne!(alice_again, alice);
+    let (code, _, _) = team.remote(&alice, &["inbox", "--json"]).await;
+    assert_eq!(code, 2);
+    team.remote_json(&alice_again, &["inbox", "--json"]).await;
+
+    team.stop().await;
+}
