@@ -29,6 +29,11 @@ struct Team {
 impl Team {
     /// Syncs the sandbox into a fresh data dir, then starts the daemon on it.
     async fn start(seed: u64) -> Team {
+        Team::start_with(seed, "").await
+    }
+
+    /// `top`: top-level config keys, put before every table.
+    async fn start_with(seed: u64, top: &str) -> Team {
         let support::Rig {
             sandbox,
             dir,
@@ -40,7 +45,7 @@ impl Team {
             config: config_path,
         };
         cli.ok(&["sync", "--once"]).await;
-        let mut text = std::fs::read_to_string(&cli.config).unwrap();
+        let mut text = format!("{top}\n{}", std::fs::read_to_string(&cli.config).unwrap());
         text.push_str(&format!(
             "\n[daemon]\nlisten = \"127.0.0.1:0\"\nwebhook_secret = \"{}\"\n\n\
              [users.alice]\naccounts = [\"sl\"]\n\n\
@@ -228,5 +233,143 @@ async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
     assert_eq!(code, 2);
     team.remote_json(&alice_again, &["inbox", "--json"]).await;
 
+    team.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assigned_conversation_shows_under_assigned_to_me_for_its_owner_only() {
+    let team = Team::start(32).await;
+    let alice = team.mint("alice").await;
+    let bob = team.mint("bob").await;
+    let boss = team.mint("boss").await;
+    let owner = owner_token(&team.data_dir());
+
+    let alices = conversations(&team.remote_json(&alice, &["inbox", "--json"]).await);
+    let bobs = conversations(&team.remote_json(&bob, &["inbox", "--json"]).await);
+    let (key, _) = alices[0].clone();
+    let (bobs_only, _) = bobs.iter().find(|(_, a)| !a.contains("sl")).unwrap();
+
+    // Nothing is assigned yet.
+    let mine = team
+        .remote_json(&alice, &["inbox", "--mine", "--json"])
+        .await;
+    assert_eq!(mine, serde_json::json!([]));
+
+    // Alice takes one of hers.
+    let (code, stdout, stderr) = team
+        .remote(&alice, &["assign", &key, "--to", "alice"])
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("assigned to alice"), "{stdout}");
+
+    let mine = conversations(
+        &team
+            .remote_json(&alice, &["inbox", "--mine", "--json"])
+            .await,
+    );
+    assert_eq!(mine.iter().map(|(k, _)| k).collect::<Vec<_>>(), [&key]);
+    let searched = conversations(
+        &team
+            .remote_json(&alice, &["inbox", "--search", "assigned:me", "--json"])
+            .await,
+    );
+    assert_eq!(searched, mine);
+    // Bob's "me" is bob: nothing; the boss finds it by name.
+    assert_eq!(
+        team.remote_json(&bob, &["inbox", "--mine", "--json"]).await,
+        serde_json::json!([])
+    );
+    assert_eq!(
+        team.remote_json(&boss, &["inbox", "--search", "assigned:me", "--json"])
+            .await,
+        serde_json::json!([])
+    );
+    let by_name = conversations(
+        &team
+            .remote_json(&boss, &["inbox", "--search", "assigned:alice", "--json"])
+            .await,
+    );
+    assert_eq!(by_name, mine);
+    // Rows say who has it.
+    let rows = team.remote_json(&owner, &["inbox", "--json"]).await;
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key.as_str())
+        .unwrap();
+    assert_eq!(row["assigned_to"], "alice");
+    let unassigned = team
+        .remote_json(&owner, &["inbox", "--search", "assigned:nobody", "--json"])
+        .await;
+    assert_eq!(
+        unassigned.as_array().unwrap().len(),
+        rows.as_array().unwrap().len() - 1
+    );
+
+    // Bob cannot be given what he does not see, nor can alice assign his.
+    let (alice_only, _) = alices
+        .iter()
+        .find(|(_, a)| !a.contains("gm"))
+        .expect("a conversation in Smartlead alone");
+    let (code, _, stderr) = team
+        .remote(&boss, &["assign", alice_only, "--to", "bob"])
+        .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bob does not see"), "{stderr}");
+    let (code, _, stderr) = team
+        .remote(&alice, &["assign", bobs_only, "--to", "alice"])
+        .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not in your accounts"), "{stderr}");
+    // A name that is no user, and a "me" nobody is, are clear errors.
+    let (code, _, stderr) = team.remote(&boss, &["assign", &key, "--to", "zed"]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no user \"zed\""), "{stderr}");
+    let (code, _, stderr) = team.remote(&owner, &["inbox", "--mine"]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("who is \"me\""), "{stderr}");
+    let (code, _, stderr) = team
+        .remote(&alice, &["inbox", "--search", "assigned:zed"])
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+
+    // Unassigned, it leaves alice's list.
+    let (code, _, stderr) = team.remote(&alice, &["unassign", &key]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        team.remote_json(&alice, &["inbox", "--mine", "--json"])
+            .await,
+        serde_json::json!([])
+    );
+    team.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_server_me_is_the_configs_user() {
+    let team = Team::start_with(33, "user = \"alice\"").await;
+    let inbox = conversations(&team.cli.json(&["inbox", "--json"]).await);
+    let (key, _) = inbox
+        .iter()
+        .find(|(_, a)| a.contains("sl"))
+        .unwrap()
+        .clone();
+    // A local verb goes through the daemon as the data dir's owner, whose
+    // "me" is the config's `user`.
+    team.cli.ok(&["assign", &key, "--to", "alice"]).await;
+    let mine = conversations(&team.cli.json(&["inbox", "--mine", "--json"]).await);
+    assert_eq!(mine.iter().map(|(k, _)| k).collect::<Vec<_>>(), [&key]);
+    let searched = conversations(
+        &team
+            .cli
+            .json(&["inbox", "--search", "assigned:me", "--json"])
+            .await,
+    );
+    assert_eq!(searched, mine);
+    team.cli.ok(&["assign", &key, "--to", "nobody"]).await;
+    assert_eq!(
+        team.cli.json(&["inbox", "--mine", "--json"]).await,
+        serde_json::json!([])
+    );
     team.stop().await;
 }

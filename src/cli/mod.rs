@@ -121,6 +121,10 @@ pub enum Command {
     /// Users of a shared outpost: mint a user's API token, list users.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Assign a conversation to a user (`--to nobody` takes it off).
+    Assign(users::AssignArgs),
+    /// Take a conversation's assignment off.
+    Unassign(users::UnassignArgs),
 }
 
 impl Command {
@@ -278,6 +282,8 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
         Some(Command::User(command)) => users::run(&cli, command),
+        Some(Command::Assign(args)) => users::assign(&cli, args),
+        Some(Command::Unassign(args)) => users::unassign(&cli, args),
     };
     match result {
         Ok(()) => 0,

@@ -28,8 +28,8 @@ pub struct InboxArgs {
     pub campaign: Option<i64>,
     /// Words (all must match; "quoted phrases") over subjects, bodies, names
     /// and addresses, and from: to: category: campaign: tag: label: is:unread
-    /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE;
-    /// -term negates.
+    /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE
+    /// assigned:me|NAME|nobody; -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
     /// Only conversations with this Gmail label (by name).
@@ -41,6 +41,10 @@ pub struct InboxArgs {
     /// The snoozed conversations instead (`outpost snooze`).
     #[arg(long)]
     pub snoozed: bool,
+    /// Only the conversations assigned to me: the token's user over
+    /// --remote, else the config's top-level `user`.
+    #[arg(long)]
+    pub mine: bool,
     /// At most this many threads.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -178,6 +182,7 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         label: args.label.clone(),
         archived: args.archived,
         snoozed: args.snoozed,
+        mine: args.mine,
         offset: 0,
         limit: args.limit,
         ..InboxQuery::default()

@@ -1,5 +1,6 @@
 //! `user token NAME | user list`: the users of a shared outpost and their
-//! API tokens (a token is shown once; the store keeps only its hash).
+//! API tokens (a token is shown once; the store keeps only its hash); and
+//! `assign KEY --to NAME | unassign KEY`: who a conversation is with.
 
 use clap::{Args, Subcommand};
 
@@ -84,4 +85,57 @@ pub fn run(cli: &Cli, command: &UserCommand) -> CliResult {
             table.print()
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// The conversation's key (`outpost inbox` lists them).
+    pub key: String,
+    /// A [users.NAME] user who sees the conversation's account, or `nobody`.
+    #[arg(long, value_name = "NAME")]
+    pub to: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UnassignArgs {
+    /// The conversation's key.
+    pub key: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+pub fn assign(cli: &Cli, args: &AssignArgs) -> CliResult {
+    let to = match args.to.trim() {
+        "nobody" => None,
+        name => Some(name.to_string()),
+    };
+    assign_to(cli, &args.key, to, args.json.json)
+}
+
+pub fn unassign(cli: &Cli, args: &UnassignArgs) -> CliResult {
+    assign_to(cli, &args.key, None, args.json.json)
+}
+
+fn assign_to(cli: &Cli, key: &str, to: Option<String>, json: bool) -> CliResult {
+    let door = CliDoor::open(cli, Reach::Cache)?;
+    let assignment = match door.call(Request::Assign {
+        key: key.to_string(),
+        to,
+    })? {
+        Response::Assignment(assignment) => assignment,
+        other => return Err(unexpected(other)),
+    };
+    if json {
+        return output::json(&serde_json::json!({
+            "key": key,
+            "assigned_to": assignment.as_ref().map(|a| a.user.as_str()),
+        }));
+    }
+    match assignment {
+        Some(a) => println!("{key} is assigned to {}", a.user),
+        None => println!("{key} is assigned to nobody"),
+    }
+    Ok(())
 }

@@ -327,6 +327,11 @@ pub enum Request {
     },
     /// The configured users and whether each has a token.
     Users,
+    /// Assign a conversation to a user, or to nobody (`to` None).
+    Assign {
+        key: String,
+        to: Option<String>,
+    },
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -387,6 +392,7 @@ pub enum Response {
     Attachment(super::AttachmentContent),
     UserToken(super::MintedToken),
     Users(Vec<super::UserView>),
+    Assignment(Option<crate::model::Assignment>),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -561,7 +567,13 @@ impl Engine {
     /// narrowed to their accounts and commands outside them refused.
     pub async fn execute_as(&self, viewer: &super::Viewer, mut request: Request) -> DoorResult {
         self.admit(viewer, &mut request)?;
-        let answer = self.execute_admitted(request).await?;
+        let answer = match request {
+            // Who assigns is the one thing a command records about the asker.
+            Request::Assign { key, to } => {
+                Response::Assignment(self.assign(&key, to.as_deref(), viewer.user())?)
+            }
+            request => self.execute_admitted(request).await?,
+        };
         Ok(self.narrow(viewer, answer))
     }
 
@@ -835,6 +847,9 @@ impl Engine {
 
             Request::UserToken { name } => Response::UserToken(self.mint_user_token(&name)?),
             Request::Users => Response::Users(self.users()?),
+            Request::Assign { key, to } => {
+                Response::Assignment(self.assign(&key, to.as_deref(), None)?)
+            }
         })
     }
 

@@ -34,6 +34,9 @@ pub struct InboxQuery {
     pub snoozed: bool,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Only the conversations assigned to "me" (the token's user, or the
+    /// config's `user`).
+    pub mine: bool,
     /// Set by the door from who asks; never read from the wire.
     #[serde(skip)]
     pub scope: super::Scope,
@@ -73,6 +76,9 @@ pub struct ThreadView {
     /// The rep's own tags on it.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The user it is assigned to (`outpost assign KEY --to NAME`).
+    #[serde(default)]
+    pub assigned_to: Option<String>,
 }
 
 impl ThreadView {
@@ -92,6 +98,7 @@ impl ThreadView {
             snoozed_until: None,
             labels: Vec::new(),
             tags: Vec::new(),
+            assigned_to: None,
         }
     }
 
@@ -266,6 +273,8 @@ struct InboxFilter<'a> {
     triage: HashMap<String, Triage>,
     tags: HashMap<String, Vec<String>>,
     labels: LabelNames,
+    /// Who each conversation is assigned to, by key.
+    assignments: HashMap<String, String>,
     now: DateTime<Utc>,
 }
 
@@ -323,6 +332,10 @@ impl InboxFilter<'_> {
         {
             return false;
         }
+        let assigned_to = self.assignments.get(key).map(String::as_str);
+        if q.mine && (q.scope.me.is_none() || assigned_to != q.scope.me.as_deref()) {
+            return false;
+        }
         if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
             return false;
         }
@@ -351,6 +364,8 @@ impl InboxFilter<'_> {
             tags: &tags,
             labels: &self.labels,
             state,
+            assigned_to,
+            me: q.scope.me.as_deref(),
         };
         self.search.matches(thread, doc, &cx)
     }
@@ -360,6 +375,7 @@ impl InboxFilter<'_> {
         let key = thread.key();
         let mut row = ThreadView::row(thread).with_triage(self.triage.get(&key), self.now);
         row.tags = super::tags::conversation_tags(&self.tags, &key);
+        row.assigned_to = self.assignments.get(&key).cloned();
         if let Some(doc) = doc {
             row.labels = label_names(doc, &self.labels);
         }
@@ -380,6 +396,7 @@ impl Engine {
         };
         let labels = self.label_names()?;
         self.check_search_names(&search, &labels)?;
+        self.check_assignee_filter(q, &search)?;
         if let Some(label) = &q.label {
             // Checked as typed, so an error quotes the rep's spelling.
             super::filters::check_label(label, &labels)?;
@@ -394,6 +411,7 @@ impl Engine {
             triage: self.triage_map()?,
             tags: self.tag_map()?,
             labels,
+            assignments: self.assignment_map()?,
             now,
         })
     }
@@ -560,6 +578,7 @@ impl Engine {
             message_sources,
             labels: label_names(&doc, &self.label_names()?),
             tags: super::tags::conversation_tags(&self.tag_map()?, &key),
+            assigned_to: self.store.get::<Assignment>(&key)?.map(|a| a.user),
             ..row
         }))
     }

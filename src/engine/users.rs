@@ -22,7 +22,7 @@
 //! spans every account (sync, export and import, sequence files, bulk
 //! changes, tokens) is for admins.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -33,7 +33,7 @@ use subtle::ConstantTimeEq;
 
 use super::door::{DoorError, DoorResult, ErrorKind, Request, Response};
 use super::{Engine, TimelineItem};
-use crate::model::{Enrollment, OutboxItem, Sequence, Thread, UserToken};
+use crate::model::{Assignment, Enrollment, OutboxItem, Sequence, Thread, UserToken};
 
 /// What a token starts with, so one is recognised in a config or a log scan.
 pub const TOKEN_PREFIX: &str = "op_";
@@ -243,6 +243,106 @@ impl Engine {
             .map(Viewer::for_user))
     }
 
+    /// Who each conversation is assigned to, by conversation key.
+    pub(crate) fn assignment_map(&self) -> crate::store::StoreResult<HashMap<String, String>> {
+        self.store()
+            .iter::<Assignment>()
+            .map(|a| a.map(|a| (a.conversation, a.user)))
+            .collect()
+    }
+
+    /// Assigns a conversation to a configured user who sees it, or to
+    /// nobody (`to` None); compare-and-swap on the conversation's
+    /// assignment. The answer is the assignment as it is after.
+    pub fn assign(
+        &self,
+        key: &str,
+        to: Option<&str>,
+        by: Option<&str>,
+    ) -> DoorResult<Option<Assignment>> {
+        let thread = self.conversation(key)?;
+        let key = thread.key();
+        let Some(name) = to else {
+            self.store().delete::<Assignment>(&key)?;
+            return Ok(None);
+        };
+        let user = self.configured_user(name)?;
+        if !Viewer::for_user(user).sees_conversation(&thread) {
+            return Err(DoorError::invalid(format!(
+                "{name} does not see conversation {key:?} (its accounts: {}); add one of \
+                 them to [users.{name}] accounts first",
+                super::conversation_accounts(&thread).join(", ")
+            )));
+        }
+        let now = self.clock().now();
+        let written = self.store().modify::<Assignment, Assignment>(
+            std::slice::from_ref(&key),
+            |_, current| {
+                // Assigning again to the same user keeps when it first was.
+                let assignment = match current {
+                    Some(a) if a.user == name => a,
+                    _ => Assignment {
+                        conversation: key.clone(),
+                        user: name.to_string(),
+                        assigned_at: now,
+                        assigned_by: by.map(str::to_string),
+                    },
+                };
+                Some((assignment.clone(), assignment))
+            },
+        )?;
+        Ok(written.into_iter().next())
+    }
+
+    /// Refuses an "assigned to" filter that cannot mean anyone: "me" where
+    /// no one is known, or a name that is not a configured user.
+    pub(crate) fn check_assignee_filter(
+        &self,
+        q: &super::InboxQuery,
+        search: &super::search::SearchQuery,
+    ) -> super::CommandResult<()> {
+        let mut names: Vec<&str> = search
+            .conditions()
+            .filter_map(|c| match c {
+                super::search::Condition::Assigned(who) => Some(who.as_str()),
+                _ => None,
+            })
+            .collect();
+        if q.mine {
+            names.push("me");
+        }
+        for name in names {
+            match name {
+                "me" if q.scope.me.is_none() => {
+                    return Err(super::CommandError::Invalid(
+                        "who is \"me\"? set `user = \"NAME\"` at the top of the config, or use \
+                         --remote with a user's token"
+                            .into(),
+                    ));
+                }
+                "me" | "nobody" => {}
+                name if !self
+                    .settings()
+                    .users
+                    .keys()
+                    .any(|u| u.eq_ignore_ascii_case(name)) =>
+                {
+                    let known: Vec<&str> =
+                        self.settings().users.keys().map(String::as_str).collect();
+                    return Err(super::CommandError::Invalid(format!(
+                        "no user {name:?} for assigned:; use assigned:me, assigned:nobody{}",
+                        match known.is_empty() {
+                            true => String::new(),
+                            false => format!(" or one of: {}", known.join(", ")),
+                        }
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The viewer of this process's own commands: the data dir's owner.
     pub fn owner(&self) -> Viewer {
         Viewer::Admin {
@@ -299,7 +399,8 @@ impl Engine {
             | Request::QueueReply {
                 thread_key: key, ..
             }
-            | Request::Forward { key, .. } => self.check_conversation(viewer, key),
+            | Request::Forward { key, .. }
+            | Request::Assign { key, .. } => self.check_conversation(viewer, key),
             Request::Tag { key, .. } => match self.store().get::<Thread>(key)? {
                 Some(_) => self.check_conversation(viewer, key),
                 None => self.check_lead_email(viewer, key),

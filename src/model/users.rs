@@ -28,3 +28,22 @@ impl std::fmt::Debug for UserToken {
             .finish_non_exhaustive()
     }
 }
+
+/// Who a conversation is assigned to (keyed by the conversation's key).
+/// Its own record, apart from triage: assigning says nothing about done or
+/// snoozed, and triage records go away when they have nothing left to say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub conversation: String,
+    /// A `[users.NAME]` name.
+    pub user: String,
+    pub assigned_at: DateTime<Utc>,
+    /// Who assigned it, when known.
+    pub assigned_by: Option<String>,
+}
+
+impl Assignment {
+    pub fn key(&self) -> String {
+        self.conversation.clone()
+    }
+}

@@ -33,10 +33,11 @@ pub enum Kind {
     Tags,
     GmailLabels,
     UserToken,
+    Assignment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 27] = [
+    pub const ALL: [Kind; 28] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -64,6 +65,7 @@ impl Kind {
         Kind::Tags,
         Kind::GmailLabels,
         Kind::UserToken,
+        Kind::Assignment,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -95,6 +97,7 @@ impl Kind {
             Kind::Tags => "tags",
             Kind::GmailLabels => "gmail_labels",
             Kind::UserToken => "user_tokens",
+            Kind::Assignment => "assignments",
         }
     }
 

@@ -73,6 +73,7 @@ macro_rules! for_each_kind {
             Kind::Tags => $body!(TagSet),
             Kind::GmailLabels => $body!(GmailLabels),
             Kind::UserToken => $body!(UserToken),
+            Kind::Assignment => $body!(Assignment),
         }
     };
 }

@@ -397,3 +397,10 @@ impl Record for UserToken {
         UserToken::key(self)
     }
 }
+
+impl Record for Assignment {
+    const KIND: Kind = Kind::Assignment;
+    fn key(&self) -> String {
+        Assignment::key(self)
+    }
+}

@@ -630,7 +630,12 @@ impl App {
                 self.dirty = true;
             }
             Change::Record { kind, key, .. } => match kind {
-                Kind::Thread | Kind::Message | Kind::Triage | Kind::Tags | Kind::GmailLabels => {
+                Kind::Thread
+                | Kind::Message
+                | Kind::Triage
+                | Kind::Tags
+                | Kind::GmailLabels
+                | Kind::Assignment => {
                     self.request_inbox(true);
                     if self.screen() == super::action::Screen::Thread
                         && (kind == Kind::Message || key == self.thread.key)
