@@ -373,3 +373,251 @@ async fn on_the_server_me_is_the_configs_user() {
     );
     team.stop().await;
 }
+
+/// `outpost --config CONFIG ARGS...` with extra environment variables.
+async fn run_env(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let config = config.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let out =
+            <std::process::Command as assert_cmd::cargo::CommandCargoExt>::cargo_bin("outpost")
+                .unwrap()
+                .env_remove("OUTPOST_CONFIG")
+                .env_remove("OUTPOST_DATA_DIR")
+                .env_remove("OUTPOST_SECRET_KEY")
+                .envs(envs)
+                .arg("--config")
+                .arg(&config)
+                .args(&args)
+                .output()
+                .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// The real `outpost --daemon`, with the sealing key in its environment;
+/// stopped (SIGTERM) when dropped.
+struct DaemonProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl DaemonProcess {
+    async fn start(config: &Path, data_dir: &Path, secret_key: &str) -> DaemonProcess {
+        let child =
+            <std::process::Command as assert_cmd::cargo::CommandCargoExt>::cargo_bin("outpost")
+                .unwrap()
+                .env_remove("OUTPOST_CONFIG")
+                .env_remove("OUTPOST_DATA_DIR")
+                .env("OUTPOST_SECRET_KEY", secret_key)
+                .arg("--config")
+                .arg(config)
+                .arg("--daemon")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            let holder = outpost::store::current_holder(data_dir);
+            if let Some(url) = holder
+                .filter(|h| h.mode == "daemon" && h.pid == child.id())
+                .and_then(|h| h.api_url)
+            {
+                break url;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        DaemonProcess { child, url }
+    }
+
+    /// SIGTERM, then wait for it to let go of the data dir.
+    fn stop(mut self) {
+        // SAFETY: a plain signal to the child this test spawned.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_stored_smartlead_key_is_sealed_never_returned_and_used_to_sync() {
+    let support::Rig {
+        sandbox,
+        dir,
+        config_path,
+        engine,
+    } = fast_rig(40, 34).await;
+    drop(engine);
+    let cli = Cli {
+        config: config_path.clone(),
+    };
+    cli.ok(&["sync", "--once"]).await;
+    let mut text = std::fs::read_to_string(&config_path).unwrap();
+    text.push_str(&format!(
+        "\n[daemon]\nlisten = \"127.0.0.1:0\"\nwebhook_secret = \"{}\"\n\n\
+         [users.alice]\naccounts = [\"sl\"]\n\n[users.bob]\naccounts = [\"gm\"]\n",
+        daemon_support::SECRET
+    ));
+    std::fs::write(&config_path, text).unwrap();
+    let data_dir = dir.path().join("data");
+    let secret_key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let api_key = sandbox.info().smartlead_api_key.clone();
+    let base_url = sandbox.info().smartlead_base_url.clone();
+
+    let daemon = DaemonProcess::start(&config_path, &data_dir, secret_key).await;
+    let alice = cli.ok(&["user", "token", "alice"]).await.trim().to_string();
+    let bob = cli.ok(&["user", "token", "bob"]).await.trim().to_string();
+    let owner = owner_token(&data_dir);
+    let remote = |token: &str| {
+        vec![
+            "--remote".to_string(),
+            daemon.url.clone(),
+            "--token".into(),
+            token.to_string(),
+        ]
+    };
+
+    // Alice adds a second Smartlead account with her key, from her shell.
+    let mut args = remote(&alice);
+    args.extend(
+        [
+            "account",
+            "add",
+            "smartlead",
+            "--name",
+            "sl2",
+            "--api-key-env",
+            "SL2_KEY",
+            "--base-url",
+            &base_url,
+            "--json",
+        ]
+        .map(str::to_string),
+    );
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = run_env(&config_path, &argv, &[("SL2_KEY", &api_key)]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains(&api_key) && !stderr.contains(&api_key));
+    let added: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(added["name"], "sl2");
+    assert_eq!(added["owner"], "alice");
+
+    // No answer carries the key: the account lists, the accounts, an export.
+    for (token, verb) in [
+        (&alice, vec!["account", "list", "--json"]),
+        (&owner, vec!["account", "list", "--json"]),
+        (&owner, vec!["export"]),
+        (&alice, vec!["inbox", "--json"]),
+    ] {
+        let mut args = remote(token);
+        args.extend(verb.iter().map(|s| s.to_string()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = cli.run(&argv).await;
+        assert_eq!(code, 0, "{verb:?}: {stderr}");
+        assert!(!stdout.contains(&api_key), "{verb:?} returned the key");
+        assert!(!stderr.contains(&api_key), "{verb:?} printed the key");
+    }
+    let mut args = remote(&bob);
+    args.extend(["account", "list", "--json"].map(str::to_string));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(cli.json(&argv).await, serde_json::json!([]));
+    daemon.stop();
+
+    // Sealed at rest: the key's text is nowhere in the data dir.
+    assert!(!contains(&all_bytes(&data_dir), &api_key));
+
+    // Without the sealing key, adding one is refused with what to set, and
+    // nothing is stored.
+    let (code, _, stderr) = run_env(
+        &config_path,
+        &[
+            "account",
+            "add",
+            "smartlead",
+            "--name",
+            "sl3",
+            "--api-key-env",
+            "SL2_KEY",
+        ],
+        &[("SL2_KEY", &api_key)],
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("OUTPOST_SECRET_KEY is not set"), "{stderr}");
+    let listed = run_env(&config_path, &["account", "list", "--json"], &[]).await;
+    let listed: Value = serde_json::from_str(&listed.1).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // Restarted, the daemon syncs the stored account like a configured one,
+    // and its conversations are alice's.
+    let daemon = DaemonProcess::start(&config_path, &data_dir, secret_key).await;
+    let remote = |token: &str| {
+        vec![
+            "--remote".to_string(),
+            daemon.url.clone(),
+            "--token".into(),
+            token.to_string(),
+        ]
+    };
+    let mut args = remote(&owner);
+    args.extend(["sync", "--once", "--json"].map(str::to_string));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, stderr) = cli.run(&argv).await;
+    assert_eq!(code, 0, "{stderr}");
+    let mut args = remote(&alice);
+    args.extend(["inbox", "--json"].map(str::to_string));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let alices = conversations(&cli.json(&argv).await);
+    assert!(alices.iter().any(|(_, a)| a.contains("sl2")), "{alices:?}");
+    let mut args = remote(&bob);
+    args.extend(["inbox", "--json"].map(str::to_string));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bobs = conversations(&cli.json(&argv).await);
+    // Bob sees a conversation of sl2 only where his mailbox holds a copy
+    // (Smartlead sent through it).
+    assert!(bobs.iter().all(|(_, a)| a.contains("gm")), "{bobs:?}");
+    daemon.stop();
+}

@@ -1,5 +1,6 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+mod accounts;
 pub mod attach;
 mod attachments;
 mod completions;
@@ -125,6 +126,9 @@ pub enum Command {
     Assign(users::AssignArgs),
     /// Take a conversation's assignment off.
     Unassign(users::UnassignArgs),
+    /// Provider accounts added through the engine, their secrets sealed in the store.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
 }
 
 impl Command {
@@ -284,6 +288,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::User(command)) => users::run(&cli, command),
         Some(Command::Assign(args)) => users::assign(&cli, args),
         Some(Command::Unassign(args)) => users::unassign(&cli, args),
+        Some(Command::Account(command)) => accounts::run(&cli, command),
     };
     match result {
         Ok(()) => 0,

@@ -332,6 +332,12 @@ pub enum Request {
         key: String,
         to: Option<String>,
     },
+    /// Store a provider account's secret, sealed (engine/credentials.rs).
+    AccountAdd {
+        account: super::credentials::NewAccount,
+    },
+    /// The accounts added through `AccountAdd` (never their secrets).
+    StoredAccounts,
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -393,6 +399,8 @@ pub enum Response {
     UserToken(super::MintedToken),
     Users(Vec<super::UserView>),
     Assignment(Option<crate::model::Assignment>),
+    StoredAccount(super::credentials::StoredAccountView),
+    StoredAccounts(Vec<super::credentials::StoredAccountView>),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -572,6 +580,10 @@ impl Engine {
             Request::Assign { key, to } => {
                 Response::Assignment(self.assign(&key, to.as_deref(), viewer.user())?)
             }
+            Request::AccountAdd { account } => {
+                Response::StoredAccount(self.add_stored_account(&account, viewer)?)
+            }
+            Request::StoredAccounts => Response::StoredAccounts(self.stored_accounts(viewer)?),
             request => self.execute_admitted(request).await?,
         };
         Ok(self.narrow(viewer, answer))
@@ -849,6 +861,12 @@ impl Engine {
             Request::Users => Response::Users(self.users()?),
             Request::Assign { key, to } => {
                 Response::Assignment(self.assign(&key, to.as_deref(), None)?)
+            }
+            Request::AccountAdd { account } => {
+                Response::StoredAccount(self.add_stored_account(&account, &self.owner())?)
+            }
+            Request::StoredAccounts => {
+                Response::StoredAccounts(self.stored_accounts(&self.owner())?)
             }
         })
     }

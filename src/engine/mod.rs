@@ -11,6 +11,7 @@ mod categories;
 mod commands;
 mod compose;
 pub use compose::forward_subject;
+pub mod credentials;
 mod deliverability;
 pub mod door;
 mod events;
@@ -81,6 +82,8 @@ pub struct EngineSettings {
     pub users: std::collections::BTreeMap<String, crate::config::User>,
     /// The config's top-level `user`: who "me" is for local commands.
     pub me: Option<String>,
+    /// The configured accounts' names (a stored account may not take one).
+    pub account_names: std::collections::BTreeSet<String>,
 }
 
 impl EngineSettings {
@@ -107,6 +110,7 @@ impl EngineSettings {
             zone: crate::triage::RepZone::from_config(config),
             users: config.users.clone(),
             me: config.user.clone(),
+            account_names: config.accounts.keys().cloned().collect(),
         }
     }
 

@@ -238,9 +238,20 @@ impl Engine {
                 found = Some(record.user);
             }
         }
-        Ok(found
-            .and_then(|user| self.settings().users.get(&user))
-            .map(Viewer::for_user))
+        let Some(user) = found.and_then(|user| self.settings().users.get(&user)) else {
+            return Ok(None);
+        };
+        let mut viewer = Viewer::for_user(user);
+        // The accounts a user added through the API are theirs too.
+        if let Viewer::User { name, accounts } = &mut viewer {
+            for stored in self.store().iter::<crate::model::StoredAccount>() {
+                let stored = stored?;
+                if stored.owner.as_deref() == Some(name.as_str()) {
+                    accounts.insert(stored.name);
+                }
+            }
+        }
+        Ok(Some(viewer))
     }
 
     /// Who each conversation is assigned to, by conversation key.
@@ -380,7 +391,10 @@ impl Engine {
             | Request::SequencesPane
             | Request::OutboxList { .. }
             | Request::Reminders { .. }
-            | Request::Tasks { .. } => Ok(()),
+            | Request::Tasks { .. }
+            // A user's own accounts: they see what they add.
+            | Request::AccountAdd { .. }
+            | Request::StoredAccounts => Ok(()),
             Request::Thread { key }
             | Request::ReplyRoutes { key }
             | Request::Reply {

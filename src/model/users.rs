@@ -47,3 +47,40 @@ impl Assignment {
         self.conversation.clone()
     }
 }
+
+/// A provider account added through the API (`outpost account add`), with
+/// its secret (a Smartlead API key, or a Gmail token file's JSON) sealed
+/// with AES-256-GCM under the key in `OUTPOST_SECRET_KEY`. Keyed by name.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    pub name: String,
+    pub provider: super::Provider,
+    /// The user who added it (None: the data dir's owner); they see it.
+    pub owner: Option<String>,
+    /// Smartlead's API base URL (None: the public one).
+    pub base_url: Option<String>,
+    /// The Gmail mailbox address.
+    pub email: Option<String>,
+    /// A fresh 96-bit nonce, then the ciphertext and its tag.
+    pub sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoredAccount {
+    pub fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+// The sealed bytes say nothing to a reader, and nothing gains from them in a log.
+impl std::fmt::Debug for StoredAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAccount")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("owner", &self.owner)
+            .field("sealed", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}

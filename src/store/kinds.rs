@@ -34,10 +34,11 @@ pub enum Kind {
     GmailLabels,
     UserToken,
     Assignment,
+    StoredAccount,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -66,6 +67,7 @@ impl Kind {
         Kind::GmailLabels,
         Kind::UserToken,
         Kind::Assignment,
+        Kind::StoredAccount,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -98,6 +100,7 @@ impl Kind {
             Kind::GmailLabels => "gmail_labels",
             Kind::UserToken => "user_tokens",
             Kind::Assignment => "assignments",
+            Kind::StoredAccount => "stored_accounts",
         }
     }
 

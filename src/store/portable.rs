@@ -74,6 +74,7 @@ macro_rules! for_each_kind {
             Kind::GmailLabels => $body!(GmailLabels),
             Kind::UserToken => $body!(UserToken),
             Kind::Assignment => $body!(Assignment),
+            Kind::StoredAccount => $body!(StoredAccount),
         }
     };
 }

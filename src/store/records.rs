@@ -404,3 +404,10 @@ impl Record for Assignment {
         Assignment::key(self)
     }
 }
+
+impl Record for StoredAccount {
+    const KIND: Kind = Kind::StoredAccount;
+    fn key(&self) -> String {
+        StoredAccount::key(self)
+    }
+}
