@@ -206,6 +206,27 @@ async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
     assert!(stdout.is_empty(), "{stdout}");
     let (code, _, stderr) = team.remote(&alice, &["archive", bobs_only]).await;
     assert_eq!(code, 2, "{stderr}");
+    // A bulk change naming one of bob's is refused whole; one by search
+    // reaches alice's conversations only.
+    let (code, _, stderr) = team
+        .remote(&alice, &["read", &alices[0].0, bobs_only])
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+    let report = team
+        .remote_json(&alice, &["read", "--search", "after:2000-01-01", "--json"])
+        .await;
+    let touched: Vec<&str> = ["changed", "unchanged"]
+        .iter()
+        .flat_map(|k| report[k].as_array().unwrap())
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(!touched.is_empty(), "{report}");
+    assert!(
+        touched
+            .iter()
+            .all(|k| alices.iter().any(|(key, _)| key == k)),
+        "{report}"
+    );
     // A key that exists nowhere reads the same: nothing to probe.
     let (code, _, missing) = team.remote(&alice, &["thread", "sl/no-such-thread"]).await;
     assert_eq!(code, 2);
@@ -218,6 +239,33 @@ async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
     let (code, _, stderr) = team.remote(&alice, &["export"]).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("for admins"), "{stderr}");
+
+    // Alice's live stream carries her accounts' changes only: bob's
+    // conversation archived first never reaches it, hers does.
+    let stream_as = |token: &str| {
+        outpost::engine::remote::RemoteEngine::new(
+            &team.url,
+            secrecy::SecretString::from(token.to_string()),
+        )
+        .unwrap()
+    };
+    let mut stream = stream_as(&alice).changes().await.unwrap();
+    team.remote(&owner, &["archive", bobs_only]).await;
+    team.remote(&owner, &["archive", &alices[0].0]).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(outpost::engine::remote::RemoteChange::Change(
+                    outpost::store::Change::Record { key, .. },
+                ))) => break key,
+                Some(Ok(_)) => continue,
+                other => panic!("the stream ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("alice's change arrives");
+    assert_eq!(first, alices[0].0);
 
     // A wrong token is refused, and never echoed.
     let wrong = "op_not-a-real-token-at-all";

@@ -19,8 +19,9 @@
 //! user's accounts (a conversation key, a sequence, an outbox item) is
 //! refused as forbidden (403), the same whether it exists elsewhere or not,
 //! so a user cannot probe what other accounts hold. What
-//! spans every account (sync, export and import, sequence files, bulk
-//! changes, tokens) is for admins.
+//! spans every account (sync, export and import, sequence files, tokens,
+//! pausing a lead everywhere, undo) is for admins. The live change stream
+//! is narrowed the same way ([`Engine::change_for`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -367,9 +368,12 @@ impl Engine {
         let scope = Scope::of(viewer);
         // Every viewer's queries know who "me" is.
         match request {
-            Request::Inbox { query } | Request::InboxCounts { query } => {
-                query.scope = scope.clone()
-            }
+            Request::Inbox { query }
+            | Request::InboxCounts { query }
+            | Request::Bulk {
+                target: super::BulkTarget::Query { query },
+                ..
+            } => query.scope = scope.clone(),
             Request::Leads { query } => query.scope = scope.clone(),
             Request::Stats { query } => query.scope = scope.clone(),
             _ => {}
@@ -415,11 +419,40 @@ impl Engine {
             }
             | Request::Forward { key, .. }
             | Request::Assign { key, .. } => self.check_conversation(viewer, key),
-            Request::Tag { key, .. } => match self.store().get::<Thread>(key)? {
-                Some(_) => self.check_conversation(viewer, key),
-                None => self.check_lead_email(viewer, key),
+            Request::Tag { key, .. } => self.check_conversation_or_lead(viewer, key),
+            Request::Categories { account } | Request::Suppress { account, .. } => {
+                self.check_account(viewer, account)
+            }
+            Request::Bulk {
+                operation: crate::model::BulkOp::Pause,
+                ..
+            } => Err(forbidden(
+                "pausing a lead's enrollments reaches every account's sequences; it is for \
+                 admins (pause one enrollment with `outpost enrollment pause ID`)"
+                    .into(),
+            )),
+            Request::Bulk {
+                operation: crate::model::BulkOp::Enroll { sequence },
+                ..
+            } if self.check_sequence(viewer, sequence).is_err() => {
+                self.check_sequence(viewer, sequence)
+            }
+            Request::Bulk { target, .. } => match target {
+                // Narrowed to the viewer's conversations above.
+                super::BulkTarget::Query { .. } => Ok(()),
+                super::BulkTarget::Keys { keys } => {
+                    for key in keys.iter() {
+                        self.check_conversation_or_lead(viewer, key)?;
+                    }
+                    Ok(())
+                }
             },
-            Request::Categories { account } => self.check_account(viewer, account),
+            Request::TaskClose { id, .. } => {
+                let account = crate::sequences::find_task(self.store(), id)
+                    .ok()
+                    .map(|t| t.account);
+                self.check_owner(viewer, account.as_deref(), "task", id)
+            }
             Request::SequenceShow { name }
             | Request::SequencePane { name }
             | Request::SequencePause { name }
@@ -524,6 +557,17 @@ impl Engine {
         self.check_owner(viewer, account.as_deref(), "sequence", name)
     }
 
+    /// A key naming a conversation, else a lead (its email or `account/email`).
+    fn check_conversation_or_lead(&self, viewer: &Viewer, key: &str) -> DoorResult<()> {
+        if self.store().get::<Thread>(key)?.is_some() {
+            return self.check_conversation(viewer, key);
+        }
+        match self.store().get::<crate::model::Lead>(key)? {
+            Some(lead) => self.check_owner(viewer, Some(&lead.account), "lead", key),
+            None => self.check_lead_email(viewer, key),
+        }
+    }
+
     /// A lead named by email: the viewer must see one of its records.
     fn check_lead_email(&self, viewer: &Viewer, email: &str) -> DoorResult<()> {
         let email = crate::model::normalize_email(email);
@@ -538,6 +582,57 @@ impl Engine {
                 "{email:?} is not a conversation or lead of your accounts"
             ))),
         }
+    }
+
+    /// A store change as the viewer may see it on the live stream: records
+    /// of their accounts (by the account the key starts with, or the
+    /// record's own account), their accounts' sync progress; None for the
+    /// rest, notices included (they may name anything).
+    pub fn change_for(
+        &self,
+        viewer: &Viewer,
+        change: crate::store::Change,
+    ) -> Option<crate::store::Change> {
+        use crate::store::{Change, Kind};
+        if viewer.accounts().is_none() {
+            return Some(change);
+        }
+        let visible = match &change {
+            Change::Progress(p) => viewer.sees(&p.account),
+            Change::Notice { .. } => false,
+            Change::Record { kind, key, .. } => {
+                let store = self.store();
+                let account = match kind {
+                    Kind::Outbox => store
+                        .get::<OutboxItem>(key)
+                        .ok()
+                        .flatten()
+                        .map(|i| i.account),
+                    Kind::Sequence => store.get::<Sequence>(key).ok().flatten().map(|s| s.account),
+                    Kind::Enrollment => store
+                        .get::<Enrollment>(key)
+                        .ok()
+                        .flatten()
+                        .map(|e| e.account),
+                    Kind::Task => store
+                        .get::<crate::model::Task>(key)
+                        .ok()
+                        .flatten()
+                        .map(|t| t.account),
+                    Kind::Draft => store
+                        .get::<crate::model::Draft>(key)
+                        .ok()
+                        .flatten()
+                        .map(|d| d.account),
+                    Kind::Account | Kind::StoredAccount => Some(key.clone()),
+                    // Keyed by account first: threads, messages, leads,
+                    // campaigns, and what hangs on a conversation's key.
+                    _ => key.split_once('/').map(|(account, _)| account.to_string()),
+                };
+                account.is_some_and(|a| viewer.sees(&a))
+            }
+        };
+        visible.then_some(change)
     }
 
     /// Leaves out of an answer what the viewer does not see.

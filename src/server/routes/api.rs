@@ -148,14 +148,25 @@ fn with_sync_state(
 /// and should reload.
 async fn changes(
     State(s): State<ServerState>,
+    Extension(viewer): Extension<Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = s.engine().subscribe();
     let stop = s.inner.shutdown.clone();
-    let stream = futures::stream::unfold((feed, stop), |(mut feed, stop)| async move {
+    let engine = s.engine().clone();
+    let state = (feed, stop, engine, viewer);
+    let stream = futures::stream::unfold(state, |(mut feed, stop, engine, viewer)| async move {
         loop {
             let received = tokio::select! {
                 _ = stop.cancelled() => return None,
                 received = feed.recv() => received,
+            };
+            // A user's stream carries their accounts' changes only.
+            let received = match received {
+                Ok(change) => match engine.change_for(&viewer, change) {
+                    Some(change) => Ok(change),
+                    None => continue,
+                },
+                Err(e) => Err(e),
             };
             let event = match received {
                 Ok(change) => match serde_json::to_string(&change) {
@@ -167,7 +178,7 @@ async fn changes(
                     .data(missed.to_string()),
                 Err(RecvError::Closed) => return None,
             };
-            return Some((Ok(event), (feed, stop)));
+            return Some((Ok(event), (feed, stop, engine, viewer)));
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
