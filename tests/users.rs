@@ -164,6 +164,25 @@ async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
         "{listed}"
     );
 
+    // A user sees who could take one of theirs (admins, users sharing an
+    // account), with the shared accounts only and nothing of tokens.
+    let seen = team.remote_json(&alice, &["user", "list", "--json"]).await;
+    let names: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "boss"], "{seen}");
+    assert!(
+        seen.as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["has_token"] == false
+                && u["accounts"].as_array().unwrap().iter().all(|a| a == "sl")),
+        "{seen}"
+    );
+
     let everyone = conversations(&team.remote_json(&owner, &["inbox", "--json"]).await);
     let alices = conversations(&team.remote_json(&alice, &["inbox", "--json"]).await);
     let bobs = conversations(&team.remote_json(&bob, &["inbox", "--json"]).await);

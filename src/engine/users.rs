@@ -398,7 +398,9 @@ impl Engine {
             | Request::Tasks { .. }
             // A user's own accounts: they see what they add.
             | Request::AccountAdd { .. }
-            | Request::StoredAccounts => Ok(()),
+            | Request::StoredAccounts
+            // Who they can assign to; narrowed below.
+            | Request::Users => Ok(()),
             Request::Thread { key }
             | Request::ReplyRoutes { key }
             | Request::Reply {
@@ -692,6 +694,21 @@ impl Engine {
                 items.retain(|i| sees(&i.account));
                 Response::OutboxItems(items)
             }
+            // The users who could take one of the viewer's conversations
+            // (admins, and users sharing an account), with the shared
+            // accounts only and nothing about tokens.
+            Response::Users(users) => Response::Users(
+                users
+                    .into_iter()
+                    .filter(|u| u.admin || u.accounts.iter().any(|a| sees(a)))
+                    .map(|u| UserView {
+                        accounts: u.accounts.into_iter().filter(|a| sees(a)).collect(),
+                        has_token: false,
+                        token_created_at: None,
+                        ..u
+                    })
+                    .collect(),
+            ),
             Response::Tasks(mut tasks) => {
                 tasks.retain(|t| sees(&t.account));
                 Response::Tasks(tasks)
