@@ -217,6 +217,23 @@ async fn a_users_token_sees_only_their_accounts_and_the_owner_sees_all() {
         assert!(timeline.iter().all(|i| i["account"] == "gm"), "{view}");
     }
 
+    // Statistics: campaigns and mailboxes of the user's accounts only.
+    let all_stats = team.remote_json(&owner, &["stats", "--json"]).await;
+    assert!(!all_stats["campaigns"].as_array().unwrap().is_empty());
+    let bob_stats = team.remote_json(&bob, &["stats", "--json"]).await;
+    assert_eq!(bob_stats["campaigns"], serde_json::json!([]), "{bob_stats}");
+    assert_eq!(bob_stats["mailboxes"], serde_json::json!([]), "{bob_stats}");
+    let alice_stats = team.remote_json(&alice, &["stats", "--json"]).await;
+    assert_eq!(alice_stats["campaigns"], all_stats["campaigns"]);
+    assert!(
+        alice_stats["gmail_mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["account"] == "sl"),
+        "{alice_stats}"
+    );
+
     // A conversation of bob's only, named by alice: refused, and nothing shown.
     let (bobs_only, _) = bobs.iter().find(|(_, a)| !a.contains("sl")).unwrap();
     let (code, stdout, stderr) = team.remote(&alice, &["thread", bobs_only]).await;

@@ -250,7 +250,9 @@ impl Engine {
         let mut mailboxes = Vec::new();
         for mailbox in self.store.iter::<Mailbox>() {
             let mailbox = mailbox?;
-            if q.account.as_deref().is_some_and(|a| a != mailbox.account) {
+            if !q.scope.sees(&mailbox.account)
+                || q.account.as_deref().is_some_and(|a| a != mailbox.account)
+            {
                 continue;
             }
             let daily_use_percent = match (mailbox.sent_today, mailbox.daily_limit) {
@@ -275,7 +277,11 @@ impl Engine {
             campaigns,
             totals,
             mailboxes,
-            gmail_mailboxes: self.mailbox_bounces()?,
+            gmail_mailboxes: self
+                .mailbox_bounces()?
+                .into_iter()
+                .filter(|m| q.scope.sees(&m.account))
+                .collect(),
         })
     }
 }
