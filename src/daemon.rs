@@ -195,10 +195,14 @@ pub async fn run(
         }
     };
     let api_token = api_token(&config)?;
-    let providers = Providers::from_config(&config, &data_dir, clock.clone())
+    let mut providers = Providers::from_config(&config, &data_dir, clock.clone())
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let store = Store::open_at(&data_dir, "daemon", &config.store_location()?)?;
+    // Accounts added through the API sync and send like configured ones.
+    providers
+        .add_stored(&store)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     providers.require_one_usable(&config)?;
-    let store = Store::open_at(&data_dir, "daemon", &config.store_location()?)?;
     let addr = listen.unwrap_or(config.daemon.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -174,7 +174,7 @@ fn the_example_documents_every_key() {
         }
         table
     };
-    let cases: [(&str, Vec<&str>); 7] = [
+    let cases: [(&str, Vec<&str>); 8] = [
         ("zz_unknown = 1", vec![]),
         (
             "[accounts.a]\nprovider = \"smartlead\"\nzz_unknown = 1",
@@ -188,6 +188,7 @@ fn the_example_documents_every_key() {
         ("[sending]\nzz_unknown = 1", vec!["sending"]),
         ("[ui]\nzz_unknown = 1", vec!["ui"]),
         ("[logging]\nzz_unknown = 1", vec!["logging"]),
+        ("[users.a]\nzz_unknown = 1", vec!["users", "sam"]),
     ];
     for (probe, path) in cases {
         let documented = section(&path);

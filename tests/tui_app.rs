@@ -2892,3 +2892,48 @@ async fn help_lists_every_composer_action_with_its_key_and_label() {
         assert!(line.contains(&format!(" {key} ")), "{key} on: {line}");
     }
 }
+
+#[tokio::test]
+async fn at_assigns_the_conversation_to_a_picked_user_and_the_row_says_so() {
+    let mut h = Harness::new();
+    let user = |name: &str, admin: bool| {
+        (
+            name.to_string(),
+            outpost::config::User {
+                name: name.to_string(),
+                accounts: ["acme-smartlead".to_string(), "me-gmail".to_string()].into(),
+                admin,
+            },
+        )
+    };
+    h.engine = h
+        .engine
+        .clone()
+        .with_settings(outpost::engine::EngineSettings {
+            users: [user("lee", false), user("sam", true)].into(),
+            ..Default::default()
+        });
+    h.settle().await;
+    let key = h.app.inbox.selected().expect("a row is selected").key();
+    h.keys("@").await;
+    let screen = h.screen();
+    assert!(screen.contains("Assign "), "{screen}");
+    assert!(
+        screen.contains("nobody") && screen.contains("lee"),
+        "{screen}"
+    );
+    // nobody, lee, sam: the second is lee.
+    h.keys("j enter").await;
+    let view = h.engine.thread(&key).unwrap().unwrap();
+    assert_eq!(view.assigned_to.as_deref(), Some("lee"));
+    let screen = h.screen();
+    assert!(screen.contains("is assigned to lee"), "{screen}");
+    assert!(
+        screen.contains("@lee"),
+        "the row shows no assignee: {screen}"
+    );
+    // Back to nobody.
+    h.keys("@ enter").await;
+    assert_eq!(h.engine.thread(&key).unwrap().unwrap().assigned_to, None);
+    assert!(!h.screen().contains("@lee"), "{}", h.screen());
+}

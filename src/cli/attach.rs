@@ -17,10 +17,12 @@ pub const TOKEN_ENV: &str = "OUTPOST_REMOTE_TOKEN";
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct AttachFlags {
-    /// Run the TUI against a running daemon's engine API (e.g. http://127.0.0.1:8790).
+    /// Use a running daemon's engine API (e.g. http://127.0.0.1:8790): the
+    /// TUI alone, or any verb that reads or changes the data.
     #[arg(long, value_name = "URL", conflicts_with = "daemon")]
     pub remote: Option<String>,
-    /// The daemon's API token (the `api.token` file in its data dir). Prefer
+    /// The daemon's API token (the `api.token` file in its data dir) or a
+    /// user's token (`outpost user token NAME`). Prefer
     /// --token-file or $OUTPOST_REMOTE_TOKEN: command lines are visible to others.
     #[arg(
         long,
@@ -74,6 +76,18 @@ pub fn tui_target(flags: &AttachFlags, config: &Config) -> CliResult<TuiTarget> 
         },
         None => TuiTarget::Local,
     })
+}
+
+/// The door of `--remote URL` with its token, for a CLI verb: every
+/// request goes to that daemon, as the token's user.
+pub(crate) fn remote_door(flags: &AttachFlags) -> CliResult<Option<RemoteEngine>> {
+    let Some(url) = &flags.remote else {
+        return Ok(None);
+    };
+    let token = token_from(flags, std::env::var(TOKEN_ENV).ok())?;
+    RemoteEngine::new(url, token)
+        .map(Some)
+        .map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// The token from `--token`, `--token-file`, or the environment, in that order.

@@ -17,7 +17,9 @@ use crate::store::{LockInfo, Store, StoreError};
 impl From<DoorError> for CliError {
     fn from(err: DoorError) -> Self {
         match err.kind {
-            ErrorKind::NotFound | ErrorKind::Invalid => CliError::usage(err.message),
+            ErrorKind::NotFound | ErrorKind::Invalid | ErrorKind::Forbidden => {
+                CliError::usage(err.message)
+            }
             ErrorKind::Runtime => CliError::runtime(err.message),
         }
     }
@@ -47,10 +49,20 @@ impl CliDoor {
     /// Opens the data dir, or the engine API of the process that holds it.
     pub fn open(cli: &Cli, reach: Reach) -> CliResult<CliDoor> {
         let config = config::load_unresolved(&sources(cli))?;
+        let runtime = super::live::runtime()?;
+        let zone = crate::triage::RepZone::from_config(&config);
+        // `--remote`: the daemon's data, as the token's user; this
+        // machine's config gives the time zone only.
+        if let Some(remote) = super::attach::remote_door(&cli.attach)? {
+            return Ok(CliDoor {
+                door: Door::Remote(remote),
+                runtime,
+                zone,
+            });
+        }
         for warning in config.warnings() {
             eprintln!("warning: {warning}");
         }
-        let runtime = super::live::runtime()?;
         let door = match Store::open_at(config.data_dir(), "cli", &config.store_location()?) {
             Ok(store) => Door::Local(local_engine(&config, store, reach)?),
             Err(locked @ StoreError::Locked { .. }) => match crate::daemon::serving_holder(&config)
@@ -61,7 +73,6 @@ impl CliDoor {
             },
             Err(other) => return Err(other.into()),
         };
-        let zone = crate::triage::RepZone::from_config(&config);
         Ok(CliDoor {
             door,
             runtime,

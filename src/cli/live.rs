@@ -218,6 +218,15 @@ pub fn print_summary(summary: &SyncSummary, json: bool) -> CliResult {
 }
 
 pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
+    if cli.attach.remote.is_some() {
+        return match args.once {
+            true => sync_through_door(cli, args),
+            false => Err(CliError::usage(
+                "a daemon syncs every account at its interval; `outpost --remote URL sync --once` \
+                 asks it to sync now",
+            )),
+        };
+    }
     let ctx = match LiveContext::open(cli, "cli") {
         Ok(ctx) => ctx,
         Err(refused) => return sync_by_holder(cli, args, refused),
@@ -280,6 +289,12 @@ fn sync_by_holder(cli: &Cli, args: &SyncArgs, refused: CliError) -> CliResult {
         );
         return Ok(());
     }
+    sync_through_door(cli, args)
+}
+
+/// Asks the outpost holding the data (a local holder, or `--remote`) to
+/// pull every account now, and prints its summary.
+fn sync_through_door(cli: &Cli, args: &SyncArgs) -> CliResult {
     let door = super::door::CliDoor::open(cli, super::door::Reach::Cache)?;
     let summary = match door.call(crate::engine::door::Request::Sync)? {
         crate::engine::door::Response::Synced(summary) => summary,

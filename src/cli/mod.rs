@@ -1,5 +1,6 @@
 //! The command line: parse, pick a face, run, map failures to exit codes.
 
+mod accounts;
 pub mod attach;
 mod attachments;
 mod completions;
@@ -23,6 +24,7 @@ mod snippets;
 pub mod tags;
 mod tasks;
 mod triage;
+mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,6 +122,37 @@ pub enum Command {
     Man,
     /// Apply the team database's schema migrations ([store] backend = "postgres").
     Migrate,
+    /// Users of a shared outpost: mint a user's API token, list users.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Assign a conversation to a user (`--to nobody` takes it off).
+    Assign(users::AssignArgs),
+    /// Take a conversation's assignment off.
+    Unassign(users::UnassignArgs),
+    /// Provider accounts added through the engine, their secrets sealed in the store.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+}
+
+impl Command {
+    /// Whether the verb goes through the door, so `--remote` can take it to
+    /// a daemon (the rest work on this machine: its config, its browser,
+    /// its files).
+    fn reaches_remote(&self) -> bool {
+        !matches!(
+            self,
+            Command::Auth(_)
+                | Command::Sandbox(_)
+                | Command::Demo(_)
+                | Command::Doctor
+                | Command::Send(_)
+                | Command::Webhooks(_)
+                | Command::Snippets(_)
+                | Command::Completions(_)
+                | Command::Man
+                | Command::Migrate
+        )
+    }
 }
 
 /// Options every data command shares.
@@ -222,9 +255,13 @@ pub fn run(cli: Cli) -> i32 {
     }
     let result = match &cli.command {
         _ if cli.daemon.daemon => daemon_cli::run_daemon(&cli),
-        Some(_) if cli.attach.remote.is_some() => Err(CliError::usage(
-            "--remote opens the full-screen client on a daemon; it takes no subcommand",
-        )),
+        Some(command) if cli.attach.remote.is_some() && !command.reaches_remote() => {
+            Err(CliError::usage(
+                "--remote reaches a daemon's data: the TUI, or a verb that reads or changes \
+                 it (inbox, thread, reply, leads, assign, …); this verb runs on this machine \
+                 only, so drop --remote",
+            ))
+        }
         Some(Command::Inbox(args)) => read::inbox(&cli, args),
         Some(Command::Thread(args)) => read::thread(&cli, args),
         Some(Command::Leads(args)) => read::leads(&cli, args),
@@ -253,6 +290,10 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Completions(args)) => completions::completions(args),
         Some(Command::Man) => completions::man(),
         Some(Command::Migrate) => migrate::migrate(&cli),
+        Some(Command::User(command)) => users::run(&cli, command),
+        Some(Command::Assign(args)) => users::assign(&cli, args),
+        Some(Command::Unassign(args)) => users::unassign(&cli, args),
+        Some(Command::Account(command)) => accounts::run(&cli, command),
     };
     match result {
         Ok(()) => 0,

@@ -28,8 +28,8 @@ pub struct InboxArgs {
     pub campaign: Option<i64>,
     /// Words (all must match; "quoted phrases") over subjects, bodies, names
     /// and addresses, and from: to: category: campaign: tag: label: is:unread
-    /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE;
-    /// -term negates.
+    /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE
+    /// assigned:me|NAME|nobody; -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
     /// Only conversations with this Gmail label (by name).
@@ -41,6 +41,10 @@ pub struct InboxArgs {
     /// The snoozed conversations instead (`outpost snooze`).
     #[arg(long)]
     pub snoozed: bool,
+    /// Only the conversations assigned to me: the token's user over
+    /// --remote, else the config's top-level `user`.
+    #[arg(long)]
+    pub mine: bool,
     /// At most this many threads.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -178,8 +182,10 @@ pub fn inbox(cli: &Cli, args: &InboxArgs) -> CliResult {
         label: args.label.clone(),
         archived: args.archived,
         snoozed: args.snoozed,
+        mine: args.mine,
         offset: 0,
         limit: args.limit,
+        ..InboxQuery::default()
     };
     let rows = match door.call(Request::Inbox { query })? {
         Response::Threads(rows) => rows,
@@ -291,6 +297,7 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         },
         offset: 0,
         limit: args.limit,
+        ..LeadQuery::default()
     };
     let leads = match door.call(Request::Leads { query })? {
         Response::Leads(leads) => leads,
@@ -441,6 +448,7 @@ pub fn stats(cli: &Cli, args: &StatsArgs) -> CliResult {
     let query = StatsQuery {
         account: args.account.clone(),
         campaign_id: args.campaign,
+        ..StatsQuery::default()
     };
     let report = match door.call(Request::Stats {
         query: query.clone(),

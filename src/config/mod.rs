@@ -12,6 +12,7 @@ mod secrets;
 mod sections;
 mod spans;
 mod store;
+mod users;
 mod values;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ pub use sections::{
     DEFAULT_LISTEN, DaemonConfig, GapRange, LogFormat, LogLevel, LoggingConfig, Notify, NotifyHook,
     RateLimit, SendWindow, SendingConfig, UiConfig,
 };
+pub use users::{User, valid_user_name};
 
 use secrets::optional_secret;
 use sections::RawDaemon;
@@ -64,6 +66,11 @@ pub struct Config {
     pub notify: NotifyHook,
     /// Where the records live (`[store]`).
     pub store: StoreConfig,
+    /// `[users.NAME]`, by name: who sees which accounts through the API.
+    pub users: BTreeMap<String, User>,
+    /// Top-level `user`: who "me" is for this machine's commands
+    /// (`inbox --mine`, `assigned:me`).
+    pub user: Option<String>,
     config_path: PathBuf,
     file_found: bool,
     data_dir: PathBuf,
@@ -176,6 +183,8 @@ pub fn load_with(
         logging: parsed.logging,
         notify: parsed.notify,
         store: parsed.store,
+        users: parsed.users,
+        user: parsed.user,
         config_path: location.path,
         file_found,
         data_dir,
@@ -204,6 +213,8 @@ struct Parsed {
     logging: LoggingConfig,
     notify: NotifyHook,
     store: StoreConfig,
+    users: BTreeMap<String, User>,
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +238,10 @@ struct RawRoot {
     notify: NotifyHook,
     #[serde(default)]
     store: store::RawStore,
+    #[serde(default)]
+    users: BTreeMap<String, users::RawUser>,
+    #[serde(default, deserialize_with = "values::optional_non_empty")]
+    user: Option<String>,
 }
 
 fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigError> {
@@ -238,6 +253,8 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         .map_err(|e| src.value_error(&e, &doc, ""))?;
 
     let accounts = read_accounts(&src, &doc, home)?;
+    let users = users::read_users(&src, &doc, std::mem::take(&mut raw.users), &accounts)?;
+    users::check_local_user(&src, &doc, raw.user.as_deref(), &users)?;
     // Checked here rather than when the TUI opens, so a keymap that cannot
     // work stops every command at load, like any other bad key.
     if let Err(err) = crate::tui::Keymap::with_overrides(&raw.ui.keymap) {
@@ -277,6 +294,8 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         logging: raw.logging,
         notify: raw.notify,
         store: StoreConfig::from_raw(&src, raw.store)?,
+        users,
+        user: raw.user,
     })
 }
 

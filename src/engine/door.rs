@@ -319,6 +319,25 @@ pub enum Request {
         sequence: String,
         leads: Vec<String>,
     },
+
+    // Users of a shared outpost (engine/users.rs).
+    /// Mint a user's API token (replacing the one they had); shown once.
+    UserToken {
+        name: String,
+    },
+    /// The configured users and whether each has a token.
+    Users,
+    /// Assign a conversation to a user, or to nobody (`to` None).
+    Assign {
+        key: String,
+        to: Option<String>,
+    },
+    /// Store a provider account's secret, sealed (engine/credentials.rs).
+    AccountAdd {
+        account: super::credentials::NewAccount,
+    },
+    /// The accounts added through `AccountAdd` (never their secrets).
+    StoredAccounts,
 }
 
 /// The answer to a [`Request`] (`{"kind": "threads", "value": [...]}`).
@@ -377,6 +396,11 @@ pub enum Response {
     Undone(super::UndoReport),
     Attachments(Vec<super::AttachmentView>),
     Attachment(super::AttachmentContent),
+    UserToken(super::MintedToken),
+    Users(Vec<super::UserView>),
+    Assignment(Option<crate::model::Assignment>),
+    StoredAccount(super::credentials::StoredAccountView),
+    StoredAccounts(Vec<super::credentials::StoredAccountView>),
 }
 
 /// The answer to [`Request::LeadRecords`]: the records found and the keys that are gone.
@@ -409,6 +433,8 @@ pub enum ErrorKind {
     NotFound,
     Invalid,
     Runtime,
+    /// Outside what the asking user may see or do.
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -418,6 +444,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Runtime => "runtime",
+            ErrorKind::Forbidden => "forbidden",
         }
     }
 
@@ -425,6 +452,7 @@ impl ErrorKind {
         match code {
             "not_found" => ErrorKind::NotFound,
             "invalid" => ErrorKind::Invalid,
+            "forbidden" => ErrorKind::Forbidden,
             _ => ErrorKind::Runtime,
         }
     }
@@ -538,8 +566,30 @@ impl Engine {
         Ok(sent)
     }
 
-    /// Answers one request on this process's data.
+    /// Answers one request on this process's data, as its owner.
     pub async fn execute(&self, request: Request) -> DoorResult {
+        self.execute_as(&self.owner(), request).await
+    }
+
+    /// Answers one request as `viewer` sees the data: a user's queries are
+    /// narrowed to their accounts and commands outside them refused.
+    pub async fn execute_as(&self, viewer: &super::Viewer, mut request: Request) -> DoorResult {
+        self.admit(viewer, &mut request)?;
+        let answer = match request {
+            // Who assigns is the one thing a command records about the asker.
+            Request::Assign { key, to } => {
+                Response::Assignment(self.assign(&key, to.as_deref(), viewer.user())?)
+            }
+            Request::AccountAdd { account } => {
+                Response::StoredAccount(self.add_stored_account(&account, viewer)?)
+            }
+            Request::StoredAccounts => Response::StoredAccounts(self.stored_accounts(viewer)?),
+            request => self.execute_admitted(request).await?,
+        };
+        Ok(self.narrow(viewer, answer))
+    }
+
+    async fn execute_admitted(&self, request: Request) -> DoorResult {
         let store = self.store();
         let now = self.clock().now();
         Ok(match request {
@@ -806,6 +856,18 @@ impl Engine {
             Request::Preflight { sequence, leads } => {
                 Response::Preflight(self.preflight(&sequence, &leads).await?)
             }
+
+            Request::UserToken { name } => Response::UserToken(self.mint_user_token(&name)?),
+            Request::Users => Response::Users(self.users()?),
+            Request::Assign { key, to } => {
+                Response::Assignment(self.assign(&key, to.as_deref(), None)?)
+            }
+            Request::AccountAdd { account } => {
+                Response::StoredAccount(self.add_stored_account(&account, &self.owner())?)
+            }
+            Request::StoredAccounts => {
+                Response::StoredAccounts(self.stored_accounts(&self.owner())?)
+            }
         })
     }
 
@@ -876,14 +938,23 @@ impl Door {
     /// runtime (a UI task, a server) never waits on the disk.
     pub async fn execute(&self, request: Request) -> DoorResult {
         match self {
+            Door::Local(engine) => self.execute_as(engine.owner(), request).await,
+            Door::Remote(remote) => remote.execute(&request).await,
+        }
+    }
+
+    /// Runs a request as `viewer` (the daemon's API, for the token's user).
+    /// A remote door's viewer is the token it holds.
+    pub async fn execute_as(&self, viewer: super::Viewer, request: Request) -> DoorResult {
+        match self {
             Door::Local(engine) => {
                 let engine = engine.clone();
                 let runtime = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || runtime.block_on(engine.execute(request)))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(DoorError::runtime(format!("the request stopped: {e}")))
-                    })
+                tokio::task::spawn_blocking(move || {
+                    runtime.block_on(engine.execute_as(&viewer, request))
+                })
+                .await
+                .unwrap_or_else(|e| Err(DoorError::runtime(format!("the request stopped: {e}"))))
             }
             Door::Remote(remote) => remote.execute(&request).await,
         }

@@ -11,6 +11,7 @@ mod categories;
 mod commands;
 mod compose;
 pub use compose::forward_subject;
+pub mod credentials;
 mod deliverability;
 pub mod door;
 mod events;
@@ -25,6 +26,7 @@ mod stats;
 mod suppression;
 mod tags;
 mod triage;
+mod users;
 
 pub use attachments::{AttachmentContent, AttachmentView, safe_file_name};
 pub use bulk::{BulkReport, BulkSkip, BulkTarget, UndoReport};
@@ -39,6 +41,7 @@ pub use stats::*;
 pub use suppression::PassedOn;
 pub use tags::{TagCount, parse_tag_changes};
 pub use triage::*;
+pub use users::{MintedToken, Scope, TOKEN_PREFIX, UserView, Viewer};
 
 use std::sync::Arc;
 
@@ -77,6 +80,12 @@ pub struct EngineSettings {
     pub signatures: std::collections::BTreeMap<String, String>,
     /// The zone the rep reads and types times in (search dates).
     pub zone: crate::triage::RepZone,
+    /// `[users.NAME]`: who may use the API and which accounts each sees.
+    pub users: std::collections::BTreeMap<String, crate::config::User>,
+    /// The config's top-level `user`: who "me" is for local commands.
+    pub me: Option<String>,
+    /// The configured accounts' names (a stored account may not take one).
+    pub account_names: std::collections::BTreeSet<String>,
 }
 
 impl EngineSettings {
@@ -101,6 +110,9 @@ impl EngineSettings {
                 .filter_map(|a| Some((a.name.clone(), a.signature.clone()?)))
                 .collect(),
             zone: crate::triage::RepZone::from_config(config),
+            users: config.users.clone(),
+            me: config.user.clone(),
+            account_names: config.accounts.keys().cloned().collect(),
         }
     }
 

@@ -34,6 +34,12 @@ pub struct InboxQuery {
     pub snoozed: bool,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Only the conversations assigned to "me" (the token's user, or the
+    /// config's `user`).
+    pub mine: bool,
+    /// Set by the door from who asks; never read from the wire.
+    #[serde(skip)]
+    pub scope: super::Scope,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -70,6 +76,9 @@ pub struct ThreadView {
     /// The rep's own tags on it.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The user it is assigned to (`outpost assign KEY --to NAME`).
+    #[serde(default)]
+    pub assigned_to: Option<String>,
 }
 
 impl ThreadView {
@@ -89,6 +98,7 @@ impl ThreadView {
             snoozed_until: None,
             labels: Vec::new(),
             tags: Vec::new(),
+            assigned_to: None,
         }
     }
 
@@ -103,7 +113,7 @@ impl ThreadView {
 }
 
 /// The accounts of a conversation's threads (keys are `account/id`).
-fn conversation_accounts(thread: &Thread) -> Vec<String> {
+pub(crate) fn conversation_accounts(thread: &Thread) -> Vec<String> {
     let mut accounts = vec![thread.account.clone()];
     for source in &thread.sources {
         if let Some((account, _)) = source.split_once('/')
@@ -141,6 +151,9 @@ pub struct LeadQuery {
     pub sort: LeadSort,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Set by the door from who asks; never read from the wire.
+    #[serde(skip)]
+    pub scope: super::Scope,
 }
 
 /// One line of a lead's activity: an event or a message, from either provider.
@@ -208,9 +221,11 @@ fn counts_key(q: &InboxQuery, writes: u64, now: DateTime<Utc>) -> String {
         limit: None,
         ..q.clone()
     };
+    // The scope does not travel in the JSON; two viewers' counts differ.
     format!(
-        "{}|{writes}|{}",
+        "{}|{:?}|{writes}|{}",
         serde_json::to_string(&page_aside).unwrap_or_default(),
+        q.scope,
         now.timestamp()
     )
 }
@@ -258,6 +273,8 @@ struct InboxFilter<'a> {
     triage: HashMap<String, Triage>,
     tags: HashMap<String, Vec<String>>,
     labels: LabelNames,
+    /// Who each conversation is assigned to, by key.
+    assignments: HashMap<String, String>,
     now: DateTime<Utc>,
 }
 
@@ -303,9 +320,20 @@ impl InboxFilter<'_> {
 
     fn matches(&self, key: &str, state: TriageState, thread: &Thread, doc: Option<&Doc>) -> bool {
         let q = self.q;
+        if q.scope.accounts.is_some()
+            && !conversation_accounts(thread)
+                .iter()
+                .any(|a| q.scope.sees(a))
+        {
+            return false;
+        }
         if let Some(account) = q.account.as_deref()
             && !conversation_accounts(thread).iter().any(|a| a == account)
         {
+            return false;
+        }
+        let assigned_to = self.assignments.get(key).map(String::as_str);
+        if q.mine && (q.scope.me.is_none() || assigned_to != q.scope.me.as_deref()) {
             return false;
         }
         if q.campaign_id.is_some() && q.campaign_id != thread.campaign_id {
@@ -336,6 +364,8 @@ impl InboxFilter<'_> {
             tags: &tags,
             labels: &self.labels,
             state,
+            assigned_to,
+            me: q.scope.me.as_deref(),
         };
         self.search.matches(thread, doc, &cx)
     }
@@ -345,6 +375,7 @@ impl InboxFilter<'_> {
         let key = thread.key();
         let mut row = ThreadView::row(thread).with_triage(self.triage.get(&key), self.now);
         row.tags = super::tags::conversation_tags(&self.tags, &key);
+        row.assigned_to = self.assignments.get(&key).cloned();
         if let Some(doc) = doc {
             row.labels = label_names(doc, &self.labels);
         }
@@ -365,6 +396,7 @@ impl Engine {
         };
         let labels = self.label_names()?;
         self.check_search_names(&search, &labels)?;
+        self.check_assignee_filter(q, &search)?;
         if let Some(label) = &q.label {
             // Checked as typed, so an error quotes the rep's spelling.
             super::filters::check_label(label, &labels)?;
@@ -379,6 +411,7 @@ impl Engine {
             triage: self.triage_map()?,
             tags: self.tag_map()?,
             labels,
+            assignments: self.assignment_map()?,
             now,
         })
     }
@@ -545,6 +578,7 @@ impl Engine {
             message_sources,
             labels: label_names(&doc, &self.label_names()?),
             tags: super::tags::conversation_tags(&self.tag_map()?, &key),
+            assigned_to: self.store.get::<Assignment>(&key)?.map(|a| a.user),
             ..row
         }))
     }
@@ -572,6 +606,9 @@ impl Engine {
             _ => HashMap::new(),
         };
         let keep = |lead: &Lead| -> bool {
+            if !q.scope.sees(&lead.account) {
+                return false;
+            }
             if q.account.as_deref().is_some_and(|a| a != lead.account) {
                 return false;
             }

@@ -12,7 +12,10 @@ use crate::store::Change;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("the daemon refused the API token; use the token from its data dir (api.token)")]
+    #[error(
+        "the daemon refused the API token; use the token from its data dir (api.token) \
+         or a user's token from `outpost user token NAME`"
+    )]
     Unauthorized,
     #[error("{0}")]
     NotFound(String),

@@ -187,6 +187,9 @@ fn mailbox_bounce_rate(usage: Option<&MailboxCampaigns>) -> Rate {
 pub struct StatsQuery {
     pub account: Option<String>,
     pub campaign_id: Option<i64>,
+    /// Set by the door from who asks; never read from the wire.
+    #[serde(skip)]
+    pub scope: super::Scope,
 }
 
 impl Engine {
@@ -196,7 +199,8 @@ impl Engine {
         let mut senders: HashMap<(String, i64), MailboxCampaigns> = HashMap::new();
         for campaign in self.store.iter::<Campaign>() {
             let campaign = campaign?;
-            if q.account.as_deref().is_some_and(|a| a != campaign.account)
+            if !q.scope.sees(&campaign.account)
+                || q.account.as_deref().is_some_and(|a| a != campaign.account)
                 || q.campaign_id.is_some_and(|id| id != campaign.id)
             {
                 continue;
@@ -246,7 +250,9 @@ impl Engine {
         let mut mailboxes = Vec::new();
         for mailbox in self.store.iter::<Mailbox>() {
             let mailbox = mailbox?;
-            if q.account.as_deref().is_some_and(|a| a != mailbox.account) {
+            if !q.scope.sees(&mailbox.account)
+                || q.account.as_deref().is_some_and(|a| a != mailbox.account)
+            {
                 continue;
             }
             let daily_use_percent = match (mailbox.sent_today, mailbox.daily_limit) {
@@ -271,7 +277,11 @@ impl Engine {
             campaigns,
             totals,
             mailboxes,
-            gmail_mailboxes: self.mailbox_bounces()?,
+            gmail_mailboxes: self
+                .mailbox_bounces()?
+                .into_iter()
+                .filter(|m| q.scope.sees(&m.account))
+                .collect(),
         })
     }
 }

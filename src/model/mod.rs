@@ -18,6 +18,7 @@ mod pass_on;
 mod sequence;
 mod tags;
 mod triage;
+mod users;
 mod workspace;
 
 pub use bounce::*;
@@ -33,6 +34,7 @@ pub use pass_on::*;
 pub use sequence::*;
 pub use tags::*;
 pub use triage::*;
+pub use users::*;
 pub use workspace::*;
 
 use serde::{Deserialize, Serialize};

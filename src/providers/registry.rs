@@ -85,6 +85,8 @@ pub enum ProviderSetupError {
     },
     #[error("account {account}: {source}")]
     Gmail { account: String, source: GmailError },
+    #[error("stored accounts: {0}")]
+    Stored(String),
 }
 
 impl Providers {
@@ -202,6 +204,78 @@ impl Providers {
             for secret in account.secrets() {
                 secret.resolve()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the Smartlead accounts stored through `outpost account add`,
+    /// used like configured ones (the config's own accounts win a name).
+    /// One whose secret cannot be opened is set aside with what to do.
+    /// Stored Gmail accounts are kept sealed but not polled yet: a Gmail
+    /// client needs the OAuth client settings only the config carries.
+    pub fn add_stored(&mut self, store: &crate::store::Store) -> Result<(), ProviderSetupError> {
+        use crate::engine::credentials::{SECRET_KEY_ENV, SealKey};
+        use crate::model::{Provider, StoredAccount};
+        let key = SealKey::from_env();
+        for stored in store.iter::<StoredAccount>() {
+            let stored = stored.map_err(|e| ProviderSetupError::Stored(e.to_string()))?;
+            let name = stored.name.clone();
+            if self.smartlead.contains_key(&name)
+                || self.gmail.contains_key(&name)
+                || self.needs_attention.contains_key(&name)
+                || stored.provider != Provider::Smartlead
+            {
+                continue;
+            }
+            let opened = key
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|key| key.open(&name, &stored.sealed));
+            let api_key = match opened {
+                Ok(secret) => secret,
+                Err(problem) => {
+                    self.needs_attention.insert(
+                        name.clone(),
+                        AccountAttention {
+                            account: name.clone(),
+                            provider: Provider::Smartlead,
+                            problem,
+                            fix: format!(
+                                "set {SECRET_KEY_ENV} to the key the account was added with"
+                            ),
+                        },
+                    );
+                    continue;
+                }
+            };
+            let base_url = stored
+                .base_url
+                .as_deref()
+                .unwrap_or(crate::config::SMARTLEAD_BASE_URL)
+                .parse()
+                .map_err(|e| ProviderSetupError::Stored(format!("account {name}: {e}")))?;
+            let limit = crate::config::RateLimit::default();
+            let mut cfg = SmartleadConfig::new(base_url, api_key);
+            cfg.rate_limit = RateLimit {
+                max: limit.max,
+                per: limit.period(),
+            };
+            let client =
+                smartlead::Client::new(cfg).map_err(|source| ProviderSetupError::Smartlead {
+                    account: name.clone(),
+                    source,
+                })?;
+            self.smartlead.insert(
+                name.clone(),
+                SmartleadAccount {
+                    name,
+                    client,
+                    key_origin: "the account's stored key (outpost account add)".into(),
+                    client_id: None,
+                    email_account_id: None,
+                    poll_interval: Duration::from_secs(crate::config::DEFAULT_POLL_INTERVAL_SECS),
+                },
+            );
         }
         Ok(())
     }

@@ -33,10 +33,13 @@ pub enum Kind {
     Tags,
     GmailLabels,
     PollLease,
+    UserToken,
+    Assignment,
+    StoredAccount,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 27] = [
+    pub const ALL: [Kind; 30] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -64,6 +67,9 @@ impl Kind {
         Kind::Tags,
         Kind::GmailLabels,
         Kind::PollLease,
+        Kind::UserToken,
+        Kind::Assignment,
+        Kind::StoredAccount,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -95,6 +101,9 @@ impl Kind {
             Kind::Tags => "tags",
             Kind::GmailLabels => "gmail_labels",
             Kind::PollLease => "poll_leases",
+            Kind::UserToken => "user_tokens",
+            Kind::Assignment => "assignments",
+            Kind::StoredAccount => "stored_accounts",
         }
     }
 

@@ -74,6 +74,9 @@ macro_rules! for_each_kind {
             Kind::Tags => $body!(TagSet),
             Kind::GmailLabels => $body!(GmailLabels),
             Kind::PollLease => $body!(PollLease),
+            Kind::UserToken => $body!(UserToken),
+            Kind::Assignment => $body!(Assignment),
+            Kind::StoredAccount => $body!(StoredAccount),
         }
     };
 }

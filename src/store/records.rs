@@ -398,3 +398,24 @@ pub(crate) fn entries_of(
         _ => Vec::new(),
     })
 }
+
+impl Record for UserToken {
+    const KIND: Kind = Kind::UserToken;
+    fn key(&self) -> String {
+        UserToken::key(self)
+    }
+}
+
+impl Record for Assignment {
+    const KIND: Kind = Kind::Assignment;
+    fn key(&self) -> String {
+        Assignment::key(self)
+    }
+}
+
+impl Record for StoredAccount {
+    const KIND: Kind = Kind::StoredAccount;
+    fn key(&self) -> String {
+        StoredAccount::key(self)
+    }
+}

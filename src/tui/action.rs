@@ -118,6 +118,7 @@ pub enum Action {
     EnrollSelected,
     PauseSelected,
     Tag,
+    Assign,
 }
 
 /// Where an action can be used.
@@ -231,6 +232,7 @@ actions! {
     PauseSelected, "pause_selected", "pause", "Pause the selected leads' (or the lead's) active enrollments", Scope::Only(&[Leads]), ["p"], true;
     MarkRead, "mark_read", "mark read", "Mark read (here and in Gmail)", Scope::Only(&[Inbox]), ["M"], false;
     Tag, "tag", "tag", "Add or remove tags (+hot -later; Tab completes)", Scope::Only(&[Inbox, Thread, Leads, Lead]), ["t"], true;
+    Assign, "assign", "assign", "Assign the conversation to a user (pick from the configured users)", Scope::Only(&[Inbox, Thread]), ["@"], true;
 }
 
 impl Action {

@@ -886,6 +886,19 @@ impl App {
                     self.filter_by_campaign(choice);
                 }
             }
+            PickerPurpose::Assign {
+                thread_key,
+                name,
+                values,
+            } => {
+                if let Some(to) = values.into_iter().nth(at) {
+                    self.jobs.push(Job::Assign {
+                        key: thread_key,
+                        to,
+                        name,
+                    });
+                }
+            }
             PickerPurpose::FilterCategory { values } => {
                 if let Some(category) = values.into_iter().nth(at) {
                     self.inbox.query.category = category;
@@ -977,6 +990,13 @@ impl App {
                 None => self.error("No config folder known, so no snippets folder"),
             },
             Action::Tag => self.open_tag_prompt(),
+            Action::Assign => match self.current_thread() {
+                Some(t) => self.jobs.push(Job::Assignees {
+                    thread_key: t.key(),
+                    name: t.person().to_string(),
+                }),
+                None => self.error("Open or select a conversation first"),
+            },
             Action::SetCategory => self.pick_category(),
             Action::UndoSend => self.undo_send(),
             Action::MarkUnread => self.mark_unread(),

@@ -48,6 +48,16 @@ pub enum Job {
     },
     /// The tags in use, for the tag prompt's completion.
     Tags,
+    /// The configured users, to pick who a conversation is assigned to.
+    Assignees {
+        thread_key: String,
+        name: String,
+    },
+    Assign {
+        key: String,
+        to: Option<String>,
+        name: String,
+    },
     /// A conversation back from a snooze was opened: it is ordinary again.
     ClearWokenSnooze {
         key: String,
@@ -220,6 +230,12 @@ pub enum Job {
 #[derive(Debug)]
 pub enum JobResult {
     Accounts(Vec<Account>),
+    /// Who a conversation can be assigned to, for the picker.
+    Assignees {
+        thread_key: String,
+        name: String,
+        users: Vec<String>,
+    },
     Inbox {
         generation: u64,
         offset: usize,
@@ -353,6 +369,8 @@ fn request_for(job: &Job) -> (&'static str, Request) {
             key, add, remove, ..
         } => ("tag", Request::Tag { key, add, remove }),
         Job::Tags => ("tags", Request::Tags),
+        Job::Assignees { .. } => ("users", Request::Users),
+        Job::Assign { key, to, .. } => ("assign", Request::Assign { key, to }),
         Job::LeadIndex => ("leads", Request::LeadIndex),
         Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
         Job::Lead { email } => ("lead", Request::Lead { email }),
@@ -508,11 +526,12 @@ fn result_for(job: Job, response: Response) -> JobResult {
                 .collect(),
             marks: views
                 .iter()
-                .filter(|v| !v.labels.is_empty() || !v.tags.is_empty())
+                .filter(|v| !v.labels.is_empty() || !v.tags.is_empty() || v.assigned_to.is_some())
                 .map(|v| {
                     let marks = crate::tui::panes::inbox::RowMarks {
                         labels: v.labels.clone(),
                         tags: v.tags.clone(),
+                        assigned_to: v.assigned_to.clone(),
                     };
                     (v.key.clone(), marks)
                 })
@@ -588,6 +607,17 @@ fn result_for(job: Job, response: Response) -> JobResult {
             })
         }
         (Job::Snooze { label, .. }, Response::Triage(_)) => JobResult::Done(label),
+        (Job::Assignees { thread_key, name }, Response::Users(users)) => JobResult::Assignees {
+            thread_key,
+            name,
+            users: users.into_iter().map(|u| u.name).collect(),
+        },
+        (Job::Assign { name, .. }, Response::Assignment(assignment)) => {
+            JobResult::Done(match assignment {
+                Some(a) => format!("{name} is assigned to {}", a.user),
+                None => format!("{name} is assigned to nobody"),
+            })
+        }
         (Job::Tag { name, .. }, Response::TagSet(set)) => JobResult::Done(if set.tags.is_empty() {
             format!("No tags on {name}")
         } else {

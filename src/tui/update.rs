@@ -162,6 +162,33 @@ impl App {
             JobResult::Preflight { sequence, warnings } => {
                 self.sequences.preflight = Some((sequence, warnings));
             }
+            JobResult::Assignees {
+                thread_key,
+                name,
+                users,
+            } => {
+                if users.is_empty() {
+                    self.error("No users are configured: declare them as [users.NAME] sections");
+                    return;
+                }
+                let mut values = vec![None];
+                values.extend(users.into_iter().map(Some));
+                let items = values
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_else(|| "nobody".into()))
+                    .collect();
+                self.overlay = Overlay::Picker(Picker {
+                    title: format!("Assign {name} to"),
+                    items,
+                    query: String::new(),
+                    cursor: Default::default(),
+                    purpose: PickerPurpose::Assign {
+                        thread_key,
+                        name,
+                        values,
+                    },
+                });
+            }
             JobResult::Categories {
                 thread_key,
                 categories,
@@ -630,7 +657,12 @@ impl App {
                 self.dirty = true;
             }
             Change::Record { kind, key, .. } => match kind {
-                Kind::Thread | Kind::Message | Kind::Triage | Kind::Tags | Kind::GmailLabels => {
+                Kind::Thread
+                | Kind::Message
+                | Kind::Triage
+                | Kind::Tags
+                | Kind::GmailLabels
+                | Kind::Assignment => {
                     self.request_inbox(true);
                     if self.screen() == super::action::Screen::Thread
                         && (kind == Kind::Message || key == self.thread.key)

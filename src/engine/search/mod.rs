@@ -35,6 +35,10 @@ pub struct Context<'a> {
     pub tags: &'a [String],
     pub labels: &'a LabelNames,
     pub state: TriageState,
+    /// Who the conversation is assigned to.
+    pub assigned_to: Option<&'a str>,
+    /// Who "me" is for `assigned:me`.
+    pub me: Option<&'a str>,
 }
 
 impl SearchQuery {
@@ -142,5 +146,10 @@ fn holds(condition: &Condition, thread: &Thread, doc: Option<&Doc>, cx: &Context
         Condition::HasAttachment => doc.is_some_and(|d| d.has_attachment),
         Condition::Before(at) => thread.last_message_at < *at,
         Condition::After(at) => thread.last_message_at >= *at,
+        Condition::Assigned(who) => match who.as_str() {
+            "nobody" => cx.assigned_to.is_none(),
+            "me" => cx.me.is_some() && cx.assigned_to == cx.me,
+            name => cx.assigned_to.is_some_and(|a| a.eq_ignore_ascii_case(name)),
+        },
     }
 }

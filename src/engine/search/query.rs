@@ -8,7 +8,7 @@ use crate::triage::when::{local, parse_delay, parse_weekday};
 
 /// The operators, as an error lists them.
 pub const KEYS: &str = "from: to: category: campaign: tag: label: is:unread is:read is:snoozed \
-                        is:archived has:attachment before:DATE after:DATE";
+                        is:archived has:attachment before:DATE after:DATE assigned:me|NAME|nobody";
 
 /// A state `is:` asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub enum Condition {
     Before(DateTime<Utc>),
     /// The newest message is at or after this instant.
     After(DateTime<Utc>),
+    /// Assigned to this user (lower-cased), `me`, or `nobody`.
+    Assigned(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +172,7 @@ fn condition<Z: TimeZone>(word: &str, now: DateTime<Utc>, zone: &Z) -> Result<Co
                 | "has"
                 | "before"
                 | "after"
+                | "assigned"
         )
     {
         return Err(format!("{key}: needs a value, as in {key}:something"));
@@ -181,6 +184,7 @@ fn condition<Z: TimeZone>(word: &str, now: DateTime<Utc>, zone: &Z) -> Result<Co
         "campaign" => Condition::Campaign(lower),
         "tag" => Condition::Tag(lower),
         "label" => Condition::Label(lower),
+        "assigned" => Condition::Assigned(lower),
         "is" => Condition::Is(match lower.as_str() {
             "unread" => Flag::Unread,
             "read" => Flag::Read,
@@ -276,7 +280,7 @@ mod tests {
     #[test]
     fn every_operator() {
         let q = parse(
-            r#"from:Ann to:sam@acme.io category:"Meeting Request" campaign:webinar tag:hot label:Prospects is:unread -is:snoozed has:attachment"#,
+            r#"from:Ann to:sam@acme.io category:"Meeting Request" campaign:webinar tag:hot label:Prospects is:unread -is:snoozed has:attachment assigned:Me"#,
         )
         .unwrap();
         assert_eq!(
@@ -291,6 +295,7 @@ mod tests {
                 term(false, Condition::Is(Flag::Unread)),
                 term(true, Condition::Is(Flag::Snoozed)),
                 term(false, Condition::HasAttachment),
+                term(false, Condition::Assigned("me".into())),
             ]
         );
         assert!(q.asks(Flag::Unread) && !q.asks(Flag::Snoozed));

@@ -69,19 +69,22 @@ impl Selection {
     }
 }
 
-/// What a row shows before its subject: `[Prospects] #hot`.
+/// What a row shows before its subject: `@sam [Prospects] #hot`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RowMarks {
     pub labels: Vec<String>,
     pub tags: Vec<String>,
+    /// The user the conversation is assigned to.
+    pub assigned_to: Option<String>,
 }
 
 impl RowMarks {
-    /// `[Prospects] [Follow up] #hot`, or empty.
+    /// `@sam [Prospects] [Follow up] #hot`, or empty.
     pub fn text(&self) -> String {
-        self.labels
+        self.assigned_to
             .iter()
-            .map(|l| format!("[{l}]"))
+            .map(|u| format!("@{u}"))
+            .chain(self.labels.iter().map(|l| format!("[{l}]")))
             .chain(self.tags.iter().map(|t| format!("#{t}")))
             .collect::<Vec<_>>()
             .join(" ")

@@ -43,6 +43,7 @@ impl ThreadPane {
         let marks = super::inbox::RowMarks {
             labels: view.labels.clone(),
             tags: view.tags.clone(),
+            assigned_to: view.assigned_to.clone(),
         }
         .text();
         let mut out = vec![

@@ -57,6 +57,12 @@ pub enum PickerPurpose {
     FilterCategory {
         values: Vec<Option<String>>,
     },
+    /// Who to assign a conversation to: one per item, `None` for nobody.
+    Assign {
+        thread_key: String,
+        name: String,
+        values: Vec<Option<String>>,
+    },
     /// One entry per email step (and variant) of a sequence, in `items` order.
     EditStep {
         sequence: String,
