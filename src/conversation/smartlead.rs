@@ -105,7 +105,8 @@ impl SmartleadConversation<'_> {
         scoped_key(self.account, self.provider_id(item))
     }
 
-    fn provider_id(&self, item: &SmartleadItem) -> String {
+    /// The item's id within the account (its key is `account/` this).
+    pub fn provider_id(&self, item: &SmartleadItem) -> String {
         smartlead_message_id(
             &self.provider_thread_id(),
             if item.inbound { "REPLY" } else { "SENT" },
@@ -122,6 +123,18 @@ impl SmartleadConversation<'_> {
     pub fn message(
         &self,
         item: &SmartleadItem,
+        undated: DateTime<Utc>,
+        read: Option<bool>,
+    ) -> Message {
+        self.message_with_id(item, self.provider_id(item), undated, read)
+    }
+
+    /// [`message`](Self::message) for a caller that has the item's
+    /// [`provider_id`](Self::provider_id) already (it is a hash).
+    pub fn message_with_id(
+        &self,
+        item: &SmartleadItem,
+        provider_id: String,
         undated: DateTime<Utc>,
         read: Option<bool>,
     ) -> Message {
@@ -142,7 +155,7 @@ impl SmartleadConversation<'_> {
         };
         Message {
             account: self.account.to_string(),
-            provider_id: self.provider_id(item),
+            provider_id,
             thread_key: self.thread_key(),
             direction: if item.inbound {
                 Direction::Inbound

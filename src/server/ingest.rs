@@ -9,11 +9,12 @@
 //!    included, one atomic swap per record (what is new to the store is
 //!    known from here on);
 //! 2. **records**: the payloads' record changes (a batch's replies are
-//!    grouped by conversation, each thread read and moved once, and all of
-//!    them written in one transaction that lands only if no thread changed
-//!    meanwhile, see `webhooks::apply::PendingReplies`), then every changed
-//!    lead (last events moved; swapped in alone unless its index entries
-//!    move, see `store/each.rs`), then the sequences' reactions.
+//!    grouped by conversation; each thread is read and moved once, with its
+//!    new messages, in one transaction that lands only if the thread did
+//!    not change meanwhile, see `webhooks::apply::PendingReplies`), then
+//!    every changed lead (last events moved; swapped in alone unless its
+//!    index entries move, see `store/each.rs`), then the sequences'
+//!    reactions.
 //!
 //! It then starts one flush for the batch; the flush answers the batch's
 //! jobs. So one fsync acknowledges many requests, and no 2xx ever leaves
@@ -362,7 +363,7 @@ fn write_records(
                 .apply(engine, &mut leads, &mut replies)
                 .map_err(|e| e.to_string())?;
         }
-        // The batch's replies, conversation by conversation, in one transaction.
+        // The batch's replies, one transaction per conversation.
         replies.write(engine).map_err(|e| e.to_string())?;
         stats.add(&stats.apply_nanos, started);
         let started = Instant::now();

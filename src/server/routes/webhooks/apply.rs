@@ -10,7 +10,7 @@ use super::parse::{MessagePart, Payload, SmartleadEvent};
 use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem, body_text};
 use crate::engine::{Engine, reply_subject, snippet};
 use crate::model::*;
-use crate::store::{Change, Kind, StoreError, StoreResult, WriteBatch};
+use crate::store::{Change, Kind, Store, StoreError, StoreResult, WriteBatch};
 use crate::sync::smartlead_dedupe_key;
 
 /// How long a reply preview kept in an event's `detail` may be.
@@ -288,11 +288,12 @@ fn set_thread_category(
 }
 
 /// Reply webhooks gathered over a batch, by conversation. Each
-/// conversation's thread is read once and written once however many of the
-/// batch's replies it gets, and every conversation of the batch lands in one
-/// transaction: what a reply costs does not grow with its conversation, and
-/// a batch of replies into one conversation moves its thread (and the
-/// thread's index entries) once.
+/// conversation's thread is read once and written once (with all of its new
+/// messages, in one transaction) however many of the batch's replies it
+/// gets: what a reply costs does not grow with its conversation, and a
+/// batch of replies into one conversation moves its thread (and the
+/// thread's index entries) once. One transaction per conversation rather
+/// than per batch: sled's transactions cost more per write as they grow.
 #[derive(Debug, Default)]
 pub struct PendingReplies {
     /// Thread key and its replies, in arrival order.
@@ -389,10 +390,6 @@ impl PendingReply {
 }
 
 impl PendingReplies {
-    pub fn is_empty(&self) -> bool {
-        self.conversations.is_empty()
-    }
-
     /// Gathers a reply payload's sent email (when it carries one) and the
     /// reply itself (unread) into its conversation.
     fn add(&mut self, engine: &Engine, account: &str, p: &Payload, lead: Option<&Lead>) {
@@ -458,72 +455,84 @@ impl PendingReplies {
     }
 
     /// Writes what was gathered and empties it: each conversation's new
-    /// messages and its thread moved over them, every conversation in one
-    /// transaction. The transaction lands only if every thread is still as
-    /// read and none of the new messages was written meanwhile (a sync, the
-    /// rep marking a thread read); otherwise the whole batch is made again
-    /// from fresh reads. Conversations that share a Message-ID with another
-    /// thread (the rep's Gmail copy) are then linked.
+    /// messages and its thread moved over them, in one transaction per
+    /// conversation that lands only if the thread is still as read and none
+    /// of the new messages was written meanwhile (a sync, the rep marking
+    /// the thread read); otherwise it is made again from a fresh read. A
+    /// conversation that shares a Message-ID with another thread (the rep's
+    /// Gmail copy) is then linked with it.
     pub fn write(&mut self, engine: &Engine) -> StoreResult<()> {
         let conversations = std::mem::take(&mut self.conversations);
         self.by_thread.clear();
-        if conversations.is_empty() {
-            return Ok(());
-        }
-        let store = engine.store();
-        // A webhook's reply is almost always new, so the first attempt does
-        // not look each message up: the transaction's check that it is
-        // absent refuses the batch if one is not, and the next attempt
-        // looks them up.
-        let mut look_up_messages = false;
-        let written = loop {
-            let mut batch = WriteBatch::new();
-            let mut written = Vec::with_capacity(conversations.len());
-            for (thread_key, replies) in &conversations {
-                let known = store.get::<Thread>(thread_key)?;
-                match &known {
-                    Some(thread) => batch.expect_unchanged(thread)?,
-                    None => batch.expect_absent::<Thread>(thread_key),
-                }
-                let mut thread = known;
-                let mut added = Vec::new();
-                let mut looked_at = HashSet::new();
-                for reply in replies {
-                    let conversation = reply.conversation();
-                    let start = added.len();
-                    for item in &reply.items {
-                        let key = conversation.message_key(item);
-                        // Only what the cache does not hold yet is written
-                        // and counted: a redelivered reply keeps the read
-                        // state the rep gave it.
-                        if looked_at.insert(key.clone())
-                            && !(look_up_messages && store.contains::<Message>(&key)?)
-                        {
-                            batch.expect_absent::<Message>(&key);
-                            added.push(conversation.message(item, reply.reply_at, None));
-                        }
-                    }
-                    thread = Some(reply.advance(thread, &added[start..]));
-                }
-                let Some(thread) = thread else { continue };
-                batch.put_all(&added)?;
-                batch.put(&thread)?;
-                written.push((thread, added));
-            }
-            match store.write_all(&batch) {
-                Ok(_) => break written,
-                Err(StoreError::Changed { kind, key }) => {
-                    tracing::trace!(?kind, %key, "a reply's conversation changed while being written; again");
-                    look_up_messages |= kind == Kind::Message;
-                }
-                Err(other) => return Err(other),
-            }
-        };
-        for (thread, added) in &written {
+        for (thread_key, replies) in &conversations {
+            let (thread, added) = write_conversation(engine.store(), thread_key, replies)?;
             // The same messages may already be in the rep's Gmail copy.
-            crate::conversation::settle_if_linked(store, thread, added)?;
+            crate::conversation::settle_if_linked(engine.store(), &thread, &added)?;
         }
         Ok(())
+    }
+}
+
+/// One conversation's replies: its new messages and its thread, in one
+/// transaction. Returns the thread as written and the messages added.
+fn write_conversation(
+    store: &Store,
+    thread_key: &str,
+    replies: &[PendingReply],
+) -> StoreResult<(Thread, Vec<Message>)> {
+    // A webhook's reply is almost always new, so the first attempt does not
+    // look each message up: the transaction's check that it is absent
+    // refuses the write if one is not, and the next attempt looks them up.
+    let mut look_up_messages = false;
+    loop {
+        let mut batch = WriteBatch::new();
+        let known = store.get::<Thread>(thread_key)?;
+        match &known {
+            Some(thread) => batch.expect_unchanged(thread)?,
+            None => batch.expect_absent::<Thread>(thread_key),
+        }
+        let mut thread = known;
+        let mut added = Vec::new();
+        let mut looked_at = HashSet::new();
+        for reply in replies {
+            let conversation = reply.conversation();
+            let start = added.len();
+            for item in &reply.items {
+                let provider_id = conversation.provider_id(item);
+                let key = scoped_key(&reply.account, &provider_id);
+                // Only what the cache does not hold yet is written and
+                // counted: a redelivered reply keeps the read state the rep
+                // gave it.
+                if looked_at.insert(key.clone())
+                    && !(look_up_messages && store.contains::<Message>(&key)?)
+                {
+                    batch.expect_absent::<Message>(&key);
+                    added.push(conversation.message_with_id(
+                        item,
+                        provider_id,
+                        reply.reply_at,
+                        None,
+                    ));
+                }
+            }
+            thread = Some(reply.advance(thread, &added[start..]));
+        }
+        let Some(thread) = thread else {
+            return Err(StoreError::Encode {
+                kind: Kind::Thread,
+                detail: format!("no reply to write to {thread_key}"),
+            });
+        };
+        batch.put_all(&added)?;
+        batch.put(&thread)?;
+        match store.write_all(&batch) {
+            Ok(_) => return Ok((thread, added)),
+            Err(StoreError::Changed { kind, key }) => {
+                tracing::trace!(?kind, %key, "a reply's conversation changed while being written; again");
+                look_up_messages |= kind == Kind::Message;
+            }
+            Err(other) => return Err(other),
+        }
     }
 }
 
