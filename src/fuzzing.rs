@@ -38,7 +38,7 @@ pub fn webhook_payload(data: &[u8]) {
         match parse::parse(item) {
             Ok(payload) => {
                 let _ = apply::event_type(&payload);
-                let _ = apply::event_for("fuzz", &payload, "delivery-1", fixed_now());
+                let _ = apply::event_for("fuzz", &payload, || "delivery-1".into(), fixed_now());
             }
             Err(error) => {
                 let _ = error.to_string();

@@ -190,3 +190,151 @@ async fn every_acknowledged_webhook_survives_three_sigkills() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// An EMAIL_REPLY into one of two conversations (even `n` all go to lead
+/// 0's, odd ones each to their own lead), with its own Message-IDs.
+fn reply_webhook(n: usize) -> (String, Value) {
+    let lead = if n.is_multiple_of(2) { 0 } else { n };
+    let email = format!("lead{lead}@kill.example");
+    let reply_id = format!("<reply-{n}@mail.kill.example>");
+    let at = |secs: usize| {
+        chrono::DateTime::from_timestamp(1_780_000_000 + (n * 2 + secs) as i64, 0)
+            .expect("time")
+            .to_rfc3339()
+    };
+    let body = json!({
+        "event_type": "EMAIL_REPLY", "campaign_id": 1,
+        "sl_email_lead_id": lead.to_string(), "sl_lead_email": email,
+        "stats_id": format!("s-{n}"), "from_email": "rep@acme.example",
+        "subject": "Re: Hello",
+        "sent_message": {"message_id": format!("<sent-{n}@acme.example>"),
+                         "text": "Hi there", "time": at(0)},
+        "reply_message": {"message_id": reply_id, "text": "Tell me more", "time": at(1)},
+        "event_timestamp": at(1),
+        "secret_key": SECRET,
+    });
+    (reply_id, body)
+}
+
+/// Posts replies until `stop`; returns the Message-IDs of those answered 2xx.
+async fn load_replies(
+    http: reqwest::Client,
+    url: String,
+    first: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+) -> Vec<String> {
+    let mut mine = Vec::new();
+    let mut n = first;
+    while !stop.load(Ordering::Relaxed) {
+        let (reply_id, body) = reply_webhook(n);
+        n += WORKERS;
+        let answer = http.post(&url).json(&body).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            mine.push(reply_id);
+            acked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    mine
+}
+
+/// The ack of a reply means its messages and conversation are on disk: the
+/// daemon is killed while replies (batched, many into one conversation)
+/// are still coming, and every reply it answered 2xx is in the export, in
+/// a thread that lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_reply_is_in_its_conversation_after_a_sigkill() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let port = free_port();
+    write_config(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an http client");
+    let mut daemon = start_daemon(dir.path(), &base, &http).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            tokio::spawn(load_replies(
+                http.clone(),
+                format!("{base}/webhooks/smartlead"),
+                w,
+                stop.clone(),
+                acked.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while acked.load(Ordering::Relaxed) < ACKS_PER_ROUND {
+        assert!(
+            Instant::now() < deadline,
+            "only {} replies acknowledged in 15 s",
+            acked.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.kill().expect("SIGKILL");
+    daemon.wait().expect("the daemon is reaped");
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = BTreeSet::new();
+    for worker in workers {
+        acknowledged.extend(worker.await.expect("a load worker"));
+    }
+    assert!(acknowledged.len() >= ACKS_PER_ROUND);
+
+    let export = dir.path().join("export.jsonl");
+    let out = outpost(dir.path())
+        .args(["export", "-o"])
+        .arg(&export)
+        .output()
+        .expect("outpost export runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut stored = BTreeSet::new();
+    let mut thread_counts = std::collections::BTreeMap::new();
+    let mut inbound_by_thread = std::collections::BTreeMap::<String, u32>::new();
+    for line in std::fs::read_to_string(&export).expect("export").lines() {
+        let row: Value = serde_json::from_str(line).expect("a JSON line");
+        let record = &row["record"];
+        match row["kind"].as_str() {
+            Some("message") if record["direction"] == "inbound" => {
+                if let Some(id) = record["message_id"].as_str() {
+                    stored.insert(id.to_string());
+                }
+                let thread = record["thread_key"].as_str().unwrap_or_default();
+                *inbound_by_thread.entry(thread.to_string()).or_default() += 1;
+            }
+            Some("thread") => {
+                let key = format!(
+                    "{}/{}",
+                    record["account"].as_str().unwrap_or_default(),
+                    record["provider_thread_id"].as_str().unwrap_or_default()
+                );
+                thread_counts.insert(key, record["message_count"].as_u64().unwrap_or(0));
+            }
+            _ => {}
+        }
+    }
+    let lost: Vec<&String> = acknowledged.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged replies are missing, e.g. {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // Each thread counts the messages it holds: its summary landed with them.
+    for (thread, inbound) in &inbound_by_thread {
+        let count = thread_counts.get(thread).copied().unwrap_or(0);
+        assert_eq!(
+            count,
+            u64::from(*inbound) * 2,
+            "{thread}: a sent email and a reply per webhook"
+        );
+    }
+}

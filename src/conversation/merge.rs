@@ -195,31 +195,42 @@ pub fn settle(store: &Store, thread_key: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The webhook's fast path: settles only when the thread is already part of
-/// a larger conversation or one of `message_ids` is also in another thread.
-/// Returns whether it settled.
-pub fn settle_if_linked(
-    store: &Store,
-    thread_key: &str,
-    message_ids: &[String],
-) -> StoreResult<bool> {
-    let linked = match store.get::<Thread>(thread_key)? {
-        Some(t) => t.merged_into.is_some() || !t.sources.is_empty(),
-        None => return Ok(false),
-    };
-    let mut shared = false;
-    if !linked {
-        for id in message_ids {
-            if threads_with(store, id)?.iter().any(|k| k != thread_key) {
-                shared = true;
-                break;
+/// The webhook's fast path: settles only when `thread` (as just written)
+/// is already part of a larger conversation or one of `added` (the messages
+/// just written to it) has a Message-ID another thread also holds. Returns
+/// whether it settled.
+pub fn settle_if_linked(store: &Store, thread: &Thread, added: &[Message]) -> StoreResult<bool> {
+    let thread_key = thread.key();
+    let linked = thread.merged_into.is_some() || !thread.sources.is_empty();
+    let settles = linked || in_another_thread(store, &thread_key, added)?;
+    if settles {
+        settle(store, &thread_key)?;
+    }
+    Ok(settles)
+}
+
+/// Whether a thread other than `thread_key` holds a message with one of
+/// `messages`' Message-IDs. Reads the Message-ID index only: a message is
+/// read (for its thread) only when its key is not one of `messages`' own,
+/// which are in `thread_key` by construction.
+fn in_another_thread(store: &Store, thread_key: &str, messages: &[Message]) -> StoreResult<bool> {
+    let own: HashSet<String> = messages.iter().map(Message::key).collect();
+    for id in messages.iter().filter_map(|m| m.message_id.as_deref()) {
+        let prefix = KeyBuf::new().text(id).into_prefix();
+        for entry in store.index_keys(Index::MessagesByMessageId, &prefix, false) {
+            let (_, key) = entry?;
+            if own.contains(&key) {
+                continue;
+            }
+            if store
+                .get::<Message>(&key)?
+                .is_some_and(|other| other.thread_key != thread_key)
+            {
+                return Ok(true);
             }
         }
     }
-    if linked || shared {
-        settle(store, thread_key)?;
-    }
-    Ok(linked || shared)
+    Ok(false)
 }
 
 /// Settles every conversation in the cache (after a migration brought the

@@ -31,11 +31,16 @@ pub fn smartlead_message_id(
         (None, Some(t)) => hasher.update(t.timestamp_millis().to_be_bytes()),
         (None, None) => hasher.update((index as u64).to_be_bytes()),
     }
-    let digest: String = hasher.finalize()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sl-{provider_thread_id}-{digest}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(provider_thread_id.len() + 24);
+    id.push_str("sl-");
+    id.push_str(provider_thread_id);
+    id.push('-');
+    for byte in &hasher.finalize()[..10] {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
 }
 
 /// Plain text for an HTML or text body.
@@ -100,7 +105,8 @@ impl SmartleadConversation<'_> {
         scoped_key(self.account, self.provider_id(item))
     }
 
-    fn provider_id(&self, item: &SmartleadItem) -> String {
+    /// The item's id within the account (its key is `account/` this).
+    pub fn provider_id(&self, item: &SmartleadItem) -> String {
         smartlead_message_id(
             &self.provider_thread_id(),
             if item.inbound { "REPLY" } else { "SENT" },
@@ -117,6 +123,18 @@ impl SmartleadConversation<'_> {
     pub fn message(
         &self,
         item: &SmartleadItem,
+        undated: DateTime<Utc>,
+        read: Option<bool>,
+    ) -> Message {
+        self.message_with_id(item, self.provider_id(item), undated, read)
+    }
+
+    /// [`message`](Self::message) for a caller that has the item's
+    /// [`provider_id`](Self::provider_id) already (it is a hash).
+    pub fn message_with_id(
+        &self,
+        item: &SmartleadItem,
+        provider_id: String,
         undated: DateTime<Utc>,
         read: Option<bool>,
     ) -> Message {
@@ -137,7 +155,7 @@ impl SmartleadConversation<'_> {
         };
         Message {
             account: self.account.to_string(),
-            provider_id: self.provider_id(item),
+            provider_id,
             thread_key: self.thread_key(),
             direction: if item.inbound {
                 Direction::Inbound
@@ -164,5 +182,25 @@ impl SmartleadConversation<'_> {
                 sequence_number: item.sequence_number,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_stay_what_caches_already_hold() {
+        // Stored messages are keyed by these ids: a change would store
+        // every synced message a second time.
+        assert_eq!(
+            smartlead_message_id("7:42", "REPLY", Some("st1"), Some("<r1@x>"), None, 3),
+            "sl-7:42-e523f2d43f042bfa83bf"
+        );
+        let at = DateTime::from_timestamp(1_780_000_000, 0);
+        assert_eq!(
+            smartlead_message_id("7:42", "SENT", None, None, at, 0),
+            "sl-7:42-2776312d05f12cc59976"
+        );
     }
 }

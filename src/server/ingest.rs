@@ -8,9 +8,13 @@
 //! 1. **events**: each lead's new events into its activity record, dedupe
 //!    included, one atomic swap per record (what is new to the store is
 //!    known from here on);
-//! 2. **records**: the payloads' record changes, then every changed lead
-//!    (last events moved; swapped in alone unless its index entries move,
-//!    see `store/each.rs`), then the sequences' reactions.
+//! 2. **records**: the payloads' record changes (a batch's replies are
+//!    grouped by conversation; each thread is read and moved once, with its
+//!    new messages, in one transaction that lands only if the thread did
+//!    not change meanwhile, see `webhooks::apply::PendingReplies`), then
+//!    every changed lead (last events moved; swapped in alone unless its
+//!    index entries move, see `store/each.rs`), then the sequences'
+//!    reactions.
 //!
 //! It then starts one flush for the batch; the flush answers the batch's
 //! jobs. So one fsync acknowledges many requests, and no 2xx ever leaves
@@ -35,6 +39,7 @@ use tokio::task::JoinSet;
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::model::{EmailEvent, Lead};
+use crate::server::routes::webhooks::apply::{PendingReplies, apply_into};
 use crate::server::routes::webhooks::parse::Payload;
 use crate::store::StoreResult;
 
@@ -63,7 +68,12 @@ impl RecordChanges {
         }
     }
 
-    fn apply(&self, engine: &Engine, leads: &mut BTreeMap<String, Lead>) -> StoreResult<()> {
+    fn apply(
+        &self,
+        engine: &Engine,
+        leads: &mut BTreeMap<String, Lead>,
+        replies: &mut PendingReplies,
+    ) -> StoreResult<()> {
         #[cfg(test)]
         if let Some(detail) = self.fail {
             return Err(crate::store::StoreError::Io {
@@ -72,7 +82,7 @@ impl RecordChanges {
             });
         }
         for payload in &self.payloads {
-            crate::server::routes::webhooks::apply::apply(engine, leads, &self.account, payload)?;
+            apply_into(engine, leads, replies, &self.account, payload)?;
         }
         Ok(())
     }
@@ -346,12 +356,15 @@ fn write_records(
         // transaction.
         let _guard = engine.lock_leads();
         let mut leads = BTreeMap::new();
+        let mut replies = PendingReplies::default();
         let started = Instant::now();
         for change in &stored.changes {
             change
-                .apply(engine, &mut leads)
+                .apply(engine, &mut leads, &mut replies)
                 .map_err(|e| e.to_string())?;
         }
+        // The batch's replies, one transaction per conversation.
+        replies.write(engine).map_err(|e| e.to_string())?;
         stats.add(&stats.apply_nanos, started);
         let started = Instant::now();
         engine
@@ -479,6 +492,143 @@ mod tests {
         writer
             .await
             .expect("the writer ends once every handle is gone");
+    }
+
+    /// A sequence that pauses on reply, with the lead enrolled and active.
+    fn enrolled(engine: &Engine, email: &str) -> crate::model::Enrollment {
+        let now = engine.clock().now();
+        let text = r#"
+name = "seq"
+account = "acme"
+
+[send_via]
+provider = "gmail"
+mailboxes = ["rep@acme.example"]
+
+[[steps]]
+type = "email"
+subject = "Hello"
+body = "Hi there."
+
+[[steps]]
+type = "wait"
+days = 2
+
+[[steps]]
+type = "email"
+body = "Following up."
+"#;
+        crate::sequences::apply_sequence(
+            engine.store(),
+            "seq.toml",
+            text,
+            &crate::config::SendingConfig::default(),
+            now,
+        )
+        .expect("sequence applied");
+        let input = crate::sequences::LeadInput {
+            email: email.into(),
+            ..Default::default()
+        };
+        let report =
+            crate::sequences::enroll_leads(engine.store(), "seq", &[input], now, false, now)
+                .expect("enrolled");
+        report.enrolled[0].clone()
+    }
+
+    /// An EMAIL_REPLY webhook into lead 42's conversation in campaign 7, as
+    /// the route makes it into a job.
+    fn reply_job(email: &str, n: u32) -> (Job, oneshot::Receiver<Result<Outcome, String>>) {
+        let at = |secs: i64| {
+            DateTime::<Utc>::from_timestamp(1_770_000_000 + i64::from(n) * 60 + secs, 0)
+                .expect("time")
+                .to_rfc3339()
+        };
+        let payload = crate::server::routes::webhooks::parse::parse(&serde_json::json!({
+            "event_type": "EMAIL_REPLY", "campaign_id": 7, "sl_email_lead_id": 42,
+            "sl_lead_email": email, "from_email": "rep@acme.example",
+            "stats_id": format!("st{n}"), "subject": "Re: Hello",
+            "sent_message": {"message_id": format!("<sent{n}@acme.example>"),
+                             "text": "Hi there.", "time": at(0)},
+            "reply_message": {"message_id": format!("<reply{n}@lead.example>"),
+                              "text": format!("Reply number {n}"), "time": at(30)},
+            "event_timestamp": at(30),
+        }))
+        .expect("payload");
+        let now = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
+        let event =
+            crate::server::routes::webhooks::apply::event_for("acme", &payload, || "d".into(), now)
+                .expect("a reply is an event");
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            changes: Some(RecordChanges::new("acme", vec![payload])),
+            events: vec![event],
+            done,
+        };
+        (job, answer)
+    }
+
+    #[test]
+    fn one_batch_with_two_replies_in_one_conversation_stores_both_and_the_pause() {
+        let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
+        let engine = Engine::new(
+            Store::temporary().expect("store"),
+            Arc::new(FakeClock::new(start)),
+        );
+        let email = "dana@lead.example";
+        let enrollment = enrolled(&engine, email);
+        let stats = WriterStats::default();
+        let (first, _a) = reply_job(email, 1);
+        let (second, _b) = reply_job(email, 2);
+        let stored = store_batch(&engine, &stats, vec![first, second])
+            .map_err(|(_, e)| e)
+            .expect("events stored");
+        let outcomes = write_records(&engine, &stats, stored).expect("records written");
+        assert_eq!(outcomes.iter().map(|o| o.fresh).sum::<usize>(), 2);
+
+        let store = engine.store();
+        let thread: crate::model::Thread = store
+            .get("acme/7:42")
+            .expect("get")
+            .expect("the replies made the thread");
+        assert_eq!(thread.message_count, 4, "two sent emails and two replies");
+        assert!(thread.unread);
+        assert_eq!(thread.preview, "Reply number 2");
+        let prefix = crate::store::keys::KeyBuf::new()
+            .text("acme/7:42")
+            .into_prefix();
+        let messages: Vec<crate::model::Message> = store
+            .by_index(crate::store::Index::MessagesByThread, &prefix, false)
+            .collect::<Result<_, _>>()
+            .expect("messages");
+        let ids: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| m.message_id.as_deref())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "<sent1@acme.example>",
+                "<reply1@lead.example>",
+                "<sent2@acme.example>",
+                "<reply2@lead.example>"
+            ]
+        );
+        let after: crate::model::Enrollment =
+            store.get(&enrollment.id).expect("get").expect("enrollment");
+        assert_eq!(after.state, crate::model::EnrollmentState::Paused);
+        assert!(store.verify_indexes().expect("verify").is_empty());
+
+        // The same batch delivered again adds nothing and keeps the pause.
+        let (first, _a) = reply_job(email, 1);
+        let (second, _b) = reply_job(email, 2);
+        let stored = store_batch(&engine, &stats, vec![first, second])
+            .map_err(|(_, e)| e)
+            .expect("events stored");
+        let outcomes = write_records(&engine, &stats, stored).expect("records written");
+        assert_eq!(outcomes.iter().map(|o| o.known).sum::<usize>(), 2);
+        let again: crate::model::Thread = store.get("acme/7:42").expect("get").expect("thread");
+        assert_eq!(again, thread);
     }
 
     #[tokio::test]

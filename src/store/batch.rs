@@ -161,6 +161,9 @@ impl Store {
             .map(|expected| ((expected.kind, expected.key.as_str()), expected))
             .collect();
         let changed = Tree::transaction(&trees, |views| {
+            // What the checks read, so that the put of a checked record
+            // does not read it again (until a put changes it).
+            let mut read = std::collections::HashMap::with_capacity(batch.expected.len());
             for (expected, first) in batch.expected.iter().zip(expected_firsts) {
                 let now = views[*first].get(expected.key.as_bytes())?;
                 if now.as_deref() != expected.bytes.as_deref() {
@@ -169,11 +172,15 @@ impl Store {
                         key: expected.key.clone(),
                     }));
                 }
+                read.insert((expected.kind, expected.key.as_str()), now);
             }
             let mut changed = Vec::new();
             for (put, first) in batch.puts.iter().zip(firsts) {
                 let group = &views[*first..*first + 1 + put.kind.indexes().len()];
-                let old = group[0].get(put.key.as_bytes())?;
+                let old = match read.remove(&(put.kind, put.key.as_str())) {
+                    Some(checked) => checked,
+                    None => group[0].get(put.key.as_bytes())?,
+                };
                 // The stored record is the one read earlier (the check
                 // above, or an earlier put of the batch changed it: compare).
                 let old_entries = expected_by_key

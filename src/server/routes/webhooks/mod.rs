@@ -207,12 +207,12 @@ async fn handle(
         .zip(&items)
         .enumerate()
         .filter_map(|(index, (p, item))| {
-            let delivery = match &request_id {
+            let delivery = || match &request_id {
                 Some(id) if count == 1 => id.clone(),
                 Some(id) => format!("{id}#{index}"),
                 None => item_hash(item),
             };
-            apply::event_for(&account, p, &delivery, now)
+            apply::event_for(&account, p, delivery, now)
         })
         .collect();
     // A repeated delivery id is still written (every step is idempotent and
