@@ -255,7 +255,8 @@ fn ms(d: StdDuration) -> f64 {
 }
 
 /// What the TUI asks for one keystroke: the first page and the counts.
-fn keystroke(engine: &Engine, text: &str) -> StdDuration {
+/// Returns the time of both, and of the rows alone.
+fn keystroke(engine: &Engine, text: &str) -> (StdDuration, StdDuration) {
     let query = InboxQuery {
         search: Some(text.to_string()),
         limit: Some(200),
@@ -263,10 +264,11 @@ fn keystroke(engine: &Engine, text: &str) -> StdDuration {
     };
     let t = Instant::now();
     let rows = engine.inbox(&query).unwrap();
+    let rows_took = t.elapsed();
     let counts = engine.inbox_counts(&query).unwrap();
     let took = t.elapsed();
     std::hint::black_box((rows, counts));
-    took
+    (took, rows_took)
 }
 
 fn main() {
@@ -302,7 +304,7 @@ fn main() {
             .unwrap();
     }
 
-    let first = keystroke(&engine, "p");
+    let (first, _) = keystroke(&engine, "p");
     println!("first query (builds the index): {:.0} ms", ms(first));
 
     let typed = ["pricing", "budget approval", "salesforce"];
@@ -319,14 +321,25 @@ fn main() {
     let rounds = 5;
     let mut samples = Vec::new();
     let mut operator_samples = Vec::new();
+    // Each query's slowest keystroke over the rounds, and its rows' share,
+    // so the tail can be named.
+    let mut by_query: Vec<(String, StdDuration, StdDuration)> = Vec::new();
+    let mut note = |query: &str, (took, rows): (StdDuration, StdDuration)| {
+        match by_query.iter_mut().find(|(q, _, _)| q == query) {
+            Some(slowest) if slowest.1 < took => *slowest = (query.to_string(), took, rows),
+            Some(_) => {}
+            None => by_query.push((query.to_string(), took, rows)),
+        }
+        took
+    };
     for _ in 0..rounds {
         for word in typed {
             for end in 1..=word.len() {
-                samples.push(keystroke(&engine, &word[..end]));
+                samples.push(note(&word[..end], keystroke(&engine, &word[..end])));
             }
         }
         for query in operators {
-            let took = keystroke(&engine, query);
+            let took = note(query, keystroke(&engine, query));
             samples.push(took);
             operator_samples.push(took);
         }
@@ -347,5 +360,19 @@ fn main() {
         "operator queries alone: p50 {:.1} ms, p99 {:.1} ms",
         ms(percentile(&operator_samples, 0.5)),
         ms(percentile(&operator_samples, 0.99)),
+    );
+    by_query.sort_by_key(|slowest| std::cmp::Reverse(slowest.1));
+    println!("slowest queries (worst round: rows + counts, rows alone):");
+    for (query, took, rows) in by_query.iter().take(12) {
+        println!("  {:>7.1} ms {:>7.1} ms  {query}", ms(*took), ms(*rows));
+    }
+    let size = engine.search_index_size();
+    println!(
+        "index: {} conversations, {:.1} MB of text, {} distinct words, {} postings ({:.1} MB)",
+        size.documents,
+        size.text_bytes as f64 / 1e6,
+        size.words,
+        size.postings,
+        size.posting_bytes as f64 / 1e6,
     );
 }

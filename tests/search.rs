@@ -706,6 +706,68 @@ mod tui {
     }
 
     #[tokio::test]
+    async fn free_words_are_word_prefixes_and_phrases_whole_words() {
+        let h = Harness::new();
+        let search = |text: &str| -> Vec<String> {
+            let query = outpost::engine::InboxQuery {
+                search: Some(text.into()),
+                ..Default::default()
+            };
+            let rows: Vec<String> = h
+                .engine
+                .inbox(&query)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.key)
+                .collect();
+            // The counts say the same as the rows.
+            assert_eq!(h.engine.inbox_counts(&query).unwrap().total, rows.len());
+            rows
+        };
+        // A word as it is typed finds the words it starts.
+        assert_eq!(search("gir"), ["gm/t1"]);
+        assert_eq!(search("Tues"), ["gm/t2"]);
+        assert_eq!(search("a"), ["gm/t1", "gm/t2", "gm/t3"]);
+        // Not the inside of a word.
+        assert!(search("raffe").is_empty());
+        assert!(search("ffice").is_empty());
+        // Addresses are words split at their punctuation; typed whole they
+        // still match, at a word start.
+        assert_eq!(search("northwind"), ["gm/t1"]);
+        assert_eq!(search("ann@north"), ["gm/t1"]);
+        assert!(search("nn@northwind").is_empty());
+        // A phrase is whole words, in order.
+        assert_eq!(search("\"purple giraffe\""), ["gm/t1"]);
+        assert!(search("\"purple gir\"").is_empty());
+        assert!(search("\"urple giraffe\"").is_empty());
+        assert!(search("\"giraffe purple\"").is_empty());
+        assert_eq!(search("\"budget\""), ["gm/t1"]);
+        assert!(search("\"budge\"").is_empty());
+        // Negation takes the same words.
+        assert_eq!(search("-gir"), ["gm/t2", "gm/t3"]);
+
+        // Words and operators are answered from the word index without
+        // reading a conversation's text; a phrase reads only the texts of
+        // the conversations holding all its words.
+        let read = || h.engine.search_index_size().texts_read;
+        let before = read();
+        for query in [
+            "pur",
+            "tuesday works",
+            "from:ann",
+            "is:unread -tag:hot",
+            "label:prospects has:attachment",
+            "category:interested",
+            "-is:read after:2026-03-01",
+        ] {
+            search(query);
+        }
+        assert_eq!(read(), before);
+        search("\"purple giraffe\"");
+        assert_eq!(read(), before + 1);
+    }
+
+    #[tokio::test]
     async fn t_tags_the_selected_conversation_with_tab_completion() {
         let mut h = Harness::new();
         h.settle().await;

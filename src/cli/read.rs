@@ -26,8 +26,9 @@ pub struct InboxArgs {
     /// Only this Smartlead campaign id.
     #[arg(long, value_name = "ID")]
     pub campaign: Option<i64>,
-    /// Words (all must match; "quoted phrases") over subjects, bodies, names
-    /// and addresses, and from: to: category: campaign: tag: label: is:unread
+    /// Words (all must match, each the start of a word: meet finds meeting;
+    /// "quoted phrases" are whole words) over subjects, bodies, names and
+    /// addresses, and from: to: category: campaign: tag: label: is:unread
     /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE;
     /// -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
@@ -73,8 +74,8 @@ pub struct LeadsArgs {
     /// Last interaction on or before DATE (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
-    /// Words (all must match) over name, email and company, and tag: and
-    /// campaign: (by name); -term negates.
+    /// Words (all must match, each the start of a word) over name, email
+    /// and company, and tag: and campaign: (by name); -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
     /// Only this account (config name).
