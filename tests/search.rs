@@ -189,6 +189,27 @@ async fn tags_are_added_removed_listed_and_survive_a_sync() {
     assert!(!leads.as_array().unwrap().is_empty());
     let person = ok_json(&config, &["lead", &lead, "--json"]);
     assert_eq!(strings(&person["tags"]), ["vip"]);
+    // Every lead of `leads --json` carries its tags (none: empty), and
+    // the table has a TAGS column once one is tagged.
+    let leads = ok_json(&config, &["leads", "--json"]);
+    let leads = leads.as_array().unwrap();
+    assert!(leads.len() > 1, "{leads:?}");
+    for row in leads {
+        let tags = strings(&row["tags"]);
+        if row["email"].as_str().unwrap().eq_ignore_ascii_case(&lead) {
+            assert_eq!(tags, ["vip"]);
+        } else {
+            assert!(tags.is_empty() && row["tags"].is_array(), "{row}");
+        }
+    }
+    let (code, table, stderr) = outpost(&config, &["leads"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = table
+        .lines()
+        .find(|l| l.to_lowercase().contains(&lead.to_lowercase()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(table.lines().next().unwrap().contains("TAGS"), "{table}");
+    assert!(line.contains("#vip"), "{table}");
     drop(rig.sandbox);
 }
 

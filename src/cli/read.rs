@@ -7,7 +7,9 @@ use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, or_dash, percent, when};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
-use crate::engine::{InboxQuery, LeadQuery, LeadSort, StatsQuery, TimelineItem, snippet};
+use crate::engine::{
+    InboxQuery, LeadQuery, LeadSort, StatsQuery, TaggedLead, TimelineItem, snippet,
+};
 use crate::model::EventType;
 
 #[derive(Debug, Args)]
@@ -300,7 +302,9 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
     if args.json.json {
         return output::json(&leads);
     }
-    let mut table = Table::new(vec![
+    // Tags get a column once someone carries one.
+    let tagged = leads.iter().any(|l| !l.tags.is_empty());
+    let mut headers = vec![
         "NAME",
         "EMAIL",
         "LINKEDIN",
@@ -308,8 +312,12 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         "CAMPAIGN",
         "LAST INTERACTION",
         "WHEN",
-    ]);
-    for lead in &leads {
+    ];
+    if tagged {
+        headers.push("TAGS");
+    }
+    let mut table = Table::new(headers);
+    for TaggedLead { lead, tags } in &leads {
         let campaigns: Vec<String> = lead
             .memberships
             .iter()
@@ -319,7 +327,7 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
                     .unwrap_or_else(|| m.campaign_id.to_string())
             })
             .collect();
-        table.row(vec![
+        let mut cells = vec![
             or_dash(Some(&lead.full_name())),
             lead.email.clone(),
             or_dash(lead.linkedin_url.as_deref()),
@@ -327,7 +335,12 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
             or_dash(Some(&campaigns.join(", "))),
             or_dash(lead.last_event.map(|e| e.label())),
             when(lead.last_event_at),
-        ]);
+        ];
+        if tagged {
+            let tags: Vec<String> = tags.iter().map(|t| format!("#{t}")).collect();
+            cells.push(or_dash(Some(&tags.join(" "))));
+        }
+        table.row(cells);
     }
     if table.is_empty() {
         println!("No leads match.");

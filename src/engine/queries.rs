@@ -187,6 +187,15 @@ pub struct LeadView {
     pub tags: Vec<String>,
 }
 
+/// A lead as a list shows it: the record and the rep's tags on the person.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaggedLead {
+    #[serde(flatten)]
+    pub lead: Lead,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 impl LeadView {
     /// A campaign as the rep knows it: its name, else its id.
     pub fn campaign_label(&self, id: i64) -> String {
@@ -584,6 +593,22 @@ impl Engine {
             tags: super::tags::conversation_tags(&self.tag_map()?, &key),
             ..row
         }))
+    }
+
+    /// [`Engine::leads`], each with the tags on the person.
+    pub fn tagged_leads(&self, q: &LeadQuery) -> CommandResult<Vec<TaggedLead>> {
+        let leads = self.leads(q)?;
+        let tags = self.lead_tag_map()?;
+        Ok(leads
+            .into_iter()
+            .map(|lead| TaggedLead {
+                tags: tags
+                    .get(&normalize_email(&lead.email))
+                    .cloned()
+                    .unwrap_or_default(),
+                lead,
+            })
+            .collect())
     }
 
     pub fn leads(&self, q: &LeadQuery) -> CommandResult<Vec<Lead>> {

@@ -134,6 +134,18 @@ impl Engine {
             .collect()
     }
 
+    /// The tags on every tagged person, by email.
+    pub(crate) fn lead_tag_map(&self) -> StoreResult<HashMap<String, Vec<String>>> {
+        let mut map = HashMap::new();
+        for set in self.store.iter::<TagSet>() {
+            let set = set?;
+            if set.target.on == TagOn::Lead && !set.tags.is_empty() {
+                map.insert(set.target.key, set.tags);
+            }
+        }
+        Ok(map)
+    }
+
     /// Tags in use, by name, with how many conversations and leads carry each.
     pub fn tags(&self) -> StoreResult<Vec<TagCount>> {
         let mut counts: BTreeMap<String, TagCount> = BTreeMap::new();

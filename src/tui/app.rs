@@ -340,14 +340,16 @@ impl App {
     }
 
     pub fn request_lead_rows(&mut self) {
-        if self.leads.rows_inflight || self.leads.pending.is_empty() || self.leads.index.is_none() {
+        let nothing = self.leads.pending.is_empty() && self.leads.tagged.is_empty();
+        if self.leads.rows_inflight || nothing || self.leads.index.is_none() {
             return;
         }
         self.leads.rows_inflight = true;
         let keys = std::mem::take(&mut self.leads.pending)
             .into_iter()
             .collect();
-        self.jobs.push(Job::LeadRows { keys });
+        let tag_emails = std::mem::take(&mut self.leads.tagged).into_iter().collect();
+        self.jobs.push(Job::LeadRows { keys, tag_emails });
     }
 
     // ------------------------------------------------------------ input

@@ -61,6 +61,8 @@ pub enum Job {
     /// Re-read leads that changed, for the in-memory index.
     LeadRows {
         keys: Vec<String>,
+        /// People whose tags changed.
+        tag_emails: Vec<String>,
     },
     Lead {
         email: String,
@@ -238,6 +240,8 @@ pub enum JobResult {
     LeadRows {
         found: Vec<Lead>,
         missing: Vec<String>,
+        /// The tags on each person found or asked about, by email.
+        tags: std::collections::BTreeMap<String, Vec<String>>,
     },
     Lead {
         email: String,
@@ -354,7 +358,7 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         } => ("tag", Request::Tag { key, add, remove }),
         Job::Tags => ("tags", Request::Tags),
         Job::LeadIndex => ("leads", Request::LeadIndex),
-        Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
+        Job::LeadRows { keys, tag_emails } => ("lead", Request::LeadRecords { keys, tag_emails }),
         Job::Lead { email } => ("lead", Request::Lead { email }),
         Job::Stats => (
             "stats",
@@ -527,6 +531,7 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::LeadRows { .. }, Response::LeadRecords(records)) => JobResult::LeadRows {
             found: records.found,
             missing: records.missing,
+            tags: records.tags,
         },
         (Job::Lead { email }, Response::Lead(view)) => JobResult::Lead {
             email,
@@ -728,7 +733,11 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                     .into_iter()
                     .map(|c| ((c.account, c.id), c.name))
                     .collect();
-                LeadIndex::from_leads(&source.leads, names)
+                let mut index = LeadIndex::from_leads(&source.leads, names);
+                for (email, tags) in source.tags {
+                    index.set_tags(&email, tags);
+                }
+                index
             })
             .await;
             match built {
