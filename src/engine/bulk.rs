@@ -147,6 +147,8 @@ impl Engine {
             ));
         }
         let for_leads = matches!(op, BulkOp::Enroll { .. } | BulkOp::Pause);
+        // A tag goes on a conversation or on a person, as `outpost tag` has it.
+        let tags = matches!(op, BulkOp::Tag { .. });
         if let BulkOp::Enroll { sequence } = op
             && self.store.get::<Sequence>(sequence)?.is_none()
         {
@@ -161,6 +163,25 @@ impl Engine {
             let thread = match self.conversation(&key) {
                 Ok(thread) => Some(thread),
                 Err(CommandError::NotFound(_)) if for_leads && key.contains('@') => None,
+                Err(CommandError::NotFound(_)) if tags => match self.tag_target(&key) {
+                    Ok(person) => {
+                        let email = person.key;
+                        if seen.insert(email.clone()) {
+                            targets.push(Target {
+                                key: email.clone(),
+                                thread: None,
+                                lead_email: Some(email),
+                                category: None,
+                            });
+                        }
+                        continue;
+                    }
+                    Err(CommandError::NotFound(_)) => {
+                        unknown.push(key);
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                },
                 Err(CommandError::NotFound(_)) => {
                     unknown.push(key);
                     continue;
@@ -187,8 +208,16 @@ impl Engine {
             });
         }
         if !unknown.is_empty() {
+            let (what, lists) = if tags {
+                (
+                    "conversation or lead",
+                    "`outpost inbox` lists conversation keys and `outpost leads` leads' emails",
+                )
+            } else {
+                ("conversation", "`outpost inbox` lists their keys")
+            };
             return Err(CommandError::NotFound(format!(
-                "no conversation {}; `outpost inbox` lists their keys (nothing was changed)",
+                "no {what} {}; {lists} (nothing was changed)",
                 unknown
                     .iter()
                     .map(|k| format!("{k:?}"))

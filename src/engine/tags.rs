@@ -38,7 +38,7 @@ pub fn parse_tag_changes(words: &[String]) -> Result<(Vec<String>, Vec<String>),
 impl Engine {
     /// What a KEY names: a conversation (as `outpost inbox` prints its key),
     /// else a lead by address or by lead key (`account/email`).
-    fn tag_target(&self, key: &str) -> CommandResult<TagTarget> {
+    pub(crate) fn tag_target(&self, key: &str) -> CommandResult<TagTarget> {
         let key = key.trim();
         match self.conversation(key) {
             Ok(thread) => return Ok(TagTarget::conversation(&thread.key())),
