@@ -13,6 +13,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use memchr::memmem::Finder;
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
 
 use crate::engine::InboxCounts;
@@ -58,12 +59,20 @@ pub struct Needle<'a> {
 impl Needle<'_> {
     /// Whether `text` (lower-cased) holds the needle.
     pub fn occurs_in(&self, text: &str) -> bool {
+        self.occurs_with(&Finder::new(self.text), text)
+    }
+
+    /// [`Needle::occurs_in`] with the needle's searcher made once for many
+    /// texts (a phrase is checked in thousands).
+    fn occurs_with(&self, finder: &Finder<'_>, text: &str) -> bool {
         let needle = self.text;
         // Punctuation at an end (`@acme`, `acme.`) may touch anything.
         let free_start = !needle.starts_with(char::is_alphanumeric);
         let free_end = !self.whole || !needle.ends_with(char::is_alphanumeric);
         let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
-        text.match_indices(needle).any(|(at, _)| {
+        // A match of valid UTF-8 in valid UTF-8 starts and ends on char
+        // boundaries, so slicing there is safe.
+        finder.find_iter(text.as_bytes()).any(|at| {
             (free_start || boundary(text[..at].chars().next_back()))
                 && (free_end || boundary(text[at + needle.len()..].chars().next()))
         })
@@ -385,12 +394,13 @@ impl State {
             // No letter or digit in it: every document may hold it.
             None => (0..self.slots.len() as u32).collect(),
         };
+        let finder = Finder::new(text);
         let mut set = SlotSet::default();
         let mut read = 0;
         for slot in candidates {
             if let Some(doc) = &self.slots[slot as usize] {
                 read += 1;
-                if needle.occurs_in(&doc.text) {
+                if needle.occurs_with(&finder, &doc.text) {
                     set.insert(slot);
                 }
             }
