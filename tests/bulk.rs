@@ -660,3 +660,48 @@ async fn tag_takes_several_keys_or_a_search_and_one_undo_reverts_it() {
     assert_eq!(code, 0, "{stderr}");
     assert!(inbox_keys(&config, &["--search", "tag:q3"]).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_bulk_change_says_how_far_it_is_as_it_goes() {
+    use outpost::store::Change;
+    use tokio::sync::broadcast::error::TryRecvError;
+    let rig = fast_rig(400, 5).await;
+    synced(&rig.engine).await;
+    let rows = rig.engine.inbox(&InboxQuery::default()).unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let total = keys.len();
+    assert!(total >= 60, "only {total} conversations");
+    let mut feed = rig.engine.subscribe();
+    let report = bulk(&rig.engine, BulkOp::Archive, &keys).await;
+    assert_eq!(report.changed.len(), total);
+
+    // What a TUI's message line shows while the job runs: how many are
+    // done of how many, climbing, never the end (the report says that).
+    let mut done = Vec::new();
+    loop {
+        match feed.try_recv() {
+            Ok(Change::Notice { text, .. }) if text.starts_with("Archiving ") => {
+                let (count, rest) = text["Archiving ".len()..].split_once('/').unwrap();
+                assert_eq!(rest, format!("{total}…"), "{text}");
+                done.push(count.parse::<usize>().unwrap());
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(_)) => panic!("the feed lagged"),
+            Err(_) => break,
+        }
+    }
+    assert!(done.len() >= 10, "{done:?}");
+    assert!(done.windows(2).all(|w| w[0] < w[1]), "{done:?}");
+    assert!(done.iter().all(|n| *n > 0 && *n < total), "{done:?}");
+    assert!(*done.last().unwrap() >= total * 9 / 10, "{done:?}");
+
+    // A short change is over before a line could say so.
+    let mut feed = rig.engine.subscribe();
+    bulk(&rig.engine, BulkOp::Unarchive, &keys[..5]).await;
+    while let Ok(change) = feed.try_recv() {
+        assert!(
+            !matches!(&change, Change::Notice { text, .. } if text.contains('/')),
+            "{change:?}"
+        );
+    }
+}

@@ -2091,7 +2091,7 @@ impl App {
             self.inbox.cursor.clamp(self.inbox.rows.len());
         }
         self.inbox.clear_selection();
-        self.info(format!("{} {count}…", bulk_verb(&operation)));
+        self.info(format!("{} {count}…", operation.doing()));
         self.jobs.push(Job::Bulk { operation, target });
     }
 
@@ -2142,7 +2142,7 @@ impl App {
     /// One change to the leads table's selection, as a job.
     fn run_leads_bulk(&mut self, operation: BulkOp) {
         let keys: Vec<String> = std::mem::take(&mut self.leads.picked).into_iter().collect();
-        self.info(format!("{} {} leads…", bulk_verb(&operation), keys.len()));
+        self.info(format!("{} {} leads…", operation.doing(), keys.len()));
         self.jobs.push(Job::Bulk {
             operation,
             target: BulkTarget::Keys { keys },
@@ -2175,22 +2175,6 @@ impl App {
             self.tick = self.tick.wrapping_add(1);
             self.dirty = true;
         }
-    }
-}
-
-/// What a bulk change is doing, for the message line ("Archiving 50…").
-pub fn bulk_verb(operation: &BulkOp) -> &'static str {
-    match operation {
-        BulkOp::Archive => "Archiving",
-        BulkOp::Unarchive => "Bringing back",
-        BulkOp::Snooze { .. } => "Snoozing",
-        BulkOp::Unsnooze => "Waking",
-        BulkOp::Read => "Marking read",
-        BulkOp::Unread => "Marking unread",
-        BulkOp::Category { .. } => "Setting the category of",
-        BulkOp::Enroll { .. } => "Enrolling",
-        BulkOp::Pause => "Pausing",
-        BulkOp::Tag { .. } => "Tagging",
     }
 }
 
