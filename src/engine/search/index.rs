@@ -207,11 +207,6 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 impl SearchIndex {
-    /// Every inbox conversation's document, newest first.
-    pub fn all(&self, store: &Store) -> StoreResult<Arc<Docs>> {
-        self.lock().fresh(store)
-    }
-
     /// Every inbox conversation's document, newest first, and which of them
     /// hold each needle (the query's free words and phrases): a word is a
     /// prefix range of the sorted word list; a phrase, or a word with
