@@ -254,19 +254,46 @@ fn ms(d: StdDuration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The CPU time this thread has used: what a keystroke costs whatever else
+/// the machine runs (wall time on a busy machine includes waiting for a core).
+fn thread_cpu() -> StdDuration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    StdDuration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// What one keystroke took: rows and counts (wall time), the rows alone,
+/// and rows and counts in this thread's CPU time.
+struct Took {
+    all: StdDuration,
+    rows: StdDuration,
+    cpu: StdDuration,
+}
+
 /// What the TUI asks for one keystroke: the first page and the counts.
-fn keystroke(engine: &Engine, text: &str) -> StdDuration {
+fn keystroke(engine: &Engine, text: &str) -> Took {
     let query = InboxQuery {
         search: Some(text.to_string()),
         limit: Some(200),
         ..InboxQuery::default()
     };
+    let cpu = thread_cpu();
     let t = Instant::now();
     let rows = engine.inbox(&query).unwrap();
+    let rows_took = t.elapsed();
     let counts = engine.inbox_counts(&query).unwrap();
     let took = t.elapsed();
+    let cpu = thread_cpu() - cpu;
     std::hint::black_box((rows, counts));
-    took
+    Took {
+        all: took,
+        rows: rows_took,
+        cpu,
+    }
 }
 
 fn main() {
@@ -302,7 +329,7 @@ fn main() {
             .unwrap();
     }
 
-    let first = keystroke(&engine, "p");
+    let first = keystroke(&engine, "p").all;
     println!("first query (builds the index): {:.0} ms", ms(first));
 
     let typed = ["pricing", "budget approval", "salesforce"];
@@ -318,20 +345,36 @@ fn main() {
     ];
     let rounds = 5;
     let mut samples = Vec::new();
+    let mut cpu_samples = Vec::new();
     let mut operator_samples = Vec::new();
+    // Each query's slowest keystroke over the rounds, and its rows' share,
+    // so the tail can be named.
+    let mut by_query: Vec<(String, StdDuration, StdDuration)> = Vec::new();
+    let mut note = |query: &str, took: Took| {
+        cpu_samples.push(took.cpu);
+        match by_query.iter_mut().find(|(q, _, _)| q == query) {
+            Some(slowest) if slowest.1 < took.all => {
+                *slowest = (query.to_string(), took.all, took.rows)
+            }
+            Some(_) => {}
+            None => by_query.push((query.to_string(), took.all, took.rows)),
+        }
+        took.all
+    };
     for _ in 0..rounds {
         for word in typed {
             for end in 1..=word.len() {
-                samples.push(keystroke(&engine, &word[..end]));
+                samples.push(note(&word[..end], keystroke(&engine, &word[..end])));
             }
         }
         for query in operators {
-            let took = keystroke(&engine, query);
+            let took = note(query, keystroke(&engine, query));
             samples.push(took);
             operator_samples.push(took);
         }
     }
     samples.sort();
+    cpu_samples.sort();
     operator_samples.sort();
     println!(
         "per keystroke ({} samples: {} words typed letter by letter and {} operator queries, \
@@ -347,5 +390,26 @@ fn main() {
         "operator queries alone: p50 {:.1} ms, p99 {:.1} ms",
         ms(percentile(&operator_samples, 0.5)),
         ms(percentile(&operator_samples, 0.99)),
+    );
+    println!(
+        "per keystroke in CPU time (this thread; what the machine's load does not add): \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(percentile(&cpu_samples, 0.5)),
+        ms(percentile(&cpu_samples, 0.99)),
+        ms(*cpu_samples.last().unwrap()),
+    );
+    by_query.sort_by_key(|slowest| std::cmp::Reverse(slowest.1));
+    println!("slowest queries (worst round: rows + counts, rows alone):");
+    for (query, took, rows) in by_query.iter().take(12) {
+        println!("  {:>7.1} ms {:>7.1} ms  {query}", ms(*took), ms(*rows));
+    }
+    let size = engine.search_index_size();
+    println!(
+        "index: {} conversations, {:.1} MB of text, {} distinct words, {} postings ({:.1} MB)",
+        size.documents,
+        size.text_bytes as f64 / 1e6,
+        size.words,
+        size.postings,
+        size.posting_bytes as f64 / 1e6,
     );
 }

@@ -566,3 +566,142 @@ async fn a_bulk_tag_is_undone_in_one_step_and_skips_what_was_retagged() {
     assert!(tags_of(keys[1]).is_empty());
     assert_eq!(tags_of(keys[2]), ["hot", "q3"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_takes_several_keys_or_a_search_and_one_undo_reverts_it() {
+    let rig = fast_rig(200, 11).await;
+    synced(&rig.engine).await;
+    let support::Rig {
+        sandbox: _sandbox,
+        dir: _dir,
+        config_path: config,
+        engine,
+    } = rig;
+    drop(engine);
+    let (_, rows, _) = outpost_json(&config, &["inbox", "--limit", "100000"]);
+    let rows = rows.as_array().unwrap().clone();
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    let email = rows[3]["thread"]["lead_email"]
+        .as_str()
+        .expect("a conversation with a lead")
+        .to_lowercase();
+    let tags_of = |key: &str| -> Vec<String> {
+        let (code, rows, stderr) = outpost_json(&config, &["inbox", "--limit", "100000"]);
+        assert_eq!(code, 0, "{stderr}");
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap();
+        strings(&row["tags"])
+    };
+    let lead_tags = || -> Vec<String> {
+        let (code, lead, stderr) = outpost_json(&config, &["lead", &email]);
+        assert_eq!(code, 0, "{stderr}");
+        strings(&lead["tags"])
+    };
+
+    // One key works as it always has: a bare name adds, the set comes back.
+    let (code, set, stderr) = outpost_json(&config, &["tag", &keys[0], "later"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(strings(&set["tags"]), ["later"]);
+
+    // Several keys and a lead's email: one change.
+    let (code, report, stderr) = outpost_json(
+        &config,
+        &["tag", &keys[0], &keys[1], &email, "+hot", "-later"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        strings(&report["changed"]),
+        [keys[0].clone(), keys[1].clone(), email.clone()],
+        "{report}"
+    );
+    assert_eq!(tags_of(&keys[0]), ["hot"]);
+    assert_eq!(tags_of(&keys[1]), ["hot"]);
+    assert_eq!(lead_tags(), ["hot"]);
+
+    // An unknown key changes nothing and is named.
+    let (code, _, stderr) = outpost_json(&config, &["tag", &keys[2], "nope/404", "+hot"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("\"nope/404\"") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(tags_of(&keys[2]).is_empty());
+
+    // One undo puts every key back as it was.
+    let (code, undone, stderr) = outpost_json(&config, &["undo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(strings(&undone["restored"]).len(), 3, "{undone}");
+    assert_eq!(tags_of(&keys[0]), ["later"]);
+    assert!(tags_of(&keys[1]).is_empty());
+    assert!(lead_tags().is_empty());
+
+    // By search: every conversation the inbox search matches.
+    let word = common_subject_word(&config);
+    let mut matching = inbox_keys(&config, &["--search", &word]);
+    matching.sort();
+    assert!(matching.len() > 1 && matching.len() < keys.len());
+    let (code, report, stderr) = outpost_json(&config, &["tag", "--search", &word, "+q3"]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut changed = strings(&report["changed"]);
+    changed.sort();
+    assert_eq!(changed, matching);
+    let mut tagged = inbox_keys(&config, &["--search", "tag:q3"]);
+    tagged.sort();
+    assert_eq!(tagged, matching);
+    let (code, _, stderr) = outpost_json(&config, &["undo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(inbox_keys(&config, &["--search", "tag:q3"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_bulk_change_says_how_far_it_is_as_it_goes() {
+    use outpost::store::Change;
+    use tokio::sync::broadcast::error::TryRecvError;
+    let rig = fast_rig(400, 5).await;
+    synced(&rig.engine).await;
+    let rows = rig.engine.inbox(&InboxQuery::default()).unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let total = keys.len();
+    assert!(total >= 60, "only {total} conversations");
+    let mut feed = rig.engine.subscribe();
+    let report = bulk(&rig.engine, BulkOp::Archive, &keys).await;
+    assert_eq!(report.changed.len(), total);
+
+    // What a TUI's message line shows while the job runs: how many are
+    // done of how many, climbing, never the end (the report says that).
+    let mut done = Vec::new();
+    loop {
+        match feed.try_recv() {
+            Ok(Change::Notice { text, .. }) if text.starts_with("Archiving ") => {
+                let (count, rest) = text["Archiving ".len()..].split_once('/').unwrap();
+                assert_eq!(rest, format!("{total}…"), "{text}");
+                done.push(count.parse::<usize>().unwrap());
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(_)) => panic!("the feed lagged"),
+            Err(_) => break,
+        }
+    }
+    assert!(done.len() >= 10, "{done:?}");
+    assert!(done.windows(2).all(|w| w[0] < w[1]), "{done:?}");
+    assert!(done.iter().all(|n| *n > 0 && *n < total), "{done:?}");
+    assert!(*done.last().unwrap() >= total * 9 / 10, "{done:?}");
+
+    // A short change is over before a line could say so.
+    let mut feed = rig.engine.subscribe();
+    bulk(&rig.engine, BulkOp::Unarchive, &keys[..5]).await;
+    while let Ok(change) = feed.try_recv() {
+        assert!(
+            !matches!(&change, Change::Notice { text, .. } if text.contains('/')),
+            "{change:?}"
+        );
+    }
+}

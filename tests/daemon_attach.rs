@@ -244,10 +244,11 @@ async fn every_tui_job_runs_through_the_daemon() {
     }
     match job(Job::LeadRows {
         keys: vec![lead.key(), format!("{ACCOUNT}/gone@x.example")],
+        tag_emails: Vec::new(),
     })
     .await
     {
-        JobResult::LeadRows { found, missing } => {
+        JobResult::LeadRows { found, missing, .. } => {
             assert_eq!(found, vec![lead.clone()]);
             assert_eq!(missing, vec![format!("{ACCOUNT}/gone@x.example")]);
         }

@@ -189,6 +189,27 @@ async fn tags_are_added_removed_listed_and_survive_a_sync() {
     assert!(!leads.as_array().unwrap().is_empty());
     let person = ok_json(&config, &["lead", &lead, "--json"]);
     assert_eq!(strings(&person["tags"]), ["vip"]);
+    // Every lead of `leads --json` carries its tags (none: empty), and
+    // the table has a TAGS column once one is tagged.
+    let leads = ok_json(&config, &["leads", "--json"]);
+    let leads = leads.as_array().unwrap();
+    assert!(leads.len() > 1, "{leads:?}");
+    for row in leads {
+        let tags = strings(&row["tags"]);
+        if row["email"].as_str().unwrap().eq_ignore_ascii_case(&lead) {
+            assert_eq!(tags, ["vip"]);
+        } else {
+            assert!(tags.is_empty() && row["tags"].is_array(), "{row}");
+        }
+    }
+    let (code, table, stderr) = outpost(&config, &["leads"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = table
+        .lines()
+        .find(|l| l.to_lowercase().contains(&lead.to_lowercase()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(table.lines().next().unwrap().contains("TAGS"), "{table}");
+    assert!(line.contains("#vip"), "{table}");
     drop(rig.sandbox);
 }
 
@@ -703,6 +724,68 @@ mod tui {
         assert!(search("giraffe").is_empty());
         assert_eq!(counts("giraffe").total, 0);
         assert_eq!(search("\"moved to q3\""), ["gm/t1"]);
+    }
+
+    #[tokio::test]
+    async fn free_words_are_word_prefixes_and_phrases_whole_words() {
+        let h = Harness::new();
+        let search = |text: &str| -> Vec<String> {
+            let query = outpost::engine::InboxQuery {
+                search: Some(text.into()),
+                ..Default::default()
+            };
+            let rows: Vec<String> = h
+                .engine
+                .inbox(&query)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.key)
+                .collect();
+            // The counts say the same as the rows.
+            assert_eq!(h.engine.inbox_counts(&query).unwrap().total, rows.len());
+            rows
+        };
+        // A word as it is typed finds the words it starts.
+        assert_eq!(search("gir"), ["gm/t1"]);
+        assert_eq!(search("Tues"), ["gm/t2"]);
+        assert_eq!(search("a"), ["gm/t1", "gm/t2", "gm/t3"]);
+        // Not the inside of a word.
+        assert!(search("raffe").is_empty());
+        assert!(search("ffice").is_empty());
+        // Addresses are words split at their punctuation; typed whole they
+        // still match, at a word start.
+        assert_eq!(search("northwind"), ["gm/t1"]);
+        assert_eq!(search("ann@north"), ["gm/t1"]);
+        assert!(search("nn@northwind").is_empty());
+        // A phrase is whole words, in order.
+        assert_eq!(search("\"purple giraffe\""), ["gm/t1"]);
+        assert!(search("\"purple gir\"").is_empty());
+        assert!(search("\"urple giraffe\"").is_empty());
+        assert!(search("\"giraffe purple\"").is_empty());
+        assert_eq!(search("\"budget\""), ["gm/t1"]);
+        assert!(search("\"budge\"").is_empty());
+        // Negation takes the same words.
+        assert_eq!(search("-gir"), ["gm/t2", "gm/t3"]);
+
+        // Words and operators are answered from the word index without
+        // reading a conversation's text; a phrase reads only the texts of
+        // the conversations holding all its words.
+        let read = || h.engine.search_index_size().texts_read;
+        let before = read();
+        for query in [
+            "pur",
+            "tuesday works",
+            "from:ann",
+            "is:unread -tag:hot",
+            "label:prospects has:attachment",
+            "category:interested",
+            "-is:read after:2026-03-01",
+        ] {
+            search(query);
+        }
+        assert_eq!(read(), before);
+        search("\"purple giraffe\"");
+        assert_eq!(read(), before + 1);
     }
 
     #[tokio::test]

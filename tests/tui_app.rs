@@ -1046,6 +1046,43 @@ fn first_run_screen_says_what_to_configure() {
 }
 
 #[tokio::test]
+async fn the_leads_table_shows_each_persons_tags_and_follows_their_changes() {
+    let mut h = Harness::new();
+    h.settle().await;
+    // Tagged before the table's index is built, and while it is open.
+    h.engine
+        .tag("lee@contoso.example", &["hot".into(), "q3".into()], &[])
+        .unwrap();
+    h.keys("2").await;
+    insta::assert_snapshot!("leads_with_tags", h.screen());
+    let row = |screen: &str, name: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} in {screen}"))
+            .to_string()
+    };
+    h.engine
+        .tag("MIA@tailspin.example", &["vip".into()], &[])
+        .unwrap();
+    h.engine
+        .tag("lee@contoso.example", &[], &["q3".into()])
+        .unwrap();
+    h.settle().await;
+    let screen = h.screen();
+    assert!(
+        row(&screen, "Mia Chen").contains("Mia Chen #vip"),
+        "{screen}"
+    );
+    let lee = row(&screen, "Lee Park");
+    assert!(
+        lee.contains("Lee Park #hot") && !lee.contains("#q3"),
+        "{screen}"
+    );
+    assert!(!row(&screen, "Ana Souza").contains('#'), "{screen}");
+}
+
+#[tokio::test]
 async fn leads_synced_after_the_index_was_built_appear_in_the_table() {
     let mut h = Harness::new();
     h.settle().await;

@@ -272,10 +272,12 @@ async fn an_attached_tui_shows_a_webhook_reply_within_a_second_and_replies_throu
     let lead = leads
         .into_iter()
         .find(|l| {
-            let id = l.smartlead_lead_id.unwrap_or_default();
-            l.memberships.len() == 1 && !answered.iter().any(|k| k.ends_with(&format!(":{id}")))
+            let id = l.lead.smartlead_lead_id.unwrap_or_default();
+            l.lead.memberships.len() == 1
+                && !answered.iter().any(|k| k.ends_with(&format!(":{id}")))
         })
-        .expect("a lead without a reply");
+        .expect("a lead without a reply")
+        .lead;
     let text = "Send me times for next week, Wednesday preferably.";
     assert!(!tui.screen().contains(text));
     let injected = rig

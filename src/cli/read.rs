@@ -7,7 +7,9 @@ use super::door::{CliDoor, Reach, unexpected};
 use super::output::{self, Table, or_dash, percent, when};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
-use crate::engine::{InboxQuery, LeadQuery, LeadSort, StatsQuery, TimelineItem, snippet};
+use crate::engine::{
+    InboxQuery, LeadQuery, LeadSort, StatsQuery, TaggedLead, TimelineItem, snippet,
+};
 use crate::model::EventType;
 
 #[derive(Debug, Args)]
@@ -26,8 +28,9 @@ pub struct InboxArgs {
     /// Only this Smartlead campaign id.
     #[arg(long, value_name = "ID")]
     pub campaign: Option<i64>,
-    /// Words (all must match; "quoted phrases") over subjects, bodies, names
-    /// and addresses, and from: to: category: campaign: tag: label: is:unread
+    /// Words (all must match, each the start of a word: meet finds meeting;
+    /// "quoted phrases" are whole words) over subjects, bodies, names and
+    /// addresses, and from: to: category: campaign: tag: label: is:unread
     /// is:read is:snoozed is:archived has:attachment before:DATE after:DATE
     /// assigned:me|NAME|nobody; -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
@@ -77,8 +80,8 @@ pub struct LeadsArgs {
     /// Last interaction on or before DATE (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
-    /// Words (all must match) over name, email and company, and tag: and
-    /// campaign: (by name); -term negates.
+    /// Words (all must match, each the start of a word) over name, email
+    /// and company, and tag: and campaign: (by name); -term negates.
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true)]
     pub search: Option<String>,
     /// Only this account (config name).
@@ -306,7 +309,9 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
     if args.json.json {
         return output::json(&leads);
     }
-    let mut table = Table::new(vec![
+    // Tags get a column once someone carries one.
+    let tagged = leads.iter().any(|l| !l.tags.is_empty());
+    let mut headers = vec![
         "NAME",
         "EMAIL",
         "LINKEDIN",
@@ -314,8 +319,12 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
         "CAMPAIGN",
         "LAST INTERACTION",
         "WHEN",
-    ]);
-    for lead in &leads {
+    ];
+    if tagged {
+        headers.push("TAGS");
+    }
+    let mut table = Table::new(headers);
+    for TaggedLead { lead, tags } in &leads {
         let campaigns: Vec<String> = lead
             .memberships
             .iter()
@@ -325,7 +334,7 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
                     .unwrap_or_else(|| m.campaign_id.to_string())
             })
             .collect();
-        table.row(vec![
+        let mut cells = vec![
             or_dash(Some(&lead.full_name())),
             lead.email.clone(),
             or_dash(lead.linkedin_url.as_deref()),
@@ -333,7 +342,12 @@ pub fn leads(cli: &Cli, args: &LeadsArgs) -> CliResult {
             or_dash(Some(&campaigns.join(", "))),
             or_dash(lead.last_event.map(|e| e.label())),
             when(lead.last_event_at),
-        ]);
+        ];
+        if tagged {
+            let tags: Vec<String> = tags.iter().map(|t| format!("#{t}")).collect();
+            cells.push(or_dash(Some(&tags.join(" "))));
+        }
+        table.row(cells);
     }
     if table.is_empty() {
         println!("No leads match.");

@@ -259,7 +259,7 @@ pub fn run(cli: &Cli, command: &Commands) -> CliResult {
 }
 
 /// Runs one bulk change and says what it did and how to undo it.
-fn bulk(door: &CliDoor, op: BulkOp, args: &KeysArgs) -> CliResult {
+pub(super) fn bulk(door: &CliDoor, op: BulkOp, args: &KeysArgs) -> CliResult {
     let target = match &args.search {
         Some(search) => BulkTarget::Query {
             query: InboxQuery {
@@ -298,17 +298,36 @@ fn bulk(door: &CliDoor, op: BulkOp, args: &KeysArgs) -> CliResult {
     match &report.id {
         Some(id) => println!(
             "{done} {} (undo: outpost undo {id})",
-            count(report.changed.len())
+            count_keys(&report.changed)
         ),
         None => println!("{done} {}", count(0)),
     }
     if !report.unchanged.is_empty() {
-        println!("  {} already so", count(report.unchanged.len()));
+        println!("  {} already so", count_keys(&report.unchanged));
     }
     for failed in &report.failed {
         println!("  not changed {}: {}", failed.key, failed.reason);
     }
     Ok(())
+}
+
+/// Keys counted by what they name: a lead's key is its email (tags,
+/// enroll, pause), a conversation's has a `/`.
+fn count_keys(keys: &[String]) -> String {
+    let leads = keys.iter().filter(|k| !k.contains('/')).count();
+    let plural = |n: usize, one: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {one}s"),
+    };
+    match (keys.len() - leads, leads) {
+        (_, 0) => count(keys.len()),
+        (0, leads) => plural(leads, "lead"),
+        (conversations, leads) => format!(
+            "{} and {}",
+            plural(conversations, "conversation"),
+            plural(leads, "lead")
+        ),
+    }
 }
 
 fn count(n: usize) -> String {

@@ -13,6 +13,7 @@ use super::triage::{archive_change, snooze_change};
 use super::{CommandError, CommandResult, Engine, InboxQuery};
 use crate::model::*;
 use crate::sequences::EnrollmentAction;
+use crate::store::Change;
 
 /// Which keys a bulk change applies to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +59,12 @@ pub struct UndoReport {
 /// How many bulk changes are kept for undo; older ones are dropped.
 const KEPT_CHANGES: usize = 100;
 
+/// From how many keys a bulk change says how far it is as it goes.
+const LONG_CHANGE: usize = 20;
+
+/// How many times a long change says how far it is.
+const PROGRESS_NOTES: usize = 20;
+
 /// What one key's change did.
 enum Outcome {
     Changed(BulkEffect),
@@ -89,7 +96,18 @@ impl Engine {
             failed: Vec::new(),
         };
         let mut entries = Vec::new();
-        for target in targets {
+        let total = targets.len();
+        let step = (total / PROGRESS_NOTES).max(1);
+        for (done, target) in targets.into_iter().enumerate() {
+            // On the feed every UI listens to, so a TUI's message line
+            // runs ("Archiving 120/500…") while the job works; the report
+            // says the rest when it ends.
+            if total >= LONG_CHANGE && done > 0 && done % step == 0 {
+                self.store.publish(Change::Notice {
+                    level: "info".into(),
+                    text: format!("{} {done}/{total}…", op.doing()),
+                });
+            }
             match self.apply_one(op, &target).await? {
                 Outcome::Changed(effect) => {
                     report.changed.push(target.key.clone());
@@ -147,6 +165,8 @@ impl Engine {
             ));
         }
         let for_leads = matches!(op, BulkOp::Enroll { .. } | BulkOp::Pause);
+        // A tag goes on a conversation or on a person, as `outpost tag` has it.
+        let tags = matches!(op, BulkOp::Tag { .. });
         if let BulkOp::Enroll { sequence } = op
             && self.store.get::<Sequence>(sequence)?.is_none()
         {
@@ -161,6 +181,25 @@ impl Engine {
             let thread = match self.conversation(&key) {
                 Ok(thread) => Some(thread),
                 Err(CommandError::NotFound(_)) if for_leads && key.contains('@') => None,
+                Err(CommandError::NotFound(_)) if tags => match self.tag_target(&key) {
+                    Ok(person) => {
+                        let email = person.key;
+                        if seen.insert(email.clone()) {
+                            targets.push(Target {
+                                key: email.clone(),
+                                thread: None,
+                                lead_email: Some(email),
+                                category: None,
+                            });
+                        }
+                        continue;
+                    }
+                    Err(CommandError::NotFound(_)) => {
+                        unknown.push(key);
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                },
                 Err(CommandError::NotFound(_)) => {
                     unknown.push(key);
                     continue;
@@ -187,8 +226,16 @@ impl Engine {
             });
         }
         if !unknown.is_empty() {
+            let (what, lists) = if tags {
+                (
+                    "conversation or lead",
+                    "`outpost inbox` lists conversation keys and `outpost leads` leads' emails",
+                )
+            } else {
+                ("conversation", "`outpost inbox` lists their keys")
+            };
             return Err(CommandError::NotFound(format!(
-                "no conversation {}; `outpost inbox` lists their keys (nothing was changed)",
+                "no {what} {}; {lists} (nothing was changed)",
                 unknown
                     .iter()
                     .map(|k| format!("{k:?}"))

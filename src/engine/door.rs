@@ -136,9 +136,12 @@ pub enum Request {
     },
     /// Every lead and campaign name, to build the leads table's index.
     LeadIndex,
-    /// Lead records by store key (`account/email`).
+    /// Lead records by store key (`account/email`), and the tags on the
+    /// people with these emails (tags changed without their records).
     LeadRecords {
         keys: Vec<String>,
+        #[serde(default)]
+        tag_emails: Vec<String>,
     },
     LeadRecord {
         key: String,
@@ -348,7 +351,7 @@ pub enum Response {
     InboxCounts(super::InboxCounts),
     Synced(crate::sync::SyncSummary),
     Thread(Option<ThreadView>),
-    Leads(Vec<Lead>),
+    Leads(Vec<super::TaggedLead>),
     Lead(Option<LeadView>),
     Stats(StatsReport),
     Sequences(Vec<SequenceSummary>),
@@ -408,6 +411,9 @@ pub enum Response {
 pub struct LeadRecords {
     pub found: Vec<Lead>,
     pub missing: Vec<String>,
+    /// The tags on each person found or asked about, by email (none: untagged).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One campaign's display name, for the leads table.
@@ -423,6 +429,9 @@ pub struct CampaignName {
 pub struct LeadIndexSource {
     pub leads: Vec<Lead>,
     pub campaigns: Vec<CampaignName>,
+    /// The tags on every tagged person, by email.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// What kind of failure, kept across the wire: the CLI exits 2 for the
@@ -615,7 +624,7 @@ impl Engine {
                     campaign_id: query.campaign_id,
                     ..Filters::default()
                 })?;
-                Response::Leads(self.leads(&query)?)
+                Response::Leads(self.tagged_leads(&query)?)
             }
             Request::Lead { email } => Response::Lead(self.lead(&email)?),
             Request::Stats { query } => {
@@ -736,13 +745,23 @@ impl Engine {
                     })?,
             ),
             Request::LeadIndex => Response::LeadIndex(self.lead_index_source()?),
-            Request::LeadRecords { keys } => {
+            Request::LeadRecords { keys, tag_emails } => {
                 let mut records = LeadRecords::default();
                 for key in keys {
                     match store.get::<Lead>(&key)? {
                         Some(lead) => records.found.push(lead),
                         None => records.missing.push(key),
                     }
+                }
+                let emails = records.found.iter().map(|l| l.email.clone());
+                for email in emails.chain(tag_emails) {
+                    let email = crate::model::normalize_email(&email);
+                    let target = crate::model::TagTarget::lead(&email);
+                    let tags = store
+                        .get::<crate::model::TagSet>(&target.record_key())?
+                        .map(|set| set.tags)
+                        .unwrap_or_default();
+                    records.tags.insert(email, tags);
                 }
                 Response::LeadRecords(records)
             }
@@ -887,6 +906,7 @@ impl Engine {
         for lead in store.iter::<Lead>() {
             source.leads.push(lead?);
         }
+        source.tags = self.lead_tag_map()?.into_iter().collect();
         Ok(source)
     }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memchr::memmem::Finder;
 
 use super::Engine;
-use crate::model::{Campaign, EventType, Lead};
+use crate::model::{Campaign, EventType, Lead, normalize_email};
 use crate::store::StoreResult;
 
 /// The columns of the leads table, in display order.
@@ -396,6 +396,9 @@ pub struct LeadIndex {
     orders: Vec<Vec<u32>>,
     campaign_names: HashMap<(String, i64), String>,
     live: usize,
+    /// The rep's tags on each person, by normalized email (a tag is on the
+    /// person, whichever account's record a row shows).
+    tags: HashMap<Box<str>, Vec<String>>,
 }
 
 impl LeadIndex {
@@ -413,7 +416,28 @@ impl LeadIndex {
         for lead in engine.store().iter::<Lead>() {
             rows.push(LeadRow::from_lead(&lead?, &campaign_names));
         }
-        Ok(Self::from_rows(rows, campaign_names))
+        let mut index = Self::from_rows(rows, campaign_names);
+        for (email, tags) in engine.lead_tag_map()? {
+            index.set_tags(&email, tags);
+        }
+        Ok(index)
+    }
+
+    /// The tags on the person with this email.
+    pub fn tags_of(&self, email: &str) -> &[String] {
+        self.tags
+            .get(normalize_email(email).as_str())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Replaces the tags on the person with this email (none: untagged).
+    pub fn set_tags(&mut self, email: &str, tags: Vec<String>) {
+        let email: Box<str> = normalize_email(email).into();
+        if tags.is_empty() {
+            self.tags.remove(&email);
+        } else {
+            self.tags.insert(email, tags);
+        }
     }
 
     pub fn from_leads(leads: &[Lead], campaign_names: HashMap<(String, i64), String>) -> LeadIndex {
@@ -436,6 +460,7 @@ impl LeadIndex {
             by_key,
             orders: Vec::new(),
             campaign_names,
+            tags: HashMap::new(),
         };
         index.orders = LeadColumn::ALL
             .iter()

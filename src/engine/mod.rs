@@ -220,6 +220,11 @@ impl Engine {
         &self.store
     }
 
+    /// How big the in-memory search index is (empty until a search).
+    pub fn search_index_size(&self) -> search::IndexSize {
+        self.search_index.size()
+    }
+
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::search::{
-    Condition, Context, Doc, Flag, LabelNames, SearchQuery, Term, conversation_copies, label_names,
+    Condition, Context, Doc, Docs, Flag, LabelNames, SearchQuery, Term, TextHits,
+    conversation_copies, label_names,
 };
 use super::{CommandError, CommandResult, Engine};
 use crate::model::*;
@@ -199,6 +200,15 @@ pub struct LeadView {
     pub tags: Vec<String>,
 }
 
+/// A lead as a list shows it: the record and the rep's tags on the person.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaggedLead {
+    #[serde(flatten)]
+    pub lead: Lead,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 impl LeadView {
     /// A campaign as the rep knows it: its name, else its id.
     pub fn campaign_label(&self, id: i64) -> String {
@@ -276,6 +286,9 @@ struct InboxFilter<'a> {
     /// Who each conversation is assigned to, by key.
     assignments: HashMap<String, String>,
     now: DateTime<Utc>,
+    /// The in-memory index's documents and the query's word hits, when the
+    /// search walks the index instead of the store.
+    indexed: Option<(Arc<Docs>, TextHits)>,
 }
 
 impl InboxFilter<'_> {
@@ -315,10 +328,20 @@ impl InboxFilter<'_> {
         if (apart && state == TriageState::Woke) || !self.wants(state) {
             return false;
         }
-        self.matches(&key, state, thread, doc)
+        let hits = self.indexed.as_ref().map(|(_, hits)| hits);
+        self.matches(&key, state, thread, doc, hits)
     }
 
-    fn matches(&self, key: &str, state: TriageState, thread: &Thread, doc: Option<&Doc>) -> bool {
+    /// `hits`: the word index's answers for the documents of this query's
+    /// walk (without them, documents' texts are read).
+    fn matches(
+        &self,
+        key: &str,
+        state: TriageState,
+        thread: &Thread,
+        doc: Option<&Doc>,
+        hits: Option<&TextHits>,
+    ) -> bool {
         let q = self.q;
         if q.scope.accounts.is_some()
             && !conversation_accounts(thread)
@@ -366,6 +389,7 @@ impl InboxFilter<'_> {
             state,
             assigned_to,
             me: q.scope.me.as_deref(),
+            hits,
         };
         self.search.matches(thread, doc, &cx)
     }
@@ -384,8 +408,12 @@ impl InboxFilter<'_> {
 }
 
 impl Engine {
-    fn inbox_filter<'a>(&self, q: &'a InboxQuery) -> CommandResult<InboxFilter<'a>> {
-        let now = self.clock.now();
+    /// The query made ready to run at `now`.
+    fn inbox_filter<'a>(
+        &self,
+        q: &'a InboxQuery,
+        now: DateTime<Utc>,
+    ) -> CommandResult<InboxFilter<'a>> {
         let mut search = match q.search.as_deref() {
             Some(text) => self
                 .settings
@@ -405,6 +433,16 @@ impl Engine {
                 condition: Condition::Label(label.trim().to_lowercase()),
             });
         }
+        // A search walks the in-memory index when it reads messages, or
+        // once the index is built (then no keystroke reads the store); a
+        // one-off `is:unread` from the CLI reads threads, not every body.
+        let indexed =
+            if search.needs_messages() || (!search.is_empty() && self.search_index.is_built()) {
+                let (needles, wanted) = search.needles();
+                Some(self.search_index.lookup(&self.store, &needles, &wanted)?)
+            } else {
+                None
+            };
         Ok(InboxFilter {
             q,
             search,
@@ -413,6 +451,7 @@ impl Engine {
             labels,
             assignments: self.assignment_map()?,
             now,
+            indexed,
         })
     }
 
@@ -425,12 +464,15 @@ impl Engine {
     }
 
     /// The conversations a filter walks, newest first, each with its
-    /// search document when the search reads messages: from the in-memory
-    /// index then (no message read from disk), else from the time index.
+    /// search document when the search walks the in-memory index (no
+    /// message read from disk, and only the conversations holding the
+    /// query's words), else from the time index.
     fn inbox_walk<'f>(&'f self, filter: &'f InboxFilter<'_>) -> StoreResult<Walk<'f>> {
-        if filter.search.needs_messages() {
-            let docs = self.search_index.all(&self.store)?;
-            let walk = (0..docs.len()).map(move |i| Ok(Found::Indexed(docs[i].clone())));
+        if let Some((docs, hits)) = &filter.indexed {
+            let walk = docs
+                .iter()
+                .filter(|doc| hits.candidate(doc))
+                .map(|doc| Ok(Found::Indexed(doc.clone())));
             return Ok(Box::new(walk));
         }
         Ok(Box::new(
@@ -456,11 +498,13 @@ impl Engine {
     /// Exact counts for an inbox query (its offset and limit aside), so a
     /// list shown a page at a time can still say how long it is.
     pub fn inbox_counts(&self, q: &InboxQuery) -> CommandResult<InboxCounts> {
-        let filter = self.inbox_filter(q)?;
-        let key = counts_key(q, self.store.write_count(), filter.now);
+        let now = self.clock.now();
+        // Kept only for a query that ran, so a bad one still gets its error.
+        let key = counts_key(q, self.store.write_count(), now);
         if let Some(counts) = self.search_index.kept_counts(&key) {
             return Ok(counts);
         }
+        let filter = self.inbox_filter(q, now)?;
         let mut counts = InboxCounts::default();
         for found in self.inbox_walk(&filter)? {
             let found = found?;
@@ -476,7 +520,7 @@ impl Engine {
     /// Replies across every account, newest first; conversations back from
     /// a snooze come before the rest, most recently woken first.
     pub fn inbox(&self, q: &InboxQuery) -> CommandResult<Vec<ThreadView>> {
-        let filter = self.inbox_filter(q)?;
+        let filter = self.inbox_filter(q, self.clock.now())?;
         let woke = if filter.listed() {
             self.woken(&filter)?
         } else {
@@ -485,7 +529,7 @@ impl Engine {
         // A search over the in-memory index walks it to the end and keeps
         // the counts: the TUI asks for them next with the same query, and a
         // rare word would otherwise be looked for in every body twice.
-        let count_all = filter.search.needs_messages();
+        let count_all = filter.indexed.is_some();
         let mut counts = InboxCounts::default();
         let rest = self.inbox_walk(&filter)?.filter(|found| match found {
             Ok(found) => filter.admits(found.thread(), found.doc(), true),
@@ -541,7 +585,9 @@ impl Engine {
                 Found::Stored(Box::new(thread.clone()))
             };
             let key = thread.key();
-            if filter.matches(&key, TriageState::Woke, &thread, found.doc()) {
+            // The word hits are for the walk's documents; this one was
+            // read again, so its own text says.
+            if filter.matches(&key, TriageState::Woke, &thread, found.doc(), None) {
                 let by_reply = thread.last_inbound_at.filter(|at| Some(*at) > t.snoozed_at);
                 let woke_at = match (by_reply, t.snoozed_until) {
                     (Some(reply), Some(until)) => reply.min(until),
@@ -581,6 +627,22 @@ impl Engine {
             assigned_to: self.store.get::<Assignment>(&key)?.map(|a| a.user),
             ..row
         }))
+    }
+
+    /// [`Engine::leads`], each with the tags on the person.
+    pub fn tagged_leads(&self, q: &LeadQuery) -> CommandResult<Vec<TaggedLead>> {
+        let leads = self.leads(q)?;
+        let tags = self.lead_tag_map()?;
+        Ok(leads
+            .into_iter()
+            .map(|lead| TaggedLead {
+                tags: tags
+                    .get(&normalize_email(&lead.email))
+                    .cloned()
+                    .unwrap_or_default(),
+                lead,
+            })
+            .collect())
     }
 
     pub fn leads(&self, q: &LeadQuery) -> CommandResult<Vec<Lead>> {

@@ -38,7 +38,7 @@ pub fn parse_tag_changes(words: &[String]) -> Result<(Vec<String>, Vec<String>),
 impl Engine {
     /// What a KEY names: a conversation (as `outpost inbox` prints its key),
     /// else a lead by address or by lead key (`account/email`).
-    fn tag_target(&self, key: &str) -> CommandResult<TagTarget> {
+    pub(crate) fn tag_target(&self, key: &str) -> CommandResult<TagTarget> {
         let key = key.trim();
         match self.conversation(key) {
             Ok(thread) => return Ok(TagTarget::conversation(&thread.key())),
@@ -132,6 +132,18 @@ impl Engine {
             .iter::<TagSet>()
             .map(|t| t.map(|t| (t.key(), t.tags)))
             .collect()
+    }
+
+    /// The tags on every tagged person, by email.
+    pub(crate) fn lead_tag_map(&self) -> StoreResult<HashMap<String, Vec<String>>> {
+        let mut map = HashMap::new();
+        for set in self.store.iter::<TagSet>() {
+            let set = set?;
+            if set.target.on == TagOn::Lead && !set.tags.is_empty() {
+                map.insert(set.target.key, set.tags);
+            }
+        }
+        Ok(map)
     }
 
     /// Tags in use, by name, with how many conversations and leads carry each.

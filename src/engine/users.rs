@@ -658,7 +658,7 @@ impl Engine {
                 }
             }
             Response::Leads(mut leads) => {
-                leads.retain(|l| sees(&l.account));
+                leads.retain(|l| sees(&l.lead.account));
                 Response::Leads(leads)
             }
             Response::Threads(mut threads) => {

@@ -43,6 +43,22 @@ pub enum BulkOp {
 }
 
 impl BulkOp {
+    /// What it is doing, for a message line ("Archiving 120/500…").
+    pub fn doing(&self) -> &'static str {
+        match self {
+            BulkOp::Archive => "Archiving",
+            BulkOp::Unarchive => "Bringing back",
+            BulkOp::Snooze { .. } => "Snoozing",
+            BulkOp::Unsnooze => "Waking",
+            BulkOp::Read => "Marking read",
+            BulkOp::Unread => "Marking unread",
+            BulkOp::Category { .. } => "Setting the category of",
+            BulkOp::Enroll { .. } => "Enrolling",
+            BulkOp::Pause => "Pausing",
+            BulkOp::Tag { .. } => "Tagging",
+        }
+    }
+
     /// What the rep reads: "archive", "snooze", "category Interested".
     pub fn label(&self) -> String {
         match self {

@@ -340,14 +340,16 @@ impl App {
     }
 
     pub fn request_lead_rows(&mut self) {
-        if self.leads.rows_inflight || self.leads.pending.is_empty() || self.leads.index.is_none() {
+        let nothing = self.leads.pending.is_empty() && self.leads.tagged.is_empty();
+        if self.leads.rows_inflight || nothing || self.leads.index.is_none() {
             return;
         }
         self.leads.rows_inflight = true;
         let keys = std::mem::take(&mut self.leads.pending)
             .into_iter()
             .collect();
-        self.jobs.push(Job::LeadRows { keys });
+        let tag_emails = std::mem::take(&mut self.leads.tagged).into_iter().collect();
+        self.jobs.push(Job::LeadRows { keys, tag_emails });
     }
 
     // ------------------------------------------------------------ input
@@ -2109,7 +2111,7 @@ impl App {
             self.inbox.cursor.clamp(self.inbox.rows.len());
         }
         self.inbox.clear_selection();
-        self.info(format!("{} {count}…", bulk_verb(&operation)));
+        self.info(format!("{} {count}…", operation.doing()));
         self.jobs.push(Job::Bulk { operation, target });
     }
 
@@ -2160,7 +2162,7 @@ impl App {
     /// One change to the leads table's selection, as a job.
     fn run_leads_bulk(&mut self, operation: BulkOp) {
         let keys: Vec<String> = std::mem::take(&mut self.leads.picked).into_iter().collect();
-        self.info(format!("{} {} leads…", bulk_verb(&operation), keys.len()));
+        self.info(format!("{} {} leads…", operation.doing(), keys.len()));
         self.jobs.push(Job::Bulk {
             operation,
             target: BulkTarget::Keys { keys },
@@ -2193,22 +2195,6 @@ impl App {
             self.tick = self.tick.wrapping_add(1);
             self.dirty = true;
         }
-    }
-}
-
-/// What a bulk change is doing, for the message line ("Archiving 50…").
-pub fn bulk_verb(operation: &BulkOp) -> &'static str {
-    match operation {
-        BulkOp::Archive => "Archiving",
-        BulkOp::Unarchive => "Bringing back",
-        BulkOp::Snooze { .. } => "Snoozing",
-        BulkOp::Unsnooze => "Waking",
-        BulkOp::Read => "Marking read",
-        BulkOp::Unread => "Marking unread",
-        BulkOp::Category { .. } => "Setting the category of",
-        BulkOp::Enroll { .. } => "Enrolling",
-        BulkOp::Pause => "Pausing",
-        BulkOp::Tag { .. } => "Tagging",
     }
 }
 

@@ -71,6 +71,8 @@ pub enum Job {
     /// Re-read leads that changed, for the in-memory index.
     LeadRows {
         keys: Vec<String>,
+        /// People whose tags changed.
+        tag_emails: Vec<String>,
     },
     Lead {
         email: String,
@@ -254,6 +256,8 @@ pub enum JobResult {
     LeadRows {
         found: Vec<Lead>,
         missing: Vec<String>,
+        /// The tags on each person found or asked about, by email.
+        tags: std::collections::BTreeMap<String, Vec<String>>,
     },
     Lead {
         email: String,
@@ -372,7 +376,7 @@ fn request_for(job: &Job) -> (&'static str, Request) {
         Job::Assignees { .. } => ("users", Request::Users),
         Job::Assign { key, to, .. } => ("assign", Request::Assign { key, to }),
         Job::LeadIndex => ("leads", Request::LeadIndex),
-        Job::LeadRows { keys } => ("lead", Request::LeadRecords { keys }),
+        Job::LeadRows { keys, tag_emails } => ("lead", Request::LeadRecords { keys, tag_emails }),
         Job::Lead { email } => ("lead", Request::Lead { email }),
         Job::Stats => (
             "stats",
@@ -546,6 +550,7 @@ fn result_for(job: Job, response: Response) -> JobResult {
         (Job::LeadRows { .. }, Response::LeadRecords(records)) => JobResult::LeadRows {
             found: records.found,
             missing: records.missing,
+            tags: records.tags,
         },
         (Job::Lead { email }, Response::Lead(view)) => JobResult::Lead {
             email,
@@ -758,7 +763,11 @@ pub async fn run(backend: impl Into<Backend>, job: Job) -> JobResult {
                     .into_iter()
                     .map(|c| ((c.account, c.id), c.name))
                     .collect();
-                LeadIndex::from_leads(&source.leads, names)
+                let mut index = LeadIndex::from_leads(&source.leads, names);
+                for (email, tags) in source.tags {
+                    index.set_tags(&email, tags);
+                }
+                index
             })
             .await;
             match built {

@@ -73,7 +73,11 @@ impl App {
                 self.leads.refilter();
                 self.request_lead_rows();
             }
-            JobResult::LeadRows { found, missing } => {
+            JobResult::LeadRows {
+                found,
+                missing,
+                tags,
+            } => {
                 self.leads.rows_inflight = false;
                 if let Some(index) = &mut self.leads.index {
                     for lead in &found {
@@ -81,6 +85,9 @@ impl App {
                     }
                     for key in &missing {
                         index.remove(key);
+                    }
+                    for (email, tags) in tags {
+                        index.set_tags(&email, tags);
                     }
                 }
                 // Rows arrived or changed: recompute in full (narrowing the
@@ -663,6 +670,11 @@ impl App {
                 | Kind::Tags
                 | Kind::GmailLabels
                 | Kind::Assignment => {
+                    // A person's tags show in the leads table too.
+                    if let Some(email) = key.strip_prefix("lead:") {
+                        self.leads.tagged.insert(email.to_string());
+                        self.request_lead_rows();
+                    }
                     self.request_inbox(true);
                     if self.screen() == super::action::Screen::Thread
                         && (kind == Kind::Message || key == self.thread.key)

@@ -1,13 +1,19 @@
 //! The engine's in-memory search index: per conversation in the inbox, its
 //! thread and a lower-cased text of everything a search reads (subject,
 //! names, addresses, every message body), so a keystroke never re-reads the
-//! messages. Built on first use, kept fresh from the store's change feed:
-//! before each use the changes since are drained and only the conversations
-//! they touched are read again; a feed that lagged rebuilds all.
+//! messages; and a word index over those texts (every distinct word, sorted,
+//! with the conversations holding it), so a typed word is a range of that
+//! list instead of a scan of every text. Built on first use, kept fresh
+//! from the store's change feed: before each use the changes since are
+//! drained and only the conversations they touched are read again; a feed
+//! that lagged rebuilds all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use memchr::memmem::Finder;
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
 
 use crate::engine::InboxCounts;
@@ -29,6 +35,137 @@ pub struct Doc {
     pub has_attachment: bool,
     /// The message keys read into this document.
     messages: Vec<String>,
+    /// Its place in the word index, when the index holds it.
+    slot: Option<u32>,
+}
+
+/// The words of a text: its runs of letters and digits (`ann.lee@acme.io`
+/// holds `ann`, `lee`, `acme` and `io`).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// What a search looks for in a conversation's text, lower-cased: a free
+/// word, found at the start of a word (`meet` finds `meeting`, not
+/// `sweet`), or a "quoted phrase", found as whole words in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needle<'a> {
+    pub text: &'a str,
+    /// A phrase: it must also end where a word ends.
+    pub whole: bool,
+}
+
+impl Needle<'_> {
+    /// Whether `text` (lower-cased) holds the needle.
+    pub fn occurs_in(&self, text: &str) -> bool {
+        self.occurs_with(&Finder::new(self.text), text)
+    }
+
+    /// [`Needle::occurs_in`] with the needle's searcher made once for many
+    /// texts (a phrase is checked in thousands).
+    fn occurs_with(&self, finder: &Finder<'_>, text: &str) -> bool {
+        let needle = self.text;
+        // Punctuation at an end (`@acme`, `acme.`) may touch anything.
+        let free_start = !needle.starts_with(char::is_alphanumeric);
+        let free_end = !self.whole || !needle.ends_with(char::is_alphanumeric);
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        // A match of valid UTF-8 in valid UTF-8 starts and ends on char
+        // boundaries, so slicing there is safe.
+        finder.find_iter(text.as_bytes()).any(|at| {
+            (free_start || boundary(text[..at].chars().next_back()))
+                && (free_end || boundary(text[at + needle.len()..].chars().next()))
+        })
+    }
+}
+
+/// A set of word-index slots (conversations), as bits.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSet(Vec<u64>);
+
+impl SlotSet {
+    fn insert(&mut self, slot: u32) {
+        let (word, bit) = (slot as usize / 64, slot % 64);
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    pub fn contains(&self, slot: u32) -> bool {
+        self.0
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn intersect(&mut self, other: &SlotSet) {
+        self.0.truncate(other.0.len());
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            *mine &= theirs;
+        }
+    }
+
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            (0..64)
+                .filter(move |bit| word & (1 << bit) != 0)
+                .map(move |bit| (i * 64 + bit) as u32)
+        })
+    }
+}
+
+/// Which conversations hold each text of a query (its free words and
+/// phrases), from the word index.
+#[derive(Debug, Clone, Default)]
+pub struct TextHits {
+    /// Each needle (text, whole) and the slots of the documents holding it.
+    by_text: Vec<((String, bool), SlotSet)>,
+    /// The conversations holding every text the query asks for (not those
+    /// it negates); `None` when it asks for none.
+    candidates: Option<SlotSet>,
+}
+
+impl TextHits {
+    /// Whether the conversation in `doc` holds `needle`: from the index
+    /// when both know it, else by reading the document's text.
+    pub fn holds(hits: Option<&TextHits>, doc: &Doc, needle: Needle<'_>) -> bool {
+        let known = hits
+            .zip(doc.slot)
+            .and_then(|(hits, slot)| hits.find(needle).map(|set| set.contains(slot)));
+        known.unwrap_or_else(|| needle.occurs_in(&doc.text))
+    }
+
+    fn find(&self, needle: Needle<'_>) -> Option<&SlotSet> {
+        self.by_text
+            .iter()
+            .find(|((text, whole), _)| text == needle.text && *whole == needle.whole)
+            .map(|(_, set)| set)
+    }
+
+    /// Whether a conversation can match at all: it holds every text asked for.
+    pub fn candidate(&self, doc: &Doc) -> bool {
+        match (&self.candidates, doc.slot) {
+            (None, _) => true,
+            (Some(set), Some(slot)) => set.contains(slot),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// How big the index is, for the benchmark and `doctor`-style reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexSize {
+    pub documents: usize,
+    /// The lower-cased texts kept for phrases.
+    pub text_bytes: usize,
+    pub words: usize,
+    /// Conversation entries over every word's list.
+    pub postings: usize,
+    /// Bytes of the sorted word list and its lists.
+    pub posting_bytes: usize,
+    /// How many documents' texts searches have read (phrases and words
+    /// with punctuation, checked on the conversations holding their words).
+    pub texts_read: u64,
 }
 
 /// Every conversation of the inbox (archived and snoozed included), newest first.
@@ -46,6 +183,12 @@ struct State {
     message_conversation: HashMap<String, String>,
     /// The last full list, while nothing changed since.
     ordered: Option<Arc<Docs>>,
+    /// Every distinct word of the documents, sorted, with the slots of the
+    /// documents holding it, ascending.
+    postings: BTreeMap<Box<str>, Vec<u32>>,
+    /// The document in each slot; `None` is a free slot.
+    slots: Vec<Option<Arc<Doc>>>,
+    free_slots: Vec<u32>,
 }
 
 /// Shared by every clone of an engine.
@@ -54,6 +197,7 @@ pub struct SearchIndex {
     state: Mutex<State>,
     /// The counts the last search listing found, by what they are good for.
     counts: Mutex<Option<(String, InboxCounts)>>,
+    texts_read: AtomicU64,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -63,37 +207,61 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 impl SearchIndex {
-    /// Every inbox conversation's document, newest first.
-    pub fn all(&self, store: &Store) -> StoreResult<Arc<Docs>> {
+    /// Every inbox conversation's document, newest first, and which of them
+    /// hold each needle (the query's free words and phrases): a word is a
+    /// prefix range of the sorted word list; a phrase, or a word with
+    /// punctuation, is read only in the documents holding its words.
+    /// `wanted`: the needles every match must hold (those not negated).
+    pub fn lookup(
+        &self,
+        store: &Store,
+        needles: &[Needle<'_>],
+        wanted: &[Needle<'_>],
+    ) -> StoreResult<(Arc<Docs>, TextHits)> {
         let mut state = self.lock();
-        state.catch_up(store)?;
-        if let Some(ordered) = &state.ordered {
-            return Ok(ordered.clone());
-        }
-        if !state.complete {
-            state.docs.clear();
-            state.message_conversation.clear();
-            state.stale.clear();
-            for thread in store.by_index::<Thread>(Index::ThreadsByTime, b"", true) {
-                let thread = thread?;
-                state.insert(store, thread)?;
+        let docs = state.fresh(store)?;
+        let mut hits = TextHits::default();
+        for &needle in needles {
+            if hits.find(needle).is_some() {
+                continue;
             }
-            state.complete = true;
-        } else {
-            for key in std::mem::take(&mut state.stale) {
-                state.refresh_one(store, &key)?;
+            let (set, read) = state.holding(needle);
+            self.texts_read.fetch_add(read, Ordering::Relaxed);
+            hits.by_text
+                .push(((needle.text.to_string(), needle.whole), set));
+        }
+        for &needle in wanted {
+            let set = hits.find(needle).cloned().unwrap_or_default();
+            match &mut hits.candidates {
+                Some(candidates) => candidates.intersect(&set),
+                None => hits.candidates = Some(set),
             }
         }
-        let mut ordered: Docs = state.docs.values().cloned().collect();
-        ordered.sort_by(|a, b| {
-            b.thread
-                .last_message_at
-                .cmp(&a.thread.last_message_at)
-                .then_with(|| b.thread.key().cmp(&a.thread.key()))
-        });
-        let ordered = Arc::new(ordered);
-        state.ordered = Some(ordered.clone());
-        Ok(ordered)
+        Ok((docs, hits))
+    }
+
+    /// Whether the index holds every inbox conversation (a search after
+    /// this one reads nothing from disk).
+    pub fn is_built(&self) -> bool {
+        self.lock().complete
+    }
+
+    pub fn size(&self) -> IndexSize {
+        let state = self.lock();
+        let postings: usize = state.postings.values().map(Vec::len).sum();
+        IndexSize {
+            documents: state.docs.len(),
+            text_bytes: state.docs.values().map(|d| d.text.len()).sum(),
+            words: state.postings.len(),
+            postings,
+            posting_bytes: postings * size_of::<u32>()
+                + state
+                    .postings
+                    .keys()
+                    .map(|w| w.len() + size_of::<Box<str>>() + size_of::<Vec<u32>>())
+                    .sum::<usize>(),
+            texts_read: self.texts_read.load(Ordering::Relaxed),
+        }
     }
 
     /// One conversation's document (read now if it was not kept).
@@ -106,14 +274,14 @@ impl SearchIndex {
         {
             return Ok(doc.clone());
         }
-        let doc = Arc::new(build(store, thread.clone())?);
+        let doc = build(store, thread.clone())?;
         // Only a complete index keeps single documents: a partial one would
         // have to track which conversations it lacks.
         if state.complete && thread.is_primary() && thread.has_reply {
             state.stale.remove(&key);
-            state.remember(doc.clone());
+            return Ok(state.remember(doc));
         }
-        Ok(doc)
+        Ok(Arc::new(doc))
     }
 
     /// Keeps the counts a search listing found on its way.
@@ -143,6 +311,98 @@ impl SearchIndex {
 }
 
 impl State {
+    /// Every document, newest first, after taking in the changes since the
+    /// last use.
+    fn fresh(&mut self, store: &Store) -> StoreResult<Arc<Docs>> {
+        self.catch_up(store)?;
+        if let Some(ordered) = &self.ordered {
+            return Ok(ordered.clone());
+        }
+        if !self.complete {
+            let feed = self.feed.take();
+            *self = State {
+                feed,
+                ..State::default()
+            };
+            for thread in store.by_index::<Thread>(Index::ThreadsByTime, b"", true) {
+                let thread = thread?;
+                self.insert(store, thread)?;
+            }
+            self.complete = true;
+        } else {
+            for key in std::mem::take(&mut self.stale) {
+                self.refresh_one(store, &key)?;
+            }
+        }
+        let mut ordered: Docs = self.docs.values().cloned().collect();
+        ordered.sort_by(|a, b| {
+            b.thread
+                .last_message_at
+                .cmp(&a.thread.last_message_at)
+                .then_with(|| b.thread.key().cmp(&a.thread.key()))
+        });
+        let ordered = Arc::new(ordered);
+        self.ordered = Some(ordered.clone());
+        Ok(ordered)
+    }
+
+    /// The slots of the documents holding `needle`, and how many
+    /// documents' texts were read to know.
+    fn holding(&self, needle: Needle<'_>) -> (SlotSet, u64) {
+        let text = needle.text;
+        let mut tokens: Vec<&str> = words(text).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        let mut found: Option<SlotSet> = None;
+        for token in &tokens {
+            let mut set = SlotSet::default();
+            let from = (Bound::Included(*token), Bound::Unbounded);
+            for (_, slots) in self
+                .postings
+                .range::<str, _>(from)
+                .take_while(|(word, _)| word.starts_with(token))
+            {
+                for &slot in slots {
+                    set.insert(slot);
+                }
+            }
+            match &mut found {
+                Some(found) => found.intersect(&set),
+                None => found = Some(set),
+            }
+        }
+        // One free word as typed: its prefix range is the answer; one
+        // quoted word: its own list. Otherwise the ranges only narrow, and
+        // the texts say where the words stand.
+        if tokens.len() == 1 && tokens[0] == text {
+            if !needle.whole {
+                return (found.unwrap_or_default(), 0);
+            }
+            let mut set = SlotSet::default();
+            for &slot in self.postings.get(text).into_iter().flatten() {
+                set.insert(slot);
+            }
+            return (set, 0);
+        }
+        let candidates: Vec<u32> = match &found {
+            Some(set) => set.slots().collect(),
+            // No letter or digit in it: every document may hold it.
+            None => (0..self.slots.len() as u32).collect(),
+        };
+        let finder = Finder::new(text);
+        let mut set = SlotSet::default();
+        let mut read = 0;
+        for slot in candidates {
+            if let Some(doc) = &self.slots[slot as usize] {
+                read += 1;
+                if needle.occurs_with(&finder, &doc.text) {
+                    set.insert(slot);
+                }
+            }
+        }
+        (set, read)
+    }
+
     /// Takes in the changes since the last use; a lagged feed starts over.
     fn catch_up(&mut self, store: &Store) -> StoreResult<()> {
         let feed = self.feed.get_or_insert_with(|| store.subscribe());
@@ -198,14 +458,35 @@ impl State {
 
     fn mark(&mut self, conversation: String) {
         self.ordered = None;
-        if let Some(doc) = self.docs.remove(&conversation) {
-            for message in &doc.messages {
-                self.message_conversation.remove(message);
-            }
-        }
+        self.forget(&conversation);
         if self.complete {
             self.stale.insert(conversation);
         }
+    }
+
+    /// Drops a conversation's document, its words and its slot.
+    fn forget(&mut self, conversation: &str) {
+        let Some(doc) = self.docs.remove(conversation) else {
+            return;
+        };
+        for message in &doc.messages {
+            self.message_conversation.remove(message);
+        }
+        let Some(slot) = doc.slot else {
+            return;
+        };
+        for word in distinct_words(&doc.text) {
+            if let Some(slots) = self.postings.get_mut(word) {
+                if let Ok(at) = slots.binary_search(&slot) {
+                    slots.remove(at);
+                }
+                if slots.is_empty() {
+                    self.postings.remove(word);
+                }
+            }
+        }
+        self.slots[slot as usize] = None;
+        self.free_slots.push(slot);
     }
 
     /// Reads one changed conversation again: kept if it is in the inbox.
@@ -217,19 +498,44 @@ impl State {
     }
 
     fn insert(&mut self, store: &Store, thread: Thread) -> StoreResult<()> {
-        let doc = Arc::new(build(store, thread)?);
+        let doc = build(store, thread)?;
         self.remember(doc);
         Ok(())
     }
 
-    fn remember(&mut self, doc: Arc<Doc>) {
+    /// Keeps a document: in the list, and its words in the word index.
+    fn remember(&mut self, mut doc: Doc) -> Arc<Doc> {
         let key = doc.thread.key();
+        self.forget(&key);
+        let slot = self.free_slots.pop().unwrap_or(self.slots.len() as u32);
+        doc.slot = Some(slot);
+        for word in distinct_words(&doc.text) {
+            let slots = self.postings.entry(word.into()).or_default();
+            // Slots mostly grow, so this is mostly a push.
+            if let Err(at) = slots.binary_search(&slot) {
+                slots.insert(at, slot);
+            }
+        }
         for message in &doc.messages {
             self.message_conversation
                 .insert(message.clone(), key.clone());
         }
-        self.docs.insert(key, doc);
+        let doc = Arc::new(doc);
+        if slot as usize == self.slots.len() {
+            self.slots.push(Some(doc.clone()));
+        } else {
+            self.slots[slot as usize] = Some(doc.clone());
+        }
+        self.docs.insert(key, doc.clone());
+        doc
     }
+}
+
+fn distinct_words(text: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = words(text).collect();
+    words.sort_unstable();
+    words.dedup();
+    words
 }
 
 /// The conversation a provider thread belongs to.
@@ -304,6 +610,7 @@ fn build(store: &Store, thread: Thread) -> StoreResult<Doc> {
         labels,
         has_attachment,
         messages,
+        slot: None,
     })
 }
 
@@ -326,4 +633,47 @@ fn push_line(out: &mut String, text: &str) {
         }
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(text: &str) -> Needle<'_> {
+        Needle { text, whole: false }
+    }
+
+    fn phrase(text: &str) -> Needle<'_> {
+        Needle { text, whole: true }
+    }
+
+    #[test]
+    fn a_word_starts_a_word_and_a_phrase_is_whole_words() {
+        let text = "our purple giraffe budget\nann.lee@northwind.io";
+        assert!(word("gir").occurs_in(text));
+        assert!(word("giraffe").occurs_in(text));
+        assert!(!word("raffe").occurs_in(text));
+        assert!(word("north").occurs_in(text) && word("lee@north").occurs_in(text));
+        assert!(word("@northwind").occurs_in(text));
+        assert!(phrase("purple giraffe").occurs_in(text));
+        assert!(!phrase("purple gir").occurs_in(text));
+        assert!(!phrase("urple giraffe").occurs_in(text));
+        assert!(!phrase("giraffe purple").occurs_in(text));
+        assert!(phrase("budget").occurs_in(text) && !phrase("budge").occurs_in(text));
+    }
+
+    #[test]
+    fn slot_sets_intersect_and_list_their_slots() {
+        let mut a = SlotSet::default();
+        let mut b = SlotSet::default();
+        for slot in [1, 64, 130] {
+            a.insert(slot);
+        }
+        for slot in [64, 130, 200] {
+            b.insert(slot);
+        }
+        a.intersect(&b);
+        assert_eq!(a.slots().collect::<Vec<_>>(), [64, 130]);
+        assert!(a.contains(130) && !a.contains(1) && !a.contains(200) && !a.contains(9999));
+    }
 }

@@ -7,7 +7,7 @@ mod query;
 
 use std::collections::HashMap;
 
-pub use index::{Doc, Docs, SearchIndex, conversation_copies};
+pub use index::{Doc, Docs, IndexSize, Needle, SearchIndex, TextHits, conversation_copies};
 pub use query::{Condition, Flag, KEYS, SearchQuery, Term};
 
 use crate::model::{GmailLabels, Lead, Thread, TriageState};
@@ -39,9 +39,28 @@ pub struct Context<'a> {
     pub assigned_to: Option<&'a str>,
     /// Who "me" is for `assigned:me`.
     pub me: Option<&'a str>,
+    /// Which conversations hold the query's words, from the word index;
+    /// without it a document's text is read.
+    pub hits: Option<&'a TextHits>,
 }
 
 impl SearchQuery {
+    /// The free words and phrases: every one (to look up) and those a
+    /// match must hold (not negated).
+    pub fn needles(&self) -> (Vec<Needle<'_>>, Vec<Needle<'_>>) {
+        let mut every = Vec::new();
+        let mut wanted = Vec::new();
+        for term in &self.terms {
+            if let Some(needle) = term.condition.needle() {
+                every.push(needle);
+                if !term.negated {
+                    wanted.push(needle);
+                }
+            }
+        }
+        (every, wanted)
+    }
+
     /// Whether matching needs the conversation's messages (bodies, senders,
     /// labels, attachments), not only its thread record.
     pub fn needs_messages(&self) -> bool {
@@ -49,6 +68,7 @@ impl SearchQuery {
             matches!(
                 c,
                 Condition::Text(_)
+                    | Condition::Phrase(_)
                     | Condition::From(_)
                     | Condition::To(_)
                     | Condition::Label(_)
@@ -73,13 +93,16 @@ impl SearchQuery {
     pub fn matches_lead(&self, lead: &Lead, tags: &[String]) -> bool {
         self.terms.iter().all(|term| {
             let hit = match &term.condition {
-                Condition::Text(needle) => [
-                    lead.email.to_lowercase(),
-                    lead.full_name().to_lowercase(),
-                    lead.company.as_deref().unwrap_or_default().to_lowercase(),
-                ]
-                .iter()
-                .any(|field| field.contains(needle.as_str())),
+                Condition::Text(_) | Condition::Phrase(_) => {
+                    let needle = term.condition.needle().expect("a text");
+                    [
+                        lead.email.to_lowercase(),
+                        lead.full_name().to_lowercase(),
+                        lead.company.as_deref().unwrap_or_default().to_lowercase(),
+                    ]
+                    .iter()
+                    .any(|field| needle.occurs_in(field))
+                }
                 Condition::Tag(tag) => tags.iter().any(|t| t == tag),
                 Condition::Campaign(name) => lead.memberships.iter().any(|m| {
                     m.campaign_name
@@ -98,7 +121,10 @@ impl SearchQuery {
             .find(|c| {
                 !matches!(
                     c,
-                    Condition::Text(_) | Condition::Tag(_) | Condition::Campaign(_)
+                    Condition::Text(_)
+                        | Condition::Phrase(_)
+                        | Condition::Tag(_)
+                        | Condition::Campaign(_)
                 )
             })
             .map(|_| {
@@ -111,15 +137,18 @@ impl SearchQuery {
 fn holds(condition: &Condition, thread: &Thread, doc: Option<&Doc>, cx: &Context<'_>) -> bool {
     let lower_contains = |text: &str, needle: &str| text.to_lowercase().contains(needle);
     match condition {
-        Condition::Text(needle) => match doc {
-            Some(doc) => doc.text.contains(needle.as_str()),
-            None => [&thread.subject, &thread.snippet, &thread.preview]
-                .into_iter()
-                .chain(thread.lead_name.iter())
-                .chain(thread.lead_email.iter())
-                .chain(thread.participants.iter())
-                .any(|field| lower_contains(field, needle)),
-        },
+        Condition::Text(_) | Condition::Phrase(_) => {
+            let needle = condition.needle().expect("a text");
+            match doc {
+                Some(doc) => TextHits::holds(cx.hits, doc, needle),
+                None => [&thread.subject, &thread.snippet, &thread.preview]
+                    .into_iter()
+                    .chain(thread.lead_name.iter())
+                    .chain(thread.lead_email.iter())
+                    .chain(thread.participants.iter())
+                    .any(|field| needle.occurs_in(&field.to_lowercase())),
+            }
+        }
         Condition::From(needle) => doc.is_some_and(|d| d.from.contains(needle.as_str())),
         Condition::To(needle) => doc.is_some_and(|d| d.to.contains(needle.as_str())),
         Condition::Category(name) => thread

@@ -1,9 +1,12 @@
 //! The search syntax, one parser for `/` in the TUI, `inbox --search` and
-//! `leads --search`: free words (all must match, case-insensitive; "quoted
-//! phrases" kept whole), `key:value` operators, and `-term` negation.
+//! `leads --search`: free words (all must match, case-insensitive, each at
+//! the start of a word: `meet` finds "meeting", not "sweet"), "quoted
+//! phrases" (whole words in that order), `key:value` operators, and
+//! `-term` negation.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
+use super::index::Needle;
 use crate::triage::when::{local, parse_delay, parse_weekday};
 
 /// The operators, as an error lists them.
@@ -22,8 +25,11 @@ pub enum Flag {
 /// One condition a conversation must meet. Text values are lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
-    /// A word or phrase anywhere: subject, bodies, names, addresses.
+    /// A free word: the start of a word anywhere in subject, bodies,
+    /// names, addresses, attachment names.
     Text(String),
+    /// A quoted phrase: whole words in that order, in the same places.
+    Phrase(String),
     From(String),
     To(String),
     Category(String),
@@ -47,6 +53,17 @@ pub struct Term {
     pub condition: Condition,
 }
 
+impl Condition {
+    /// What a free word or phrase looks for in a conversation's text.
+    pub fn needle(&self) -> Option<Needle<'_>> {
+        match self {
+            Condition::Text(text) => Some(Needle { text, whole: false }),
+            Condition::Phrase(text) => Some(Needle { text, whole: true }),
+            _ => None,
+        }
+    }
+}
+
 /// A parsed query: every term must hold (a negated one must not).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
@@ -63,7 +80,9 @@ impl SearchQuery {
         let mut terms = Vec::new();
         for (negated, word, quoted) in split(text)? {
             let condition = if quoted {
-                Condition::Text(word.to_lowercase())
+                // One space between words, as the indexed texts have.
+                let words: Vec<&str> = word.split_whitespace().collect();
+                Condition::Phrase(words.join(" ").to_lowercase())
             } else {
                 condition(&word, now, zone)?
             };
@@ -263,14 +282,14 @@ mod tests {
 
     #[test]
     fn words_phrases_and_negation() {
-        let q = parse(r#"Pricing "next QUARTER" -budget -"not now""#).unwrap();
+        let q = parse(r#"Pricing "next  QUARTER" -budget -"not now""#).unwrap();
         assert_eq!(
             q.terms,
             vec![
                 term(false, Condition::Text("pricing".into())),
-                term(false, Condition::Text("next quarter".into())),
+                term(false, Condition::Phrase("next quarter".into())),
                 term(true, Condition::Text("budget".into())),
-                term(true, Condition::Text("not now".into())),
+                term(true, Condition::Phrase("not now".into())),
             ]
         );
         assert!(parse("").unwrap().is_empty());

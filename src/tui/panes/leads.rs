@@ -131,6 +131,8 @@ pub struct LeadsPane {
     pub problems: Vec<String>,
     /// Leads changed in the store, waiting to be re-read into the index.
     pub pending: BTreeSet<String>,
+    /// People whose tags changed, by email, waiting to be re-read.
+    pub tagged: BTreeSet<String>,
     pub rows_inflight: bool,
     pub loading: bool,
     /// Leads picked for a bulk change (enroll, pause), by email.
@@ -290,9 +292,16 @@ impl LeadsPane {
                 let cells = columns.iter().zip(&widths).map(|(column, width)| {
                     let width = *width as usize;
                     Cell::from(match column {
-                        // A selected lead is marked before its name.
-                        LeadColumn::Name if picked => clip(&format!("✓ {}", r.name()), width),
-                        LeadColumn::Name => clip(r.name(), width),
+                        // A selected lead is marked before its name, its
+                        // tags follow it (`Dana Reyes #hot`).
+                        LeadColumn::Name => {
+                            let mark = if picked { "✓ " } else { "" };
+                            let mut name = format!("{mark}{}", r.name());
+                            for tag in index.tags_of(r.email()) {
+                                name.push_str(&format!(" #{tag}"));
+                            }
+                            clip(&name, width)
+                        }
                         LeadColumn::Email => clip(r.email(), width),
                         LeadColumn::LinkedIn => clip(&linkedin_handle(r.linkedin()), width),
                         LeadColumn::Company => clip(r.company(), width),
