@@ -428,7 +428,7 @@ fn a_reply_webhook_joins_the_gmail_copy_it_shares_message_ids_with() {
                           "time": (now - Duration::minutes(10)).to_rfc3339()},
     }))
     .unwrap();
-    let mut leads = BTreeMap::new();
+    let mut leads = outpost::engine::LeadChanges::default();
     outpost::server::routes::webhooks::apply::apply(&engine, &mut leads, "sl", &payload).unwrap();
 
     let copy: Thread = store.get("gm/t1").unwrap().unwrap();

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::Engine;
+use super::{Engine, LeadChanges, LeadEdit};
 use crate::model::*;
 use crate::store::StoreResult;
 
@@ -17,12 +17,9 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(fresh);
         }
-        {
-            let _guard = self.lock_leads();
-            let mut leads = BTreeMap::new();
-            self.advance_leads(&fresh, &mut leads)?;
-            self.put_leads(leads)?;
-        }
+        let mut leads = LeadChanges::default();
+        self.advance_leads(&fresh, &mut leads)?;
+        self.write_lead_changes(leads)?;
         self.react_to_new_events(&fresh)?;
         Ok(fresh)
     }
@@ -35,15 +32,6 @@ impl Engine {
             return Ok(());
         }
         self.after_new_events(fresh)
-    }
-
-    /// Writes the leads a batch changed, each with its index entries (the
-    /// caller holds the lead lock). Lead by lead rather than in one
-    /// transaction: most only move their last event, which needs no index
-    /// change and so no store-wide lock (see `Store::put_each`).
-    pub(crate) fn put_leads(&self, leads: BTreeMap<String, Lead>) -> StoreResult<usize> {
-        let leads: Vec<Lead> = leads.into_values().collect();
-        self.store.put_each(&leads)
     }
 
     /// Stores the events not seen before, each in its lead's activity record,
@@ -179,15 +167,14 @@ impl Engine {
         Ok(newest)
     }
 
-    /// Moves each lead's last interaction forward for `fresh` events. `leads`
-    /// holds the leads this batch changed so far, by key (read from there
-    /// first, changed ones put back there); the caller holds the lead lock and
-    /// writes them with [`Engine::put_leads`]. A lead the batch created is
-    /// found in `leads` even though no index knows it yet.
+    /// Moves each lead's last interaction forward for `fresh` events, as
+    /// changes kept in `leads` (the batch's lead changes so far; a lead the
+    /// batch created is found there though no index knows it yet), which
+    /// the caller writes with [`Engine::write_lead_changes`].
     pub(crate) fn advance_leads(
         &self,
         fresh: &[EmailEvent],
-        leads: &mut BTreeMap<String, Lead>,
+        leads: &mut LeadChanges,
     ) -> StoreResult<()> {
         // One index walk per address, however many events it has here.
         let mut indexed: HashMap<String, Vec<String>> = HashMap::new();
@@ -205,24 +192,22 @@ impl Engine {
                 }
             };
             let own = Lead::key_for(&event.account, &email);
-            if leads.contains_key(&own) && !keys.contains(&own) {
+            if leads.contains(&own) && !keys.contains(&own) {
                 keys.push(own);
             }
             for key in &keys {
-                let (lead, pending) = match leads.remove(key) {
-                    Some(lead) => (Some(lead), true),
-                    None => (self.store.get::<Lead>(key)?, false),
+                let stored = match leads.contains(key) {
+                    true => None,
+                    false => self.store.get::<Lead>(key)?,
                 };
-                let Some(mut lead) = lead else { continue };
-                let mut changed = lead.note_event(event.kind, event.at);
-                if event.kind == EventType::EmailUnsubscribed && !lead.unsubscribed {
-                    lead.unsubscribed = true;
-                    changed = true;
-                }
-                // An untouched lead stays out of the map: nothing to write.
-                if changed || pending {
-                    leads.insert(key.clone(), lead);
-                }
+                leads.push(
+                    key,
+                    stored,
+                    LeadEdit::Event {
+                        kind: event.kind,
+                        at: event.at,
+                    },
+                );
             }
         }
         Ok(())
@@ -275,17 +260,31 @@ mod tests {
     #[test]
     fn a_lead_created_in_the_same_batch_is_advanced_before_any_index_knows_it() {
         let engine = engine();
-        let mut leads = BTreeMap::new();
+        let mut leads = LeadChanges::default();
         let created = Lead::new("acme", "New@Example.com");
-        leads.insert(created.key(), created.clone());
+        let webhook = LeadEdit::Payload(Box::new(super::super::PayloadLead {
+            account: "acme".into(),
+            email: "New@Example.com".into(),
+            name: None,
+            at: None,
+            lead_id: None,
+            campaign_id: None,
+            map_id: None,
+            campaign_name: None,
+            category: None,
+        }));
+        leads.push(&created.key(), None, webhook);
         let events = [
             open("acme", "new@example.com", "e1", 5),
             open("acme", "NEW@example.com", "e2", 9),
         ];
         let fresh = engine.store_events(&events).expect("store events");
         engine.advance_leads(&fresh, &mut leads).expect("advance");
-        assert_eq!(leads[&created.key()].last_event_at, Some(events[1].at));
-        engine.put_leads(leads).expect("put leads");
+        assert_eq!(
+            leads.get(&created.key()).and_then(|l| l.last_event_at),
+            Some(events[1].at)
+        );
+        engine.write_lead_changes(leads).expect("write leads");
         let stored = engine.store().get::<Lead>(&created.key()).expect("get");
         assert_eq!(stored.and_then(|l| l.last_event_at), Some(events[1].at));
     }
@@ -299,7 +298,7 @@ mod tests {
             .store()
             .put_all(&[Lead::new("acme", "ann@example.com"), in_other.clone()])
             .expect("put");
-        let mut leads = BTreeMap::new();
+        let mut leads = LeadChanges::default();
         let fresh = engine
             .store_events(&[open("acme", "ann@example.com", "e1", 5)])
             .expect("store events");

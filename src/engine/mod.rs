@@ -16,6 +16,8 @@ mod deliverability;
 pub mod door;
 mod events;
 mod filters;
+mod lead_changes;
+pub use lead_changes::{LeadChanges, LeadEdit, PayloadLead};
 mod lead_index;
 pub mod preflight;
 mod queries;
@@ -54,9 +56,6 @@ pub struct Engine {
     store: Store,
     clock: SharedClock,
     providers: Arc<Providers>,
-    /// Serializes read-modify-write of lead records, which several sources
-    /// (each account's sync, webhooks, the outbox) update concurrently.
-    lead_updates: Arc<std::sync::Mutex<()>>,
     /// What the config says about sending, for the commands that need it
     /// (apply, plan): the process holding the data dir answers with its own.
     settings: Arc<EngineSettings>,
@@ -177,7 +176,6 @@ impl Engine {
             store,
             clock,
             providers,
-            lead_updates: Arc::new(std::sync::Mutex::new(())),
             settings: Arc::default(),
             search_index: Arc::default(),
         }
@@ -203,13 +201,6 @@ impl Engine {
 
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
-    }
-
-    /// Held while reading, merging and writing lead records (never across an await).
-    pub fn lock_leads(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lead_updates
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn providers(&self) -> &Arc<Providers> {

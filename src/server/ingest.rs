@@ -27,7 +27,7 @@
 //! them. The sequences react only to new events, as a reaction must happen
 //! once (a rep may have resumed an enrollment since).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -37,8 +37,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::metrics::Metrics;
-use crate::engine::Engine;
-use crate::model::{EmailEvent, Lead};
+use crate::engine::{Engine, LeadChanges};
+use crate::model::EmailEvent;
 use crate::server::routes::webhooks::apply::{PendingReplies, apply_into};
 use crate::server::routes::webhooks::parse::Payload;
 use crate::store::StoreResult;
@@ -71,7 +71,7 @@ impl RecordChanges {
     fn apply(
         &self,
         engine: &Engine,
-        leads: &mut BTreeMap<String, Lead>,
+        leads: &mut LeadChanges,
         replies: &mut PendingReplies,
     ) -> StoreResult<()> {
         #[cfg(test)]
@@ -351,11 +351,11 @@ fn write_records(
     stored: Stored,
 ) -> Result<Vec<Outcome>, String> {
     {
-        // One lead lock for the whole stage: the payloads' own lead changes
-        // and the last-event moves are merged in memory and written in one
-        // transaction.
-        let _guard = engine.lock_leads();
-        let mut leads = BTreeMap::new();
+        // The payloads' own lead changes and the last-event moves are
+        // gathered in memory and written lead by lead, each a
+        // compare-and-swap over the lead as stored then (another replica's
+        // writer may have changed it meanwhile).
+        let mut leads = LeadChanges::default();
         let mut replies = PendingReplies::default();
         let started = Instant::now();
         for change in &stored.changes {
@@ -369,7 +369,7 @@ fn write_records(
         let started = Instant::now();
         engine
             .advance_leads(&stored.events, &mut leads)
-            .and_then(|()| engine.put_leads(leads))
+            .and_then(|()| engine.write_lead_changes(leads))
             .map_err(|e| e.to_string())?;
         stats.add(&stats.lead_nanos, started);
     }
@@ -412,6 +412,7 @@ mod tests {
 
     use super::*;
     use crate::clock::FakeClock;
+    use crate::model::Lead;
     use crate::model::{EventSource, EventType};
     use crate::store::Store;
 

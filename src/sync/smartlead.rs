@@ -305,13 +305,26 @@ pub(super) async fn sync(
     summary.leads = leads.len();
     let leads: Vec<(String, Lead)> = leads.into_iter().collect();
     for chunk in leads.chunks(WRITE_CHUNK) {
-        // Merge under the lead lock so a concurrent sync or webhook cannot
-        // lose its update between our read and our write.
-        let _guard = engine.lock_leads();
-        let mut merged = Vec::with_capacity(chunk.len());
-        for (email, lead) in chunk {
-            let mut lead = lead.clone();
-            if let Some(existing) = store.get::<Lead>(&lead.key())? {
+        // Each lead merged with the one stored, in one transaction that runs
+        // again on fresh reads when a webhook writer (here or in another
+        // replica) changed one of them meanwhile: no update is lost.
+        let by_key: HashMap<String, (&String, &Lead)> = chunk
+            .iter()
+            .map(|(email, lead)| (lead.key(), (email, lead)))
+            .collect();
+        let keys: Vec<String> = by_key.keys().cloned().collect();
+        // Activity another account saw, for the leads new here; read before
+        // the transaction, whose body must not read the store itself.
+        let mut seen_elsewhere = HashMap::new();
+        for (key, (email, _)) in &by_key {
+            if !store.contains::<Lead>(key)? {
+                seen_elsewhere.insert(key.clone(), engine.newest_event_for(email)?);
+            }
+        }
+        store.modify::<Lead, ()>(&keys, |key, existing| {
+            let (email, lead) = by_key.get(key)?;
+            let mut lead = (*lead).clone();
+            if let Some(existing) = existing {
                 // Memberships this poll did not read stay as stored, unless
                 // the campaign was read whole (the lead left it) or is gone.
                 let seen: HashSet<i64> = lead.memberships.iter().map(|m| m.campaign_id).collect();
@@ -332,17 +345,16 @@ pub(super) async fn sync(
                 lead.last_event = existing.last_event;
                 lead.last_event_at = existing.last_event_at;
                 lead.unsubscribed |= existing.unsubscribed;
-            } else if let Some((kind, at)) = engine.newest_event_for(email)? {
+            } else if let Some(Some((kind, at))) = seen_elsewhere.get(key) {
                 // New here, but another account may already have seen activity.
-                lead.note_event(kind, at);
-            }
-            lead.memberships.sort_by_key(|m| m.campaign_id);
-            if let Some((kind, at)) = newest.get(email) {
                 lead.note_event(*kind, *at);
             }
-            merged.push(lead);
-        }
-        store.put_all(&merged)?;
+            lead.memberships.sort_by_key(|m| m.campaign_id);
+            if let Some((kind, at)) = newest.get(*email) {
+                lead.note_event(*kind, *at);
+            }
+            Some((lead, ()))
+        })?;
     }
 
     se.report(|p| p.phase = "events".into(), name);

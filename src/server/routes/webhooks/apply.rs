@@ -2,13 +2,13 @@
 //! follow at once (a reply's thread and message, a lead's category, a lead
 //! first heard of through a webhook, a campaign's status).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use super::parse::{MessagePart, Payload, SmartleadEvent};
 use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem, body_text};
-use crate::engine::{Engine, reply_subject, snippet};
+use crate::engine::{Engine, LeadChanges, LeadEdit, PayloadLead, reply_subject, snippet};
 use crate::model::*;
 use crate::store::{Change, Kind, Store, StoreError, StoreResult, WriteBatch};
 use crate::sync::smartlead_dedupe_key;
@@ -102,7 +102,7 @@ fn reply_text(part: &MessagePart) -> Option<String> {
 /// ingest writer gathers a batch's replies instead, see [`apply_into`]).
 pub fn apply(
     engine: &Engine,
-    leads: &mut BTreeMap<String, Lead>,
+    leads: &mut LeadChanges,
     account: &str,
     p: &Payload,
 ) -> StoreResult<()> {
@@ -118,7 +118,7 @@ pub fn apply(
 /// thread go into `replies`, which the writer stores once per batch.
 pub fn apply_into(
     engine: &Engine,
-    leads: &mut BTreeMap<String, Lead>,
+    leads: &mut LeadChanges,
     replies: &mut PendingReplies,
     account: &str,
     p: &Payload,
@@ -165,11 +165,11 @@ fn campaign_status(engine: &Engine, account: &str, p: &Payload) -> StoreResult<(
 }
 
 /// Makes sure the lead exists (a webhook can arrive before the first sync)
-/// and carries the ids and category the payload brings. The caller holds
-/// the lead lock.
+/// and carries the ids and category the payload brings: a change kept in
+/// `leads`, which the writer applies to the lead as stored then.
 fn upsert_lead(
     engine: &Engine,
-    leads: &mut BTreeMap<String, Lead>,
+    leads: &mut LeadChanges,
     account: &str,
     p: &Payload,
 ) -> StoreResult<Option<Lead>> {
@@ -177,66 +177,31 @@ fn upsert_lead(
         return Ok(None);
     };
     let key = Lead::key_for(account, email);
-    let existing = match leads.get(&key) {
-        Some(pending) => Some(pending.clone()),
-        None => engine.store().get::<Lead>(&key)?,
+    let stored = match leads.contains(&key) {
+        true => None,
+        false => engine.store().get::<Lead>(&key)?,
     };
-    let mut lead = existing.unwrap_or_else(|| {
-        let mut lead = Lead::new(account, email);
-        if let Some(name) = &p.lead_name {
-            let mut parts = name.splitn(2, ' ');
-            lead.first_name = parts.next().map(str::to_string).filter(|s| !s.is_empty());
-            lead.last_name = parts.next().map(str::to_string).filter(|s| !s.is_empty());
-        }
-        lead.created_at = p.at;
-        lead
-    });
-    if lead.smartlead_lead_id.is_none() {
-        lead.smartlead_lead_id = p.lead_id;
+    let category = match &p.category {
+        Some(new) => Some(resolve_category(engine, account, new)?),
+        None => None,
+    };
+    let edit = LeadEdit::Payload(Box::new(PayloadLead {
+        account: account.to_string(),
+        email: email.clone(),
+        name: p.lead_name.clone(),
+        at: p.at,
+        lead_id: p.lead_id,
+        campaign_id: p.campaign_id,
+        map_id: p.map_id,
+        campaign_name: p.campaign_name.clone(),
+        category: category.clone(),
+    }));
+    let lead = leads
+        .push(&key, stored, edit)
+        .expect("a payload's change always leaves a lead");
+    if let Some(category) = &category {
+        set_thread_category(engine, account, p, &lead, category)?;
     }
-    if let Some(campaign_id) = p.campaign_id {
-        match lead
-            .memberships
-            .iter_mut()
-            .find(|m| m.campaign_id == campaign_id)
-        {
-            Some(m) => {
-                if m.map_id.is_none() {
-                    m.map_id = p.map_id;
-                }
-                if m.campaign_name.is_none() {
-                    m.campaign_name = p.campaign_name.clone();
-                }
-            }
-            None => {
-                lead.memberships.push(Membership {
-                    campaign_id,
-                    campaign_name: p.campaign_name.clone(),
-                    map_id: p.map_id,
-                    status: None,
-                    category_id: None,
-                });
-                lead.memberships.sort_by_key(|m| m.campaign_id);
-            }
-        }
-    }
-    if let Some(new) = &p.category {
-        let category = resolve_category(engine, account, new)?;
-        if let Some(campaign_id) = p.campaign_id {
-            for m in lead
-                .memberships
-                .iter_mut()
-                .filter(|m| m.campaign_id == campaign_id)
-            {
-                m.category_id = Some(category.id);
-            }
-        }
-        lead.category = Some(category.clone());
-        set_thread_category(engine, account, p, &lead, &category)?;
-    }
-    // Kept in the batch even when unchanged: the writer moves its last event
-    // next, so it need not be read again (an unchanged record is not rewritten).
-    leads.insert(key, lead.clone());
     Ok(Some(lead))
 }
 
