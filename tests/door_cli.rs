@@ -359,13 +359,23 @@ async fn cli_verbs_go_through_a_tui_that_holds_the_data_dir() {
     assert!(polling.contains("syncs every account"), "{polling}");
 
     // Quit the TUI: the lock is free and the CLI opens the data dir itself.
-    let _ = Command::new("tmux")
-        .args(["send-keys", "-t", &session.0, "Escape"])
-        .status();
-    let _ = Command::new("tmux")
-        .args(["send-keys", "-t", &session.0, "q"])
-        .status();
-    wait_for_holder(&data_dir, 30, |h| h.is_none()).await;
+    // Escape and q are sent apart, each as its own key press, until the TUI
+    // is gone: arriving together a terminal reads them as one Alt-q.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while current_holder(&data_dir).is_some() {
+        assert!(Instant::now() < deadline, "the TUI did not quit");
+        for key in ["Escape", "q"] {
+            let _ = Command::new("tmux")
+                .args(["send-keys", "-t", &session.0, key])
+                .status();
+            // Paces the key presses (a typist's gap), it waits for no result.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let quit_by = Instant::now() + Duration::from_secs(5);
+        while current_holder(&data_dir).is_some() && Instant::now() < quit_by {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let after: serde_json::Value = serde_json::from_str(
         &cli.ok(&["outbox", "list", "--state", "sent", "--json"])
             .await,
