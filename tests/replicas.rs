@@ -89,36 +89,9 @@ fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// A one-day-long window, no gaps, no cap in the way: every step is due at once.
+/// Two Gmail steps, due at once (see `gmail_sequence`).
 fn two_email_sequence(account: &str, mailbox: &str) -> String {
-    format!(
-        r#"
-name = "replicas"
-account = "{account}"
-
-[settings]
-skip_weekends = false
-daily_limit_per_mailbox = 100000
-window = {{ start = "00:00", end = "23:59" }}
-timezone = "UTC"
-random_gap_secs = {{ min = 0, max = 0 }}
-track_opens = false
-track_clicks = false
-
-[send_via]
-provider = "gmail"
-mailboxes = ["{mailbox}"]
-
-[[steps]]
-type = "email"
-subject = "Notes for {{{{ first_name | default(\"you\") }}}}"
-body = "Hi {{{{ first_name | default(\"there\") }}}}, the notes you asked for."
-
-[[steps]]
-type = "email"
-body = "Following up on the notes."
-"#
-    )
+    support::cli_sequences::gmail_sequence("replicas", account, mailbox, "UTC", 2)
 }
 
 fn leads(n: usize) -> Vec<LeadInput> {

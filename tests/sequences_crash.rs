@@ -13,12 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use chrono::{Timelike, Utc};
 use rand::Rng;
 
-#[allow(dead_code)]
-#[path = "support/dns.rs"]
-mod dns;
+mod support;
+use support::dns;
 
 fn outpost(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("outpost").unwrap();
@@ -54,89 +52,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A fixed-offset zone where it is around midday now, so a window of
-/// 00:00-23:59 cannot close while the test runs.
-fn midday_zone() -> String {
-    let hour = i64::from(Utc::now().hour());
-    // Etc/GMT-N is UTC+N; local hour = hour + N, aimed at 12, kept in range.
-    let offset = (12 - hour).clamp(-12, 14);
-    if offset == 0 {
-        "Etc/GMT".into()
-    } else if offset > 0 {
-        format!("Etc/GMT-{offset}")
-    } else {
-        format!("Etc/GMT+{}", -offset)
-    }
-}
-
-fn sequence(mailbox: &str) -> String {
-    format!(
-        r#"
-name = "crash"
-account = "gm"
-
-[settings]
-skip_weekends = false
-daily_limit_per_mailbox = 100000
-window = {{ start = "00:00", end = "23:59" }}
-timezone = "{zone}"
-random_gap_secs = {{ min = 0, max = 0 }}
-track_opens = false
-track_clicks = false
-
-[send_via]
-provider = "gmail"
-mailboxes = ["{mailbox}"]
-
-[[steps]]
-type = "email"
-subject = "Close notes for {{{{ first_name | default(\"you\") }}}}"
-body = "Hi {{{{ first_name | default(\"there\") }}}}, the notes you asked for."
-
-[[steps]]
-type = "email"
-body = "Following up on the notes."
-
-[[steps]]
-type = "email"
-body = "Last note from me."
-"#,
-        zone = midday_zone()
-    )
-}
-
-/// `outpost auth gmail --no-browser`, approved over HTTP like a browser would.
 fn sign_in(dir: &Path) {
-    let mut child = outpost(dir)
-        .args(["auth", "gmail", "--account", "gm", "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "no authorization URL"
-        );
-        if line.trim_start().starts_with("http") {
-            break line.trim().to_string();
-        }
-    };
-    runtime().block_on(async {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let approve = http.get(&url).send().await.unwrap();
-        let back = approve.headers()["location"].to_str().unwrap().to_string();
-        assert!(http.get(&back).send().await.unwrap().status().is_success());
-    });
-    let mut rest = String::new();
-    reader.read_to_string(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{rest}");
+    support::cli_sequences::sign_in_gmail(outpost(dir));
 }
 
 /// Runs `outpost send --until-idle` for at most `limit`: true when it exited
@@ -232,7 +149,17 @@ fn every_step_is_sent_exactly_once_across_random_kills() {
 
     let mailbox = info["gmail_email"].as_str().unwrap().to_string();
     let seq_file = dir.path().join("crash.toml");
-    std::fs::write(&seq_file, sequence(&mailbox)).unwrap();
+    std::fs::write(
+        &seq_file,
+        support::cli_sequences::gmail_sequence(
+            "crash",
+            "gm",
+            &mailbox,
+            &support::cli_sequences::midday_zone(),
+            3,
+        ),
+    )
+    .unwrap();
     run_ok(
         outpost(dir.path())
             .args(["sequence", "apply"])

@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::cli_sequences::midday_zone;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,6 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use chrono::{Timelike, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -87,39 +88,8 @@ impl Replica {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `outpost auth gmail --no-browser`, approved over HTTP like a browser.
     fn sign_in(&self) {
-        let mut child = self
-            .outpost()
-            .args(["auth", "gmail", "--account", "gm", "--no-browser"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "no authorization URL"
-            );
-            if line.trim_start().starts_with("http") {
-                break line.trim().to_string();
-            }
-        };
-        runtime().block_on(async {
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let approve = http.get(&url).send().await.unwrap();
-            let back = approve.headers()["location"].to_str().unwrap().to_string();
-            assert!(http.get(&back).send().await.unwrap().status().is_success());
-        });
-        let mut rest = String::new();
-        reader.read_to_string(&mut rest).unwrap();
-        assert!(child.wait().unwrap().success(), "{rest}");
+        support::cli_sequences::sign_in_gmail(self.outpost());
     }
 
     /// Starts `outpost send --until-idle`.
@@ -150,54 +120,6 @@ fn finished(child: &mut Child) -> bool {
 }
 
 const SECRET: &str = "team-webhook-secret";
-
-/// A fixed-offset zone where it is around midday now, so a window of
-/// 00:00-23:59 cannot close while the test runs.
-fn midday_zone() -> String {
-    let hour = i64::from(Utc::now().hour());
-    let offset = (12 - hour).clamp(-12, 14);
-    match offset {
-        0 => "Etc/GMT".into(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
-}
-
-fn sequence(mailbox: &str) -> String {
-    format!(
-        r#"
-name = "team"
-account = "gm"
-
-[settings]
-skip_weekends = false
-daily_limit_per_mailbox = 100000
-window = {{ start = "00:00", end = "23:59" }}
-timezone = "{zone}"
-random_gap_secs = {{ min = 0, max = 0 }}
-track_opens = false
-track_clicks = false
-
-[send_via]
-provider = "gmail"
-mailboxes = ["{mailbox}"]
-
-[[steps]]
-type = "email"
-subject = "Notes for {{{{ first_name | default(\"you\") }}}}"
-body = "Hi {{{{ first_name | default(\"there\") }}}}, the notes you asked for."
-
-[[steps]]
-type = "email"
-body = "Following up on the notes."
-
-[[steps]]
-type = "email"
-body = "Last note from me."
-"#,
-        zone = midday_zone()
-    )
-}
 
 struct Sandbox {
     _process: Reaper,
@@ -305,7 +227,11 @@ fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and
 
     let mailbox = sandbox.info["gmail_email"].as_str().unwrap().to_string();
     let seq_file = root.path().join("team.toml");
-    std::fs::write(&seq_file, sequence(&mailbox)).unwrap();
+    std::fs::write(
+        &seq_file,
+        support::cli_sequences::gmail_sequence("team", "gm", &mailbox, &midday_zone(), 3),
+    )
+    .unwrap();
     a.run_ok(&["sequence", "apply", seq_file.to_str().unwrap()]);
     let mut csv = String::from("email,first_name\n");
     for i in 0..LEADS {

@@ -2,6 +2,7 @@
 //! engine with the real provider clients.
 #![allow(dead_code)]
 
+pub mod cli_sequences;
 pub mod dns;
 pub mod postgres;
 pub mod proxy;
