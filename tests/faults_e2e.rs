@@ -596,6 +596,7 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
     let sync = SyncEngine::new(run.engine.clone());
     let original_threads: BTreeSet<String> =
         run.sandbox.google().thread_ids().into_iter().collect();
+    let faulty = screen.is_some();
 
     if let Some(screen) = screen.as_deref_mut() {
         // An outage first: every request fails, and the rep sees it.
@@ -626,7 +627,33 @@ async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome
     }
 
     let mut passes = 0;
-    passes += sync_until_clean(&sync, |_| {}).await;
+    if faulty {
+        // Another tool using the same key has spent its window (the usual
+        // cause of 429s): the first requests are refused until it is done.
+        // Lifted as soon as one was refused, so the 429 is certain however
+        // fast or slow this machine runs.
+        let tight = run.sandbox.rate_limit();
+        run.sandbox.set_rate_limit(RateLimit {
+            max_requests: 0,
+            window: StdDuration::from_secs(1),
+        });
+        let key = run.sandbox.info().smartlead_api_key.clone();
+        let lift = async {
+            let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+            while run.sandbox.throttled_count(&key) == 0 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no request reached the spent window"
+                );
+                tokio::time::sleep(StdDuration::from_millis(5)).await;
+            }
+            run.sandbox.set_rate_limit(tight);
+        };
+        let (synced, ()) = tokio::join!(sync_until_clean(&sync, |_| {}), lift);
+        passes += synced;
+    } else {
+        passes += sync_until_clean(&sync, |_| {}).await;
+    }
     let original_messages: BTreeSet<String> = store
         .iter::<Message>()
         .map(|m| m.expect("message"))
