@@ -3,6 +3,16 @@
 //! outbox. All writes of a tick (send ledger, tasks, outbox items, executions,
 //! enrollments) go to the store in one transaction, so a crash keeps all of
 //! them or none.
+//!
+//! Replicas on one database do not split a tick with `FOR UPDATE SKIP
+//! LOCKED` as the outbox claims its items: a tick decides every due
+//! enrollment against state they share (each mailbox's daily cap and gap,
+//! whose window opens first) and commits it all at once. Two replicas each
+//! locking half the due rows would still both write the same cap cursors
+//! and collide, and each would order only its half. So a tick stays one
+//! commit, refused when a due enrollment changed since it was read, and
+//! runs again on fresh reads; the outbox items it writes are what replicas
+//! claim without colliding.
 
 mod lookups;
 mod run;
