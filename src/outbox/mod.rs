@@ -64,6 +64,9 @@ const LOOKUP_FAILED: &str = "could not check Sent yet";
 
 /// How long a replica's claim on a `sending` item holds without renewal.
 pub const SEND_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How often a running worker looks for due items, unless
+/// `[daemon].work_interval_ms` says otherwise.
+pub const DEFAULT_PASS_EVERY: Duration = Duration::from_secs(1);
 /// How often the lease of a send in flight is renewed (well within it).
 const RENEW_SEND_EVERY: Duration = Duration::from_secs(30);
 
@@ -795,10 +798,10 @@ impl OutboxWorker {
         }
     }
 
-    /// Sends due items every second until `shutdown`; each pass first
+    /// Sends due items every `every` until `shutdown`; each pass first
     /// reconciles what a crash or a dead replica left `sending`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+    pub async fn run(self, every: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -54,7 +54,14 @@ pub struct SchedulerConfig {
     pub cap_timezone: Tz,
     /// Most enrollments handled per tick; the rest wait for the next one.
     pub max_per_tick: usize,
+    /// The longest wait between two ticks when nothing is due sooner
+    /// (`[daemon].work_interval_ms`): a step another writer made due, the
+    /// outbox moving an enrollment on, is seen within it.
+    pub tick_every: std::time::Duration,
 }
+
+/// How long a running scheduler waits at most between two ticks.
+pub const DEFAULT_TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SchedulerConfig {
     pub fn new(cap_timezone: Tz) -> Self {
@@ -63,6 +70,7 @@ impl SchedulerConfig {
             tracking_key: None,
             cap_timezone,
             max_per_tick: 5_000,
+            tick_every: DEFAULT_TICK_EVERY,
         }
     }
 
