@@ -39,13 +39,18 @@ impl Services {
     ) -> Result<Services, crate::sequences::SequenceError> {
         let shutdown = CancellationToken::new();
         let sync = SyncEngine::new(engine.clone());
-        let scheduler = Scheduler::new(
-            engine.store().clone(),
-            SchedulerConfig::from_config(config)?,
-        );
+        let mut scheduler_config = SchedulerConfig::from_config(config)?;
+        if let Some(every) = config.daemon.work_interval {
+            scheduler_config.tick_every = every;
+        }
+        let scheduler = Scheduler::new(engine.store().clone(), scheduler_config);
+        let outbox_every = config
+            .daemon
+            .work_interval
+            .unwrap_or(crate::outbox::DEFAULT_PASS_EVERY);
         let tasks = vec![
             tokio::spawn(sync.clone().run_pollers(shutdown.clone())),
-            tokio::spawn(OutboxWorker::new(engine.clone()).run(shutdown.clone())),
+            tokio::spawn(OutboxWorker::new(engine.clone()).run(outbox_every, shutdown.clone())),
             tokio::spawn(scheduler.clone().run_observed(
                 engine.clock().clone(),
                 shutdown.clone(),

@@ -361,6 +361,10 @@ fn every_key_of_a_full_config_is_read() {
         daemon.log_file.as_deref(),
         path.parent().map(|d| d.join("logs/daemon.log")).as_deref()
     );
+    assert_eq!(
+        daemon.work_interval,
+        Some(std::time::Duration::from_millis(250))
+    );
 
     let sending = &config.sending;
     assert_eq!(sending.daily_limit_per_mailbox, 30);

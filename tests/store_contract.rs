@@ -355,6 +355,92 @@ fn every_write_is_announced_on_the_feed(store: Store) {
     );
 }
 
+/// Takes up to `limit` due enrollments for `claimer`: each leaves the due
+/// index (paused) and says who took it.
+fn claim_due(store: &Store, claimer: &str, limit: usize) -> Vec<String> {
+    let end = outpost::store::keys::time(t0() + chrono::Duration::days(1));
+    store
+        .claim::<Enrollment, String>(
+            Index::EnrollmentsByDue,
+            &[],
+            &end,
+            limit,
+            &[],
+            |mut enr, _| {
+                enr.state = EnrollmentState::Paused;
+                enr.next_due_at = None;
+                enr.reason = Some(claimer.to_string());
+                Ok(Some((enr.clone(), enr.id)))
+            },
+        )
+        .unwrap()
+}
+
+fn claims_hand_each_record_to_one_claimer(store: Store) {
+    for n in 0..30 {
+        store
+            .put(&enrollment(
+                &format!("e{n:02}"),
+                t0() + chrono::Duration::minutes(n),
+            ))
+            .unwrap();
+    }
+    // Not yet due: outside the claimed range.
+    store
+        .put(&enrollment("later", t0() + chrono::Duration::days(2)))
+        .unwrap();
+    // A claim walks in index order and declines what `change` leaves.
+    let end = outpost::store::keys::time(t0() + chrono::Duration::days(1));
+    let odd: Vec<String> = store
+        .claim::<Enrollment, String>(Index::EnrollmentsByDue, &[], &end, 2, &[], |mut enr, _| {
+            if enr.id.ends_with(['0', '2', '4', '6', '8']) {
+                return Ok(None);
+            }
+            enr.state = EnrollmentState::Paused;
+            enr.next_due_at = None;
+            enr.reason = Some("first".into());
+            Ok(Some((enr.clone(), enr.id)))
+        })
+        .unwrap();
+    assert_eq!(odd, ["e01", "e03"]);
+    // Claimers racing over the rest: each record goes to exactly one.
+    let barrier = Arc::new(Barrier::new(3));
+    let handles: Vec<_> = (0..3)
+        .map(|n| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let claimer = format!("claimer-{n}");
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let got = claim_due(&store, &claimer, 2);
+                    if got.is_empty() {
+                        return (claimer, mine);
+                    }
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = odd;
+    for handle in handles {
+        let (claimer, mine) = handle.join().unwrap();
+        for id in &mine {
+            let stored = store.get::<Enrollment>(id).unwrap().unwrap();
+            assert_eq!(stored.reason.as_deref(), Some(claimer.as_str()), "{id}");
+        }
+        all.extend(mine);
+    }
+    let claimed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(claimed, all.len(), "nothing is claimed twice: {all:?}");
+    assert_eq!(all.len(), 30, "every due record is claimed");
+    assert_eq!(due_order(&store, false), ["later"]);
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod on_sled {
@@ -378,7 +464,69 @@ contract!(
     first_sighting_wins_and_deletes_compare,
     per_record_writes_lose_no_update_and_keep_indexes,
     every_write_is_announced_on_the_feed,
+    claims_hand_each_record_to_one_claimer,
 );
+
+/// Two replicas claiming from one queue at the same moment take different
+/// rows: the second skips what the first holds instead of waiting for it
+/// or colliding with it.
+#[test]
+fn two_claims_at_once_take_different_rows_on_postgres() {
+    let url = postgres::fresh_database();
+    let first = Store::postgres(&url).unwrap();
+    let second = Store::postgres(&url).unwrap();
+    for n in 0..6 {
+        first
+            .put(&enrollment(
+                &format!("e{n}"),
+                t0() + chrono::Duration::minutes(n),
+            ))
+            .unwrap();
+    }
+    let (holding, first_holds) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let end = outpost::store::keys::time(t0() + chrono::Duration::days(1));
+    let holder = std::thread::spawn(move || {
+        first
+            .claim::<Enrollment, String>(
+                Index::EnrollmentsByDue,
+                &[],
+                &end,
+                3,
+                &[],
+                |mut enr, _| {
+                    // The first claim stops mid-transaction, its rows locked,
+                    // until the second has claimed.
+                    let _ = holding.send(());
+                    let _ = released
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(30));
+                    enr.state = EnrollmentState::Paused;
+                    enr.next_due_at = None;
+                    Ok(Some((enr.clone(), enr.id)))
+                },
+            )
+            .unwrap()
+    });
+    first_holds
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the first claim started");
+    let started = Instant::now();
+    let taken_second = claim_due(&second, "second", 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the second claim waited for the first"
+    );
+    release.send(()).unwrap();
+    // Gone: the first claim's later records do not wait.
+    drop(release);
+    let taken_first = holder.join().unwrap();
+    assert_eq!(taken_first, ["e0", "e1", "e2"]);
+    assert_eq!(taken_second, ["e3", "e4", "e5"]);
+    assert!(due_order(&second, false).is_empty());
+}
 
 /// Two processes' stores on one database: a write by one reaches the
 /// other's change feed (what keeps every replica's TUI live).

@@ -4,6 +4,10 @@
 //! - Two senders work through one 40-lead, three-step sequence at the same
 //!   time while one of them is SIGKILLed at random moments, again and
 //!   again: the sandbox's Sent log holds every step of every lead once.
+//! - The same with two `outpost --daemon` replicas (each its own data dir
+//!   and listen address), one SIGKILLed mid-run and started again ten
+//!   times: their outboxes claim due items with `FOR UPDATE SKIP LOCKED`
+//!   and leases, and the Sent log still holds every step once.
 //! - Two daemons take 200 reply webhooks, half of them delivered to both
 //!   at the same moment: each reply is stored once.
 
@@ -306,6 +310,131 @@ fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and
         per_lead.values().all(|&n| n == 3),
         "{killed} kills: every step exactly once: {per_lead:?}"
     );
+}
+
+/// What each Gmail call of the sandbox takes in the daemon test: long
+/// enough that the 120 sends outlast ten kills and restarts.
+const SEND_LATENCY_MS: u64 = 60;
+
+#[test]
+fn two_daemons_on_one_database_send_each_step_once_while_one_is_killed_again_and_again() {
+    let database_url = support::postgres::fresh_database();
+    let sandbox = start_sandbox();
+    runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let quota = http
+            .put(format!("{}/_sandbox/google/quota", sandbox.gmail_base()))
+            .json(&json!({"unitsPerMinute": 100_000_000}))
+            .send()
+            .await
+            .unwrap();
+        assert!(quota.status().is_success());
+        let slow = http
+            .put(format!("{}/_sandbox/faults", sandbox.gmail_base()))
+            .json(&json!({"error_rate": 0.0, "latency_ms": SEND_LATENCY_MS}))
+            .send()
+            .await
+            .unwrap();
+        assert!(slow.status().is_success());
+    });
+    let root = tempfile::tempdir().unwrap();
+    let accounts = sandbox.gmail_account();
+    let (port_a, port_b) = (free_port(), free_port());
+    // Both look for due work ten times a second, so a step one replica
+    // made due is taken by either at once.
+    let daemon =
+        |port: u16| format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\nwork_interval_ms = 100\n");
+    let a = Replica::new(root.path(), "a", &database_url, &accounts, &daemon(port_a));
+    let b = Replica::new(root.path(), "b", &database_url, &accounts, &daemon(port_b));
+    a.sign_in();
+    b.sign_in();
+    let mailbox = sandbox.info["gmail_email"].as_str().unwrap().to_string();
+    let seq_file = root.path().join("team.toml");
+    std::fs::write(
+        &seq_file,
+        support::cli_sequences::gmail_sequence("team", "gm", &mailbox, &midday_zone(), 3),
+    )
+    .unwrap();
+    a.run_ok(&["sequence", "apply", seq_file.to_str().unwrap()]);
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..LEADS {
+        csv.push_str(&format!("lead{i}@team.example,Lead{i}\n"));
+    }
+    let csv_file = root.path().join("leads.csv");
+    std::fs::write(&csv_file, csv).unwrap();
+    b.run_ok(&[
+        "enroll",
+        "--sequence",
+        "team",
+        "--csv",
+        csv_file.to_str().unwrap(),
+    ]);
+
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let started = Instant::now();
+    let mut daemon_b = start_daemon(&b, &base_b);
+    // "a" is SIGKILLed at a random moment of each run and started again,
+    // while "b" sends throughout; every kill lands while mail is left.
+    let mut rng = rand::rng();
+    for kill in 1..=KILLS {
+        let mut daemon_a = start_daemon(&a, &base_a);
+        let kill_at = Instant::now() + Duration::from_millis(rng.random_range(50..400));
+        while Instant::now() < kill_at {
+            assert!(
+                daemon_a.0.try_wait().unwrap().is_none(),
+                "daemon a stopped by itself"
+            );
+            assert!(
+                daemon_b.0.try_wait().unwrap().is_none(),
+                "daemon b stopped by itself"
+            );
+            // Polling the children is how "kill it at this moment" is done.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sent = sent_count(&sandbox);
+        assert!(
+            sent < LEADS * 3,
+            "everything was sent before kill {kill}; more leads or latency are needed"
+        );
+        daemon_a.0.kill().unwrap(); // SIGKILL
+        daemon_a.0.wait().unwrap();
+    }
+    // Then both run until every lead has every step.
+    let _daemon_a = start_daemon(&a, &base_a);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(sent_count(&sandbox) >= LEADS * 3 && all_completed(&b)) {
+        assert!(
+            Instant::now() < deadline,
+            "the daemons did not finish the sequence: {:?}",
+            sent_per_lead(&sandbox)
+        );
+        assert!(
+            daemon_b.0.try_wait().unwrap().is_none(),
+            "daemon b stopped by itself"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "{KILLS} kills, {} sends in {:.1} s",
+        LEADS * 3,
+        started.elapsed().as_secs_f64()
+    );
+    let per_lead = sent_per_lead(&sandbox);
+    assert_eq!(per_lead.len(), LEADS, "{per_lead:?}");
+    assert!(
+        per_lead.values().all(|&n| n == 3),
+        "{KILLS} kills: every step exactly once: {per_lead:?}"
+    );
+    // Nothing more goes out once the work is done.
+    assert_eq!(sent_count(&sandbox), LEADS * 3);
+}
+
+/// How many messages the sandbox's Sent log holds.
+fn sent_count(sandbox: &Sandbox) -> usize {
+    sent_per_lead(sandbox).values().sum()
 }
 
 /// Whether every enrollment completed (read through this replica).

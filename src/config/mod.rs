@@ -281,6 +281,10 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
             .log_file
             .as_deref()
             .map(|p| paths::file_path(p, file, home)),
+        work_interval: raw
+            .daemon
+            .work_interval_ms
+            .map(std::time::Duration::from_millis),
     };
     Ok(Parsed {
         data_dir: raw

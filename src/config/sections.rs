@@ -32,6 +32,10 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     /// Absolute (`~` expanded); `None` logs to stderr.
     pub log_file: Option<PathBuf>,
+    /// How often the outbox and the scheduler look for due work; None: the
+    /// outbox every second, the scheduler at the next due time or every
+    /// five seconds.
+    pub work_interval: Option<std::time::Duration>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8790";
@@ -61,6 +65,8 @@ pub(crate) struct RawDaemon {
     pub log_format: LogFormat,
     #[serde(default, deserialize_with = "values::optional_non_empty")]
     pub log_file: Option<String>,
+    #[serde(default, deserialize_with = "values::work_interval_ms")]
+    pub work_interval_ms: Option<u64>,
 }
 
 impl Default for RawDaemon {
@@ -76,6 +82,7 @@ impl Default for RawDaemon {
             api_token_cmd: None,
             log_format: LogFormat::Text,
             log_file: None,
+            work_interval_ms: None,
         }
     }
 }

@@ -112,6 +112,18 @@ pub(crate) fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Er
     Ok(n)
 }
 
+/// How often due work is looked for, in milliseconds: at least 50 (more
+/// often would only spin on the store), at most a minute.
+pub(crate) fn work_interval_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = u64::deserialize(d)?;
+    if !(50..=60_000).contains(&n) {
+        return Err(de::Error::custom(
+            "must be between 50 and 60000 (milliseconds)",
+        ));
+    }
+    Ok(Some(n))
+}
+
 pub(crate) fn undo_window_secs<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = u64::deserialize(d)?;
     if n > 3600 {

@@ -41,7 +41,8 @@ use crate::providers::gmail::{GmailError, mime};
 use crate::providers::smartlead::{
     CampaignId, LeadUploadSettings, NewLead, ReplyRequest, SmartleadError,
 };
-use crate::store::{Change, Kind, StoreError};
+use crate::store::keys::KeyBuf;
+use crate::store::{Change, Index, Kind, Record, StoreError};
 
 /// How many times a send that certainly did not go out is tried again.
 /// With the backoff of [`retry_backoff`], ten attempts span about three
@@ -63,6 +64,9 @@ const LOOKUP_FAILED: &str = "could not check Sent yet";
 
 /// How long a replica's claim on a `sending` item holds without renewal.
 pub const SEND_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How often a running worker looks for due items, unless
+/// `[daemon].work_interval_ms` says otherwise.
+pub const DEFAULT_PASS_EVERY: Duration = Duration::from_secs(1);
 /// How often the lease of a send in flight is renewed (well within it).
 const RENEW_SEND_EVERY: Duration = Duration::from_secs(30);
 
@@ -85,6 +89,16 @@ pub enum Outcome {
     Unsettled(String),
 }
 
+/// What claiming a pending item came to.
+enum Taken {
+    /// Claimed: `sending`, this replica's lease, in flight here.
+    Send(OutboxItem, crate::replica::InFlight),
+    /// Its step is no longer the enrollment's: it will not be sent.
+    Cancelled(OutboxItem),
+    /// Its account waits for the rep's fix; it stays pending (by id).
+    Held(String),
+}
+
 #[derive(Clone)]
 pub struct OutboxWorker {
     engine: Engine,
@@ -104,6 +118,10 @@ impl OutboxWorker {
     /// (sent or tried) and those a lookup settled. An item still waiting to be
     /// settled is not among them, so a caller looping until nothing changes
     /// does not spin on it.
+    ///
+    /// Due items are claimed one at a time off the pending index (see
+    /// [`Store::claim`](crate::store::Store::claim)): replicas sending from
+    /// one database take different items rather than reaching for the same.
     pub async fn send_due(&self) -> Result<Vec<OutboxItem>, StoreError> {
         let mut handled: Vec<OutboxItem> = self
             .reconcile()
@@ -112,20 +130,30 @@ impl OutboxWorker {
             .filter(|item| item.state != OutboxState::Sending)
             .collect();
         let now = self.engine.clock().now();
-        let due: Vec<OutboxItem> = self
-            .engine
-            .outbox_in_state(OutboxState::Pending)
-            .map_err(command_to_store)?
-            .into_iter()
-            .take_while(|item| item.not_before <= now)
-            .collect();
-        for item in due {
-            match self.set_aside(&item) {
+        let pending = [OutboxState::Pending.as_byte()];
+        let due_end = KeyBuf::new()
+            .byte(OutboxState::Pending.as_byte())
+            .time(now + chrono::Duration::milliseconds(1))
+            .into_prefix();
+        // Each item is looked at once a pass: one that failed goes back to
+        // `pending`, maybe still due, and waits for the next pass.
+        let mut looked_at = std::collections::HashSet::new();
+        while let Some(taken) = self.claim_pending(&pending, &due_end, &looked_at, true)? {
+            match taken {
+                Taken::Send(item, in_flight) => {
+                    looked_at.insert(item.id.clone());
+                    handled.push(self.send_claimed(item, in_flight).await?);
+                }
+                Taken::Cancelled(item) => {
+                    looked_at.insert(item.id.clone());
+                    handled.push(item);
+                }
                 // Waits, untried, until the rep fixes the account: trying
                 // would only spend its attempts. Not "handled", so a loop
                 // until idle does not spin on it.
-                Some(reason) => self.hold(item, reason)?,
-                None => handled.push(self.send(item).await?),
+                Taken::Held(id) => {
+                    looked_at.insert(id);
+                }
             }
         }
         Ok(handled)
@@ -154,52 +182,20 @@ impl OutboxWorker {
         }
     }
 
-    /// Keeps a due item of an account set aside pending, saying why.
-    fn hold(&self, mut item: OutboxItem, reason: String) -> Result<(), StoreError> {
-        if item.last_error.as_deref() == Some(reason.as_str()) {
-            return Ok(());
-        }
-        item.last_error = Some(reason);
-        item.updated_at = self.engine.clock().now();
-        // Only over the pending item that was read: a cancel meanwhile wins.
-        self.engine.store().modify::<OutboxItem, ()>(
-            std::slice::from_ref(&item.id),
-            |_, stored| {
-                stored
-                    .filter(|s| s.state == OutboxState::Pending && s.attempts == item.attempts)?;
-                Some((item.clone(), ()))
-            },
-        )?;
-        Ok(())
-    }
-
     /// Settles the `sending` items no live send holds: those whose lease
     /// ran out (their replica died mid-send, or predates leases), and this
     /// replica's own that are not in flight here (left by a crash before a
     /// restart, or awaiting settlement after an unknown outcome, once the
-    /// provider is due to be asked again). Each is taken over by a
-    /// compare-and-swap of its lease first, so one replica settles it.
+    /// provider is due to be asked again). Each is claimed off the `sending`
+    /// index with this replica's lease first, so one replica settles it.
     /// Returns every item looked at, settled or still waiting.
     pub async fn reconcile(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        let stuck = self
-            .engine
-            .outbox_in_state(OutboxState::Sending)
-            .map_err(command_to_store)?;
-        let now = self.engine.clock().now();
-        let replica = self.engine.replica();
+        let sending = [OutboxState::Sending.as_byte()];
+        let end = crate::store::keys::prefix_end(&sending).expect("a state byte below 255");
         let mut looked_at = Vec::new();
-        for item in stuck {
-            if !replica.may_take(&item.id, item.lease.as_ref(), now) {
-                continue;
-            }
-            // Awaiting settlement: asked again once it is due.
-            if item.last_error.is_some() && next_lookup_at(&item).is_some_and(|at| at > now) {
-                continue;
-            }
-            let _in_flight = replica.begin(&item.id);
-            let Some(item) = self.take_over(&item)? else {
-                continue;
-            };
+        let mut seen = std::collections::HashSet::new();
+        while let Some((item, _in_flight)) = self.take_over(&sending, &end, &seen)? {
+            seen.insert(item.id.clone());
             let item = self.settle_unknown(item).await?;
             tracing::info!(id = %item.id, state = ?item.state, "reconciled an interrupted send");
             looked_at.push(item);
@@ -207,22 +203,38 @@ impl OutboxWorker {
         Ok(looked_at)
     }
 
-    /// Takes a stranded `sending` item's lease for this replica, as read:
-    /// None when it changed meanwhile (another replica took it, or it
-    /// settled).
-    fn take_over(&self, item: &OutboxItem) -> Result<Option<OutboxItem>, StoreError> {
+    /// Claims one stranded `sending` item in `[start, end)` of the state
+    /// index, not in `seen`, for this replica: its lease becomes this
+    /// replica's, and it is in flight here until the guard drops. None when
+    /// there is none left to take.
+    fn take_over(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<Option<(OutboxItem, crate::replica::InFlight)>, StoreError> {
         let now = self.engine.clock().now();
-        let me = self.engine.replica().id().to_string();
-        let taken = self.engine.store().modify::<OutboxItem, OutboxItem>(
-            std::slice::from_ref(&item.id),
-            |_, stored| {
-                let mut stored = stored.filter(|s| {
-                    s.state == OutboxState::Sending
-                        && s.attempts == item.attempts
-                        && crate::replica::free_for(s.lease.as_ref(), &me, now)
-                })?;
-                stored.lease = Some(crate::replica::Lease::new(&me, now, SEND_LEASE));
-                Some((stored.clone(), stored))
+        let replica = self.engine.replica();
+        let taken = self.engine.store().claim::<OutboxItem, _>(
+            Index::OutboxByState,
+            start,
+            end,
+            1,
+            &[],
+            |mut item, _| {
+                if item.state != OutboxState::Sending
+                    || seen.contains(&item.id)
+                    || !replica.may_take(&item.id, item.lease.as_ref(), now)
+                {
+                    return Ok(None);
+                }
+                // Awaiting settlement: asked again once it is due.
+                if item.last_error.is_some() && next_lookup_at(&item).is_some_and(|at| at > now) {
+                    return Ok(None);
+                }
+                let in_flight = replica.begin(&item.id);
+                item.lease = Some(crate::replica::Lease::new(replica.id(), now, SEND_LEASE));
+                Ok(Some((item.clone(), (item, in_flight))))
             },
         )?;
         Ok(taken.into_iter().next())
@@ -332,67 +344,109 @@ impl OutboxWorker {
         Ok(())
     }
 
-    /// Takes a due item for sending: `pending` becomes `sending` (durably,
-    /// before any provider sees it) in one compare-and-swap, so a cancel, a
-    /// reply's pause or another worker landing at the same moment either
-    /// comes first (and nothing is sent) or finds it taken. A step whose
-    /// enrollment is no longer active at that step is cancelled instead: a
-    /// pause that found the item in `sending` left it alone, and a failed
-    /// attempt may have put it back to `pending` since. None when there is
-    /// nothing to send.
-    fn claim(&self, id: &str) -> Result<Option<OutboxItem>, StoreError> {
-        let store = self.engine.store();
+    /// Claims one pending item in `[start, end)` of the state index, not
+    /// in `skip`: `pending` becomes `sending` (durably, before any provider
+    /// sees it) in the claim's transaction, so a cancel, a reply's pause or
+    /// another worker landing at the same moment either comes first (and
+    /// nothing is sent) or finds it taken; another replica claiming at once
+    /// takes another item. A step whose enrollment is no longer active at
+    /// that step is cancelled instead: a pause that found the item in
+    /// `sending` left it alone, and a failed attempt may have put it back to
+    /// `pending` since. With `hold_set_aside`, an item whose account waits
+    /// for the rep's fix stays pending, saying why. None when there is
+    /// nothing to take.
+    fn claim_pending(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        skip: &std::collections::HashSet<String>,
+        hold_set_aside: bool,
+    ) -> Result<Option<Taken>, StoreError> {
         let now = self.engine.clock().now();
-        let me = self.engine.replica().id().to_string();
-        let claimed = store.modify_together::<OutboxItem, OutboxItem>(id, |item, batch| {
-            let Some(mut item) = item.filter(|i| i.state == OutboxState::Pending) else {
-                return Ok(None);
-            };
-            let enrollment = match &item.enrollment_id {
-                Some(enrollment_id) => store.get::<Enrollment>(enrollment_id)?,
-                None => None,
-            };
-            if let Some(enr) = &enrollment {
-                // The decision rests on this read of the enrollment too.
-                batch.expect_unchanged(enr)?;
-                let live =
-                    enr.state == EnrollmentState::Active && item.step == Some(enr.current_step);
-                if !live {
-                    item.state = OutboxState::Cancelled;
-                    item.updated_at = now;
-                    batch.put(&item)?;
-                    return Ok(Some(item));
+        let replica = self.engine.replica();
+        let taken = self.engine.store().claim::<OutboxItem, _>(
+            Index::OutboxByState,
+            start,
+            end,
+            1,
+            &[Kind::Enrollment],
+            |mut item, reads| {
+                if item.state != OutboxState::Pending || skip.contains(&item.id) {
+                    return Ok(None);
                 }
-            }
-            item.state = OutboxState::Sending;
-            // While `sending`, `not_before` says when this attempt began (what a
-            // Smartlead settlement measures from); it was due, so nothing is lost.
-            item.not_before = now;
-            item.attempts += 1;
-            // A `sending` item with an error is one awaiting settlement; a fresh
-            // attempt must not look like one.
-            item.last_error = None;
-            item.updated_at = now;
-            item.lease = Some(crate::replica::Lease::new(&me, now, SEND_LEASE));
-            batch.put(&item)?;
-            Ok(Some(item))
-        })?;
-        Ok(claimed.filter(|item| item.state == OutboxState::Sending))
+                let enrollment = match &item.enrollment_id {
+                    Some(enrollment_id) => reads.get::<Enrollment>(enrollment_id)?,
+                    None => None,
+                };
+                if let Some(enr) = &enrollment {
+                    let live =
+                        enr.state == EnrollmentState::Active && item.step == Some(enr.current_step);
+                    if !live {
+                        item.state = OutboxState::Cancelled;
+                        item.updated_at = now;
+                        return Ok(Some((item.clone(), Taken::Cancelled(item))));
+                    }
+                }
+                if hold_set_aside && let Some(reason) = self.set_aside(&item) {
+                    let id = item.id.clone();
+                    if item.last_error.as_deref() == Some(reason.as_str()) {
+                        // Already says why: nothing to write.
+                        return Ok(Some((item, Taken::Held(id))));
+                    }
+                    item.last_error = Some(reason);
+                    item.updated_at = now;
+                    return Ok(Some((item, Taken::Held(id))));
+                }
+                let in_flight = replica.begin(&item.id);
+                item.state = OutboxState::Sending;
+                // While `sending`, `not_before` says when this attempt began (what a
+                // Smartlead settlement measures from); it was due, so nothing is lost.
+                item.not_before = now;
+                item.attempts += 1;
+                // A `sending` item with an error is one awaiting settlement; a fresh
+                // attempt must not look like one.
+                item.last_error = None;
+                item.updated_at = now;
+                item.lease = Some(crate::replica::Lease::new(replica.id(), now, SEND_LEASE));
+                Ok(Some((item.clone(), Taken::Send(item, in_flight))))
+            },
+        )?;
+        Ok(taken.into_iter().next())
     }
 
-    /// Marks the item `sending` (durably), hands it to its provider, records the result.
+    /// Marks the item `sending` (durably), hands it to its provider, records
+    /// the result. The item is claimed as `send_due` claims due ones, through
+    /// its own entry in the state index: one read of it since changed (or
+    /// not pending) is reported as it is now, unsent.
     pub async fn send(&self, item: OutboxItem) -> Result<OutboxItem, StoreError> {
-        // In flight before it is claimed: this replica's own reconcile never
-        // mistakes the claim for one left by a crash.
-        let _in_flight = self.engine.replica().begin(&item.id);
-        let Some(mut item) = self.claim(&item.id)? else {
-            // Cancelled, sent or taken meanwhile: reported as it is now.
-            return Ok(self
+        let entry = item
+            .index_entries()
+            .into_iter()
+            .find(|e| e.index == Index::OutboxByState)
+            .map(|e| e.key)
+            .expect("an outbox item has a state entry");
+        let mut just_after = entry.clone();
+        just_after.push(0);
+        let none = std::collections::HashSet::new();
+        match self.claim_pending(&entry, &just_after, &none, false)? {
+            Some(Taken::Send(claimed, in_flight)) => self.send_claimed(claimed, in_flight).await,
+            Some(Taken::Cancelled(cancelled)) => Ok(cancelled),
+            // Sent, cancelled or taken meanwhile: reported as it is now.
+            Some(Taken::Held(_)) | None => Ok(self
                 .engine
                 .store()
                 .get::<OutboxItem>(&item.id)?
-                .unwrap_or(item));
-        };
+                .unwrap_or(item)),
+        }
+    }
+
+    /// Sends an item this replica has just claimed (`sending`, its lease,
+    /// in flight here until `_in_flight` drops) and records the result.
+    async fn send_claimed(
+        &self,
+        mut item: OutboxItem,
+        _in_flight: crate::replica::InFlight,
+    ) -> Result<OutboxItem, StoreError> {
         self.engine.store().flush_async().await?;
 
         match self.deliver_holding_lease(&item).await {
@@ -744,10 +798,10 @@ impl OutboxWorker {
         }
     }
 
-    /// Sends due items every second until `shutdown`; each pass first
+    /// Sends due items every `every` until `shutdown`; each pass first
     /// reconciles what a crash or a dead replica left `sending`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+    pub async fn run(self, every: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

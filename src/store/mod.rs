@@ -11,6 +11,7 @@
 
 pub mod activity;
 mod batch;
+mod claim;
 mod each;
 mod error;
 mod feed;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 pub use batch::WriteBatch;
+pub use claim::ClaimReads;
 pub use error::{StoreError, StoreResult};
 pub use feed::{Change, Op, SyncProgress};
 pub use kinds::{Index, Kind};

@@ -508,6 +508,14 @@ const SWAP: &str = "UPDATE kv SET value = $4 WHERE tree = $1 AND key = $2 AND va
 const DELETE: &str = "DELETE FROM kv WHERE tree = $1 AND key = $2";
 const COUNT_RANGE: &str = "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2 AND key < $3";
 const COUNT_FROM: &str = "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2";
+/// A claim's reads: the row as last committed, locked until the claim ends.
+const GET_FOR_UPDATE: &str = "SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE";
+/// A claim's first page of a range, and the pages after it: rows no other
+/// transaction holds, locked, the held ones skipped.
+const CLAIM_FIRST: &str = "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+     ORDER BY key LIMIT $4 FOR UPDATE SKIP LOCKED";
+const CLAIM_NEXT: &str = "SELECT key, value FROM kv WHERE tree = $1 AND key > $2 AND key < $3 \
+     ORDER BY key LIMIT $4 FOR UPDATE SKIP LOCKED";
 
 struct Scan {
     tree: PgTree,
@@ -552,6 +560,9 @@ impl Iterator for Scan {
     }
 }
 
+/// A key and its value, as read from `kv`.
+type Row = (Vec<u8>, Vec<u8>);
+
 /// A failed statement inside a transaction.
 #[derive(Debug)]
 pub(crate) struct PgTxError(tokio_postgres::Error);
@@ -571,9 +582,12 @@ impl PgTxError {
     }
 }
 
-/// An open SERIALIZABLE transaction on one pooled connection.
+/// An open transaction on one pooled connection: SERIALIZABLE, or a
+/// claim's READ COMMITTED whose reads lock what they read.
 pub(crate) struct PgTx {
     client: Object,
+    /// A claim: every read takes the row's lock (see [`claim`]).
+    locking: bool,
     /// Record writes, announced at commit.
     changes: RefCell<Vec<(String, Vec<u8>, Op)>>,
     finished: std::cell::Cell<bool>,
@@ -581,8 +595,9 @@ pub(crate) struct PgTx {
 
 impl PgTx {
     pub(crate) fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, PgTxError> {
+        let sql = if self.locking { GET_FOR_UPDATE } else { GET };
         block_on(async {
-            let statement = self.client.prepare_cached(GET).await?;
+            let statement = self.client.prepare_cached(sql).await?;
             let row = self.client.query_opt(&statement, &[&tree, &key]).await?;
             Ok(row.map(|row| row.get(0)))
         })
@@ -611,6 +626,29 @@ impl PgTx {
             self.note(tree, key, Op::Delete);
         }
         Ok(())
+    }
+
+    /// Up to `limit` rows of `tree` in key order from `from` (inclusive,
+    /// or after it once a page was read) to before `end` that no other
+    /// transaction holds, locked for this one.
+    fn lock_page(
+        &self,
+        tree: &str,
+        from: &[u8],
+        inclusive: bool,
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Row>, PgTxError> {
+        let sql = if inclusive { CLAIM_FIRST } else { CLAIM_NEXT };
+        let limit = limit as i64;
+        let rows = block_on(async {
+            let statement = self.client.prepare_cached(sql).await?;
+            self.client
+                .query(&statement, &[&tree, &from, &end, &limit])
+                .await
+        })
+        .map_err(PgTxError)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     fn note(&self, tree: &str, key: &[u8], op: Op) {
@@ -657,15 +695,86 @@ pub(crate) fn transaction<T>(
     trees: &[&PgTree],
     body: impl Fn(&PgTx) -> Result<T, super::tree::TxError>,
 ) -> StoreResult<T> {
+    run(
+        &trees[0].pg,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        false,
+        body,
+    )
+}
+
+/// Claims rows of the tree `walked` with keys in `[start, end)`: up to
+/// `limit` that `take` accepts, walking the range in key order, all in one
+/// transaction. Each page is `SELECT … FOR UPDATE SKIP LOCKED`: a row
+/// another transaction holds (another replica claiming it right now) is
+/// skipped, not waited for, so two replicas claiming at once get different
+/// rows. The transaction is READ COMMITTED, where serializable's predicate
+/// locks on a small queue would make two disjoint claims conflict anyway;
+/// in their place every read `take` makes locks its row (`FOR UPDATE`, the
+/// latest committed version), so what it decided on stays as read until
+/// the commit, as a compare-and-swap would guarantee. A deadlock with
+/// another writer runs the whole claim again.
+pub(crate) fn claim<T>(
+    trees: &[&PgTree],
+    walked: &str,
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+    take: impl Fn(&PgTx, &[u8], &[u8]) -> Result<Option<T>, super::tree::TxError>,
+) -> StoreResult<Vec<T>> {
     use super::tree::TxError;
-    let pg = &trees[0].pg;
+    run(
+        &trees[0].pg,
+        "BEGIN ISOLATION LEVEL READ COMMITTED",
+        true,
+        |tx| {
+            let mut claimed = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            // A row `take` rewrote under a later key of the range comes
+            // round again; it was decided on once.
+            let mut seen = std::collections::HashSet::new();
+            while claimed.len() < limit {
+                let want = limit - claimed.len();
+                let page = match &after {
+                    None => tx.lock_page(walked, start, true, end, want),
+                    Some(last) => tx.lock_page(walked, last, false, end, want),
+                }
+                .map_err(TxError::Pg)?;
+                let short = page.len() < want;
+                for (key, value) in page {
+                    if seen.insert(value.clone())
+                        && let Some(got) = take(tx, &key, &value)?
+                    {
+                        claimed.push(got);
+                    }
+                    after = Some(key);
+                }
+                if short {
+                    break;
+                }
+            }
+            Ok(claimed)
+        },
+    )
+}
+
+/// Runs `body` in a transaction begun with `begin`, again when Postgres
+/// refuses it for a conflict (a serialization failure or a deadlock).
+fn run<T>(
+    pg: &Pg,
+    begin: &str,
+    locking: bool,
+    body: impl Fn(&PgTx) -> Result<T, super::tree::TxError>,
+) -> StoreResult<T> {
+    use super::tree::TxError;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let client = pg.client()?;
-        block_on(client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")).map_err(db_error)?;
+        block_on(client.batch_execute(begin)).map_err(db_error)?;
         let tx = PgTx {
             client,
+            locking,
             changes: RefCell::new(Vec::new()),
             finished: std::cell::Cell::new(false),
         };

@@ -216,33 +216,144 @@ impl Tree {
             .map(|t| t.as_sled())
             .collect::<Option<Vec<_>>>()
         {
-            let result = sled_trees.as_slice().transaction(|views| {
-                let wrapped: Vec<TxTree<'_>> = views.iter().map(TxTree::Sled).collect();
-                body(&wrapped).map_err(|e| match e {
-                    TxError::Abort(e) => ConflictableTransactionError::Abort(e),
-                    TxError::Sled(e) => e.into(),
-                    TxError::Pg(e) => ConflictableTransactionError::Abort(e.into_store_error()),
-                })
-            });
-            return match result {
-                Ok(value) => Ok(value),
-                Err(TransactionError::Abort(err)) => Err(err),
-                Err(TransactionError::Storage(err)) => Err(StoreError::from_sled(&path, err)),
-            };
+            return sled_transaction(&path, &sled_trees, body);
         }
-        let pg_trees = trees
+        let pg_trees = Self::all_pg(trees);
+        super::postgres::transaction(&pg_trees, |tx| body(&pg_views(tx, &pg_trees)))
+    }
+
+    fn all_pg<'t>(trees: &[&'t Tree]) -> Vec<&'t PgTree> {
+        trees
             .iter()
             .map(|t| t.as_pg())
             .collect::<Option<Vec<_>>>()
-            .expect("a transaction's trees are all of one backend");
-        super::postgres::transaction(&pg_trees, |tx| {
-            let wrapped: Vec<TxTree<'_>> = pg_trees
-                .iter()
-                .map(|t| TxTree::Pg { tx, name: t.name() })
-                .collect();
-            body(&wrapped)
-        })
+            .expect("a transaction's trees are all of one backend")
     }
+
+    /// Claims entries of the index `trees[walked]` (its values are primary
+    /// keys) with keys in `[start, end)`: walks them in key order and hands
+    /// each to `take`, inside one transaction over `trees`, until `limit`
+    /// were taken (`take` returned Some) or the range ends; returns what
+    /// `take` returned. An entry another claimer holds is skipped, and one
+    /// is never handed over twice.
+    ///
+    /// On Postgres the walk locks rows with `FOR UPDATE SKIP LOCKED`, so
+    /// two replicas claiming at once take different entries; `take`'s reads
+    /// lock their rows too (see `postgres::claim`). On sled (one process)
+    /// the walk is read before the transaction (sled iterators inside one
+    /// deadlock) and each entry is handed over only if the transaction
+    /// still finds it as walked: a compare-and-swap, which reruns on a
+    /// conflict like any sled transaction. Either way `take` must depend
+    /// only on what it reads and is given.
+    pub(crate) fn claim<T>(
+        trees: &[&Tree],
+        walked: usize,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        take: impl Fn(&[TxTree<'_>], &[u8], &[u8]) -> Result<Option<T>, TxError>,
+    ) -> StoreResult<Vec<T>> {
+        if limit == 0 || start >= end {
+            return Ok(Vec::new());
+        }
+        let path = trees[0].path.clone();
+        if let Some(sled_trees) = trees
+            .iter()
+            .map(|t| t.as_sled())
+            .collect::<Option<Vec<_>>>()
+        {
+            return sled_claim(&path, &sled_trees, walked, start, end, limit, take);
+        }
+        let pg_trees = Self::all_pg(trees);
+        super::postgres::claim(
+            &pg_trees,
+            pg_trees[walked].name(),
+            start,
+            end,
+            limit,
+            |tx, key, value| take(&pg_views(tx, &pg_trees), key, value),
+        )
+    }
+}
+
+fn pg_views<'a>(tx: &'a PgTx, trees: &[&'a PgTree]) -> Vec<TxTree<'a>> {
+    trees
+        .iter()
+        .map(|t| TxTree::Pg { tx, name: t.name() })
+        .collect()
+}
+
+/// One sled transaction over `trees`; a conflict runs `body` again.
+fn sled_transaction<T>(
+    path: &Arc<PathBuf>,
+    trees: &[&sled::Tree],
+    body: impl Fn(&[TxTree<'_>]) -> Result<T, TxError>,
+) -> StoreResult<T> {
+    let result = trees.transaction(|views| {
+        let wrapped: Vec<TxTree<'_>> = views.iter().map(TxTree::Sled).collect();
+        body(&wrapped).map_err(|e| match e {
+            TxError::Abort(e) => ConflictableTransactionError::Abort(e),
+            TxError::Sled(e) => e.into(),
+            TxError::Pg(e) => ConflictableTransactionError::Abort(e.into_store_error()),
+        })
+    });
+    match result {
+        Ok(value) => Ok(value),
+        Err(TransactionError::Abort(err)) => Err(err),
+        Err(TransactionError::Storage(err)) => Err(StoreError::from_sled(path, err)),
+    }
+}
+
+/// [`Tree::claim`] on sled: a page of the walk at a time, each page's
+/// entries handed over in one transaction if still there as walked.
+fn sled_claim<T>(
+    path: &Arc<PathBuf>,
+    trees: &[&sled::Tree],
+    walked: usize,
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+    take: impl Fn(&[TxTree<'_>], &[u8], &[u8]) -> Result<Option<T>, TxError>,
+) -> StoreResult<Vec<T>> {
+    let mut claimed = Vec::new();
+    let mut from = start.to_vec();
+    let mut seen = std::collections::HashSet::new();
+    while claimed.len() < limit {
+        let want = limit - claimed.len();
+        let mut page = Vec::with_capacity(want);
+        for item in trees[walked].range(from.clone()..end.to_vec()) {
+            let (key, value) = item.map_err(|e| StoreError::from_sled(path, e))?;
+            if seen.insert(value.clone()) {
+                page.push((key, value));
+                if page.len() == want {
+                    break;
+                }
+            }
+        }
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        // The next page starts just after this one's last key.
+        from = last.to_vec();
+        from.push(0);
+        let got = sled_transaction(path, trees, |views| {
+            let mut got = Vec::new();
+            for (key, value) in &page {
+                if views[walked].get(key)?.as_deref() != Some(&value[..]) {
+                    continue; // taken or moved since the walk
+                }
+                if let Some(taken) = take(views, key, value)? {
+                    got.push(taken);
+                }
+            }
+            Ok(got)
+        })?;
+        claimed.extend(got);
+        if page.len() < want {
+            break;
+        }
+    }
+    Ok(claimed)
 }
 
 /// A tree as a transaction sees it.

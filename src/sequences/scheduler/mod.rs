@@ -3,6 +3,16 @@
 //! outbox. All writes of a tick (send ledger, tasks, outbox items, executions,
 //! enrollments) go to the store in one transaction, so a crash keeps all of
 //! them or none.
+//!
+//! Replicas on one database do not split a tick with `FOR UPDATE SKIP
+//! LOCKED` as the outbox claims its items: a tick decides every due
+//! enrollment against state they share (each mailbox's daily cap and gap,
+//! whose window opens first) and commits it all at once. Two replicas each
+//! locking half the due rows would still both write the same cap cursors
+//! and collide, and each would order only its half. So a tick stays one
+//! commit, refused when a due enrollment changed since it was read, and
+//! runs again on fresh reads; the outbox items it writes are what replicas
+//! claim without colliding.
 
 mod lookups;
 mod run;
@@ -44,7 +54,14 @@ pub struct SchedulerConfig {
     pub cap_timezone: Tz,
     /// Most enrollments handled per tick; the rest wait for the next one.
     pub max_per_tick: usize,
+    /// The longest wait between two ticks when nothing is due sooner
+    /// (`[daemon].work_interval_ms`): a step another writer made due, the
+    /// outbox moving an enrollment on, is seen within it.
+    pub tick_every: std::time::Duration,
 }
+
+/// How long a running scheduler waits at most between two ticks.
+pub const DEFAULT_TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SchedulerConfig {
     pub fn new(cap_timezone: Tz) -> Self {
@@ -53,6 +70,7 @@ impl SchedulerConfig {
             tracking_key: None,
             cap_timezone,
             max_per_tick: 5_000,
+            tick_every: DEFAULT_TICK_EVERY,
         }
     }
 

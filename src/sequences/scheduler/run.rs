@@ -22,7 +22,7 @@ impl Scheduler {
     ) {
         let client = webhook_client();
         loop {
-            let mut pause = std::time::Duration::from_secs(5);
+            let mut pause = self.config.tick_every;
             let started = std::time::Instant::now();
             let ticked = {
                 let scheduler = self.clone();
@@ -107,5 +107,41 @@ async fn deliver_webhook(
         }
         tokio::time::sleep(delay).await;
         delay *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::sequences::SchedulerConfig;
+    use crate::store::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_nothing_due_it_ticks_as_often_as_configured() {
+        let mut config = SchedulerConfig::new(chrono_tz::UTC);
+        config.tick_every = std::time::Duration::from_millis(100);
+        let scheduler = Scheduler::new(Store::temporary().unwrap(), config);
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let counted = ticks.clone();
+        let running = tokio::spawn(scheduler.run_observed(clock, shutdown.clone(), move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        // The default wait (5 s) would allow one tick by the deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while ticks.load(Ordering::SeqCst) < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ticked {} times",
+                ticks.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        shutdown.cancel();
+        running.await.unwrap();
     }
 }
