@@ -60,6 +60,9 @@ poll_interval_secs = 3600
 [daemon]
 listen = "127.0.0.1:$port"
 TOML
+chmod 600 "$work/daemon.toml"
+# The export reads the sled bench cache: the config without [store].
+cp -p "$work/daemon.toml" "$work/sled.toml"
 store_env=()
 if [ "$postgres" = 1 ]; then
   bench_database_url "$pg_dir"
@@ -71,12 +74,15 @@ url_env = "OUTPOST_DATABASE_URL"
 TOML
   store_env=(OUTPOST_DATABASE_URL="$BENCH_DATABASE_URL")
   data_dir=$work/replica
-  has_leads=$(pg_psql "$BENCH_DATABASE_URL" -tA -c \
-    "SELECT to_regclass('kv') IS NOT NULL AND EXISTS (SELECT 1 FROM kv WHERE tree = 'leads')")
+  # Two queries: a statement naming kv does not parse before kv exists.
+  has_leads=f
+  if [ "$(pg_psql "$BENCH_DATABASE_URL" -tA -c "SELECT to_regclass('kv') IS NOT NULL")" = t ]; then
+    has_leads=$(pg_psql "$BENCH_DATABASE_URL" -tA -c "SELECT EXISTS (SELECT 1 FROM kv WHERE tree = 'leads')")
+  fi
   if [ "$has_leads" != t ]; then
     echo "filling the database from $bench_data (load average $(load1))"
     started=$(date +%s.%N)
-    "$bin" --config "$work/daemon.toml" --data-dir "$bench_data" export -o "$work/all.jsonl" 2>"$work/export.log" \
+    "$bin" --config "$work/sled.toml" --data-dir "$bench_data" export -o "$work/all.jsonl" 2>"$work/export.log" \
       || { cat "$work/export.log" >&2; exit 1; }
     exported=$(date +%s.%N)
     env "${store_env[@]}" "$bin" --config "$work/daemon.toml" --data-dir "$data_dir" import "$work/all.jsonl" \
@@ -108,7 +114,7 @@ done
 cat > "$work/client.toml" <<TOML
 data_dir = "$work/client"
 TOML
-chmod 600 "$work/daemon.toml" "$work/client.toml"
+chmod 600 "$work/client.toml"
 echo "load average before the runs: $(load1)"
 # Full: the inbox rows are drawn (their subjects), not only the frame.
 python3 scripts/first-frame.py --runs "$runs" --until "Inbox (" --until "q quit" \

@@ -80,6 +80,22 @@ phase_store() { # $1 = phase name
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# "daemon_secs cluster_secs": CPU used so far by the daemon and by the
+# throwaway cluster's server processes (0 when there is none).
+cpu_now() {
+  local cluster=0
+  [ "${PG_THROWAWAY_STARTED:-0}" = 1 ] && cluster=$(pg_cluster_cpu_secs "$pg_dir")
+  echo "$(daemon_cpu_secs) $cluster"
+}
+
+per_reply_cpu() { # $1 = cpu_now before, $2 = after, $3 = replies; prints CPU ms per reply
+  python3 -c '
+import sys
+before, after, n = sys.argv[1].split(), sys.argv[2].split(), max(int(sys.argv[3]), 1)
+daemon, cluster = ((float(a) - float(b)) * 1e3 / n for a, b in zip(after, before))
+print(f"CPU per reply: daemon {daemon:.2f} ms" + (f", postgres server {cluster:.2f} ms" if cluster else ""))' "$1" "$2" "$3"
+}
+
 wait_quiet() {
   local waited=0
   while awk -v l="$(load1)" 'BEGIN { exit !(l > 1.5) }' && [ "$waited" -lt "$quiet_wait" ]; do
@@ -140,9 +156,11 @@ phase_store spread
 start_daemon "$work/spread"
 load=$(load1)
 before=$(stages)
+cpu_before=$(cpu_now)
 read -r requests non2xx rate errors p50 p99 < <(run_wrk "$spread_secs" spread "${run_id}s1")
 echo "  ${rate} replies/s, latency p50 ${p50} p99 ${p99}; ${requests} requests, ${non2xx} non-2xx, socket errors ${errors}; load before ${load}"
 echo "  $(per_reply "$before" "$(stages)" "$requests")"
+echo "  $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests")"
 stop_daemon
 stored=$(count_stored "$work/spread" | awk -v t="${run_id}s1" '$1 == t { print $2 }')
 check "  phase 1" "$requests" "$non2xx" "${stored:-0}"
@@ -155,11 +173,13 @@ declare -a rates acked_by_round
 for round in 1 2 3; do
   load=$(load1)
   before=$(stages)
+  cpu_before=$(cpu_now)
   read -r requests non2xx rate errors p50 p99 < <(run_wrk "$round_secs" one "${run_id}o$round")
   rates[$round]=$rate
   acked_by_round[$round]="$requests $non2xx"
   echo "  round $round: ${rate} replies/s, latency p50 ${p50} p99 ${p99}; ${requests} requests, ${non2xx} non-2xx, socket errors ${errors}; load before ${load}"
   echo "    $(per_reply "$before" "$(stages)" "$requests")"
+  echo "    $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests")"
 done
 stop_daemon
 count_stored "$work/one" > "$work/one-counts"

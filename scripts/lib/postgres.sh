@@ -90,3 +90,28 @@ bench_database_url() { # $1 = directory for a throwaway cluster
     PG_THROWAWAY_STARTED=1
   fi
 }
+
+# CPU seconds (user + system) the cluster's server processes have used so
+# far: the postmaster and its children (backends, WAL writer, checkpointer).
+# A backend's time leaves with it, so sample while its connection is open.
+pg_cluster_cpu_secs() { # $1 = directory given to pg_throwaway_start
+  local postmaster
+  postmaster=$(head -1 "$1/data/postmaster.pid")
+  python3 - "$postmaster" <<'PY'
+import os, sys
+root = sys.argv[1]
+ticks = os.sysconf("SC_CLK_TCK")
+total = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    # After the name: state, ppid, ... utime is field 14, stime 15 (1-based).
+    if pid == root or fields[1] == root:
+        total += int(fields[11]) + int(fields[12])
+print(f"{total / ticks:.2f}")
+PY
+}

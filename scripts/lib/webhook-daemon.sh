@@ -108,3 +108,12 @@ for tag, n in sorted(counts.items()):
 PY
   rm -f "$work/export.jsonl"
 }
+
+# CPU seconds (user + system) the daemon has used so far.
+daemon_cpu_secs() {
+  python3 -c '
+import os, sys
+fields = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+ticks = os.sysconf("SC_CLK_TCK")
+print(f"{(int(fields[11]) + int(fields[12])) / ticks:.2f}")' "$daemon"
+}
