@@ -17,6 +17,13 @@
 //! `OUTPOST_BENCH_REPLY_EVERY=N` makes every Nth event a reply (which also
 //! writes the lead's thread and message) instead of an open.
 //!
+//! `OUTPOST_BENCH_DATABASE_URL=URL` runs the daemon on that Postgres
+//! database instead of sled in a temp dir (it must hold no events yet: the
+//! loss check counts every event in the store); the server's CPU is then
+//! outpost's alone, not the database server's.
+//! `scripts/postgres-throwaway.sh run -- cargo bench --bench webhooks` gives
+//! it a fresh cluster.
+//!
 //! `OUTPOST_BENCH_DISTINCT=N` makes request n carry fact n mod N: after the
 //! first N requests every delivery is a re-delivery (a new `X-Request-Id`
 //! for a fact already stored, as a sender retrying does), so the store stops
@@ -242,9 +249,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Opened outside the runtime: a Postgres store owns a runtime of its own,
+    // which must not be dropped inside another's async context.
+    let store = match std::env::var("OUTPOST_BENCH_DATABASE_URL") {
+        Ok(url) => Store::postgres(&url).expect("the database"),
+        Err(_) => Store::open(dir.path(), "daemon").expect("store"),
+    };
+    let opened = store.clone();
     rt.block_on(async move {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), "daemon").expect("store");
         let clock: SharedClock = Arc::new(SystemClock);
         let engine = Engine::new(store.clone(), clock);
         let metrics = Arc::new(Metrics::default());
@@ -342,7 +355,8 @@ fn main() {
         let per_event = |seconds: f64| seconds * 1e6 / answered.max(1) as f64;
         let (gen_cpu, server_cpu) = (cpu_end.0 - cpu_start.0, cpu_end.1 - cpu_start.1);
         println!(
-            "webhook ingest, {concurrency} connections, {secs} s, loopback, {per_lead} events per lead{}",
+            "webhook ingest on {}, {concurrency} connections, {secs} s, loopback, {per_lead} events per lead{}",
+            store.backend_name(),
             if distinct > 0 {
                 format!(", {distinct} distinct facts re-delivered in turn")
             } else {
@@ -411,4 +425,6 @@ fn main() {
             "acknowledged events were lost"
         );
     });
+    drop(rt);
+    drop(opened);
 }

@@ -30,37 +30,18 @@ for tool in valgrind callgrind_control callgrind_annotate wrk curl; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 work=$(mktemp -d)
-daemon=
 cleanup() {
-  [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null || true
+  [ -n "${daemon:-}" ] && kill -9 "$daemon" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$((20000 + RANDOM % 20000))
-export OUTPOST_WEBHOOK_SECRET="cg-$RANDOM-$RANDOM"
-cat > "$work/config.toml" <<TOML
-[accounts.acme-smartlead]
-provider = "smartlead"
-api_key = "unused"
-base_url = "http://127.0.0.1:9/api/v1"
-poll_interval_secs = 3600
-
-[daemon]
-listen = "127.0.0.1:$port"
-webhook_secret = "$OUTPOST_WEBHOOK_SECRET"
-TOML
-chmod 600 "$work/config.toml"
-
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
-  "$bin" --config "$work/config.toml" --data-dir "$work/data" --daemon \
-  >"$work/daemon.log" 2>&1 &
-daemon=$!
-for _ in $(seq 1 1200); do
-  kill -0 "$daemon" 2>/dev/null || { echo "the daemon exited; its log:" >&2; tail -5 "$work/daemon.log" >&2; exit 1; }
-  curl -sf -m 5 "http://127.0.0.1:$port/health" >/dev/null && break
-  sleep 0.25
-done
-url="http://127.0.0.1:$port/webhooks/smartlead"
+# With OUTPOST_BENCH_DATABASE_URL the daemon runs on that Postgres database
+# (the counts are then the daemon's alone, not the database server's).
+STORE_URL=${OUTPOST_BENCH_DATABASE_URL:-}
+# shellcheck source=scripts/lib/webhook-daemon.sh
+. scripts/lib/webhook-daemon.sh
+DAEMON_PREFIX="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$work/cg.out" \
+  HEALTH_WAIT_SECS=300 start_daemon "$work/data"
 if [ "$warm_secs" -gt 0 ]; then
   wrk -t1 -c64 -d"${warm_secs}"s --timeout 60s -s scripts/webhook-reply.lua "$url" -- "$mode" warm \
     > "$work/wrk-warm.txt"
