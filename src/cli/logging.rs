@@ -3,6 +3,8 @@
 //! the screen). `RUST_LOG` overrides the config's `[logging] level`.
 
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
 
@@ -35,4 +37,17 @@ pub fn to_file(config: &Config, data_dir: &Path) {
         .with_writer(appender)
         .with_ansi(false)
         .try_init();
+}
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Notes when the process began its work, for the startup timings the TUI
+/// logs at debug level (where the first frame's time goes).
+pub fn mark_start() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Time since [`mark_start`] (zero when it was never called).
+pub fn since_start() -> Duration {
+    STARTED.get().map(Instant::elapsed).unwrap_or_default()
 }

@@ -11,7 +11,7 @@ mod doctor;
 mod door;
 mod error;
 mod live;
-mod logging;
+pub(crate) mod logging;
 mod mailbox;
 mod migrate;
 mod outbox;
@@ -198,7 +198,11 @@ fn open_tui(cli: &Cli) -> CliResult<()> {
     let config = config::load_unresolved(&sources(cli))?;
     match attach::tui_target(&cli.attach, &config)? {
         attach::TuiTarget::Local => {
+            let config_loaded = logging::since_start();
             let ctx = live::LiveContext::from_config(config, "tui")?;
+            let store_opened = logging::since_start();
+            logging::to_file(&ctx.config, ctx.config.data_dir());
+            tracing::debug!(?config_loaded, ?store_opened, "startup: config and store");
             live::runtime()?.block_on(run_tui(ctx))
         }
         attach::TuiTarget::Remote { url, token, .. } => {
@@ -223,6 +227,7 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
         "tui",
     )
     .await;
+    tracing::debug!(elapsed = ?logging::since_start(), "startup: services and engine door");
     let door = match door {
         Ok(door) => door,
         Err(e) => {
@@ -247,6 +252,7 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    logging::mark_start();
     // The TUI logs to a file and the daemon sets up its own logging.
     let interactive = matches!(cli.command, None | Some(Command::Demo(_)))
         && std::io::IsTerminal::is_terminal(&std::io::stdout());

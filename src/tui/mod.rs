@@ -132,6 +132,8 @@ async fn run_loop(
     let mut events = EventStream::new();
     let mut ticker = tokio::time::interval(TICK);
     let mut last_draw = tokio::time::Instant::now() - FRAME_GAP;
+    let mut frames: u32 = 0;
+    let mut results_seen: u32 = 0;
     loop {
         for job in app.take_jobs() {
             let tx = results_tx.clone();
@@ -162,6 +164,10 @@ async fn run_loop(
         if app.dirty && last_draw.elapsed() >= FRAME_GAP {
             terminal.draw(|f| view::draw(f, &mut app))?;
             last_draw = tokio::time::Instant::now();
+            frames += 1;
+            if frames <= 3 {
+                tracing::debug!(frames, elapsed = ?crate::cli::logging::since_start(), "startup: frame drawn");
+            }
         }
         let next_frame = last_draw + FRAME_GAP;
         tokio::select! {
@@ -170,7 +176,13 @@ async fn run_loop(
                 Some(Err(e)) => return Err(TuiError::Terminal(e)),
                 None => break,
             },
-            Some(result) = results.recv() => app.apply(result),
+            Some(result) = results.recv() => {
+                results_seen += 1;
+                if results_seen <= 3 {
+                    tracing::debug!(results_seen, elapsed = ?crate::cli::logging::since_start(), "startup: job result");
+                }
+                app.apply(result)
+            }
             event = feed.recv() => app.on_feed(event),
             _ = ticker.tick() => app.on_tick(),
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
