@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::Value;
 
 use crate::config::{ConfigSources, FixedEnv, PlatformDirs, ResolveSecrets};
 use crate::providers::gmail::mime::{self, Mailbox, ReplyDraft};
@@ -25,17 +24,17 @@ fn fixed_now() -> DateTime<Utc> {
 /// A Smartlead webhook body as the route reads it: JSON, one object or an
 /// array of them, each parsed and turned into the event it would record.
 pub fn webhook_payload(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Value>(data) else {
-        return;
+    let items = match parse::read_body(data) {
+        Ok(parse::Body::One(payload)) => vec![Some(*payload)],
+        Ok(parse::Body::Many(items)) => items,
+        Err(error) => {
+            let _ = error.to_string();
+            return;
+        }
     };
-    let items = match value {
-        Value::Array(items) => items,
-        object @ Value::Object(_) => vec![object],
-        _ => return,
-    };
-    for item in &items {
-        let _ = parse::text(item, "secret_key");
-        match parse::parse(item) {
+    for item in items.iter().flatten() {
+        let _ = item.secret_key.text();
+        match parse::read(item) {
             Ok(payload) => {
                 let _ = apply::event_type(&payload);
                 let _ = apply::event_for("fuzz", &payload, || "delivery-1".into(), fixed_now());

@@ -192,6 +192,15 @@ async fn bad_webhooks_get_json_4xx_and_change_nothing() {
     no_type.as_object_mut().unwrap().remove("event_type");
     let mut bad_id = good.clone();
     bad_id["campaign_id"] = json!("not-a-number");
+    // A field of the wrong type is judged after the secret: a wrong secret
+    // is what such a body is refused for.
+    let mut odd_types_wrong_secret = wrong_secret.clone();
+    odd_types_wrong_secret["campaign_id"] = json!({"id": 7});
+    odd_types_wrong_secret["sent_message"] = json!(["not", "an", "object"]);
+    let mut odd_type = good.clone();
+    odd_type["sequence_number"] = json!(true);
+    // An array item that is not an object has no secret either.
+    let not_objects = json!([good.clone(), 5]);
     let mut reply_without_body = reply_payload("a@b.example", 1, "2025-06-04T08:00:00Z", "x");
     reply_without_body
         .as_object_mut()
@@ -279,6 +288,27 @@ async fn bad_webhooks_get_json_4xx_and_change_nothing() {
         ),
         (
             "/webhooks/smartlead",
+            odd_types_wrong_secret.to_string(),
+            &[],
+            401,
+            "bad_secret",
+        ),
+        (
+            "/webhooks/smartlead",
+            not_objects.to_string(),
+            &[],
+            401,
+            "bad_secret",
+        ),
+        (
+            "/webhooks/smartlead",
+            odd_type.to_string(),
+            &[],
+            422,
+            "missing_field",
+        ),
+        (
+            "/webhooks/smartlead",
             reply_without_body.to_string(),
             &[],
             422,
@@ -342,7 +372,7 @@ async fn bad_webhooks_get_json_4xx_and_change_nothing() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("outpost_webhook_rejections_total{reason=\"bad_secret\"} 2"),
+        metrics.contains("outpost_webhook_rejections_total{reason=\"bad_secret\"} 4"),
         "{metrics}"
     );
     assert!(

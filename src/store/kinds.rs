@@ -115,7 +115,7 @@ impl Kind {
     pub fn indexes(self) -> &'static [Index] {
         match self {
             Kind::Lead => &[Index::LeadsByEmail, Index::LeadsByCampaign],
-            Kind::Thread => &[Index::ThreadsByTime, Index::ThreadsByLead],
+            Kind::Thread => &[Index::ThreadsByTime],
             Kind::Message => &[
                 Index::MessagesByThread,
                 Index::MessagesByAddress,
@@ -147,8 +147,6 @@ pub enum Index {
     LeadsByCampaign,
     /// last message time — only threads with a reply (the inbox)
     ThreadsByTime,
-    /// lead email \0 time
-    ThreadsByLead,
     /// thread key \0 time
     MessagesByThread,
     /// address \0 time
@@ -181,7 +179,6 @@ impl Index {
             Index::LeadsByEmail => "idx_leads_email",
             Index::LeadsByCampaign => "idx_leads_campaign",
             Index::ThreadsByTime => "idx_threads_time",
-            Index::ThreadsByLead => "idx_threads_lead",
             Index::MessagesByThread => "idx_messages_thread",
             Index::MessagesByAddress => "idx_messages_address",
             Index::MessagesByMessageId => "idx_messages_message_id",

@@ -39,7 +39,25 @@ pub const ALL: &[Migration] = &[
         describe: "outbox items being sent carry their sender's lease",
         run: outbox_gains_leases,
     },
+    Migration {
+        from: 7,
+        describe: "threads no longer indexed by lead",
+        run: drop_thread_lead_index,
+    },
 ];
+
+/// Steps that only drop index trees, with the trees they drop. A store
+/// outside sled (Postgres) takes these too, by deleting the trees' rows;
+/// the other steps rewrite records, which it cannot do in place yet.
+pub(crate) const INDEX_DROPS: &[(u32, &[&str])] = &[(7, &["idx_threads_lead"])];
+
+/// Version 8 stopped indexing threads by lead (see `Record for Thread`):
+/// nothing read it, and it moved with every reply. Dropping an absent tree
+/// is fine, so a rerun is harmless.
+fn drop_thread_lead_index(db: &sled::Db) -> sled::Result<()> {
+    db.drop_tree("idx_threads_lead")?;
+    Ok(())
+}
 
 /// Version 3 of an outbox item appends `lease` (None: one zero byte), so a
 /// version-2 record is its bytes plus one zero. An old `sending` item thus
@@ -531,6 +549,75 @@ mod tests {
         assert!(!names.contains(&b"idx_leads_last_event".to_vec()));
         // Running the step again (a crash before the version moved) is harmless.
         drop_lead_last_event_index(&db).unwrap();
+    }
+
+    #[test]
+    fn version_7_loses_the_thread_lead_index_and_keeps_threads_listed() {
+        use crate::model::{Provider, Thread};
+        let at = chrono::DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        let thread = Thread {
+            account: "acme".into(),
+            provider: Provider::Smartlead,
+            provider_thread_id: "7:42".into(),
+            subject: "Hello".into(),
+            lead_email: Some("dana@ledgerly.example".into()),
+            campaign_id: Some(7),
+            campaign_name: None,
+            last_message_at: at,
+            last_inbound_at: Some(at),
+            message_count: 2,
+            unread: true,
+            has_reply: true,
+            category: None,
+            snippet: "Yes".into(),
+            participants: vec!["dana@ledgerly.example".into()],
+            lead_name: None,
+            preview: "Yes".into(),
+            answered_last: false,
+            merged_into: None,
+            sources: Vec::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
+            let key = thread.key();
+            db.open_tree("threads")
+                .unwrap()
+                .insert(key.as_bytes(), Store::encode(&thread).unwrap())
+                .unwrap();
+            let by_time = crate::store::keys::KeyBuf::new().time(at).primary(&key);
+            db.open_tree("idx_threads_time")
+                .unwrap()
+                .insert(by_time, key.as_bytes())
+                .unwrap();
+            let by_lead = crate::store::keys::KeyBuf::new()
+                .text("dana@ledgerly.example")
+                .time(at)
+                .primary(&key);
+            db.open_tree("idx_threads_lead")
+                .unwrap()
+                .insert(by_lead, key.as_bytes())
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &7u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        {
+            let store = Store::open(dir.path(), "test").unwrap();
+            let listed: Vec<Thread> = store
+                .by_index::<Thread>(crate::store::Index::ThreadsByTime, b"", true)
+                .collect::<crate::store::StoreResult<_>>()
+                .unwrap();
+            assert_eq!(listed, vec![thread]);
+            assert!(store.verify_indexes().unwrap().is_empty());
+        }
+        let db = super::super::open_raw(&dir.path().join("cache")).unwrap();
+        let names: Vec<Vec<u8>> = db.tree_names().into_iter().map(|n| n.to_vec()).collect();
+        assert!(!names.contains(&b"idx_threads_lead".to_vec()));
+        // Running the step again (a crash before the version moved) is harmless.
+        drop_thread_lead_index(&db).unwrap();
     }
 
     #[test]

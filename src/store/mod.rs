@@ -285,7 +285,23 @@ impl Store {
         };
         let trees = Self::kind_trees(open)?;
         let meta = open("meta")?;
-        schema::ensure_in_tree(&meta, &path, schema::CURRENT)?;
+        // An index tree's rows go one by one: the tree API has no bulk
+        // delete, and these steps run once per database.
+        let drop_tree = |name: &'static str| -> StoreResult<()> {
+            let tree = Tree::pg(shared_path.clone(), postgres::PgTree::new(pg.clone(), name));
+            let keys: Vec<tree::Value> = tree
+                .scan_prefix(&[], false)
+                .map(|entry| entry.map(|(key, _)| key))
+                .collect::<StoreResult<_>>()?;
+            keys.iter().try_for_each(|key| tree.remove(key))
+        };
+        schema::ensure_in_tree(
+            &meta,
+            &path,
+            schema::CURRENT,
+            migrations::INDEX_DROPS,
+            drop_tree,
+        )?;
         Ok(Self::assemble(
             Backend::Postgres(pg),
             path,

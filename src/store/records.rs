@@ -88,6 +88,9 @@ impl Record for Lead {
     }
 }
 
+// Threads are listed by time only: a lead's threads are found through its
+// messages (`MessagesByAddress`), and an index by lead moved with every
+// reply (two more tree writes each) while nothing read it.
 impl Record for Thread {
     const KIND: Kind = Kind::Thread;
     const VERSION: u8 = 2;
@@ -95,28 +98,17 @@ impl Record for Thread {
         Thread::key(self)
     }
     fn index_entries(&self) -> Vec<IndexEntry> {
-        let key = Thread::key(self);
-        let mut out = Vec::new();
-        // A copy merged into another thread is listed under that one only.
-        if !self.is_primary() {
-            return out;
+        // A copy merged into another thread is listed under that one only,
+        // and the inbox lists threads with a reply.
+        if !self.is_primary() || !self.has_reply {
+            return Vec::new();
         }
-        if self.has_reply {
-            out.push(entry(
-                Index::ThreadsByTime,
-                KeyBuf::new().time(self.last_message_at).primary(&key),
-            ));
-        }
-        if let Some(lead) = &self.lead_email {
-            out.push(entry(
-                Index::ThreadsByLead,
-                KeyBuf::new()
-                    .text(lead)
-                    .time(self.last_message_at)
-                    .primary(&key),
-            ));
-        }
-        out
+        vec![entry(
+            Index::ThreadsByTime,
+            KeyBuf::new()
+                .time(self.last_message_at)
+                .primary(&Thread::key(self)),
+        )]
     }
 }
 

@@ -6,7 +6,7 @@ use super::error::{StoreError, StoreResult};
 
 /// The layout this build writes. Bump it with a migration when a record's
 /// encoding or an index's key layout changes.
-pub const CURRENT: u32 = 7;
+pub const CURRENT: u32 = 8;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -75,9 +75,17 @@ pub fn ensure(
 }
 
 /// Brings a store kept outside sled (Postgres) to `target`: a fresh
-/// database starts there. Its record migrations are sled's alone so far, so
-/// an older database is refused with the way to move its data over.
-pub(crate) fn ensure_in_tree(meta: &super::Tree, path: &Path, target: u32) -> StoreResult<u32> {
+/// database starts there. Steps that only drop index trees
+/// (`index_drops`) run here too, through `drop_tree`; the record migrations
+/// are sled's alone so far, so a database that needs one is refused with
+/// the way to move its data over.
+pub(crate) fn ensure_in_tree(
+    meta: &super::Tree,
+    path: &Path,
+    target: u32,
+    index_drops: &[(u32, &[&'static str])],
+    mut drop_tree: impl FnMut(&'static str) -> StoreResult<()>,
+) -> StoreResult<u32> {
     let found = match meta.get(VERSION_KEY)? {
         Some(raw) => {
             let bytes: [u8; 4] = raw[..].try_into().map_err(|_| StoreError::Database {
@@ -97,14 +105,22 @@ pub(crate) fn ensure_in_tree(meta: &super::Tree, path: &Path, target: u32) -> St
             supported: target,
         });
     }
-    if found < target {
-        return Err(StoreError::Database {
-            detail: format!(
-                "its records are at schema {found} and this build writes {target}; run `outpost export` with the build that made it, then `outpost import` into a new database"
-            ),
-        });
+    let mut version = found;
+    while version < target {
+        let Some((_, trees)) = index_drops.iter().find(|(from, _)| *from == version) else {
+            return Err(StoreError::Database {
+                detail: format!(
+                    "its records are at schema {found} and this build writes {target}; run `outpost export` with the build that made it, then `outpost import` into a new database"
+                ),
+            });
+        };
+        for &tree in trees.iter() {
+            drop_tree(tree)?;
+        }
+        version += 1;
+        meta.insert(VERSION_KEY, &version.to_be_bytes())?;
     }
-    Ok(found)
+    Ok(version)
 }
 
 #[cfg(test)]
@@ -132,5 +148,36 @@ mod tests {
         let err = ensure(&db, dir.path(), 1, &[]).unwrap_err();
         assert!(matches!(err, StoreError::NewerSchema { found: 2, .. }));
         assert!(err.to_string().contains("newer outpost"));
+    }
+
+    #[test]
+    fn a_store_outside_sled_takes_index_drops_and_refuses_record_steps() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let path = std::path::PathBuf::from("<memory>");
+        let meta = super::super::Tree::sled(
+            std::sync::Arc::new(path.clone()),
+            db.open_tree("meta").unwrap(),
+        );
+        meta.insert(VERSION_KEY, &7u32.to_be_bytes()).unwrap();
+        let drops: &[(u32, &[&'static str])] = &[(7, &["idx_gone"])];
+        let mut dropped = Vec::new();
+        let reached = ensure_in_tree(&meta, &path, 8, drops, |tree| {
+            dropped.push(tree);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((reached, dropped), (8, vec!["idx_gone"]));
+        assert_eq!(
+            meta.get(VERSION_KEY).unwrap().as_deref(),
+            Some(&8u32.to_be_bytes()[..])
+        );
+        // A step that rewrites records is refused, and the version stays.
+        meta.insert(VERSION_KEY, &6u32.to_be_bytes()).unwrap();
+        let err = ensure_in_tree(&meta, &path, 8, drops, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("outpost export"), "{err}");
+        assert_eq!(
+            meta.get(VERSION_KEY).unwrap().as_deref(),
+            Some(&6u32.to_be_bytes()[..])
+        );
     }
 }

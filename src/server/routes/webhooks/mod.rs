@@ -122,20 +122,10 @@ async fn handle(
             );
         }
     }
-    let value: Value = match serde_json::from_slice(&raw) {
-        Ok(v) => v,
-        Err(e) => {
-            return refuse(
-                &state,
-                Rejection::BadJson,
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not valid JSON: {e}"),
-            );
-        }
-    };
-    let items: Vec<Value> = match value {
-        Value::Array(items) if !items.is_empty() => items,
-        Value::Array(_) => {
+    let items: Vec<Option<parse::RawPayload<'_>>> = match parse::read_body(&raw) {
+        Ok(parse::Body::One(payload)) => vec![Some(*payload)],
+        Ok(parse::Body::Many(items)) if !items.is_empty() => items,
+        Ok(parse::Body::Many(_)) => {
             return refuse(
                 &state,
                 Rejection::MissingField,
@@ -143,18 +133,20 @@ async fn handle(
                 "the payload array is empty",
             );
         }
-        obj @ Value::Object(_) => vec![obj],
-        _ => {
+        Err(e) => {
             return refuse(
                 &state,
                 Rejection::BadJson,
                 StatusCode::BAD_REQUEST,
-                "the payload must be a JSON object or an array of objects",
+                &e.to_string(),
             );
         }
     };
     for item in &items {
-        let given = parse::text(item, "secret_key").unwrap_or_default();
+        let given = item
+            .as_ref()
+            .and_then(|p| p.secret_key.text())
+            .unwrap_or_default();
         if !secrets_match(given.as_bytes(), secret.as_bytes()) {
             return refuse(
                 &state,
@@ -166,7 +158,10 @@ async fn handle(
     }
     let mut payloads: Vec<Payload> = Vec::with_capacity(items.len());
     for item in &items {
-        match parse::parse(item) {
+        let read = item
+            .as_ref()
+            .map_or(Err(PayloadError::NotAnObject), parse::read);
+        match read {
             Ok(payload) => payloads.push(payload),
             Err(PayloadError::UnknownEventType(kind)) => {
                 return refuse(
@@ -204,13 +199,12 @@ async fn handle(
     let count = payloads.len();
     let events: Vec<_> = payloads
         .iter()
-        .zip(&items)
         .enumerate()
-        .filter_map(|(index, (p, item))| {
+        .filter_map(|(index, p)| {
             let delivery = || match &request_id {
                 Some(id) if count == 1 => id.clone(),
                 Some(id) => format!("{id}#{index}"),
-                None => item_hash(item),
+                None => item_hash(&raw, index),
             };
             apply::event_for(&account, p, delivery, now)
         })
@@ -294,8 +288,16 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Stands in for a missing timestamp in the dedupe key: a replay of the same
-/// payload hashes the same.
-fn item_hash(item: &Value) -> String {
+/// payload hashes the same. The item is hashed as a `Value` written out again
+/// (keys sorted, spacing dropped), so the key does not depend on how the
+/// sender spaced or ordered it; payloads without a time are rare, so only
+/// they pay for reading the body a second time.
+fn item_hash(raw: &[u8], index: usize) -> String {
+    let item = match serde_json::from_slice::<Value>(raw) {
+        Ok(Value::Array(mut items)) if index < items.len() => items.swap_remove(index),
+        Ok(other) => other,
+        Err(_) => Value::Null,
+    };
     let digest = Sha256::digest(item.to_string().as_bytes());
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
