@@ -387,10 +387,6 @@ pub fn auth(cli: &Cli, command: &AuthCommand) -> CliResult {
         .save(&tokens)
         .map_err(|e| CliError::runtime(e.to_string()))?;
     let mut out = std::io::stdout();
-    writeln!(
-        out,
-        "Tokens for {name} stored in {}",
-        store.path().display()
-    )?;
+    writeln!(out, "Tokens for {name} stored in {}", store.describe())?;
     Ok(())
 }

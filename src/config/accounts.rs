@@ -171,15 +171,15 @@ fn smartlead_base() -> Url {
     fixed_url(SMARTLEAD_BASE_URL)
 }
 
-fn gmail_base() -> Url {
+pub(super) fn gmail_base() -> Url {
     fixed_url(GMAIL_API_BASE_URL)
 }
 
-fn google_auth() -> Url {
+pub(super) fn google_auth() -> Url {
     fixed_url(GOOGLE_AUTH_URL)
 }
 
-fn google_token() -> Url {
+pub(super) fn google_token() -> Url {
     fixed_url(GOOGLE_TOKEN_URL)
 }
 
