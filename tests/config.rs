@@ -889,3 +889,26 @@ fn a_signature_comes_from_its_text_or_its_file_never_both() {
         "{err}"
     );
 }
+
+#[cfg(not(feature = "keyring"))]
+#[test]
+fn a_keyring_token_store_without_the_feature_says_how_to_build() {
+    let root = tempdir();
+    let file = root.path().join("config.toml");
+    fs::write(
+        &file,
+        "[accounts.gm]\nprovider = \"gmail\"\nemail = \"rep@acme.io\"\nclient_id = \"cid\"\n\
+         client_secret = \"shh\"\ntoken_store = \"keyring\"\n",
+    )
+    .unwrap();
+    let err = load_file(&file, &env_under(root.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "6:15: accounts.gm.token_store: this outpost was built without the OS keyring; \
+             build it with `cargo build --features keyring`, or use token_store = \"file\""
+        ),
+        "{err}"
+    );
+}

@@ -27,6 +27,7 @@ use toml::de::{DeTable, DeValue};
 pub use accounts::{
     Account, DEFAULT_POLL_INTERVAL_SECS, GMAIL_API_BASE_URL, GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL,
     GmailSettings, ProviderKind, ProviderSettings, SMARTLEAD_BASE_URL, SmartleadSettings,
+    TokenPlace,
 };
 pub use error::{ConfigError, Position, Problem};
 pub use gmail_oauth::GmailOAuthConfig;

@@ -185,7 +185,8 @@ impl Providers {
                     let mut oauth = OAuthParams::google(g.client_id.clone(), client_secret);
                     oauth.auth_url = g.auth_url.clone();
                     oauth.token_url = g.token_url.clone();
-                    let token_store = TokenStore::new(data_dir, name).map_err(gmail_err)?;
+                    let token_store =
+                        TokenStore::configured(data_dir, name, g.token_store).map_err(gmail_err)?;
                     let client = GmailClient::new(GmailClientConfig {
                         api_base_url: g.api_base_url.clone(),
                         user: "me".into(),

@@ -7,6 +7,8 @@ mod client;
 pub mod dsn;
 pub mod encoding;
 mod error;
+#[cfg(feature = "keyring")]
+pub mod keyring_store;
 mod login;
 pub mod mime;
 pub mod oauth;

@@ -116,6 +116,28 @@ impl TokenStore {
         })
     }
 
+    /// The store a configured account's `token_store` names.
+    pub fn configured(
+        data_dir: &Path,
+        account: &str,
+        place: crate::config::TokenPlace,
+    ) -> Result<Self, GmailError> {
+        match place {
+            crate::config::TokenPlace::File => Self::new(data_dir, account),
+            #[cfg(feature = "keyring")]
+            crate::config::TokenPlace::Keyring => {
+                check_account(account)?;
+                let vault = super::keyring_store::KeyringTokens::new(account)?;
+                Self::in_vault(account, Arc::new(vault))
+            }
+            // The config refuses it first; kept for a caller that built its own.
+            #[cfg(not(feature = "keyring"))]
+            crate::config::TokenPlace::Keyring => Err(GmailError::InvalidInput(
+                "token_store = \"keyring\" needs outpost built with `--features keyring`".into(),
+            )),
+        }
+    }
+
     /// Tokens kept by `vault` instead of a file.
     pub fn in_vault(account: &str, vault: Arc<dyn TokenVault>) -> Result<Self, GmailError> {
         check_account(account)?;
