@@ -200,7 +200,7 @@ pub async fn run(
     let store = Store::open_at(&data_dir, "daemon", &config.store_location()?)?;
     // Accounts added through the API sync and send like configured ones.
     providers
-        .add_stored(&store)
+        .add_stored(&store, &config, clock.clone())
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     providers.require_one_usable(&config)?;
     let addr = listen.unwrap_or(config.daemon.listen);

@@ -510,7 +510,9 @@ fn engine_without_client_retries(rig: &GmailRig) -> Engine {
         SecretString::from(info.smartlead_api_key.clone()),
     );
     config.max_retries = 0;
-    providers.smartlead.get_mut("sl").unwrap().client = SmartleadClient::new(config).unwrap();
+    Arc::get_mut(providers.smartlead.get_mut("sl").unwrap())
+        .expect("not shared yet")
+        .client = SmartleadClient::new(config).unwrap();
     Engine::with_providers(rig.engine.store().clone(), clock, Arc::new(providers))
 }
 

@@ -210,7 +210,7 @@ async fn login_saves_private_tokens_that_the_client_uses() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(h.store().path())
+        let mode = std::fs::metadata(h.store().path().unwrap())
             .expect("token file")
             .permissions()
             .mode();

@@ -90,6 +90,16 @@ fn the_example_config_loads_cleanly_with_its_env_vars_set() {
         "gm-example"
     );
     assert_eq!(g.token_url.as_str(), config::GOOGLE_TOKEN_URL);
+    let oauth = config.gmail_oauth.as_ref().expect("[gmail_oauth]");
+    assert_eq!(
+        oauth
+            .client_secret
+            .resolve()
+            .expect("secret")
+            .expose_secret(),
+        "gm-example"
+    );
+    assert_eq!(oauth.token_url.as_str(), config::GOOGLE_TOKEN_URL);
 
     let hook = config
         .daemon
@@ -129,7 +139,7 @@ fn the_example_names_every_secret_by_env_var() {
     let config = config::load_with(&sources, &env_under(root.path()), ResolveSecrets::Later)
         .expect("example is structurally valid");
     let secrets = config.secrets();
-    assert_eq!(secrets.len(), 4);
+    assert_eq!(secrets.len(), 5);
     for secret in secrets {
         assert!(
             matches!(secret.source(), SecretSource::Env(_)),
@@ -174,7 +184,7 @@ fn the_example_documents_every_key() {
         }
         table
     };
-    let cases: [(&str, Vec<&str>); 8] = [
+    let cases: [(&str, Vec<&str>); 9] = [
         ("zz_unknown = 1", vec![]),
         (
             "[accounts.a]\nprovider = \"smartlead\"\nzz_unknown = 1",
@@ -189,6 +199,7 @@ fn the_example_documents_every_key() {
         ("[ui]\nzz_unknown = 1", vec!["ui"]),
         ("[logging]\nzz_unknown = 1", vec!["logging"]),
         ("[users.a]\nzz_unknown = 1", vec!["users", "sam"]),
+        ("[gmail_oauth]\nzz_unknown = 1", vec!["gmail_oauth"]),
     ];
     for (probe, path) in cases {
         let documented = section(&path);
@@ -879,6 +890,29 @@ fn a_signature_comes_from_its_text_or_its_file_never_both() {
     let err = load_file(&path, &env_under(root.path())).unwrap_err();
     assert!(
         err.to_string().contains("signature_file") && err.to_string().contains("gone.txt"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "keyring"))]
+#[test]
+fn a_keyring_token_store_without_the_feature_says_how_to_build() {
+    let root = tempdir();
+    let file = root.path().join("config.toml");
+    fs::write(
+        &file,
+        "[accounts.gm]\nprovider = \"gmail\"\nemail = \"rep@acme.io\"\nclient_id = \"cid\"\n\
+         client_secret = \"shh\"\ntoken_store = \"keyring\"\n",
+    )
+    .unwrap();
+    let err = load_file(&file, &env_under(root.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "6:15: accounts.gm.token_store: this outpost was built without the OS keyring; \
+             build it with `cargo build --features keyring`, or use token_store = \"file\""
+        ),
         "{err}"
     );
 }

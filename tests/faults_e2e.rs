@@ -219,7 +219,9 @@ async fn start_run(
         Providers::from_config(&config, config.data_dir(), shared.clone()).expect("providers");
     // Real backoff waits would make the test slow; the shape of retrying is
     // what matters here, so the waits are short.
-    let account = providers.gmail.remove("gm").expect("the gmail account");
+    let account =
+        std::sync::Arc::into_inner(providers.gmail.remove("gm").expect("the gmail account"))
+            .expect("not shared yet");
     let gmail_client = account
         .client
         .with_quota_units_per_minute(NonZeroU32::new(100_000_000).expect("non-zero"))
@@ -232,10 +234,10 @@ async fn start_run(
         });
     providers.gmail.insert(
         "gm".into(),
-        outpost::providers::registry::GmailAccount {
+        std::sync::Arc::new(outpost::providers::registry::GmailAccount {
             client: gmail_client,
             ..account
-        },
+        }),
     );
     support::fast_smartlead(
         &mut providers,

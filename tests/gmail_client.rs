@@ -377,12 +377,12 @@ async fn login_runs_the_loopback_pkce_flow() {
     store.save(&tokens).unwrap();
     assert_eq!(
         store.path(),
-        dir.path().join("tokens").join("me-gmail.json")
+        Some(dir.path().join("tokens").join("me-gmail.json").as_path())
     );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.path())
+        let mode = std::fs::metadata(store.path().unwrap())
             .unwrap()
             .permissions()
             .mode();

@@ -205,7 +205,8 @@ impl Rig {
             .provider_thread_id
             .split_once(':')
             .expect("campaign:lead");
-        let account = self.engine.providers().smartlead.get("sl").expect("sl");
+        let providers = self.engine.providers();
+        let account = providers.smartlead.get("sl").expect("sl");
         let history = account
             .client
             .message_history(

@@ -83,14 +83,18 @@ async fn fake_rig(start: DateTime<Utc>, leads: usize) -> FakeRig {
     let mut providers = Providers::from_config(&config, config.data_dir(), shared.clone()).unwrap();
     // The client paces Gmail quota in real time; weeks of fake time pass in
     // seconds here, so the pacing is lifted (the sandbox still counts quota).
-    let account = providers.gmail.remove("gm").expect("the gmail account");
+    let account =
+        std::sync::Arc::into_inner(providers.gmail.remove("gm").expect("the gmail account"))
+            .expect("not shared yet");
     let unpaced = GmailAccount {
         client: account
             .client
             .with_quota_units_per_minute(NonZeroU32::new(100_000_000).unwrap()),
         ..account
     };
-    providers.gmail.insert("gm".into(), unpaced);
+    providers
+        .gmail
+        .insert("gm".into(), std::sync::Arc::new(unpaced));
     // In memory: every send flushes the store first, and crash safety on a
     // real disk is what tests/sequences_crash.rs is about.
     let store = Store::temporary().unwrap();

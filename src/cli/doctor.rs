@@ -76,8 +76,9 @@ pub fn doctor(cli: &Cli) -> CliResult {
         }
     }
     for account in config.accounts.values() {
-        if let ProviderSettings::Gmail(_) = account.provider {
-            let tokens = TokenStore::new(config.data_dir(), &account.name).and_then(|s| s.load());
+        if let ProviderSettings::Gmail(g) = &account.provider {
+            let tokens = TokenStore::configured(config.data_dir(), &account.name, g.token_store)
+                .and_then(|s| s.load());
             match tokens {
                 Ok(Some(t)) if t.refresh_token.is_some() => {
                     report.ok(&format!("{}: signed in", account.name))

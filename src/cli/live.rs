@@ -375,8 +375,8 @@ pub fn auth(cli: &Cli, command: &AuthCommand) -> CliResult {
     );
     params.auth_url = settings.auth_url.clone();
     params.token_url = settings.token_url.clone();
-    let store =
-        TokenStore::new(config.data_dir(), &name).map_err(|e| CliError::runtime(e.to_string()))?;
+    let store = TokenStore::configured(config.data_dir(), &name, settings.token_store)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
     let rt = runtime()?;
     let tokens = rt.block_on(async {
         let mut out = std::io::stdout();
@@ -387,10 +387,6 @@ pub fn auth(cli: &Cli, command: &AuthCommand) -> CliResult {
         .save(&tokens)
         .map_err(|e| CliError::runtime(e.to_string()))?;
     let mut out = std::io::stdout();
-    writeln!(
-        out,
-        "Tokens for {name} stored in {}",
-        store.path().display()
-    )?;
+    writeln!(out, "Tokens for {name} stored in {}", store.describe())?;
     Ok(())
 }

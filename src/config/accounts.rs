@@ -93,6 +93,17 @@ pub struct SmartleadSettings {
     pub webhook_token: Option<String>,
 }
 
+/// Where a configured Gmail account's tokens are kept (`token_store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenPlace {
+    /// `<data_dir>/tokens/<account>.json`, mode 0600.
+    #[default]
+    File,
+    /// The OS keyring (outpost built with `--features keyring`).
+    Keyring,
+}
+
 #[derive(Debug)]
 pub struct GmailSettings {
     pub email: String,
@@ -103,6 +114,7 @@ pub struct GmailSettings {
     pub api_base_url: Url,
     pub auth_url: Url,
     pub token_url: Url,
+    pub token_store: TokenPlace,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +169,7 @@ struct RawGmail {
     auth_url: Url,
     #[serde(default = "google_token", deserialize_with = "values::http_url")]
     token_url: Url,
+    token_store: Option<Spanned<TokenPlace>>,
 }
 
 fn default_poll() -> u64 {
@@ -171,15 +184,15 @@ fn smartlead_base() -> Url {
     fixed_url(SMARTLEAD_BASE_URL)
 }
 
-fn gmail_base() -> Url {
+pub(super) fn gmail_base() -> Url {
     fixed_url(GMAIL_API_BASE_URL)
 }
 
-fn google_auth() -> Url {
+pub(super) fn google_auth() -> Url {
     fixed_url(GOOGLE_AUTH_URL)
 }
 
-fn google_token() -> Url {
+pub(super) fn google_token() -> Url {
     fixed_url(GOOGLE_TOKEN_URL)
 }
 
@@ -376,6 +389,18 @@ fn gmail(
         fields,
         value.span(),
     )?;
+    let token_store = match raw.token_store {
+        Some(place) if *place.get_ref() == TokenPlace::Keyring && !cfg!(feature = "keyring") => {
+            return Err(src.invalid(
+                &format!("{prefix}.token_store"),
+                place.span(),
+                "this outpost was built without the OS keyring",
+                "build it with `cargo build --features keyring`, or use token_store = \"file\"",
+            ));
+        }
+        Some(place) => place.into_inner(),
+        None => TokenPlace::File,
+    };
     Ok(Account {
         name,
         display_name: raw.display_name,
@@ -390,6 +415,7 @@ fn gmail(
             api_base_url: raw.api_base_url,
             auth_url: raw.auth_url,
             token_url: raw.token_url,
+            token_store,
         }),
     })
 }

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod error;
+mod gmail_oauth;
 mod paths;
 mod secrets;
 mod sections;
@@ -26,8 +27,10 @@ use toml::de::{DeTable, DeValue};
 pub use accounts::{
     Account, DEFAULT_POLL_INTERVAL_SECS, GMAIL_API_BASE_URL, GOOGLE_AUTH_URL, GOOGLE_TOKEN_URL,
     GmailSettings, ProviderKind, ProviderSettings, SMARTLEAD_BASE_URL, SmartleadSettings,
+    TokenPlace,
 };
 pub use error::{ConfigError, Position, Problem};
+pub use gmail_oauth::GmailOAuthConfig;
 pub use paths::{
     CONFIG_ENV, CONFIG_FILE_NAME, ConfigSources, DATA_DIR_ENV, Env, FixedEnv, PlatformDirs,
     ProcessEnv, expand_tilde,
@@ -71,6 +74,9 @@ pub struct Config {
     /// Top-level `user`: who "me" is for this machine's commands
     /// (`inbox --mine`, `assigned:me`).
     pub user: Option<String>,
+    /// `[gmail_oauth]`: the OAuth client of Gmail accounts added with
+    /// `outpost account add gmail` (None: such accounts are set aside).
+    pub gmail_oauth: Option<GmailOAuthConfig>,
     config_path: PathBuf,
     file_found: bool,
     data_dir: PathBuf,
@@ -122,6 +128,7 @@ impl Config {
         all.extend(self.daemon.webhook_secret.iter());
         all.extend(self.daemon.api_token.iter());
         all.extend(self.store.url.iter());
+        all.extend(self.gmail_oauth.iter().map(|o| &o.client_secret));
         all
     }
 
@@ -185,6 +192,7 @@ pub fn load_with(
         store: parsed.store,
         users: parsed.users,
         user: parsed.user,
+        gmail_oauth: parsed.gmail_oauth,
         config_path: location.path,
         file_found,
         data_dir,
@@ -215,6 +223,7 @@ struct Parsed {
     store: StoreConfig,
     users: BTreeMap<String, User>,
     user: Option<String>,
+    gmail_oauth: Option<GmailOAuthConfig>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +251,8 @@ struct RawRoot {
     users: BTreeMap<String, users::RawUser>,
     #[serde(default, deserialize_with = "values::optional_non_empty")]
     user: Option<String>,
+    #[serde(default)]
+    gmail_oauth: Option<gmail_oauth::RawGmailOAuth>,
 }
 
 fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigError> {
@@ -286,6 +297,13 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
             .work_interval_ms
             .map(std::time::Duration::from_millis),
     };
+    let gmail_oauth = match raw.gmail_oauth.take() {
+        Some(oauth) => {
+            let span = spans::span_of(&doc, &["gmail_oauth"]).unwrap_or(doc.span());
+            Some(GmailOAuthConfig::from_raw(&src, oauth, span)?)
+        }
+        None => None,
+    };
     Ok(Parsed {
         data_dir: raw
             .data_dir
@@ -300,6 +318,7 @@ fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<Parsed, ConfigE
         store: StoreConfig::from_raw(&src, raw.store)?,
         users,
         user: raw.user,
+        gmail_oauth,
     })
 }
 

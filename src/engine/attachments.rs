@@ -105,7 +105,8 @@ impl Engine {
                 view.filename
             ))
         })?;
-        let gmail = self.providers.gmail.get(&account).ok_or_else(|| {
+        let providers = self.providers();
+        let gmail = providers.gmail.get(&account).ok_or_else(|| {
             CommandError::Invalid(format!(
                 "Gmail account {account} is not configured here (or not signed in: \
                  `outpost auth gmail --account {account}`)"
@@ -158,7 +159,7 @@ impl Engine {
     /// The Gmail account and id of a message's Gmail copy, if it has one.
     fn gmail_copy(&self, message: &Message) -> CommandResult<Option<(String, String)>> {
         let is_gmail = |m: &Message| -> CommandResult<bool> {
-            Ok(self.providers.gmail.contains_key(&m.account)
+            Ok(self.providers().gmail.contains_key(&m.account)
                 || self
                     .store
                     .get::<Thread>(&m.thread_key)?

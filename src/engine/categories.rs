@@ -62,16 +62,13 @@ impl Engine {
                     "this thread has no Smartlead lead id; run `outpost sync`".into(),
                 )
             })?;
-            let account = self
-                .providers
-                .smartlead
-                .get(&thread.account)
-                .ok_or_else(|| {
-                    CommandError::Invalid(format!(
-                        "account {} is not configured here, so its category cannot be changed",
-                        thread.account
-                    ))
-                })?;
+            let providers = self.providers();
+            let account = providers.smartlead.get(&thread.account).ok_or_else(|| {
+                CommandError::Invalid(format!(
+                    "account {} is not configured here, so its category cannot be changed",
+                    thread.account
+                ))
+            })?;
             account
                 .client
                 .set_lead_category(

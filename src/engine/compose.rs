@@ -330,8 +330,8 @@ impl Engine {
             .by_index::<Message>(crate::store::Index::MessagesByThread, &prefix, false)
             .filter_map(|m| m.ok())
             .find(|m| m.message_id.is_some() && m.message_id == original.message_id);
-        let (Some(copy), Some(account)) = (gmail_copy, self.providers().gmail.get(&route.account))
-        else {
+        let providers = self.providers();
+        let (Some(copy), Some(account)) = (gmail_copy, providers.gmail.get(&route.account)) else {
             return Ok((Vec::new(), all_names()));
         };
         let fetched = account

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::Engine;
 use super::door::{DoorError, DoorResult};
 use crate::model::{Provider, StoredAccount};
+use crate::providers::gmail::{GmailError, TokenSet, TokenVault, decode_tokens, encode_tokens};
 
 /// The environment variable the sealing key comes from.
 pub const SECRET_KEY_ENV: &str = "OUTPOST_SECRET_KEY";
@@ -107,6 +108,99 @@ impl SealKey {
         String::from_utf8(plain)
             .map(SecretString::from)
             .map_err(|_| wrong())
+    }
+}
+
+/// A stored Gmail account's tokens, kept sealed in its record: a refreshed
+/// token set is sealed again and written back by compare-and-swap, never to
+/// a file. The write is skipped when the record's secret is no longer the one
+/// read (the account was added again meanwhile): the newer tokens win.
+pub struct SealedTokens {
+    store: crate::store::Store,
+    key: SealKey,
+    account: String,
+    /// The sealed bytes last read or written, to tell a re-added account.
+    seen: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl SealedTokens {
+    pub fn new(store: crate::store::Store, key: SealKey, account: &str) -> SealedTokens {
+        SealedTokens {
+            store,
+            key,
+            account: account.to_string(),
+            seen: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn fail(&self, message: impl Into<String>) -> GmailError {
+        GmailError::TokenStore {
+            place: self.describe(),
+            message: message.into(),
+        }
+    }
+}
+
+impl TokenVault for SealedTokens {
+    fn load(&self) -> Result<Option<TokenSet>, GmailError> {
+        let record = self
+            .store
+            .get::<StoredAccount>(&self.account)
+            .map_err(|e| self.fail(e.to_string()))?;
+        let Some(record) = record.filter(|r| r.provider == Provider::Gmail) else {
+            return Ok(None);
+        };
+        let json = self
+            .key
+            .open(&self.account, &record.sealed)
+            .map_err(|e| self.fail(e))?;
+        let tokens = decode_tokens(json.expose_secret().as_bytes()).map_err(|e| self.fail(e))?;
+        *self.seen.lock().expect("seen lock") = Some(record.sealed);
+        Ok(Some(tokens))
+    }
+
+    fn save(&self, tokens: &TokenSet) -> Result<(), GmailError> {
+        let sealed = self
+            .key
+            .seal(&self.account, &encode_tokens(tokens))
+            .map_err(|e| self.fail(e))?;
+        let seen = self.seen.lock().expect("seen lock").clone();
+        let written = self
+            .store
+            .modify::<StoredAccount, ()>(std::slice::from_ref(&self.account), |_, current| {
+                let current = current.filter(|c| c.provider == Provider::Gmail)?;
+                if seen.as_ref().is_some_and(|seen| *seen != current.sealed) {
+                    return None;
+                }
+                // updated_at stays: it marks the account's settings, and a
+                // refresh must not look like the account was added again.
+                Some((
+                    StoredAccount {
+                        sealed: sealed.clone(),
+                        ..current
+                    },
+                    (),
+                ))
+            })
+            .map_err(|e| self.fail(e.to_string()))?;
+        if written.is_empty() {
+            tracing::info!(
+                account = %self.account,
+                "the stored account changed meanwhile; its refreshed token was not written"
+            );
+        } else {
+            *self.seen.lock().expect("seen lock") = Some(sealed);
+        }
+        Ok(())
+    }
+
+    fn delete(&self) -> Result<(), GmailError> {
+        Err(self
+            .fail("a stored account's tokens go with the account; add it again with new tokens"))
+    }
+
+    fn describe(&self) -> String {
+        format!("the sealed record of stored account {}", self.account)
     }
 }
 
@@ -329,5 +423,55 @@ mod tests {
         assert_eq!(format!("{:?}", key()), "SealKey([redacted])");
         let wire = WireSecret(SecretString::from("hush"));
         assert_eq!(format!("{wire:?}"), "[redacted]");
+    }
+
+    fn tokens(access: &str) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from(access),
+            refresh_token: Some(SecretString::from("1//refresh")),
+            expires_at: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    fn gmail_record(store: &crate::store::Store, access: &str, at: DateTime<Utc>) {
+        let sealed = key().seal("rep", &encode_tokens(&tokens(access))).unwrap();
+        store
+            .put(&StoredAccount {
+                name: "rep".into(),
+                provider: Provider::Gmail,
+                owner: None,
+                base_url: None,
+                email: Some("rep@acme.io".into()),
+                sealed,
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn refreshed_tokens_go_back_sealed_unless_the_account_was_added_again() {
+        let store = crate::store::Store::temporary().unwrap();
+        let added = Utc::now();
+        gmail_record(&store, "ya29.first", added);
+        let vault = SealedTokens::new(store.clone(), key(), "rep");
+        let loaded = vault.load().unwrap().unwrap();
+        assert_eq!(loaded.access_token.expose_secret(), "ya29.first");
+
+        vault.save(&tokens("ya29.refreshed")).unwrap();
+        let record = store.get::<StoredAccount>("rep").unwrap().unwrap();
+        assert_eq!(record.updated_at, added, "a refresh is not a new account");
+        let opened = key().open("rep", &record.sealed).unwrap();
+        assert!(opened.expose_secret().contains("ya29.refreshed"));
+        assert!(!record.sealed.windows(7).any(|w| w == b"ya29.re"));
+
+        // Added again meanwhile: its new tokens win over an older refresh.
+        gmail_record(&store, "ya29.readded", Utc::now());
+        vault.save(&tokens("ya29.stale")).unwrap();
+        let record = store.get::<StoredAccount>("rep").unwrap().unwrap();
+        let opened = key().open("rep", &record.sealed).unwrap();
+        assert!(opened.expose_secret().contains("ya29.readded"));
+        assert!(vault.delete().is_err());
     }
 }

@@ -55,7 +55,9 @@ use crate::store::{Change, Store};
 pub struct Engine {
     store: Store,
     clock: SharedClock,
-    providers: Arc<Providers>,
+    /// Swapped whole when an account is added through the API, so every
+    /// worker sees the new set on its next look (no restart).
+    providers: Arc<std::sync::RwLock<Arc<Providers>>>,
     /// What the config says about sending, for the commands that need it
     /// (apply, plan): the process holding the data dir answers with its own.
     settings: Arc<EngineSettings>,
@@ -175,7 +177,7 @@ impl Engine {
             replica,
             store,
             clock,
-            providers,
+            providers: Arc::new(std::sync::RwLock::new(providers)),
             settings: Arc::default(),
             search_index: Arc::default(),
         }
@@ -203,8 +205,16 @@ impl Engine {
         &self.settings
     }
 
-    pub fn providers(&self) -> &Arc<Providers> {
-        &self.providers
+    /// The provider clients as they are now; hold the answer for one piece
+    /// of work, and look again for the next.
+    pub fn providers(&self) -> Arc<Providers> {
+        self.providers.read().expect("providers lock").clone()
+    }
+
+    /// Puts a rebuilt set of provider clients in place for every clone of
+    /// this engine (work already running keeps the set it holds).
+    pub fn replace_providers(&self, providers: Providers) {
+        *self.providers.write().expect("providers lock") = Arc::new(providers);
     }
 
     pub fn store(&self) -> &Store {

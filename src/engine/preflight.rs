@@ -191,7 +191,7 @@ impl Engine {
         let settings = self.settings();
         let checker = DnsChecker::new(settings.sending.dns_server)
             .map_err(|e| DoorError::runtime(e.to_string()))?;
-        let (domains, mut notes) = sending_domains(self.providers(), Some(&seq)).await;
+        let (domains, mut notes) = sending_domains(&self.providers(), Some(&seq)).await;
         let selectors = &settings.sending.dkim_selectors;
         let reports =
             futures::future::join_all(domains.iter().map(|d| checker.check_domain(d, selectors)));

@@ -397,7 +397,8 @@ impl Engine {
                 .push(at);
         }
         for ((account, campaign_id), entries) in wanted {
-            let Some(smartlead) = self.providers().smartlead.get(&account) else {
+            let providers = self.providers();
+            let Some(smartlead) = providers.smartlead.get(&account) else {
                 continue;
             };
             let campaign = crate::providers::smartlead::CampaignId(campaign_id);

@@ -162,7 +162,8 @@ impl OutboxWorker {
     /// Why an item's account cannot be used now, when it was set aside for
     /// a secret the rep must fix.
     fn set_aside(&self, item: &OutboxItem) -> Option<String> {
-        let attention = self.engine.providers().needs_attention.get(&item.account)?;
+        let providers = self.engine.providers();
+        let attention = providers.needs_attention.get(&item.account)?;
         Some(format!(
             "account {} {}",
             attention.account,
@@ -285,7 +286,8 @@ impl OutboxWorker {
     async fn reconcile_one(&self, item: &OutboxItem) -> Outcome {
         match &item.delivery {
             Delivery::GmailSend { .. } => {
-                let Some(account) = self.engine.providers().gmail.get(&item.account) else {
+                let providers = self.engine.providers();
+                let Some(account) = providers.gmail.get(&item.account) else {
                     // Settled once the rep fixes the account; until then it may have gone out.
                     if let Some(attention) = self.set_aside(item) {
                         return Outcome::Unsettled(attention);
@@ -644,7 +646,8 @@ impl OutboxWorker {
     }
 
     async fn deliver_gmail(&self, item: &OutboxItem, thread_id: Option<&str>) -> Outcome {
-        let Some(account) = self.engine.providers().gmail.get(&item.account) else {
+        let providers = self.engine.providers();
+        let Some(account) = providers.gmail.get(&item.account) else {
             return self.unavailable(item, "Gmail");
         };
         let mailbox = |a: &str| mime::Mailbox::new(None, a);
@@ -700,7 +703,8 @@ impl OutboxWorker {
     }
 
     async fn deliver_smartlead_reply(&self, item: &OutboxItem, reply: &SmartleadReply) -> Outcome {
-        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+        let providers = self.engine.providers();
+        let Some(account) = providers.smartlead.get(&item.account) else {
             return self.unavailable(item, "Smartlead");
         };
         let body = smartlead_reply::reply_body(item);
@@ -744,7 +748,8 @@ impl OutboxWorker {
     }
 
     async fn deliver_smartlead_add(&self, item: &OutboxItem, enroll: &SmartleadEnroll) -> Outcome {
-        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+        let providers = self.engine.providers();
+        let Some(account) = providers.smartlead.get(&item.account) else {
             return self.unavailable(item, "Smartlead");
         };
         if let Err(outcome) = self.ensure_smartlead_senders(item, enroll, account).await {

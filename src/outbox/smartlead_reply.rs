@@ -59,7 +59,8 @@ impl OutboxWorker {
         item: &OutboxItem,
         reply: &SmartleadReply,
     ) -> Outcome {
-        let Some(account) = self.engine.providers().smartlead.get(&item.account) else {
+        let providers = self.engine.providers();
+        let Some(account) = providers.smartlead.get(&item.account) else {
             return Outcome::Unknown(format!(
                 "Smartlead account {} is not configured; cannot check whether it was sent",
                 item.account

@@ -19,6 +19,7 @@ pub mod keys;
 mod kinds;
 mod lock;
 mod migrations;
+mod pg_tls;
 pub mod portable;
 mod postgres;
 mod records;

@@ -23,8 +23,10 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures::executor::block_on;
 use tokio::sync::broadcast;
+use tokio_postgres::AsyncMessage;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::pg_tls::PgTls;
 
 use super::feed::{Change, Op};
 use super::kinds::Kind;
@@ -83,7 +85,7 @@ fn db_error(err: tokio_postgres::Error) -> StoreError {
 }
 
 /// The server's own words when it gave some, else the client's, with causes.
-fn describe(err: &tokio_postgres::Error) -> String {
+pub(super) fn describe(err: &tokio_postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {
         return format!("{}: {}", db.severity(), db.message());
     }
@@ -101,12 +103,7 @@ impl PgShared {
     /// Connects, applies pending migrations and starts listening for other
     /// replicas' changes, which go out on `feed`.
     pub(crate) fn connect(url: &str, feed: broadcast::Sender<Change>) -> StoreResult<Pg> {
-        let mut config: tokio_postgres::Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| StoreError::Database {
-                    // The parser's message names the bad part, never the password.
-                    detail: format!("the database URL is not valid: {}", describe(&e)),
-                })?;
+        let (mut config, tls) = super::pg_tls::connect_options(url)?;
         // A database behind a dead network must not hang a request forever.
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -121,7 +118,7 @@ impl PgShared {
             })?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -141,7 +138,7 @@ impl PgShared {
         };
         shared.applied = shared.migrate()?;
         let shared = Arc::new(shared);
-        shared.listen(config, feed);
+        shared.listen(config, tls, feed);
         Ok(shared)
     }
 
@@ -230,11 +227,16 @@ impl PgShared {
 
     /// Forwards other replicas' changes to `feed`, reconnecting when the
     /// listening connection drops.
-    fn listen(self: &Arc<Self>, config: tokio_postgres::Config, feed: broadcast::Sender<Change>) {
+    fn listen(
+        self: &Arc<Self>,
+        config: tokio_postgres::Config,
+        tls: PgTls,
+        feed: broadcast::Sender<Change>,
+    ) {
         let origin = self.origin.clone();
         self.runtime().spawn(async move {
             loop {
-                if let Err(e) = listen_once(&config, &origin, &feed).await {
+                if let Err(e) = listen_once(&config, tls.clone(), &origin, &feed).await {
                     tracing::warn!(error = %describe(&e), "listening for other replicas' changes failed; again in 2 s");
                 }
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -254,11 +256,12 @@ impl PgShared {
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: PgTls,
     origin: &str,
     feed: &broadcast::Sender<Change>,
 ) -> Result<(), tokio_postgres::Error> {
     use futures::StreamExt;
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
     let (tx, mut rx) = futures::channel::mpsc::unbounded();
     let messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
     let pump = tokio::spawn(async move {

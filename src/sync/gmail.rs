@@ -581,7 +581,8 @@ pub async fn refresh_thread(
     engine: &crate::engine::Engine,
     thread: &Thread,
 ) -> Result<bool, SyncError> {
-    let Some(account) = engine.providers().gmail.get(&thread.account) else {
+    let providers = engine.providers();
+    let Some(account) = providers.gmail.get(&thread.account) else {
         return Ok(false);
     };
     let fetched = account

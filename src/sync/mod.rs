@@ -354,52 +354,131 @@ impl SyncEngine {
     /// store, only the one holding an account's poll lease polls it. An account that needs a new
     /// login, or whose key was refused, is not retried until the rep fixes
     /// it and asks again.
+    ///
+    /// Accounts added through the API (here or by another replica: the
+    /// change feed carries both) are picked up without a restart: on a change
+    /// of a stored account, and at least once per poll interval in case a
+    /// change notice was missed, the provider set is rebuilt and pollers are
+    /// started for new accounts, restarted for replaced ones and stopped for
+    /// removed ones.
     pub async fn run_pollers(self, shutdown: CancellationToken) {
-        let providers = self.engine.providers().clone();
-        // Shown once: a secret is read at start, so only a restart can fix it.
-        for attention in providers.needs_attention.values() {
-            self.report_set_aside(attention);
-        }
+        let mut changes = self.engine.subscribe();
+        // By name: the account's client it was started for, and its stop.
+        let mut polling: BTreeMap<String, (usize, CancellationToken)> = BTreeMap::new();
         let mut tasks = Vec::new();
-        let intervals: Vec<(String, Duration)> = providers
-            .smartlead
-            .values()
-            .map(|a| (a.name.clone(), a.poll_interval))
-            .chain(
-                providers
-                    .gmail
-                    .values()
-                    .map(|a| (a.name.clone(), a.poll_interval)),
-            )
-            .collect();
-        for (name, interval) in intervals {
-            let this = self.clone();
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let wait = match this.poll_account(&name, interval).await {
-                        Some(summary)
-                            if summary.needs_login || summary.needs_attention.is_some() =>
-                        {
-                            Duration::from_secs(24 * 3600)
-                        }
-                        // Polled, or another replica holds the account: look again
-                        // after an interval, to take over if that one died.
-                        _ => interval,
-                    };
-                    tokio::select! {
-                        _ = stop.cancelled() => {
-                            this.release_poll_lease(&name);
-                            break;
-                        }
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = this.wake.notified() => {}
-                    }
+        let mut shown_aside = std::collections::BTreeSet::new();
+        loop {
+            let providers = self.engine.providers();
+            for attention in providers.needs_attention.values() {
+                if shown_aside.insert(attention.account.clone()) {
+                    self.report_set_aside(attention);
                 }
-            }));
+            }
+            let wanted = providers.poll_intervals();
+            polling.retain(|name, (client, stop)| {
+                let keep = account_identity(&providers, name) == Some(*client);
+                if !keep {
+                    stop.cancel();
+                }
+                keep
+            });
+            for (name, interval) in &wanted {
+                if polling.contains_key(name) {
+                    continue;
+                }
+                let Some(client) = account_identity(&providers, name) else {
+                    continue;
+                };
+                shown_aside.remove(name);
+                let stop = shutdown.child_token();
+                polling.insert(name.clone(), (client, stop.clone()));
+                tasks.push(tokio::spawn(self.clone().poll_loop(
+                    name.clone(),
+                    *interval,
+                    stop,
+                )));
+            }
+            let rescan = wanted
+                .values()
+                .min()
+                .copied()
+                .unwrap_or(Duration::from_secs(
+                    crate::config::DEFAULT_POLL_INTERVAL_SECS,
+                ));
+            drop(providers);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = stored_account_changed(&mut changes) => {}
+                _ = tokio::time::sleep(rescan) => {}
+            }
+            match self.engine.providers().refreshed() {
+                Ok(Some(rebuilt)) => {
+                    tracing::info!(
+                        stored = ?rebuilt.stored_names().collect::<Vec<_>>(),
+                        "the accounts added through the API changed; polling the new set"
+                    );
+                    self.engine.replace_providers(rebuilt);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the accounts added through the API")
+                }
+            }
         }
         for task in tasks {
             let _ = task.await;
+        }
+    }
+
+    /// One account's poller, until `stop` (shutdown, or the account is gone).
+    async fn poll_loop(self, name: String, interval: Duration, stop: CancellationToken) {
+        loop {
+            let wait = match self.poll_account(&name, interval).await {
+                Some(summary) if summary.needs_login || summary.needs_attention.is_some() => {
+                    Duration::from_secs(24 * 3600)
+                }
+                // Polled, or another replica holds the account: look again
+                // after an interval, to take over if that one died.
+                _ => interval,
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    self.release_poll_lease(&name);
+                    break;
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// Which client `name` has in `providers`: a new one (the account added
+/// again) means its poller starts over.
+fn account_identity(
+    providers: &crate::providers::registry::Providers,
+    name: &str,
+) -> Option<usize> {
+    (providers
+        .smartlead
+        .get(name)
+        .map(|a| Arc::as_ptr(a) as usize))
+    .or_else(|| providers.gmail.get(name).map(|a| Arc::as_ptr(a) as usize))
+}
+
+/// Returns when a stored account's record changes (or changes may have been
+/// missed); never when the feed is closed.
+async fn stored_account_changed(changes: &mut tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match changes.recv().await {
+            Ok(Change::Record {
+                kind: crate::store::Kind::StoredAccount,
+                ..
+            })
+            | Err(RecvError::Lagged(_)) => return,
+            Ok(_) => {}
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
         }
     }
 }

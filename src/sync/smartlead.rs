@@ -686,7 +686,8 @@ pub async fn refresh_thread(
     engine: &crate::engine::Engine,
     thread: &Thread,
 ) -> Result<bool, SyncError> {
-    let Some(account) = engine.providers().smartlead.get(&thread.account) else {
+    let providers = engine.providers();
+    let Some(account) = providers.smartlead.get(&thread.account) else {
         return Ok(false);
     };
     let Some((campaign, lead)) = thread.provider_thread_id.split_once(':') else {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli_sequences;
+pub mod daemon_process;
 pub mod dns;
 pub mod postgres;
 pub mod proxy;
@@ -146,10 +147,13 @@ pub fn fast_smartlead(
     tweak: impl FnOnce(&mut outpost::providers::smartlead::SmartleadConfig),
 ) {
     use outpost::providers::smartlead::{self, SmartleadConfig};
-    let mut sl = providers
-        .smartlead
-        .remove(account)
-        .expect("the smartlead account");
+    let mut sl = std::sync::Arc::into_inner(
+        providers
+            .smartlead
+            .remove(account)
+            .expect("the smartlead account"),
+    )
+    .expect("not shared yet");
     let mut cfg = SmartleadConfig::new(
         base_url.parse().expect("smartlead url"),
         SecretString::from(api_key.to_string()),
@@ -160,7 +164,9 @@ pub fn fast_smartlead(
     };
     tweak(&mut cfg);
     sl.client = smartlead::Client::new(cfg).expect("smartlead client");
-    providers.smartlead.insert(account.into(), sl);
+    providers
+        .smartlead
+        .insert(account.into(), std::sync::Arc::new(sl));
 }
 
 /// The outpost binary on one config, as a user's script runs it.

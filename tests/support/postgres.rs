@@ -79,30 +79,11 @@ extern "C" fn stop_cluster() {
     }
 }
 
-fn start() -> Cluster {
-    let bin = bin_dir().expect(
-        "Postgres server programs not found: install the Debian package postgresql, or set OUTPOST_PG_BIN to the directory holding initdb and postgres",
-    );
-    let user = if is_root() {
-        "postgres".to_string()
-    } else {
-        std::env::var("USER").unwrap_or_else(|_| "postgres".into())
-    };
-    let dir = std::env::temp_dir().join(format!("outpost-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        let status = Command::new("chown")
-            .arg(format!("{user}:"))
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown of the cluster dir failed");
-    }
-    let data = dir.join("data");
-    let out = as_user(&user, &bin.join("initdb"))
-        .args(["-A", "trust", "-E", "UTF8", "--no-sync", "-U", &user, "-D"])
-        .arg(&data)
+/// A new cluster's data directory at `data`, owned by `user`.
+fn initdb(bin: &Path, user: &str, data: &Path) {
+    let out = as_user(user, &bin.join("initdb"))
+        .args(["-A", "trust", "-E", "UTF8", "--no-sync", "-U", user, "-D"])
+        .arg(data)
         .output()
         .expect("initdb runs");
     assert!(
@@ -110,6 +91,44 @@ fn start() -> Cluster {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A directory of our own that the cluster's user owns.
+fn cluster_dir(name: &str, user: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("outpost-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    chown(user, &dir);
+    dir
+}
+
+fn chown(user: &str, path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .arg(format!("{user}:"))
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown of {} failed", path.display());
+    }
+}
+
+fn cluster_user() -> String {
+    if is_root() {
+        "postgres".to_string()
+    } else {
+        std::env::var("USER").unwrap_or_else(|_| "postgres".into())
+    }
+}
+
+fn start() -> Cluster {
+    let bin = bin_dir().expect(
+        "Postgres server programs not found: install the Debian package postgresql, or set OUTPOST_PG_BIN to the directory holding initdb and postgres",
+    );
+    let user = cluster_user();
+    let dir = cluster_dir("pg", &user);
+    let data = dir.join("data");
+    initdb(&bin, &user, &data);
     // A port number only names the socket file; nothing listens on TCP.
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let server = as_user(&user, &bin.join("postgres"))
@@ -195,4 +214,89 @@ pub fn query(url: &str, sql: &str) -> String {
         .find_map(|part| part.strip_prefix("dbname="))
         .expect("dbname in the url");
     cluster.psql(db, sql).expect("query")
+}
+
+/// A cluster of its own serving TLS on 127.0.0.1 only (plain TCP is
+/// refused there), with the certificate and key given; stopped on drop.
+pub struct TlsCluster {
+    dir: PathBuf,
+    pub port: u16,
+    pub user: String,
+    server: Child,
+}
+
+impl TlsCluster {
+    pub fn start(cert: &Path, key: &Path) -> TlsCluster {
+        let bin = bin_dir().expect("Postgres server programs not found");
+        let user = cluster_user();
+        let dir = cluster_dir("pg-tls", &user);
+        let data = dir.join("data");
+        initdb(&bin, &user, &data);
+        // The server reads its key only when the key is its user's alone.
+        for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).unwrap();
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            chown(&user, &to);
+        }
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = as_user(&user, &bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c"])
+            .arg(format!("unix_socket_directories={}", dir.display()))
+            .args(["-p", &port.to_string()])
+            .args(["-c", "ssl=on", "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres starts");
+        let cluster = TlsCluster {
+            dir,
+            port,
+            user,
+            server,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "postgres did not start in 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// A key-value URL to its `postgres` database over TCP, plus `extra`.
+    pub fn url(&self, extra: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={} dbname=postgres {extra}",
+            self.port, self.user
+        )
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let postmaster = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())
+            .unwrap_or(self.server.id() as i32);
+        // SAFETY: kill on the server this test started.
+        unsafe {
+            libc::kill(postmaster, libc::SIGQUIT);
+        }
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

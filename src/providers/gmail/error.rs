@@ -1,7 +1,5 @@
 //! Gmail and Google OAuth errors. None of them ever carries a token or secret.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
 use super::mime::MimeError;
@@ -51,9 +49,10 @@ pub enum GmailError {
     #[error("Google sign-in is unavailable for now: {0}")]
     TokenEndpointUnavailable(String),
 
-    /// The token file could not be read or written.
-    #[error("token file {path}: {message}")]
-    TokenStore { path: PathBuf, message: String },
+    /// The stored tokens could not be read or written (`place`: the token
+    /// file's path, or the vault's own description).
+    #[error("tokens in {place}: {message}")]
+    TokenStore { place: String, message: String },
 
     /// The caller passed something unusable (bad id, bad URL).
     #[error("invalid input: {0}")]

@@ -7,6 +7,8 @@ mod client;
 pub mod dsn;
 pub mod encoding;
 mod error;
+#[cfg(feature = "keyring")]
+pub mod keyring_store;
 mod login;
 pub mod mime;
 pub mod oauth;
@@ -20,4 +22,4 @@ pub use client::{GmailClient, GmailClientConfig};
 pub use error::GmailError;
 pub use login::{login, login_with_clock};
 pub use oauth::{GMAIL_MODIFY_SCOPE, OAuthParams, TokenSet};
-pub use token_store::TokenStore;
+pub use token_store::{TokenStore, TokenVault, decode_tokens, encode_tokens};

@@ -1,8 +1,12 @@
-//! One account's OAuth tokens in `<data_dir>/tokens/<account>.json`, mode 0600.
+//! One account's OAuth tokens: by default in `<data_dir>/tokens/<account>.json`,
+//! mode 0600; or in a [`TokenVault`] of the caller's (an account added through
+//! the API keeps them sealed in the store; the `keyring` feature keeps them in
+//! the OS keyring). Every place holds the same JSON document.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -11,11 +15,38 @@ use serde::{Deserialize, Serialize};
 use super::error::GmailError;
 use super::oauth::TokenSet;
 
-/// File-backed token storage for a single account.
-#[derive(Debug, Clone)]
+/// Somewhere other than a file that keeps one account's tokens. A refreshed
+/// token set is saved through it, so it must be kept where the next start
+/// reads it from.
+pub trait TokenVault: Send + Sync {
+    /// The stored tokens, or `None` when there are none.
+    fn load(&self) -> Result<Option<TokenSet>, GmailError>;
+    fn save(&self, tokens: &TokenSet) -> Result<(), GmailError>;
+    fn delete(&self) -> Result<(), GmailError>;
+    /// Where the tokens are kept, for messages (never the tokens).
+    fn describe(&self) -> String;
+}
+
+/// Token storage for a single account.
+#[derive(Clone)]
 pub struct TokenStore {
     account: String,
-    path: PathBuf,
+    place: Place,
+}
+
+#[derive(Clone)]
+enum Place {
+    File(PathBuf),
+    Vault(Arc<dyn TokenVault>),
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("account", &self.account)
+            .field("place", &self.describe())
+            .finish()
+    }
 }
 
 /// What is written to disk. Kept private so secrets only leave `TokenSet`
@@ -31,23 +62,88 @@ struct TokenFile {
     scopes: Vec<String>,
 }
 
+/// The token file's JSON for `tokens` (what every place keeps).
+pub fn encode_tokens(tokens: &TokenSet) -> SecretString {
+    let file = TokenFile {
+        access_token: tokens.access_token.expose_secret().to_string(),
+        refresh_token: tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string()),
+        expires_at: tokens.expires_at,
+        scopes: tokens.scopes.clone(),
+    };
+    let json = serde_json::to_string_pretty(&file).expect("a token file always encodes");
+    SecretString::from(json)
+}
+
+/// Tokens from a token file's JSON; the error names the position, never
+/// the content.
+pub fn decode_tokens(bytes: &[u8]) -> Result<TokenSet, String> {
+    let file: TokenFile = serde_json::from_slice(bytes)
+        .map_err(|err| format!("is not a valid token file ({err}); log in again"))?;
+    Ok(TokenSet {
+        access_token: SecretString::from(file.access_token),
+        refresh_token: file.refresh_token.map(SecretString::from),
+        expires_at: file.expires_at,
+        scopes: file.scopes,
+    })
+}
+
+/// Account names become file names (and keyring entries), so only
+/// `[A-Za-z0-9._-]` is accepted.
+fn check_account(account: &str) -> Result<(), GmailError> {
+    let valid = !account.is_empty()
+        && !account.starts_with('.')
+        && account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(GmailError::InvalidInput(format!(
+            "account name {account:?} may only use letters, digits, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
 impl TokenStore {
-    /// The store for `account` under `data_dir`. Account names become file
-    /// names, so only `[A-Za-z0-9._-]` is accepted.
+    /// The file store for `account` under `data_dir`.
     pub fn new(data_dir: &Path, account: &str) -> Result<Self, GmailError> {
-        let valid = !account.is_empty()
-            && !account.starts_with('.')
-            && account
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            return Err(GmailError::InvalidInput(format!(
-                "account name {account:?} may only use letters, digits, '.', '_' and '-'"
-            )));
-        }
+        check_account(account)?;
         Ok(Self {
             account: account.to_string(),
-            path: data_dir.join("tokens").join(format!("{account}.json")),
+            place: Place::File(data_dir.join("tokens").join(format!("{account}.json"))),
+        })
+    }
+
+    /// The store a configured account's `token_store` names.
+    pub fn configured(
+        data_dir: &Path,
+        account: &str,
+        place: crate::config::TokenPlace,
+    ) -> Result<Self, GmailError> {
+        match place {
+            crate::config::TokenPlace::File => Self::new(data_dir, account),
+            #[cfg(feature = "keyring")]
+            crate::config::TokenPlace::Keyring => {
+                check_account(account)?;
+                let vault = super::keyring_store::KeyringTokens::new(account)?;
+                Self::in_vault(account, Arc::new(vault))
+            }
+            // The config refuses it first; kept for a caller that built its own.
+            #[cfg(not(feature = "keyring"))]
+            crate::config::TokenPlace::Keyring => Err(GmailError::InvalidInput(
+                "token_store = \"keyring\" needs outpost built with `--features keyring`".into(),
+            )),
+        }
+    }
+
+    /// Tokens kept by `vault` instead of a file.
+    pub fn in_vault(account: &str, vault: Arc<dyn TokenVault>) -> Result<Self, GmailError> {
+        check_account(account)?;
+        Ok(Self {
+            account: account.to_string(),
+            place: Place::Vault(vault),
         })
     }
 
@@ -55,58 +151,57 @@ impl TokenStore {
         &self.account
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The token file, when the tokens are kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.place {
+            Place::File(path) => Some(path),
+            Place::Vault(_) => None,
+        }
+    }
+
+    /// Where the tokens are kept, for messages.
+    pub fn describe(&self) -> String {
+        match &self.place {
+            Place::File(path) => path.display().to_string(),
+            Place::Vault(vault) => vault.describe(),
+        }
     }
 
     /// The stored tokens, or `None` when the account has never logged in.
     pub fn load(&self) -> Result<Option<TokenSet>, GmailError> {
-        let bytes = match fs::read(&self.path) {
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Vault(vault) => return vault.load(),
+        };
+        let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(self.io_error("could not read", &err)),
         };
-        // serde_json's error names the position, never the content.
-        let file: TokenFile =
-            serde_json::from_slice(&bytes).map_err(|err| GmailError::TokenStore {
-                path: self.path.clone(),
-                message: format!("is not a valid token file ({err}); log in again"),
-            })?;
-        Ok(Some(TokenSet {
-            access_token: SecretString::from(file.access_token),
-            refresh_token: file.refresh_token.map(SecretString::from),
-            expires_at: file.expires_at,
-            scopes: file.scopes,
-        }))
+        decode_tokens(&bytes)
+            .map(Some)
+            .map_err(|message| self.io_message(&message))
     }
 
-    /// Replaces the stored tokens atomically: write a 0600 temp file beside
-    /// the target, fsync, rename.
+    /// Replaces the stored tokens; in a file atomically: write a 0600 temp
+    /// file beside the target, fsync, rename.
     pub fn save(&self, tokens: &TokenSet) -> Result<(), GmailError> {
-        let dir = self
-            .path
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Vault(vault) => return vault.save(tokens),
+        };
+        let dir = path
             .parent()
             .ok_or_else(|| self.io_message("has no parent directory"))?;
         create_private_dir(dir).map_err(|err| self.io_error("could not create directory", &err))?;
-
-        let file = TokenFile {
-            access_token: tokens.access_token.expose_secret().to_string(),
-            refresh_token: tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_string()),
-            expires_at: tokens.expires_at,
-            scopes: tokens.scopes.clone(),
-        };
-        let json = serde_json::to_vec_pretty(&file)
-            .map_err(|err| self.io_message(&format!("could not encode tokens: {err}")))?;
-
+        let json = encode_tokens(tokens);
         let tmp = dir.join(format!(
             ".{}.{}.tmp",
             self.account,
             uuid::Uuid::new_v4().simple()
         ));
-        let result = write_private_file(&tmp, &json).and_then(|()| fs::rename(&tmp, &self.path));
+        let result = write_private_file(&tmp, json.expose_secret().as_bytes())
+            .and_then(|()| fs::rename(&tmp, path));
         if let Err(err) = result {
             let _ = fs::remove_file(&tmp);
             return Err(self.io_error("could not write", &err));
@@ -116,7 +211,11 @@ impl TokenStore {
 
     /// Forgets the account's tokens (e.g. after revocation).
     pub fn delete(&self) -> Result<(), GmailError> {
-        match fs::remove_file(&self.path) {
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Vault(vault) => return vault.delete(),
+        };
+        match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(err) => Err(self.io_error("could not delete", &err)),
@@ -129,7 +228,7 @@ impl TokenStore {
 
     fn io_message(&self, message: &str) -> GmailError {
         GmailError::TokenStore {
-            path: self.path.clone(),
+            place: self.describe(),
             message: message.to_string(),
         }
     }
@@ -195,7 +294,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = fs::metadata(store.path().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // No temp files left behind.
@@ -220,8 +322,8 @@ mod tests {
     fn corrupt_file_error_does_not_echo_content() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::new(dir.path(), "acct").unwrap();
-        fs::create_dir_all(store.path().parent().unwrap()).unwrap();
-        fs::write(store.path(), "{\"access_token\": \"ya29.leak\", ").unwrap();
+        fs::create_dir_all(store.path().unwrap().parent().unwrap()).unwrap();
+        fs::write(store.path().unwrap(), "{\"access_token\": \"ya29.leak\", ").unwrap();
         let err = store.load().unwrap_err().to_string();
         assert!(!err.contains("ya29.leak"), "{err}");
     }
