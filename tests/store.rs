@@ -343,6 +343,55 @@ fn a_big_session_is_checkpointed_on_close_and_reopens_intact() {
     assert_eq!(last.value, "24999");
 }
 
+/// The snapshot files sled keeps in a data dir's cache.
+fn snapshots(data_dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snap."))
+        .collect();
+    names.sort();
+    names
+}
+
+/// One small session, then how the next open goes: whether it found log
+/// written after the last snapshot to replay (sled then writes a new one).
+fn next_open_replays(checkpoint: bool) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), "test").unwrap());
+    {
+        let store = Store::open(dir.path(), "test").unwrap();
+        if checkpoint {
+            store.checkpoint_on_close();
+        }
+        store
+            .put(&Cursor {
+                account: "acme".into(),
+                name: "c".into(),
+                value: "1".into(),
+            })
+            .unwrap();
+    }
+    let before = snapshots(dir.path());
+    let store = Store::open(dir.path(), "test").unwrap();
+    let last: Cursor = store.get("acme/c").unwrap().unwrap();
+    assert_eq!(last.value, "1");
+    drop(store);
+    snapshots(dir.path()) != before
+}
+
+#[test]
+fn a_tui_session_is_checkpointed_on_close_so_the_next_start_replays_nothing() {
+    assert!(
+        next_open_replays(false),
+        "without the checkpoint a small session's writes are replayed at the next open"
+    );
+    assert!(
+        !next_open_replays(true),
+        "with it the next open finds nothing after the snapshot"
+    );
+}
+
 #[test]
 fn leads_sort_by_last_event_with_offset_and_limit() {
     let store = Store::temporary().unwrap();

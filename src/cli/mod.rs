@@ -217,6 +217,7 @@ fn open_tui(cli: &Cli) -> CliResult<()> {
 /// The TUI with the background services beside it, until the rep quits.
 pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
     logging::to_file(&ctx.config, ctx.config.data_dir());
+    ctx.engine.store().checkpoint_on_close();
     let services = crate::services::Services::start(&ctx.engine, &ctx.config)
         .map_err(|e| CliError::runtime(e.to_string()))?;
     // Other outpost commands on this data dir go through this TUI meanwhile.

@@ -58,6 +58,8 @@ struct Inner {
     meta: Option<Tree>,
     feed: broadcast::Sender<Change>,
     writes: AtomicU64,
+    /// Checkpoint on close after any write, not only a big session's.
+    checkpoint_on_close: std::sync::atomic::AtomicBool,
     lock: std::sync::Mutex<Option<DataDirLock>>,
 }
 
@@ -135,7 +137,9 @@ impl Drop for Inner {
         let Some(db) = db.take() else {
             return;
         };
-        let big_session = self.writes.load(Ordering::Relaxed) >= CHECKPOINT_AFTER_WRITES;
+        let writes = self.writes.load(Ordering::Relaxed);
+        let big_session = writes >= CHECKPOINT_AFTER_WRITES
+            || (writes > 0 && self.checkpoint_on_close.load(Ordering::Relaxed));
         let on_disk = self.lock.get_mut().map(|l| l.is_some()).unwrap_or(false);
         if let Err(e) = db.flush() {
             tracing::warn!(error = %e, "flushing the cache on close failed");
@@ -344,6 +348,7 @@ impl Store {
                 meta: Some(meta),
                 feed,
                 writes: AtomicU64::new(0),
+                checkpoint_on_close: std::sync::atomic::AtomicBool::new(false),
                 lock: std::sync::Mutex::new(lock),
             }),
         }
@@ -413,6 +418,18 @@ impl Store {
     /// Publishes a change that did not come from a record write (sync progress, notices).
     pub fn publish(&self, change: Change) {
         let _ = self.inner.feed.send(change);
+    }
+
+    /// Checkpoints the cache on close whenever this session wrote anything
+    /// (by default only after a big session's 20,000 writes). For the TUI:
+    /// every session writes a little (sync state, poll leases), and sled
+    /// would replay it at the next start, before the first frame; the
+    /// checkpoint moves that to the end of the session, after the terminal
+    /// is given back. A short command keeps its quick exit instead.
+    pub fn checkpoint_on_close(&self) {
+        self.inner
+            .checkpoint_on_close
+            .store(true, Ordering::Relaxed);
     }
 
     /// How many records were actually written (changed) since open.
