@@ -47,7 +47,10 @@ keys -l "Thanks, Tuesday at 10 works for me."
 keys C-s; wait_for "to undo"
 # The undo window passes; the outbox worker sends it to the sandbox.
 wait_for "Sent " 60
-keys Escape; keys q
+# Back to the inbox first, then quit: Escape and q sent together can reach
+# the program as one Alt-q, as a terminal reads them.
+keys Escape; wait_for "Inbox ("
+keys q
 wait_for "OUTPOST-EXITED-0" 20
 if [ "$(tmux display -p -t "$SESSION" '#{alternate_on}')" != "0" ]; then
   echo "the terminal was left in the alternate screen"; exit 1
