@@ -209,6 +209,32 @@ fn sent_per_lead(sandbox: &Sandbox) -> BTreeMap<String, usize> {
     per_lead
 }
 
+/// The three-step team sequence applied through `a` and the leads
+/// enrolled through `b`: the database is one.
+fn apply_and_enroll(sandbox: &Sandbox, root: &Path, a: &Replica, b: &Replica) {
+    let mailbox = sandbox.info["gmail_email"].as_str().unwrap().to_string();
+    let seq_file = root.join("team.toml");
+    std::fs::write(
+        &seq_file,
+        support::cli_sequences::gmail_sequence("team", "gm", &mailbox, &midday_zone(), 3),
+    )
+    .unwrap();
+    a.run_ok(&["sequence", "apply", seq_file.to_str().unwrap()]);
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..LEADS {
+        csv.push_str(&format!("lead{i}@team.example,Lead{i}\n"));
+    }
+    let csv_file = root.join("leads.csv");
+    std::fs::write(&csv_file, csv).unwrap();
+    b.run_ok(&[
+        "enroll",
+        "--sequence",
+        "team",
+        "--csv",
+        csv_file.to_str().unwrap(),
+    ]);
+}
+
 #[test]
 fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and_again() {
     let database_url = support::postgres::fresh_database();
@@ -229,28 +255,7 @@ fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and
     a.sign_in();
     b.sign_in();
 
-    let mailbox = sandbox.info["gmail_email"].as_str().unwrap().to_string();
-    let seq_file = root.path().join("team.toml");
-    std::fs::write(
-        &seq_file,
-        support::cli_sequences::gmail_sequence("team", "gm", &mailbox, &midday_zone(), 3),
-    )
-    .unwrap();
-    a.run_ok(&["sequence", "apply", seq_file.to_str().unwrap()]);
-    let mut csv = String::from("email,first_name\n");
-    for i in 0..LEADS {
-        csv.push_str(&format!("lead{i}@team.example,Lead{i}\n"));
-    }
-    let csv_file = root.path().join("leads.csv");
-    std::fs::write(&csv_file, csv).unwrap();
-    // Enrolled through the other replica: the database is one.
-    b.run_ok(&[
-        "enroll",
-        "--sequence",
-        "team",
-        "--csv",
-        csv_file.to_str().unwrap(),
-    ]);
+    apply_and_enroll(&sandbox, root.path(), &a, &b);
 
     // Both send at once; "a" is killed at random moments and started
     // again, "b" is started again whenever it finds nothing left.
@@ -348,27 +353,7 @@ fn two_daemons_on_one_database_send_each_step_once_while_one_is_killed_again_and
     let b = Replica::new(root.path(), "b", &database_url, &accounts, &daemon(port_b));
     a.sign_in();
     b.sign_in();
-    let mailbox = sandbox.info["gmail_email"].as_str().unwrap().to_string();
-    let seq_file = root.path().join("team.toml");
-    std::fs::write(
-        &seq_file,
-        support::cli_sequences::gmail_sequence("team", "gm", &mailbox, &midday_zone(), 3),
-    )
-    .unwrap();
-    a.run_ok(&["sequence", "apply", seq_file.to_str().unwrap()]);
-    let mut csv = String::from("email,first_name\n");
-    for i in 0..LEADS {
-        csv.push_str(&format!("lead{i}@team.example,Lead{i}\n"));
-    }
-    let csv_file = root.path().join("leads.csv");
-    std::fs::write(&csv_file, csv).unwrap();
-    b.run_ok(&[
-        "enroll",
-        "--sequence",
-        "team",
-        "--csv",
-        csv_file.to_str().unwrap(),
-    ]);
+    apply_and_enroll(&sandbox, root.path(), &a, &b);
 
     let (base_a, base_b) = (
         format!("http://127.0.0.1:{port_a}"),

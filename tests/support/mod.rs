@@ -178,27 +178,7 @@ impl Cli {
     /// `outpost --config CONFIG ARGS...` off the async runtime (the sandbox
     /// serves on it meanwhile): exit code, stdout, stderr.
     pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let config = self.config.clone();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let out =
-                <std::process::Command as assert_cmd::cargo::CommandCargoExt>::cargo_bin("outpost")
-                    .unwrap()
-                    .env_remove("OUTPOST_CONFIG")
-                    .env_remove("OUTPOST_DATA_DIR")
-                    .arg("--config")
-                    .arg(&config)
-                    .args(&args)
-                    .output()
-                    .unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .unwrap()
+        daemon_process::run_env(&self.config, args, &[]).await
     }
 
     pub async fn ok(&self, args: &[&str]) -> String {
