@@ -352,6 +352,16 @@ impl Store {
         }
     }
 
+    /// Round trips to the database server since the store opened (None
+    /// for the embedded store, which has no server): what the benches and
+    /// tests measure an operation's cost on Postgres by.
+    pub fn database_round_trips(&self) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Sled(_) => None,
+            Backend::Postgres(pg) => Some(pg.round_trips()),
+        }
+    }
+
     #[cfg(test)]
     fn db(&self) -> &sled::Db {
         match &self.inner.backend {
