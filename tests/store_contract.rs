@@ -378,6 +378,31 @@ fn a_batch_writing_one_record_twice_keeps_only_the_last_index_entries(store: Sto
     assert!(store.verify_indexes().unwrap().is_empty());
 }
 
+/// Many records read at once come back in the order asked, absent ones as
+/// None, a key asked twice twice.
+fn many_records_read_at_once_come_back_in_the_order_asked(store: Store) {
+    store
+        .put_all(&[enrollment("e1", t0()), enrollment("e2", t0())])
+        .unwrap();
+    let keys = ["e2", "nope", "e1", "e2"].map(String::from);
+    let ids: Vec<Option<String>> = store
+        .get_many::<Enrollment>(&keys)
+        .unwrap()
+        .into_iter()
+        .map(|found| found.map(|enrollment| enrollment.id))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("e2".into()),
+            None,
+            Some("e1".into()),
+            Some("e2".into())
+        ]
+    );
+    assert!(store.get_many::<Enrollment>(&[]).unwrap().is_empty());
+}
+
 /// Takes up to `limit` due enrollments for `claimer`: each leaves the due
 /// index (paused) and says who took it.
 fn claim_due(store: &Store, claimer: &str, limit: usize) -> Vec<String> {
@@ -489,7 +514,56 @@ contract!(
     every_write_is_announced_on_the_feed,
     claims_hand_each_record_to_one_claimer,
     a_batch_writing_one_record_twice_keeps_only_the_last_index_entries,
+    many_records_read_at_once_come_back_in_the_order_asked,
 );
+
+/// Batches on Postgres read all their records of a kind in one statement:
+/// twenty new records are two round trips (their reads with the BEGIN, then
+/// the writes with the COMMIT), a batch that checks and writes two kinds
+/// three, and reading twenty records one.
+#[test]
+fn a_batch_on_postgres_reads_each_kind_in_one_round_trip() {
+    let store = Store::postgres(&postgres::fresh_database()).unwrap();
+    let trips = || store.database_round_trips().unwrap();
+    // The first use of each statement on a connection also prepares it.
+    store.put(&enrollment("warm", t0())).unwrap();
+    store.put(&lead("warm@x.example", 1)).unwrap();
+    store
+        .write(|batch| {
+            batch.expect_unchanged(&enrollment("warm", t0()))?;
+            batch.put(&lead("warm@x.example", 2))
+        })
+        .unwrap();
+    let twenty: Vec<Enrollment> = (0..20)
+        .map(|n| enrollment(&format!("e{n:02}"), t0()))
+        .collect();
+    let before = trips();
+    assert_eq!(store.put_all(&twenty).unwrap(), 20);
+    assert_eq!(trips() - before, 2, "twenty new records");
+    let keys: Vec<String> = twenty.iter().map(|e| e.id.clone()).collect();
+    let before = trips();
+    assert_eq!(store.get_many::<Enrollment>(&keys).unwrap().len(), 20);
+    assert_eq!(trips() - before, 1, "twenty records read");
+    let before = trips();
+    store
+        .write(|batch| {
+            for enrollment in &twenty[..5] {
+                batch.expect_unchanged(enrollment)?;
+                let mut moved = enrollment.clone();
+                moved.next_due_at = Some(t0() + chrono::Duration::hours(1));
+                batch.put(&moved)?;
+            }
+            batch.put(&lead("a@x.example", 1))?;
+            batch.put(&lead("b@x.example", 1))
+        })
+        .unwrap();
+    assert_eq!(
+        trips() - before,
+        3,
+        "a batch checking and writing two kinds"
+    );
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
 
 /// What a write costs on Postgres, in round trips to the server: a put of
 /// a record and its index entries is one transaction whose first read

@@ -373,6 +373,18 @@ impl PgTree {
         Ok(row.map(|row| row.get(0)))
     }
 
+    pub(crate) fn get_many(&self, keys: &[&[u8]]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pg.client()?;
+        let statement = block_on(client.prepare_cached(GET_MANY)).map_err(db_error)?;
+        let rows = self
+            .pg
+            .send(client.query(&statement, &[&self.name, &keys]))?;
+        Ok(in_order(keys, &rows))
+    }
+
     /// Runs a write of one row (`plain`, or `announced` on a record tree:
     /// the same write with the change notice in the same statement, sent
     /// only when a row changed); returns how many rows changed. `params`
@@ -522,6 +534,9 @@ impl PgTree {
 }
 
 const GET: &str = "SELECT value FROM kv WHERE tree = $1 AND key = $2";
+const GET_MANY: &str = "SELECT key, value FROM kv WHERE tree = $1 AND key = ANY($2)";
+const GET_MANY_FOR_UPDATE: &str =
+    "SELECT key, value FROM kv WHERE tree = $1 AND key = ANY($2) FOR UPDATE";
 const UPSERT: &str = "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
      ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const INSERT_NEW: &str =
@@ -605,6 +620,14 @@ impl Iterator for Scan {
 /// A key and its value, as read from `kv`.
 type Row = (Vec<u8>, Vec<u8>);
 
+/// The values of `rows` (key, value) in the order of `keys`, None where
+/// no row answered.
+fn in_order(keys: &[&[u8]], rows: &[tokio_postgres::Row]) -> Vec<Option<Vec<u8>>> {
+    let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    keys.iter().map(|key| found.get(*key).cloned()).collect()
+}
+
 /// A failed statement inside a transaction.
 #[derive(Debug)]
 pub(crate) struct PgTxError(tokio_postgres::Error);
@@ -684,6 +707,46 @@ impl PgTx {
         let statement = self.prepared(if self.locking { GET_FOR_UPDATE } else { GET })?;
         let row = self.send(self.client.query_opt(&statement, &[&tree, &key]))?;
         Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The values at `keys` in their order, the kept writes first, the
+    /// rest in one statement (locking them in a claim).
+    pub(crate) fn get_many(
+        &self,
+        tree: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>, PgTxError> {
+        let mut values = Vec::with_capacity(keys.len());
+        let mut unread = Vec::new();
+        {
+            let writes = self.writes.borrow();
+            for key in keys {
+                match writes.get(&(tree.to_string(), key.to_vec())) {
+                    Some(kept) => values.push(Some(kept.clone())),
+                    None => {
+                        values.push(None);
+                        unread.push(*key);
+                    }
+                }
+            }
+        }
+        if unread.is_empty() {
+            return Ok(values.into_iter().map(Option::flatten).collect());
+        }
+        let statement = self.prepared(if self.locking {
+            GET_MANY_FOR_UPDATE
+        } else {
+            GET_MANY
+        })?;
+        let rows = self.send(self.client.query(&statement, &[&tree, &unread]))?;
+        let mut read = in_order(&unread, &rows).into_iter();
+        Ok(values
+            .into_iter()
+            .map(|kept| match kept {
+                Some(kept) => kept,
+                None => read.next().flatten(),
+            })
+            .collect())
     }
 
     pub(crate) fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), PgTxError> {
