@@ -355,6 +355,54 @@ fn every_write_is_announced_on_the_feed(store: Store) {
     );
 }
 
+/// A record put twice in one batch (the writes of a transaction are kept
+/// until its commit on Postgres): the second put sees the first, so the
+/// first's index entry goes and only the second's stays.
+fn a_batch_writing_one_record_twice_keeps_only_the_last_index_entries(store: Store) {
+    store.put(&enrollment("e1", t0())).unwrap();
+    let later = t0() + chrono::Duration::hours(1);
+    let last = t0() + chrono::Duration::hours(2);
+    let changed = store
+        .write(|batch| {
+            batch.put(&enrollment("e1", later))?;
+            batch.put(&enrollment("e2", later))?;
+            batch.put(&enrollment("e1", last))
+        })
+        .unwrap();
+    assert_eq!(changed, 3);
+    assert_eq!(due_order(&store, false), ["e2", "e1"]);
+    assert_eq!(
+        store.get::<Enrollment>("e1").unwrap().unwrap().next_due_at,
+        Some(last)
+    );
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
+/// Many records read at once come back in the order asked, absent ones as
+/// None, a key asked twice twice.
+fn many_records_read_at_once_come_back_in_the_order_asked(store: Store) {
+    store
+        .put_all(&[enrollment("e1", t0()), enrollment("e2", t0())])
+        .unwrap();
+    let keys = ["e2", "nope", "e1", "e2"].map(String::from);
+    let ids: Vec<Option<String>> = store
+        .get_many::<Enrollment>(&keys)
+        .unwrap()
+        .into_iter()
+        .map(|found| found.map(|enrollment| enrollment.id))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("e2".into()),
+            None,
+            Some("e1".into()),
+            Some("e2".into())
+        ]
+    );
+    assert!(store.get_many::<Enrollment>(&[]).unwrap().is_empty());
+}
+
 /// Takes up to `limit` due enrollments for `claimer`: each leaves the due
 /// index (paused) and says who took it.
 fn claim_due(store: &Store, claimer: &str, limit: usize) -> Vec<String> {
@@ -465,7 +513,127 @@ contract!(
     per_record_writes_lose_no_update_and_keep_indexes,
     every_write_is_announced_on_the_feed,
     claims_hand_each_record_to_one_claimer,
+    a_batch_writing_one_record_twice_keeps_only_the_last_index_entries,
+    many_records_read_at_once_come_back_in_the_order_asked,
 );
+
+/// Batches on Postgres read all their records of a kind in one statement:
+/// twenty new records are two round trips (their reads with the BEGIN, then
+/// the writes with the COMMIT), a batch that checks and writes two kinds
+/// three, and reading twenty records one.
+#[test]
+fn a_batch_on_postgres_reads_each_kind_in_one_round_trip() {
+    let store = Store::postgres(&postgres::fresh_database()).unwrap();
+    let trips = || store.database_round_trips().unwrap();
+    // The first use of each statement on a connection also prepares it.
+    store.put(&enrollment("warm", t0())).unwrap();
+    store.put(&lead("warm@x.example", 1)).unwrap();
+    store
+        .write(|batch| {
+            batch.expect_unchanged(&enrollment("warm", t0()))?;
+            batch.put(&lead("warm@x.example", 2))
+        })
+        .unwrap();
+    let twenty: Vec<Enrollment> = (0..20)
+        .map(|n| enrollment(&format!("e{n:02}"), t0()))
+        .collect();
+    let before = trips();
+    assert_eq!(store.put_all(&twenty).unwrap(), 20);
+    assert_eq!(trips() - before, 2, "twenty new records");
+    let keys: Vec<String> = twenty.iter().map(|e| e.id.clone()).collect();
+    let before = trips();
+    assert_eq!(store.get_many::<Enrollment>(&keys).unwrap().len(), 20);
+    assert_eq!(trips() - before, 1, "twenty records read");
+    let before = trips();
+    store
+        .write(|batch| {
+            for enrollment in &twenty[..5] {
+                batch.expect_unchanged(enrollment)?;
+                let mut moved = enrollment.clone();
+                moved.next_due_at = Some(t0() + chrono::Duration::hours(1));
+                batch.put(&moved)?;
+            }
+            batch.put(&lead("a@x.example", 1))?;
+            batch.put(&lead("b@x.example", 1))
+        })
+        .unwrap();
+    assert_eq!(
+        trips() - before,
+        3,
+        "a batch checking and writing two kinds"
+    );
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
+/// What a write costs on Postgres, in round trips to the server: a put of
+/// a record and its index entries is one transaction whose first read
+/// carries the BEGIN and whose writes, change notice and COMMIT go
+/// together, so two (an unchanged put too: its read, then a bare COMMIT).
+#[test]
+fn a_put_on_postgres_is_two_round_trips() {
+    let store = Store::postgres(&postgres::fresh_database()).unwrap();
+    let trips = || store.database_round_trips().unwrap();
+    // The first use of each statement on a connection also prepares it.
+    store.put(&enrollment("warm", t0())).unwrap();
+    let before = trips();
+    store.put(&enrollment("e1", t0())).unwrap();
+    assert_eq!(trips() - before, 2, "a new record with an index entry");
+    let before = trips();
+    store
+        .put(&enrollment("e1", t0() + chrono::Duration::hours(1)))
+        .unwrap();
+    assert_eq!(trips() - before, 2, "its due time moved");
+    let before = trips();
+    store
+        .put(&enrollment("e1", t0() + chrono::Duration::hours(1)))
+        .unwrap();
+    assert_eq!(trips() - before, 2, "unchanged: the read and the COMMIT");
+    assert_eq!(due_order(&store, false), ["warm", "e1"]);
+    assert!(store.verify_indexes().unwrap().is_empty());
+}
+
+/// A delete on one replica reaches the other's feed as a delete (its
+/// notice goes in the deleting transaction, naming only what was there).
+#[test]
+fn a_replica_hears_the_other_replicas_deletes() {
+    let url = postgres::fresh_database();
+    let writer = Store::postgres(&url).unwrap();
+    let reader = Store::postgres(&url).unwrap();
+    let mut feed = reader.subscribe();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    // The listener connects in the background: write until it hears one.
+    loop {
+        n += 1;
+        let id = format!("e{n}");
+        writer.put(&enrollment(&id, t0())).unwrap();
+        assert!(writer.delete::<Enrollment>(&id).unwrap());
+        let wait_until = Instant::now() + Duration::from_millis(500);
+        let mut heard = false;
+        while Instant::now() < wait_until && !heard {
+            match feed.try_recv() {
+                Ok(Change::Record {
+                    kind: Kind::Enrollment,
+                    key,
+                    op: Op::Delete,
+                }) => {
+                    assert_eq!(key, id);
+                    heard = true;
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+        if heard {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delete notice reached the other store"
+        );
+    }
+    assert_eq!(reader.get::<Enrollment>(&format!("e{n}")).unwrap(), None);
+}
 
 /// Two replicas claiming from one queue at the same moment take different
 /// rows: the second skips what the first holds instead of waiting for it

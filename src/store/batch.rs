@@ -2,6 +2,7 @@
 //! its enrollment's advance land together or not at all.
 
 use super::records::{IndexEntry, Record};
+use super::tree::read_first;
 use super::{Kind, Store, StoreError, StoreResult, Tree, TxError};
 
 /// Records to write together, encoded as they are added.
@@ -164,8 +165,34 @@ impl Store {
             // What the checks read, so that the put of a checked record
             // does not read it again (until a put changes it).
             let mut read = std::collections::HashMap::with_capacity(batch.expected.len());
+            // Every record the batch checks or writes, read in one go per
+            // kind (one statement each on Postgres).
+            let mut olds = std::collections::HashMap::new();
+            let checked = batch
+                .expected
+                .iter()
+                .map(|e| e.key.as_str())
+                .zip(expected_firsts);
+            let written = batch.puts.iter().map(|p| p.key.as_str()).zip(firsts);
+            let all: Vec<(&str, &usize)> = checked.chain(written).collect();
+            for first in all
+                .iter()
+                .map(|(_, first)| **first)
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let keys = all
+                    .iter()
+                    .filter(|(_, f)| **f == first)
+                    .map(|(key, _)| *key);
+                olds.insert(first, read_first(&views[first], keys)?);
+            }
+            let mut old_of = |first: usize, key: &str| {
+                olds.get_mut(&first)
+                    .expect("every kind's keys were read up front")
+                    .take(&views[first], key)
+            };
             for (expected, first) in batch.expected.iter().zip(expected_firsts) {
-                let now = views[*first].get(expected.key.as_bytes())?;
+                let now = old_of(*first, &expected.key)?;
                 if now.as_deref() != expected.bytes.as_deref() {
                     return Err(TxError::Abort(StoreError::Changed {
                         kind: expected.kind,
@@ -179,7 +206,7 @@ impl Store {
                 let group = &views[*first..*first + 1 + put.kind.indexes().len()];
                 let old = match read.remove(&(put.kind, put.key.as_str())) {
                     Some(checked) => checked,
-                    None => group[0].get(put.key.as_bytes())?,
+                    None => old_of(*first, &put.key)?,
                 };
                 // The stored record is the one read earlier (the check
                 // above, or an earlier put of the batch changed it: compare).

@@ -40,7 +40,7 @@ pub use kinds::{Index, Kind};
 pub use lock::{DataDirLock, LockInfo, current_holder};
 pub use postgres::MIGRATIONS as POSTGRES_MIGRATIONS;
 pub use records::{IndexEntry, Record};
-pub(crate) use tree::{Tree, TxError, TxTree};
+pub(crate) use tree::{Tree, TxError, TxTree, read_first};
 
 /// A cheap-to-clone handle to the open cache.
 #[derive(Clone)]
@@ -374,6 +374,16 @@ impl Store {
         }
     }
 
+    /// Round trips to the database server since the store opened (None
+    /// for the embedded store, which has no server): what the benches and
+    /// tests measure an operation's cost on Postgres by.
+    pub fn database_round_trips(&self) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Sled(_) => None,
+            Backend::Postgres(pg) => Some(pg.round_trips()),
+        }
+    }
+
     #[cfg(test)]
     fn db(&self) -> &sled::Db {
         match &self.inner.backend {
@@ -484,6 +494,18 @@ impl Store {
         }
     }
 
+    /// The records at `keys`, in their order (None where absent): one
+    /// round trip on Postgres, where a `get` per key would be one each.
+    pub fn get_many<R: Record>(&self, keys: &[String]) -> StoreResult<Vec<Option<R>>> {
+        let raw: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+        self.tree(R::KIND)
+            .get_many(&raw)?
+            .into_iter()
+            .zip(&raw)
+            .map(|(bytes, key)| bytes.map(|bytes| Self::decode(key, &bytes)).transpose())
+            .collect()
+    }
+
     pub fn contains<R: Record>(&self, key: &str) -> StoreResult<bool> {
         self.tree(R::KIND).contains_key(key.as_bytes())
     }
@@ -517,8 +539,9 @@ impl Store {
         let group: Vec<&Tree> = self.group(R::KIND).iter().collect();
         let changed = Tree::transaction(&group, |views| {
             let mut changed = Vec::new();
+            let mut olds = read_first(&views[0], prepared.iter().map(|(key, ..)| key.as_str()))?;
             for (key, bytes, entries) in &prepared {
-                let old = views[0].get(key.as_bytes())?;
+                let old = olds.take(&views[0], key)?;
                 if old.is_some() && only_new {
                     continue;
                 }
@@ -550,8 +573,9 @@ impl Store {
         let (changed, values) = Tree::transaction(&group, |views| {
             let mut changed = Vec::new();
             let mut values = Vec::new();
+            let mut olds = read_first(&views[0], keys.iter().map(String::as_str))?;
             for key in keys {
-                let old = views[0].get(key.as_bytes())?;
+                let old = olds.take(&views[0], key)?;
                 let current = match &old {
                     Some(bytes) => {
                         Some(Self::decode::<R>(key.as_bytes(), bytes).map_err(TxError::Abort)?)

@@ -64,6 +64,9 @@ pub(crate) struct PgShared {
     origin: String,
     /// The migrations the open applied.
     applied: Vec<i32>,
+    /// Round trips to the server so far (reads, writes, commits), for
+    /// measuring what an operation costs.
+    round_trips: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for PgShared {
@@ -135,6 +138,7 @@ impl PgShared {
             pool,
             origin: uuid::Uuid::new_v4().simple().to_string(),
             applied: Vec::new(),
+            round_trips: std::sync::atomic::AtomicU64::new(0),
         };
         shared.applied = shared.migrate()?;
         let shared = Arc::new(shared);
@@ -144,6 +148,21 @@ impl PgShared {
 
     pub(crate) fn applied_at_open(&self) -> &[i32] {
         &self.applied
+    }
+
+    /// Round trips to the server since the store opened.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs one statement (or several sent together) outside a transaction.
+    fn send<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        self.round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        block_on(statement).map_err(db_error)
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -242,15 +261,6 @@ impl PgShared {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         });
-    }
-
-    /// Announces changes made outside a transaction.
-    fn notify(&self, client: &Object, changes: &[(String, Vec<u8>, Op)]) -> StoreResult<()> {
-        for payload in payloads(&self.origin, changes) {
-            block_on(client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]))
-                .map_err(db_error)?;
-        }
-        Ok(())
     }
 }
 
@@ -359,44 +369,75 @@ impl PgTree {
 
     pub(crate) fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         let client = self.pg.client()?;
-        block_on(async {
-            let statement = client.prepare_cached(GET).await?;
-            let row = client.query_opt(&statement, &[&self.name, &key]).await?;
-            Ok(row.map(|row| row.get(0)))
-        })
-        .map_err(db_error)
+        let statement = block_on(client.prepare_cached(GET)).map_err(db_error)?;
+        let row = self
+            .pg
+            .send(client.query_opt(&statement, &[&self.name, &key]))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    pub(crate) fn get_many(&self, keys: &[&[u8]]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pg.client()?;
+        let statement = block_on(client.prepare_cached(GET_MANY)).map_err(db_error)?;
+        let rows = self
+            .pg
+            .send(client.query(&statement, &[&self.name, &keys]))?;
+        Ok(in_order(keys, &rows))
+    }
+
+    /// Runs a write of one row (`plain`, or `announced` on a record tree:
+    /// the same write with the change notice in the same statement, sent
+    /// only when a row changed); returns how many rows changed. `params`
+    /// come before the notice's channel and payload.
+    fn write_one(
+        &self,
+        plain: &str,
+        announced: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        key: &[u8],
+        op: Op,
+    ) -> StoreResult<u64> {
+        let client = self.pg.client()?;
+        if !self.announces() {
+            let statement = block_on(client.prepare_cached(plain)).map_err(db_error)?;
+            return self.pg.send(client.execute(&statement, params));
+        }
+        let payload = payloads(
+            &self.pg.origin,
+            &[(self.name.to_string(), key.to_vec(), op)],
+        )
+        .pop()
+        .expect("one change makes one payload");
+        let mut all = params.to_vec();
+        all.push(&CHANNEL);
+        all.push(&payload);
+        let statement = block_on(client.prepare_cached(announced)).map_err(db_error)?;
+        self.pg.send(client.execute(&statement, &all))
     }
 
     pub(crate) fn insert(&self, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        let client = self.pg.client()?;
-        block_on(async {
-            let statement = client.prepare_cached(UPSERT).await?;
-            client
-                .execute(&statement, &[&self.name, &key, &value])
-                .await
-        })
-        .map_err(db_error)?;
-        if self.announces() {
-            self.pg
-                .notify(&client, &[(self.name.to_string(), key.to_vec(), Op::Put)])?;
-        }
-        Ok(())
+        self.write_one(
+            UPSERT,
+            UPSERT_ANNOUNCED,
+            &[&self.name, &key, &value],
+            key,
+            Op::Put,
+        )
+        .map(|_| ())
     }
 
     pub(crate) fn remove(&self, key: &[u8]) -> StoreResult<()> {
-        let client = self.pg.client()?;
-        let removed = block_on(async {
-            let statement = client.prepare_cached(DELETE).await?;
-            client.execute(&statement, &[&self.name, &key]).await
-        })
-        .map_err(db_error)?;
-        if removed > 0 && self.announces() {
-            self.pg.notify(
-                &client,
-                &[(self.name.to_string(), key.to_vec(), Op::Delete)],
-            )?;
-        }
-        Ok(())
+        self.write_one(
+            DELETE,
+            DELETE_ANNOUNCED,
+            &[&self.name, &key],
+            key,
+            Op::Delete,
+        )
+        .map(|_| ())
     }
 
     pub(crate) fn compare_and_swap(
@@ -405,33 +446,28 @@ impl PgTree {
         old: Option<&[u8]>,
         new: &[u8],
     ) -> StoreResult<bool> {
-        let client = self.pg.client()?;
-        let swapped = block_on(async {
-            match old {
-                Some(old) => {
-                    let statement = client.prepare_cached(SWAP).await?;
-                    client
-                        .execute(&statement, &[&self.name, &key, &old, &new])
-                        .await
-                }
-                None => {
-                    let statement = client.prepare_cached(INSERT_NEW).await?;
-                    client.execute(&statement, &[&self.name, &key, &new]).await
-                }
-            }
-        })
-        .map_err(db_error)?
-            == 1;
-        if swapped && self.announces() {
-            self.pg
-                .notify(&client, &[(self.name.to_string(), key.to_vec(), Op::Put)])?;
-        }
-        Ok(swapped)
+        let swapped = match old {
+            Some(old) => self.write_one(
+                SWAP,
+                SWAP_ANNOUNCED,
+                &[&self.name, &key, &old, &new],
+                key,
+                Op::Put,
+            )?,
+            None => self.write_one(
+                INSERT_NEW,
+                INSERT_NEW_ANNOUNCED,
+                &[&self.name, &key, &new],
+                key,
+                Op::Put,
+            )?,
+        };
+        Ok(swapped == 1)
     }
 
     pub(crate) fn count(&self, start: Vec<u8>, end: Option<Vec<u8>>) -> StoreResult<usize> {
         let client = self.pg.client()?;
-        let count: i64 = block_on(async {
+        let count: i64 = self.pg.send(async {
             let row = match &end {
                 Some(end) => {
                     let statement = client.prepare_cached(COUNT_RANGE).await?;
@@ -445,8 +481,7 @@ impl PgTree {
                 }
             };
             Ok(row.get(0))
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(count as usize)
     }
 
@@ -482,8 +517,8 @@ impl PgTree {
             "SELECT key, value FROM kv WHERE tree = $1 AND key {lower} $2 {upper} ORDER BY key {order} LIMIT {limit}"
         );
         let client = self.pg.client()?;
-        let rows = block_on(async {
-            let statement = client.prepare_cached(&sql).await?;
+        let statement = block_on(client.prepare_cached(&sql)).map_err(db_error)?;
+        let rows = self.pg.send(async {
             match &scan.end {
                 Some(end) => {
                     client
@@ -496,19 +531,41 @@ impl PgTree {
                         .await
                 }
             }
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 }
 
 const GET: &str = "SELECT value FROM kv WHERE tree = $1 AND key = $2";
+const GET_MANY: &str = "SELECT key, value FROM kv WHERE tree = $1 AND key = ANY($2)";
+const GET_MANY_FOR_UPDATE: &str =
+    "SELECT key, value FROM kv WHERE tree = $1 AND key = ANY($2) FOR UPDATE";
 const UPSERT: &str = "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
      ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const INSERT_NEW: &str =
     "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) ON CONFLICT (tree, key) DO NOTHING";
 const SWAP: &str = "UPDATE kv SET value = $4 WHERE tree = $1 AND key = $2 AND value = $3";
 const DELETE: &str = "DELETE FROM kv WHERE tree = $1 AND key = $2";
+/// The one-row writes of a record tree, each with its change notice in the
+/// same statement, sent only when a row changed (the count is of those).
+const UPSERT_ANNOUNCED: &str = "WITH written AS (INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
+     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value RETURNING 1) \
+     SELECT pg_notify($4, $5) FROM written";
+const INSERT_NEW_ANNOUNCED: &str = "WITH written AS (INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
+     ON CONFLICT (tree, key) DO NOTHING RETURNING 1) SELECT pg_notify($4, $5) FROM written";
+const SWAP_ANNOUNCED: &str = "WITH written AS (UPDATE kv SET value = $4 WHERE tree = $1 AND key = $2 \
+     AND value = $3 RETURNING 1) SELECT pg_notify($5, $6) FROM written";
+const DELETE_ANNOUNCED: &str = "WITH gone AS (DELETE FROM kv WHERE tree = $1 AND key = $2 RETURNING 1) \
+     SELECT pg_notify($3, $4) FROM gone";
+/// A transaction's kept writes at its commit: every upsert in one
+/// statement, every removal in another (answering which rows were there),
+/// and the change notices in a third.
+const UPSERT_MANY: &str = "INSERT INTO kv (tree, key, value) \
+     SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
+const DELETE_MANY: &str = "DELETE FROM kv WHERE (tree, key) IN \
+     (SELECT t COLLATE \"C\", k FROM unnest($1::text[], $2::bytea[]) AS d(t, k)) RETURNING tree, key";
+const NOTIFY_ALL: &str = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
 const COUNT_RANGE: &str = "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2 AND key < $3";
 const COUNT_FROM: &str = "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2";
 /// A claim's reads: the row as last committed, locked until the claim ends.
@@ -566,6 +623,14 @@ impl Iterator for Scan {
 /// A key and its value, as read from `kv`.
 type Row = (Vec<u8>, Vec<u8>);
 
+/// The values of `rows` (key, value) in the order of `keys`, None where
+/// no row answered.
+fn in_order(keys: &[&[u8]], rows: &[tokio_postgres::Row]) -> Vec<Option<Vec<u8>>> {
+    let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    keys.iter().map(|key| found.get(*key).cloned()).collect()
+}
+
 /// A failed statement inside a transaction.
 #[derive(Debug)]
 pub(crate) struct PgTxError(tokio_postgres::Error);
@@ -585,55 +650,126 @@ impl PgTxError {
     }
 }
 
+/// A transaction's writes until its commit, by tree and key: the value to
+/// write, or None to remove the row. One entry per row: the last write wins.
+type KeptWrites = std::collections::BTreeMap<(String, Vec<u8>), Option<Vec<u8>>>;
+
 /// An open transaction on one pooled connection: SERIALIZABLE, or a
 /// claim's READ COMMITTED whose reads lock what they read.
+///
+/// Round trips are what a transaction costs here (each one a wake-up of
+/// the connection's thread and of the caller's), so: `BEGIN` goes with the
+/// first statement, writes are kept until the commit and go as one
+/// multi-row upsert and one multi-row delete, and the change notice goes
+/// with them and the `COMMIT`, all sent together. Reads see the
+/// transaction's own kept writes first.
 pub(crate) struct PgTx {
     client: Object,
+    /// The statement that begins the transaction, until it was sent.
+    begin: std::cell::Cell<Option<&'static str>>,
     /// A claim: every read takes the row's lock (see [`claim`]).
     locking: bool,
-    /// Record writes, announced at commit.
-    changes: RefCell<Vec<(String, Vec<u8>, Op)>>,
+    /// Writes kept for the commit.
+    writes: RefCell<KeptWrites>,
+    /// The pool's shared state, for its count of round trips.
+    pg: Pg,
     finished: std::cell::Cell<bool>,
 }
 
 impl PgTx {
+    /// Runs `statement` on the connection, `BEGIN` sent in front of it (in
+    /// the same round trip) if this is the transaction's first.
+    fn send<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, PgTxError> {
+        self.pg
+            .round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.begin.take() {
+            None => block_on(statement).map_err(PgTxError),
+            Some(begin) => {
+                let (begun, answer) = block_on(futures::future::join(
+                    self.client.batch_execute(begin),
+                    statement,
+                ));
+                begun.map_err(PgTxError)?;
+                answer.map_err(PgTxError)
+            }
+        }
+    }
+
+    fn prepared(&self, sql: &str) -> Result<tokio_postgres::Statement, PgTxError> {
+        block_on(self.client.prepare_cached(sql)).map_err(PgTxError)
+    }
+
     pub(crate) fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, PgTxError> {
-        let sql = if self.locking { GET_FOR_UPDATE } else { GET };
-        block_on(async {
-            let statement = self.client.prepare_cached(sql).await?;
-            let row = self.client.query_opt(&statement, &[&tree, &key]).await?;
-            Ok(row.map(|row| row.get(0)))
-        })
-        .map_err(PgTxError)
+        if let Some(kept) = self.writes.borrow().get(&(tree.to_string(), key.to_vec())) {
+            return Ok(kept.clone());
+        }
+        let statement = self.prepared(if self.locking { GET_FOR_UPDATE } else { GET })?;
+        let row = self.send(self.client.query_opt(&statement, &[&tree, &key]))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The values at `keys` in their order, the kept writes first, the
+    /// rest in one statement (locking them in a claim).
+    pub(crate) fn get_many(
+        &self,
+        tree: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>, PgTxError> {
+        let mut values = Vec::with_capacity(keys.len());
+        let mut unread = Vec::new();
+        {
+            let writes = self.writes.borrow();
+            for key in keys {
+                match writes.get(&(tree.to_string(), key.to_vec())) {
+                    Some(kept) => values.push(Some(kept.clone())),
+                    None => {
+                        values.push(None);
+                        unread.push(*key);
+                    }
+                }
+            }
+        }
+        if unread.is_empty() {
+            return Ok(values.into_iter().map(Option::flatten).collect());
+        }
+        let statement = self.prepared(if self.locking {
+            GET_MANY_FOR_UPDATE
+        } else {
+            GET_MANY
+        })?;
+        let rows = self.send(self.client.query(&statement, &[&tree, &unread]))?;
+        let mut read = in_order(&unread, &rows).into_iter();
+        Ok(values
+            .into_iter()
+            .map(|kept| match kept {
+                Some(kept) => kept,
+                None => read.next().flatten(),
+            })
+            .collect())
     }
 
     pub(crate) fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), PgTxError> {
-        block_on(async {
-            let statement = self.client.prepare_cached(UPSERT).await?;
-            self.client
-                .execute(&statement, &[&tree, &key, &value])
-                .await
-        })
-        .map_err(PgTxError)?;
-        self.note(tree, key, Op::Put);
+        self.writes
+            .borrow_mut()
+            .insert((tree.to_string(), key.to_vec()), Some(value.to_vec()));
         Ok(())
     }
 
     pub(crate) fn remove(&self, tree: &str, key: &[u8]) -> Result<(), PgTxError> {
-        let removed = block_on(async {
-            let statement = self.client.prepare_cached(DELETE).await?;
-            self.client.execute(&statement, &[&tree, &key]).await
-        })
-        .map_err(PgTxError)?;
-        if removed > 0 {
-            self.note(tree, key, Op::Delete);
-        }
+        self.writes
+            .borrow_mut()
+            .insert((tree.to_string(), key.to_vec()), None);
         Ok(())
     }
 
     /// Up to `limit` rows of `tree` in key order from `from` (inclusive,
     /// or after it once a page was read) to before `end` that no other
-    /// transaction holds, locked for this one.
+    /// transaction holds, locked for this one. A row this transaction
+    /// already rewrote is handed over as rewritten (gone if it removed it).
     fn lock_page(
         &self,
         tree: &str,
@@ -642,41 +778,153 @@ impl PgTx {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Row>, PgTxError> {
-        let sql = if inclusive { CLAIM_FIRST } else { CLAIM_NEXT };
+        let statement = self.prepared(if inclusive { CLAIM_FIRST } else { CLAIM_NEXT })?;
         let limit = limit as i64;
-        let rows = block_on(async {
-            let statement = self.client.prepare_cached(sql).await?;
-            self.client
-                .query(&statement, &[&tree, &from, &end, &limit])
-                .await
-        })
-        .map_err(PgTxError)?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        let rows = self.send(self.client.query(&statement, &[&tree, &from, &end, &limit]))?;
+        let writes = self.writes.borrow();
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let key: Vec<u8> = row.get(0);
+                match writes.get(&(tree.to_string(), key.clone())) {
+                    Some(Some(kept)) => Some((key, kept.clone())),
+                    Some(None) => None,
+                    None => Some((key, row.get(1))),
+                }
+            })
+            .collect())
     }
 
-    fn note(&self, tree: &str, key: &[u8], op: Op) {
-        if Kind::parse(tree).is_some() {
-            self.changes
-                .borrow_mut()
-                .push((tree.to_string(), key.to_vec(), op));
-        }
-    }
-
+    /// Writes what the transaction kept, announces the record changes and
+    /// commits: one round trip, or two when record rows were removed (the
+    /// notice names only rows that were there, which the delete answers).
     fn commit(&self, origin: &str) -> Result<(), PgTxError> {
-        let changes = self.changes.take();
-        let result = block_on(async {
-            for payload in payloads(origin, &changes) {
-                self.client
-                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-                    .await?;
+        let writes = self.writes.take();
+        if writes.is_empty() && self.begin.get().is_some() {
+            // Nothing read, nothing written: no transaction to end.
+            self.finished.set(true);
+            return Ok(());
+        }
+        let mut put = (Vec::new(), Vec::new(), Vec::new());
+        let mut removed = (Vec::new(), Vec::new());
+        let mut removes_records = false;
+        for ((tree, key), value) in writes {
+            match value {
+                Some(value) => {
+                    put.0.push(tree);
+                    put.1.push(key);
+                    put.2.push(value);
+                }
+                None => {
+                    removes_records |= Kind::parse(&tree).is_some();
+                    removed.0.push(tree);
+                    removed.1.push(key);
+                }
             }
-            self.client.batch_execute("COMMIT").await
-        });
-        self.finished.set(true);
-        result.map_err(PgTxError)
+        }
+        let mut changes: Vec<(String, Vec<u8>, Op)> = put
+            .0
+            .iter()
+            .zip(&put.1)
+            .filter(|(tree, _)| Kind::parse(tree).is_some())
+            .map(|(tree, key)| (tree.clone(), key.clone(), Op::Put))
+            .collect();
+        // Until the COMMIT is sent, a failure leaves the transaction open
+        // for `rollback` (here, or when the transaction is dropped).
+        self.write_and_commit(origin, &put, &removed, removes_records, &mut changes)
+    }
+
+    fn write_and_commit(
+        &self,
+        origin: &str,
+        put: &(Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+        removed: &(Vec<String>, Vec<Vec<u8>>),
+        removes_records: bool,
+        changes: &mut Vec<(String, Vec<u8>, Op)>,
+    ) -> Result<(), PgTxError> {
+        let upsert = self.prepared(UPSERT_MANY)?;
+        let delete = self.prepared(DELETE_MANY)?;
+        let notify = self.prepared(NOTIFY_ALL)?;
+        let upsert = async {
+            if put.0.is_empty() {
+                return Ok(0);
+            }
+            self.client
+                .execute(&upsert, &[&put.0, &put.1, &put.2])
+                .await
+        };
+        let delete = async {
+            if removed.0.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.client.query(&delete, &[&removed.0, &removed.1]).await
+        };
+        if removes_records {
+            // The notice must name only rows that were there: wait for the
+            // delete's answer before sending it.
+            let sent = self.send(async {
+                let (upserted, deleted) = futures::future::join(upsert, delete).await;
+                upserted?;
+                deleted
+            });
+            let deleted = match sent {
+                Ok(deleted) => deleted,
+                Err(e) => {
+                    self.rollback();
+                    return Err(e);
+                }
+            };
+            changes.extend(deleted.iter().filter_map(|row| {
+                let tree: String = row.get(0);
+                Kind::parse(&tree)
+                    .is_some()
+                    .then(|| (tree, row.get(1), Op::Delete))
+            }));
+            let payloads = payloads(origin, changes);
+            return self.send(async {
+                let notified = async {
+                    if payloads.is_empty() {
+                        return Ok(0);
+                    }
+                    self.client.execute(&notify, &[&CHANNEL, &payloads]).await
+                };
+                self.finished.set(true);
+                let (notified, committed) =
+                    futures::future::join(notified, self.client.batch_execute("COMMIT")).await;
+                notified?;
+                committed
+            });
+        }
+        let payloads = payloads(origin, changes);
+        self.send(async {
+            let notified = async {
+                if payloads.is_empty() {
+                    return Ok(0);
+                }
+                self.client.execute(&notify, &[&CHANNEL, &payloads]).await
+            };
+            // Sent together, answered in order: a failed write aborts the
+            // transaction, so the COMMIT behind it rolls back, and the
+            // write's own error (a serialization failure, say) is returned.
+            self.finished.set(true);
+            let (upserted, deleted, notified, committed) = futures::join!(
+                upsert,
+                delete,
+                notified,
+                self.client.batch_execute("COMMIT")
+            );
+            upserted?;
+            deleted?;
+            notified?;
+            committed
+        })
     }
 
     fn rollback(&self) {
+        if self.begin.get().is_some() {
+            // Nothing was sent: there is no transaction to end.
+            self.finished.set(true);
+        }
         if !self.finished.replace(true)
             && let Err(e) = block_on(self.client.batch_execute("ROLLBACK"))
         {
@@ -765,7 +1013,7 @@ pub(crate) fn claim<T>(
 /// refuses it for a conflict (a serialization failure or a deadlock).
 fn run<T>(
     pg: &Pg,
-    begin: &str,
+    begin: &'static str,
     locking: bool,
     body: impl Fn(&PgTx) -> Result<T, super::tree::TxError>,
 ) -> StoreResult<T> {
@@ -774,11 +1022,12 @@ fn run<T>(
     loop {
         attempt += 1;
         let client = pg.client()?;
-        block_on(client.batch_execute(begin)).map_err(db_error)?;
         let tx = PgTx {
             client,
+            begin: std::cell::Cell::new(Some(begin)),
             locking,
-            changes: RefCell::new(Vec::new()),
+            writes: RefCell::new(KeptWrites::new()),
+            pg: pg.clone(),
             finished: std::cell::Cell::new(false),
         };
         let failure = match body(&tx) {

@@ -89,6 +89,19 @@ impl Tree {
         }
     }
 
+    /// The values at `keys`, in their order (None where absent): one
+    /// statement on Postgres, a read per key on sled.
+    pub(crate) fn get_many(&self, keys: &[&[u8]]) -> StoreResult<Vec<Option<Value>>> {
+        match &self.inner {
+            Inner::Sled(_) => keys.iter().map(|key| self.get(key)).collect(),
+            Inner::Pg(t) => Ok(t
+                .get_many(keys)?
+                .into_iter()
+                .map(|value| value.map(Value::Owned))
+                .collect()),
+        }
+    }
+
     pub(crate) fn contains_key(&self, key: &[u8]) -> StoreResult<bool> {
         match &self.inner {
             Inner::Sled(t) => t.contains_key(key).map_err(|e| self.sled_err(e)),
@@ -390,6 +403,20 @@ impl TxTree<'_> {
         }
     }
 
+    /// The values at `keys` as the transaction sees them, in their order:
+    /// one statement on Postgres, a read per key on sled.
+    pub(crate) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>, TxError> {
+        match self {
+            TxTree::Sled(_) => keys.iter().map(|key| self.get(key)).collect(),
+            TxTree::Pg { tx, name } => Ok(tx
+                .get_many(name, keys)
+                .map_err(TxError::Pg)?
+                .into_iter()
+                .map(|value| value.map(Value::Owned))
+                .collect()),
+        }
+    }
+
     pub(crate) fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), TxError> {
         match self {
             TxTree::Sled(t) => {
@@ -407,6 +434,36 @@ impl TxTree<'_> {
                 Ok(())
             }
             TxTree::Pg { tx, name } => tx.remove(name, key).map_err(TxError::Pg),
+        }
+    }
+}
+
+/// Values a transaction read up front, all in one go (one statement on
+/// Postgres), for a loop that then takes each key's once: a key's first
+/// take is the value read up front, a later one (the loop wrote it since)
+/// reads it again, as the transaction now sees it.
+pub(crate) struct FirstReads<'k> {
+    values: std::collections::HashMap<&'k str, Option<Value>>,
+}
+
+/// Reads `keys` of `view` up front (see [`FirstReads`]).
+pub(crate) fn read_first<'k>(
+    view: &TxTree<'_>,
+    keys: impl Iterator<Item = &'k str>,
+) -> Result<FirstReads<'k>, TxError> {
+    let mut unique: Vec<&'k str> = keys.collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let raw: Vec<&[u8]> = unique.iter().map(|key| key.as_bytes()).collect();
+    let values = unique.into_iter().zip(view.get_many(&raw)?).collect();
+    Ok(FirstReads { values })
+}
+
+impl FirstReads<'_> {
+    pub(crate) fn take(&mut self, view: &TxTree<'_>, key: &str) -> Result<Option<Value>, TxError> {
+        match self.values.remove(key) {
+            Some(read) => Ok(read),
+            None => view.get(key.as_bytes()),
         }
     }
 }

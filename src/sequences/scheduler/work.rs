@@ -102,6 +102,38 @@ impl<'a> Work<'a> {
         Ok(found)
     }
 
+    /// Reads the leads of `enrollments` in one go (one round trip on
+    /// Postgres) into the tick's cache; a lead not found under its
+    /// sequence's account is left to [`lead_for`]'s walk of the email index.
+    fn read_leads(&mut self, enrollments: &[Enrollment]) -> SequenceResult<()> {
+        let mut wanted = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for enr in enrollments {
+            if let Some(seq) = self.sequence(&enr.sequence)? {
+                let cached = (seq.account.clone(), enr.lead_email.clone());
+                if !self.leads.contains_key(&cached) && seen.insert(cached.clone()) {
+                    wanted.push(cached);
+                }
+            }
+        }
+        let keys: Vec<String> = wanted
+            .iter()
+            .map(|(account, email)| Lead::key_for(account, &normalize_email(email)))
+            .collect();
+        for ((account, email), found) in wanted
+            .into_iter()
+            .zip(self.store().get_many::<Lead>(&keys)?)
+        {
+            if let Some(lead) = found
+                && lead.account == account
+                && lead.email == normalize_email(&email)
+            {
+                self.leads.insert((account, email), Rc::new(lead));
+            }
+        }
+        Ok(())
+    }
+
     /// Sorts due enrollments by when their lead's sending window next opens
     /// (stable, so equal openings keep their due order). Slots and caps are
     /// then handed out in time order: a lead whose window opens at 01:00 UTC
@@ -110,6 +142,7 @@ impl<'a> Work<'a> {
         &mut self,
         enrollments: &mut Vec<Enrollment>,
     ) -> SequenceResult<()> {
+        self.read_leads(enrollments)?;
         let mut keyed = Vec::with_capacity(enrollments.len());
         for enr in enrollments.drain(..) {
             let due = enr.next_due_at.or(enr.resume_at).unwrap_or(self.now);
