@@ -209,6 +209,32 @@ fn sent_per_lead(sandbox: &Sandbox) -> BTreeMap<String, usize> {
     per_lead
 }
 
+/// What each Gmail call of the sandbox takes in the kill tests: long
+/// enough that the 120 sends outlast ten kills and restarts however fast
+/// the store is.
+const SEND_LATENCY_MS: u64 = 60;
+
+/// No Gmail quota to wait on, and every call slowed to [`SEND_LATENCY_MS`].
+fn unlimited_but_slow_gmail(sandbox: &Sandbox) {
+    runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let quota = http
+            .put(format!("{}/_sandbox/google/quota", sandbox.gmail_base()))
+            .json(&json!({"unitsPerMinute": 100_000_000}))
+            .send()
+            .await
+            .unwrap();
+        assert!(quota.status().is_success());
+        let slow = http
+            .put(format!("{}/_sandbox/faults", sandbox.gmail_base()))
+            .json(&json!({"error_rate": 0.0, "latency_ms": SEND_LATENCY_MS}))
+            .send()
+            .await
+            .unwrap();
+        assert!(slow.status().is_success());
+    });
+}
+
 /// The three-step team sequence applied through `a` and the leads
 /// enrolled through `b`: the database is one.
 fn apply_and_enroll(sandbox: &Sandbox, root: &Path, a: &Replica, b: &Replica) {
@@ -239,15 +265,7 @@ fn apply_and_enroll(sandbox: &Sandbox, root: &Path, a: &Replica, b: &Replica) {
 fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and_again() {
     let database_url = support::postgres::fresh_database();
     let sandbox = start_sandbox();
-    runtime().block_on(async {
-        let resp = reqwest::Client::new()
-            .put(format!("{}/_sandbox/google/quota", sandbox.gmail_base()))
-            .json(&json!({"unitsPerMinute": 100_000_000}))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success());
-    });
+    unlimited_but_slow_gmail(&sandbox);
     let root = tempfile::tempdir().unwrap();
     let accounts = sandbox.gmail_account();
     let a = Replica::new(root.path(), "a", &database_url, &accounts, "");
@@ -317,31 +335,11 @@ fn two_senders_on_one_database_send_each_step_once_while_one_is_killed_again_and
     );
 }
 
-/// What each Gmail call of the sandbox takes in the daemon test: long
-/// enough that the 120 sends outlast ten kills and restarts.
-const SEND_LATENCY_MS: u64 = 60;
-
 #[test]
 fn two_daemons_on_one_database_send_each_step_once_while_one_is_killed_again_and_again() {
     let database_url = support::postgres::fresh_database();
     let sandbox = start_sandbox();
-    runtime().block_on(async {
-        let http = reqwest::Client::new();
-        let quota = http
-            .put(format!("{}/_sandbox/google/quota", sandbox.gmail_base()))
-            .json(&json!({"unitsPerMinute": 100_000_000}))
-            .send()
-            .await
-            .unwrap();
-        assert!(quota.status().is_success());
-        let slow = http
-            .put(format!("{}/_sandbox/faults", sandbox.gmail_base()))
-            .json(&json!({"error_rate": 0.0, "latency_ms": SEND_LATENCY_MS}))
-            .send()
-            .await
-            .unwrap();
-        assert!(slow.status().is_success());
-    });
+    unlimited_but_slow_gmail(&sandbox);
     let root = tempfile::tempdir().unwrap();
     let accounts = sandbox.gmail_account();
     let (port_a, port_b) = (free_port(), free_port());
