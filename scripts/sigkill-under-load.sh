@@ -18,20 +18,10 @@ bin=${CARGO_TARGET_DIR:-target}/debug/outpost
 work=$(mktemp -d)
 trap 'kill -9 ${daemon:-0} 2>/dev/null || true; rm -rf "$work"' EXIT
 started=$(date +%s)
-port=$((20000 + RANDOM % 20000))
-secret=sigkill-secret
-cat > "$work/config.toml" <<TOML
-[accounts.acme-smartlead]
-provider = "smartlead"
-api_key = "unused"
-base_url = "http://127.0.0.1:9/api/v1"
-poll_interval_secs = 3600
-
-[daemon]
-listen = "127.0.0.1:$port"
-webhook_secret = "$secret"
-TOML
-chmod 600 "$work/config.toml"
+# The daemon's config (one unreachable Smartlead account, the webhook
+# secret, a random loopback port) is the load scripts' own.
+. scripts/lib/webhook-daemon.sh
+secret=$OUTPOST_WEBHOOK_SECRET
 args=(--config "$work/config.toml" --data-dir "$work/data")
 
 wait_ready() { # $1 = daemon pid; fails if it exits or is not serving within 60 s

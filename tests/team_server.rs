@@ -14,6 +14,7 @@
 mod support;
 
 use support::cli_sequences::midday_zone;
+use support::{Reaper, runtime};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -28,23 +29,6 @@ use serde_json::{Value, json};
 
 const LEADS: usize = 40;
 const KILLS: usize = 10;
-
-/// Kills a child process when the test ends, however it ends.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// One replica: its own config and data dir, the shared database.
 struct Replica {

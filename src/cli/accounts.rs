@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, when};
+use super::output::{self, when};
 use super::{Cli, CliError, CliResult, JsonFlag};
 use crate::engine::credentials::{NewAccount, StoredAccountView, WireSecret};
 use crate::engine::door::{Request, Response};
@@ -110,18 +110,13 @@ pub fn run(cli: &Cli, command: &AccountCommand) -> CliResult {
                 Response::StoredAccounts(list) => list,
                 other => return Err(unexpected(other)),
             };
-            if args.json.json {
-                return output::json(&accounts);
-            }
-            if accounts.is_empty() {
-                println!("No account was added with `outpost account add`.");
-                return Ok(());
-            }
-            let mut table = Table::new(vec!["ACCOUNT", "PROVIDER", "OWNER", "UPDATED"]);
-            for a in &accounts {
-                table.row(row(a));
-            }
-            table.print()
+            output::listing(
+                &accounts,
+                args.json.json,
+                "No account was added with `outpost account add`.",
+                vec!["ACCOUNT", "PROVIDER", "OWNER", "UPDATED"],
+                row,
+            )
         }
     }
 }

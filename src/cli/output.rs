@@ -16,6 +16,29 @@ pub fn json<T: Serialize>(value: &T) -> CliResult {
     Ok(())
 }
 
+/// A list as JSON (`--json`), or as a table, or the sentence that says
+/// there is nothing to list.
+pub fn listing<T: Serialize>(
+    items: &[T],
+    as_json: bool,
+    when_empty: &str,
+    headers: Vec<&'static str>,
+    row: impl Fn(&T) -> Vec<String>,
+) -> CliResult {
+    if as_json {
+        return json(&items);
+    }
+    if items.is_empty() {
+        println!("{when_empty}");
+        return Ok(());
+    }
+    let mut table = Table::new(headers);
+    for item in items {
+        table.row(row(item));
+    }
+    table.print()
+}
+
 /// A plain-text table: columns padded to the widest cell, long cells cut.
 pub struct Table {
     headers: Vec<&'static str>,

@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 
 use super::door::{CliDoor, Reach, unexpected};
-use super::output::{self, Table, when};
+use super::output::{self, when};
 use super::{Cli, CliResult, JsonFlag};
 use crate::engine::door::{Request, Response};
 
@@ -63,26 +63,23 @@ pub fn run(cli: &Cli, command: &UserCommand) -> CliResult {
                 Response::Users(users) => users,
                 other => return Err(unexpected(other)),
             };
-            if args.json.json {
-                return output::json(&users);
-            }
-            if users.is_empty() {
-                println!("No users are configured; declare them as [users.NAME] sections.");
-                return Ok(());
-            }
-            let mut table = Table::new(vec!["USER", "ADMIN", "ACCOUNTS", "TOKEN"]);
-            for u in &users {
-                table.row(vec![
-                    u.name.clone(),
-                    if u.admin { "yes" } else { "no" }.to_string(),
-                    u.accounts.join(", "),
-                    match u.has_token {
-                        true => format!("minted {}", when(u.token_created_at)),
-                        false => "none".to_string(),
-                    },
-                ]);
-            }
-            table.print()
+            output::listing(
+                &users,
+                args.json.json,
+                "No users are configured; declare them as [users.NAME] sections.",
+                vec!["USER", "ADMIN", "ACCOUNTS", "TOKEN"],
+                |u| {
+                    vec![
+                        u.name.clone(),
+                        if u.admin { "yes" } else { "no" }.to_string(),
+                        u.accounts.join(", "),
+                        match u.has_token {
+                            true => format!("minted {}", when(u.token_created_at)),
+                            false => "none".to_string(),
+                        },
+                    ]
+                },
+            )
         }
     }
 }

@@ -212,3 +212,21 @@ impl Cli {
         self.json(&args).await.as_array().unwrap().clone()
     }
 }
+
+/// A child process killed when the test ends, however it ends.
+pub struct Reaper(pub std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A current-thread runtime for the async bits of a process test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
