@@ -9,6 +9,9 @@
 #          conversation, against one daemon; the third round's rate must be
 #          at least 0.8x the first's.
 # Each wrk run reports replies/s and its latency p50 / p99 (wrk --latency).
+# A reply answered 202 was queued on disk while the writer was behind;
+# after each wrk run the script waits until the queue is applied and
+# prints how long that took and how many were answered from the queue.
 # After each phase the daemon is stopped (SIGTERM: it flushes what it
 # acknowledged) and the stored reply messages are counted from
 # `outpost export`. Loopback only; the temp dir is removed on exit.
@@ -139,6 +142,25 @@ us = [(float(a) - float(b)) * 1e6 / n for a, b in zip(after, before)]
 print(f"writer time per reply: events stage {us[0]:.0f} us, payload records {us[1]:.0f} us, leads {us[2]:.0f} us")' "$1" "$2" "$3"
 }
 
+queued() { # "now total": deliveries queued and not yet applied, and answered from the queue so far
+  curl -sf -m 10 "http://127.0.0.1:$port/metrics" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+get = lambda name: int(re.search(r"^%s (\d+)$" % name, text, re.M).group(1))
+print(get("outpost_ingest_queued"), get("outpost_ingest_queued_total"))'
+}
+
+drain() { # $1 = queued total before the run; waits until the queue is applied, prints what it took
+  local t0 now total
+  t0=$(date +%s.%N)
+  read -r now total < <(queued)
+  while [ "$now" -gt 0 ]; do
+    sleep 0.2
+    read -r now total < <(queued)
+  done
+  python3 -c "import sys, time; print(f'answered 202 from the queue: {int(sys.argv[2]) - int(sys.argv[1])}; applied everything {time.time() - float(sys.argv[3]):.1f} s after wrk stopped')" "$1" "$total" "$t0"
+}
+
 check() { # $1 = label, $2 = requests, $3 = non2xx, $4 = stored
   local acked=$(( $2 - $3 ))
   local lost=$(( acked > $4 ? acked - $4 : 0 ))
@@ -157,10 +179,12 @@ start_daemon "$work/spread"
 load=$(load1)
 before=$(stages)
 cpu_before=$(cpu_now)
+read -r _ queued_before < <(queued)
 read -r requests non2xx rate errors p50 p99 < <(run_wrk "$spread_secs" spread "${run_id}s1")
 echo "  ${rate} replies/s, latency p50 ${p50} p99 ${p99}; ${requests} requests, ${non2xx} non-2xx, socket errors ${errors}; load before ${load}"
+echo "  $(drain "$queued_before")"
 echo "  $(per_reply "$before" "$(stages)" "$requests")"
-echo "  $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests")"
+echo "  $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests") (taking and applying)"
 stop_daemon
 stored=$(count_stored "$work/spread" | awk -v t="${run_id}s1" '$1 == t { print $2 }')
 check "  phase 1" "$requests" "$non2xx" "${stored:-0}"
@@ -174,12 +198,16 @@ for round in 1 2 3; do
   load=$(load1)
   before=$(stages)
   cpu_before=$(cpu_now)
+  read -r _ queued_before < <(queued)
   read -r requests non2xx rate errors p50 p99 < <(run_wrk "$round_secs" one "${run_id}o$round")
   rates[$round]=$rate
   acked_by_round[$round]="$requests $non2xx"
   echo "  round $round: ${rate} replies/s, latency p50 ${p50} p99 ${p99}; ${requests} requests, ${non2xx} non-2xx, socket errors ${errors}; load before ${load}"
+  # Each round starts with nothing queued, so it meets the conversation
+  # as the previous rounds left it, applied.
+  echo "    $(drain "$queued_before")"
   echo "    $(per_reply "$before" "$(stages)" "$requests")"
-  echo "    $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests")"
+  echo "    $(per_reply_cpu "$cpu_before" "$(cpu_now)" "$requests") (taking and applying)"
 done
 stop_daemon
 count_stored "$work/one" > "$work/one-counts"

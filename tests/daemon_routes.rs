@@ -618,6 +618,8 @@ async fn health_metrics_and_api_auth() {
         "outpost_sends_total",
         "outpost_scheduler_tick_seconds_total",
         "outpost_ingest_batches_total",
+        "outpost_ingest_queued_total 0",
+        "outpost_ingest_queued 0",
         "outpost_ingest_stage_seconds_total{stage=\"events\"}",
     ] {
         assert!(text.contains(name), "{name}");

@@ -127,8 +127,23 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
             Providers::from_config(config, config.data_dir(), clock.clone()).unwrap_or_default()
         }
     };
-    Ok(Engine::with_providers(store, clock, Arc::new(providers))
-        .with_settings(EngineSettings::from_config(config)))
+    let engine = Engine::with_providers(store, clock, Arc::new(providers))
+        .with_settings(EngineSettings::from_config(config));
+    // Webhook deliveries a stopped daemon acknowledged and queued but had
+    // not applied yet: this process holds the data dir now, so what it
+    // reads includes them.
+    match crate::server::ingest::apply_queue(&engine) {
+        Ok(0) => {}
+        Ok(n) => {
+            eprintln!("applied {n} webhook deliveries the daemon had queued before it stopped")
+        }
+        Err(e) => {
+            return Err(CliError::runtime(format!(
+                "cannot apply the webhook deliveries the daemon queued: {e}"
+            )));
+        }
+    }
+    Ok(engine)
 }
 
 fn holder_engine(holder: &LockInfo, token: secrecy::SecretString) -> CliResult<RemoteEngine> {

@@ -36,10 +36,11 @@ pub enum Kind {
     UserToken,
     Assignment,
     StoredAccount,
+    QueuedDelivery,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 31] = [
         Kind::Account,
         Kind::Campaign,
         Kind::CampaignDay,
@@ -70,6 +71,7 @@ impl Kind {
         Kind::UserToken,
         Kind::Assignment,
         Kind::StoredAccount,
+        Kind::QueuedDelivery,
     ];
 
     pub fn tree(self) -> &'static str {
@@ -104,6 +106,7 @@ impl Kind {
             Kind::UserToken => "user_tokens",
             Kind::Assignment => "assignments",
             Kind::StoredAccount => "stored_accounts",
+            Kind::QueuedDelivery => "queued_deliveries",
         }
     }
 

@@ -22,6 +22,7 @@ mod migrations;
 mod pg_tls;
 pub mod portable;
 mod postgres;
+mod queue;
 mod records;
 pub mod schema;
 mod tree;

@@ -77,6 +77,7 @@ macro_rules! for_each_kind {
             Kind::UserToken => $body!(UserToken),
             Kind::Assignment => $body!(Assignment),
             Kind::StoredAccount => $body!(StoredAccount),
+            Kind::QueuedDelivery => $body!(QueuedDelivery),
         }
     };
 }

@@ -411,3 +411,10 @@ impl Record for StoredAccount {
         StoredAccount::key(self)
     }
 }
+
+impl Record for QueuedDelivery {
+    const KIND: Kind = Kind::QueuedDelivery;
+    fn key(&self) -> String {
+        QueuedDelivery::key(self)
+    }
+}

@@ -70,6 +70,28 @@ pub fn render(state: &ServerState) -> String {
     );
     describe(
         &mut out,
+        "outpost_ingest_queued_total",
+        "counter",
+        "Webhook deliveries answered 202 from the queue while the writer was behind.",
+    );
+    let _ = writeln!(
+        out,
+        "outpost_ingest_queued_total {}",
+        Metrics::get(&writer.queued_total)
+    );
+    describe(
+        &mut out,
+        "outpost_ingest_queued",
+        "gauge",
+        "Webhook deliveries queued and not yet applied.",
+    );
+    let _ = writeln!(
+        out,
+        "outpost_ingest_queued {}",
+        Metrics::get(&writer.queued_now)
+    );
+    describe(
+        &mut out,
         "outpost_ingest_stage_seconds_total",
         "counter",
         "Time the webhook writer spent per stage.",

@@ -3,7 +3,9 @@
 //! Checks, in order: body size (413), account routing (404), a configured
 //! secret (503), the signature header when present (401), JSON (400), every
 //! payload's `secret_key` (401), event type and required fields (422). Only
-//! then is anything written, and the 2xx leaves after the store is flushed.
+//! then is anything written, and the 2xx leaves after the store is flushed:
+//! `200` with the count of new events once applied, or `202` once queued
+//! when the writer is behind (see `server::ingest`).
 
 pub mod apply;
 pub mod parse;
@@ -18,6 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::json_error;
+use crate::server::ingest::Accepted;
 use crate::server::limits::{MAX_WEBHOOK_BODY, secrets_match};
 use crate::server::metrics::{Metrics, Rejection};
 use crate::server::state::ServerState;
@@ -216,7 +219,12 @@ async fn handle(
         .as_deref()
         .is_some_and(|id| !state.first_delivery(id));
     let changes = crate::server::ingest::RecordChanges::new(account.clone(), payloads);
-    match state.inner.ingest.submit(events, Some(changes)).await {
+    match state
+        .inner
+        .ingest
+        .submit_or_queue(events, Some(changes))
+        .await
+    {
         Ok(_) if repeated => {
             Metrics::add(&state.metrics().webhook_duplicates, 1);
             (
@@ -225,7 +233,7 @@ async fn handle(
             )
                 .into_response()
         }
-        Ok(outcome) => {
+        Ok(Accepted::Applied(outcome)) => {
             if outcome.fresh == 0 && outcome.known > 0 {
                 Metrics::add(&state.metrics().webhook_duplicates, 1);
             }
@@ -240,6 +248,18 @@ async fn handle(
             )
                 .into_response()
         }
+        // On disk, applied once the writer catches up: 202 says so, and
+        // which of its events are new is not known yet.
+        Ok(Accepted::Queued) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({
+                "ok": true,
+                "account": account,
+                "events": count,
+                "queued": true,
+            })),
+        )
+            .into_response(),
         Err(e) => {
             if let Some(id) = request_id.as_deref().filter(|_| !repeated) {
                 state.forget_delivery(id);

@@ -14,12 +14,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Every event type Smartlead sends (reference §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SmartleadEvent {
     EmailSent,
     FirstEmailSent,
@@ -70,7 +70,7 @@ impl SmartleadEvent {
 }
 
 /// One email as a payload describes it (`sent_message`, `reply_message`, ...).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagePart {
     pub message_id: Option<String>,
     pub html: Option<String>,
@@ -85,7 +85,7 @@ impl MessagePart {
 }
 
 /// The new category of a LEAD_CATEGORY_UPDATED.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewCategory {
     pub id: Option<i64>,
     pub name: String,
@@ -93,7 +93,7 @@ pub struct NewCategory {
 }
 
 /// A payload, read. Fields a type does not carry are None.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
     pub event: SmartleadEvent,
     pub secret_key: Option<String>,
