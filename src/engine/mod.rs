@@ -20,6 +20,8 @@ mod lead_changes;
 pub use lead_changes::{LeadChanges, LeadEdit, PayloadLead};
 mod lead_index;
 pub mod preflight;
+mod process;
+pub use process::{OutboxCounts, ProviderCounters};
 mod queries;
 pub mod remote;
 pub mod search;
