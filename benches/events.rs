@@ -32,8 +32,7 @@ fn main() {
         Store::temporary().expect("store"),
         Arc::new(FakeClock::new(start)),
     );
-    engine
-        .store()
+    outpost::testing::store(&engine)
         .put(&Lead::new("acme", "ann@example.com"))
         .expect("lead");
     let event = |i: usize| EmailEvent {

@@ -272,7 +272,7 @@ pub async fn run(
         tracing::warn!("the event writer did not finish in time");
     }
     services.stop(left()).await;
-    engine.store().flush_async().await?;
+    engine.flush().await?;
     tracing::info!("stopped; the store is flushed");
     Ok(())
 }

@@ -24,6 +24,8 @@ pub mod services;
 pub mod snippets;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod triage;
 pub mod tui;
 

@@ -43,7 +43,7 @@ impl Services {
         if let Some(every) = config.daemon.work_interval {
             scheduler_config.tick_every = every;
         }
-        let scheduler = Scheduler::new(engine.store().clone(), scheduler_config);
+        let scheduler = engine.scheduler(scheduler_config);
         let outbox_every = config
             .daemon
             .work_interval
@@ -112,7 +112,7 @@ async fn retry_unsubscribes(engine: Engine, shutdown: CancellationToken) {
 /// sync pass also pushes what is waiting, so a failure here only delays).
 async fn push_read_marks(engine: Engine, shutdown: CancellationToken) {
     use crate::store::{Change, Kind, Op};
-    let mut feed = engine.store().subscribe();
+    let mut feed = engine.subscribe();
     // Marks left from an earlier session first.
     crate::sync::read_state::push_all(&engine).await;
     loop {

@@ -128,7 +128,7 @@ async fn an_account_with_an_unset_secret_is_set_aside_and_the_others_sync_and_se
     let setup = setup(now).await;
     let engine = engine_for(&setup.config_path, Arc::new(clock.clone()));
 
-    let set_aside = &engine.providers().needs_attention;
+    let set_aside = &outpost::testing::providers(&engine).needs_attention;
     assert_eq!(
         set_aside.keys().collect::<Vec<_>>(),
         ["gm-cmd", "sl-unset"],
@@ -177,12 +177,10 @@ async fn an_account_with_an_unset_secret_is_set_aside_and_the_others_sync_and_se
     // Send: the working mailbox's mail goes out; the set-aside one's waits
     // untried (no attempt spent), saying why.
     let mailbox = setup.sandbox.info().gmail_email.clone();
-    engine
-        .store()
+    outpost::testing::store(&engine)
         .put(&gmail_item("ok-1", "gm", &mailbox, now))
         .unwrap();
-    engine
-        .store()
+    outpost::testing::store(&engine)
         .put(&gmail_item("held-1", "gm-cmd", "other@acme.example", now))
         .unwrap();
     let worker = OutboxWorker::new(engine.clone());
@@ -205,9 +203,9 @@ async fn an_account_with_an_unset_secret_is_set_aside_and_the_others_sync_and_se
     );
     assert_eq!(setup.sandbox.google().sent_messages().len(), 1);
     // A second pass writes nothing new for the held item.
-    let writes = engine.store().write_count();
+    let writes = outpost::testing::store(&engine).write_count();
     worker.send_due().await.expect("outbox pass");
-    assert_eq!(engine.store().write_count(), writes);
+    assert_eq!(outpost::testing::store(&engine).write_count(), writes);
 
     // The accounts list (the TUI's first load, the door's `Accounts`).
     let accounts = engine.accounts().unwrap();

@@ -94,8 +94,7 @@ body = "Bumping this, {{{{ first_name | default(\"there\") }}}}."
 }
 
 fn enrollment_of(engine: &Engine, email: &str, sequence: &str) -> Enrollment {
-    engine
-        .store()
+    outpost::testing::store(engine)
         .iter::<Enrollment>()
         .map(Result::unwrap)
         .find(|e| e.lead_email == email && e.sequence == sequence)
@@ -103,8 +102,7 @@ fn enrollment_of(engine: &Engine, email: &str, sequence: &str) -> Enrollment {
 }
 
 fn sent(engine: &Engine) -> Vec<OutboxItem> {
-    engine
-        .store()
+    outpost::testing::store(engine)
         .iter::<OutboxItem>()
         .map(Result::unwrap)
         .filter(|i| i.state == OutboxState::Sent)
@@ -123,9 +121,7 @@ async fn send_until(rig: &GmailRig, scheduler: &Scheduler, count: usize) {
         if sent(&rig.engine).len() >= count {
             return;
         }
-        let next = rig
-            .engine
-            .store()
+        let next = outpost::testing::store(&rig.engine)
             .iter::<OutboxItem>()
             .map(Result::unwrap)
             .filter(|i| i.state == OutboxState::Pending)
@@ -154,7 +150,7 @@ fn bounces_of(engine: &Engine, account: &str, email: &str) -> Vec<EmailEvent> {
 async fn a_hard_bounce_in_the_sent_thread_stops_and_suppresses_and_a_soft_one_does_not() {
     let start = utc("2026-03-02T10:00:00Z");
     let rig = gmail_rig(start).await;
-    let store = rig.engine.store().clone();
+    let store = outpost::testing::store(&rig.engine).clone();
     let mailbox = rig.sandbox.info().gmail_email.clone();
     assert!(
         !SyncEngine::new(rig.engine.clone())
@@ -310,7 +306,7 @@ async fn a_hard_bounce_in_the_sent_thread_stops_and_suppresses_and_a_soft_one_do
 #[tokio::test]
 async fn smartlead_bounce_and_unsubscribe_webhooks_suppress_in_outposts_sequences() {
     let server = daemon_support::TestServer::start().await;
-    let store = server.engine.store().clone();
+    let store = outpost::testing::store(&server.engine).clone();
     let now = server.engine.clock().now();
     sequences_support::apply(&store, &two_step("gm-seq", "", "days = 2"));
     let leads = [
@@ -360,9 +356,7 @@ async fn unsubscribe_through_link(
     engine: &Engine,
 ) -> (Lead, daemon_support::TestServer) {
     let start = rig.clock.now();
-    let lead = rig
-        .engine
-        .store()
+    let lead = outpost::testing::store(&rig.engine)
         .iter::<Lead>()
         .map(Result::unwrap)
         .find(|l| {
@@ -407,7 +401,7 @@ async fn unsubscribe_through_link(
         attachments_left_out: Vec::new(),
         lease: None,
     };
-    engine.store().put(&item).unwrap();
+    outpost::testing::store(engine).put(&item).unwrap();
     let server = daemon_support::TestServer::serve(
         engine.clone(),
         (*rig.clock).clone(),
@@ -476,9 +470,7 @@ async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_o
     let calls = loop {
         let calls = smartlead_unsubscribes(&rig, &lead);
         let settled = calls.len() >= wanted.len()
-            && rig
-                .engine
-                .store()
+            && outpost::testing::store(&rig.engine)
                 .get::<PendingUnsubscribe>(&pending_key)
                 .unwrap()
                 .is_none();
@@ -488,10 +480,9 @@ async fn an_unsubscribe_through_outposts_link_reaches_every_smartlead_campaign_o
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     };
     assert_eq!(calls, wanted);
-    assert!(!suppressed(rig.engine.store(), &lead.email).is_empty());
+    assert!(!suppressed(outpost::testing::store(&rig.engine), &lead.email).is_empty());
     assert_eq!(
-        rig.engine
-            .store()
+        outpost::testing::store(&rig.engine)
             .get::<PendingUnsubscribe>(&pending_key)
             .unwrap(),
         None
@@ -513,7 +504,11 @@ fn engine_without_client_retries(rig: &GmailRig) -> Engine {
     Arc::get_mut(providers.smartlead.get_mut("sl").unwrap())
         .expect("not shared yet")
         .client = SmartleadClient::new(config).unwrap();
-    Engine::with_providers(rig.engine.store().clone(), clock, Arc::new(providers))
+    Engine::with_providers(
+        outpost::testing::store(&rig.engine).clone(),
+        clock,
+        Arc::new(providers),
+    )
 }
 
 async fn pending_in_health(server: &daemon_support::TestServer) -> u64 {
@@ -553,7 +548,9 @@ async fn an_unsubscribe_smartlead_refuses_waits_and_one_retry_pass_takes_it_once
     // its next try five minutes on.
     let deadline = Instant::now() + StdDuration::from_secs(10);
     let pending = loop {
-        let pending = engine.store().get::<PendingUnsubscribe>(&key).unwrap();
+        let pending = outpost::testing::store(&engine)
+            .get::<PendingUnsubscribe>(&key)
+            .unwrap();
         if pending.as_ref().is_some_and(|p| p.attempts >= 1) || Instant::now() > deadline {
             break pending.expect("the unsubscribe waits for Smartlead");
         }
@@ -569,7 +566,7 @@ async fn an_unsubscribe_smartlead_refuses_waits_and_one_retry_pass_takes_it_once
         smartlead_unsubscribes(&rig, &lead),
         Vec::<Option<i64>>::new()
     );
-    assert!(!suppressed(engine.store(), &lead.email).is_empty());
+    assert!(!suppressed(outpost::testing::store(&engine), &lead.email).is_empty());
     assert_eq!(pending_in_health(&server).await, 1);
 
     // Smartlead answers again; before the due time a pass sends nothing.
@@ -591,7 +588,9 @@ async fn an_unsubscribe_smartlead_refuses_waits_and_one_retry_pass_takes_it_once
     assert_eq!(engine.retry_pending_unsubscribes().await, 1);
     assert_eq!(smartlead_unsubscribes(&rig, &lead), campaigns_of(&lead));
     assert_eq!(
-        engine.store().get::<PendingUnsubscribe>(&key).unwrap(),
+        outpost::testing::store(&engine)
+            .get::<PendingUnsubscribe>(&key)
+            .unwrap(),
         None
     );
     assert_eq!(pending_in_health(&server).await, 0);
@@ -860,7 +859,7 @@ async fn the_generated_mailbox_holds_bounce_notices_and_the_first_sync_suppresse
             .await
             .failed()
     );
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     let notices: Vec<Message> = store
         .iter::<Message>()
         .filter_map(|m| m.ok())

@@ -351,8 +351,7 @@ async fn undo(engine: &Engine) -> outpost::engine::UndoReport {
 }
 
 fn enrollment_of(engine: &Engine, email: &str) -> outpost::model::Enrollment {
-    engine
-        .store()
+    outpost::testing::store(engine)
         .iter::<outpost::model::Enrollment>()
         .map(|e| e.unwrap())
         .find(|e| e.lead_email == email)
@@ -375,8 +374,7 @@ async fn an_undone_bulk_enroll_stops_the_enrollments_that_sent_nothing_and_names
     assert_eq!(report.changed, [quiet, sent]);
     // The first step of one of them has gone out meanwhile.
     let sent_enrollment = enrollment_of(&engine, sent);
-    engine
-        .store()
+    outpost::testing::store(&engine)
         .put(&StepExecution {
             enrollment_id: sent_enrollment.id.clone(),
             account: "acme".into(),

@@ -378,7 +378,7 @@ async fn export_then_import_rebuilds_the_cache_and_bad_lines_are_refused() {
         .sync_all()
         .await;
     assert!(!summary.failed());
-    let leads = rig.engine.store().count::<outpost::model::Lead>();
+    let leads = outpost::testing::store(&rig.engine).count::<outpost::model::Lead>();
     let events = rig.engine.event_count().unwrap();
     assert!(events > 0);
     let config = rig.config_path.clone();
@@ -561,7 +561,7 @@ async fn the_outbox_lists_what_waits_and_failed_and_retries_or_cancels_a_send_of
         outbox_item("queued-reply-0003", OutboxState::Pending, None),
         outbox_item("sent-reply-0004", OutboxState::Sent, None),
     ] {
-        rig.engine.store().put(&item).unwrap();
+        outpost::testing::store(&rig.engine).put(&item).unwrap();
     }
     let config = rig.config_path.clone();
     drop(rig.engine); // the CLI opens the data dir itself
@@ -688,7 +688,7 @@ async fn a_reply_with_the_provider_down_is_queued_at_once_and_goes_out_later_exa
         .find(|view| view.thread.provider == Provider::Smartlead)
         .expect("a Smartlead conversation")
         .key;
-    rig.engine.store().flush_async().await.unwrap();
+    rig.engine.flush().await.unwrap();
     drop(rig.engine); // the CLI opens the data dir itself
 
     // Both providers down: their ports refuse connections.
@@ -744,7 +744,10 @@ async fn a_reply_with_the_provider_down_is_queued_at_once_and_goes_out_later_exa
         "{handled:?}"
     );
     worker.send_due().await.unwrap();
-    let item: OutboxItem = engine.store().get(&outbox_id).unwrap().unwrap();
+    let item: OutboxItem = outpost::testing::store(&engine)
+        .get(&outbox_id)
+        .unwrap()
+        .unwrap();
     assert_eq!(item.state, OutboxState::Sent);
     let posts = rig.sandbox.reply_posts();
     assert_eq!(posts.len(), posts_before + 1, "sent exactly once");
@@ -786,7 +789,7 @@ async fn mail_sent_from_gmail_carries_the_accounts_from_name_mime_encoded() {
     outpost::sync::SyncEngine::new(rig.engine.clone())
         .sync_all()
         .await;
-    rig.engine.store().flush_async().await.unwrap();
+    rig.engine.flush().await.unwrap();
     drop(rig.engine);
 
     let config = rig.config_path.clone();

@@ -347,7 +347,7 @@ async fn a_forward_goes_from_the_reps_gmail_with_fwd_the_original_and_its_attach
     assert_eq!(queued.attachments_left_out, vec!["terms.pdf".to_string()]);
     assert!(queued.email.attachments.is_empty());
     assert_eq!(queued.state, OutboxState::Pending);
-    offline.store().flush_async().await.unwrap();
+    offline.flush().await.unwrap();
     drop(offline);
 
     // Smartlead cannot forward: said clearly, nothing queued or sent.

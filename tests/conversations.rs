@@ -47,7 +47,7 @@ async fn synced(rig: &Rig) {
 async fn each_reply_sits_in_one_conversation_named_by_the_person() {
     let rig = fast_rig(400, 11).await;
     synced(&rig).await;
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
 
     // The overlap is real: conversations reached outpost from both sides.
     let merged: Vec<Thread> = store
@@ -151,7 +151,7 @@ async fn each_reply_sits_in_one_conversation_named_by_the_person() {
 async fn a_reply_to_a_campaign_conversation_shows_once_after_the_next_sync() {
     let rig = fast_rig(400, 12).await;
     synced(&rig).await;
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     let conversation = store
         .iter::<Thread>()
         .map(|t| t.unwrap())
@@ -226,7 +226,7 @@ async fn the_same_data_generated_again_later_adds_nothing() {
     };
     let first = rig(options(first_start), ClientLimit(100_000, 1)).await;
     synced(&first).await;
-    let store = first.engine.store();
+    let store = outpost::testing::store(&first.engine);
     let messages = store.iter::<outpost::model::Message>().count();
     let threads = store.iter::<Thread>().count();
     let rows = inbox(&first.engine).len();
@@ -242,7 +242,7 @@ async fn the_same_data_generated_again_later_adds_nothing() {
     let engine = support::engine_for(&config);
     let summary = SyncEngine::new(engine.clone()).sync_all().await;
     assert!(!summary.failed(), "{summary:?}");
-    let store = engine.store();
+    let store = outpost::testing::store(&engine);
     assert_eq!(store.iter::<outpost::model::Message>().count(), messages);
     assert_eq!(store.iter::<Thread>().count(), threads);
     assert_eq!(inbox(&engine).len(), rows);
@@ -253,7 +253,7 @@ async fn read_marks_reach_gmail_and_a_sync_does_not_undo_them_meanwhile() {
     use outpost::model::{Message, ReadChange};
     let rig = fast_rig(400, 13).await;
     synced(&rig).await;
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     let gmail_unread = |key: &str| -> Vec<Message> {
         let view = rig.engine.thread(key).unwrap().unwrap();
         let mut copies = Vec::new();
@@ -354,7 +354,7 @@ fn a_reply_webhook_joins_the_gmail_copy_it_shares_message_ids_with() {
         Store::temporary().unwrap(),
         Arc::new(FakeClock::new(now)) as SharedClock,
     );
-    let store = engine.store();
+    let store = outpost::testing::store(&engine);
     let lead = "dana@ledgerly.example";
     let message = |id: &str, inbound: bool, minutes: i64| Message {
         account: "gm".into(),

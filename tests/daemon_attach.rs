@@ -207,7 +207,7 @@ async fn every_tui_job_runs_through_the_daemon() {
     use outpost::tui::jobs::{Job, JobResult, run};
 
     let server = TestServer::start().await;
-    let store = server.engine.store();
+    let store = outpost::testing::store(&server.engine);
     let now = server.engine.clock().now();
     store
         .put(&Account {

@@ -21,9 +21,7 @@ async fn a_reply_webhook_records_the_event_and_creates_the_unread_thread() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["new_events"], 1);
 
-    let lead = server
-        .engine
-        .store()
+    let lead = outpost::testing::store(&server.engine)
         .get::<Lead>(&Lead::key_for(ACCOUNT, "dana@ledgerly.example"))
         .unwrap()
         .expect("the lead is created from the webhook");
@@ -67,7 +65,12 @@ async fn a_reply_webhook_records_the_event_and_creates_the_unread_thread() {
     assert_eq!(view.messages.len(), 3);
     assert_eq!(view.thread.message_count, 3);
     assert_eq!(view.thread.snippet, "Tuesday 10:00 works.");
-    assert!(server.engine.store().verify_indexes().unwrap().is_empty());
+    assert!(
+        outpost::testing::store(&server.engine)
+            .verify_indexes()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -111,16 +114,12 @@ async fn every_event_type_maps_and_follow_ups_are_marked() {
     let unsubscribe = json!({"event_type": "LEAD_UNSUBSCRIBED", "lead_email": "u@b.example",
         "to_email": "sam@ours.example", "event_timestamp": "2025-06-04T08:10:00Z", "secret_key": SECRET});
     assert_eq!(server.post_webhook(&unsubscribe).await.0, 200);
-    let lead = server
-        .engine
-        .store()
+    let lead = outpost::testing::store(&server.engine)
         .get::<Lead>(&Lead::key_for(ACCOUNT, "u@b.example"))
         .unwrap()
         .unwrap();
     assert!(lead.unsubscribed);
-    let suppressed = server
-        .engine
-        .store()
+    let suppressed = outpost::testing::store(&server.engine)
         .get::<Suppression>(&scoped_key(ACCOUNT, "u@b.example"))
         .unwrap();
     assert!(
@@ -133,9 +132,7 @@ async fn every_event_type_maps_and_follow_ups_are_marked() {
         "lead_category": {"old_id": null, "old_name": null, "new_id": 1, "new_name": "Interested"},
         "lead_data": {"email": "c@b.example", "category": {"name": "Interested", "sentiment_type": "positive"}}});
     assert_eq!(server.post_webhook(&category).await.0, 200);
-    let lead = server
-        .engine
-        .store()
+    let lead = outpost::testing::store(&server.engine)
         .get::<Lead>(&Lead::key_for(ACCOUNT, "c@b.example"))
         .unwrap()
         .unwrap();
@@ -348,7 +345,11 @@ async fn bad_webhooks_get_json_4xx_and_change_nothing() {
         );
     }
     assert_eq!(server.event_count(), 0, "nothing stored");
-    assert_eq!(server.engine.store().count::<Lead>(), 0, "nothing stored");
+    assert_eq!(
+        outpost::testing::store(&server.engine).count::<Lead>(),
+        0,
+        "nothing stored"
+    );
 
     // A correct signature and the routed URL are accepted.
     let body = good.to_string();
@@ -431,9 +432,7 @@ fn claims(kind: TokenKind, url: Option<&str>) -> TokenClaims {
 async fn tracking_links_only_do_what_their_signature_says() {
     let server = TestServer::start().await;
     let now = server.engine.clock().now();
-    server
-        .engine
-        .store()
+    outpost::testing::store(&server.engine)
         .put(&outbox_item("item-1", now - chrono::Duration::seconds(3)))
         .unwrap();
 
@@ -530,9 +529,7 @@ async fn tracking_links_only_do_what_their_signature_says() {
 async fn one_click_unsubscribe_suppresses_once_and_replays_change_nothing() {
     let server = TestServer::start().await;
     let now = server.engine.clock().now();
-    server
-        .engine
-        .store()
+    outpost::testing::store(&server.engine)
         .put(&outbox_item("item-1", now))
         .unwrap();
     let token = server.key.sign(&claims(TokenKind::Unsubscribe, None));
@@ -555,9 +552,7 @@ async fn one_click_unsubscribe_suppresses_once_and_replays_change_nothing() {
         assert_eq!(resp.status(), 200);
     }
     assert_eq!(server.event_count(), 1, "replays are one event");
-    let suppression = server
-        .engine
-        .store()
+    let suppression = outpost::testing::store(&server.engine)
         .get::<Suppression>(&scoped_key(ACCOUNT, "dana@ledgerly.example"))
         .unwrap()
         .expect("suppressed");
@@ -596,7 +591,12 @@ async fn health_metrics_and_api_auth() {
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["outbox"]["pending"].is_u64());
     // The replica id the data dir keeps, so a restart knows its own leases.
-    let replica = std::fs::read_to_string(server.engine.store().path().join("replica-id")).unwrap();
+    let replica = std::fs::read_to_string(
+        outpost::testing::store(&server.engine)
+            .path()
+            .join("replica-id"),
+    )
+    .unwrap();
     assert_eq!(health["replica_id"], replica.trim());
 
     let metrics = server

@@ -353,7 +353,7 @@ fn outbox_in(store: &Store, state: OutboxState) -> Vec<OutboxItem> {
 /// Moves the fake clock from event to event, sending and ticking, until
 /// nothing is due and nothing waits to be settled.
 async fn drive(run: &Run, scheduler: &Scheduler, worker: &OutboxWorker) {
-    let store = run.engine.store();
+    let store = outpost::testing::store(&run.engine);
     for _ in 0..MAX_DRIVE_EVENTS {
         let unsettled = !outbox_in(store, OutboxState::Sending).is_empty();
         let next = next_event(store, scheduler);
@@ -392,7 +392,7 @@ fn outcome(
     original_threads: &BTreeSet<String>,
     original_messages: &BTreeSet<String>,
 ) -> Outcome {
-    let store = run.engine.store();
+    let store = outpost::testing::store(&run.engine);
     let leads = store
         .iter::<Lead>()
         .map(|l| l.expect("lead"))
@@ -594,7 +594,7 @@ impl Screen {
 /// One whole run; the TUI checks happen only when `screen` is given.
 async fn full_run(run: &Run, mut screen: Option<&mut Screen>) -> (usize, Outcome) {
     let start = run.clock.now();
-    let store = run.engine.store().clone();
+    let store = outpost::testing::store(&run.engine).clone();
     let sync = SyncEngine::new(run.engine.clone());
     let original_threads: BTreeSet<String> =
         run.sandbox.google().thread_ids().into_iter().collect();
@@ -815,9 +815,7 @@ async fn a_faulty_run_converges_to_the_clean_run_with_no_duplicate_send() {
          {lost_replies} lost and {refused_replies} refused Smartlead replies"
     );
     // The refused replies went out later, after their wait in the history.
-    let resent = faulty
-        .engine
-        .store()
+    let resent = outpost::testing::store(&faulty.engine)
         .iter::<OutboxItem>()
         .map(|i| i.expect("outbox item"))
         .filter(|i| matches!(i.delivery, Delivery::SmartleadReply(_)) && i.attempts > 1)
@@ -905,9 +903,7 @@ async fn an_unknown_send_outcome_is_settled_without_a_restart() {
         })
         .expect("outage");
     worker.send_due().await.expect("outbox pass");
-    let waiting = run
-        .engine
-        .store()
+    let waiting = outpost::testing::store(&run.engine)
         .get::<OutboxItem>(&failed.id)
         .expect("read")
         .expect("item");
@@ -917,13 +913,11 @@ async fn an_unknown_send_outcome_is_settled_without_a_restart() {
         .set_faults(Faults::default())
         .expect("outage over");
     let scheduler = Scheduler::new(
-        run.engine.store().clone(),
+        outpost::testing::store(&run.engine).clone(),
         SchedulerConfig::from_config(&run.config).expect("scheduler config"),
     );
     drive(&run, &scheduler, &worker).await;
-    let done = run
-        .engine
-        .store()
+    let done = outpost::testing::store(&run.engine)
         .get::<OutboxItem>(&failed.id)
         .expect("read")
         .expect("item");

@@ -66,7 +66,7 @@ async fn a_failing_token_endpoint_delays_a_send_and_does_not_fail_it() {
         attachments_left_out: Vec::new(),
         lease: None,
     };
-    engine.store().put(&item).unwrap();
+    outpost::testing::store(&engine).put(&item).unwrap();
     let worker = OutboxWorker::new(engine.clone());
 
     sandbox

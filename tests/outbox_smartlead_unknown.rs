@@ -146,8 +146,7 @@ async fn rig() -> Rig {
     );
     let summary = SyncEngine::new(engine.clone()).sync_account("sl").await;
     assert!(summary.error.is_none(), "{summary:?}");
-    let mut threads: Vec<Thread> = engine
-        .store()
+    let mut threads: Vec<Thread> = outpost::testing::store(&engine)
         .iter::<Thread>()
         .map(|t| t.expect("thread"))
         .filter(|t| t.provider == Provider::Smartlead && t.has_reply)
@@ -179,8 +178,7 @@ impl Rig {
     }
 
     fn item(&self, id: &str) -> OutboxItem {
-        self.engine
-            .store()
+        outpost::testing::store(&self.engine)
             .get::<OutboxItem>(id)
             .expect("read")
             .expect("the item")
@@ -205,7 +203,7 @@ impl Rig {
             .provider_thread_id
             .split_once(':')
             .expect("campaign:lead");
-        let providers = self.engine.providers();
+        let providers = outpost::testing::providers(&self.engine);
         let account = providers.smartlead.get("sl").expect("sl");
         let history = account
             .client
@@ -354,7 +352,7 @@ async fn a_history_that_cannot_be_read_keeps_the_reply_sending_until_it_can() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_left_sending_by_a_crash_are_settled_through_the_history() {
     let rig = rig().await;
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     // A crash after Smartlead sent the reply: only its answer never arrived.
     rig.proxy.set_reply(ReplyCall::LoseAnswer);
     rig.proxy.set_history_down(true);

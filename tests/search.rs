@@ -691,7 +691,7 @@ mod tui {
         assert!(search("zebra").is_empty());
         // A new message in a conversation the index already holds, and a
         // new conversation: both found on the next query.
-        let store = h.engine.store();
+        let store = outpost::testing::store(&h.engine);
         conversation(
             store,
             "t4",

@@ -188,7 +188,7 @@ async fn drive(
     until: DateTime<Utc>,
     mut stop: impl FnMut(&Store, DateTime<Utc>) -> bool,
 ) -> DateTime<Utc> {
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     loop {
         let Some(t) = next_event(store, scheduler) else {
             return rig.clock.now();
@@ -262,7 +262,7 @@ async fn two_hundred_leads_send_as_planned_inside_the_rules_and_a_reply_pauses()
     // Sunday noon UTC: the first window opens on Monday.
     let start: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().unwrap();
     let rig = fake_rig(start, 400).await;
-    let store = rig.engine.store().clone();
+    let store = outpost::testing::store(&rig.engine).clone();
     let mailbox = rig.sandbox.info().gmail_email.clone();
     SyncEngine::new(rig.engine.clone()).sync_all().await;
 

@@ -118,7 +118,7 @@ async fn drive(
     worker: &OutboxWorker,
     until: DateTime<Utc>,
 ) -> Vec<OutboxItem> {
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     let mut handled = Vec::new();
     while let Some(t) = next_event(store, scheduler) {
         let t = t.max(rig.clock.now());
@@ -137,7 +137,7 @@ async fn twenty_leads_land_in_the_campaign_once_with_their_fields() {
     // Monday 07:00 London: the window opens at 08:30.
     let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
     let rig = fake_rig(start).await;
-    let store = rig.engine.store().clone();
+    let store = outpost::testing::store(&rig.engine).clone();
     let campaign_id = rig
         .sandbox
         .ground_truth()
@@ -194,7 +194,7 @@ async fn twenty_leads_land_in_the_campaign_once_with_their_fields() {
     assert!(per_email.values().all(|&n| n == 1), "{per_email:?}");
 
     // With the fields from the CSV, as Smartlead itself now reports them.
-    let client = &rig.engine.providers().smartlead["sl"].client;
+    let client = &outpost::testing::providers(&rig.engine).smartlead["sl"].client;
     for i in 0..LEADS {
         let email = format!("prospect{i}@northwind-{i}.example.com");
         let lead = client
@@ -282,7 +282,7 @@ async fn run_with_senders(
     count: usize,
 ) -> Vec<OutboxItem> {
     let start = rig.clock.now();
-    let store = rig.engine.store().clone();
+    let store = outpost::testing::store(&rig.engine).clone();
     sequences::apply_sequence(
         &store,
         "e2e-smartlead.toml",
@@ -312,7 +312,7 @@ async fn named_senders_are_attached_to_the_campaign_once_per_run() {
     let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
     let rig = fake_rig(start).await;
     let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
-    let client = &rig.engine.providers().smartlead["sl"].client;
+    let client = &outpost::testing::providers(&rig.engine).smartlead["sl"].client;
     let campaign = outpost::providers::smartlead::CampaignId(campaign_id);
     let attached_ids = |accounts: Vec<outpost::providers::smartlead::EmailAccount>| {
         accounts.iter().map(|a| a.id.0).collect::<Vec<i64>>()
@@ -383,7 +383,7 @@ async fn an_unknown_sender_fails_the_send_with_the_reason() {
     assert!(rig.sandbox.added_leads().is_empty(), "no lead was added");
 
     // The plan and lead views read the reason from the enrollment and its step.
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     for enr in store.iter::<Enrollment>().map(|e| e.unwrap()) {
         assert_eq!(enr.state, EnrollmentState::Failed);
         let reason = enr.reason.unwrap_or_default();
@@ -499,7 +499,7 @@ async fn the_sandbox_attaches_and_detaches_campaign_mailboxes_like_smartlead() {
     )
     .await;
     assert_eq!((status, body), (200, serde_json::json!({"ok": true})));
-    let client = &rig.engine.providers().smartlead["sl"].client;
+    let client = &outpost::testing::providers(&rig.engine).smartlead["sl"].client;
     let campaign = outpost::providers::smartlead::CampaignId(campaign_id);
     let now: Vec<i64> = client
         .campaign_email_accounts(campaign)
@@ -569,7 +569,7 @@ async fn plan_shows_what_the_smartlead_campaign_sends() {
     use outpost::engine::door::{Request, Response};
     let start: DateTime<Utc> = "2026-03-02T07:00:00Z".parse().unwrap();
     let rig = fake_rig(start).await;
-    let store = rig.engine.store().clone();
+    let store = outpost::testing::store(&rig.engine).clone();
     let campaign_id = rig.sandbox.ground_truth()[0].campaign_id;
     sequences::apply_sequence(
         &store,
@@ -585,7 +585,7 @@ async fn plan_shows_what_the_smartlead_campaign_sends() {
         ..sequences::LeadInput::default()
     };
     sequences::enroll_leads(&store, "e2e-smartlead", &[lead], start, false, start).unwrap();
-    let client = &rig.engine.providers().smartlead["sl"].client;
+    let client = &outpost::testing::providers(&rig.engine).smartlead["sl"].client;
     let campaign = client
         .campaign_sequences(outpost::providers::smartlead::CampaignId(campaign_id))
         .await

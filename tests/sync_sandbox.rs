@@ -97,7 +97,7 @@ async fn full_sync_matches_the_sandbox_and_a_second_sync_writes_nothing() {
     assert!(!summary.failed(), "{summary:?}");
 
     let truth = rig.sandbox.ground_truth();
-    let store = rig.engine.store();
+    let store = outpost::testing::store(&rig.engine);
     // Per campaign: lead counts through the index, and analytics totals.
     for campaign in &truth {
         let key = Campaign::key_for("sl", campaign.campaign_id);
@@ -341,7 +341,12 @@ async fn faults_and_a_tight_rate_limit_converge_without_exceeding_the_limit() {
     );
     assert_eq!(clean_threads, faulty_threads);
     assert_eq!(clean_campaigns, faulty_campaigns);
-    assert!(faulty.engine.store().verify_indexes().unwrap().is_empty());
+    assert!(
+        outpost::testing::store(&faulty.engine)
+            .verify_indexes()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,7 +468,7 @@ async fn opening_a_conversation_refreshes_it_from_the_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agency_account_syncs_only_its_clients_campaigns() {
     let rig = fast_rig(600, 4).await;
-    let client = &rig.engine.providers().smartlead["sl"].client;
+    let client = &outpost::testing::providers(&rig.engine).smartlead["sl"].client;
     let agency_client = client.clients().await.unwrap()[0].id;
     let expected: BTreeSet<i64> = client
         .list_campaigns(Some(agency_client))
@@ -493,8 +498,7 @@ async fn an_agency_account_syncs_only_its_clients_campaigns() {
     let engine = support::engine_for(&path);
     let summary = SyncEngine::new(engine.clone()).sync_all().await;
     assert!(!summary.failed(), "{summary:?}");
-    let synced: BTreeSet<i64> = engine
-        .store()
+    let synced: BTreeSet<i64> = outpost::testing::store(&engine)
         .iter::<Campaign>()
         .map(|c| c.unwrap())
         .inspect(|c| assert_eq!(c.client_id, Some(agency_client)))
@@ -579,8 +583,7 @@ async fn a_poll_leaves_leads_as_a_full_read_of_the_same_data_would() {
         )
     };
     let leads_of = |engine: &outpost::engine::Engine| -> Vec<_> {
-        engine
-            .store()
+        outpost::testing::store(engine)
             .iter::<outpost::model::Lead>()
             .map(|l| l.unwrap())
             .filter(|l| l.account == "sl")

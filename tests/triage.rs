@@ -148,7 +148,7 @@ async fn a_snooze_returns_at_its_time_or_on_a_reply_and_is_listed_first() {
     let sync = SyncEngine::new(rig.engine.clone());
     assert!(!sync.sync_all().await.failed());
     let engine = &rig.engine;
-    let mut feed = engine.store().subscribe();
+    let mut feed = engine.subscribe();
     let conversations = campaign_conversations(engine).await;
     let (soon, later) = (&conversations[0], &conversations[1]);
 
@@ -248,7 +248,7 @@ async fn a_reminder_is_listed_announced_once_and_dismissed() {
     assert!(!pending[0].due);
     assert_eq!(pending[0].name, target.name);
 
-    let mut feed = engine.store().subscribe();
+    let mut feed = engine.subscribe();
     let since = clock.now();
     clock.advance(Duration::minutes(61));
     let looked = outpost::triage::timers::tick(engine, since).unwrap();

@@ -745,7 +745,7 @@ async fn inbox_thread_reply_send_undo_and_category() {
     let mut item = h.engine.outbox_item(&pending.id).unwrap().unwrap();
     item.state = OutboxState::Sending;
     item.last_error = Some("not in the lead's Smartlead history yet".into());
-    h.engine.store().put(&item).unwrap();
+    outpost::testing::store(&h.engine).put(&item).unwrap();
     h.settle().await;
     assert!(
         h.screen()
@@ -755,7 +755,7 @@ async fn inbox_thread_reply_send_undo_and_category() {
     );
     item.state = OutboxState::Sent;
     item.last_error = None;
-    h.engine.store().put(&item).unwrap();
+    outpost::testing::store(&h.engine).put(&item).unwrap();
     h.settle().await;
     assert!(h.app.pending_send.is_none());
     assert!(h.screen().contains("Sent to lee@contoso.example"));
@@ -929,7 +929,7 @@ async fn new_replies_appear_live_keep_the_selection_and_ring() {
     fresh.lead_email = Some("ana@fabrikam.example".into());
     fresh.last_message_at = at("2026-03-10T14:59:00Z");
     fresh.last_inbound_at = Some(at("2026-03-10T14:59:00Z"));
-    h.engine.store().put(&fresh).unwrap();
+    outpost::testing::store(&h.engine).put(&fresh).unwrap();
     h.settle().await;
     assert_eq!(h.app.inbox.rows.len(), 4);
     assert_eq!(
@@ -944,23 +944,19 @@ async fn new_replies_appear_live_keep_the_selection_and_ring() {
     assert!(h.screen().contains("Pricing for 40 seats"));
 
     // Sync progress shows in the status bar.
-    h.engine
-        .store()
-        .publish(Change::Progress(outpost::store::SyncProgress {
-            account: "acme-smartlead".into(),
-            running: true,
-            phase: "leads".into(),
-            done: 1200,
-            total: Some(5000),
-            ..Default::default()
-        }));
-    h.engine
-        .store()
-        .publish(Change::Progress(outpost::store::SyncProgress {
-            account: "me-gmail".into(),
-            last_error: Some("token refresh refused (401)".into()),
-            ..Default::default()
-        }));
+    outpost::testing::store(&h.engine).publish(Change::Progress(outpost::store::SyncProgress {
+        account: "acme-smartlead".into(),
+        running: true,
+        phase: "leads".into(),
+        done: 1200,
+        total: Some(5000),
+        ..Default::default()
+    }));
+    outpost::testing::store(&h.engine).publish(Change::Progress(outpost::store::SyncProgress {
+        account: "me-gmail".into(),
+        last_error: Some("token refresh refused (401)".into()),
+        ..Default::default()
+    }));
     h.settle().await;
     let screen = h.screen();
     assert!(
@@ -1101,7 +1097,9 @@ async fn leads_synced_after_the_index_was_built_appear_in_the_table() {
             )
         })
         .collect();
-    h.engine.store().put_all(&newcomers).unwrap();
+    outpost::testing::store(&h.engine)
+        .put_all(&newcomers)
+        .unwrap();
     h.settle().await;
     assert_eq!(h.app.leads.ids.len(), before + 3);
     let index = h.app.leads.index.as_ref().unwrap();
@@ -1125,7 +1123,10 @@ async fn a_sequence_step_is_edited_in_the_composer_and_saved() {
     let mut h = Harness::new();
     h.settle().await;
     let variant = |h: &Harness, step: usize| -> Variant {
-        let seq = h.engine.store().get::<Sequence>("cfo-q2").unwrap().unwrap();
+        let seq = outpost::testing::store(&h.engine)
+            .get::<Sequence>("cfo-q2")
+            .unwrap()
+            .unwrap();
         match &seq.steps[step].kind {
             StepKind::Email { variants, .. } => variants[0].clone(),
             other => panic!("step {step} is {other:?}"),
@@ -1189,7 +1190,10 @@ async fn a_sequence_step_is_edited_in_the_composer_and_saved() {
     h.keys("esc").await;
     assert_eq!(h.app.screen(), Screen::Sequence);
     assert_eq!(variant(&h, 0), intro);
-    assert_eq!(h.engine.store().iter::<Draft>().count(), 0);
+    assert_eq!(
+        outpost::testing::store(&h.engine).iter::<Draft>().count(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -1384,7 +1388,7 @@ async fn space_and_v_select_rows_e_archives_them_and_u_undoes_it_in_one_step() {
     let names = ["Avery Quinn", "Blake Moreno", "Casey Lund", "Devon Park"];
     for (n, who) in names.iter().enumerate() {
         let reply = newer_reply(n, who, "Pricing for the team plan");
-        h.engine.store().put(&reply).unwrap();
+        outpost::testing::store(&h.engine).put(&reply).unwrap();
     }
     h.settle().await;
     let rows: Vec<String> = h.app.inbox.rows.iter().map(|r| r.key()).collect();
@@ -1510,8 +1514,7 @@ async fn the_first_screen_stays_on_the_newest_rows_while_a_sync_streams_them_in(
     h.settle().await;
     // Sync writes replies newer than every row shown, one after another.
     for n in 0..30 {
-        h.engine
-            .store()
+        outpost::testing::store(&h.engine)
             .put(&newer_reply(n, &format!("Streamed {n}"), "Streamed in"))
             .unwrap();
         h.settle().await;
@@ -1525,8 +1528,7 @@ async fn the_first_screen_stays_on_the_newest_rows_while_a_sync_streams_them_in(
     h.keys("j j").await;
     let chosen = h.app.inbox.selected().unwrap().key();
     for n in 30..35 {
-        h.engine
-            .store()
+        outpost::testing::store(&h.engine)
             .put(&newer_reply(n, &format!("Streamed {n}"), "Streamed in"))
             .unwrap();
         h.settle().await;
@@ -1535,8 +1537,7 @@ async fn the_first_screen_stays_on_the_newest_rows_while_a_sync_streams_them_in(
     assert_eq!(h.app.inbox.cursor.selected, 7);
     // Back to the top follows the newest again.
     h.keys("g").await;
-    h.engine
-        .store()
+    outpost::testing::store(&h.engine)
         .put(&newer_reply(35, "Streamed 35", "Streamed in"))
         .unwrap();
     h.settle().await;
@@ -1552,7 +1553,7 @@ async fn the_inbox_title_counts_exactly_even_while_a_sync_streams_rows_in() {
     let many: Vec<Thread> = (0..250)
         .map(|n| newer_reply(n, &format!("Lead {n}"), "Earlier reply"))
         .collect();
-    h.engine.store().put_all(&many).unwrap();
+    outpost::testing::store(&h.engine).put_all(&many).unwrap();
     while h.feed.try_recv().is_ok() {}
     let mut next = 250;
     let mut counted_while_streaming = false;
@@ -1565,8 +1566,7 @@ async fn the_inbox_title_counts_exactly_even_while_a_sync_streams_rows_in() {
             break;
         }
         for job in jobs {
-            h.engine
-                .store()
+            outpost::testing::store(&h.engine)
                 .put(&newer_reply(next, &format!("Lead {next}"), "Streamed in"))
                 .unwrap();
             next += 1;
@@ -1638,15 +1638,15 @@ async fn a_failed_sync_keeps_its_reason_while_the_next_attempt_runs() {
     let reason = "could not reach Gmail: could not connect";
     // The failed pass, then the poller's next attempt starting.
     for running in [false, true] {
-        h.engine
-            .store()
-            .publish(Change::Progress(outpost::store::SyncProgress {
+        outpost::testing::store(&h.engine).publish(Change::Progress(
+            outpost::store::SyncProgress {
                 account: "me-gmail".into(),
                 running,
                 phase: if running { "history" } else { "failed" }.into(),
                 last_error: Some(reason.into()),
                 ..Default::default()
-            }));
+            },
+        ));
         h.settle().await;
         let screen = h.screen();
         let bar = screen.lines().last().unwrap();
@@ -1657,15 +1657,13 @@ async fn a_failed_sync_keeps_its_reason_while_the_next_attempt_runs() {
         assert!(!bar.contains("history"), "{bar}");
     }
     // Smartlead goes through the same rule.
-    h.engine
-        .store()
-        .publish(Change::Progress(outpost::store::SyncProgress {
-            account: "acme-smartlead".into(),
-            running: true,
-            phase: "categories".into(),
-            last_error: Some("could not reach Smartlead: could not connect".into()),
-            ..Default::default()
-        }));
+    outpost::testing::store(&h.engine).publish(Change::Progress(outpost::store::SyncProgress {
+        account: "acme-smartlead".into(),
+        running: true,
+        phase: "categories".into(),
+        last_error: Some("could not reach Smartlead: could not connect".into()),
+        ..Default::default()
+    }));
     h.settle().await;
     let screen = h.screen();
     assert!(
@@ -1694,7 +1692,9 @@ async fn the_inbox_fits_names_and_subjects_at_60_100_and_160_columns() {
     answered.preview = "Sounds good. Who else from your side would join?".into();
     answered.answered_last = true;
     answered.unread = false;
-    h.engine.store().put_all(&[named, answered]).unwrap();
+    outpost::testing::store(&h.engine)
+        .put_all(&[named, answered])
+        .unwrap();
     h.settle().await;
     let exact = h.engine.inbox_counts(&Default::default()).unwrap();
     assert_eq!((exact.total, exact.unread), (5, 3));
@@ -1740,7 +1740,7 @@ async fn a_campaign_filter_and_the_timeline_name_the_campaign() {
 async fn j_k_and_n_move_through_conversations_and_a_long_one_opens_at_its_newest() {
     let mut h = Harness::new();
     // A long conversation, newest of all: twelve messages of five lines.
-    let store = h.engine.store();
+    let store = outpost::testing::store(&h.engine);
     let long_key = Thread::key_for("me-gmail", "long0001");
     let mut long = thread(
         "me-gmail",
@@ -2029,8 +2029,7 @@ async fn stats_keep_big_counts_and_tell_apart_campaigns_sharing_a_prefix() {
             "COMPLETED",
         ),
     ] {
-        h.engine
-            .store()
+        outpost::testing::store(&h.engine)
             .put(&Campaign {
                 account: "acme-smartlead".into(),
                 id,
@@ -2066,7 +2065,7 @@ async fn stats_keep_big_counts_and_tell_apart_campaigns_sharing_a_prefix() {
             campaign,
             (EventType::EmailSent, "2026-03-04T10:00:00Z"),
         );
-        h.engine.store().put(&l).unwrap();
+        outpost::testing::store(&h.engine).put(&l).unwrap();
     }
     h.settle().await;
     // Sorted by emails sent, the 12,345,678 campaign first.
@@ -2282,7 +2281,7 @@ async fn a_lead_view_names_its_campaigns_even_when_its_records_do_not() {
         (EventType::EmailSent, "2026-03-04T10:00:00Z"),
     );
     bare.memberships[0].campaign_name = None;
-    h.engine.store().put(&bare).unwrap();
+    outpost::testing::store(&h.engine).put(&bare).unwrap();
     let view = h.engine.lead("kai@adatum.example").unwrap().unwrap();
     assert_eq!(view.campaign_label(3102), "Fintech CTOs");
     // One the cache has never seen reads as its id, not as nothing.
@@ -2344,7 +2343,7 @@ async fn the_campaign_list_names_every_campaign_before_stats_were_opened() {
 async fn the_tasks_pane_lists_due_tasks_by_lead_and_closes_them() {
     use outpost::model::{Task, TaskOutcome};
     let mut h = Harness::new();
-    let store = h.engine.store().clone();
+    let store = outpost::testing::store(&h.engine).clone();
     let now = at(NOW);
     let add = |lead: &str, title: &str, due| {
         outpost::sequences::add_task(&store, lead, title, Some(due), now).unwrap()
@@ -2434,8 +2433,7 @@ impl Harness {
     }
 
     fn outbox_len(&self) -> usize {
-        self.engine
-            .store()
+        outpost::testing::store(&self.engine)
             .iter::<OutboxItem>()
             .filter_map(Result::ok)
             .count()
@@ -2446,7 +2444,7 @@ impl Harness {
 async fn reply_all_with_cc_quotes_the_original_and_refuses_a_bad_address() {
     let mut h = Harness::new();
     // Lee copied Priya: reply-all answers her too.
-    let store = h.engine.store();
+    let store = outpost::testing::store(&h.engine);
     let mut lee = store
         .get::<Message>("me-gmail/18e0a1b2c3d4-2")
         .unwrap()
@@ -2824,7 +2822,7 @@ async fn forward_opens_with_to_empty_fwd_and_the_original_below() {
 /// Dana's campaign went out through the rep's Gmail: the mailbox holds the
 /// same two messages, so her conversation has a Gmail copy (two routes).
 fn give_dana_a_gmail_copy(h: &Harness) {
-    let store = h.engine.store();
+    let store = outpost::testing::store(&h.engine);
     let sl_key = Thread::key_for("acme-smartlead", "3101:9001");
     let gm_copy_key = Thread::key_for("me-gmail", "19a0dana");
     let mut copy = thread(

@@ -231,7 +231,7 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
         Ok(ctx) => ctx,
         Err(refused) => return sync_by_holder(cli, args, refused),
     };
-    if ctx.engine.providers().is_empty() {
+    if !ctx.engine.has_accounts() {
         return Err(CliError::usage(format!(
             "no accounts configured in {}; add an [accounts.<name>] section (see config.example.toml)",
             ctx.config.config_path().display()
@@ -245,7 +245,7 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
             let summary = sync.sync_all().await;
             // New replies reach the notify hook here too (no daemon needed).
             crate::notify::pass(&ctx.engine, &ctx.config.notify).await;
-            ctx.engine.store().flush_async().await?;
+            ctx.engine.flush().await?;
             printer.abort();
             print_summary(&summary, args.json)?;
             if summary.failed() {
@@ -269,7 +269,7 @@ pub fn sync(cli: &Cli, args: &SyncArgs) -> CliResult {
         ));
         sync.run_pollers(shutdown).await;
         let _ = notifier.await;
-        ctx.engine.store().flush_async().await?;
+        ctx.engine.flush().await?;
         printer.abort();
         Ok(())
     })

@@ -217,7 +217,7 @@ fn open_tui(cli: &Cli) -> CliResult<()> {
 /// The TUI with the background services beside it, until the rep quits.
 pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
     logging::to_file(&ctx.config, ctx.config.data_dir());
-    ctx.engine.store().checkpoint_on_close();
+    ctx.engine.checkpoint_on_close();
     let services = crate::services::Services::start(&ctx.engine, &ctx.config)
         .map_err(|e| CliError::runtime(e.to_string()))?;
     // Webhook deliveries a stopped daemon acknowledged and queued but had
@@ -262,7 +262,7 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
     .await;
     door.stop(std::time::Duration::from_secs(2)).await;
     services.stop(std::time::Duration::from_secs(3)).await;
-    ctx.engine.store().flush_async().await?;
+    ctx.engine.flush().await?;
     result.map_err(|e| CliError::runtime(e.to_string()))
 }
 

@@ -10,7 +10,7 @@ use clap::Args;
 use super::door::{CliDoor, Reach, unexpected};
 use super::{Cli, CliError, CliResult};
 use crate::engine::door::{Door, Request, Response};
-use crate::store::portable::{self, PortableError, PortableSummary};
+use crate::store::portable::{PortableError, PortableSummary};
 
 /// How much of an import goes to a holder in one request (its API takes
 /// bodies up to a few times this).
@@ -38,7 +38,7 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> CliResult {
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let summary = match &door.door {
-        Door::Local(engine) => portable::export(engine.store(), &mut out).map_err(failure)?,
+        Door::Local(engine) => engine.export_to(&mut out).map_err(failure)?,
         Door::Remote(_) => match door.call(Request::Export)? {
             Response::Exported { text, summary } => {
                 out.write_all(text.as_bytes())?;
@@ -62,7 +62,7 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> CliResult {
         )?))
     };
     let summary = match &door.door {
-        Door::Local(engine) => portable::import(engine.store(), &mut input).map_err(failure)?,
+        Door::Local(engine) => engine.import_from(&mut input, 1).map_err(failure)?,
         Door::Remote(_) => import_in_parts(&door, &mut input)?,
     };
     for (kind, count) in &summary.by_kind {

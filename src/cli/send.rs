@@ -11,7 +11,7 @@ use super::output;
 use super::{Cli, CliError, CliResult};
 use crate::model::{OutboxItem, OutboxState};
 use crate::outbox::OutboxWorker;
-use crate::sequences::{Scheduler, SchedulerConfig, webhook_client};
+use crate::sequences::{SchedulerConfig, webhook_client};
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -59,10 +59,9 @@ pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
         Ok(ctx) => ctx,
         Err(refused) => return already_sending(cli, args, refused),
     };
-    let scheduler = Scheduler::new(
-        ctx.engine.store().clone(),
-        SchedulerConfig::from_config(&ctx.config)?,
-    );
+    let scheduler = ctx
+        .engine
+        .scheduler(SchedulerConfig::from_config(&ctx.config)?);
     let worker = OutboxWorker::new(ctx.engine.clone());
     let clock = ctx.engine.clock().clone();
     let client = webhook_client();
@@ -96,17 +95,11 @@ pub fn send(cli: &Cli, args: &SendArgs) -> CliResult {
                 ));
             }
         }
-        ctx.engine.store().flush_async().await?;
+        ctx.engine.flush().await?;
         Ok::<_, CliError>(summary)
     })?;
     let mut summary = summary;
-    summary.needs_attention = ctx
-        .engine
-        .providers()
-        .needs_attention
-        .values()
-        .cloned()
-        .collect();
+    summary.needs_attention = ctx.engine.accounts_needing_attention();
     if args.json {
         output::json(&summary)?;
     } else {

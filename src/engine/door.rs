@@ -25,7 +25,7 @@ use crate::sequences::{
     SequenceError, SequenceSummary,
 };
 use crate::store::StoreError;
-use crate::store::portable::{self, PortableError, PortableSummary};
+use crate::store::portable::{PortableError, PortableSummary};
 
 /// One query or command, as it travels over the wire (`{"op": "inbox", ...}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -703,16 +703,14 @@ impl Engine {
             }
             Request::Export => {
                 let mut out = Vec::new();
-                let summary = portable::export(store, &mut out)?;
+                let summary = self.export_to(&mut out)?;
                 let text = String::from_utf8(out)
                     .map_err(|_| DoorError::runtime("the export is not UTF-8"))?;
                 Response::Exported { text, summary }
             }
-            Request::Import { text, first_line } => Response::Imported(portable::import_at(
-                store,
-                &mut std::io::Cursor::new(text.as_bytes()),
-                first_line,
-            )?),
+            Request::Import { text, first_line } => Response::Imported(
+                self.import_from(&mut std::io::Cursor::new(text.as_bytes()), first_line)?,
+            ),
             Request::Accounts => Response::Accounts(self.accounts()?),
             Request::MarkRead { key, read } => Response::Flag(self.set_thread_read(&key, read)?),
             Request::Archive { key, archived } => Response::Triage(self.archive(&key, archived)?),
@@ -983,7 +981,7 @@ impl Door {
     /// Lets the local engine's writes reach the disk before the process exits.
     pub async fn flush(&self) -> DoorResult<()> {
         if let Door::Local(engine) = self {
-            engine.store().flush_async().await?;
+            engine.flush().await?;
         }
         Ok(())
     }

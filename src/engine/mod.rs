@@ -20,6 +20,8 @@ mod lead_changes;
 pub use lead_changes::{LeadChanges, LeadEdit, PayloadLead};
 mod lead_index;
 pub mod preflight;
+mod process;
+pub use process::{OutboxCounts, ProviderCounters};
 mod queries;
 pub mod remote;
 pub mod search;
@@ -206,8 +208,9 @@ impl Engine {
     }
 
     /// The provider clients as they are now; hold the answer for one piece
-    /// of work, and look again for the next.
-    pub fn providers(&self) -> Arc<Providers> {
+    /// of work, and look again for the next. Core only: the faces reach the
+    /// providers through the door and the named methods in `process`.
+    pub(crate) fn providers(&self) -> Arc<Providers> {
         self.providers.read().expect("providers lock").clone()
     }
 
@@ -217,7 +220,9 @@ impl Engine {
         *self.providers.write().expect("providers lock") = Arc::new(providers);
     }
 
-    pub fn store(&self) -> &Store {
+    /// Core only, like [`Engine::providers`] (tests reach it through the
+    /// `testing` feature).
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

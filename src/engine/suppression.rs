@@ -180,6 +180,37 @@ impl Engine {
         }
         done
     }
+
+    /// The accounts an unsubscribe link applies to: the account that sent
+    /// `item`, else every account that knows the address (the email may
+    /// predate a data reset), else every account.
+    pub fn unsubscribe_accounts(
+        &self,
+        item: Option<&OutboxItem>,
+        email: &str,
+    ) -> StoreResult<Vec<String>> {
+        if let Some(item) = item {
+            return Ok(vec![item.account.clone()]);
+        }
+        let prefix = crate::store::keys::KeyBuf::new()
+            .text(&normalize_email(email))
+            .into_prefix();
+        let mut accounts: Vec<String> = self
+            .store
+            .by_index::<Lead>(crate::store::Index::LeadsByEmail, &prefix, false)
+            .map(|lead| lead.map(|l| l.account))
+            .collect::<StoreResult<_>>()?;
+        if accounts.is_empty() {
+            accounts = self
+                .store
+                .iter::<Account>()
+                .map(|a| a.map(|a| a.name))
+                .collect::<StoreResult<_>>()?;
+        }
+        accounts.sort();
+        accounts.dedup();
+        Ok(accounts)
+    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ impl DoorServer {
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await
         });
-        engine.store().set_lock_info(&crate::store::LockInfo {
+        engine.announce_holder(&crate::store::LockInfo {
             pid: std::process::id(),
             mode: mode.to_string(),
             api_url: Some(api_url.clone()),

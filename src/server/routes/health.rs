@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use crate::model::OutboxState;
+use crate::engine::OutboxCounts;
 use crate::server::metrics::Metrics;
 use crate::server::state::ServerState;
-use crate::store::{Index, SyncProgress, keys::KeyBuf};
+use crate::store::SyncProgress;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -56,18 +56,13 @@ pub struct OutboxDepth {
     pub failed: usize,
 }
 
-pub fn outbox_depth(state: &ServerState) -> OutboxDepth {
-    let store = state.engine().store();
-    let count = |s: OutboxState| {
-        store.index_len(
-            Index::OutboxByState,
-            &KeyBuf::new().byte(s.as_byte()).into_prefix(),
-        )
-    };
-    OutboxDepth {
-        pending: count(OutboxState::Pending),
-        sending: count(OutboxState::Sending),
-        failed: count(OutboxState::Failed),
+impl From<OutboxCounts> for OutboxDepth {
+    fn from(counts: OutboxCounts) -> Self {
+        OutboxDepth {
+            pending: counts.pending,
+            sending: counts.sending,
+            failed: counts.failed,
+        }
     }
 }
 
@@ -84,16 +79,9 @@ pub fn scheduler_lag(state: &ServerState) -> Option<i64> {
 /// 200 while the store answers; 503 when this replica cannot reach its
 /// database, so a load balancer sends the traffic to another.
 pub async fn health(State(state): State<ServerState>) -> (StatusCode, Json<Health>) {
-    let store = state.engine().store().clone();
-    let ping = tokio::task::spawn_blocking(move || store.ping())
-        .await
-        .unwrap_or_else(|e| {
-            Err(crate::store::StoreError::Database {
-                detail: e.to_string(),
-            })
-        });
+    let ping = state.engine().ping_store().await;
     let store = StoreHealth {
-        backend: state.engine().store().backend_name(),
+        backend: state.engine().store_backend(),
         reachable: ping.is_ok(),
         error: ping.err().map(|e| e.to_string()),
     };
@@ -135,13 +123,10 @@ pub async fn health(State(state): State<ServerState>) -> (StatusCode, Json<Healt
         uptime_secs: state.inner.started.elapsed().as_secs(),
         accounts,
         needs_attention,
-        outbox: outbox_depth(&state),
+        outbox: state.engine().outbox_counts().into(),
         scheduler_lag_secs: scheduler_lag(&state),
         events_ingested: Metrics::get(&state.metrics().events_ingested),
-        unsubscribes_pending_in_smartlead: state
-            .engine()
-            .store()
-            .count::<crate::model::PendingUnsubscribe>(),
+        unsubscribes_pending_in_smartlead: state.engine().pending_unsubscribes(),
         store,
     };
     (StatusCode::OK, Json(health))

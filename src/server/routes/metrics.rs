@@ -7,11 +7,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::health::{outbox_depth, scheduler_lag};
-use crate::model::OutboxState;
+use super::health::scheduler_lag;
 use crate::server::metrics::{Metrics, describe};
 use crate::server::state::ServerState;
-use crate::store::{Index, keys::KeyBuf};
 
 /// Reads one counter from a provider's snapshot.
 type Pick = fn(&crate::providers::http::HttpMetricsSnapshot) -> u64;
@@ -19,21 +17,14 @@ type Pick = fn(&crate::providers::http::HttpMetricsSnapshot) -> u64;
 pub fn render(state: &ServerState) -> String {
     let mut out = String::with_capacity(4096);
     state.metrics().render(&mut out);
-    let store = state.engine().store();
-    let sent = store.index_len(
-        Index::OutboxByState,
-        &KeyBuf::new()
-            .byte(OutboxState::Sent.as_byte())
-            .into_prefix(),
-    );
+    let outbox = state.engine().outbox_counts();
     describe(
         &mut out,
         "outpost_sends_total",
         "counter",
         "Emails the outbox has sent.",
     );
-    let _ = writeln!(out, "outpost_sends_total {sent}");
-    let depth = outbox_depth(state);
+    let _ = writeln!(out, "outpost_sends_total {}", outbox.sent);
     describe(
         &mut out,
         "outpost_outbox_depth",
@@ -41,9 +32,9 @@ pub fn render(state: &ServerState) -> String {
         "Outbox items by state.",
     );
     for (label, n) in [
-        ("pending", depth.pending),
-        ("sending", depth.sending),
-        ("failed", depth.failed),
+        ("pending", outbox.pending),
+        ("sending", outbox.sending),
+        ("failed", outbox.failed),
     ] {
         let _ = writeln!(out, "outpost_outbox_depth{{state=\"{label}\"}} {n}");
     }
@@ -109,7 +100,7 @@ pub fn render(state: &ServerState) -> String {
             Metrics::get(nanos) as f64 / 1e9
         );
     }
-    let providers = state.engine().providers();
+    let providers = state.engine().provider_counters();
     let series: [(&str, &str, Pick); 4] = [
         (
             "outpost_provider_requests_total",
@@ -134,18 +125,13 @@ pub fn render(state: &ServerState) -> String {
     ];
     for (name, help, pick) in series {
         describe(&mut out, name, "counter", help);
-        for (account, sl) in &providers.smartlead {
+        for client in &providers {
             let _ = writeln!(
                 out,
-                "{name}{{account=\"{account}\",provider=\"smartlead\"}} {}",
-                pick(&sl.client.metrics())
-            );
-        }
-        for (account, gmail) in &providers.gmail {
-            let _ = writeln!(
-                out,
-                "{name}{{account=\"{account}\",provider=\"gmail\"}} {}",
-                pick(&gmail.client.metrics())
+                "{name}{{account=\"{}\",provider=\"{}\"}} {}",
+                client.account,
+                client.provider,
+                pick(&client.counters)
             );
         }
     }

@@ -125,7 +125,7 @@ pub async fn open(State(state): State<ServerState>, Path(token): Path<String>) -
     };
     Metrics::add(&state.metrics().opens, 1);
     let now = state.engine().clock().now();
-    match state.engine().store().get::<OutboxItem>(&claims.id) {
+    match state.engine().outbox_item(&claims.id) {
         Ok(Some(item)) => {
             let dedupe_key = format!("t|open|{}|{}", item.id, bucket(now));
             let note = machine_open_note(&item, now);
@@ -180,7 +180,7 @@ pub async fn click(State(state): State<ServerState>, Path(token): Path<String>) 
     };
     Metrics::add(&state.metrics().clicks, 1);
     let now = state.engine().clock().now();
-    if let Ok(Some(item)) = state.engine().store().get::<OutboxItem>(&claims.id) {
+    if let Ok(Some(item)) = state.engine().outbox_item(&claims.id) {
         let dedupe_key = format!("t|click|{}|{}|{}", item.id, target, bucket(now));
         let event = tracking_event(
             &item,

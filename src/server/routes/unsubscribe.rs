@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::tracking::{link_lead, verified};
+use crate::engine::CommandResult;
 use crate::model::*;
 use crate::sequences::{TokenClaims, TokenKind};
 use crate::server::metrics::Metrics;
 use crate::server::state::ServerState;
-use crate::store::StoreResult;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -52,8 +52,8 @@ fn expired() -> Response {
 fn link_target(
     state: &ServerState,
     claims: &TokenClaims,
-) -> StoreResult<Option<(Option<OutboxItem>, String)>> {
-    let item = state.engine().store().get::<OutboxItem>(&claims.id)?;
+) -> CommandResult<Option<(Option<OutboxItem>, String)>> {
+    let item = state.engine().outbox_item(&claims.id)?;
     let email = match &item {
         Some(item) => Some(link_lead(item, claims)),
         None => claims.email.clone(),
@@ -100,35 +100,6 @@ pub async fn show(State(state): State<ServerState>, Path(token): Path<String>) -
     page_get(&state, &token).await
 }
 
-/// The accounts an unsubscribe applies to: the sending account, else every
-/// account that knows the address (the email may predate a data reset).
-fn accounts_for(
-    state: &ServerState,
-    item: Option<&OutboxItem>,
-    email: &str,
-) -> StoreResult<Vec<String>> {
-    let store = state.engine().store();
-    if let Some(item) = item {
-        return Ok(vec![item.account.clone()]);
-    }
-    let prefix = crate::store::keys::KeyBuf::new()
-        .text(&normalize_email(email))
-        .into_prefix();
-    let mut accounts: Vec<String> = store
-        .by_index::<Lead>(crate::store::Index::LeadsByEmail, &prefix, false)
-        .map(|lead| lead.map(|l| l.account))
-        .collect::<StoreResult<_>>()?;
-    if accounts.is_empty() {
-        accounts = store
-            .iter::<Account>()
-            .map(|a| a.map(|a| a.name))
-            .collect::<StoreResult<_>>()?;
-    }
-    accounts.sort();
-    accounts.dedup();
-    Ok(accounts)
-}
-
 pub async fn one_click(State(state): State<ServerState>, Path(token): Path<String>) -> Response {
     let claims = match verified(&state, &token, TokenKind::Unsubscribe) {
         Ok(c) => c,
@@ -138,7 +109,7 @@ pub async fn one_click(State(state): State<ServerState>, Path(token): Path<Strin
         let Some((item, email)) = target else {
             return Ok(None);
         };
-        let accounts = accounts_for(&state, item.as_ref(), &email)?;
+        let accounts = state.engine().unsubscribe_accounts(item.as_ref(), &email)?;
         Ok(Some((email, accounts)))
     });
     let (email, accounts) = match looked_up {
