@@ -18,6 +18,8 @@ pub enum Rejection {
     UnknownAccount,
     NotConfigured,
     StoreFailure,
+    /// The webhook queue is full (the writer is far behind).
+    Behind,
 }
 
 impl Rejection {
@@ -32,6 +34,7 @@ impl Rejection {
             Rejection::UnknownAccount => "unknown_account",
             Rejection::NotConfigured => "not_configured",
             Rejection::StoreFailure => "store_failure",
+            Rejection::Behind => "behind",
         }
     }
 }
@@ -124,6 +127,7 @@ impl Metrics {
                 Rejection::UnknownAccount,
                 Rejection::NotConfigured,
                 Rejection::StoreFailure,
+                Rejection::Behind,
             ] {
                 let value = all.get(&why).copied().unwrap_or(0);
                 let _ = writeln!(

@@ -118,18 +118,6 @@ pub struct Delivery {
     pub changes: Option<RecordChanges>,
 }
 
-impl Delivery {
-    /// The JSON kept in the queue: the payloads' `secret_key` is checked
-    /// already and is not kept.
-    fn to_queue_json(&self) -> Result<String, serde_json::Error> {
-        let mut kept = self.clone();
-        for payload in kept.changes.iter_mut().flat_map(|c| &mut c.payloads) {
-            payload.secret_key = None;
-        }
-        serde_json::to_string(&kept)
-    }
-}
-
 pub struct Job {
     delivery: Delivery,
     /// May be queued and answered before it is applied.
@@ -155,6 +143,10 @@ pub enum Accepted {
     Queued,
 }
 
+/// Most deliveries queued at once (about 1.5 KB each on disk); past it a
+/// delivery that would queue is refused with a retry-later answer, so a
+/// writer that cannot keep up for hours does not fill the disk.
+const MAX_QUEUED: u64 = 1_000_000;
 /// Most jobs written in one batch.
 const MAX_BATCH: usize = 2048;
 /// Batches in the stages at once: one in each, so the events stage of the
@@ -211,6 +203,10 @@ pub enum IngestError {
     Closed,
     #[error("cannot store the event: {0}")]
     Store(String),
+    /// The queue is full: the writer is far behind, the sender should retry
+    /// later.
+    #[error("{MAX_QUEUED} webhook deliveries are queued already; retry later")]
+    Behind,
 }
 
 impl Ingest {
@@ -219,7 +215,7 @@ impl Ingest {
     /// caller that cannot wait for the queue may drop the task: what is
     /// queued stays in the store for the next start).
     pub fn start(engine: Engine, metrics: Arc<Metrics>) -> (Ingest, tokio::task::JoinHandle<()>) {
-        Self::start_gated(engine, metrics, None)
+        Self::start_gated(engine, metrics, None, MAX_QUEUED)
     }
 
     /// A writer whose stages wait until `true` is sent on the returned
@@ -234,8 +230,22 @@ impl Ingest {
         tokio::task::JoinHandle<()>,
         tokio::sync::watch::Sender<bool>,
     ) {
+        Self::start_held_queueing(engine, metrics, MAX_QUEUED)
+    }
+
+    /// [`start_held`](Self::start_held) with a smaller queue.
+    #[cfg(test)]
+    fn start_held_queueing(
+        engine: Engine,
+        metrics: Arc<Metrics>,
+        max_queued: u64,
+    ) -> (
+        Ingest,
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Sender<bool>,
+    ) {
         let (open, gate) = tokio::sync::watch::channel(false);
-        let (ingest, task) = Self::start_gated(engine, metrics, Some(gate));
+        let (ingest, task) = Self::start_gated(engine, metrics, Some(gate), max_queued);
         (ingest, task, open)
     }
 
@@ -243,10 +253,12 @@ impl Ingest {
         engine: Engine,
         metrics: Arc<Metrics>,
         gate: Option<tokio::sync::watch::Receiver<bool>>,
+        max_queued: u64,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(writer(engine, metrics, stats.clone(), rx, gate));
+        let limits = Limits { gate, max_queued };
+        let task = tokio::spawn(writer(engine, metrics, stats.clone(), rx, limits));
         (Ingest { tx, stats }, task)
     }
 
@@ -295,13 +307,20 @@ impl Ingest {
             .map_err(|_| IngestError::Closed)?;
         match wait.await {
             Ok(Ok(accepted)) => Ok(accepted),
-            Ok(Err(message)) => Err(IngestError::Store(message)),
+            Ok(Err(Refusal::Failed(message))) => Err(IngestError::Store(message)),
+            Ok(Err(Refusal::Behind)) => Err(IngestError::Behind),
             Err(_) => Err(IngestError::Closed),
         }
     }
 }
 
-type Answer = oneshot::Sender<Result<Accepted, String>>;
+type Answer = oneshot::Sender<Result<Accepted, Refusal>>;
+
+/// Why the writer did not take a job.
+enum Refusal {
+    Failed(String),
+    Behind,
+}
 
 /// A batch on its way through the stages: deliveries answered when applied,
 /// or taken from the queue (no one waits; removed from the queue once
@@ -312,6 +331,13 @@ struct Work {
     queued: Vec<String>,
     /// Held until the records stage is done with the batch.
     slot: OwnedSemaphorePermit,
+}
+
+/// How the writer is started: a gate its stages wait behind (tests), and
+/// how many deliveries may be queued.
+struct Limits {
+    gate: Option<tokio::sync::watch::Receiver<bool>>,
+    max_queued: u64,
 }
 
 /// What the writer's tasks share about the queue.
@@ -352,7 +378,7 @@ async fn writer(
     metrics: Arc<Metrics>,
     stats: Arc<WriterStats>,
     mut rx: mpsc::Receiver<Job>,
-    gate: Option<tokio::sync::watch::Receiver<bool>>,
+    Limits { gate, max_queued }: Limits,
 ) {
     let store = engine.store().clone();
     let queue = Arc::new(QueueState {
@@ -426,6 +452,15 @@ async fn writer(
             };
             let _ = to_events.send(work(now, slot));
         }
+        let queued = stats.queued_now.load(Ordering::Relaxed);
+        let later = if queued + later.len() as u64 > max_queued {
+            for job in later {
+                let _ = job.done.send(Err(Refusal::Behind));
+            }
+            Vec::new()
+        } else {
+            later
+        };
         if !later.is_empty() {
             let first = next_seq;
             next_seq += later.len() as u64;
@@ -530,7 +565,7 @@ fn queue_records(
             Ok(QueuedDelivery {
                 seq,
                 received_at,
-                delivery: delivery.to_queue_json()?,
+                delivery: serde_json::to_string(delivery)?,
             })
         })
         .collect()
@@ -857,7 +892,7 @@ fn answer_failure(answers: Vec<Answer>, message: &str) {
     }
     tracing::error!(error = %message, "cannot store incoming events");
     for done in answers {
-        let _ = done.send(Err(message.to_string()));
+        let _ = done.send(Err(Refusal::Failed(message.to_string())));
     }
 }
 
@@ -1102,6 +1137,7 @@ body = "Following up."
         };
         let payload = crate::server::routes::webhooks::parse::parse(&serde_json::json!({
             "event_type": "EMAIL_REPLY", "campaign_id": 7, "sl_email_lead_id": 42,
+            "secret_key": "s3cret",
             "sl_lead_email": email, "from_email": "rep@acme.example",
             "stats_id": format!("st{n}"), "subject": "Re: Hello",
             "sent_message": {"message_id": format!("<sent{n}@acme.example>"),
@@ -1219,11 +1255,10 @@ body = "Following up."
         );
         let email = "dana@lead.example";
         let enrollment = enrolled(&engine, email);
-        // Reply 1 was queued by a daemon that stopped before applying it,
-        // with the payload's secret as the route saw it.
-        let mut left = reply_delivery(email, 1);
-        left.changes.as_mut().expect("changes").payloads[0].secret_key = Some("s3cret".into());
-        let planted = queue_records(&[left], 7, start).expect("encoded");
+        // Reply 1 was queued by a daemon that stopped before applying it.
+        // Its payload came with the webhook secret, which a read payload
+        // does not keep, so neither does the queue.
+        let planted = queue_records(&[reply_delivery(email, 1)], 7, start).expect("encoded");
         assert!(
             !planted[0].delivery.contains("s3cret"),
             "the secret is not kept"
@@ -1344,6 +1379,53 @@ body = "Following up."
             .expect("writer");
         assert!(queue_is_empty(engine.store()));
         assert_eq!(engine.event_count().expect("count"), 4001);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_with_retry_later_and_takes_deliveries_again_once_applied() {
+        let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
+        let engine = Engine::new(
+            Store::temporary().expect("store"),
+            Arc::new(FakeClock::new(start)),
+        );
+        let email = "dana@lead.example";
+        let planted = queue_records(&[reply_delivery(email, 1)], 0, start).expect("encoded");
+        engine.store().append(&planted).expect("planted");
+        let (ingest, writer, open) =
+            Ingest::start_held_queueing(engine.clone(), Arc::new(Metrics::default()), 2);
+        let Delivery { events, changes } = reply_delivery(email, 2);
+        assert_eq!(
+            ingest
+                .submit_or_queue(events, changes)
+                .await
+                .expect("queued"),
+            Accepted::Queued
+        );
+        let Delivery { events, changes } = reply_delivery(email, 3);
+        let refused = ingest.submit_or_queue(events, changes).await;
+        assert!(matches!(refused, Err(IngestError::Behind)), "{refused:?}");
+        assert_eq!(
+            engine.store().count::<QueuedDelivery>(),
+            2,
+            "the refused one is not kept"
+        );
+
+        open.send(true).expect("the stages wait");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !queue_is_empty(engine.store()) {
+            assert!(Instant::now() < deadline, "the queue was not applied");
+            tokio::task::yield_now().await;
+        }
+        // The sender's retry is taken.
+        let Delivery { events, changes } = reply_delivery(email, 3);
+        let retried = ingest
+            .submit_or_queue(events, changes)
+            .await
+            .expect("taken");
+        assert_eq!(retried, Accepted::Applied(Outcome { fresh: 1, known: 0 }));
+        drop(ingest);
+        writer.await.expect("the writer ends");
+        assert_eq!(engine.event_count().expect("count"), 3);
     }
 
     #[test]

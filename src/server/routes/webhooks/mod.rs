@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::json_error;
-use crate::server::ingest::Accepted;
+use crate::server::ingest::{Accepted, IngestError};
 use crate::server::limits::{MAX_WEBHOOK_BODY, secrets_match};
 use crate::server::metrics::{Metrics, Rejection};
 use crate::server::state::ServerState;
@@ -263,6 +263,19 @@ async fn handle(
         Err(e) => {
             if let Some(id) = request_id.as_deref().filter(|_| !repeated) {
                 state.forget_delivery(id);
+            }
+            if matches!(e, IngestError::Behind) {
+                let mut answer = refuse(
+                    &state,
+                    Rejection::Behind,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &e.to_string(),
+                );
+                answer.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("60"),
+                );
+                return answer;
             }
             refuse(
                 &state,

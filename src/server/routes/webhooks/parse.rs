@@ -96,7 +96,6 @@ pub struct NewCategory {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
     pub event: SmartleadEvent,
-    pub secret_key: Option<String>,
     pub campaign_id: Option<i64>,
     pub campaign_name: Option<String>,
     pub campaign_status: Option<String>,
@@ -633,7 +632,6 @@ pub fn read(v: &RawPayload<'_>) -> Result<Payload, PayloadError> {
     };
     let payload = Payload {
         event,
-        secret_key: v.secret_key.text(),
         campaign_id: v.campaign_id.int("campaign_id")?,
         campaign_name: v.campaign_name.text(),
         campaign_status: v.campaign_status.text().or_else(|| v.status.text()),
