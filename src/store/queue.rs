@@ -52,17 +52,21 @@ impl Store {
         }
     }
 
-    /// Removes the records at `keys` (absent ones are skipped).
-    pub fn remove_all<R: Record>(&self, keys: &[String]) -> StoreResult<()> {
+    /// Removes the records at `keys`; how many were there (absent ones are
+    /// skipped, so a key removed twice counts once).
+    pub fn remove_all<R: Record>(&self, keys: &[String]) -> StoreResult<usize> {
         debug_assert!(R::KIND.indexes().is_empty(), "{:?} has indexes", R::KIND);
         let tree = self.tree(R::KIND);
+        let mut removed = 0;
         for key in keys {
-            tree.remove(key.as_bytes())?;
+            if tree.remove_existing(key.as_bytes())? {
+                removed += 1;
+            }
         }
         self.inner
             .writes
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
-        Ok(())
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        Ok(removed)
     }
 }
 
@@ -104,9 +108,14 @@ mod tests {
             store.last::<QueuedDelivery>().expect("last"),
             Some(queued(11))
         );
-        store
+        let removed = store
             .remove_all::<QueuedDelivery>(&[QueuedDelivery::key_for(9), "absent".into()])
             .expect("remove");
+        assert_eq!(removed, 1);
         assert_eq!(store.count::<QueuedDelivery>(), 2);
+        let again = store
+            .remove_all::<QueuedDelivery>(&[QueuedDelivery::key_for(9)])
+            .expect("remove");
+        assert_eq!(again, 0, "a key removed twice counts once");
     }
 }

@@ -127,6 +127,22 @@ impl Tree {
         }
     }
 
+    /// Removes `key`; whether it was there. Exact on sled, where two
+    /// removers of one key see one `true`; on Postgres a read and a delete.
+    pub(crate) fn remove_existing(&self, key: &[u8]) -> StoreResult<bool> {
+        match &self.inner {
+            Inner::Sled(t) => t
+                .remove(key)
+                .map(|old| old.is_some())
+                .map_err(|e| self.sled_err(e)),
+            Inner::Pg(t) => {
+                let existed = t.get(key)?.is_some();
+                t.remove(key)?;
+                Ok(existed)
+            }
+        }
+    }
+
     /// Writes `new` at `key` only if the tree still holds `old` there (None:
     /// absent). False when someone else wrote it first.
     pub(crate) fn compare_and_swap(

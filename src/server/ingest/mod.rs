@@ -178,7 +178,8 @@ pub struct WriterStats {
     pub flush_nanos: AtomicU64,
     /// Deliveries answered from the queue, before being applied.
     pub queued_total: AtomicU64,
-    /// Deliveries in the queue now (answered, not yet applied).
+    /// Deliveries in the queue now (answered, not yet applied and
+    /// removed); see `queue_is_empty`.
     pub queued_now: AtomicU64,
 }
 
@@ -354,13 +355,23 @@ struct QueueState {
 
 /// Whether any delivery is queued (answered, not yet applied and removed).
 /// While one is, new ones queue behind it, so deliveries apply in the order
-/// they arrived. Asked of the store rather than kept in a counter, so a
-/// retried or crashed batch can never leave a count that is wrong.
-fn queue_is_empty(store: &Store) -> bool {
-    store
-        .first_after::<QueuedDelivery>(None, 1)
-        .map(|first| first.is_empty())
-        .unwrap_or(false)
+/// they arrived. A count kept exact (counted up per append, down per key a
+/// removal found, so a batch read twice after a retry counts once) rather
+/// than a look at the queue's first key: a queue's tree keeps the pages its
+/// removed keys were on, and a scan from its start walks them all.
+fn queue_is_empty(stats: &WriterStats) -> bool {
+    stats.queued_now.load(Ordering::SeqCst) == 0
+}
+
+/// Counts `removed` deliveries out of the queue.
+fn dequeued(stats: &WriterStats, removed: usize) {
+    // Saturating: a process applying a queue it did not count (see
+    // `apply_queue`) starts from zero.
+    let _ = stats
+        .queued_now
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            Some(n.saturating_sub(removed as u64))
+        });
 }
 
 /// A batch past the events stage, on its way to the records stage.
@@ -388,7 +399,7 @@ async fn writer(
     });
     stats
         .queued_now
-        .store(store.count::<QueuedDelivery>() as u64, Ordering::Relaxed);
+        .store(store.count::<QueuedDelivery>() as u64, Ordering::SeqCst);
     let mut next_seq = match store.last::<QueuedDelivery>() {
         Ok(last) => last.map_or(0, |q| q.seq + 1),
         Err(e) => {
@@ -434,7 +445,7 @@ async fn writer(
         };
         // Jobs that may queue go through the stages too when the stages
         // have room and nothing is queued before them.
-        let (now, later) = if !later.is_empty() && queue_is_empty(&store) {
+        let (now, later) = if !later.is_empty() && queue_is_empty(&stats) {
             match slots.clone().try_acquire_owned() {
                 Ok(slot) => {
                     let all: Vec<Job> = now.into_iter().chain(later).collect();
@@ -452,7 +463,7 @@ async fn writer(
             };
             let _ = to_events.send(work(now, slot));
         }
-        let queued = stats.queued_now.load(Ordering::Relaxed);
+        let queued = stats.queued_now.load(Ordering::SeqCst);
         let later = if queued + later.len() as u64 > max_queued {
             for job in later {
                 let _ = job.done.send(Err(Refusal::Behind));
@@ -533,7 +544,7 @@ async fn enqueue(
         answer_failure(answers, &message);
         return;
     }
-    stats.queued_now.fetch_add(count, Ordering::Relaxed);
+    stats.queued_now.fetch_add(count, Ordering::SeqCst);
     Metrics::add(&stats.queued_total, count);
     queue.wake.notify_one();
     let (store, stats) = (store.clone(), stats.clone());
@@ -600,14 +611,6 @@ async fn events_stage(
                         return;
                     };
                     cursor = None;
-                    let store = engine.store().clone();
-                    stats.queued_now.store(
-                        stage
-                            .run(move || store.count::<QueuedDelivery>())
-                            .await
-                            .unwrap_or(0) as u64,
-                        Ordering::Relaxed,
-                    );
                     drop(all);
                 }
                 let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -618,7 +621,8 @@ async fn events_stage(
                 if let Some(work) = next_answered(&mut from_writer, &mut writer_open) {
                     drop(slot);
                     work
-                } else if let Some(work) = next_from_queue(&engine, &stage, &mut cursor, slot).await
+                } else if let Some(work) =
+                    next_from_queue(&engine, &stats, &stage, &mut cursor, slot).await
                 {
                     work
                 } else if writer_open {
@@ -630,12 +634,7 @@ async fn events_stage(
                         () = queue.wake.notified() => continue,
                     }
                 } else {
-                    let store = engine.store().clone();
-                    if stage
-                        .run(move || queue_is_empty(&store))
-                        .await
-                        .unwrap_or(true)
-                    {
+                    if queue_is_empty(&stats) {
                         return;
                     }
                     // Shutting down with deliveries still being applied or
@@ -701,13 +700,14 @@ fn next_answered(
 /// version could read it either, and it must not stop the queue.
 async fn next_from_queue(
     engine: &Engine,
+    stats: &Arc<WriterStats>,
     stage: &Arc<StageThread>,
     cursor: &mut Option<String>,
     slot: OwnedSemaphorePermit,
 ) -> Option<Work> {
-    let (store, after) = (engine.store().clone(), cursor.clone());
+    let (store, stats, after) = (engine.store().clone(), stats.clone(), cursor.clone());
     let read = stage
-        .run(move || read_queue(&store, after.as_deref()))
+        .run(move || read_queue(&store, &stats, after.as_deref()))
         .await;
     match read {
         Some(Ok((deliveries, keys))) if !keys.is_empty() => {
@@ -731,7 +731,11 @@ async fn next_from_queue(
 /// Up to a batch of queued deliveries after key `after`, with their keys.
 /// One that cannot be read is logged and removed: no later version could
 /// read it either, and it must not stop the queue.
-fn read_queue(store: &Store, after: Option<&str>) -> StoreResult<(Vec<Delivery>, Vec<String>)> {
+fn read_queue(
+    store: &Store,
+    stats: &WriterStats,
+    after: Option<&str>,
+) -> StoreResult<(Vec<Delivery>, Vec<String>)> {
     let records = store.first_after::<QueuedDelivery>(after, MAX_BATCH)?;
     let mut deliveries = Vec::with_capacity(records.len());
     let mut keys = Vec::with_capacity(records.len());
@@ -748,7 +752,7 @@ fn read_queue(store: &Store, after: Option<&str>) -> StoreResult<(Vec<Delivery>,
             }
         }
     }
-    store.remove_all::<QueuedDelivery>(&unreadable)?;
+    dequeued(stats, store.remove_all::<QueuedDelivery>(&unreadable)?);
     Ok((deliveries, keys))
 }
 
@@ -762,10 +766,11 @@ fn write_and_dequeue(
     queued: &[String],
 ) -> Result<Vec<Outcome>, String> {
     let outcomes = write_records(engine, stats, stored)?;
-    engine
+    let removed = engine
         .store()
         .remove_all::<QueuedDelivery>(queued)
         .map_err(|e| e.to_string())?;
+    dequeued(stats, removed);
     Ok(outcomes)
 }
 
@@ -777,11 +782,14 @@ fn write_and_dequeue(
 pub fn apply_queue(engine: &Engine) -> Result<usize, String> {
     let stats = WriterStats::default();
     let mut applied = 0;
+    let mut cursor: Option<String> = None;
     loop {
-        let (deliveries, keys) = read_queue(engine.store(), None).map_err(|e| e.to_string())?;
-        if keys.is_empty() {
+        let (deliveries, keys) =
+            read_queue(engine.store(), &stats, cursor.as_deref()).map_err(|e| e.to_string())?;
+        let Some(last) = keys.last() else {
             break;
-        }
+        };
+        cursor = Some(last.clone());
         let batch = store_batch(engine, &stats, deliveries)?;
         let stored = Stored {
             answers: Vec::new(),
@@ -844,12 +852,6 @@ async fn records_stage(
             }
         };
         if !queued.is_empty() {
-            let applied = queued.len() as u64;
-            let _ = stats
-                .queued_now
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    Some(n.saturating_sub(applied))
-                });
             // The events stage may be waiting for the last of the queue.
             queue.wake.notify_one();
         }
@@ -1296,7 +1298,7 @@ body = "Following up."
 
         open.send(true).expect("the stages wait");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !queue_is_empty(engine.store()) {
+        while engine.store().count::<QueuedDelivery>() != 0 {
             assert!(Instant::now() < deadline, "the queue was not applied");
             tokio::task::yield_now().await;
         }
@@ -1377,7 +1379,7 @@ body = "Following up."
             .await
             .expect("the writer applies the queue and ends")
             .expect("writer");
-        assert!(queue_is_empty(engine.store()));
+        assert!((engine.store().count::<QueuedDelivery>() == 0));
         assert_eq!(engine.event_count().expect("count"), 4001);
     }
 
@@ -1412,7 +1414,7 @@ body = "Following up."
 
         open.send(true).expect("the stages wait");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !queue_is_empty(engine.store()) {
+        while engine.store().count::<QueuedDelivery>() != 0 {
             assert!(Instant::now() < deadline, "the queue was not applied");
             tokio::task::yield_now().await;
         }
@@ -1455,7 +1457,7 @@ body = "Following up."
             })
             .collect();
         assert_eq!(message_ids(&engine, "acme/7:42"), order);
-        assert!(queue_is_empty(engine.store()));
+        assert!((engine.store().count::<QueuedDelivery>() == 0));
         assert_eq!(apply_queue(&engine), Ok(0), "applied once");
         assert_eq!(engine.event_count().expect("count"), 2);
     }
@@ -1493,7 +1495,7 @@ body = "Following up."
         );
         drop(ingest);
         writer.await.expect("the writer ends, the queue applied");
-        assert!(queue_is_empty(engine.store()));
+        assert!((engine.store().count::<QueuedDelivery>() == 0));
         assert!(
             engine
                 .store()

@@ -1,12 +1,15 @@
-//! A thread of its own for one stage of the webhook writer, below the
-//! request threads' priority.
+//! A thread of its own for one stage of the webhook writer, at the lowest
+//! priority.
 //!
-//! The writer's store work is what a burst of webhooks waits on; the
-//! request threads only parse, check and queue. Run at the same priority,
-//! a stage that cannot keep up takes the cores the requests need to be
-//! answered, and Smartlead times out and resends (more work). Below them
-//! (nice 10 on Linux), the requests are answered first and the stage uses
-//! every cycle they leave, which on an idle machine is all of them.
+//! When a burst outruns the stages, a request only parses, checks and
+//! queues its delivery (see the ingest module); the stages apply the queue
+//! afterwards. Run at the same priority, stages that cannot keep up take
+//! the cores the requests need to be answered, so the burst is answered
+//! more slowly and Smartlead times out and resends (more work). At nice 19
+//! (Linux) the requests are answered first and the stages use every cycle
+//! they leave, which on an idle machine is all of them. (Measured with
+//! `scripts/webhook-load.sh`: nice 10 still gave the stages enough of the
+//! two cores to cut the rate a burst was answered at by a fifth.)
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -17,7 +20,7 @@ use tokio::sync::oneshot;
 type Task = Box<dyn FnOnce() + Send>;
 
 /// How far below normal priority the stage threads run (Linux `nice`).
-const NICE: i32 = 10;
+const NICE: i32 = 19;
 
 pub struct StageThread {
     tasks: mpsc::Sender<Task>,
