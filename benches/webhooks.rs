@@ -261,7 +261,7 @@ fn main() {
         let clock: SharedClock = Arc::new(SystemClock);
         let engine = Engine::new(store.clone(), clock);
         let metrics = Arc::new(Metrics::default());
-        let (ingest, writer) = Ingest::start(engine.clone(), metrics.clone());
+        let (ingest, writer) = Ingest::start(engine.clone());
         let writer_stats = ingest.stats().clone();
         let shutdown = CancellationToken::new();
         let state = ServerState::new(ServerParts {
@@ -392,7 +392,7 @@ fn main() {
         println!(
             "  batches          {batches} ({:.0} events per batch, {} flushes)",
             Metrics::get(&writer_stats.events) as f64 / batches as f64,
-            Metrics::get(&metrics.flushes),
+            Metrics::get(&writer_stats.flushes),
         );
         let phase = |counter: &AtomicU64| per_event(Metrics::get(counter) as f64 / 1e9);
         println!(

@@ -235,7 +235,7 @@ pub async fn run(
     .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let sync = services.sync.clone();
     let scheduler = services.scheduler.clone();
-    let (ingest, writer) = Ingest::start(engine.clone(), metrics.clone());
+    let (ingest, writer) = Ingest::start(engine.clone());
     let state = ServerState::new(ServerParts {
         engine: engine.clone(),
         ingest,

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::config::{ConfigSources, FixedEnv, PlatformDirs, ResolveSecrets};
+use crate::ingest::apply;
 use crate::providers::gmail::mime::{self, Mailbox, ReplyDraft};
 use crate::providers::gmail::types::Message;
 use crate::sequences::template::{Template, unknown_variables};
-use crate::server::routes::webhooks::{apply, parse};
+use crate::server::routes::webhooks::parse;
 
 /// A fixed "now", so a replayed input always takes the same path.
 fn fixed_now() -> DateTime<Utc> {

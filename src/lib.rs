@@ -12,6 +12,7 @@ pub mod deliverability;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod outbox;

@@ -238,7 +238,7 @@ async fn an_account_with_an_unset_secret_is_set_aside_and_the_others_sync_and_se
 /// `GET /health` of a server over this engine and sync.
 async fn health_of(engine: &Engine, sync: &SyncEngine) -> serde_json::Value {
     let metrics = Arc::new(Metrics::default());
-    let (ingest, _writer) = Ingest::start(engine.clone(), metrics.clone());
+    let (ingest, _writer) = Ingest::start(engine.clone());
     let shutdown = CancellationToken::new();
     let state = ServerState::new(ServerParts {
         engine: engine.clone(),

@@ -429,7 +429,7 @@ fn a_reply_webhook_joins_the_gmail_copy_it_shares_message_ids_with() {
     }))
     .unwrap();
     let mut leads = outpost::engine::LeadChanges::default();
-    outpost::server::routes::webhooks::apply::apply(&engine, &mut leads, "sl", &payload).unwrap();
+    outpost::ingest::apply::apply(&engine, &mut leads, "sl", &payload).unwrap();
 
     let copy: Thread = store.get("gm/t1").unwrap().unwrap();
     assert_eq!(copy.merged_into.as_deref(), Some("sl/7:42"));

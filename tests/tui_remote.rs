@@ -417,7 +417,7 @@ async fn serve_on(addr: std::net::SocketAddr) -> CancellationToken {
     let store = outpost::store::Store::open(dir.path(), "daemon").unwrap();
     let engine = outpost::engine::Engine::new(store, Arc::new(SystemClock));
     let metrics = Arc::new(outpost::server::Metrics::default());
-    let (ingest, _writer) = outpost::server::Ingest::start(engine.clone(), metrics.clone());
+    let (ingest, _writer) = outpost::server::Ingest::start(engine.clone());
     let shutdown = CancellationToken::new();
     let state = ServerState::new(ServerParts {
         engine,

@@ -132,7 +132,7 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
     // Webhook deliveries a stopped daemon acknowledged and queued but had
     // not applied yet: this process holds the data dir now, so what it
     // reads includes them.
-    match crate::server::ingest::apply_queue(&engine) {
+    match crate::ingest::apply_queue(&engine) {
         Ok(0) => {}
         Ok(n) => {
             eprintln!("applied {n} webhook deliveries the daemon had queued before it stopped")

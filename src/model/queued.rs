@@ -5,7 +5,7 @@
 //! deliveries in order as it catches up and removes each once applied. So a
 //! burst is acknowledged at the speed of an append, and a crash between the
 //! two leaves the delivery here for the next start. The delivery itself is
-//! JSON (`server::ingest::Delivery`), so a queue left by one version of
+//! JSON (`ingest::Delivery`), so a queue left by one version of
 //! outpost is read by the next.
 
 use chrono::{DateTime, Utc};

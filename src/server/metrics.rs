@@ -43,15 +43,12 @@ impl Rejection {
 pub struct Metrics {
     pub webhook_requests: AtomicU64,
     pub webhook_duplicates: AtomicU64,
-    /// Events new to the store, from any route.
-    pub events_ingested: AtomicU64,
     pub opens: AtomicU64,
     pub clicks: AtomicU64,
     pub unsubscribes: AtomicU64,
     pub tracking_rejections: AtomicU64,
     pub api_requests: AtomicU64,
     pub api_unauthorized: AtomicU64,
-    pub flushes: AtomicU64,
     pub scheduler_ticks: AtomicU64,
     pub scheduler_tick_micros_total: AtomicU64,
     pub scheduler_tick_micros_last: AtomicU64,
@@ -96,12 +93,6 @@ impl Metrics {
             "outpost_webhook_requests_total",
             "Webhook deliveries received.",
             Self::get(&self.webhook_requests),
-        );
-        counter(
-            out,
-            "outpost_events_ingested_total",
-            "Email events new to the store (webhooks, tracking, unsubscribes).",
-            Self::get(&self.events_ingested),
         );
         counter(
             out,
@@ -172,12 +163,6 @@ impl Metrics {
             "outpost_api_unauthorized_total",
             "Engine API requests refused for a missing or wrong token.",
             Self::get(&self.api_unauthorized),
-        );
-        counter(
-            out,
-            "outpost_store_flushes_total",
-            "Group-commit flushes of the store.",
-            Self::get(&self.flushes),
         );
         counter(
             out,

@@ -3,13 +3,12 @@
 //! attaches to. Every write goes through the Engine and is on disk before
 //! the answer leaves (see [`ingest`]).
 
-pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod state;
 
-pub use ingest::Ingest;
+pub use crate::ingest::Ingest;
 pub use metrics::Metrics;
 pub use state::{ServerState, WebhookRoute};
 
@@ -63,7 +62,7 @@ impl DoorServer {
         let stop = CancellationToken::new();
         let metrics = std::sync::Arc::new(Metrics::default());
         // The API writes nothing through the webhook writer; it ends with the state.
-        let (ingest, _writer) = Ingest::start(engine.clone(), metrics.clone());
+        let (ingest, _writer) = Ingest::start(engine.clone());
         let state = ServerState::new(state::ServerParts {
             engine: engine.clone(),
             ingest,

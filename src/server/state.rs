@@ -9,10 +9,10 @@ use std::time::Instant;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::Ingest;
 use super::metrics::Metrics;
 use crate::config::{Config, ProviderSettings};
 use crate::engine::Engine;
+use crate::ingest::Ingest;
 use crate::sequences::{Scheduler, TrackingKey};
 use crate::sync::SyncEngine;
 

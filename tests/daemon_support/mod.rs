@@ -42,7 +42,7 @@ impl TestServer {
     /// the clock it was made with; `dir` lives as long as the server.
     pub async fn serve(engine: Engine, clock: FakeClock, dir: tempfile::TempDir) -> TestServer {
         let metrics = Arc::new(Metrics::default());
-        let (ingest, _writer) = Ingest::start(engine.clone(), metrics.clone());
+        let (ingest, _writer) = Ingest::start(engine.clone());
         let key = TrackingKey::from_bytes([42; 32]);
         let shutdown = CancellationToken::new();
         let state = ServerState::new(ServerParts {

@@ -95,7 +95,7 @@ pub async fn health(State(state): State<ServerState>) -> (StatusCode, Json<Healt
             needs_attention: Vec::new(),
             outbox: OutboxDepth::default(),
             scheduler_lag_secs: None,
-            events_ingested: Metrics::get(&state.metrics().events_ingested),
+            events_ingested: Metrics::get(&state.inner.ingest.stats().events_ingested),
             unsubscribes_pending_in_smartlead: 0,
             store,
         };
@@ -125,7 +125,7 @@ pub async fn health(State(state): State<ServerState>) -> (StatusCode, Json<Healt
         needs_attention,
         outbox: state.engine().outbox_counts().into(),
         scheduler_lag_secs: scheduler_lag(&state),
-        events_ingested: Metrics::get(&state.metrics().events_ingested),
+        events_ingested: Metrics::get(&state.inner.ingest.stats().events_ingested),
         unsubscribes_pending_in_smartlead: state.engine().pending_unsubscribes(),
         store,
     };

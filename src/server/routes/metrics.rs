@@ -48,6 +48,21 @@ pub fn render(state: &ServerState) -> String {
         let _ = writeln!(out, "outpost_scheduler_lag_seconds {lag}");
     }
     let writer = state.inner.ingest.stats();
+    for (name, help, value) in [
+        (
+            "outpost_events_ingested_total",
+            "Email events new to the store (webhooks, tracking, unsubscribes).",
+            &writer.events_ingested,
+        ),
+        (
+            "outpost_store_flushes_total",
+            "Group-commit flushes of the store.",
+            &writer.flushes,
+        ),
+    ] {
+        describe(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", Metrics::get(value));
+    }
     describe(
         &mut out,
         "outpost_ingest_batches_total",

@@ -5,9 +5,8 @@
 //! payload's `secret_key` (401), event type and required fields (422). Only
 //! then is anything written, and the 2xx leaves after the store is flushed:
 //! `200` with the count of new events once applied, or `202` once queued
-//! when the writer is behind (see `server::ingest`).
+//! when the writer is behind (see `crate::ingest`).
 
-pub mod apply;
 pub mod parse;
 
 use axum::body::{Body, Bytes};
@@ -20,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::json_error;
-use crate::server::ingest::{Accepted, IngestError};
+use crate::ingest::apply;
+use crate::ingest::{Accepted, IngestError};
 use crate::server::limits::{MAX_WEBHOOK_BODY, secrets_match};
 use crate::server::metrics::{Metrics, Rejection};
 use crate::server::state::ServerState;
@@ -218,7 +218,7 @@ async fn handle(
     let repeated = request_id
         .as_deref()
         .is_some_and(|id| !state.first_delivery(id));
-    let changes = crate::server::ingest::RecordChanges::new(account.clone(), payloads);
+    let changes = crate::ingest::RecordChanges::new(account.clone(), payloads);
     match state
         .inner
         .ingest

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::parse::{MessagePart, Payload, SmartleadEvent};
+use super::payload::{MessagePart, Payload, SmartleadEvent};
 use crate::conversation::smartlead::{SmartleadConversation, SmartleadItem, body_text};
 use crate::engine::{Engine, LeadChanges, LeadEdit, PayloadLead, reply_subject, snippet};
 use crate::model::*;
@@ -209,7 +209,7 @@ fn upsert_lead(
 fn resolve_category(
     engine: &Engine,
     account: &str,
-    new: &super::parse::NewCategory,
+    new: &super::payload::NewCategory,
 ) -> StoreResult<Category> {
     let known = engine
         .categories(account)
@@ -513,7 +513,7 @@ mod tests {
         if let Some(at) = at {
             v["event_timestamp"] = at.into();
         }
-        super::super::parse::parse(&v).expect("payload")
+        crate::server::routes::webhooks::parse::parse(&v).expect("payload")
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! 2. **records**: the payloads' record changes (a batch's replies are
 //!    grouped by conversation; each thread is read and moved once, with its
 //!    new messages, in one transaction that lands only if the thread did
-//!    not change meanwhile, see `webhooks::apply::PendingReplies`), then
+//!    not change meanwhile, see `apply::PendingReplies`), then
 //!    every changed lead (last events moved; swapped in alone unless its
 //!    index entries move, see `store/each.rs`), then the sequences'
 //!    reactions.
@@ -43,6 +43,8 @@
 //! sequences react only to new events, as a reaction must happen once (a
 //! rep may have resumed an enrollment since).
 
+pub mod apply;
+pub mod payload;
 mod stage_thread;
 
 use std::collections::HashSet;
@@ -56,18 +58,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::metrics::Metrics;
 use crate::engine::{Engine, LeadChanges};
 use crate::model::{EmailEvent, QueuedDelivery};
-use crate::server::routes::webhooks::apply::{PendingReplies, apply_into};
-use crate::server::routes::webhooks::parse::Payload;
 use crate::store::{Store, StoreResult};
+use apply::{PendingReplies, apply_into};
+use payload::Payload;
 use stage_thread::StageThread;
 
 /// The record changes that must happen with a job's events: the webhook
 /// payloads they came in (a reply's thread and message, a lead first heard
 /// of, a category). A plain value, so a job can be queued, logged, compared
-/// and replayed; the writer applies it with `webhooks::apply`, which puts
+/// and replayed; the writer applies it with [`apply`], which puts
 /// lead changes into the batch's map of changed leads (stored together) and
 /// writes other records directly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +177,10 @@ pub struct WriterStats {
     pub react_nanos: AtomicU64,
     /// Waiting for the flush (overlaps the next batch's writes).
     pub flush_nanos: AtomicU64,
+    /// Flushes that answered batches (group commits).
+    pub flushes: AtomicU64,
+    /// Events new to the store.
+    pub events_ingested: AtomicU64,
     /// Deliveries answered from the queue, before being applied.
     pub queued_total: AtomicU64,
     /// Deliveries in the queue now (answered, not yet applied and
@@ -185,8 +190,17 @@ pub struct WriterStats {
 
 impl WriterStats {
     fn add(&self, counter: &AtomicU64, since: Instant) {
-        Metrics::add(counter, since.elapsed().as_nanos() as u64);
+        add(counter, since.elapsed().as_nanos() as u64);
     }
+
+    /// A counter's value now.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
 }
 /// Jobs waiting for the writer before handlers are made to wait to enqueue.
 const QUEUE: usize = 16 * 1024;
@@ -215,8 +229,8 @@ impl Ingest {
     /// the jobs handed to it are answered and the queue is applied (a
     /// caller that cannot wait for the queue may drop the task: what is
     /// queued stays in the store for the next start).
-    pub fn start(engine: Engine, metrics: Arc<Metrics>) -> (Ingest, tokio::task::JoinHandle<()>) {
-        Self::start_gated(engine, metrics, None, MAX_QUEUED)
+    pub fn start(engine: Engine) -> (Ingest, tokio::task::JoinHandle<()>) {
+        Self::start_gated(engine, None, MAX_QUEUED)
     }
 
     /// A writer whose stages wait until `true` is sent on the returned
@@ -225,20 +239,18 @@ impl Ingest {
     #[cfg(test)]
     fn start_held(
         engine: Engine,
-        metrics: Arc<Metrics>,
     ) -> (
         Ingest,
         tokio::task::JoinHandle<()>,
         tokio::sync::watch::Sender<bool>,
     ) {
-        Self::start_held_queueing(engine, metrics, MAX_QUEUED)
+        Self::start_held_queueing(engine, MAX_QUEUED)
     }
 
     /// [`start_held`](Self::start_held) with a smaller queue.
     #[cfg(test)]
     fn start_held_queueing(
         engine: Engine,
-        metrics: Arc<Metrics>,
         max_queued: u64,
     ) -> (
         Ingest,
@@ -246,20 +258,19 @@ impl Ingest {
         tokio::sync::watch::Sender<bool>,
     ) {
         let (open, gate) = tokio::sync::watch::channel(false);
-        let (ingest, task) = Self::start_gated(engine, metrics, Some(gate), max_queued);
+        let (ingest, task) = Self::start_gated(engine, Some(gate), max_queued);
         (ingest, task, open)
     }
 
     fn start_gated(
         engine: Engine,
-        metrics: Arc<Metrics>,
         gate: Option<tokio::sync::watch::Receiver<bool>>,
         max_queued: u64,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let limits = Limits { gate, max_queued };
-        let task = tokio::spawn(writer(engine, metrics, stats.clone(), rx, limits));
+        let task = tokio::spawn(writer(engine, stats.clone(), rx, limits));
         (Ingest { tx, stats }, task)
     }
 
@@ -386,7 +397,6 @@ struct Stored {
 
 async fn writer(
     engine: Engine,
-    metrics: Arc<Metrics>,
     stats: Arc<WriterStats>,
     mut rx: mpsc::Receiver<Job>,
     Limits { gate, max_queued }: Limits,
@@ -428,7 +438,6 @@ async fn writer(
     ));
     let records = tokio::spawn(records_stage(
         engine.clone(),
-        metrics,
         stats.clone(),
         queue.clone(),
         flush_slots.clone(),
@@ -545,7 +554,7 @@ async fn enqueue(
         return;
     }
     stats.queued_now.fetch_add(count, Ordering::SeqCst);
-    Metrics::add(&stats.queued_total, count);
+    add(&stats.queued_total, count);
     queue.wake.notify_one();
     let (store, stats) = (store.clone(), stats.clone());
     flushing.spawn(async move {
@@ -823,7 +832,6 @@ fn retry_queue_later(queue: &Arc<QueueState>) {
 /// answers the batch, overlapping the next batch's work.
 async fn records_stage(
     engine: Engine,
-    metrics: Arc<Metrics>,
     stats: Arc<WriterStats>,
     queue: Arc<QueueState>,
     flush_slots: Arc<Semaphore>,
@@ -862,7 +870,7 @@ async fn records_stage(
             answer_failure(answers, "the ingest writer stopped");
             continue;
         };
-        let (store, metrics, stats) = (engine.store().clone(), metrics.clone(), stats.clone());
+        let (store, stats) = (engine.store().clone(), stats.clone());
         flushing.spawn(async move {
             let started = Instant::now();
             let flushed = store.flush_async().await;
@@ -870,9 +878,9 @@ async fn records_stage(
             drop(flush_slot);
             match flushed {
                 Ok(()) => {
-                    Metrics::add(&metrics.flushes, 1);
+                    add(&stats.flushes, 1);
                     let fresh: usize = outcomes.iter().map(|o| o.fresh).sum();
-                    Metrics::add(&metrics.events_ingested, fresh as u64);
+                    add(&stats.events_ingested, fresh as u64);
                     for (done, outcome) in answers.into_iter().zip(outcomes) {
                         let _ = done.send(Ok(Accepted::Applied(outcome)));
                     }
@@ -912,8 +920,8 @@ fn store_batch(
     stats: &WriterStats,
     deliveries: Vec<Delivery>,
 ) -> Result<StoredBatch, String> {
-    Metrics::add(&stats.batches, 1);
-    Metrics::add(&stats.jobs, deliveries.len() as u64);
+    add(&stats.batches, 1);
+    add(&stats.jobs, deliveries.len() as u64);
     let mut changes = Vec::with_capacity(deliveries.len());
     let mut events = Vec::new();
     let mut spans = Vec::with_capacity(deliveries.len());
@@ -923,7 +931,7 @@ fn store_batch(
         events.extend(delivery.events);
         spans.push(start..events.len());
     }
-    Metrics::add(&stats.events, events.len() as u64);
+    add(&stats.events, events.len() as u64);
     let started = Instant::now();
     let fresh = engine.store_events(&events).map_err(|e| e.to_string())?;
     stats.add(&stats.store_nanos, started);
@@ -1042,8 +1050,7 @@ mod tests {
             Store::temporary().expect("store"),
             Arc::new(FakeClock::new(start)),
         );
-        let metrics = Arc::new(Metrics::default());
-        let (ingest, writer) = Ingest::start(engine.clone(), metrics.clone());
+        let (ingest, writer) = Ingest::start(engine.clone());
         let mut handles = Vec::new();
         for n in 0..200u32 {
             let ingest = ingest.clone();
@@ -1079,8 +1086,8 @@ mod tests {
             assert_eq!(lead.last_event, Some(EventType::EmailOpened), "{email}");
         }
         let stats = ingest.stats().clone();
-        assert_eq!(Metrics::get(&stats.jobs), 200);
-        assert!(Metrics::get(&metrics.flushes) >= 1);
+        assert_eq!(WriterStats::get(&stats.jobs), 200);
+        assert!(WriterStats::get(&stats.flushes) >= 1);
         drop(ingest);
         writer
             .await
@@ -1151,8 +1158,7 @@ body = "Following up."
         .expect("payload");
         let now = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
         let event =
-            crate::server::routes::webhooks::apply::event_for("acme", &payload, || "d".into(), now)
-                .expect("a reply is an event");
+            apply::event_for("acme", &payload, || "d".into(), now).expect("a reply is an event");
         Delivery {
             changes: Some(RecordChanges::new("acme", vec![payload])),
             events: vec![event],
@@ -1267,8 +1273,7 @@ body = "Following up."
         );
         engine.store().append(&planted).expect("planted");
 
-        let metrics = Arc::new(Metrics::default());
-        let (ingest, writer, open) = Ingest::start_held(engine.clone(), metrics);
+        let (ingest, writer, open) = Ingest::start_held(engine.clone());
         // The stages are held: with something queued, new deliveries queue
         // behind it and are answered once on disk.
         for n in [2, 3] {
@@ -1294,7 +1299,7 @@ body = "Following up."
                 .expect("get")
                 .is_none()
         );
-        assert_eq!(Metrics::get(&ingest.stats().queued_now), 3);
+        assert_eq!(WriterStats::get(&ingest.stats().queued_now), 3);
 
         open.send(true).expect("the stages wait");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1330,8 +1335,8 @@ body = "Following up."
             crate::model::EnrollmentState::Paused,
             "the queued reply paused it"
         );
-        assert_eq!(Metrics::get(&ingest.stats().queued_now), 0);
-        assert_eq!(Metrics::get(&ingest.stats().queued_total), 2);
+        assert_eq!(WriterStats::get(&ingest.stats().queued_now), 0);
+        assert_eq!(WriterStats::get(&ingest.stats().queued_total), 2);
         assert!(engine.store().verify_indexes().expect("verify").is_empty());
         drop(ingest);
         writer.await.expect("the writer ends");
@@ -1352,8 +1357,7 @@ body = "Following up."
         let planted =
             queue_records(&[reply_delivery("lead0@lead.example", 0)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
-        let (ingest, writer, open) =
-            Ingest::start_held(engine.clone(), Arc::new(Metrics::default()));
+        let (ingest, writer, open) = Ingest::start_held(engine.clone());
         let sends: Vec<_> = (1..=4000u32)
             .map(|n| {
                 let ingest = ingest.clone();
@@ -1393,8 +1397,7 @@ body = "Following up."
         let email = "dana@lead.example";
         let planted = queue_records(&[reply_delivery(email, 1)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
-        let (ingest, writer, open) =
-            Ingest::start_held_queueing(engine.clone(), Arc::new(Metrics::default()), 2);
+        let (ingest, writer, open) = Ingest::start_held_queueing(engine.clone(), 2);
         let Delivery { events, changes } = reply_delivery(email, 2);
         assert_eq!(
             ingest
@@ -1472,8 +1475,7 @@ body = "Following up."
         let planted =
             queue_records(&[reply_delivery("dana@lead.example", 1)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
-        let (ingest, writer, open) =
-            Ingest::start_held(engine.clone(), Arc::new(Metrics::default()));
+        let (ingest, writer, open) = Ingest::start_held(engine.clone());
         let unsubscribe = {
             let ingest = ingest.clone();
             tokio::spawn(async move {
@@ -1513,7 +1515,7 @@ body = "Following up."
                 DateTime::from_timestamp(1_770_000_000, 0).expect("time"),
             )),
         );
-        let (ingest, _writer) = Ingest::start(engine.clone(), Arc::new(Metrics::default()));
+        let (ingest, _writer) = Ingest::start(engine.clone());
         let failing = RecordChanges {
             fail: Some("disk full"),
             ..create_lead("a@x.example")
