@@ -1240,6 +1240,15 @@ body = "Following up."
         assert_eq!(again, thread);
     }
 
+    /// Waits (at most 30 s) until the writer has applied the whole queue.
+    async fn until_queue_applied(engine: &Engine) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while engine.store().count::<QueuedDelivery>() != 0 {
+            assert!(Instant::now() < deadline, "the queue was not applied");
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The thread's message ids, in the conversation's order.
     fn message_ids(engine: &Engine, thread: &str) -> Vec<String> {
         let prefix = crate::store::keys::KeyBuf::new().text(thread).into_prefix();
@@ -1302,11 +1311,7 @@ body = "Following up."
         assert_eq!(WriterStats::get(&ingest.stats().queued_now), 3);
 
         open.send(true).expect("the stages wait");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while engine.store().count::<QueuedDelivery>() != 0 {
-            assert!(Instant::now() < deadline, "the queue was not applied");
-            tokio::task::yield_now().await;
-        }
+        until_queue_applied(&engine).await;
         // Nothing queued: the next delivery is applied before its answer.
         let Delivery { events, changes } = reply_delivery(email, 4);
         let answer = ingest
@@ -1416,11 +1421,7 @@ body = "Following up."
         );
 
         open.send(true).expect("the stages wait");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while engine.store().count::<QueuedDelivery>() != 0 {
-            assert!(Instant::now() < deadline, "the queue was not applied");
-            tokio::task::yield_now().await;
-        }
+        until_queue_applied(&engine).await;
         // The sender's retry is taken.
         let Delivery { events, changes } = reply_delivery(email, 3);
         let retried = ingest

@@ -48,54 +48,41 @@ pub fn render(state: &ServerState) -> String {
         let _ = writeln!(out, "outpost_scheduler_lag_seconds {lag}");
     }
     let writer = state.inner.ingest.stats();
-    for (name, help, value) in [
+    for (name, kind, help, value) in [
         (
             "outpost_events_ingested_total",
+            "counter",
             "Email events new to the store (webhooks, tracking, unsubscribes).",
             &writer.events_ingested,
         ),
         (
             "outpost_store_flushes_total",
+            "counter",
             "Group-commit flushes of the store.",
             &writer.flushes,
         ),
+        (
+            "outpost_ingest_batches_total",
+            "counter",
+            "Batches of deliveries the webhook writer took (a flush answers each).",
+            &writer.batches,
+        ),
+        (
+            "outpost_ingest_queued_total",
+            "counter",
+            "Webhook deliveries answered 202 from the queue while the writer was behind.",
+            &writer.queued_total,
+        ),
+        (
+            "outpost_ingest_queued",
+            "gauge",
+            "Webhook deliveries queued and not yet applied.",
+            &writer.queued_now,
+        ),
     ] {
-        describe(&mut out, name, "counter", help);
+        describe(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {}", Metrics::get(value));
     }
-    describe(
-        &mut out,
-        "outpost_ingest_batches_total",
-        "counter",
-        "Batches of deliveries the webhook writer took (a flush answers each).",
-    );
-    let _ = writeln!(
-        out,
-        "outpost_ingest_batches_total {}",
-        Metrics::get(&writer.batches)
-    );
-    describe(
-        &mut out,
-        "outpost_ingest_queued_total",
-        "counter",
-        "Webhook deliveries answered 202 from the queue while the writer was behind.",
-    );
-    let _ = writeln!(
-        out,
-        "outpost_ingest_queued_total {}",
-        Metrics::get(&writer.queued_total)
-    );
-    describe(
-        &mut out,
-        "outpost_ingest_queued",
-        "gauge",
-        "Webhook deliveries queued and not yet applied.",
-    );
-    let _ = writeln!(
-        out,
-        "outpost_ingest_queued {}",
-        Metrics::get(&writer.queued_now)
-    );
     describe(
         &mut out,
         "outpost_ingest_stage_seconds_total",
