@@ -132,11 +132,12 @@ fn local_engine(config: &Config, store: Store, reach: Reach) -> CliResult<Engine
     // Webhook deliveries a stopped daemon acknowledged and queued but had
     // not applied yet: this process holds the data dir now, so what it
     // reads includes them.
-    match crate::ingest::apply_queue(&engine) {
+    let progress = |n: usize| {
+        eprint!("\rapplying the webhook deliveries the daemon queued before it stopped: {n}");
+    };
+    match crate::ingest::apply_queue(&engine, progress) {
         Ok(0) => {}
-        Ok(n) => {
-            eprintln!("applied {n} webhook deliveries the daemon had queued before it stopped")
-        }
+        Ok(_) => eprintln!(),
         Err(e) => {
             return Err(CliError::runtime(format!(
                 "cannot apply the webhook deliveries the daemon queued: {e}"

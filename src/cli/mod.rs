@@ -223,16 +223,18 @@ pub(crate) async fn run_tui(ctx: live::LiveContext) -> CliResult<()> {
     // Webhook deliveries a stopped daemon acknowledged and queued but had
     // not applied yet: this process holds the data dir now.
     let for_queue = ctx.engine.clone();
-    tokio::task::spawn_blocking(move || match crate::ingest::apply_queue(&for_queue) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            deliveries = n,
-            "applied the webhook deliveries the daemon had queued"
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot apply the webhook deliveries the daemon had queued")
-        }
-    });
+    tokio::task::spawn_blocking(
+        move || match crate::ingest::apply_queue(&for_queue, |_| {}) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "applied the webhook deliveries the daemon had queued"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply the webhook deliveries the daemon had queued")
+            }
+        },
+    );
     // Other outpost commands on this data dir go through this TUI meanwhile.
     let door = crate::server::DoorServer::start(
         &ctx.engine,

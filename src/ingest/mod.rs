@@ -786,9 +786,10 @@ fn write_and_dequeue(
 /// Applies every queued delivery now, in order, on the calling thread, and
 /// flushes: for a process that opens a data dir whose daemon stopped before
 /// it caught up (killed, or out of time at shutdown) and that runs no
-/// writer of its own, so what was acknowledged is there to read. Returns
+/// writer of its own, so what was acknowledged is there to read.
+/// `progress` hears how many are applied so far after each batch; returns
 /// how many were applied.
-pub fn apply_queue(engine: &Engine) -> Result<usize, String> {
+pub fn apply_queue(engine: &Engine, mut progress: impl FnMut(usize)) -> Result<usize, String> {
     let stats = WriterStats::default();
     let mut applied = 0;
     let mut cursor: Option<String> = None;
@@ -810,6 +811,7 @@ pub fn apply_queue(engine: &Engine) -> Result<usize, String> {
         };
         write_and_dequeue(engine, &stats, stored, &keys)?;
         applied += keys.len();
+        progress(applied);
     }
     if applied > 0 {
         engine.store().flush().map_err(|e| e.to_string())?;
@@ -1451,7 +1453,9 @@ body = "Following up."
             delivery: "{\"not\": \"a delivery\"}".into(),
         });
         engine.store().append(&planted).expect("planted");
-        assert_eq!(apply_queue(&engine), Ok(2));
+        let mut heard = Vec::new();
+        assert_eq!(apply_queue(&engine, |n| heard.push(n)), Ok(2));
+        assert_eq!(heard, [2], "one batch");
         let order: Vec<String> = (1..=2)
             .flat_map(|n| {
                 [
@@ -1462,7 +1466,7 @@ body = "Following up."
             .collect();
         assert_eq!(message_ids(&engine, "acme/7:42"), order);
         assert!((engine.store().count::<QueuedDelivery>() == 0));
-        assert_eq!(apply_queue(&engine), Ok(0), "applied once");
+        assert_eq!(apply_queue(&engine, |_| {}), Ok(0), "applied once");
         assert_eq!(engine.event_count().expect("count"), 2);
     }
 
