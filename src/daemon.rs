@@ -267,9 +267,13 @@ pub async fn run(
         Err(_) => tracing::warn!("requests still open at the deadline were dropped"),
         _ => {}
     }
-    // The server's state held the last ingest handle: the writer drains and ends.
+    // The server's state held the last ingest handle: the writer answers
+    // what it holds and applies its queue, as far as the time allows.
     if tokio::time::timeout(left(), writer).await.is_err() {
-        tracing::warn!("the event writer did not finish in time");
+        tracing::warn!(
+            "the webhook writer did not apply its whole queue in time; \
+             what is left stays queued and is applied at the next start"
+        );
     }
     services.stop(left()).await;
     engine.flush().await?;
