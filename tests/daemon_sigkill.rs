@@ -1,7 +1,9 @@
 //! The real `outpost --daemon` killed with SIGKILL in the middle of webhook
 //! load, three times, restarted on the same data dir each time: every webhook
 //! it answered 2xx is in the store afterwards (the small-scale version of
-//! `scripts/sigkill-under-load.sh`).
+//! `scripts/sigkill-under-load.sh`). Deliveries it had answered from its
+//! queue but not yet applied are applied by the next outpost process that
+//! holds the data dir, before a CLI command reads anything.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,6 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use chrono::{DateTime, Utc};
+use outpost::ingest::{Delivery, RecordChanges};
+use outpost::model::QueuedDelivery;
+use outpost::store::Store;
 use serde_json::{Value, json};
 
 const SECRET: &str = "sigkill-test-secret";
@@ -337,4 +343,86 @@ async fn every_acknowledged_reply_is_in_its_conversation_after_a_sigkill() {
             "{thread}: a sent email and a reply per webhook"
         );
     }
+}
+
+/// Reply `n` of Dana's conversation, as the route hands it to the writer.
+fn reply(n: i64) -> Delivery {
+    let at = |secs: i64| {
+        DateTime::<Utc>::from_timestamp(1_780_000_000 + n * 60 + secs, 0)
+            .expect("time")
+            .to_rfc3339()
+    };
+    let payload = outpost::server::routes::webhooks::parse::parse(&json!({
+        "event_type": "EMAIL_REPLY", "campaign_id": 7, "sl_email_lead_id": 42,
+        "sl_lead_email": "dana@lead.example", "from_email": "rep@acme.example",
+        "stats_id": format!("st{n}"), "subject": "Re: Hello",
+        "sent_message": {"message_id": format!("<sent{n}@acme.example>"), "text": "Hi.", "time": at(0)},
+        "reply_message": {"message_id": format!("<reply{n}@lead.example>"),
+                          "text": format!("Answer number {n}"), "time": at(30)},
+        "event_timestamp": at(30),
+    }))
+    .expect("payload");
+    let now = DateTime::from_timestamp(1_780_000_000, 0).expect("time");
+    let event = outpost::ingest::apply::event_for("acme-smartlead", &payload, || "d".into(), now)
+        .expect("a reply is an event");
+    Delivery {
+        events: vec![event],
+        changes: Some(RecordChanges::new("acme-smartlead", vec![payload])),
+    }
+}
+
+#[test]
+fn a_queue_a_stopped_daemon_left_is_applied_before_the_next_command_reads() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write_config(dir.path(), free_port());
+    {
+        // What a daemon killed with three deliveries queued leaves behind.
+        let store = Store::open(&dir.path().join("data"), "daemon").expect("store");
+        let received_at = DateTime::from_timestamp(1_780_000_100, 0).expect("time");
+        let queued: Vec<QueuedDelivery> = (1..=3)
+            .map(|n| QueuedDelivery {
+                seq: n as u64,
+                received_at,
+                delivery: serde_json::to_string(&reply(n)).expect("json"),
+            })
+            .collect();
+        store.append(&queued).expect("queued");
+        store.flush().expect("flushed");
+    }
+
+    let out = outpost(dir.path())
+        .args(["inbox", "--json"])
+        .output()
+        .expect("outpost inbox runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("applying the webhook deliveries the daemon queued before it stopped: 3"),
+        "{stderr}"
+    );
+    let inbox: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = inbox.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "one conversation: {inbox}");
+    assert_eq!(rows[0]["thread"]["message_count"], 6, "{}", rows[0]);
+    assert_eq!(rows[0]["thread"]["preview"], "Answer number 3");
+
+    // Applied once: the next command has nothing to apply.
+    let again = outpost(dir.path())
+        .args(["inbox", "--json"])
+        .output()
+        .expect("outpost inbox runs");
+    assert!(again.status.success());
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("applying"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&again.stdout).expect("JSON"),
+        inbox
+    );
 }

@@ -1251,6 +1251,24 @@ body = "Following up."
         }
     }
 
+    /// Lets the held stages go, waits for the queue to be applied, then
+    /// checks that `delivery` is applied before its answer.
+    async fn applied_after_the_queue(
+        open: &tokio::sync::watch::Sender<bool>,
+        engine: &Engine,
+        ingest: &Ingest,
+        delivery: Delivery,
+    ) {
+        open.send(true).expect("the stages wait");
+        until_queue_applied(engine).await;
+        let Delivery { events, changes } = delivery;
+        let answer = ingest
+            .submit_or_queue(events, changes)
+            .await
+            .expect("taken");
+        assert_eq!(answer, Accepted::Applied(Outcome { fresh: 1, known: 0 }));
+    }
+
     /// The thread's message ids, in the conversation's order.
     fn message_ids(engine: &Engine, thread: &str) -> Vec<String> {
         let prefix = crate::store::keys::KeyBuf::new().text(thread).into_prefix();
@@ -1312,15 +1330,8 @@ body = "Following up."
         );
         assert_eq!(WriterStats::get(&ingest.stats().queued_now), 3);
 
-        open.send(true).expect("the stages wait");
-        until_queue_applied(&engine).await;
-        // Nothing queued: the next delivery is applied before its answer.
-        let Delivery { events, changes } = reply_delivery(email, 4);
-        let answer = ingest
-            .submit_or_queue(events, changes)
-            .await
-            .expect("taken");
-        assert_eq!(answer, Accepted::Applied(Outcome { fresh: 1, known: 0 }));
+        // Once the queue is applied, the next delivery is applied before its answer.
+        applied_after_the_queue(&open, &engine, &ingest, reply_delivery(email, 4)).await;
 
         let order: Vec<String> = (1..=4)
             .flat_map(|n| {
@@ -1422,15 +1433,8 @@ body = "Following up."
             "the refused one is not kept"
         );
 
-        open.send(true).expect("the stages wait");
-        until_queue_applied(&engine).await;
-        // The sender's retry is taken.
-        let Delivery { events, changes } = reply_delivery(email, 3);
-        let retried = ingest
-            .submit_or_queue(events, changes)
-            .await
-            .expect("taken");
-        assert_eq!(retried, Accepted::Applied(Outcome { fresh: 1, known: 0 }));
+        // The sender's retry is taken once the queue is applied.
+        applied_after_the_queue(&open, &engine, &ingest, reply_delivery(email, 3)).await;
         drop(ingest);
         writer.await.expect("the writer ends");
         assert_eq!(engine.event_count().expect("count"), 3);
