@@ -592,6 +592,33 @@ fn a_put_on_postgres_is_two_round_trips() {
     assert!(store.verify_indexes().unwrap().is_empty());
 }
 
+/// Writes with `write(1)`, `write(2)`, ... until a change `heard` accepts
+/// reaches `feed` within half a second of a write (another store's listener
+/// connects in the background, so the first writes may go unheard); returns
+/// the number of the write that was heard. Fails with `unheard` after 20 s.
+fn write_until_heard(
+    feed: &mut tokio::sync::broadcast::Receiver<Change>,
+    mut write: impl FnMut(usize),
+    heard: impl Fn(usize, &Change) -> bool,
+    unheard: &str,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        write(n);
+        let wait_until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < wait_until {
+            match feed.try_recv() {
+                Ok(change) if heard(n, &change) => return n,
+                Ok(_) => {}
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+        assert!(Instant::now() < deadline, "{unheard}");
+    }
+}
+
 /// A delete on one replica reaches the other's feed as a delete (its
 /// notice goes in the deleting transaction, naming only what was there).
 #[test]
@@ -600,38 +627,26 @@ fn a_replica_hears_the_other_replicas_deletes() {
     let writer = Store::postgres(&url).unwrap();
     let reader = Store::postgres(&url).unwrap();
     let mut feed = reader.subscribe();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut n = 0;
-    // The listener connects in the background: write until it hears one.
-    loop {
-        n += 1;
-        let id = format!("e{n}");
-        writer.put(&enrollment(&id, t0())).unwrap();
-        assert!(writer.delete::<Enrollment>(&id).unwrap());
-        let wait_until = Instant::now() + Duration::from_millis(500);
-        let mut heard = false;
-        while Instant::now() < wait_until && !heard {
-            match feed.try_recv() {
-                Ok(Change::Record {
-                    kind: Kind::Enrollment,
-                    key,
-                    op: Op::Delete,
-                }) => {
-                    assert_eq!(key, id);
-                    heard = true;
-                }
-                Ok(_) => {}
-                Err(_) => std::thread::yield_now(),
+    let n = write_until_heard(
+        &mut feed,
+        |n| {
+            let id = format!("e{n}");
+            writer.put(&enrollment(&id, t0())).unwrap();
+            assert!(writer.delete::<Enrollment>(&id).unwrap());
+        },
+        |n, change| match change {
+            Change::Record {
+                kind: Kind::Enrollment,
+                key,
+                op: Op::Delete,
+            } => {
+                assert_eq!(*key, format!("e{n}"));
+                true
             }
-        }
-        if heard {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no delete notice reached the other store"
-        );
-    }
+            _ => false,
+        },
+        "no delete notice reached the other store",
+    );
     assert_eq!(reader.get::<Enrollment>(&format!("e{n}")).unwrap(), None);
 }
 
@@ -704,36 +719,23 @@ fn a_replica_hears_the_other_replicas_writes() {
     let writer = Store::postgres(&url).unwrap();
     let reader = Store::postgres(&url).unwrap();
     let mut feed = reader.subscribe();
-    // The listener connects in the background: write until it hears one.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut n = 0;
-    loop {
-        n += 1;
-        writer.put(&cursor(&format!("c{n}"), "1")).unwrap();
-        let wait_until = Instant::now() + Duration::from_millis(500);
-        let mut heard = false;
-        while Instant::now() < wait_until {
-            match feed.try_recv() {
-                Ok(Change::Record {
+    let n = write_until_heard(
+        &mut feed,
+        |n| {
+            writer.put(&cursor(&format!("c{n}"), "1")).unwrap();
+        },
+        |_, change| {
+            matches!(
+                change,
+                Change::Record {
                     kind: Kind::Cursor,
                     op: Op::Put,
                     ..
-                }) => {
-                    heard = true;
-                    break;
                 }
-                Ok(_) => {}
-                Err(_) => std::thread::yield_now(),
-            }
-        }
-        if heard {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no change notice reached the other store"
-        );
-    }
+            )
+        },
+        "no change notice reached the other store",
+    );
     assert!(
         reader
             .get::<Cursor>(&format!("acme/c{n}"))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use outpost::engine::credentials::SealKey;
 use outpost::model::StoredAccount;
 use outpost::providers::gmail::{GMAIL_MODIFY_SCOPE, TokenSet, decode_tokens, encode_tokens};
-use outpost::sandbox::{self, SandboxOptions};
+use outpost::sandbox;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use support::Cli;
@@ -68,16 +68,34 @@ fn remote(url: &str, token: &str, args: &[&str]) -> Vec<String> {
     all.into_iter().map(str::to_string).collect()
 }
 
+/// `outpost account add gmail` of the rep's mailbox as "rep-gmail" with the
+/// token file, through the daemon at `url`.
+fn add_rep_gmail(
+    url: &str,
+    token: &str,
+    email: &str,
+    token_file: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let token_file = token_file.to_string_lossy();
+    let mut args = vec![
+        "account",
+        "add",
+        "gmail",
+        "--name",
+        "rep-gmail",
+        "--email",
+        email,
+        "--token-file",
+        &token_file,
+    ];
+    args.extend_from_slice(extra);
+    remote(url, token, &args)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gmail_account_added_to_a_running_daemon_is_polled_with_its_sealed_tokens() {
-    let sandbox = sandbox::start(SandboxOptions {
-        leads: 20,
-        seed: 16,
-        rate_limit: sandbox::RateLimit::unlimited(),
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = sandbox::start(support::unlimited(20, 16)).await.unwrap();
     let info = sandbox.info().clone();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -104,18 +122,13 @@ async fn a_gmail_account_added_to_a_running_daemon_is_polled_with_its_sealed_tok
     let remote = |args: &[&str]| remote(&daemon.url, &owner, args);
     assert_eq!(gmail_calls(&sandbox), 0, "nothing to poll yet");
 
-    let args = remote(&[
-        "account",
-        "add",
-        "gmail",
-        "--name",
-        "rep-gmail",
-        "--email",
+    let args = add_rep_gmail(
+        &daemon.url,
+        &owner,
         &info.gmail_email,
-        "--token-file",
-        &token_file.to_string_lossy(),
-        "--json",
-    ]);
+        &token_file,
+        &["--json"],
+    );
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, stdout, stderr) = run_env(&config_path, &argv, &[]).await;
     assert_eq!(code, 0, "{stderr}");
@@ -172,14 +185,7 @@ async fn a_gmail_account_added_to_a_running_daemon_is_polled_with_its_sealed_tok
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_added_through_one_replica_is_picked_up_by_the_other() {
-    let sandbox = sandbox::start(SandboxOptions {
-        leads: 10,
-        seed: 17,
-        rate_limit: sandbox::RateLimit::unlimited(),
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = sandbox::start(support::unlimited(10, 17)).await.unwrap();
     let info = sandbox.info().clone();
     let database_url = support::postgres::fresh_database();
     let store = format!(
@@ -204,21 +210,7 @@ async fn an_account_added_through_one_replica_is_picked_up_by_the_other() {
             scopes: vec![GMAIL_MODIFY_SCOPE.into()],
         },
     );
-    let args = remote(
-        &a.url,
-        &owner_a,
-        &[
-            "account",
-            "add",
-            "gmail",
-            "--name",
-            "rep-gmail",
-            "--email",
-            &info.gmail_email,
-            "--token-file",
-            &token_file.to_string_lossy(),
-        ],
-    );
+    let args = add_rep_gmail(&a.url, &owner_a, &info.gmail_email, &token_file, &[]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, stderr) = run_env(&config_a, &argv, &[]).await;
     assert_eq!(code, 0, "{stderr}");

@@ -11,11 +11,9 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use outpost::cli::attach::{AttachFlags, TuiTarget, connect, tui_target};
 use outpost::clock::SystemClock;
@@ -528,27 +526,13 @@ async fn a_wrong_token_is_one_clear_line_and_exit_2() {
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, "").unwrap();
     let data_dir = dir.path().join("data");
-    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        let out = Command::cargo_bin("outpost")
-            .unwrap()
-            .env_remove("OUTPOST_CONFIG")
-            .env_remove("OUTPOST_DATA_DIR")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("OUTPOST_REMOTE_TOKEN", wrong)
-            .args(["--remote", &base])
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap();
+    let data_dir = data_dir.to_string_lossy();
+    let (code, stdout, stderr) = support::daemon_process::run_env(
+        &config_path,
+        &["--data-dir", &data_dir, "--remote", &base],
+        &[("OUTPOST_REMOTE_TOKEN", wrong)],
+    )
+    .await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty());
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");

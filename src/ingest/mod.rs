@@ -556,20 +556,39 @@ async fn enqueue(
     stats.queued_now.fetch_add(count, Ordering::SeqCst);
     add(&stats.queued_total, count);
     queue.wake.notify_one();
-    let (store, stats) = (store.clone(), stats.clone());
-    flushing.spawn(async move {
-        let started = Instant::now();
-        let flushed = store.flush_async().await;
-        stats.add(&stats.flush_nanos, started);
-        drop(flush_slot);
-        match flushed {
+    spawn_flush(
+        flushing,
+        store,
+        stats,
+        flush_slot,
+        move |flushed| match flushed {
             Ok(()) => {
                 for done in answers {
                     let _ = done.send(Ok(Accepted::Queued));
                 }
             }
-            Err(e) => answer_failure(answers, &e.to_string()),
-        }
+            Err(e) => answer_failure(answers, &e),
+        },
+    );
+}
+
+/// Flushes the store in the background, holding `slot` (see
+/// `FLUSHES_IN_FLIGHT`), and hands the outcome to `answer`. A flush covers
+/// everything written before it started.
+fn spawn_flush(
+    flushing: &mut JoinSet<()>,
+    store: &Store,
+    stats: &Arc<WriterStats>,
+    slot: OwnedSemaphorePermit,
+    answer: impl FnOnce(Result<(), String>) + Send + 'static,
+) {
+    let (store, stats) = (store.clone(), stats.clone());
+    flushing.spawn(async move {
+        let started = Instant::now();
+        let flushed = store.flush_async().await;
+        stats.add(&stats.flush_nanos, started);
+        drop(slot);
+        answer(flushed.map_err(|e| e.to_string()));
     });
 }
 
@@ -872,24 +891,24 @@ async fn records_stage(
             answer_failure(answers, "the ingest writer stopped");
             continue;
         };
-        let (store, stats) = (engine.store().clone(), stats.clone());
-        flushing.spawn(async move {
-            let started = Instant::now();
-            let flushed = store.flush_async().await;
-            stats.add(&stats.flush_nanos, started);
-            drop(flush_slot);
-            match flushed {
+        let for_answers = stats.clone();
+        spawn_flush(
+            &mut flushing,
+            engine.store(),
+            &stats,
+            flush_slot,
+            move |flushed| match flushed {
                 Ok(()) => {
-                    add(&stats.flushes, 1);
+                    add(&for_answers.flushes, 1);
                     let fresh: usize = outcomes.iter().map(|o| o.fresh).sum();
-                    add(&stats.events_ingested, fresh as u64);
+                    add(&for_answers.events_ingested, fresh as u64);
                     for (done, outcome) in answers.into_iter().zip(outcomes) {
                         let _ = done.send(Ok(Accepted::Applied(outcome)));
                     }
                 }
-                Err(e) => answer_failure(answers, &e.to_string()),
-            }
-        });
+                Err(e) => answer_failure(answers, &e),
+            },
+        );
         // Finished flushes leave the set here, so it stays small over a long run.
         while flushing.try_join_next().is_some() {}
     }
@@ -1048,10 +1067,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_jobs_are_stored_deduped_and_their_new_leads_advanced() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let (ingest, writer) = Ingest::start(engine.clone());
         let mut handles = Vec::new();
         for n in 0..200u32 {
@@ -1184,10 +1200,7 @@ body = "Following up."
     #[test]
     fn one_batch_with_two_replies_in_one_conversation_stores_both_and_the_pause() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let email = "dana@lead.example";
         let enrollment = enrolled(&engine, email);
         let stats = WriterStats::default();
@@ -1206,26 +1219,7 @@ body = "Following up."
         assert_eq!(thread.message_count, 4, "two sent emails and two replies");
         assert!(thread.unread);
         assert_eq!(thread.preview, "Reply number 2");
-        let prefix = crate::store::keys::KeyBuf::new()
-            .text("acme/7:42")
-            .into_prefix();
-        let messages: Vec<crate::model::Message> = store
-            .by_index(crate::store::Index::MessagesByThread, &prefix, false)
-            .collect::<Result<_, _>>()
-            .expect("messages");
-        let ids: Vec<&str> = messages
-            .iter()
-            .filter_map(|m| m.message_id.as_deref())
-            .collect();
-        assert_eq!(
-            ids,
-            [
-                "<sent1@acme.example>",
-                "<reply1@lead.example>",
-                "<sent2@acme.example>",
-                "<reply2@lead.example>"
-            ]
-        );
+        assert_eq!(message_ids(&engine, "acme/7:42"), conversation_ids(2));
         let after: crate::model::Enrollment =
             store.get(&enrollment.id).expect("get").expect("enrollment");
         assert_eq!(after.state, crate::model::EnrollmentState::Paused);
@@ -1240,6 +1234,24 @@ body = "Following up."
         assert_eq!(outcomes.iter().map(|o| o.known).sum::<usize>(), 2);
         let again: crate::model::Thread = store.get("acme/7:42").expect("get").expect("thread");
         assert_eq!(again, thread);
+    }
+
+    /// An engine on `store` whose clock stands at `start`.
+    fn engine_on(store: Store, start: DateTime<Utc>) -> Engine {
+        Engine::new(store, Arc::new(FakeClock::new(start)))
+    }
+
+    /// The sent and reply Message-IDs of [`reply_delivery`] 1 to `last`, in
+    /// the conversation's order.
+    fn conversation_ids(last: u32) -> Vec<String> {
+        (1..=last)
+            .flat_map(|n| {
+                [
+                    format!("<sent{n}@acme.example>"),
+                    format!("<reply{n}@lead.example>"),
+                ]
+            })
+            .collect()
     }
 
     /// Waits (at most 30 s) until the writer has applied the whole queue.
@@ -1286,10 +1298,7 @@ body = "Following up."
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deliveries_queue_behind_a_queue_and_are_applied_in_arrival_order() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let email = "dana@lead.example";
         let enrollment = enrolled(&engine, email);
         // Reply 1 was queued by a daemon that stopped before applying it.
@@ -1333,15 +1342,7 @@ body = "Following up."
         // Once the queue is applied, the next delivery is applied before its answer.
         applied_after_the_queue(&open, &engine, &ingest, reply_delivery(email, 4)).await;
 
-        let order: Vec<String> = (1..=4)
-            .flat_map(|n| {
-                [
-                    format!("<sent{n}@acme.example>"),
-                    format!("<reply{n}@lead.example>"),
-                ]
-            })
-            .collect();
-        assert_eq!(message_ids(&engine, "acme/7:42"), order);
+        assert_eq!(message_ids(&engine, "acme/7:42"), conversation_ids(4));
         assert_eq!(engine.event_count().expect("count"), 4);
         let after: crate::model::Enrollment = engine
             .store()
@@ -1368,10 +1369,7 @@ body = "Following up."
         // On disk: flushes that do nothing in memory must really wait here.
         let dir = tempfile::tempdir().expect("temp dir");
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::open(dir.path(), "test").expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::open(dir.path(), "test").expect("store"), start);
         let planted =
             queue_records(&[reply_delivery("lead0@lead.example", 0)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
@@ -1401,17 +1399,14 @@ body = "Following up."
             .await
             .expect("the writer applies the queue and ends")
             .expect("writer");
-        assert!((engine.store().count::<QueuedDelivery>() == 0));
+        assert_eq!(engine.store().count::<QueuedDelivery>(), 0);
         assert_eq!(engine.event_count().expect("count"), 4001);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_with_retry_later_and_takes_deliveries_again_once_applied() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let email = "dana@lead.example";
         let planted = queue_records(&[reply_delivery(email, 1)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
@@ -1443,10 +1438,7 @@ body = "Following up."
     #[test]
     fn a_process_without_a_writer_applies_the_queue_a_stopped_daemon_left() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let email = "dana@lead.example";
         let left: Vec<Delivery> = (1..=2).map(|n| reply_delivery(email, n)).collect();
         let mut planted = queue_records(&left, 0, start).expect("encoded");
@@ -1460,16 +1452,8 @@ body = "Following up."
         let mut heard = Vec::new();
         assert_eq!(apply_queue(&engine, |n| heard.push(n)), Ok(2));
         assert_eq!(heard, [2], "one batch");
-        let order: Vec<String> = (1..=2)
-            .flat_map(|n| {
-                [
-                    format!("<sent{n}@acme.example>"),
-                    format!("<reply{n}@lead.example>"),
-                ]
-            })
-            .collect();
-        assert_eq!(message_ids(&engine, "acme/7:42"), order);
-        assert!((engine.store().count::<QueuedDelivery>() == 0));
+        assert_eq!(message_ids(&engine, "acme/7:42"), conversation_ids(2));
+        assert_eq!(engine.store().count::<QueuedDelivery>(), 0);
         assert_eq!(apply_queue(&engine, |_| {}), Ok(0), "applied once");
         assert_eq!(engine.event_count().expect("count"), 2);
     }
@@ -1477,10 +1461,7 @@ body = "Following up."
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_that_may_not_queue_waits_for_the_stages_even_behind_a_queue() {
         let start = DateTime::from_timestamp(1_770_000_000, 0).expect("time");
-        let engine = Engine::new(
-            Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(start)),
-        );
+        let engine = engine_on(Store::temporary().expect("store"), start);
         let planted =
             queue_records(&[reply_delivery("dana@lead.example", 1)], 0, start).expect("encoded");
         engine.store().append(&planted).expect("planted");
@@ -1506,7 +1487,7 @@ body = "Following up."
         );
         drop(ingest);
         writer.await.expect("the writer ends, the queue applied");
-        assert!((engine.store().count::<QueuedDelivery>() == 0));
+        assert_eq!(engine.store().count::<QueuedDelivery>(), 0);
         assert!(
             engine
                 .store()
@@ -1518,11 +1499,9 @@ body = "Following up."
 
     #[tokio::test]
     async fn a_failing_apply_fails_its_batch_and_the_retry_completes_the_lead() {
-        let engine = Engine::new(
+        let engine = engine_on(
             Store::temporary().expect("store"),
-            Arc::new(FakeClock::new(
-                DateTime::from_timestamp(1_770_000_000, 0).expect("time"),
-            )),
+            DateTime::from_timestamp(1_770_000_000, 0).expect("time"),
         );
         let (ingest, _writer) = Ingest::start(engine.clone());
         let failing = RecordChanges {

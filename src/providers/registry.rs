@@ -564,16 +564,23 @@ mod tests {
     const OAUTH: &str = "[gmail_oauth]\nclient_id = \"cid\"\nclient_secret = \"shh\"\n\
                          api_base_url = \"http://127.0.0.1:9\"\ntoken_url = \"http://127.0.0.1:9/token\"\n";
 
-    #[test]
-    fn a_stored_gmail_account_without_gmail_oauth_is_set_aside_with_the_fix() {
+    /// A store holding the stored Gmail account "rep", and the providers
+    /// built from it under a config with `oauth` added.
+    fn with_stored_gmail_rep(oauth: &str) -> (crate::store::Store, Providers) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::temporary().unwrap();
         stored(&store, "rep", Provider::Gmail, TOKENS);
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
         let mut providers = Providers::default();
         providers
-            .add_stored_with_key(&store, &config(dir.path(), ""), clock, Ok(key()))
+            .add_stored_with_key(&store, &config(dir.path(), oauth), clock, Ok(key()))
             .unwrap();
+        (store, providers)
+    }
+
+    #[test]
+    fn a_stored_gmail_account_without_gmail_oauth_is_set_aside_with_the_fix() {
+        let (_store, providers) = with_stored_gmail_rep("");
         assert!(providers.gmail.is_empty());
         let aside = &providers.needs_attention["rep"];
         assert!(aside.problem.contains("no [gmail_oauth]"), "{aside:?}");
@@ -582,14 +589,7 @@ mod tests {
 
     #[test]
     fn the_set_is_rebuilt_only_when_a_stored_account_changes_and_keeps_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::temporary().unwrap();
-        stored(&store, "rep", Provider::Gmail, TOKENS);
-        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
-        let mut providers = Providers::default();
-        providers
-            .add_stored_with_key(&store, &config(dir.path(), OAUTH), clock, Ok(key()))
-            .unwrap();
+        let (store, providers) = with_stored_gmail_rep(OAUTH);
         assert_eq!(providers.gmail["rep"].email, "rep@acme.io");
         assert!(providers.refreshed().unwrap().is_none(), "nothing changed");
 

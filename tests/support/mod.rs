@@ -125,16 +125,18 @@ pub fn engine_with_clock(config_path: &Path, clock: SharedClock) -> Engine {
 
 /// A sandbox without rate limits on either side, for tests about data.
 pub async fn fast_rig(leads: usize, seed: u64) -> Rig {
-    rig(
-        SandboxOptions {
-            leads,
-            seed,
-            rate_limit: sandbox::RateLimit::unlimited(),
-            ..SandboxOptions::default()
-        },
-        ClientLimit(100_000, 1),
-    )
-    .await
+    rig(unlimited(leads, seed), ClientLimit(100_000, 1)).await
+}
+
+/// The sandbox's options for `leads` generated from `seed`, without its
+/// rate limits.
+pub fn unlimited(leads: usize, seed: u64) -> SandboxOptions {
+    SandboxOptions {
+        leads,
+        seed,
+        rate_limit: sandbox::RateLimit::unlimited(),
+        ..SandboxOptions::default()
+    }
 }
 
 /// Swaps `account`'s Smartlead client for one pointed at `base_url` with no
