@@ -220,7 +220,7 @@ pub enum IngestError {
     Store(String),
     /// The queue is full: the writer is far behind, the sender should retry
     /// later.
-    #[error("{MAX_QUEUED} webhook deliveries are queued already; retry later")]
+    #[error("the webhook queue is full (the writer is far behind); retry later")]
     Behind,
 }
 
@@ -249,7 +249,7 @@ impl Ingest {
 
     /// [`start_held`](Self::start_held) with a smaller queue.
     #[cfg(test)]
-    fn start_held_queueing(
+    pub(crate) fn start_held_queueing(
         engine: Engine,
         max_queued: u64,
     ) -> (

@@ -348,4 +348,102 @@ mod tests {
         assert!(!signature_matches(b"k", b"{}", "sha256=zz"));
         assert!(!signature_matches(b"k", b"{}", ""));
     }
+
+    /// The route over a writer whose stages are held behind one queued
+    /// delivery (so every webhook that may queue does), queueing at most
+    /// `max_queued`.
+    fn behind_a_queue(max_queued: u64) -> ServerState {
+        use crate::server::state::{ServerParts, WebhookRoute};
+        let clock = crate::clock::FakeClock::new(
+            chrono::DateTime::from_timestamp(1_770_000_000, 0).expect("time"),
+        );
+        let engine = crate::engine::Engine::new(
+            crate::store::Store::temporary().expect("store"),
+            std::sync::Arc::new(clock),
+        );
+        let left = crate::model::QueuedDelivery {
+            seq: 0,
+            received_at: engine.clock().now(),
+            delivery: "{}".into(),
+        };
+        engine.store().append(&[left]).expect("planted");
+        let (ingest, _writer, open) =
+            crate::ingest::Ingest::start_held_queueing(engine.clone(), max_queued);
+        // The stages stay held for the test's whole run.
+        std::mem::forget(open);
+        ServerState::new(ServerParts {
+            engine,
+            ingest,
+            metrics: Default::default(),
+            routes: vec![WebhookRoute {
+                account: "acme".into(),
+                token: None,
+            }],
+            webhook_secret: Some("s3cret".into()),
+            api_token: "api".into(),
+            tracking_key: None,
+            sync: None,
+            scheduler: None,
+            shutdown: Default::default(),
+        })
+    }
+
+    async fn post_reply(state: ServerState) -> (StatusCode, HeaderMap, Value) {
+        let body = json!({
+            "event_type": "EMAIL_REPLY", "secret_key": "s3cret", "campaign_id": 7,
+            "sl_email_lead_id": 42, "sl_lead_email": "dana@lead.example",
+            "stats_id": "st1", "event_timestamp": "2026-12-01T11:00:00Z",
+            "reply_message": {"message_id": "<r1@lead.example>", "text": "Call me"},
+        });
+        let answer = handle(state, None, HeaderMap::new(), Body::from(body.to_string())).await;
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let bytes = axum::body::to_bytes(answer.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).expect("JSON"),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_behind_a_queue_is_answered_202_once_queued() {
+        let state = behind_a_queue(10);
+        let (status, _, body) = post_reply(state.clone()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["queued"], true);
+        assert_eq!(body["events"], 1);
+        assert_eq!(
+            state
+                .engine()
+                .store()
+                .count::<crate::model::QueuedDelivery>(),
+            2
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_meeting_a_full_queue_is_told_to_retry_later_and_changes_nothing() {
+        let state = behind_a_queue(1);
+        let (status, headers, body) = post_reply(state.clone()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(headers[axum::http::header::RETRY_AFTER], "60");
+        assert_eq!(body["error"]["code"], "behind", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("retry later")),
+            "{body}"
+        );
+        assert_eq!(
+            state
+                .engine()
+                .store()
+                .count::<crate::model::QueuedDelivery>(),
+            1,
+            "only the delivery that was there"
+        );
+    }
 }
