@@ -352,26 +352,24 @@ mod tests {
     /// The route over a writer whose stages are held behind one queued
     /// delivery (so every webhook that may queue does), queueing at most
     /// `max_queued`.
-    fn behind_a_queue(max_queued: u64) -> ServerState {
+    fn behind_a_queue(max_queued: u64) -> (ServerState, crate::store::Store) {
         use crate::server::state::{ServerParts, WebhookRoute};
         let clock = crate::clock::FakeClock::new(
             chrono::DateTime::from_timestamp(1_770_000_000, 0).expect("time"),
         );
-        let engine = crate::engine::Engine::new(
-            crate::store::Store::temporary().expect("store"),
-            std::sync::Arc::new(clock),
-        );
+        let store = crate::store::Store::temporary().expect("store");
+        let engine = crate::engine::Engine::new(store.clone(), std::sync::Arc::new(clock));
         let left = crate::model::QueuedDelivery {
             seq: 0,
             received_at: engine.clock().now(),
             delivery: "{}".into(),
         };
-        engine.store().append(&[left]).expect("planted");
+        store.append(&[left]).expect("planted");
         let (ingest, _writer, open) =
             crate::ingest::Ingest::start_held_queueing(engine.clone(), max_queued);
         // The stages stay held for the test's whole run.
         std::mem::forget(open);
-        ServerState::new(ServerParts {
+        let state = ServerState::new(ServerParts {
             engine,
             ingest,
             metrics: Default::default(),
@@ -385,7 +383,8 @@ mod tests {
             sync: None,
             scheduler: None,
             shutdown: Default::default(),
-        })
+        });
+        (state, store)
     }
 
     async fn post_reply(state: ServerState) -> (StatusCode, HeaderMap, Value) {
@@ -410,24 +409,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_webhook_behind_a_queue_is_answered_202_once_queued() {
-        let state = behind_a_queue(10);
-        let (status, _, body) = post_reply(state.clone()).await;
+        let (state, store) = behind_a_queue(10);
+        let (status, _, body) = post_reply(state).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(body["queued"], true);
         assert_eq!(body["events"], 1);
-        assert_eq!(
-            state
-                .engine()
-                .store()
-                .count::<crate::model::QueuedDelivery>(),
-            2
-        );
+        assert_eq!(store.count::<crate::model::QueuedDelivery>(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_webhook_meeting_a_full_queue_is_told_to_retry_later_and_changes_nothing() {
-        let state = behind_a_queue(1);
-        let (status, headers, body) = post_reply(state.clone()).await;
+        let (state, store) = behind_a_queue(1);
+        let (status, headers, body) = post_reply(state).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(headers[axum::http::header::RETRY_AFTER], "60");
         assert_eq!(body["error"]["code"], "behind", "{body}");
@@ -438,10 +431,7 @@ mod tests {
             "{body}"
         );
         assert_eq!(
-            state
-                .engine()
-                .store()
-                .count::<crate::model::QueuedDelivery>(),
+            store.count::<crate::model::QueuedDelivery>(),
             1,
             "only the delivery that was there"
         );
